@@ -1,0 +1,15 @@
+"""samband.broker_config: agency files, credentials, the rendered nats-server config, the embedded broker."""
+
+from ._agencies import Agency, builtin_agencies, load_agency_file
+from ._creds import ADMIN, AUDITOR, ROUTER, SSO, Credentials
+from ._deployment import INBOX_STREAM, ROUTER_STREAMS, Deployment
+from ._errors import AgencyFileError, BrokerConfigError, BrokerNotFound, BrokerStartError, BrokerUnavailable
+from ._render import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_ACCOUNT, render_server_config
+from ._server import NatsServer, check_config, find_nats_server, free_port
+
+__all__ = [
+    "ADMIN", "AUDITOR", "INBOX_STREAM", "JS_DENY_DESTRUCTIVE", "ROUTER", "ROUTER_ACCOUNT", "ROUTER_STREAMS",
+    "SSO", "SSO_ACCOUNT", "SYSTEM_ACCOUNT", "Agency", "AgencyFileError", "BrokerConfigError", "BrokerNotFound",
+    "BrokerStartError", "BrokerUnavailable", "Credentials", "Deployment", "NatsServer", "builtin_agencies",
+    "check_config", "find_nats_server", "free_port", "load_agency_file", "render_server_config",
+]

@@ -1,0 +1,170 @@
+"""A deployment: a state directory with credentials, the rendered config, the JetStream store, and the streams."""
+
+from __future__ import annotations
+
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+import nats
+from nats.errors import Error as NatsError
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import Error as JsError
+
+from ._agencies import Agency, builtin_agencies
+from ._creds import ROUTER, Credentials
+from ._errors import BrokerUnavailable
+from ._render import render_server_config
+from ._server import NatsServer, check_config, free_port
+
+from samband.observability import get_logger
+
+__all__ = ["Deployment", "ROUTER_STREAMS", "INBOX_STREAM"]
+
+log = get_logger("samband.broker")
+
+_DAY = 86_400.0
+
+# Streams in the ROUTER account. The audit streams refuse delete and purge, and no
+# rollup header may replace their history.
+ROUTER_STREAMS: tuple[StreamConfig, ...] = (
+    StreamConfig(name="INGEST", subjects=["ingest.>"], storage=StorageType.FILE, max_age=7 * _DAY, duplicate_window=_DAY),
+    StreamConfig(name="DEADLETTER", subjects=["dead.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY),
+    StreamConfig(name="DECISIONS", subjects=["decisions.>"], storage=StorageType.FILE),
+    StreamConfig(name="RECEIPTS", subjects=["receipt.>"], storage=StorageType.FILE, max_age=30 * _DAY),
+    StreamConfig(
+        name="AUDIT", subjects=["audit.records"], storage=StorageType.FILE, retention=RetentionPolicy.LIMITS,
+        deny_delete=True, deny_purge=True, allow_rollup_hdrs=False, discard=DiscardPolicy.NEW, duplicate_window=600.0,
+        allow_direct=True,
+    ),
+    StreamConfig(
+        name="AUDIT_CHECKPOINTS", subjects=["audit.checkpoints"], storage=StorageType.FILE,
+        deny_delete=True, deny_purge=True, allow_rollup_hdrs=False, discard=DiscardPolicy.NEW, allow_direct=True,
+    ),
+)
+INBOX_STREAM = StreamConfig(name="INBOX", subjects=["in.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY)
+
+
+class _Meta(msgspec.Struct, frozen=True):
+    port: int
+    http_port: int
+    agencies: tuple[Agency, ...]
+
+
+class Deployment:
+    """Everything one running bus needs on disk, under ``state_dir``.
+
+    ``samband up`` uses a fixed state directory (``.samband/``); the demo and the tests use
+    a temporary one and free ports, so several can run side by side.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        agencies: Iterable[Agency] | None = None,
+        port: int | None = None,
+        http_port: int | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.agencies: dict[str, Agency] = {a.slug: a for a in agencies} if agencies is not None else builtin_agencies()
+        self.port = port or free_port()
+        self.http_port = http_port or free_port()
+        self.creds = Credentials(self.state_dir)
+        self.server: NatsServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.state_dir / "nats-server.conf"
+
+    def seed(self, identity: str) -> Path:
+        return self.creds.seed_path(identity)
+
+    @property
+    def meta_file(self) -> Path:
+        return self.state_dir / "deployment.json"
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Deployment:
+        """The deployment ``samband up`` made in ``state_dir`` (its ports and its onboarded agencies)."""
+        meta = msgspec.json.decode(Path(state_dir, "deployment.json").read_bytes(), type=_Meta)
+        return cls(state_dir, agencies=meta.agencies, port=meta.port, http_port=meta.http_port)
+
+    def render(self) -> Path:
+        """Write the server configuration (creating missing credentials) and check it with ``nats-server -t``."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        text = render_server_config(
+            agencies=self.agencies.values(), creds=self.creds, store_dir=self.state_dir / "jetstream",
+            port=self.port, http_port=self.http_port,
+        )
+        candidate = self.config_file.with_suffix(".conf.new")
+        candidate.write_text(text)
+        check_config(candidate)
+        candidate.replace(self.config_file)
+        self.meta_file.write_bytes(msgspec.json.encode(_Meta(port=self.port, http_port=self.http_port, agencies=tuple(self.agencies.values()))))
+        return self.config_file
+
+    def start(self) -> NatsServer:
+        self.render()
+        self.server = NatsServer(self.config_file, port=self.port, http_port=self.http_port, log_file=self.state_dir / "nats-server.log")
+        return self.server.start()
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+
+    async def connect(self, identity: str, **options) -> nats.NATS:
+        """Connect as one identity (agency slug, ``router``, ``sso``, ``auditor``, ``admin``)."""
+        try:
+            return await nats.connect(
+                self.url, nkeys_seed=str(self.seed(identity)), name=f"samband-{identity}",
+                connect_timeout=5, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+                error_cb=_log_error(identity), **options,
+            )
+        except (NatsError, OSError) as exc:
+            raise BrokerUnavailable(f"cannot connect to {self.url} as {identity}: {exc!r}") from exc
+
+    async def provision(self) -> None:
+        """Create (or update) the router's streams and every agency's inbox stream. Idempotent."""
+        nc = await self.connect(ROUTER)
+        try:
+            js = nc.jetstream()
+            for cfg in ROUTER_STREAMS:
+                await _ensure_stream(js, cfg)
+        finally:
+            await nc.close()
+        for slug in self.agencies:
+            await self.provision_inbox(slug)
+
+    async def provision_inbox(self, slug: str) -> None:
+        nc = await self.connect(slug)
+        try:
+            await _ensure_stream(nc.jetstream(), INBOX_STREAM)
+        finally:
+            await nc.close()
+
+
+def _log_error(identity: str):
+    async def error_cb(exc: Exception) -> None:
+        log.warning("nats connection error", identity=identity, error=repr(exc))
+
+    return error_cb
+
+
+async def _ensure_stream(js, cfg: StreamConfig) -> None:
+    try:
+        try:
+            await js.stream_info(cfg.name)
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(cfg)
+        else:
+            await js.update_stream(cfg)
+    except (JsError, NatsError) as exc:
+        raise BrokerUnavailable(f"cannot create stream {cfg.name}: {exc!r}") from exc
+
+

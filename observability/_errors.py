@@ -1,0 +1,24 @@
+"""Errors raised by `samband.observability`.
+
+The tree::
+
+    ObservabilityError          base of everything this package raises
+    ├── AuditUnavailable        the audit stream could not be written (the router fails closed)
+    └── AuditKeyError           a deployment key (pseudonym HMAC key, checkpoint signing key) is missing or unreadable
+"""
+
+from __future__ import annotations
+
+__all__ = ["ObservabilityError", "AuditUnavailable", "AuditKeyError"]
+
+
+class ObservabilityError(Exception):
+    """Base class for every error raised by `samband.observability`."""
+
+
+class AuditUnavailable(ObservabilityError):
+    """The audit append was not acknowledged; nothing may be delivered until it is."""
+
+
+class AuditKeyError(ObservabilityError):
+    """A deployment key is missing, unreadable, or has unsafe permissions."""

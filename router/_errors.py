@@ -1,0 +1,24 @@
+"""Errors raised by `samband.router`.
+
+The tree::
+
+    RouterError                 base of everything this package raises
+    ├── PolicyError             a policy file or decision message is invalid (names the file, the key and the value)
+    └── DeliveryFailed          a recipient's inbox did not acknowledge a delivery (wraps the nats-py error)
+"""
+
+from __future__ import annotations
+
+__all__ = ["RouterError", "PolicyError", "DeliveryFailed"]
+
+
+class RouterError(Exception):
+    """Base class for every error raised by `samband.router`."""
+
+
+class PolicyError(RouterError, ValueError):
+    """Policy data failed validation."""
+
+
+class DeliveryFailed(RouterError):
+    """A delivery was not acknowledged by the recipient's inbox stream."""

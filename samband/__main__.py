@@ -1,0 +1,3 @@
+from samband.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""The platform in one process tree: the embedded broker, the router, and agency inbox sinks.
+
+Used by ``samband demo``, ``samband up`` and the tests; production runs the same parts as
+separate processes (``samband up`` for broker and router, ``samband adapter run`` per agency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from samband.adapters import InboxSink, consume_inbox
+from samband.broker_config import ROUTER, Deployment
+from samband.observability import Pseudonymiser, get_logger, load_or_create_key
+from samband.router import Policy, Router
+
+__all__ = ["Platform"]
+
+log = get_logger("samband.platform")
+
+
+@dataclass
+class Platform:
+    deployment: Deployment
+    policy: Policy
+    sink_dir: Path
+    router: Router | None = None
+    sinks: dict[str, InboxSink] = field(default_factory=dict)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+    _conns: list = field(default_factory=list)
+
+    def pseudonymiser(self) -> Pseudonymiser:
+        return Pseudonymiser(load_or_create_key(self.deployment.state_dir / "keys" / "pseudonym.key"))
+
+    async def start_router(self) -> Router:
+        nc = await self.deployment.connect(ROUTER)
+        self._conns.append(nc)
+        self.router = Router(nc, self.policy, self.pseudonymiser())
+        self._tasks.append(asyncio.create_task(self.router.run(self._stop), name="router"))
+        return self.router
+
+    async def start_sink(self, agency: str) -> InboxSink:
+        nc = await self.deployment.connect(agency)
+        self._conns.append(nc)
+        sink = InboxSink(self.sink_dir / f"{agency}.jsonl")
+        self.sinks[agency] = sink
+        self._tasks.append(asyncio.create_task(consume_inbox(nc, agency, sink, self._stop), name=f"sink-{agency}"))
+        return sink
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for t in self._tasks:
+            try:
+                await asyncio.wait_for(t, 10)
+            except asyncio.TimeoutError:
+                t.cancel()
+        for nc in self._conns:
+            await nc.close()
+        for s in self.sinks.values():
+            s.close()

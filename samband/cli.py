@@ -1,0 +1,50 @@
+"""The one `samband` entry point; each package contributes the verbs it owns."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from samband.adapters.cli import adapter
+
+from ._commands import demo, up
+
+__all__ = ["main"]
+
+
+class Context:
+    """Handed to every subcommand: where the deployment lives and how to connect as an identity."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def deployment(self):
+        from samband.broker_config import Deployment
+
+        if not (self.state_dir / "deployment.json").exists():
+            raise click.ClickException(f"no deployment in {self.state_dir}: start one with `samband up` first")
+        return Deployment.load(self.state_dir)
+
+    async def connect(self, identity: str):
+        return await self.deployment().connect(identity)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=lambda: os.environ.get("SAMBAND_STATE", ".samband"), show_default=".samband",
+              help="Where credentials, keys, the rendered config and the JetStream store live (env SAMBAND_STATE).")
+@click.pass_context
+def cli(ctx: click.Context, state_dir: Path) -> None:
+    """samband: the federated message bus for the multi-agency effort against organised crime."""
+    ctx.obj = Context(state_dir)
+
+
+cli.add_command(up)
+cli.add_command(demo)
+cli.add_command(adapter)
+
+
+def main() -> None:
+    cli()

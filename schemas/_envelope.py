@@ -1,0 +1,64 @@
+"""The envelope every record travels in."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+import uuid
+
+
+
+from ._base import REGIONS, Region, Schema, SubjectRef
+from ._records import AnyRecord
+
+__all__ = ["Envelope", "Handling", "new_envelope_id", "ENVELOPE_SCHEMA"]
+
+ENVELOPE_SCHEMA = "samband.envelope/1"
+
+
+def new_envelope_id() -> str:
+    """A UUIDv7 (time-ordered, RFC 9562) as text; Python 3.11 has no uuid.uuid7 yet."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 66 & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+class Handling(Schema, kw_only=True):
+    """Originator restrictions. The router enforces them and never relaxes them."""
+
+    named_recipients: tuple[str, ...] | None = None
+    no_onward_sharing: bool = False
+    foreign_origin: bool = False
+    review_required: bool = False
+
+
+class Envelope(Schema, kw_only=True):
+    """One record on the bus with everything routing and audit need.
+
+    ``origin`` is set by the router from the publishing account; a sender that fills it
+    with anything but its own agency is refused (and the refusal audited).
+    """
+
+    id: str
+    schema: str = ENVELOPE_SCHEMA
+    record: AnyRecord
+    origin: str | None = None
+    region: Region
+    operation: str
+    produced_at: _dt.datetime
+    subjects: tuple[SubjectRef, ...] = ()
+    handling: Handling = Handling()
+    legal_basis: str | None = None
+    traceparent: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.region not in REGIONS:  # Literal already checks on decode; this guards direct construction
+            raise ValueError(f"Expected region one of {REGIONS}, got {self.region!r}")
+
+    @property
+    def record_type(self) -> str:
+        return self.record.__struct_config__.tag  # type: ignore[return-value]
+
+

@@ -80,3 +80,4 @@ async def _run(obj, agency: str, source: Path | None, sink_dir: Path, once: bool
         sink.close()
         await nc.close()
     console.print(f"[bold]{agency}[/]: {len(sink)} delivered records in {sink.path}")
+commands = [adapter]

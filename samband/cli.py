@@ -1,17 +1,27 @@
-"""The one `samband` entry point; each package contributes the verbs it owns."""
+"""The one `samband` entry point. Each package contributes the verbs it owns in its own
+``cli.py`` (a module-level ``commands`` list of click commands), gathered here."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
 import click
 
-from samband.adapters.cli import adapter
-
 from ._commands import demo, up
 
-__all__ = ["main"]
+__all__ = ["main", "cli"]
+
+# Where verbs live: each package's cli.py, beside what it calls.
+_VERB_MODULES = (
+    "samband.schemas.cli",
+    "samband.observability.cli",
+    "samband.broker_config.cli",
+    "samband.router.cli",
+    "samband.adapters.cli",
+    "samband.bench",
+)
 
 
 class Context:
@@ -43,7 +53,15 @@ def cli(ctx: click.Context, state_dir: Path) -> None:
 
 cli.add_command(up)
 cli.add_command(demo)
-cli.add_command(adapter)
+for _name in _VERB_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != _name:  # a verb module that exists but fails to import is a bug, not an absence
+            raise
+        continue
+    for _command in _module.commands:
+        cli.add_command(_command)
 
 
 def main() -> None:

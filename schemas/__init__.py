@@ -16,15 +16,17 @@ from ._identifiers import (
     synthetic_personnummer,
     synthetic_plate,
 )
-from ._records import RECORD_TYPES, VehicleControl
+from ._records import *  # noqa: F403 - the record types are the package's surface
+from ._records import __all__ as _records_all
 
 ENVELOPE = Codec(Envelope, "envelope")
 
 __all__ = [
-    "ENVELOPE", "ENVELOPE_SCHEMA", "PNR_SHAPE", "RECORD_TYPES", "REGIONS",
+    "ENVELOPE", "ENVELOPE_SCHEMA", "PNR_SHAPE", "REGIONS",
     "Codec", "DecodeError", "Envelope", "Handling", "InvalidIdentifier", "OrganisationRef",
-    "PersonRef", "Record", "Region", "Schema", "SchemaError", "SubjectRef", "VehicleControl",
+    "PersonRef", "Record", "Region", "Schema", "SchemaError", "SubjectRef",
     "VehicleRef", "encode", "is_samordningsnummer", "luhn_digit", "mask_personnummer",
     "new_envelope_id", "normalise_orgnr", "normalise_personnummer", "normalise_plate",
     "synthetic_orgnr", "synthetic_personnummer", "synthetic_plate",
+    *_records_all,
 ]

@@ -56,6 +56,8 @@ class Envelope(Schema, kw_only=True):
     def __post_init__(self) -> None:
         if self.region not in REGIONS:  # Literal already checks on decode; this guards direct construction
             raise ValueError(f"Expected region one of {REGIONS}, got {self.region!r}")
+        if self.record_type == "security.intelligence_note" and not self.handling.named_recipients:
+            raise ValueError("Expected handling.named_recipients on a security.intelligence_note (always handling-restricted), got none")
 
     @property
     def record_type(self) -> str:

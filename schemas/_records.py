@@ -1,16 +1,34 @@
-"""The record types the agencies exchange (the envelope's tagged union)."""
+"""The record types the agencies and the councils exchange: the envelope's tagged union.
+
+Tags read ``<domain>.<what>``. Money is integer öre (``*_ore``), never float. Persons,
+organisations and vehicles are references (`PersonRef`, `OrganisationRef`, `VehicleRef`),
+validated and masked. Optional fields (``= None``) are what field minimisation may drop.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+from typing import Literal
 
-from ._base import PersonRef, Record, VehicleRef
+from ._base import OrganisationRef, PersonRef, Record, Region, VehicleRef
 
-__all__ = ["VehicleControl", "RECORD_TYPES", "AnyRecord"]
+__all__ = [
+    "VehicleControl", "PersonControl", "OverloadReport", "IncidentReport",
+    "CustomsSeizure", "ConsignmentControl",
+    "TaxAudit", "TaxReassessment", "PopulationFact",
+    "BenefitControl", "RecoveryClaim", "StoppedPayment",
+    "Debt", "Distraint", "PaymentSecurity",
+    "ResidenceStatus", "ExpulsionDecision",
+    "PrisonPlacement", "MaritimeControl", "ProsecutionDecision", "EconomicCrimeNotice",
+    "IntelligenceNote", "SituationReport", "Outcome",
+    "OperationDecision", "CooptionDecision", "AgencyRegistration", "Receipt",
+    "RECORD_TYPES", "AnyRecord",
+]
 
 
+# ---- Polismyndigheten -----------------------------------------------------------------
 class VehicleControl(Record, tag="police.vehicle_control", kw_only=True):
-    """Polisen: a vehicle (and its driver) checked at a control point."""
+    """A vehicle (and its driver) checked at a control point, e.g. the Bacchus bus controls at Helsingborg."""
 
     control_id: str
     controlled_at: _dt.datetime
@@ -22,8 +40,296 @@ class VehicleControl(Record, tag="police.vehicle_control", kw_only=True):
     remark: str | None = None
 
 
-RECORD_TYPES: dict[str, type[Record]] = {
-    cls.__struct_config__.tag: cls for cls in (VehicleControl,)
-}
+class PersonControl(Record, tag="police.person_control", kw_only=True):
+    control_id: str
+    controlled_at: _dt.datetime
+    location: str
+    person: PersonRef
+    reason: str | None = None
+    remark: str | None = None
 
-AnyRecord = VehicleControl
+
+class OverloadReport(Record, tag="police.overload_report", kw_only=True):
+    """A vehicle weighed over its permitted gross weight (what Transportstyrelsen is co-opted for)."""
+
+    report_id: str
+    weighed_at: _dt.datetime
+    location: str
+    vehicle: VehicleRef
+    operator: OrganisationRef | None = None
+    measured_kg: int
+    permitted_kg: int
+
+
+class IncidentReport(Record, tag="police.incident", kw_only=True):
+    incident_id: str
+    occurred_at: _dt.datetime
+    location: str
+    offence: str
+    suspects: tuple[PersonRef, ...] = ()
+    summary: str | None = None
+
+
+# ---- Tullverket -----------------------------------------------------------------------
+class CustomsSeizure(Record, tag="customs.seizure", kw_only=True):
+    seizure_id: str
+    seized_at: _dt.datetime
+    location: str
+    goods: str
+    quantity: float | None = None  # a measured quantity, not money
+    unit: str | None = None
+    vehicle: VehicleRef | None = None
+    holder: PersonRef | None = None
+    company: OrganisationRef | None = None
+
+
+class ConsignmentControl(Record, tag="customs.consignment_control", kw_only=True):
+    control_id: str
+    controlled_at: _dt.datetime
+    declarant: OrganisationRef
+    goods: str
+    declared_value_ore: int | None = None
+    finding: str | None = None
+
+
+# ---- Skatteverket ---------------------------------------------------------------------
+class TaxAudit(Record, tag="tax.audit", kw_only=True):
+    audit_id: str
+    opened_on: _dt.date
+    taxpayer: PersonRef | OrganisationRef
+    scope: str
+    status: Literal["opened", "closed"] = "opened"
+
+
+class TaxReassessment(Record, tag="tax.reassessment", kw_only=True):
+    """Höjning av skatt: a decided increase of assessed tax."""
+
+    decision_id: str
+    decided_on: _dt.date
+    taxpayer: PersonRef | OrganisationRef
+    tax_year: int
+    increase_ore: int
+    surcharge_ore: int | None = None
+
+
+class PopulationFact(Record, tag="tax.population_fact", kw_only=True):
+    """A folkbokföring fact: registered address, emigration, protected identity, ..."""
+
+    person: PersonRef
+    fact: str
+    valid_from: _dt.date
+    municipality: str | None = None
+
+
+# ---- Försäkringskassan / Arbetsförmedlingen -------------------------------------------
+class BenefitControl(Record, tag="benefit.control", kw_only=True):
+    control_id: str
+    opened_on: _dt.date
+    person: PersonRef
+    benefit: str
+    finding: str | None = None
+
+
+class RecoveryClaim(Record, tag="benefit.recovery_claim", kw_only=True):
+    """Återkrav: a claim to pay back a benefit paid in error."""
+
+    claim_id: str
+    decided_on: _dt.date
+    person: PersonRef
+    benefit: str
+    amount_ore: int
+
+
+class StoppedPayment(Record, tag="benefit.stopped_payment", kw_only=True):
+    """Förhindrad felaktig utbetalning: a payment stopped before it was made."""
+
+    payment_id: str
+    stopped_on: _dt.date
+    person: PersonRef
+    benefit: str
+    amount_ore: int
+
+
+# ---- Kronofogdemyndigheten ------------------------------------------------------------
+class Debt(Record, tag="enforcement.debt", kw_only=True):
+    case_id: str
+    registered_on: _dt.date
+    debtor: PersonRef | OrganisationRef
+    creditor: str
+    amount_ore: int
+
+
+class Distraint(Record, tag="enforcement.distraint", kw_only=True):
+    """Utmätning."""
+
+    case_id: str
+    decided_on: _dt.date
+    debtor: PersonRef | OrganisationRef
+    property: str
+    value_ore: int | None = None
+    vehicle: VehicleRef | None = None
+
+
+class PaymentSecurity(Record, tag="enforcement.payment_security", kw_only=True):
+    """Betalningssäkring."""
+
+    case_id: str
+    decided_on: _dt.date
+    debtor: PersonRef | OrganisationRef
+    amount_ore: int
+
+
+# ---- Migrationsverket -----------------------------------------------------------------
+class ResidenceStatus(Record, tag="migration.residence_status", kw_only=True):
+    person: PersonRef
+    status: str
+    valid_until: _dt.date | None = None
+    work_permit: bool | None = None
+
+
+class ExpulsionDecision(Record, tag="migration.expulsion_decision", kw_only=True):
+    """Utvisning."""
+
+    decision_id: str
+    decided_on: _dt.date
+    person: PersonRef
+    ground: str
+    enforceable: bool = False
+
+
+# ---- Kriminalvården, Kustbevakningen, Åklagarmyndigheten, Ekobrottsmyndigheten --------
+class PrisonPlacement(Record, tag="prison.placement", kw_only=True):
+    """A client placed in prison, remand or under probation (frivård)."""
+
+    client: PersonRef
+    kind: Literal["prison", "remand", "probation"]
+    unit: str
+    from_date: _dt.date
+    to_date: _dt.date | None = None
+
+
+class MaritimeControl(Record, tag="coastguard.maritime_control", kw_only=True):
+    control_id: str
+    controlled_at: _dt.datetime
+    position: str
+    vessel: str
+    master: PersonRef | None = None
+    finding: str | None = None
+
+
+class ProsecutionDecision(Record, tag="prosecution.decision", kw_only=True):
+    decision_id: str
+    decided_on: _dt.date
+    suspect: PersonRef
+    decision: Literal["indictment", "no_prosecution", "summary_penalty", "waiver"]
+    offences: tuple[str, ...] = ()
+
+
+class EconomicCrimeNotice(Record, tag="ecocrime.case_notice", kw_only=True):
+    case_id: str
+    opened_on: _dt.date
+    crime_type: str
+    suspects: tuple[PersonRef, ...] = ()
+    companies: tuple[OrganisationRef, ...] = ()
+    estimated_damage_ore: int | None = None
+
+
+# ---- Säkerhetspolisen, Nuc/Ruc --------------------------------------------------------
+class IntelligenceNote(Record, tag="security.intelligence_note", kw_only=True):
+    """Always handling-restricted: the envelope must name its recipients (checked by `Envelope`)."""
+
+    note_id: str
+    written_on: _dt.date
+    classification: str
+    summary: str
+    persons: tuple[PersonRef, ...] = ()
+
+
+class SituationReport(Record, tag="intel.situation_report", kw_only=True):
+    """Lägesbild from Nuc or a Ruc."""
+
+    report_id: str
+    centre: str
+    period_from: _dt.date
+    period_to: _dt.date
+    summary: str
+    priority_persons: tuple[PersonRef, ...] = ()
+
+
+class Outcome(Record, tag="outcome", kw_only=True):
+    """Utfall: money recovered or saved by an agency in a region (e.g. region Mitt 2020: 63 MSEK)."""
+
+    agency: str
+    region: Region
+    operation: str | None = None
+    category: str
+    amount_ore: int
+    period_from: _dt.date
+    period_to: _dt.date
+
+
+# ---- The councils (published by SSO) and the platform ---------------------------------
+class OperationDecision(Record, tag="council.operation_decision", kw_only=True):
+    """An RSR or Operativa rådet decides (or changes, or closes) a joint operation."""
+
+    operation: str
+    name: str
+    scope: Region
+    decided_by: str
+    participants: tuple[str, ...]
+    record_types: tuple[str, ...]
+    legal_basis: str
+    purposes: dict[str, str] = {}
+    valid_from: _dt.date
+    valid_to: _dt.date | None = None
+    status: Literal["active", "closed"] = "active"
+
+
+class CooptionDecision(Record, tag="council.cooption_decision", kw_only=True):
+    """Adjungering: a time-bounded, revocable grant to one agency in one operation."""
+
+    grant_id: str
+    agency: str
+    operation: str
+    record_types: tuple[str, ...]
+    fields: tuple[str, ...]
+    valid_from: _dt.datetime
+    valid_to: _dt.datetime
+    decided_by: str
+    reason: str
+    legal_basis: str
+    revoked: bool = False
+
+
+class AgencyRegistration(Record, tag="platform.agency_registration", kw_only=True):
+    """Onboarding (or offboarding) of an agency, announced to the router."""
+
+    slug: str
+    name: str
+    tier: Literal["core", "network"]
+    regions: tuple[Region, ...] = ()
+    sends: tuple[str, ...] = ()
+    purposes: tuple[str, ...] = ()
+    active: bool = True
+
+
+class Receipt(Record, tag="platform.receipt", kw_only=True):
+    """A recipient's word that it wrote a delivered record to its system (for `audit reconcile`)."""
+
+    envelope_id: str
+    recipient: str
+    written_at: _dt.datetime
+    sha256: str
+
+
+AnyRecord = (
+    VehicleControl | PersonControl | OverloadReport | IncidentReport | CustomsSeizure | ConsignmentControl
+    | TaxAudit | TaxReassessment | PopulationFact | BenefitControl | RecoveryClaim | StoppedPayment
+    | Debt | Distraint | PaymentSecurity | ResidenceStatus | ExpulsionDecision | PrisonPlacement
+    | MaritimeControl | ProsecutionDecision | EconomicCrimeNotice | IntelligenceNote | SituationReport
+    | Outcome | OperationDecision | CooptionDecision | AgencyRegistration | Receipt
+)
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.__struct_config__.tag: cls for cls in AnyRecord.__args__  # type: ignore[attr-defined]
+}

@@ -2,13 +2,13 @@
 
 from ._agencies import Agency, builtin_agencies, load_agency_file
 from ._creds import ADMIN, AUDITOR, ROUTER, SSO, Credentials
-from ._deployment import INBOX_STREAM, ROUTER_STREAMS, Deployment
+from ._deployment import AGENCY_STREAMS, DEADLETTER_STREAM, INBOX_STREAM, ROUTER_STREAMS, Deployment
 from ._errors import AgencyFileError, BrokerConfigError, BrokerNotFound, BrokerStartError, BrokerUnavailable
 from ._render import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_ACCOUNT, render_server_config
 from ._server import NatsServer, check_config, find_nats_server, free_port
 
 __all__ = [
-    "ADMIN", "AUDITOR", "INBOX_STREAM", "JS_DENY_DESTRUCTIVE", "ROUTER", "ROUTER_ACCOUNT", "ROUTER_STREAMS",
+    "ADMIN", "AGENCY_STREAMS", "AUDITOR", "DEADLETTER_STREAM", "INBOX_STREAM", "JS_DENY_DESTRUCTIVE", "ROUTER", "ROUTER_ACCOUNT", "ROUTER_STREAMS",
     "SSO", "SSO_ACCOUNT", "SYSTEM_ACCOUNT", "Agency", "AgencyFileError", "BrokerConfigError", "BrokerNotFound",
     "BrokerStartError", "BrokerUnavailable", "Credentials", "Deployment", "NatsServer", "builtin_agencies",
     "check_config", "find_nats_server", "free_port", "load_agency_file", "render_server_config",

@@ -20,7 +20,7 @@ from ._server import NatsServer, check_config, free_port
 
 from samband.observability import get_logger
 
-__all__ = ["Deployment", "ROUTER_STREAMS", "INBOX_STREAM"]
+__all__ = ["Deployment", "ROUTER_STREAMS", "INBOX_STREAM", "DEADLETTER_STREAM", "AGENCY_STREAMS"]
 
 log = get_logger("samband.broker")
 
@@ -30,7 +30,8 @@ _DAY = 86_400.0
 # rollup header may replace their history.
 ROUTER_STREAMS: tuple[StreamConfig, ...] = (
     StreamConfig(name="INGEST", subjects=["ingest.>"], storage=StorageType.FILE, max_age=7 * _DAY, duplicate_window=_DAY),
-    StreamConfig(name="DEADLETTER", subjects=["dead.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY),
+    # Agency registrations (onboarding/offboarding), read by the router to know who exists.
+    StreamConfig(name="REGISTRY", subjects=["registry.>"], storage=StorageType.FILE),
     StreamConfig(name="DECISIONS", subjects=["decisions.>"], storage=StorageType.FILE),
     StreamConfig(name="RECEIPTS", subjects=["receipt.>"], storage=StorageType.FILE, max_age=30 * _DAY),
     StreamConfig(
@@ -44,6 +45,9 @@ ROUTER_STREAMS: tuple[StreamConfig, ...] = (
     ),
 )
 INBOX_STREAM = StreamConfig(name="INBOX", subjects=["in.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY)
+# An agency's rejected native records, in its own account (see _render.py).
+DEADLETTER_STREAM = StreamConfig(name="DEADLETTER", subjects=["dlq.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY)
+AGENCY_STREAMS = (INBOX_STREAM, DEADLETTER_STREAM)
 
 
 class _Meta(msgspec.Struct, frozen=True):
@@ -142,9 +146,11 @@ class Deployment:
             await self.provision_inbox(slug)
 
     async def provision_inbox(self, slug: str) -> None:
+        """The agency's own streams: its INBOX (written by the router) and its DEADLETTER."""
         nc = await self.connect(slug)
         try:
-            await _ensure_stream(nc.jetstream(), INBOX_STREAM)
+            for cfg in AGENCY_STREAMS:
+                await _ensure_stream(nc.jetstream(), cfg)
         finally:
             await nc.close()
 

@@ -5,7 +5,10 @@ The recipe (verified against nats-server 2.15, see docs/broker.md):
 * **ingest**: ROUTER exports the service ``ingest.*.>`` with ``account_token_position: 2``;
   agency X imports ``ingest.X.>`` as ``out.>``. X publishes ``out.<type>`` and gets its PubAck
   from ROUTER's INGEST stream; the router sees ``ingest.X.<type>``, X set by the server from
-  the account, so origin cannot be forged. Dead letters go the same way (``dead.*.>`` / ``dlq.>``).
+  the account, so origin cannot be forged. Receipts go the same way (``receipt.*.>`` / ``receipts.>``).
+* **dead letters** stay in the agency's own account (DEADLETTER stream on ``dlq.>``): they hold
+  the agency's raw native records, which no other party needs, and its IT team lists them with
+  its own credentials.
 * **deliver**: X has JetStream and an INBOX stream on ``in.>`` and exports the service ``in.>``
   to ROUTER only; ROUTER imports it as ``inbox.X.>``. The PubAck of a delivery comes from X's
   own inbox stream.
@@ -55,7 +58,6 @@ def _agency_account(agency: Agency, creds: Credentials) -> dict:
         "exports": [{"service": "in.>", "accounts": [ROUTER_ACCOUNT]}],
         "imports": [
             {"service": {"account": ROUTER_ACCOUNT, "subject": f"ingest.{slug}.>"}, "to": "out.>"},
-            {"service": {"account": ROUTER_ACCOUNT, "subject": f"dead.{slug}.>"}, "to": "dlq.>"},
             {"service": {"account": ROUTER_ACCOUNT, "subject": f"receipt.{slug}.>"}, "to": "receipts.>"},
         ],
     }
@@ -109,7 +111,6 @@ def render_server_config(
         ],
         "exports": [
             {"service": "ingest.*.>", "account_token_position": 2},
-            {"service": "dead.*.>", "account_token_position": 2},
             {"service": "receipt.*.>", "account_token_position": 2},
             {"service": "decisions.>", "accounts": [SSO_ACCOUNT]},
         ],

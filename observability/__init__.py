@@ -1,9 +1,23 @@
 """samband.observability: logs, traces and the audit trail. Depends on `samband.schemas` only."""
 
 from ._audit import AUDIT_DECODER, GENESIS, PREV_SLICE, AuditChain, AuditRecord
+from ._checkpoint import (
+    CHECKPOINT_DECODER,
+    PUBLIC_KEY_FILE,
+    SIGNING_KEY_FILE,
+    Checkpoint,
+    checkpoint_signature_ok,
+    key_id,
+    load_or_create_signing_key,
+    load_public_key,
+    public_key_pem,
+    sign_checkpoint,
+)
 from ._errors import AuditKeyError, AuditUnavailable, ObservabilityError
+from ._index import AuditIndex
 from ._logging import configure_logging, get_logger, scrub_identifiers
 from ._pseudonym import Pseudonymiser, load_or_create_key
+from ._reconcile import Gap, Reconciliation, reconcile
 from ._tracing import (
     SpanKind,
     configure_tracing,
@@ -13,10 +27,16 @@ from ._tracing import (
     inject_headers,
     producer_span,
 )
+from ._trail import ExportError, Trail, read_export, read_stream, read_trail, slice_trail, write_export
+from ._verify import Problem, VerifyResult, record_seq, verify_bytes
 
 __all__ = [
-    "AUDIT_DECODER", "GENESIS", "PREV_SLICE", "AuditChain", "AuditKeyError", "AuditRecord",
-    "AuditUnavailable", "ObservabilityError", "Pseudonymiser", "SpanKind", "configure_logging",
-    "configure_tracing", "consumer_span", "extract_context", "get_logger", "get_tracer",
-    "inject_headers", "load_or_create_key", "producer_span", "scrub_identifiers",
+    "AUDIT_DECODER", "CHECKPOINT_DECODER", "GENESIS", "PREV_SLICE", "PUBLIC_KEY_FILE", "SIGNING_KEY_FILE",
+    "AuditChain", "AuditIndex", "AuditKeyError", "AuditRecord", "AuditUnavailable", "Checkpoint",
+    "ExportError", "Gap", "ObservabilityError", "Problem", "Pseudonymiser", "Reconciliation", "SpanKind",
+    "Trail", "VerifyResult", "checkpoint_signature_ok", "configure_logging", "configure_tracing",
+    "consumer_span", "extract_context", "get_logger", "get_tracer", "inject_headers", "key_id",
+    "load_or_create_key", "load_or_create_signing_key", "load_public_key", "producer_span",
+    "public_key_pem", "read_export", "read_stream", "read_trail", "reconcile", "record_seq",
+    "scrub_identifiers", "sign_checkpoint", "slice_trail", "verify_bytes", "write_export",
 ]

@@ -1,0 +1,193 @@
+"""`samband audit query|verify|export|reconcile`: what security chiefs type."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import sys
+from pathlib import Path
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from samband.schemas import InvalidIdentifier, normalise_personnummer
+
+from ._audit import AuditRecord
+from ._checkpoint import PUBLIC_KEY_FILE, key_id, load_public_key
+from ._errors import ObservabilityError
+from ._index import AuditIndex
+from ._pseudonym import Pseudonymiser
+from ._reconcile import reconcile
+from ._trail import Trail, read_export, read_stream, read_trail, slice_trail, write_export
+from ._verify import verify_bytes
+
+__all__ = ["commands", "audit"]
+
+console = Console()
+err = Console(stderr=True)
+
+_identity = click.option("--as", "identity", default="auditor", show_default=True,
+                         help="Whose credentials read the trail (the auditor's by default).")
+
+
+def _when(_ctx, param, value: str | None) -> _dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        t = _dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"Expected an ISO 8601 date or time like 2017-03-01 or 2017-03-01T12:00Z, got {value!r}") from None
+    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
+
+
+def _run(coro):
+    try:
+        return asyncio.run(coro)
+    except ObservabilityError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _load(obj, identity: str, *, receipts: bool = False) -> tuple[Trail, list]:
+    nc = await obj.connect(identity)
+    try:
+        js = nc.jetstream()
+        pem_path = obj.state_dir / "keys" / PUBLIC_KEY_FILE
+        trail = await read_trail(js, public_key_pem=pem_path.read_bytes() if pem_path.exists() else None)
+        got = await read_stream(js, "RECEIPTS", "receipt.>", with_subjects=True) if receipts else []
+        return trail, got
+    finally:
+        await nc.close()
+
+
+@click.group("audit")
+def audit() -> None:
+    """Who received what about whom, when, and under which basis: query, verify, export, reconcile."""
+
+
+@audit.command("query")
+@click.option("--person", help="A personnummer or samordningsnummer; searched by its keyed pseudonym.")
+@click.option("--from", "origin", help="The sending agency.")
+@click.option("--to", "recipient", help="The receiving agency.")
+@click.option("--operation", help="Joint operation id.")
+@click.option("--region", help="Region (or `national`).")
+@click.option("--decision", type=click.Choice(["allow", "deny"]))
+@click.option("--since", callback=_when, help="From this time (ISO 8601, UTC if no zone).")
+@click.option("--until", callback=_when, help="Up to this time.")
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Query an export instead of the broker.")
+@click.option("--json", "as_json", is_flag=True, help="JSON for machines instead of a table.")
+@_identity
+@click.pass_obj
+def query(obj, person, origin, recipient, operation, region, decision, since, until, file, as_json, identity) -> None:
+    """List the audit records matching every filter given."""
+    subject = None
+    if person:
+        try:
+            canonical = normalise_personnummer(person)
+        except InvalidIdentifier as exc:
+            raise click.BadParameter(str(exc), param_hint="--person") from None
+        key_path = obj.state_dir / "keys" / "pseudonym.key"
+        try:
+            key = bytes.fromhex(key_path.read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"Expected the deployment's pseudonym key at {key_path}, could not read it: {exc}") from None
+        subject = Pseudonymiser(key)(canonical)
+    trail = read_export(file) if file else _run(_load(obj, identity))[0]
+    index = AuditIndex(trail.records)
+    found = index.query(subject=subject, origin=origin, recipient=recipient, operation=operation,
+                        region=region, decision=decision, since=since, until=until)
+    if as_json:
+        sys.stdout.buffer.write(msgspec.json.encode(found) + b"\n")
+        return
+    console.print(_table(found, len(index)))
+
+
+def _table(found: list[AuditRecord], total: int) -> Table:
+    table = Table(title=f"{len(found)} of {total} audit records", title_justify="left")
+    for col, kw in (("seq", {"justify": "right"}), ("time (UTC)", {}), ("from → to", {}), ("record type", {}),
+                    ("operation", {}), ("region", {}), ("decision", {}), ("rule", {}), ("legal basis", {}),
+                    ("purpose", {}), ("fields", {})):
+        table.add_column(col, **kw)
+    for r in found:
+        style = "green" if r.decision == "allow" else "red"
+        table.add_row(str(r.seq), r.at.strftime("%Y-%m-%d %H:%M:%S"), f"{r.origin} → {r.recipient}", r.record_type,
+                      r.operation, r.region, f"[{style}]{r.decision}[/]", r.rule, r.legal_basis or "-",
+                      r.purpose or "-", ", ".join(r.fields) or "-")
+    return table
+
+
+@audit.command("verify")
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Verify an export offline instead of the broker's trail.")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The checkpoint public key to trust (PEM); default: the deployment's, or the export's own.")
+@_identity
+@click.pass_obj
+def verify(obj, file: Path | None, public_key: Path | None, identity: str) -> None:
+    """Check the hash chain and every checkpoint signature; exit 1 naming the first bad sequence."""
+    if file:
+        trail = read_export(file)
+    else:
+        trail = _run(_load(obj, identity))[0]
+    try:
+        key = load_public_key(public_key) if public_key else trail.public_key()
+    except ObservabilityError as exc:
+        raise click.ClickException(str(exc)) from exc
+    result = verify_bytes(trail.records, trail.checkpoints, key, anchor=None if file else "0" * 64)
+    if result.ok:
+        signer = f"; checkpoints signed by key {key_id(key)}" if key else ""
+        console.print(f"[green]{result}[/]{signer}", highlight=False, soft_wrap=True)
+        return
+    console.print(f"[red]{result}[/]", highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
+@audit.command("export")
+@click.option("--since", callback=_when, help="Records from this time (widened to the checkpoint before it).")
+@click.option("--until", callback=_when, help="Records up to this time (widened to the checkpoint after it).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The export file to write.")
+@_identity
+@click.pass_obj
+def export(obj, since, until, out: Path, identity: str) -> None:
+    """Write records (exact bytes), checkpoints and the public key, for `samband audit verify --file`."""
+    trail = _run(_load(obj, identity))[0]
+    if trail.public_key_pem is None:
+        raise click.ClickException(f"Expected the checkpoint public key at {obj.state_dir / 'keys' / PUBLIC_KEY_FILE}, it is missing")
+    part = slice_trail(trail, since, until)
+    try:
+        n = write_export(out, part)
+    except ObservabilityError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"wrote {n} records and {len(part.checkpoints)} checkpoints to {out}", soft_wrap=True)
+
+
+@audit.command("reconcile")
+@click.option("--json", "as_json", is_flag=True, help="JSON for machines instead of a table.")
+@_identity
+@click.pass_obj
+def reconcile_cmd(obj, as_json: bool, identity: str) -> None:
+    """Compare the router's deliveries with the recipients' receipts; list the gaps (exit 1 if any)."""
+    trail, receipts = _run(_load(obj, identity, receipts=True))
+    result = reconcile(trail.records, receipts)
+    if as_json:
+        sys.stdout.buffer.write(msgspec.json.encode({
+            "delivered": result.delivered, "receipts": result.receipts, "confirmed": result.confirmed,
+            "gaps": [g.__dict__ for g in result.gaps],
+        }) + b"\n")
+    else:
+        console.print(f"{result.delivered} deliveries, {result.receipts} receipts, {result.confirmed} confirmed, "
+                      f"{len(result.gaps)} gaps")
+        if result.gaps:
+            table = Table(title="gaps", title_justify="left")
+            for col in ("recipient", "envelope", "kind", "detail"):
+                table.add_column(col)
+            for g in result.gaps:
+                table.add_row(g.recipient, g.envelope_id, g.kind, g.detail)
+            console.print(table)
+    if result.gaps:
+        sys.exit(1)
+
+
+reconcile_cmd.name = "reconcile"
+commands = [audit]

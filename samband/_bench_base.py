@@ -1,0 +1,159 @@
+"""The baselines samband is measured against, on the same broker and the same payload.
+
+* core: nats-py core publish to a subscriber (no persistence, no acks);
+* JetStream: windowed ``publish_async`` (at most ``WINDOW`` acks in flight) with ``Nats-Msg-Id``;
+* FastStream: an idiomatic FastStream NATS subscriber on a JetStream stream that decodes each
+  message and republishes it to a second stream (PubAck awaited), from the optional ``bench`` extra.
+
+Each message carries a distinct id in the envelope's ``id`` slot, so latency is measured per
+message (send -> receive, send -> PubAck, send -> republished copy seen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from nats.js.api import StorageType, StreamConfig
+
+from samband.broker_config import ROUTER, Deployment
+
+from ._bench_env import Figure, percentile
+
+__all__ = ["WINDOW", "core_pubsub", "faststream_available", "faststream_forward", "jetstream_windowed", "numbered"]
+
+WINDOW = 256
+_ID = slice(7, 43)  # `{"id":"` then the 36-character envelope id
+
+
+def numbered(base: bytes, n: int) -> list[bytes]:
+    """``n`` copies of ``base`` whose envelope id is ``i`` (same length, so the same bytes on the wire)."""
+    assert base[:7] == b'{"id":"', "the envelope encodes its id first"
+    return [base[:7] + f"00000000-0000-7000-8000-{i:012d}".encode() + base[43:] for i in range(n)]
+
+
+def _index(data: bytes) -> int:
+    return int(data[_ID][-12:])
+
+
+def _figure(name: str, sent: list[float], done: list[float | None], seconds: float, note: str = "") -> Figure:
+    lat = [(d - s) * 1000 for s, d in zip(sent, done) if d is not None]
+    n = len(lat)
+    return Figure(
+        name=name, records=n, seconds=seconds, rate_in=n / seconds, rate_out=n / seconds,
+        p50_ms=percentile(lat, 50), p99_ms=percentile(lat, 99), note=note,
+    )
+
+
+async def _ensure(js, name: str, subjects: list[str]) -> None:
+    # Each bench run has a broker of its own, so the stream is new (and the router may not delete streams).
+    await js.add_stream(StreamConfig(name=name, subjects=subjects, storage=StorageType.FILE, duplicate_window=600.0))
+
+
+async def core_pubsub(dep: Deployment, payloads: list[bytes]) -> Figure:
+    n = len(payloads)
+    pub, sub_nc = await dep.connect(ROUTER), await dep.connect(ROUTER)
+    received = [None] * n
+    done = asyncio.Event()
+    count = 0
+
+    async def on_msg(msg) -> None:
+        nonlocal count
+        received[_index(msg.data)] = time.perf_counter()
+        count += 1
+        if count == n:
+            done.set()
+
+    await sub_nc.subscribe("bench.core", cb=on_msg, pending_msgs_limit=n + 1, pending_bytes_limit=-1)
+    await sub_nc.flush()
+    sent = [0.0] * n
+    t0 = time.perf_counter()
+    for i, p in enumerate(payloads):
+        sent[i] = time.perf_counter()
+        await pub.publish("bench.core", p)
+    await pub.flush()
+    try:
+        await asyncio.wait_for(done.wait(), 60)
+    except asyncio.TimeoutError:
+        pass
+    seconds = max(t for t in received if t is not None) - t0 if count else float("nan")
+    await pub.close()
+    await sub_nc.close()
+    note = "" if count == n else f"{n - count} lost (core NATS drops under load)"
+    return _figure("nats-py core pub/sub", sent, received, seconds, note)
+
+
+async def jetstream_windowed(dep: Deployment, payloads: list[bytes], *, window: int = WINDOW, prefix: str = "js") -> Figure:
+    n = len(payloads)
+    nc = await dep.connect(ROUTER)
+    js = nc.jetstream(publish_async_max_pending=window)
+    await _ensure(js, "BENCH_JS", ["bench.js.>"])
+    sent, acked = [0.0] * n, [None] * n
+    futs = []
+    t0 = time.perf_counter()
+    for i, p in enumerate(payloads):
+        sent[i] = time.perf_counter()
+        fut = await js.publish_async("bench.js.record", p, headers={"Nats-Msg-Id": f"{prefix}-{i}"})
+        fut.add_done_callback(lambda f, i=i: acked.__setitem__(i, time.perf_counter()))
+        futs.append(fut)
+    await asyncio.wait_for(asyncio.gather(*futs), 60)
+    seconds = time.perf_counter() - t0
+    await nc.close()
+    return _figure(f"JetStream publish, {window} acks in flight", sent, acked, seconds)
+
+
+def faststream_available() -> bool:
+    try:
+        import faststream.nats  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def faststream_forward(dep: Deployment, payloads: list[bytes]) -> Figure:
+    """FastStream subscriber (JetStream durable) that decodes JSON and republishes it, PubAck awaited."""
+    from faststream.nats import JStream, NatsBroker, PullSub
+
+    n = len(payloads)
+    nc = await dep.connect(ROUTER)
+    js = nc.jetstream(publish_async_max_pending=WINDOW)
+    await _ensure(js, "BENCH_FS_IN", ["bench.fs.in"])
+    await _ensure(js, "BENCH_FS_OUT", ["bench.fs.out"])
+
+    broker = NatsBroker(dep.url, nkeys_seed=str(dep.seed(ROUTER)), graceful_timeout=5, logger=None)
+    out = broker.publisher("bench.fs.out", stream=JStream("BENCH_FS_OUT", declare=False))
+
+    @broker.subscriber("bench.fs.in", stream=JStream("BENCH_FS_IN", declare=False), durable="faststream-bench",
+                       pull_sub=PullSub(batch_size=WINDOW))
+    async def forward(body: dict) -> None:
+        await out.publish(body)
+
+    seen = [None] * n
+    count = 0
+    finished = asyncio.Event()
+
+    async def on_out(msg) -> None:
+        nonlocal count
+        seen[_index(msg.data)] = time.perf_counter()
+        count += 1
+        if count == n:
+            finished.set()
+
+    await nc.subscribe("bench.fs.out", cb=on_out, pending_msgs_limit=n + 1, pending_bytes_limit=-1)
+    await broker.start()
+    sent = [0.0] * n
+    t0 = time.perf_counter()
+    futs = []
+    for i, p in enumerate(payloads):
+        sent[i] = time.perf_counter()
+        futs.append(await js.publish_async("bench.fs.in", p, headers={"Nats-Msg-Id": f"fs-{i}"}))
+    await asyncio.gather(*futs)
+    try:
+        await asyncio.wait_for(finished.wait(), 120)
+    except asyncio.TimeoutError:
+        pass
+    seconds = max((t for t in seen if t is not None), default=t0) - t0
+    await broker.stop()
+    await nc.close()
+    note = "" if count == n else f"only {count} of {n} forwarded within 120 s"
+    return _figure("FastStream decode + republish", sent, seen, seconds, note)

@@ -1,0 +1,253 @@
+"""samband end to end: adapter publish -> router decision -> audit append -> delivery into the inbox.
+
+The adapter (Polisen's mapping and ``publish_records``) runs in this process; the router runs
+as a process of its own (``samband._bench_router``), so its memory is measured alone. A
+record's latency is the time its copy was stored in the recipient's INBOX stream (the
+inbox PubAck) minus the envelope's ``produced_at``, which the adapter sets just before its
+publish: both come from the record itself, not from the load generator's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable
+
+import msgspec
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from opentelemetry import trace
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+
+from samband.adapters import publish_records
+from samband.adapters.agencies import polisen
+from samband.broker_config import ROUTER, Deployment
+
+from ._bench_env import Figure, native_records, percentile, rss_kib
+
+__all__ = ["E2E", "RouterProcess", "install_sampler", "set_adapter_sampling"]
+
+# Inbox copies read back per recipient to compute latency (the newest ones); enough for a stable p99.
+LATENCY_SAMPLE = 50_000
+
+
+class _Stamp(msgspec.Struct):
+    produced_at: _dt.datetime
+
+
+_STAMP = msgspec.json.Decoder(_Stamp)
+
+
+class SwitchableSampler(Sampler):
+    """Tracers keep the sampler they were made with; this one lets the bench change the ratio between runs."""
+
+    def __init__(self, ratio: float = 1.0) -> None:
+        self.inner: Sampler = ParentBased(TraceIdRatioBased(ratio))
+
+    def should_sample(self, *args, **kwargs):
+        return self.inner.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return f"Switchable({self.inner.get_description()})"
+
+
+_SAMPLER = SwitchableSampler()
+
+
+def install_sampler() -> None:
+    """Call right after ``configure_tracing``, before any span: the bench process's tracers use ``_SAMPLER``."""
+    provider = trace.get_tracer_provider()
+    if hasattr(provider, "sampler"):
+        provider.sampler = _SAMPLER
+
+
+def set_adapter_sampling(ratio: float) -> None:
+    """The adapter is the root of every trace: its parent-based ratio sampler decides for the router too."""
+    _SAMPLER.inner = ParentBased(TraceIdRatioBased(ratio))
+
+
+class RouterProcess:
+    """``python -m samband._bench_router`` on the deployment; RSS sampled from /proc while it runs."""
+
+    def __init__(self, dep: Deployment, policy: str, sample: float) -> None:
+        self.dep, self.policy, self.sample = dep, policy, sample
+        self.proc: asyncio.subprocess.Process | None = None
+        self.rss: list[tuple[int, int]] = []  # (records acked so far, VmRSS KiB)
+        self.stats: dict = {}
+
+    async def __aenter__(self) -> RouterProcess:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "samband._bench_router", str(self.dep.state_dir),
+            "--policy", self.policy, "--sample", str(self.sample),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
+        if line.strip() != b"ready":
+            err = await self.proc.stderr.read()
+            raise RuntimeError(f"router process did not start: {line!r} {err.decode(errors='replace')[-2000:]}")
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def __aexit__(self, *exc) -> None:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(self.proc.communicate(), 60)
+        lines = out.decode().strip().splitlines()
+        if lines:
+            try:
+                self.stats = msgspec.json.decode(lines[-1])
+            except msgspec.DecodeError:
+                self.stats = {"error": err.decode(errors="replace")[-2000:]}
+
+
+class E2E:
+    """Runs samband scenarios one after another on one deployment and reads the inboxes back."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self.dep = dep
+        self.inbox_seq: dict[str, int] = {}  # last INBOX sequence already read, per recipient
+        self.runs = 0
+
+    async def _router_progress(self, js) -> tuple[int, int]:
+        """(records acked by the router, records still pending or unacked)."""
+        try:
+            info = await js.consumer_info("INGEST", "router")
+        except NotFoundError:  # the router process has not made its durable consumer yet
+            return 0, 1
+        return info.ack_floor.stream_seq, info.num_pending + info.num_ack_pending
+
+    async def _drive(self, publish, router: RouterProcess, timeout: float) -> tuple[float, dict]:
+        rc = await self.dep.connect(ROUTER)
+        js = rc.jetstream()
+        start_seq = (await js.stream_info("INGEST")).state.last_seq
+        t0 = time.time()
+        done = asyncio.Event()
+
+        async def sample_rss() -> None:
+            while not done.is_set():
+                kib = rss_kib(router.pid)
+                if kib:
+                    acked, _ = await self._router_progress(js)
+                    router.rss.append((acked - start_seq, kib))
+                try:
+                    await asyncio.wait_for(done.wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
+
+        sampler = asyncio.create_task(sample_rss())
+        summary = await publish()
+        last_seq = (await js.stream_info("INGEST")).state.last_seq
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            acked, outstanding = await self._router_progress(js)
+            if acked >= last_seq and outstanding == 0:
+                break
+            await asyncio.sleep(0.02)
+        done.set()
+        await sampler
+        await rc.close()
+        return t0, summary
+
+    async def _read_inboxes(self, recipients: Iterable[str]) -> tuple[list[float], int, float]:
+        """Latencies (ms), copies found, and the wall time the last copy was stored."""
+        lat: list[float] = []
+        found, last = 0, 0.0
+        for agency in recipients:
+            nc = await self.dep.connect(agency)
+            js = nc.jetstream()
+            info = await js.stream_info("INBOX")
+            first = self.inbox_seq.get(agency, 0) + 1
+            end = info.state.last_seq
+            found += max(0, end - first + 1)
+            start = max(first, end - LATENCY_SAMPLE + 1)
+            if end >= start:
+                sub = await js.subscribe(
+                    "in.>", stream="INBOX", ordered_consumer=True, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    config=ConsumerConfig(opt_start_seq=start),
+                )
+                for _ in range(end - start + 1):
+                    msg = await sub.next_msg(timeout=10)
+                    stored = msg.metadata.timestamp.timestamp()
+                    lat.append((stored - _STAMP.decode(msg.data).produced_at.timestamp()) * 1000)
+                    last = max(last, stored)
+                await sub.unsubscribe()
+            self.inbox_seq[agency] = end
+            await nc.close()
+        return lat, found, last
+
+    async def throughput(self, n: int, *, policy: str = "skeleton", sample: float = 1.0, name: str) -> tuple[Figure, dict]:
+        self.runs += 1
+        run = f"r{os.getpid()}-{self.runs}"
+        set_adapter_sampling(sample)
+        async with RouterProcess(self.dep, policy, sample) as router:
+            nc = await self.dep.connect("polisen")
+            t_pub: list[float] = []
+
+            async def publish():
+                t = time.perf_counter()
+                s = await publish_records(nc, polisen, native_records(n, run=run))
+                t_pub.append(time.perf_counter() - t)
+                return s
+
+            t0, summary = await self._drive(publish, router, timeout=max(60.0, n / 200))
+            await nc.close()
+        stats = router.stats
+        lat, copies, last = await self._read_inboxes(stats.get("delivered", {}))
+        seconds = max(last - t0, 1e-9)
+        fig = Figure(
+            name=name, records=summary.published, seconds=seconds, rate_in=summary.published / seconds,
+            rate_out=copies / seconds, fanout=copies / max(summary.published, 1),
+            p50_ms=percentile(lat, 50), p99_ms=percentile(lat, 99),
+        )
+        detail = {
+            "adapter_publish_seconds": t_pub[0] if t_pub else None, "router": stats,
+            "router_rss_kib": router.rss, "deliveries": copies,
+        }
+        if copies != summary.published * max(1, round(fig.fanout)) or stats.get("audited", 0) < copies:
+            fig.note = f"{copies} deliveries, {stats.get('audited')} audit records for {summary.published} records"
+        return fig, detail
+
+    async def at_rate(self, rate: int, seconds: float, *, policy: str = "skeleton", sample: float = 1.0) -> tuple[Figure, dict]:
+        """Offer ``rate`` records/s for ``seconds`` through the adapter (a chunk every 10 ms) and read the latencies."""
+        self.runs += 1
+        run = f"r{os.getpid()}-{self.runs}"
+        set_adapter_sampling(sample)
+        tick = 0.01
+        per_tick = max(1, round(rate * tick))
+        total = int(rate * seconds)
+        async with RouterProcess(self.dep, policy, sample) as router:
+            nc = await self.dep.connect("polisen")
+            records = native_records(total, run=run)
+
+            async def publish():
+                loop = asyncio.get_running_loop()
+                start = loop.time()
+                sent = 0
+                published = 0
+                while sent < total:
+                    chunk = [next(records) for _ in range(min(per_tick, total - sent))]
+                    published += (await publish_records(nc, polisen, chunk)).published
+                    sent += len(chunk)
+                    delay = start + (sent / per_tick) * tick - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                return published, loop.time() - start
+
+            t0, (published, offered_s) = await self._drive(publish, router, timeout=60.0)
+            await nc.close()
+        lat, copies, _ = await self._read_inboxes(router.stats.get("delivered", {}))
+        fig = Figure(
+            name=f"samband at {rate}/s offered, {seconds:g} s", records=published, seconds=offered_s,
+            rate_in=published / offered_s, rate_out=copies / offered_s, fanout=copies / max(published, 1),
+            p50_ms=percentile(lat, 50), p99_ms=percentile(lat, 99),
+        )
+        return fig, {"router": router.stats, "offered_seconds": offered_s}

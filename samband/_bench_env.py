@@ -1,0 +1,116 @@
+"""What every `samband bench` measurement shares: the embedded broker, the payload, the figures.
+
+Ratios, not absolute figures, are the result: every run starts its own nats-server on free
+ports in a temporary directory, and the baselines and samband share it and the payload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from samband.adapters import NativeRecord
+from samband.adapters.agencies import polisen
+from samband.broker_config import Deployment
+from samband.schemas import encode
+
+__all__ = [
+    "Figure", "NullExporter", "bench_deployment", "native_records", "payload", "percentile", "rss_kib", "span_processor",
+]
+
+
+class Figure(msgspec.Struct, kw_only=True):
+    """One row of the table: a rate and its latency, at a stated fan-out."""
+
+    name: str
+    records: int
+    seconds: float
+    rate_in: float  # records (messages) per second in
+    rate_out: float  # deliveries per second out (records x fan-out for samband)
+    fanout: float = 1.0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    note: str = ""
+
+
+class NullExporter(SpanExporter):
+    """Spans go through the batch processor as in production and are counted, not sent (no collector here)."""
+
+    def __init__(self) -> None:
+        self.exported = 0
+
+    def export(self, spans) -> SpanExportResult:
+        self.exported += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def span_processor() -> BatchSpanProcessor:
+    return BatchSpanProcessor(NullExporter(), max_queue_size=65_536, max_export_batch_size=4096)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+
+
+def native_records(n: int, *, run: str, seed: int = 2017, start: int = 0) -> Iterator[NativeRecord]:
+    """``n`` synthetic Polisen records with unique control ids, generated lazily (1M fit in constant memory)."""
+    rng = random.Random(seed)
+    i = start
+    while i < start + n:
+        chunk = min(1000, start + n - i)
+        for native in polisen.sample(rng, chunk):
+            native["kontrollId"] = f"PM-{run}-{i:09d}"
+            yield NativeRecord(f"bench:{i}", b"", native)
+            i += 1
+
+
+def payload() -> bytes:
+    """The bytes samband carries for one Polisen vehicle control: the baselines send exactly these."""
+    native = next(native_records(1, run="payload")).value
+    return encode(polisen.to_envelope(native))
+
+
+@contextlib.contextmanager
+def bench_deployment() -> Iterator[Deployment]:
+    """A private embedded broker in a temporary directory on free ports."""
+    with tempfile.TemporaryDirectory(prefix="samband-bench-") as tmp:
+        dep = Deployment(Path(tmp) / "state")
+        dep.start()
+        try:
+            yield dep
+        finally:
+            dep.stop()
+
+
+def rss_kib(pid: int | None = None, field: str = "VmRSS") -> int | None:
+    """Resident set size (``VmRSS``) or its peak (``VmHWM``) in KiB from /proc, None where there is no /proc."""
+    try:
+        with open(f"/proc/{pid or os.getpid()}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.t0

@@ -1,0 +1,221 @@
+"""`samband bench`: samband end to end beside its baselines, on one embedded broker, in one run.
+
+The figures that matter are ratios measured in the same run on the same machine (machines of
+the same kind differ by 2x): samband's records/s against raw JetStream windowed publish and
+against a FastStream decode-and-republish service. See docs/operating.md for what each row means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform as _platform
+import sys
+import time
+from pathlib import Path
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["bench", "commands"]
+
+# Wide enough for the table when stderr is a file or a pipe (CI logs), the terminal's width otherwise.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+
+DEFAULT_RECORDS = 5000
+BASELINE_CAP = 50_000  # the baselines' rates are flat well before this; FastStream at 1M would take a quarter hour
+
+
+class Target(msgspec.Struct, kw_only=True):
+    name: str
+    target: str
+    value: float | None
+    met: bool | None  # None: not measured in this run
+    note: str = ""
+
+
+def _ratio(a, b) -> float | None:
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def _fmt(v: float | None, spec: str = ",.0f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _table(title: str, figures: list[dict], out: Console) -> None:
+    t = Table(title=title, title_justify="left")
+    for col, just in (("run", "left"), ("records", "right"), ("records/s in", "right"), ("deliveries/s out", "right"),
+                      ("fan-out", "right"), ("p50 ms", "right"), ("p99 ms", "right"), ("note", "left")):
+        t.add_column(col, justify=just)
+    for f in figures:
+        t.add_row(f["name"], _fmt(f["records"]), _fmt(f["rate_in"]), _fmt(f["rate_out"]), _fmt(f["fanout"], ".1f"),
+                  _fmt(f["p50_ms"], ",.1f"), _fmt(f["p99_ms"], ",.1f"), f.get("note", ""))
+    out.print(t)
+
+
+def print_targets(targets: list[Target], out: Console) -> None:
+    for t in targets:
+        if t.met is None:
+            mark = "[yellow]not measured[/]"
+        else:
+            mark = "[green]MET[/]" if t.met else "[red bold]MISSED[/]"
+        value = "-" if t.value is None else f"{t.value:,.2f}"
+        out.print(f"  {mark}  {t.name}: {value} (target {t.target}){'  ' + t.note if t.note else ''}")
+
+
+async def _run(records: int, latency_s: float, rate: int, baseline_cap: int) -> dict:
+    from samband.broker_config import find_nats_server
+
+    from ._bench_base import core_pubsub, faststream_available, faststream_forward, jetstream_windowed, numbered
+    from ._bench_e2e import E2E
+    from ._bench_env import bench_deployment, payload
+    from ._bench_router import load_policy
+
+    started = time.perf_counter()
+    base = payload()
+    nb = min(records, baseline_cap)
+    result: dict = {
+        "machine": {
+            "cpus": os.cpu_count(), "python": _platform.python_version(), "platform": _platform.platform(),
+            "nats_server": find_nats_server().name,
+        },
+        "payload_bytes": len(base), "records": records, "baseline_records": nb,
+        "baselines": {}, "samband": {}, "notes": [],
+    }
+    with bench_deployment() as dep:
+        await dep.provision()
+        payloads = numbered(base, nb)
+        with console.status("baseline: nats-py core publish/subscribe"):
+            result["baselines"]["core"] = await core_pubsub(dep, payloads)
+        with console.status("baseline: JetStream windowed publish"):
+            result["baselines"]["jetstream"] = await jetstream_windowed(dep, payloads)
+        if faststream_available():
+            with console.status("baseline: FastStream decode + republish"):
+                result["baselines"]["faststream"] = await faststream_forward(dep, payloads)
+        else:
+            result["baselines"]["faststream"] = None
+            result["notes"].append("FastStream is not installed (pip install 'samband[bench]'): its ratio is skipped")
+        del payloads
+
+        e2e = E2E(dep)
+        with console.status(f"samband end to end: {records:,} records, fan-out 1, every record traced"):
+            fig, detail = await e2e.throughput(records, name="samband e2e, fan-out 1, all traced")
+        result["samband"]["fanout1_traced"] = fig
+        result["router"] = detail
+        with console.status(f"samband end to end: {records:,} records, fan-out 1, 1% sampled"):
+            fig, d = await e2e.throughput(records, sample=0.01, name="samband e2e, fan-out 1, 1% sampled")
+        result["samband"]["fanout1_sampled"] = fig
+        result["router_sampled"] = {"router": d["router"]}
+        try:
+            load_policy("bacchus")
+        except SystemExit as exc:
+            result["samband"]["bacchus_traced"] = None
+            result["notes"].append(f"Operation Bacchus fan-out not run: {exc}")
+        else:
+            with console.status(f"samband end to end: {records:,} records, Operation Bacchus fan-out, all traced"):
+                fig, d = await e2e.throughput(records, policy="bacchus", name="samband e2e, Bacchus fan-out, all traced")
+            result["samband"]["bacchus_traced"] = fig
+            result["router_bacchus"] = {"router": d["router"]}
+        if latency_s > 0:
+            with console.status(f"samband latency at {rate}/s for {latency_s:g} s"):
+                fig, d = await e2e.at_rate(rate, latency_s)
+            result["latency"] = fig
+            result["latency_detail"] = d
+        else:
+            result["latency"] = None
+    result["seconds"] = time.perf_counter() - started
+    return msgspec.to_builtins(result)
+
+
+def _targets(r: dict, latency_s: float) -> list[Target]:
+    js = r["baselines"]["jetstream"]["rate_in"]
+    fs = (r["baselines"].get("faststream") or {}).get("rate_in")
+    sb = r["samband"]["fanout1_traced"]["rate_in"]
+    lat = r.get("latency")
+    out = [
+        Target(name="samband e2e / raw JetStream windowed publish", target=">= 0.5", value=_ratio(sb, js),
+               met=None if js is None else sb / js >= 0.5),
+        Target(name="samband e2e / FastStream decode + republish", target=">= 10", value=_ratio(sb, fs),
+               met=None if fs is None else sb / fs >= 10,
+               note="" if fs else "FastStream not installed"),
+    ]
+    p99 = lat["p99_ms"] if lat else None
+    out.append(Target(
+        name=f"p99 adapter publish -> recipient inbox ack at {lat['rate_in']:,.0f}/s" if lat else "p99 at 1k msg/s",
+        target="<= 5 ms", value=p99, met=None if p99 is None else p99 <= 5.0,
+        note=(f"measured over {latency_s:g} s (the issue's figure is 30 s: --latency 30)" if lat and latency_s < 30 else ""),
+    ))
+    rss = r["router"]["router_rss_kib"]
+    if len(rss) >= 4 and r["records"] >= 100_000:
+        mid = next(k for n, k in rss if n >= rss[-1][0] / 2)
+        growth = (rss[-1][1] - mid) / mid
+        out.append(Target(name="router RSS growth, mid-run to end", target="<= 10%", value=growth * 100, met=growth <= 0.10,
+                          note=f"peak {r['router']['router']['peak_rss_kib'] / 1024:.0f} MiB"))
+    else:
+        out.append(Target(name="router RSS flat over records", target="<= 10% growth", value=None, met=None,
+                          note="judged with --records >= 100000 (1M: --records 1000000)"))
+    return out
+
+
+def report(r: dict, out: Console, latency_s: float) -> list[Target]:
+    figures = [f for f in (r["baselines"]["core"], r["baselines"]["jetstream"], r["baselines"].get("faststream")) if f]
+    figures += [f for f in r["samband"].values() if f]
+    if r.get("latency"):
+        figures.append(r["latency"])
+    _table(f"samband bench: {r['records']:,} records of {r['payload_bytes']} bytes "
+           f"(baselines {r['baseline_records']:,}) on {r['machine']['cpus']} cores", figures, out)
+    peak = r["router"]["router"].get("peak_rss_kib")
+    out.print(f"router process peak RSS: {_fmt(peak and peak / 1024, ',.1f')} MiB over {r['records']:,} records; "
+              f"spans exported by the router (traced run): {r['router']['router'].get('spans')}")
+    sampled, traced = r["samband"]["fanout1_sampled"]["rate_in"], r["samband"]["fanout1_traced"]["rate_in"]
+    out.print(f"tracing: 1% parent-based sampling runs at {_fmt(_ratio(sampled, traced), '.2f')}x the all-traced rate "
+              f"(audit records are written for every decision in both)")
+    if r.get("latency"):
+        out.print(f"latency run: {r['latency']['records']:,} records offered over {r['latency']['seconds']:.1f} s")
+    for n in r["notes"]:
+        out.print(f"[yellow]note:[/] {n}")
+    targets = _targets(r, latency_s)
+    out.print("[bold]targets[/] (this machine, this run):")
+    print_targets(targets, out)
+    out.print(f"bench took {r['seconds']:.1f} s")
+    return targets
+
+
+@click.group(invoke_without_command=True)
+@click.option("--records", type=click.IntRange(min=10), default=DEFAULT_RECORDS, show_default=True,
+              help="Records through samband end to end (and the baselines, up to --baseline-cap).")
+@click.option("--baseline-cap", type=click.IntRange(min=10), default=BASELINE_CAP, show_default=True,
+              help="Most messages per baseline (their rates are flat long before this).")
+@click.option("--latency", "latency_s", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Seconds of the fixed-rate latency run (30 for the issue's figure; 0 skips it).")
+@click.option("--rate", type=click.IntRange(min=10), default=1000, show_default=True, help="Offered records/s in the latency run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout (the table goes to stderr).")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON to this file.")
+@click.pass_context
+def bench(ctx: click.Context, records: int, baseline_cap: int, latency_s: float, rate: int, as_json: bool, out_file: Path | None) -> None:
+    """Measure samband end to end against nats-py, raw JetStream and FastStream on an embedded broker."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from samband.observability import configure_logging, configure_tracing
+
+    from ._bench_e2e import install_sampler
+    from ._bench_env import span_processor
+
+    configure_logging(level="error")
+    configure_tracing("samband-bench-adapter", processors=[span_processor()])
+    install_sampler()
+    result = asyncio.run(_run(records, latency_s, rate, baseline_cap))
+    targets = report(result, console, latency_s)
+    result["targets"] = msgspec.to_builtins(targets)
+    doc = msgspec.json.format(msgspec.json.encode(result), indent=2)
+    if out_file:
+        out_file.write_bytes(doc + b"\n")
+    if as_json:
+        sys.stdout.write(doc.decode() + "\n")
+
+
+commands = [bench]

@@ -1,0 +1,48 @@
+"""`samband bench` runs end to end on its own embedded broker and reports what it measured.
+
+Behaviour only: which figures and targets come out, never how fast (speed claims live in the
+bench's own ratios, measured in one run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+EXPECTED_TARGETS = {
+    "samband e2e / raw JetStream windowed publish",
+    "samband e2e / FastStream decode + republish",
+}
+
+
+def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "samband", "bench", "--records", "200", "--latency", "1", "--json", "--out", str(out)],
+        capture_output=True, text=True, timeout=110,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert json.loads(out.read_text()) == result
+
+    assert {"core", "jetstream", "faststream"} <= set(result["baselines"])
+    for name in ("core", "jetstream"):
+        fig = result["baselines"][name]
+        assert fig["records"] == 200 and fig["rate_in"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0
+
+    traced = result["samband"]["fanout1_traced"]
+    assert traced["records"] == 200 and traced["fanout"] == 1.0 and traced["rate_out"] > 0
+    assert result["samband"]["fanout1_sampled"]["records"] == 200
+    router = result["router"]["router"]
+    # every record decided, audited and delivered once, in the router's own process
+    assert router["records"] == router["audited"] == sum(router["delivered"].values()) == 200
+    assert router["peak_rss_kib"] > 0 and router["spans"] > 0
+    assert result["router_sampled"]["router"]["spans"] < router["spans"]
+
+    latency = result["latency"]
+    assert latency["records"] == 1000 and latency["p99_ms"] >= latency["p50_ms"] > 0
+
+    names = {t["name"] for t in result["targets"]}
+    assert EXPECTED_TARGETS <= names
+    assert all(t["met"] in (True, False, None) for t in result["targets"])
+    assert "targets" in proc.stderr and ("MET" in proc.stderr or "MISSED" in proc.stderr)

@@ -1,7 +1,13 @@
-"""samband.router: the policy (compiled tables, pure decisions) and the routing service."""
+"""samband.router: the policy (compiled tables, pure decisions), the live policy and the routing service."""
 
 from ._errors import DeliveryFailed, PolicyError, RouterError
-from ._policy import LUS, Decision, Policy, Rule
+from ._live import LivePolicy, grant_from, operation_from
+from ._minimise import View
+from ._model import PolicyData, load_policy_dir
+from ._policy import LUS, NOBODY, Decision, Policy
 from ._service import Router, RouterStats
 
-__all__ = ["LUS", "Decision", "DeliveryFailed", "Policy", "PolicyError", "Router", "RouterError", "RouterStats", "Rule"]
+__all__ = [
+    "LUS", "NOBODY", "Decision", "DeliveryFailed", "LivePolicy", "Policy", "PolicyData", "PolicyError", "Router",
+    "RouterError", "RouterStats", "View", "grant_from", "load_policy_dir", "operation_from",
+]

@@ -1,21 +1,33 @@
-"""The policy: compiled lookup tables and the pure decision function.
+"""The compiled policy: lookup tables and the pure decision function.
 
-``decide(envelope, origin, recipient, at)`` looks only at its arguments and the compiled
-tables: deterministic, easy to test, explain and benchmark. I/O lives in the service.
+``decide(envelope, recipient, at)`` looks only at its arguments and the tables built once by
+`Policy.compile`: deterministic, easy to test, explain and benchmark. Default is deny. I/O
+(decision messages, file reloads) lives in `_live`; the service only swaps whole policies.
+
+The tables, per operation: record type -> recipient -> `_Entry` (the participant's allow
+decision, prebuilt, and/or its co-option grants). Every allow `Decision` is built at compile
+time, so the hot path is a handful of dict lookups and datetime comparisons.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from pathlib import Path
 
 import msgspec
 
-from samband.schemas import Envelope
+from samband.schemas import RECORD_TYPES, Envelope, Handling
 
-__all__ = ["Decision", "Policy", "Rule", "LUS"]
+from ._minimise import View, view_for
+from ._model import Grant, Need, Operation, PolicyData, load_policy_dir, record_fields, validate
+
+__all__ = ["Decision", "Policy", "LUS", "NOBODY"]
 
 LUS = "LUS 2016:774"
+NOBODY = "-"  # the recipient of a denial that concerns the record itself (unknown or closed operation)
+_UTC = _dt.timezone.utc
+_FOREVER = _dt.datetime.max.replace(tzinfo=_UTC)
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,51 +43,309 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     no_onward_sharing: bool = False
 
 
-class Rule(msgspec.Struct, frozen=True, kw_only=True):
-    """Allow ``record_type`` from ``sender`` to ``recipient`` for ``purpose`` with ``fields``."""
+def _start(d: _dt.date) -> _dt.datetime:
+    return _dt.datetime(d.year, d.month, d.day, tzinfo=_UTC)
 
-    id: str
-    record_type: str
-    sender: str
-    recipient: str
-    purpose: str
-    legal_basis: str
-    fields: tuple[str, ...]
+
+def _end(d: _dt.date | None) -> _dt.datetime:
+    """Dates in the policy are inclusive: a period ``to 2017-06-30`` ends at 2017-07-01 00:00 UTC."""
+    return _FOREVER if d is None or d == _dt.date.max else _start(d + _dt.timedelta(days=1))
+
+
+class _GrantRule:
+    __slots__ = ("id", "start", "end", "basis", "decision")
+
+    def __init__(self, grant_id: str, g: Grant, decision: Decision) -> None:
+        self.id, self.start, self.end, self.basis, self.decision = grant_id, g.valid_from, g.valid_to, g.legal_basis, decision
+
+
+class _Entry:
+    """What one recipient may get of one record type in one operation."""
+
+    __slots__ = ("need", "grants")
+
+    def __init__(self) -> None:
+        self.need: Decision | None = None  # the participant's prebuilt allow
+        self.grants: list[_GrantRule] = []
+
+
+class _Op:
+    __slots__ = ("id", "data", "active", "start", "end", "scope", "members", "table", "candidates", "coopted")
+
+    def __init__(self, op_id: str, op: Operation, members: frozenset[str]) -> None:
+        self.id, self.data = op_id, op
+        self.active = op.status == "active"
+        self.start, self.end = _start(op.valid_from), _end(op.valid_to)
+        self.scope = op.scope
+        self.members = members
+        self.table: dict[str, dict[str, _Entry]] = {}
+        self.candidates: tuple[str, ...] = ()
+        self.coopted: dict[str, list[str]] = {}  # co-opted agency -> the record types its grants cover
+
+
+class _Standing:
+    """The union of the standing restrictions on one (origin, record type)."""
+
+    __slots__ = ("named", "no_onward", "foreign", "ids")
+
+    def __init__(self) -> None:
+        self.named: frozenset[str] | None = None
+        self.no_onward = False
+        self.foreign = False
+        self.ids: list[str] = []
 
 
 class Policy:
-    """Compiled policy: ``(record_type, sender) -> {recipient: Rule}``; everything else is denied."""
+    """A compiled policy. Build it with `Policy.compile(data)` or `Policy.load(directory)`."""
 
-    def __init__(self, rules: list[Rule]) -> None:
-        self._table: dict[tuple[str, str], dict[str, Rule]] = {}
-        for r in rules:
-            self._table.setdefault((r.record_type, r.sender), {})[r.recipient] = r
-        self.version = hashlib.sha256(msgspec.json.encode(sorted(rules, key=lambda r: r.id))).hexdigest()[:16]
+    def __init__(self, data: PolicyData, *, skip_invalid: bool = False) -> None:
+        self.data = data
+        self.version = hashlib.sha256(msgspec.json.encode(data, order="sorted")).hexdigest()[:16]
+        self.warnings: list[str] = []
+        v = self.version
+        self._tiers = {slug: a.tier for slug, a in data.agencies.items()}
+        # legal basis -> agency -> [(start, end)]
+        self._coverage: dict[str, dict[str, list[tuple[_dt.datetime, _dt.datetime]]]] = {}
+        for basis_id, basis in data.legal_bases.items():
+            cov = self._coverage[basis_id] = {}
+            for c in basis.coverage:
+                for slug in c.agencies:
+                    cov.setdefault(slug, []).append((_start(c.valid_from), _end(c.valid_to)))
+        self._ops: dict[str, _Op] = {}
+        for op_id, op in data.operations.items():
+            members = frozenset(p for p in op.participants if p in self._tiers)
+            if len(members) != len(op.participants):
+                self.warnings.append(f"operation {op_id}: unknown participants left out: {sorted(set(op.participants) - members)}")
+            o = self._ops[op_id] = _Op(op_id, op, members)
+            for rt in op.record_types:
+                by_purpose = data.need_to_know.get(rt, {})
+                row = o.table.setdefault(rt, {})
+                for agency in sorted(members):
+                    purpose = op.purposes.get(agency)
+                    need: Need | None = by_purpose.get(purpose) if purpose else None
+                    if need is None or agency not in need.recipients:
+                        continue
+                    row.setdefault(agency, _Entry()).need = Decision(
+                        allow=True, rule=need.id or f"need-to-know.{rt}.{purpose}", policy_version=v,
+                        reason=f"{agency} takes part in operation {op_id} for {purpose}, which needs these fields of {rt}",
+                        legal_basis=op.legal_basis, purpose=purpose, fields=need.fields,
+                    )
+        for grant_id, g in sorted(data.grants.items()):
+            o = self._ops.get(g.operation)
+            if g.revoked or o is None or g.agency not in self._tiers:
+                if not g.revoked:
+                    self.warnings.append(f"grant {grant_id}: unknown agency or operation, left out")
+                continue
+            for rt in g.record_types:
+                if rt not in o.data.record_types:
+                    continue  # a grant never widens the operation's scope
+                fields = tuple(f for f in g.fields if f in record_fields(rt))
+                decision = Decision(
+                    allow=True, rule=f"cooption.{grant_id}", policy_version=v,
+                    reason=f"{g.agency} is co-opted to operation {g.operation} by {g.decided_by} ({g.reason}); "
+                           f"delivered with no onward sharing",
+                    legal_basis=g.legal_basis, purpose="cooption", fields=fields, no_onward_sharing=True,
+                )
+                o.table.setdefault(rt, {}).setdefault(g.agency, _Entry()).grants.append(_GrantRule(grant_id, g, decision))
+        for o in self._ops.values():
+            for rt, row in o.table.items():
+                for agency, e in row.items():
+                    if e.grants:
+                        o.coopted.setdefault(agency, []).append(rt)
+            o.candidates = tuple(sorted(o.members | set(o.coopted)))
+        self._standing: dict[tuple[str, str], _Standing] = {}
+        for rid, r in sorted(data.restrictions.items()):
+            types = RECORD_TYPES if "*" in r.record_types else r.record_types
+            for rt in types:
+                s = self._standing.setdefault((r.origin, rt), _Standing())
+                s.ids.append(rid)
+                if r.named_recipients is not None:
+                    named = frozenset(r.named_recipients)
+                    s.named = named if s.named is None else s.named & named  # restrictions only narrow
+                s.no_onward |= r.no_onward_sharing
+                s.foreign |= r.foreign_origin
+        self._views: dict[tuple[str, tuple[str, ...]], View] = {}
+        for o in self._ops.values():
+            for rt, row in o.table.items():
+                for e in row.values():
+                    for d in ([e.need] if e.need else []) + [gr.decision for gr in e.grants]:
+                        self._views[(rt, d.fields)] = view_for(rt, d.fields)
+        self._own = Decision(allow=False, rule="deny.own-record", policy_version=v, reason="the sender never receives its own record back")
 
-    def candidates(self, envelope: Envelope, origin: str) -> tuple[str, ...]:
-        """Every recipient a decision is made (and audited) for."""
-        return tuple(self._table.get((envelope.record_type, origin), {}))
+    # ---- construction ------------------------------------------------------------------
+    @classmethod
+    def compile(cls, data: PolicyData) -> Policy:
+        return cls(data)
 
-    def decide(self, envelope: Envelope, origin: str, recipient: str, at: _dt.datetime) -> Decision:
-        if recipient == origin:
-            return Decision(allow=False, rule="deny.own-record", policy_version=self.version, reason="the sender never receives its own record")
-        rule = self._table.get((envelope.record_type, origin), {}).get(recipient)
-        if rule is None:
-            return Decision(allow=False, rule="deny.default", policy_version=self.version, reason="no rule allows this recipient")
-        return Decision(
-            allow=True, rule=rule.id, policy_version=self.version, reason=f"{rule.purpose} for {recipient}",
-            legal_basis=rule.legal_basis, purpose=rule.purpose, fields=rule.fields,
-        )
+    @classmethod
+    def load(cls, directory: Path | str) -> Policy:
+        """Load, validate and compile the policy files in ``directory``."""
+        return cls(load_policy_dir(directory))
+
+    @property
+    def current(self) -> Policy:
+        """A compiled policy is its own current version (`LivePolicy` has the same property)."""
+        return self
+
+    def validate(self) -> list[str]:
+        return validate(self.data)
 
     @classmethod
     def skeleton(cls) -> Policy:
         """The walking skeleton's one rule: Polisen's vehicle controls to Skatteverket (tax control)."""
-        from samband.schemas import VehicleControl
+        from ._model import AgencyEntry, Coverage, LegalBasis, RegionEntry
+        from samband.schemas import REGIONS
 
-        return cls([
-            Rule(
-                id="skeleton.vehicle-control.skatteverket", record_type="police.vehicle_control", sender="polisen",
-                recipient="skatteverket", purpose="tax_control", legal_basis=LUS,
-                fields=tuple(VehicleControl.__struct_fields__),
-            )
-        ])
+        rt = "police.vehicle_control"
+        return cls(PolicyData(
+            agencies={"polisen": AgencyEntry(name="Polismyndigheten", tier="core"),
+                      "skatteverket": AgencyEntry(name="Skatteverket", tier="core")},
+            regions={r: RegionEntry(name=r, council=f"RSR {r}") for r in REGIONS},
+            legal_bases={LUS: LegalBasis(title="LUS", coverage=(Coverage(agencies=("polisen", "skatteverket"), valid_from=_dt.date(2016, 8, 15)),))},
+            operations={"bacchus-2017": Operation(
+                name="Operation Bacchus", scope="syd", decided_by="RSR syd", participants=("polisen", "skatteverket"),
+                record_types=(rt,), legal_basis=LUS, purposes={"skatteverket": "tax_control"}, valid_from=_dt.date(2016, 11, 1),
+            )},
+            need_to_know={rt: {"tax_control": Need(recipients=("skatteverket",), fields=record_fields(rt), id="skeleton.vehicle-control.skatteverket")}},
+        ))
+
+    # ---- the hot path ------------------------------------------------------------------
+    def _covered(self, basis: str, origin: str, recipient: str, at: _dt.datetime) -> bool:
+        cov = self._coverage.get(basis)
+        if cov is None:
+            return False
+        for who in (origin, recipient):
+            for start, end in cov.get(who, ()):
+                if start <= at < end:
+                    break
+            else:
+                return False
+        return True
+
+    def _gate(self, env: Envelope, at: _dt.datetime) -> tuple[_Op | None, Decision | None]:
+        """The checks on the record itself (its operation), before any recipient is considered."""
+        op = self._ops.get(env.operation)
+        v = self.version
+        if op is None:
+            return None, Decision(allow=False, rule="deny.unknown-operation", policy_version=v,
+                                  reason=f"no operation {env.operation!r} has been decided; nothing is routed outside an operation")
+        if not op.active:
+            return op, Decision(allow=False, rule="deny.operation-closed", policy_version=v, reason=f"operation {op.id} is closed")
+        if not op.start <= at < op.end:
+            return op, Decision(allow=False, rule="deny.operation-not-in-force", policy_version=v,
+                                reason=f"operation {op.id} is in force from {op.data.valid_from} to {op.data.valid_to or 'further notice'}, not at {at.isoformat()}")
+        if env.region != op.scope:
+            return op, Decision(allow=False, rule="deny.outside-scope", policy_version=v,
+                                reason=f"the record is marked for region {env.region}, operation {op.id} belongs to {op.scope}")
+        if env.origin not in op.members:
+            return op, Decision(allow=False, rule="deny.sender-not-participant", policy_version=v,
+                                reason=f"{env.origin} does not take part in operation {op.id}")
+        if env.record_type not in op.table:
+            return op, Decision(allow=False, rule="deny.record-type-not-in-operation", policy_version=v,
+                                reason=f"{env.record_type} is not among the record types of operation {op.id}")
+        return op, None
+
+    def decide(self, env: Envelope, recipient: str, at: _dt.datetime) -> Decision:
+        """Allow or deny ``env`` (its ``origin`` set by the router) to ``recipient`` at ``at`` (timezone-aware)."""
+        origin = env.origin
+        if recipient == origin:
+            return self._own
+        op, denied = self._gate(env, at)
+        if denied is not None:
+            return denied
+        rt = env.record_type
+        v = self.version
+        entry = op.table[rt].get(recipient)  # type: ignore[union-attr]
+        if entry is None:
+            return self._no_entry(op, rt, recipient)  # type: ignore[arg-type]
+        # originator restrictions: the record's own marks plus the standing ones; never widened
+        h: Handling = env.handling
+        named = h.named_recipients
+        no_onward, foreign = h.no_onward_sharing, h.foreign_origin
+        standing = self._standing.get((origin, rt))  # type: ignore[arg-type]
+        if standing is not None:
+            if standing.named is not None:
+                named = tuple(n for n in named if n in standing.named) if named is not None else ()
+            no_onward |= standing.no_onward
+            foreign |= standing.foreign
+        if named is not None and recipient not in named:
+            return Decision(allow=False, rule="deny.named-recipients-only", policy_version=v,
+                            reason=f"the originator restricted the record to {', '.join(named) or 'no one'}; {recipient} is not named")
+        if h.review_required:
+            return Decision(allow=False, rule="deny.held-for-review", policy_version=v,
+                            reason="the originator holds the record for its balancing test (LUS 2 §) before any release")
+        restricted = named is not None or no_onward or foreign
+        if foreign and self._tiers.get(recipient) != "core":
+            return Decision(allow=False, rule="deny.foreign-origin", policy_version=v,
+                            reason=f"foreign-origin material goes only to the core agencies; {recipient} is not one")
+        need = entry.need
+        if need is not None:
+            if self._covered(need.legal_basis, origin, recipient, at):  # type: ignore[arg-type]
+                return need if not no_onward or need.no_onward_sharing else _marked(need)
+        for g in entry.grants:
+            if g.start <= at < g.end:
+                if restricted:
+                    return Decision(allow=False, rule="deny.cooption-restricted", policy_version=v,
+                                    reason=f"{recipient} is co-opted (grant {g.id}); co-opted agencies never receive handling-restricted records")
+                if self._covered(g.basis, origin, recipient, at):  # type: ignore[arg-type]
+                    return g.decision
+        if need is not None:
+            return Decision(allow=False, rule="deny.no-legal-basis", policy_version=v,
+                            reason=f"{need.legal_basis} does not cover both {origin} and {recipient} at {at.date()}")
+        return Decision(allow=False, rule="deny.cooption-expired", policy_version=v,
+                        reason=f"{recipient}'s co-option grant for operation {op.id} is not valid at {at.isoformat()}")  # type: ignore[union-attr]
+
+    def _no_entry(self, op: _Op, rt: str, recipient: str) -> Decision:
+        v = self.version
+        if recipient in op.members:
+            purpose = op.data.purposes.get(recipient)
+            return Decision(allow=False, rule="deny.no-need-to-know", policy_version=v,
+                            reason=f"{recipient} takes part in operation {op.id} "
+                                   + (f"for {purpose}, which the need-to-know matrix does not give {rt}" if purpose else "with no purpose decided"))
+        if recipient in op.coopted:
+            return Decision(allow=False, rule="deny.outside-grant", policy_version=v,
+                            reason=f"{recipient} is co-opted to operation {op.id} for {', '.join(op.coopted[recipient])} only, not {rt}")
+        if recipient not in self._tiers:
+            return Decision(allow=False, rule="deny.unknown-recipient", policy_version=v, reason=f"{recipient} is not a known agency")
+        return Decision(allow=False, rule="deny.not-participant", policy_version=v,
+                        reason=f"{recipient} neither takes part in operation {op.id} nor holds a co-option grant for it")
+
+    def candidates(self, env: Envelope) -> tuple[str, ...]:
+        """Every recipient a decision is made (and audited) for: the operation's participants and
+        co-opted agencies, plus any recipient the originator named, minus the sender."""
+        op = self._ops.get(env.operation)
+        if op is None:
+            return (NOBODY,)
+        cands = op.candidates
+        named = env.handling.named_recipients
+        if named:
+            cands = cands + tuple(n for n in named if n not in op.candidates)
+        origin = env.origin
+        return tuple(c for c in cands if c != origin)
+
+    def route(self, env: Envelope, at: _dt.datetime) -> list[tuple[str, Decision]]:
+        """The decisions for one record: one per candidate, or a single denial when the record's
+        operation is unknown, closed, not in force or the record is outside it."""
+        op, denied = self._gate(env, at)
+        if denied is not None:
+            return [(NOBODY, denied)]
+        return [(r, self.decide(env, r, at)) for r in self.candidates(env)]
+
+    # ---- field minimisation ------------------------------------------------------------
+    def view(self, record_type: str, fields: tuple[str, ...]) -> View:
+        view = self._views.get((record_type, fields))
+        if view is None:
+            view = self._views[(record_type, fields)] = view_for(record_type, fields)
+        return view
+
+    def deliverable(self, env: Envelope, decision: Decision) -> Envelope:
+        """The envelope as ``decision``'s recipient may see it: only its fields and the subjects they name."""
+        return self.view(env.record_type, decision.fields).apply(env, decision)
+
+    def operation(self, op_id: str) -> Operation | None:
+        o = self._ops.get(op_id)
+        return o.data if o else None
+
+
+def _marked(d: Decision) -> Decision:
+    return msgspec.structs.replace(d, no_onward_sharing=True)

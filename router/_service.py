@@ -33,6 +33,7 @@ from samband.observability import (
 )
 from samband.schemas import ENVELOPE, DecodeError, Envelope, OrganisationRef, PersonRef, encode
 
+from ._live import LivePolicy
 from ._policy import Decision, Policy
 
 __all__ = ["Router", "RouterStats"]
@@ -80,7 +81,7 @@ class Router:
     def __init__(
         self,
         nc: nats.NATS,
-        policy: Policy,
+        policy: Policy | LivePolicy,
         pseudonymiser: Pseudonymiser,
         *,
         batch: int = 256,
@@ -88,7 +89,9 @@ class Router:
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
-        self.policy = policy
+        # A compiled `Policy`, or a `LivePolicy` that swaps in a new one on every council
+        # decision, registration or file reload; either way ``.current`` is what decides.
+        self.source = policy
         self.pseudonym = pseudonymiser
         self.batch = batch
         self.ack_timeout = ack_timeout
@@ -97,6 +100,10 @@ class Router:
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._tracer = get_tracer()
         self.blocked = False
+
+    @property
+    def policy(self) -> Policy:
+        return self.source.current
 
     # ---- start-up ---------------------------------------------------------------------
     async def _resume_chain(self) -> None:
@@ -133,22 +140,29 @@ class Router:
 
     # ---- the loop ----------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
+        if isinstance(self.source, LivePolicy):
+            # Rebuild the councils' decisions and the registrations before routing anything.
+            await self.source.start(self.nc, stop)
         await self._resume_chain()
         psub = await self.js.pull_subscribe(
             "ingest.>", durable=DURABLE, stream="INGEST",
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=4096, ack_wait=60),
         )
         log.info("router started", policy_version=self.policy.version, audit_seq=self.chain.seq)
-        while not stop.is_set():
-            try:
-                msgs = await psub.fetch(self.batch, timeout=0.5)
-            except (NatsTimeout, asyncio.TimeoutError):
-                continue
-            except (NatsError, JsError) as exc:
-                log.warning("ingest fetch failed; retrying", error=repr(exc))
-                await asyncio.sleep(0.5)
-                continue
-            await self._handle_batch(msgs, stop)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await psub.fetch(self.batch, timeout=0.5)
+                except (NatsTimeout, asyncio.TimeoutError):
+                    continue
+                except (NatsError, JsError) as exc:
+                    log.warning("ingest fetch failed; retrying", error=repr(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                await self._handle_batch(msgs, stop)
+        finally:
+            if isinstance(self.source, LivePolicy):
+                await self.source.close()
 
     async def _handle_batch(self, msgs: list, stop: asyncio.Event) -> None:
         delay = 0.2
@@ -177,6 +191,7 @@ class Router:
     def _plan(self, msgs: list) -> _Plan:
         plan = _Plan()
         now = _dt.datetime.now(_dt.timezone.utc)
+        policy = self.policy  # one policy version per batch
         for msg in msgs:
             plan.acks.append(msg)
             # ingest.<origin>.<record type>: the origin token is written by the server from the account
@@ -196,21 +211,28 @@ class Router:
                     )
                     continue
                 env = msgspec.structs.replace(env, origin=origin)
-                for recipient in self.policy.candidates(env, origin):
-                    self._decide_one(plan, env, origin, recipient, now, span)
+                payloads: dict = {}  # recipients with the same view share one encoding
+                for recipient, decision in policy.route(env, now):
+                    self._decide_one(plan, policy, env, origin, recipient, decision, now, payloads)
 
         return plan
 
-    def _decide_one(self, plan: _Plan, env: Envelope, origin: str, recipient: str, now: _dt.datetime, parent) -> None:
+    def _decide_one(
+        self, plan: _Plan, policy: Policy, env: Envelope, origin: str, recipient: str, decision: Decision,
+        now: _dt.datetime, payloads: dict,
+    ) -> None:
         with self._tracer.start_as_current_span("decide", attributes={"samband.recipient": recipient}) as span:
-            decision: Decision = self.policy.decide(env, origin, recipient, now)
             span.set_attribute("samband.decision", "allow" if decision.allow else "deny")
             span.set_attribute("samband.rule", decision.rule)
             self.stats.decisions += 1
             payload = b""
             if decision.allow:
                 self.stats.allowed += 1
-                payload = encode(env)
+                # field minimisation: only what this recipient's purpose (or grant) allows
+                key = (decision.fields, decision.legal_basis, decision.no_onward_sharing)
+                payload = payloads.get(key)
+                if payload is None:
+                    payload = payloads[key] = encode(policy.deliverable(env, decision))
             else:
                 self.stats.denied += 1
             key = f"{env.id}:{recipient}"

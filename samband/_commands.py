@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -19,19 +20,21 @@ console = Console()
 @click.option("--port", type=int, default=4222, show_default=True, help="Client port on 127.0.0.1.")
 @click.option("--http-port", type=int, default=8222, show_default=True, help="Monitoring port on 127.0.0.1.")
 @click.option("--no-router", is_flag=True, help="Start only the broker.")
+@click.option("--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Policy directory (default: the shipped demo policy). Reloaded on change or SIGHUP.")
 @click.pass_obj
-def up(obj, port: int, http_port: int, no_router: bool) -> None:
+def up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None) -> None:
     """Start the embedded nats-server (and the router) on this deployment's state directory; Ctrl-C stops."""
     configure_logging()
     configure_tracing("samband-router")
-    asyncio.run(_up(obj, port, http_port, no_router))
+    asyncio.run(_up(obj, port, http_port, no_router, policy_dir))
 
 
-async def _up(obj, port: int, http_port: int, no_router: bool) -> None:
+async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None) -> None:
     from samband.broker_config import Deployment, builtin_agencies
-    from samband.router import Policy
+    from samband.router import LivePolicy
 
-    from ._platform import Platform
+    from ._platform import Platform, shipped_policy_dir
 
     agencies = builtin_agencies()
     if (obj.state_dir / "deployment.json").exists():
@@ -47,7 +50,9 @@ async def _up(obj, port: int, http_port: int, no_router: bool) -> None:
     try:
         await dep.provision()
         if not no_router:
-            platform = Platform(dep, Policy.skeleton(), dep.state_dir / "received")
+            live = LivePolicy(policy_dir or shipped_policy_dir())
+            loop.add_signal_handler(signal.SIGHUP, live.reload)
+            platform = Platform(dep, live, dep.state_dir / "received")
             await platform.start_router()
             console.print(f"router running, policy {platform.policy.version}; Ctrl-C stops")
         await stop.wait()
@@ -59,29 +64,52 @@ async def _up(obj, port: int, http_port: int, no_router: bool) -> None:
 
 
 @click.command()
-@click.option("--records", "n", type=int, default=200, show_default=True, help="Synthetic Polisen records to send.")
+@click.option("--records", "n", type=int, default=200, show_default=True, help="Synthetic Polisen vehicle controls to send.")
 def demo(n: int) -> None:
-    """Run the whole platform on an embedded nats-server with synthetic data, print what happened."""
+    """Run Operation Bacchus on an embedded nats-server with synthetic data, print what happened."""
     configure_logging(level="error")
     configure_tracing("samband-demo")
     from ._demo import run_demo
 
-    result = asyncio.run(run_demo(n))
-    console.print(f"[bold]samband demo[/] on an embedded nats-server at {result.url}")
-    console.print(f"polisen: read {result.read} lines, published {result.published}, rejected {len(result.rejected)}")
-    for r in result.rejected:
-        console.print(f"  [red]rejected[/] {r}")
-    console.print(f"router: {result.decisions} decisions ({result.allowed} allow, {result.denied} deny), "
-                  f"{result.audit_records} audit records written")
-    table = Table(title="delivered per agency")
-    table.add_column("agency")
-    table.add_column("delivered by router", justify="right")
-    table.add_column("written to sink", justify="right")
-    for agency in sorted(set(result.delivered) | set(result.received)):
-        table.add_row(agency, str(result.delivered.get(agency, 0)), str(result.received.get(agency, 0)))
+    r = asyncio.run(run_demo(n))
+    console.print(f"[bold]samband demo[/]: Operation Bacchus (region syd) on an embedded nats-server at {r.url}")
+    console.print(f"polisen: read {r.read} lines of vehicle controls, published {r.published}, rejected {len(r.rejected)}; "
+                  f"published {r.overload_reports} overload reports")
+    for rej in r.rejected:
+        console.print(f"  [red]rejected[/] {rej}")
+    console.print(f"SSO: co-opted transportstyrelsen live (grant {r.cooption}); policy versions {' -> '.join(r.policy_versions)}")
+    console.print(f"router: {r.decisions} decisions ({r.allowed} allow, {r.denied} deny), {r.audit_records} audit records written")
+    table = Table(title="per agency (fields: what each recipient's purpose or grant lets it see)")
+    for col, just in (("agency", "left"), ("allow", "right"), ("deny", "right"), ("delivered", "right"),
+                      ("written to sink", "right"), ("fields it sees", "left")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for agency in sorted(set(r.per_agency) | set(r.received)):
+        counts = r.per_agency.get(agency, {})
+        seen = "; ".join(_fields_seen(rt, f) for rt, f in sorted(r.fields.get(agency, {}).items()))
+        table.add_row(agency, str(counts.get("allow", 0)), str(counts.get("deny", 0)), str(r.delivered.get(agency, 0)),
+                      str(r.received.get(agency, "-")), seen)
     console.print(table)
-    console.print(f"done in {result.seconds:.1f}s")
-    expected = result.published
-    if sum(result.received.values()) < expected or result.audit_records < result.decisions:
-        console.print("[red]demo incomplete: not every published record was delivered and audited[/]")
+    rules = Table(title="decisions per rule")
+    rules.add_column("decision")
+    rules.add_column("rule")
+    rules.add_column("count", justify="right")
+    for (decision, rule), count in sorted(r.rules.items()):
+        rules.add_row(decision, rule, str(count))
+    console.print(rules)
+    console.print(f"done in {r.seconds:.1f}s")
+    incomplete = (
+        r.published + r.overload_reports == 0
+        or any(r.received.get(a, 0) != d for a, d in r.delivered.items())
+        or sum(r.delivered.values()) != r.allowed
+        or r.audit_records < r.decisions
+    )
+    if incomplete:
+        console.print("[red]demo incomplete: not every allowed decision was audited, delivered and written[/]")
         sys.exit(1)
+
+
+def _fields_seen(record_type: str, fields: tuple[str, ...]) -> str:
+    from samband.schemas import RECORD_TYPES
+
+    dropped = [f for f in RECORD_TYPES[record_type].__struct_fields__ if f not in fields]
+    return f"{record_type}: " + (f"all but {', '.join(dropped)}" if dropped else "all fields")

@@ -1,36 +1,70 @@
-"""`samband demo`: the whole platform on an embedded nats-server with synthetic data."""
+"""`samband demo`: Operation Bacchus on an embedded nats-server with synthetic data.
+
+Polisen's adapter publishes vehicle controls from Helsingborg (with one malformed line in the
+export) and Polisen publishes overload reports; SSO co-opts Transportstyrelsen live for the
+overload reports; the router decides per recipient from the shipped policy, audits, and
+delivers each agency only the fields its purpose needs; every recipient's sink writes what it
+got. The summary is read back from the audit trail.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import random
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
+from nats.js.api import DeliverPolicy
 
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER, Deployment
-from samband.router import Policy
+from samband.broker_config import ROUTER, SSO, Agency, Deployment, builtin_agencies
+from samband.observability import AUDIT_DECODER
+from samband.router import LivePolicy
+from samband.schemas import (
+    CooptionDecision,
+    Envelope,
+    OrganisationRef,
+    OverloadReport,
+    VehicleRef,
+    encode,
+    new_envelope_id,
+    synthetic_orgnr,
+    synthetic_plate,
+)
 
-from ._platform import Platform
+from ._platform import Platform, shipped_policy_dir
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "run_demo", "BACCHUS_RECIPIENTS"]
+
+OPERATION = "bacchus-2017"
+BACCHUS_RECIPIENTS = (
+    "tullverket", "skatteverket", "forsakringskassan", "kronofogden", "arbetsformedlingen", "migrationsverket",
+    "ekobrottsmyndigheten", "transportstyrelsen",
+)
 
 
 @dataclass
 class DemoResult:
     read: int = 0
     published: int = 0
+    overload_reports: int = 0
     rejected: list[str] = field(default_factory=list)
     decisions: int = 0
     allowed: int = 0
     denied: int = 0
     delivered: dict[str, int] = field(default_factory=dict)
     received: dict[str, int] = field(default_factory=dict)
+    per_agency: dict[str, Counter] = field(default_factory=dict)  # recipient -> allow/deny counts
+    rules: Counter = field(default_factory=Counter)  # (decision, rule) -> count
+    fields: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # recipient -> record type -> fields
+    policy_versions: list[str] = field(default_factory=list)
+    cooption: str = ""
     audit_records: int = 0
     seconds: float = 0.0
     url: str = ""
@@ -38,7 +72,7 @@ class DemoResult:
 
 def write_polisen_export(path: Path, n: int, seed: int = 2017) -> None:
     """Polisen's export with one malformed line in the middle, as real exports sometimes have."""
-    records = polisen.sample(random.Random(seed), n)
+    records = polisen.sample(random.Random(seed), n, operation=OPERATION, region="syd")
     with open(path, "wb") as f:
         for i, rec in enumerate(records):
             f.write(msgspec.json.encode(rec) + b"\n")
@@ -46,19 +80,107 @@ def write_polisen_export(path: Path, n: int, seed: int = 2017) -> None:
                 f.write(b'{"kontrollId": "PM-2017-BROKEN", "tidpunkt": \n')
 
 
+def overload_reports(n: int, seed: int = 2017) -> list[Envelope]:
+    """Polisen's heavy-traffic controls: buses weighed over their permitted gross weight."""
+    rng = random.Random(seed + 1)
+    start = _dt.datetime(2017, 3, 3, 21, 0, tzinfo=_dt.timezone(_dt.timedelta(hours=1)))
+    out = []
+    for i in range(n):
+        vehicle = VehicleRef(plate=synthetic_plate(rng))
+        operator = OrganisationRef(orgnr=synthetic_orgnr(rng))
+        permitted = rng.choice([18_000, 19_500, 24_000])
+        rec = OverloadReport(
+            report_id=f"PM-OL-2017-{rng.getrandbits(32):08x}", weighed_at=start + _dt.timedelta(minutes=23 * i),
+            location="Helsingborg, färjeläget", vehicle=vehicle, operator=operator,
+            measured_kg=permitted + rng.randrange(300, 4_000), permitted_kg=permitted,
+        )
+        out.append(Envelope(
+            id=new_envelope_id(), record=rec, region="syd", operation=OPERATION,
+            produced_at=_dt.datetime.now(_dt.timezone.utc), subjects=(vehicle, operator), legal_basis="LUS 2016:774",
+        ))
+    return out
+
+
+def cooption_decision(now: _dt.datetime) -> Envelope:
+    """RSR Syd co-opts Transportstyrelsen for the overload reports; SSO publishes it (valid 30 days)."""
+    grant = CooptionDecision(
+        grant_id=f"bacchus-transportstyrelsen-{now:%Y%m%d}", agency="transportstyrelsen", operation=OPERATION,
+        record_types=("police.overload_report",),
+        fields=("report_id", "weighed_at", "location", "vehicle", "operator", "measured_kg", "permitted_kg"),
+        valid_from=now - _dt.timedelta(hours=1), valid_to=now + _dt.timedelta(days=30), decided_by="RSR Syd",
+        reason="overload reports for company controls and supervision cases against the bus companies",
+        legal_basis="OSL 2009:400 10 kap. 27 §",
+    )
+    return Envelope(id=new_envelope_id(), record=grant, region="syd", operation=OPERATION, produced_at=now)
+
+
+async def _publish_sso(dep: Deployment, env: Envelope) -> None:
+    nc = await dep.connect(SSO)
+    try:
+        await nc.jetstream().publish(f"decisions.cooption.{env.record.grant_id}", encode(env), headers={"Nats-Msg-Id": env.id})
+    finally:
+        await nc.close()
+
+
+async def _publish_overload(dep: Deployment, envs: list[Envelope]) -> int:
+    nc = await dep.connect("polisen")
+    js = nc.jetstream()
+    try:
+        futs = [
+            await js.publish_async(f"out.{e.record_type}", encode(e), headers={"Nats-Msg-Id": f"polisen:{e.record.report_id}"})
+            for e in envs
+        ]
+        acks = await asyncio.gather(*futs)
+    finally:
+        await nc.close()
+    return sum(1 for a in acks if not a.duplicate)
+
+
+async def _read_audit(dep: Deployment, result: DemoResult) -> None:
+    rc = await dep.connect(ROUTER)
+    try:
+        js = rc.jetstream()
+        total = (await js.stream_info("AUDIT")).state.messages
+        result.audit_records = total
+        sub = await js.subscribe("audit.records", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+        try:
+            for _ in range(total):
+                rec = AUDIT_DECODER.decode((await sub.next_msg(timeout=5)).data)
+                result.rules[(rec.decision, rec.rule)] += 1
+                result.per_agency.setdefault(rec.recipient, Counter())[rec.decision] += 1
+                if rec.decision == "allow":
+                    result.fields.setdefault(rec.recipient, {})[rec.record_type] = rec.fields
+        finally:
+            await sub.unsubscribe()
+    finally:
+        await rc.close()
+
+
 async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
     started = time.monotonic()
     result = DemoResult()
     with tempfile.TemporaryDirectory(prefix="samband-demo-") as tmp:
         root = Path(tmp)
-        dep = Deployment(root / "state")
+        agencies = builtin_agencies()
+        # Transportstyrelsen is a network agency: on the bus only once onboarded, as here.
+        agencies.setdefault("transportstyrelsen", Agency(slug="transportstyrelsen", name="Transportstyrelsen", tier="network"))
+        dep = Deployment(root / "state", agencies=agencies.values())
         dep.start()
         result.url = dep.url
         try:
             await dep.provision()
-            platform = Platform(dep, Policy.skeleton(), root / "received")
+            live = LivePolicy(shipped_policy_dir())
+            platform = Platform(dep, live, root / "received")
             router = await platform.start_router()
-            sink = await platform.start_sink("skatteverket")
+            for agency in BACCHUS_RECIPIENTS:
+                await platform.start_sink(agency)
+            # SSO's live decision: the router applies it at once (a new policy version)
+            decision = cooption_decision(_dt.datetime.now(_dt.timezone.utc))
+            await _publish_sso(dep, decision)
+            deadline = time.monotonic() + timeout
+            while decision.record.grant_id not in live.grants and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            result.cooption = decision.record.grant_id
             export = root / "polisen.jsonl"
             write_polisen_export(export, n)
             nc = await dep.connect("polisen")
@@ -66,17 +188,26 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
             await nc.close()
             result.read, result.published = summary.read, summary.published
             result.rejected = [f"{r.position}: {r.reason}" for r in summary.rejected]
-            deadline = time.monotonic() + timeout
-            while len(sink) < summary.published and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            await platform.stop()
+            result.overload_reports = await _publish_overload(dep, overload_reports(max(1, n // 10)))
+            expected_records = result.published + result.overload_reports
             s = router.stats
+
+            def settled() -> bool:
+                return (
+                    s.records >= expected_records
+                    and sum(s.delivered.values()) >= s.allowed
+                    and all(len(platform.sinks[a]) >= s.delivered.get(a, 0) for a in platform.sinks)
+                )
+
+            while not settled() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # let the sinks ack their last batch
+            await platform.stop()
             result.decisions, result.allowed, result.denied = s.decisions, s.allowed, s.denied
             result.delivered = dict(s.delivered)
             result.received = {a: len(k) for a, k in platform.sinks.items()}
-            rc = await dep.connect(ROUTER)
-            result.audit_records = (await rc.jetstream().stream_info("AUDIT")).state.messages
-            await rc.close()
+            result.policy_versions = list(live.versions)
+            await _read_audit(dep, result)
         finally:
             dep.stop()
     result.seconds = time.monotonic() - started

@@ -7,23 +7,29 @@ separate processes (``samband up`` for broker and router, ``samband adapter run`
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from samband.adapters import InboxSink, consume_inbox
 from samband.broker_config import ROUTER, Deployment
 from samband.observability import Pseudonymiser, get_logger, load_or_create_key
-from samband.router import Policy, Router
+from samband.router import LivePolicy, Policy, Router
 
-__all__ = ["Platform"]
+__all__ = ["Platform", "shipped_policy_dir"]
 
 log = get_logger("samband.platform")
+
+
+def shipped_policy_dir() -> Path:
+    """The demo policy shipped as package data of samband.broker_config (the router never imports it)."""
+    return Path(str(importlib.resources.files("samband.broker_config") / "policy"))
 
 
 @dataclass
 class Platform:
     deployment: Deployment
-    policy: Policy
+    policy: Policy | LivePolicy
     sink_dir: Path
     router: Router | None = None
     sinks: dict[str, InboxSink] = field(default_factory=dict)

@@ -1,0 +1,326 @@
+"""The policy as data: the files' schemas, loading with located errors, and cross-checks.
+
+A policy directory holds one TOML file per part (see docs/policy.md)::
+
+    agencies.toml       [agencies.<slug>]            name, tier
+    regions.toml        [regions.<id>]               name, council
+    legal_bases.toml    [legal_bases."<basis>"]      title, [[...coverage]] agencies, valid_from, valid_to
+    operations.toml     [operations.<id>]            name, scope, decided_by, participants, record_types, ...
+    need_to_know.toml   [need_to_know."<type>".<purpose>]  recipients, fields
+    cooptions.toml      [grants.<id>]                agency, operation, record_types, fields, valid_from/to, ...
+    restrictions.toml   [restrictions.<id>]          origin, record_types, named_recipients, no_onward_sharing, ...
+
+Every error names the file, the key (a JSON path, as msgspec writes it) and the value.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from samband.schemas import RECORD_TYPES, REGIONS, Region
+
+from ._errors import PolicyError
+
+__all__ = [
+    "AgencyEntry", "RegionEntry", "Coverage", "LegalBasis", "Operation", "Need", "Grant",
+    "Restriction", "PolicyData", "load_policy_dir", "validate", "record_fields", "required_fields",
+    "POLICY_FILES",
+]
+
+AwareDatetime = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
+
+
+class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class AgencyEntry(_Model, kw_only=True):
+    name: str
+    tier: Literal["core", "network"]
+
+
+class RegionEntry(_Model, kw_only=True):
+    name: str
+    council: str
+
+
+class Coverage(_Model, kw_only=True):
+    """The agencies a basis covers between two dates (``valid_to`` inclusive; open when absent)."""
+
+    agencies: tuple[str, ...]
+    valid_from: _dt.date
+    valid_to: _dt.date | None = None
+
+
+class LegalBasis(_Model, kw_only=True):
+    title: str
+    coverage: tuple[Coverage, ...]
+
+
+class Operation(_Model, kw_only=True):
+    """A joint operation (insats) as its council decided it; ``purposes`` maps participant -> purpose."""
+
+    name: str
+    scope: Region
+    decided_by: str
+    participants: tuple[str, ...]
+    record_types: tuple[str, ...]
+    legal_basis: str
+    purposes: dict[str, str] = {}
+    valid_from: _dt.date
+    valid_to: _dt.date | None = None
+    status: Literal["active", "closed"] = "active"
+
+
+class Need(_Model, kw_only=True):
+    """One cell of the need-to-know matrix: for a record type and a purpose, who and which fields."""
+
+    recipients: tuple[str, ...]
+    fields: tuple[str, ...]
+    id: str | None = None
+
+
+class Grant(_Model, kw_only=True):
+    """A co-option (adjungering): one agency, one operation, listed record types and fields, a period."""
+
+    agency: str
+    operation: str
+    record_types: tuple[str, ...]
+    fields: tuple[str, ...]
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime
+    decided_by: str
+    reason: str
+    legal_basis: str
+    revoked: bool = False
+
+
+class Restriction(_Model, kw_only=True):
+    """A standing originator restriction: applies to every record of ``origin`` of these types."""
+
+    origin: str
+    record_types: tuple[str, ...]
+    named_recipients: tuple[str, ...] | None = None
+    no_onward_sharing: bool = False
+    foreign_origin: bool = False
+    reason: str
+
+
+class PolicyData(_Model, kw_only=True):
+    """The whole policy: the files merged with the councils' decisions and the registrations."""
+
+    agencies: dict[str, AgencyEntry]
+    regions: dict[str, RegionEntry]
+    legal_bases: dict[str, LegalBasis]
+    operations: dict[str, Operation] = {}
+    need_to_know: dict[str, dict[str, Need]] = {}
+    grants: dict[str, Grant] = {}
+    restrictions: dict[str, Restriction] = {}
+
+
+class _AgenciesFile(_Model, kw_only=True):
+    agencies: dict[str, AgencyEntry]
+
+
+class _RegionsFile(_Model, kw_only=True):
+    regions: dict[str, RegionEntry]
+
+
+class _LegalBasesFile(_Model, kw_only=True):
+    legal_bases: dict[str, LegalBasis]
+
+
+class _OperationsFile(_Model, kw_only=True):
+    operations: dict[str, Operation] = {}
+
+
+class _NeedFile(_Model, kw_only=True):
+    need_to_know: dict[str, dict[str, Need]] = {}
+
+
+class _CooptionsFile(_Model, kw_only=True):
+    grants: dict[str, Grant] = {}
+
+
+class _RestrictionsFile(_Model, kw_only=True):
+    restrictions: dict[str, Restriction] = {}
+
+
+# file name -> (top-level key, file schema); all seven are required except the last three.
+POLICY_FILES: dict[str, tuple[str, type]] = {
+    "agencies.toml": ("agencies", _AgenciesFile),
+    "regions.toml": ("regions", _RegionsFile),
+    "legal_bases.toml": ("legal_bases", _LegalBasesFile),
+    "operations.toml": ("operations", _OperationsFile),
+    "need_to_know.toml": ("need_to_know", _NeedFile),
+    "cooptions.toml": ("grants", _CooptionsFile),
+    "restrictions.toml": ("restrictions", _RestrictionsFile),
+}
+_OPTIONAL = {"operations.toml", "cooptions.toml", "restrictions.toml"}
+
+
+def _value_at(raw: Any, path: str) -> tuple[bool, Any]:
+    """The value msgspec's error path points at (within one entry), to name it in the message."""
+    node = raw
+    for key, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path.removeprefix("$")):
+        try:
+            node = node[int(index)] if index else node[key]
+        except (KeyError, IndexError, TypeError):
+            return False, None
+    return True, node
+
+
+def _convert(raw: Any, tp: Any, path: str, file: str) -> Any:
+    """``msgspec.convert`` one table at a time, so an error names the table's key (msgspec
+    writes ``[...]`` for dict keys) and the offending value."""
+    if typing.get_origin(tp) is dict and isinstance(raw, dict):
+        _, value_type = typing.get_args(tp)
+        return {k: _convert(v, value_type, f"{path}.{k}", file) for k, v in raw.items()}
+    try:
+        return msgspec.convert(raw, tp)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        head, sep, local = text.rpartition(" - at `")
+        if not sep:
+            raise PolicyError(f"{file}: {text} - at `{path}`") from exc
+        local = local.rstrip("`")
+        found, value = _value_at(raw, local)
+        shown = value.isoformat() if isinstance(value, (_dt.date, _dt.time)) else repr(value)
+        suffix = f" (value {shown})" if found and not isinstance(value, (dict, list)) else ""
+        raise PolicyError(f"{file}: {head} - at `{path}{local.removeprefix('$')}`{suffix}") from exc
+
+
+def _load_file(path: Path, key: str, schema: type) -> Any:
+    try:
+        raw = msgspec.toml.decode(path.read_bytes())
+    except OSError as exc:
+        raise PolicyError(f"{path.name}: cannot read policy file: {exc.strerror}") from exc
+    except msgspec.DecodeError as exc:
+        raise PolicyError(f"{path.name}: not valid TOML: {exc}") from exc
+    for extra in sorted(set(raw) - {key}):
+        raise PolicyError(f"{path.name}: Object contains unknown field `{extra}` - at `$`")
+    tp = msgspec.structs.fields(schema)[0].type
+    return _convert(raw.get(key, {}), tp, f"$.{key}", path.name)
+
+
+def load_policy_dir(directory: Path | str) -> PolicyData:
+    """Read and validate every policy file in ``directory``; raise `PolicyError` naming file, key, value."""
+    directory = Path(directory)
+    parts: dict[str, Any] = {}
+    for name, (key, schema) in POLICY_FILES.items():
+        path = directory / name
+        if not path.exists():
+            if name in _OPTIONAL:
+                continue
+            raise PolicyError(f"{name}: missing from the policy directory {directory}")
+        parts[key] = _load_file(path, key, schema)
+    data = PolicyData(**parts)
+    errors = validate(data)
+    if errors:
+        raise PolicyError(errors[0])
+    return data
+
+
+# ---- cross-checks ------------------------------------------------------------------------
+def record_fields(record_type: str) -> tuple[str, ...]:
+    return RECORD_TYPES[record_type].__struct_fields__
+
+
+def required_fields(record_type: str) -> tuple[str, ...]:
+    return tuple(
+        f.name for f in msgspec.structs.fields(RECORD_TYPES[record_type])
+        if f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
+    )
+
+
+def _err(file: str, path: str, expected: str, value: Any) -> str:
+    return f"{file}: Expected {expected}, got `{value}` - at `{path}`"
+
+
+def _check_agencies(errs: list[str], file: str, path: str, slugs, data: PolicyData) -> None:
+    for i, slug in enumerate(slugs):
+        if slug not in data.agencies:
+            errs.append(_err(file, f"{path}[{i}]", "an agency slug from agencies.toml", slug))
+
+
+def _check_types(errs: list[str], file: str, path: str, types) -> None:
+    for i, rt in enumerate(types):
+        if rt not in RECORD_TYPES:
+            errs.append(_err(file, f"{path}[{i}]", "a record type from samband.schemas", rt))
+
+
+def _check_fields(errs: list[str], file: str, path: str, types, fields) -> None:
+    known = {f for rt in types if rt in RECORD_TYPES for f in record_fields(rt)}
+    for i, f in enumerate(fields):
+        if f not in known:
+            errs.append(_err(file, f"{path}.fields[{i}]", f"a field of {', '.join(types)}", f))
+    for rt in types:
+        if rt in RECORD_TYPES:
+            missing = [f for f in required_fields(rt) if f not in fields]
+            if missing:
+                errs.append(_err(file, f"{path}.fields", f"every required field of {rt} (missing {', '.join(missing)})", list(fields)))
+
+
+def validate(data: PolicyData, *, agencies_known: bool = True) -> list[str]:
+    """Every inconsistency, each naming file, key and value. ``agencies_known=False`` skips slug checks."""
+    errs: list[str] = []
+    if set(data.regions) != set(REGIONS):
+        errs.append(_err("regions.toml", "$.regions", f"exactly the regions {', '.join(REGIONS)}", ", ".join(data.regions)))
+    for basis_id, basis in data.legal_bases.items():
+        for i, cov in enumerate(basis.coverage):
+            if agencies_known:
+                _check_agencies(errs, "legal_bases.toml", f"$.legal_bases.{basis_id}.coverage[{i}].agencies", cov.agencies, data)
+            if cov.valid_to and cov.valid_to < cov.valid_from:
+                errs.append(_err("legal_bases.toml", f"$.legal_bases.{basis_id}.coverage[{i}].valid_to", f"a date on or after {cov.valid_from}", cov.valid_to))
+    for op_id, op in data.operations.items():
+        base = f"$.operations.{op_id}"
+        if agencies_known:
+            _check_agencies(errs, "operations.toml", f"{base}.participants", op.participants, data)
+        _check_types(errs, "operations.toml", f"{base}.record_types", op.record_types)
+        if op.legal_basis not in data.legal_bases:
+            errs.append(_err("operations.toml", f"{base}.legal_basis", "a basis from legal_bases.toml", op.legal_basis))
+        for agency in op.purposes:
+            if agency not in op.participants:
+                errs.append(_err("operations.toml", f"{base}.purposes.{agency}", "a purpose for a participant", agency))
+        if op.valid_to and op.valid_to < op.valid_from:
+            errs.append(_err("operations.toml", f"{base}.valid_to", f"a date on or after {op.valid_from}", op.valid_to))
+    for rt, by_purpose in data.need_to_know.items():
+        if rt not in RECORD_TYPES:
+            errs.append(_err("need_to_know.toml", f"$.need_to_know.{rt}", "a record type from samband.schemas", rt))
+            continue
+        for purpose, need in by_purpose.items():
+            base = f"$.need_to_know.{rt}.{purpose}"
+            if agencies_known:
+                _check_agencies(errs, "need_to_know.toml", f"{base}.recipients", need.recipients, data)
+            _check_fields(errs, "need_to_know.toml", base, (rt,), need.fields)
+    for grant_id, g in data.grants.items():
+        errs.extend(check_grant(grant_id, g, data, agencies_known=agencies_known))
+    for rid, r in data.restrictions.items():
+        base = f"$.restrictions.{rid}"
+        if agencies_known:
+            _check_agencies(errs, "restrictions.toml", f"{base}.origin", (r.origin,), data)
+            _check_agencies(errs, "restrictions.toml", f"{base}.named_recipients", r.named_recipients or (), data)
+        _check_types(errs, "restrictions.toml", f"{base}.record_types", [t for t in r.record_types if t != "*"])
+    return errs
+
+
+def check_grant(grant_id: str, g: Grant, data: PolicyData, *, agencies_known: bool = True) -> list[str]:
+    errs: list[str] = []
+    base = f"$.grants.{grant_id}"
+    if agencies_known and g.agency not in data.agencies:
+        errs.append(_err("cooptions.toml", f"{base}.agency", "an agency slug from agencies.toml", g.agency))
+    if g.operation not in data.operations:
+        errs.append(_err("cooptions.toml", f"{base}.operation", "an operation from operations.toml", g.operation))
+    _check_types(errs, "cooptions.toml", f"{base}.record_types", g.record_types)
+    _check_fields(errs, "cooptions.toml", base, g.record_types, g.fields)
+    if g.legal_basis not in data.legal_bases:
+        errs.append(_err("cooptions.toml", f"{base}.legal_basis", "a basis from legal_bases.toml", g.legal_basis))
+    if g.valid_to <= g.valid_from:
+        errs.append(_err("cooptions.toml", f"{base}.valid_to", f"a time after {g.valid_from.isoformat()}", g.valid_to.isoformat()))
+    return errs

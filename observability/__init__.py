@@ -13,6 +13,7 @@ from ._checkpoint import (
     public_key_pem,
     sign_checkpoint,
 )
+from ._checkpointer import Checkpointer
 from ._errors import AuditKeyError, AuditUnavailable, ObservabilityError
 from ._index import AuditIndex
 from ._logging import configure_logging, get_logger, scrub_identifiers
@@ -22,20 +23,24 @@ from ._tracing import (
     SpanKind,
     configure_tracing,
     consumer_span,
+    context_from_ids,
+    end_span,
     extract_context,
     get_tracer,
     inject_headers,
+    inject_span,
     producer_span,
+    start_messaging_span,
 )
 from ._trail import ExportError, Trail, read_export, read_stream, read_trail, slice_trail, write_export
 from ._verify import Problem, VerifyResult, record_seq, verify_bytes
 
 __all__ = [
     "AUDIT_DECODER", "CHECKPOINT_DECODER", "GENESIS", "PREV_SLICE", "PUBLIC_KEY_FILE", "SIGNING_KEY_FILE",
-    "AuditChain", "AuditIndex", "AuditKeyError", "AuditRecord", "AuditUnavailable", "Checkpoint",
+    "AuditChain", "AuditIndex", "Checkpointer", "AuditKeyError", "AuditRecord", "AuditUnavailable", "Checkpoint",
     "ExportError", "Gap", "ObservabilityError", "Problem", "Pseudonymiser", "Reconciliation", "SpanKind",
     "Trail", "VerifyResult", "checkpoint_signature_ok", "configure_logging", "configure_tracing",
-    "consumer_span", "extract_context", "get_logger", "get_tracer", "inject_headers", "key_id",
+    "consumer_span", "context_from_ids", "end_span", "extract_context", "inject_span", "start_messaging_span", "get_logger", "get_tracer", "inject_headers", "key_id",
     "load_or_create_key", "load_or_create_signing_key", "load_public_key", "producer_span",
     "public_key_pem", "read_export", "read_stream", "read_trail", "reconcile", "record_seq",
     "scrub_identifiers", "sign_checkpoint", "slice_trail", "verify_bytes", "write_export",

@@ -8,6 +8,7 @@ raises on the hot path: propagation failures are swallowed.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,8 +18,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
@@ -29,6 +31,10 @@ __all__ = [
     "producer_span",
     "consumer_span",
     "SpanKind",
+    "start_messaging_span",
+    "context_from_ids",
+    "end_span",
+    "inject_span",
 ]
 
 _propagator = TraceContextTextMapPropagator()
@@ -39,24 +45,41 @@ def configure_tracing(
     service_name: str,
     *,
     processors: list[SpanProcessor] | None = None,
-    sample_ratio: float = 1.0,
+    sample_ratio: float | None = None,
+    exporter: str | None = None,
 ) -> TracerProvider:
-    """Install a tracer provider. OTLP is used when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set and the
-    exporter package is installed; otherwise spans are created (ids reach logs and headers) but not exported."""
+    """Install a tracer provider (once per process; later calls add their processors to it).
+
+    ``exporter`` (default: env ``OTEL_TRACES_EXPORTER``, else ``otlp`` when
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else ``none``): ``otlp`` needs the
+    opentelemetry-exporter-otlp package; ``console`` prints spans; ``none`` still creates spans,
+    so their ids reach logs, headers and audit records. The ratio (default: env
+    ``SAMBAND_TRACE_RATIO``, else 1.0) samples whole traces; the audit trail is never sampled.
+    """
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        for p in processors or []:
+            current.add_span_processor(p)
+        return current
+    if sample_ratio is None:
+        sample_ratio = float(os.environ.get("SAMBAND_TRACE_RATIO", "1.0"))
     provider = TracerProvider(
         resource=Resource.create({"service.name": service_name}),
         sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
     )
     for p in processors or []:
         provider.add_span_processor(p)
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    if exporter is None:
+        exporter = os.environ.get("OTEL_TRACES_EXPORTER") or ("otlp" if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else "none")
+    if exporter == "otlp":
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         except ImportError:
-            pass
+            logging.getLogger(__name__).warning("OTLP requested but opentelemetry-exporter-otlp is not installed; spans are not exported")
+    elif exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
 
@@ -117,3 +140,60 @@ def consumer_span(
         attributes=_attrs("process", destination, message_id, attributes),
     ) as span:
         yield span
+
+
+def context_from_ids(trace_id: str | None, span_id: str | None) -> otel_context.Context | None:
+    """A parent context from hex ids kept elsewhere (e.g. in an audit record).
+
+    The sampled flag is not kept there, so it is asked again of the installed sampler, which
+    decides by trace id: the same answer the trace's root got under the same ratio.
+    """
+    try:
+        if not trace_id or not span_id:
+            return None
+        tid, sid = int(trace_id, 16), int(span_id, 16)
+        sampled = True
+        provider = trace.get_tracer_provider()
+        sampler = getattr(provider, "sampler", None)
+        if sampler is not None:
+            root = getattr(sampler, "_root", sampler)
+            sampled = root.should_sample(None, tid, "parent").decision.is_sampled()
+        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        return trace.set_span_in_context(NonRecordingSpan(SpanContext(tid, sid, is_remote=False, trace_flags=flags)))
+    except Exception:  # noqa: BLE001 - telemetry never breaks delivery
+        return None
+
+
+def start_messaging_span(
+    operation: str, destination: str, parent: otel_context.Context | None, *, kind: SpanKind = SpanKind.PRODUCER,
+    message_id: str | None = None, attributes: Mapping[str, Any] | None = None,
+) -> trace.Span:
+    """A span that is not made current, for work that is batched (started now, ended on the ack)."""
+    try:
+        return get_tracer().start_span(
+            f"{operation} {destination}", context=parent, kind=kind,
+            attributes=_attrs(operation, destination, message_id, attributes),
+        )
+    except Exception:  # noqa: BLE001
+        return trace.INVALID_SPAN
+
+
+def end_span(span: trace.Span, error: BaseException | None = None, **attributes: Any) -> None:
+    try:
+        for k, v in attributes.items():
+            span.set_attribute(k, v)
+        if error is not None:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
+            span.record_exception(error)
+        span.end()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def inject_span(headers: dict[str, str], span: trace.Span) -> dict[str, str]:
+    """Write ``span``'s context (not the current one) into NATS headers."""
+    try:
+        _propagator.inject(headers, context=trace.set_span_in_context(span))
+    except Exception:  # noqa: BLE001
+        pass
+    return headers

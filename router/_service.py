@@ -27,9 +27,14 @@ from samband.observability import (
     AuditRecord,
     Pseudonymiser,
     consumer_span,
+    context_from_ids,
+    end_span,
+    extract_context,
     get_logger,
     get_tracer,
     inject_headers,
+    inject_span,
+    start_messaging_span,
 )
 from samband.schemas import ENVELOPE, DecodeError, Envelope, OrganisationRef, PersonRef, encode
 
@@ -113,6 +118,9 @@ class Router:
         except (JsError, NatsError) as exc:
             raise ConnectionError(f"audit stream unavailable: {exc!r}") from exc
         last_seq = info.state.last_seq
+        # Each append states the stream sequence it must follow, so the stored chain can neither
+        # fork (two writers) nor get a hole (a rejected append followed by accepted ones).
+        self._audit_last_seq = last_seq
         self._recent.clear()
         if info.state.messages == 0:
             self.chain = AuditChain()
@@ -129,6 +137,8 @@ class Router:
                 rec = AUDIT_DECODER.decode(msg.data)
                 self._remember(f"{rec.envelope_id}:{rec.recipient}")
                 last = msg.data
+        except (JsError, NatsError, asyncio.TimeoutError) as exc:
+            raise ConnectionError(f"audit stream unreadable while resuming the chain: {exc!r}") from exc
         finally:
             await sub.unsubscribe()
         self.chain = AuditChain.resume(last)
@@ -165,28 +175,57 @@ class Router:
                 await self.source.close()
 
     async def _handle_batch(self, msgs: list, stop: asyncio.Event) -> None:
+        """Plan, audit, deliver; while the audit trail cannot be written, deliver nothing and retry.
+
+        After a failed commit the in-memory chain may be ahead of the stored one (sealed but
+        unstored records), so it is re-read from the stream before anything is sealed again.
+        """
         delay = 0.2
+        stale = False
         while True:
+            if stale:
+                try:
+                    await self._resume_chain()
+                    stale = False
+                except ConnectionError as exc:
+                    if await self._blocked_wait(msgs, stop, delay, exc):
+                        return
+                    delay = min(delay * 2, 5.0)
+                    continue
             plan = self._plan(msgs)
             try:
                 await self._commit(plan)
             except ConnectionError as exc:
-                # Fail closed: nothing of this batch is delivered until its audit records are durable.
-                self.blocked = True
-                log.error("audit trail unavailable: delivery stopped until it is back", error=str(exc))
-                if stop.is_set():
+                stale = True
+                if await self._blocked_wait(msgs, stop, delay, exc):
                     return
-                await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-                try:
-                    await self._resume_chain()
-                except ConnectionError:
-                    pass
                 continue
             if self.blocked:
                 self.blocked = False
-                log.info("audit trail writable again: delivery resumed")
+                log.warning("audit trail writable again: delivery resumed")
             return
+
+    async def _blocked_wait(self, msgs: list, stop: asyncio.Event, delay: float, exc: Exception) -> bool:
+        """Fail closed: say so (once per outage, then at debug), keep the input, wait. True when stopping."""
+        if not self.blocked:
+            log.error("audit trail unavailable: delivery stopped until it is back", error=str(exc))
+        else:
+            log.debug("audit trail still unavailable", error=str(exc))
+        self.blocked = True
+        for m in msgs:
+            # keep the batch ours (not redelivered) while we wait; nothing is acked
+            try:
+                await m.in_progress()
+            except (JsError, NatsError):
+                pass
+        if stop.is_set():
+            return True
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     def _plan(self, msgs: list) -> _Plan:
         plan = _Plan()
@@ -271,25 +310,53 @@ class Router:
             plan.audit.append((key, self.chain.seal(record)))
 
     async def _commit(self, plan: _Plan) -> None:
-        # 1. audit, all acks awaited
+        # 1. audit, all acks awaited; each append must follow the stream's last sequence exactly
+        parents = {hdr.get("Nats-Msg-Id"): hdr for _, _, hdr, _ in plan.deliveries}
+        spans = [
+            start_messaging_span("send", AUDIT_SUBJECT, extract_context(parents.get(key)) or _audit_parent(data), message_id=key)
+            for key, data in plan.audit
+        ]
+        base = self._audit_last_seq
         try:
-            futs = [
-                await self.js.publish_async(AUDIT_SUBJECT, data, headers={"Nats-Msg-Id": key})
-                for key, data in plan.audit
-            ]
-            acks = await asyncio.wait_for(asyncio.gather(*futs), self.ack_timeout)
-        except (JsError, NatsError, asyncio.TimeoutError, OSError) as exc:
+            # Plain requests, all in flight, not publish_async: nats-py 2.x loses a refused
+            # publish_async (the server's error is raised inside its reply handler, so the
+            # future only times out); a request hands us the server's answer to check.
+            replies = await asyncio.wait_for(asyncio.gather(*(
+                self.nc.request(AUDIT_SUBJECT, data, timeout=self.ack_timeout, headers={
+                    "Nats-Msg-Id": key, "Nats-Expected-Last-Sequence": str(base + i),
+                })
+                for i, (key, data) in enumerate(plan.audit)
+            )), self.ack_timeout)
+            acks = [_audit_ack(r.data) for r in replies]
+        except (JsError, NatsError, asyncio.TimeoutError, OSError, msgspec.DecodeError) as exc:
+            for span in spans:
+                end_span(span, exc)
             raise ConnectionError(f"audit append not acknowledged: {exc!r}") from exc
+        refused = [a.error for a in acks if a.error is not None]
+        for span, ack in zip(spans, acks):
+            end_span(span, **{"messaging.nats.stream.sequence": ack.seq}) if ack.error is None else end_span(
+                span, ConnectionError(ack.error.description))
+        if refused:
+            e = refused[0]
+            raise ConnectionError(f"audit append refused by the server: {e.description} (code {e.code}, err_code {e.err_code})")
         if any(a.duplicate for a in acks):
             # A pair we did not remember was already in the trail: resynchronise rather than fork the chain.
             raise ConnectionError("audit trail moved under the router (duplicate append); resynchronising")
+        if acks:
+            self._audit_last_seq = acks[-1].seq
         for key, _ in plan.audit:
             self._remember(key)
         self.stats.audited += len(plan.audit)
-        # 2. deliver, all inbox acks awaited
-        with self._tracer.start_as_current_span("deliver", attributes={"messaging.system": "nats", "samband.deliveries": len(plan.deliveries)}):
-            futs = [await self.js.publish_async(subj, payload, headers=hdr) for subj, payload, hdr, _ in plan.deliveries]
-            results = await asyncio.gather(*(asyncio.wait_for(f, self.ack_timeout) for f in futs), return_exceptions=True)
+        # 2. deliver, all inbox acks awaited; each delivery a PRODUCER span the recipient continues
+        dspans = []
+        futs = []
+        for subj, payload, hdr, _ in plan.deliveries:
+            span = start_messaging_span("send", subj, extract_context(hdr), message_id=hdr.get("Nats-Msg-Id"))
+            dspans.append(span)
+            futs.append(await self.js.publish_async(subj, payload, headers=inject_span(dict(hdr), span)))
+        results = await asyncio.gather(*(asyncio.wait_for(f, self.ack_timeout) for f in futs), return_exceptions=True)
+        for span, r in zip(dspans, results):
+            end_span(span, r) if isinstance(r, BaseException) else end_span(span)
         failed = [(d[3], r) for d, r in zip(plan.deliveries, results) if isinstance(r, BaseException)]
         for d, r in zip(plan.deliveries, results):
             if not isinstance(r, BaseException) and not r.duplicate:
@@ -305,3 +372,37 @@ class Router:
         for m in plan.acks:
             await m.ack()
 
+
+class _ApiError(msgspec.Struct, forbid_unknown_fields=False):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class _PubAck(msgspec.Struct, forbid_unknown_fields=False):
+    # The JetStream publish reply: an ack, or an error (unknown fields skipped on purpose).
+    stream: str = ""
+    seq: int = 0
+    duplicate: bool = False
+    error: _ApiError | None = None
+
+
+_audit_ack = msgspec.json.Decoder(_PubAck).decode
+
+
+class _TraceIds(msgspec.Struct, forbid_unknown_fields=False):
+    # Just the ids from a sealed audit record (the rest is skipped on purpose).
+    trace_id: str | None = None
+    span_id: str | None = None
+
+
+_TRACE_IDS = msgspec.json.Decoder(_TraceIds)
+
+
+def _audit_parent(data: bytes):
+    """A denial has no delivery headers: its audit span's parent is the decide span named in the record."""
+    try:
+        ids = _TRACE_IDS.decode(data)
+    except msgspec.DecodeError:
+        return None
+    return context_from_ids(ids.trace_id, ids.span_id)

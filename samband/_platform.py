@@ -13,7 +13,7 @@ from pathlib import Path
 
 from samband.adapters import InboxSink, consume_inbox
 from samband.broker_config import ROUTER, Deployment
-from samband.observability import Pseudonymiser, get_logger, load_or_create_key
+from samband.observability import Checkpointer, Pseudonymiser, get_logger, load_or_create_key, load_or_create_signing_key
 from samband.router import LivePolicy, Policy, Router
 
 __all__ = ["Platform", "shipped_policy_dir"]
@@ -32,6 +32,7 @@ class Platform:
     policy: Policy | LivePolicy
     sink_dir: Path
     router: Router | None = None
+    checkpointer: Checkpointer | None = None
     sinks: dict[str, InboxSink] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)
@@ -45,7 +46,17 @@ class Platform:
         self._conns.append(nc)
         self.router = Router(nc, self.policy, self.pseudonymiser())
         self._tasks.append(asyncio.create_task(self.router.run(self._stop), name="router"))
+        await self.start_checkpointer()
         return self.router
+
+    async def start_checkpointer(self, *, every: int = 1000, interval: float = 10.0) -> Checkpointer:
+        """Sign the audit chain's head every ``every`` records or ``interval`` seconds (key in <state>/keys/, 0600)."""
+        nc = await self.deployment.connect(ROUTER)
+        self._conns.append(nc)
+        self.checkpointer = Checkpointer(nc, load_or_create_signing_key(self.deployment.state_dir / "keys"),
+                                         every=every, interval=interval)
+        self._tasks.append(asyncio.create_task(self.checkpointer.run(self._stop), name="checkpointer"))
+        return self.checkpointer
 
     async def start_sink(self, agency: str) -> InboxSink:
         nc = await self.deployment.connect(agency)

@@ -1,0 +1,93 @@
+"""No delivery without a durable audit record: when the trail cannot be written, the router waits."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections import Counter
+
+import msgspec
+from structlog.testing import capture_logs
+
+from samband._platform import Platform
+from samband.adapters import publish_records, read_jsonl
+from samband.adapters.agencies import polisen
+from samband.broker_config import ROUTER
+from samband.observability import AUDIT_DECODER, read_trail, verify_bytes
+from samband.router import Policy
+from samband.schemas import ENVELOPE
+
+from ..conftest import wait_for
+
+
+async def publish(dep, tmp_path, name: str, seed: int, n: int) -> int:
+    export = tmp_path / f"{name}.jsonl"
+    with open(export, "wb") as f:
+        for rec in polisen.sample(random.Random(seed), n, operation="bacchus-2017"):
+            f.write(msgspec.json.encode(rec) + b"\n")
+    nc = await dep.connect("polisen")
+    try:
+        return (await publish_records(nc, polisen, read_jsonl(export))).published
+    finally:
+        await nc.close()
+
+
+async def set_audit_max_msgs(js, limit: int) -> None:
+    # A real operator-side change: the stream is "full" (max_msgs reached, discard new),
+    # so every further append is refused by the server until the limit is lifted.
+    info = await js.stream_info("AUDIT")
+    await js.update_stream(dataclasses.replace(info.config, max_msgs=limit))
+
+
+async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_delivery_resumes_by_itself(fresh_deployment, tmp_path):
+    dep = fresh_deployment
+    await dep.provision()
+    platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
+    router = await platform.start_router()
+    sink = await platform.start_sink("skatteverket")
+    rc = await dep.connect(ROUTER)
+    rjs = rc.jetstream()
+    try:
+        assert await publish(dep, tmp_path, "before", 31, 10) == 10
+        await wait_for(lambda: len(sink) >= 10)
+        stored = (await rjs.stream_info("AUDIT")).state.messages
+        with capture_logs() as logs:
+            await set_audit_max_msgs(rjs, stored)
+            assert await publish(dep, tmp_path, "during", 32, 10) == 10
+            await wait_for(lambda: router.blocked)
+            await asyncio.sleep(1.0)
+            assert len(sink) == 10, "a record was delivered while its audit record could not be written"
+            assert (await rjs.stream_info("AUDIT")).state.messages == stored
+            await set_audit_max_msgs(rjs, -1)
+            await wait_for(lambda: len(sink) >= 20, timeout=20)
+            await wait_for(lambda: not router.blocked)
+        events = [e["event"] for e in logs if e.get("log_level") in ("error", "warning")]
+        assert events.count("audit trail unavailable: delivery stopped until it is back") == 1
+        assert "audit trail writable again: delivery resumed" in events
+    finally:
+        await platform.stop()
+
+    try:
+        trail = await read_trail(rjs)
+        assert verify_bytes(trail.records).ok, "the chain has a hole or a fork after the outage"
+        records = [AUDIT_DECODER.decode(d) for d in trail.records]
+        allowed = Counter(r.envelope_id for r in records if r.decision == "allow" and r.recipient == "skatteverket")
+        delivered = [ENVELOPE.decode(line).id for line in sink.path.read_bytes().splitlines()]
+        assert len(delivered) == 20 and set(delivered) == set(allowed)
+        assert set(allowed.values()) == {1}, "a redelivered record was audited twice"
+        # every delivery was stored after its audit record (both times from the server's clock)
+        sc = await dep.connect("skatteverket")
+        try:
+            sjs = sc.jetstream()
+            audit_time = {}
+            for seq in range(1, len(trail.records) + 1):
+                m = await rjs.get_msg("AUDIT", seq)
+                audit_time[AUDIT_DECODER.decode(m.data).envelope_id] = m.time
+            for seq in range(1, (await sjs.stream_info("INBOX")).state.last_seq + 1):
+                m = await sjs.get_msg("INBOX", seq)
+                assert audit_time[ENVELOPE.decode(m.data).id] <= m.time
+        finally:
+            await sc.close()
+    finally:
+        await rc.close()

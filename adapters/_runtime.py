@@ -1,28 +1,39 @@
-"""The shared adapter runtime: read, map, publish (outbound); consume the inbox into a sink (inbound)."""
+"""The outbound runtime: map each native record, publish it (or its dead letter), window by window.
+
+One window holds at most ``window`` publishes in flight; its acks are awaited together before
+the next window starts (batched, not one round trip per record). A publish the broker did
+not acknowledge (it was unreachable, restarting, or its stream leader moved) is published
+again, in the original order and with the same ``Nats-Msg-Id``, with backoff, until it is
+acknowledged or ``retry_for`` runs out: the dedupe id makes the retry safe, so nothing is
+lost and nothing is stored twice. Only after a window is acknowledged are the sources'
+positions advanced and saved, so a restart continues after the last acknowledged record.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterable
+import time
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import msgspec
 import nats
+from nats.errors import ConnectionClosedError
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import Error as JsError
 
-from samband.observability import consumer_span, get_logger, inject_headers, producer_span
-from samband.schemas import ENVELOPE, DecodeError, Envelope, SchemaError, encode
+from samband.observability import get_logger, inject_headers, producer_span
+from samband.schemas import Envelope, SchemaError, encode
 
+from ._deadletter import dead_letter_for
 from ._errors import PublishFailed, RejectedRecord
 from ._mapping import AgencyMapping
-from ._sources import NativeRecord
+from ._sources import Checkpoint, NativeRecord
+from ._state import Positions
+from ._transforms import FieldError
 
-__all__ = ["PublishSummary", "publish_records", "InboxSink", "consume_inbox"]
+__all__ = ["PublishSummary", "publish_records", "map_record"]
 
 log = get_logger("samband.adapters")
 
@@ -33,123 +44,184 @@ class PublishSummary:
     published: int = 0
     duplicates: int = 0
     rejected: list[RejectedRecord] = field(default_factory=list)
+    retries: int = 0
+
+    @property
+    def dead_lettered(self) -> int:
+        return len(self.rejected)
 
 
-def _map(mapping: AgencyMapping, item: NativeRecord) -> tuple[str, Envelope]:
+def map_record(mapping: AgencyMapping, item: NativeRecord) -> tuple[str, Envelope]:
+    """The native key and the envelope for one record, or a `RejectedRecord` naming the field and position."""
+    common = dict(position=item.position, raw=item.raw, source=item.source, offset=item.offset)
     try:
-        return mapping.key(item.value), mapping.to_envelope(item.value)
-    except (KeyError, ValueError, TypeError, SchemaError, msgspec.ValidationError) as exc:
-        reason = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
-        raise RejectedRecord(reason, position=item.position, raw=item.raw) from None
+        return str(mapping.key(item.value)), mapping.to_envelope(item.value)
+    except FieldError as exc:
+        raise RejectedRecord(exc.reason, kind=exc.kind, field=exc.field, **common) from None
+    except KeyError as exc:
+        raise RejectedRecord("Expected a value, got none (missing required field)", kind="missing-field",
+                             field=f"$.{exc.args[0]}", **common) from None
+    except (ValueError, TypeError, SchemaError, msgspec.ValidationError) as exc:
+        kind = "identifier" if type(exc).__name__ == "InvalidIdentifier" else "value"
+        raise RejectedRecord(str(exc), kind=kind, **common) from None
+
+
+@dataclass(slots=True)
+class _Entry:
+    item: Any
+    subject: str = ""
+    payload: bytes = b""
+    headers: dict[str, str] | None = None
+    future: asyncio.Future | None = None
+    error: BaseException | None = None
+    ack: Any = None
+    is_dead_letter: bool = False
+
+
+class _Publisher:
+    def __init__(self, nc: nats.NATS, *, ack_timeout: float, retry_for: float | None, summary: PublishSummary) -> None:
+        self.nc, self.js = nc, nc.jetstream()
+        self.ack_timeout, self.retry_for, self.summary = ack_timeout, retry_for, summary
+
+    async def send(self, e: _Entry) -> None:
+        e.future, e.error, e.ack = None, None, None
+        try:
+            e.future = await self.js.publish_async(e.subject, e.payload, headers=dict(e.headers or {}))
+        except ConnectionClosedError as exc:
+            raise PublishFailed(f"Expected an open connection to publish {e.subject}, got a closed one") from exc
+        except (NatsError, JsError, OSError) as exc:  # disconnected with a full buffer: retried below
+            e.error = exc
+
+    async def settle(self, entries: list[_Entry]) -> None:
+        """Wait for every ack of the window; re-publish the unacknowledged ones until they are acknowledged."""
+        started, delay = time.monotonic(), 0.1
+        todo = [e for e in entries if e.subject]
+        while True:
+            futs = [e.future for e in todo if e.future is not None]
+            if futs:
+                await asyncio.wait(futs, timeout=self.ack_timeout)
+            failed = []
+            for e in todo:
+                if e.future is not None and e.future.done() and not e.future.cancelled() and e.future.exception() is None:
+                    e.ack = e.future.result()
+                    continue
+                if e.future is not None and not e.future.done():
+                    e.future.cancel()  # frees nats-py's pending slot
+                    e.error = asyncio.TimeoutError(f"no ack within {self.ack_timeout}s")
+                elif e.future is not None and not e.future.cancelled():
+                    e.error = e.future.exception()
+                failed.append(e)
+            if not failed:
+                return
+            first = failed[0]
+            if self.retry_for is not None and time.monotonic() - started > self.retry_for:
+                raise PublishFailed(
+                    f"Expected an ack for {_where(first)} from the broker, got {first.error!r} for {self.retry_for:.0f}s"
+                ) from first.error
+            log.warning("publish not acknowledged; retrying", pending=len(failed), error=repr(first.error), delay=delay)
+            self.summary.retries += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            if not self.nc.is_connected:
+                if self.nc.is_closed:
+                    raise PublishFailed(f"Expected an open connection to publish {_where(first)}, got a closed one")
+                todo = failed
+                for e in failed:
+                    e.future = None
+                continue
+            for e in failed:  # in the original order, with the same Nats-Msg-Id
+                await self.send(e)
+            todo = failed
+
+
+def _where(e: _Entry) -> str:
+    return getattr(e.item, "position", "?")
+
+
+async def _aiter(items: Iterable[Any] | AsyncIterable[Any]):
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
 
 
 async def publish_records(
     nc: nats.NATS,
     mapping: AgencyMapping,
-    items: Iterable[NativeRecord | RejectedRecord],
+    items: Iterable[NativeRecord | RejectedRecord] | AsyncIterable[Any],
     *,
     window: int = 256,
     ack_timeout: float = 10.0,
+    retry_for: float | None = 60.0,
+    positions: Positions | None = None,
+    dead_letters: bool = True,
+    progress: Callable[[Any], None] | None = None,
+    trace: bool = True,
 ) -> PublishSummary:
-    """Map and publish each record to ``out.<record type>`` with ``Nats-Msg-Id`` = the native key.
+    """Map and publish each record to ``out.<record type>`` with ``Nats-Msg-Id`` = ``<agency>:<native key>``.
 
-    At most ``window`` publishes are in flight; each window's acks are awaited before the next.
+    A record that cannot be parsed, mapped or validated is dead-lettered to ``dlq.<kind>`` (in
+    the agency's own account) and counted in ``summary.rejected``; the run goes on. With
+    ``positions``, each source's position is saved after every acknowledged window.
+    ``retry_for=None`` retries an unreachable broker for ever.
     """
-    js = nc.jetstream()
     summary = PublishSummary()
-    pending: list[tuple[str, asyncio.Future]] = []
+    pub = _Publisher(nc, ack_timeout=ack_timeout, retry_for=retry_for, summary=summary)
+    pending: list[_Entry] = []
+    last_save = time.monotonic()
 
-    async def drain() -> None:
-        for position, fut in pending:
-            try:
-                ack = await asyncio.wait_for(fut, ack_timeout)
-            except (JsError, NatsError, asyncio.TimeoutError) as exc:
-                raise PublishFailed(f"publish of {position} not acknowledged: {exc!r}") from exc
-            if ack.duplicate:
-                summary.duplicates += 1
-            else:
-                summary.published += 1
+    async def drain(force_save: bool = False) -> None:
+        nonlocal last_save
+        await pub.settle(pending)
+        for e in pending:
+            if e.ack is not None and not e.is_dead_letter:
+                if e.ack.duplicate:
+                    summary.duplicates += 1
+                else:
+                    summary.published += 1
+            if positions is not None and getattr(e.item, "mark", None) is not None:
+                positions.set(e.item.source, e.item.mark)
+            if progress is not None:
+                progress(e.item)
         pending.clear()
+        if positions is not None and (force_save or time.monotonic() - last_save > 0.2):
+            positions.save()
+            last_save = time.monotonic()
 
-    for item in items:
+    async for item in _aiter(items):
+        if isinstance(item, Checkpoint):
+            pending.append(_Entry(item))
+            continue
         summary.read += 1
+        if isinstance(item, NativeRecord):
+            try:
+                key, env = map_record(mapping, item)
+            except RejectedRecord as rej:
+                rej.source, rej.mark = item.source, item.mark
+                item = rej
         if isinstance(item, RejectedRecord):
             summary.rejected.append(item)
-            log.warning("record rejected", position=item.position, reason=item.reason)
-            continue
-        try:
-            key, env = _map(mapping, item)
-        except RejectedRecord as rej:
-            summary.rejected.append(rej)
-            log.warning("record rejected", position=rej.position, reason=rej.reason)
-            continue
-        subject = f"out.{env.record_type}"
-        with producer_span(subject, message_id=key, attributes={"samband.agency": mapping.agency}):
-            headers = inject_headers({"Nats-Msg-Id": f"{mapping.agency}:{key}"})
-            payload = encode(msgspec.structs.replace(env, traceparent=headers.get("traceparent")))
-            pending.append((item.position, await js.publish_async(subject, payload, headers=headers)))
+            log.warning("record rejected", position=item.position, kind=item.kind, reason=str(item))
+            e = _Entry(item, is_dead_letter=True)
+            if dead_letters:
+                e.subject, e.payload, e.headers = dead_letter_for(mapping.agency, item)
+                await pub.send(e)
+            pending.append(e)
+        else:
+            subject = f"out.{env.record_type}"
+            headers = {"Nats-Msg-Id": f"{mapping.agency}:{key}"}
+            if trace:
+                with producer_span(subject, message_id=key, attributes={"samband.agency": mapping.agency}):
+                    headers = inject_headers(headers)
+                    payload = encode(msgspec.structs.replace(env, traceparent=headers.get("traceparent")))
+            else:
+                payload = encode(env)
+            e = _Entry(item, subject, payload, headers)
+            await pub.send(e)
+            pending.append(e)
         if len(pending) >= window:
             await drain()
-    await drain()
+    await drain(force_save=True)
     return summary
-
-
-class InboxSink:
-    """A JSON-lines file of delivered envelopes; remembers what it holds so a redelivery is not written twice."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._seen: set[str] = set()
-        if self.path.exists():
-            with open(self.path, "rb") as f:
-                for line in f:
-                    if line.strip():
-                        self._seen.add(msgspec.json.decode(line, type=dict)["id"])
-        self._file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
-
-    def write(self, env: Envelope, raw: bytes) -> bool:
-        if env.id in self._seen:
-            return False
-        self._file.write(raw.rstrip(b"\n") + b"\n")
-        self._seen.add(env.id)
-        return True
-
-    def flush(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-
-async def consume_inbox(nc: nats.NATS, agency: str, sink: InboxSink, stop: asyncio.Event, *, batch: int = 256) -> int:
-    """Write each delivered record to ``sink``, acking only after the write is on disk. Returns records written."""
-    js = nc.jetstream()
-    psub = await js.pull_subscribe(
-        "in.>", durable=f"{agency}-sink", stream="INBOX",
-        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=4096, ack_wait=60),
-    )
-    written = 0
-    while not stop.is_set():
-        try:
-            msgs = await psub.fetch(batch, timeout=0.5)
-        except (NatsTimeout, asyncio.TimeoutError):
-            continue
-        for msg in msgs:
-            with consumer_span(msg.subject, msg.headers, attributes={"samband.agency": agency}):
-                try:
-                    env = ENVELOPE.decode(msg.data)
-                except DecodeError as exc:
-                    log.error("undecodable delivery kept in inbox", subject=msg.subject, error=str(exc))
-                    await msg.term()
-                    continue
-                if sink.write(env, msg.data):
-                    written += 1
-        sink.flush()
-        for msg in msgs:
-            await msg.ack()
-    return written

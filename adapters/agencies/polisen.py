@@ -1,73 +1,94 @@
-"""Polismyndigheten: JSON-lines vehicle control reports (the Bacchus bus controls at Helsingborg)."""
+"""Polismyndigheten: JSON-lines control reports and incidents (e.g. the Bacchus bus controls at Helsingborg).
+
+``rapporttyp`` picks the record: ``fordonskontroll`` (the default, for exports that predate
+the field), ``overlast``, ``personkontroll``, ``handelse``.
+"""
 
 from __future__ import annotations
 
-import datetime as _dt
 import random
+from collections.abc import Sequence
 from typing import Any
 
-from samband.schemas import (
-    Envelope,
-    PersonRef,
-    VehicleControl,
-    VehicleRef,
-    new_envelope_id,
-    normalise_personnummer,
-    normalise_plate,
-    synthetic_personnummer,
-    synthetic_plate,
-)
+from samband.adapters import _synthetic as syn
+from samband.adapters import _transforms as t
+from samband.schemas import Envelope, IncidentReport, OverloadReport, PersonControl, VehicleControl
 
 agency = "polisen"
 format = "jsonl"
 
+_KEYS = {"fordonskontroll": "kontrollId", "personkontroll": "kontrollId", "overlast": "rapportId", "handelse": "diarienr"}
+
+
+def _kind(native: dict[str, Any]) -> str:
+    return t.choice(native, "rapporttyp", {k: k for k in _KEYS}, optional=True) or "fordonskontroll"
+
 
 def key(native: dict[str, Any]) -> str:
-    return str(native["kontrollId"])
+    return t.text(native, _KEYS[_kind(native)])
 
 
 def to_envelope(native: dict[str, Any]) -> Envelope:
-    plate = VehicleRef(plate=normalise_plate(native["regnr"]))
-    driver = None
-    if native.get("forare"):
-        driver = PersonRef(pnr=normalise_personnummer(native["forare"]["personnummer"]))
-    record = VehicleControl(
-        control_id=key(native),
-        controlled_at=_dt.datetime.fromisoformat(native["tidpunkt"]),
-        location=native["plats"],
-        vehicle=plate,
-        vehicle_kind=native["fordonstyp"],
-        driver=driver,
-        passengers=int(native.get("antalPassagerare", 0)),
-        remark=native.get("anmarkning"),
-    )
-    return Envelope(
-        id=new_envelope_id(),
-        record=record,
-        region=native["region"],
-        operation=native["insats"],
-        produced_at=_dt.datetime.now(_dt.timezone.utc),
-        subjects=(plate,) + ((driver,) if driver else ()),
-        legal_basis="LUS 2016:774",
-    )
+    kind, n = _kind(native), native
+    if kind == "fordonskontroll":
+        record: Any = VehicleControl(
+            control_id=key(n), controlled_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
+            vehicle=t.vehicle(n, "regnr"), vehicle_kind=t.text(n, "fordonstyp"),
+            driver=t.person(n, "forare.personnummer", optional=True),
+            passengers=t.integer(n, "antalPassagerare", optional=True) or 0, remark=t.text(n, "anmarkning", optional=True),
+        )
+    elif kind == "personkontroll":
+        record = PersonControl(
+            control_id=key(n), controlled_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
+            person=t.person(n, "person.personnummer"), reason=t.text(n, "skal", optional=True),
+            remark=t.text(n, "anmarkning", optional=True),
+        )
+    elif kind == "overlast":
+        record = OverloadReport(
+            report_id=key(n), weighed_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
+            vehicle=t.vehicle(n, "regnr"), operator=t.organisation(n, "transportor.orgnr", optional=True),
+            measured_kg=t.integer(n, "uppmattViktKg"), permitted_kg=t.integer(n, "tillatenViktKg"),
+        )
+    else:
+        record = IncidentReport(
+            incident_id=key(n), occurred_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
+            offence=t.text(n, "brott"),
+            suspects=tuple(t.person(n, f"misstankta.{i}.personnummer") for i in range(len(t.items(n, "misstankta")))),
+            summary=t.text(n, "sammanfattning", optional=True),
+        )
+    return t.envelope(record, region=t.text(n, "region"), operation=t.text(n, "insats"))
 
 
-def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", region: str = "syd") -> list[dict[str, Any]]:
-    """Synthetic native records as Polisen's export writes them."""
-    start = _dt.datetime(2017, 3, 3, 20, 0, tzinfo=_dt.timezone(_dt.timedelta(hours=1)))
+def sample(
+    rng: random.Random, n: int, *, operation: str = "bacchus-2017", region: str = "syd",
+    kinds: Sequence[str] = ("fordonskontroll",),
+) -> list[dict[str, Any]]:
+    """Synthetic records as Polisen's export writes them; ``kinds`` rotate (e.g. add ``"overlast"``)."""
     out = []
     for i in range(n):
-        pnr = synthetic_personnummer(rng)
-        out.append({
-            "kontrollId": f"PM-2017-{rng.getrandbits(40):010x}",
-            "tidpunkt": (start + _dt.timedelta(minutes=7 * i)).isoformat(),
-            "plats": "Helsingborg, färjeläget",
-            "regnr": synthetic_plate(rng),
-            "fordonstyp": rng.choice(["buss", "buss", "minibuss", "personbil"]),
-            "forare": {"personnummer": f"{pnr[2:8]}-{pnr[8:]}"},
-            "antalPassagerare": rng.randrange(0, 60),
-            "anmarkning": rng.choice([None, "alkohol över införselkvot", "överlast", "ingen anmärkning"]),
-            "region": region,
-            "insats": operation,
-        })
+        kind = kinds[i % len(kinds)]
+        at = syn.moment(rng, i).isoformat()
+        common = {"tidpunkt": at, "plats": "Helsingborg, färjeläget", "region": region, "insats": operation}
+        if kind == "fordonskontroll":
+            rec = {
+                "kontrollId": syn.native_key(rng, "PM-2017"), **common, "regnr": syn.plate(rng),
+                "fordonstyp": rng.choice(["buss", "buss", "minibuss", "personbil"]),
+                "forare": {"personnummer": syn.pnr_dashed(rng)}, "antalPassagerare": rng.randrange(0, 60),
+                "anmarkning": rng.choice([None, "alkohol över införselkvot", "överlast", "ingen anmärkning"]),
+            }
+        elif kind == "personkontroll":
+            rec = {"rapporttyp": kind, "kontrollId": syn.native_key(rng, "PK-2017"), **common,
+                   "person": {"personnummer": syn.pnr_dashed(rng)}, "skal": "passagerare i kontrollerad buss"}
+        elif kind == "overlast":
+            permitted = rng.choice([18_000, 19_500, 24_000])
+            rec = {"rapporttyp": kind, "rapportId": syn.native_key(rng, "OL-2017"), **common, "regnr": syn.plate(rng),
+                   "transportor": {"orgnr": syn.orgnr(rng)}, "uppmattViktKg": permitted + rng.randrange(300, 4000),
+                   "tillatenViktKg": permitted}
+        elif kind == "handelse":
+            rec = {"rapporttyp": kind, "diarienr": syn.native_key(rng, "K"), **common,
+                   "brott": rng.choice(["olovlig försäljning av alkohol", "smuggling", "rattfylleri"]),
+                   "misstankta": [{"personnummer": syn.pnr_dashed(rng)}], "sammanfattning": "anmälan upprättad vid kontroll"}
+        else:
+            raise ValueError(f"Expected a Polisen report kind one of {tuple(_KEYS)}, got {kind!r}")
+        out.append(rec)
     return out

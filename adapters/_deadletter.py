@@ -1,0 +1,113 @@
+"""Dead letters: a rejected native record, kept in the agency's own DEADLETTER stream.
+
+Published to ``dlq.<kind>`` with the agency's credentials, so it lands in the agency's own
+account (no other party needs its raw records). A dead letter carries the raw bytes, or for
+a record over `MAX_RECORD_BYTES` a reference to them (source, offset, length, sha256), the
+position and the reason. Its ``Nats-Msg-Id`` is derived from the source and offset, so
+re-reading a file does not dead-letter the same record twice.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from pathlib import Path
+
+import msgspec
+import nats
+from nats.errors import Error as NatsError
+from nats.js.errors import Error as JsError
+from nats.js.errors import NotFoundError
+
+from ._errors import AdapterError, RejectedRecord
+
+__all__ = ["DeadLetter", "RawRef", "DEAD_LETTER", "DEADLETTER_STREAM_NAME", "dead_letter_for", "list_dead_letters"]
+
+DEADLETTER_STREAM_NAME = "DEADLETTER"
+
+
+class RawRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where an oversized record's bytes are: the agency's own file, which it keeps."""
+
+    source: str
+    offset: int
+    length: int
+    sha256: str | None = None
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    agency: str
+    kind: str
+    reason: str
+    field: str | None = None
+    position: str
+    source: str
+    offset: int
+    length: int
+    raw: bytes | None = None  # base64 on the wire
+    raw_ref: RawRef | None = None
+    rejected_at: _dt.datetime
+
+    @property
+    def message(self) -> str:
+        where = f"`{self.field}` in {self.position}" if self.field else self.position
+        return f"{self.reason} - at {where}"
+
+
+DEAD_LETTER = msgspec.json.Decoder(DeadLetter)
+
+
+def _sha256_of_range(source: str, offset: int, length: int) -> str | None:
+    path = Path(source)
+    if source == "-" or not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(offset)
+        left = length
+        while left > 0 and (chunk := f.read(min(left, 1 << 20))):
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
+
+
+def dead_letter_for(agency: str, rej: RejectedRecord) -> tuple[str, bytes, dict[str, str]]:
+    """Subject, payload and headers of the dead letter for ``rej``."""
+    keep = rej.kind != "oversized" and len(rej.raw) <= (1 << 20)
+    ref = None if keep else RawRef(source=rej.source, offset=rej.offset, length=rej.length,
+                                   sha256=_sha256_of_range(rej.source, rej.offset, rej.length))
+    letter = DeadLetter(
+        agency=agency, kind=rej.kind, reason=rej.reason, field=rej.field, position=rej.position, source=rej.source,
+        offset=rej.offset, length=rej.length, raw=rej.raw if keep else None, raw_ref=ref,
+        rejected_at=_dt.datetime.now(_dt.timezone.utc),
+    )
+    ident = hashlib.sha256(f"{rej.source}\0{rej.offset}\0{rej.position}\0".encode() + rej.raw).hexdigest()[:32]
+    return f"dlq.{rej.kind}", msgspec.json.encode(letter), {"Nats-Msg-Id": f"dlq:{agency}:{ident}"}
+
+
+async def list_dead_letters(nc: nats.NATS, *, limit: int | None = None, kind: str | None = None) -> list[tuple[int, DeadLetter]]:
+    """The agency's dead letters (read with its own credentials), oldest first, as (stream sequence, letter)."""
+    js = nc.jetstream()
+    try:
+        info = await js.stream_info(DEADLETTER_STREAM_NAME)
+    except NotFoundError as exc:
+        raise AdapterError("Expected the agency's DEADLETTER stream, got none: provision the deployment first") from exc
+    except (JsError, NatsError) as exc:
+        raise AdapterError(f"cannot read the DEADLETTER stream: {exc!r}") from exc
+    out: list[tuple[int, DeadLetter]] = []
+    first, last = info.state.first_seq, info.state.last_seq
+    if info.state.messages == 0:
+        return out
+    for seq in range(first, last + 1):
+        try:
+            msg = await js.get_msg(DEADLETTER_STREAM_NAME, seq)
+        except NotFoundError:
+            continue
+        except (JsError, NatsError) as exc:
+            raise AdapterError(f"cannot read dead letter {seq}: {exc!r}") from exc
+        letter = DEAD_LETTER.decode(msg.data)
+        if kind is None or letter.kind == kind:
+            out.append((seq, letter))
+    if limit is not None:
+        out = out[-limit:]
+    return out

@@ -1,0 +1,271 @@
+"""Field access and transforms shared by every agency's mapping (and by declarative mappings).
+
+Each helper takes the parsed native record (a dict: JSON object, XML element, CSV row or
+fixed-width fields) and a dotted path, and raises `FieldError` naming the path and the kind of
+failure, so the runtime can dead-letter the record with a reason like
+``bad check digit - at `$.forare.personnummer` in polisen.jsonl:3``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from samband.schemas import (
+    Envelope,
+    Handling,
+    InvalidIdentifier,
+    OrganisationRef,
+    PersonRef,
+    Record,
+    VehicleRef,
+    new_envelope_id,
+    normalise_orgnr,
+    normalise_personnummer,
+    normalise_plate,
+)
+
+__all__ = [
+    "FieldError", "STOCKHOLM", "get", "opt", "items", "text", "integer", "quantity", "boolean", "amount_ore",
+    "date", "datetime", "person", "organisation", "party", "vehicle", "choice", "envelope", "subjects_of",
+]
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+_MISSING = object()
+
+
+class FieldError(ValueError):
+    """One field of a native record is missing or has a value the shared schema does not accept."""
+
+    def __init__(self, reason: str, *, field: str, kind: str = "value") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field if field.startswith("$") else f"$.{field}"
+        self.kind = kind
+
+
+def _lookup(native: Any, path: str) -> Any:
+    value = native
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+def get(native: Any, path: str) -> Any:
+    """The value at ``path``; a missing, null or blank value is a `FieldError` (kind ``missing-field``)."""
+    value = _lookup(native, path)
+    if value is _MISSING or value is None or (isinstance(value, str) and not value.strip()):
+        raise FieldError("Expected a value, got none (missing required field)", field=path, kind="missing-field")
+    return value
+
+
+def opt(native: Any, path: str) -> Any:
+    """The value at ``path`` or None when it is missing, null or blank."""
+    value = _lookup(native, path)
+    if value is _MISSING or value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value
+
+
+def items(native: Any, path: str) -> list[Any]:
+    """The values at ``path`` as a list: one XML child is a dict, several are a list, none is ``[]``."""
+    value = opt(native, path)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _optional(fn):
+    """``fn(native, path, optional=True)`` returns None for an absent value instead of raising."""
+
+    def wrapper(native: Any, path: str, *args: Any, optional: bool = False, **kwargs: Any) -> Any:
+        if optional and opt(native, path) is None:
+            return None
+        return fn(native, path, *args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@_optional
+def text(native: Any, path: str) -> str:
+    value = get(native, path)
+    if isinstance(value, (dict, list)):
+        raise FieldError(f"Expected text, got `{type(value).__name__}`", field=path)
+    return str(value).strip()
+
+
+@_optional
+def integer(native: Any, path: str) -> int:
+    value = get(native, path)
+    if isinstance(value, bool):
+        raise FieldError("Expected an integer, got `bool`", field=path)
+    if isinstance(value, int):
+        return value
+    s = str(value).strip().replace(" ", "").replace("\u00a0", "")
+    if not re.fullmatch(r"[-+]?\d+", s):
+        raise FieldError(f"Expected an integer, got {str(value)[:40]!r}", field=path)
+    return int(s)
+
+
+def _decimal(value: Any, path: str) -> Decimal:
+    """Swedish amounts: ``1 234,50`` or ``1234,5`` (decimal comma), also ``1234.50``."""
+    if isinstance(value, bool):
+        raise FieldError("Expected a number, got `bool`", field=path)
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    s = str(value).strip().replace(" ", "").replace("\u00a0", "")
+    if "," in s:
+        s = s.replace(".", "").replace(",", ".")
+    try:
+        d = Decimal(s)
+    except InvalidOperation:
+        raise FieldError(f"Expected a number like 1 234,50, got {str(value)[:40]!r}", field=path) from None
+    if not d.is_finite():
+        raise FieldError(f"Expected a finite number, got {str(value)[:40]!r}", field=path)
+    return d
+
+
+@_optional
+def quantity(native: Any, path: str) -> float:
+    """A measured quantity (litres, kilograms) with a decimal comma or point."""
+    return float(_decimal(get(native, path), path))
+
+
+@_optional
+def amount_ore(native: Any, path: str, *, unit: str = "kr") -> int:
+    """Money as integer öre; the native amount is in kronor (``unit="kr"``) or already in öre (``"ore"``)."""
+    d = _decimal(get(native, path), path)
+    if unit == "ore":
+        if d != d.to_integral_value():
+            raise FieldError(f"Expected a whole number of öre, got {d}", field=path)
+        return int(d)
+    if d.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise FieldError(f"Expected an amount in kronor with at most 2 decimals, got {d}", field=path)
+    return int(d * 100)
+
+
+_BOOL = {"j": True, "ja": True, "y": True, "yes": True, "true": True, "1": True,
+         "n": False, "nej": False, "no": False, "false": False, "0": False}
+
+
+@_optional
+def boolean(native: Any, path: str) -> bool:
+    value = get(native, path)
+    if isinstance(value, bool):
+        return value
+    b = _BOOL.get(str(value).strip().lower())
+    if b is None:
+        raise FieldError(f"Expected J/N, ja/nej or true/false, got {str(value)[:20]!r}", field=path)
+    return b
+
+
+@_optional
+def date(native: Any, path: str, fmt: str = "%Y-%m-%d") -> _dt.date:
+    """A calendar date in ``fmt``; 2017-02-30 is an impossible date (kind ``date``)."""
+    value = get(native, path)
+    s = str(value).strip()
+    try:
+        return _dt.datetime.strptime(s, fmt).date()
+    except ValueError as exc:
+        problem = "no such date" if "out of range" in str(exc) or "day is" in str(exc) else f"not in the form {fmt}"
+        raise FieldError(f"Expected a date ({fmt}), got {s[:40]!r}: {problem}", field=path, kind="date") from None
+
+
+@_optional
+def datetime(native: Any, path: str, fmt: str | None = None, *, tz: _dt.tzinfo = STOCKHOLM) -> _dt.datetime:
+    """A point in time: ISO 8601 by default, or ``fmt``; a time without offset is Swedish local time."""
+    value = get(native, path)
+    s = str(value).strip()
+    try:
+        parsed = _dt.datetime.fromisoformat(s) if fmt is None else _dt.datetime.strptime(s, fmt)
+    except ValueError as exc:
+        problem = "no such date or time" if "range" in str(exc) or "day is" in str(exc) else f"not in the form {fmt or 'ISO 8601'}"
+        raise FieldError(f"Expected a date and time ({fmt or 'ISO 8601'}), got {s[:40]!r}: {problem}", field=path, kind="date") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def _identifier(fn, ref, attr: str, native: Any, path: str):
+    value = get(native, path)
+    try:
+        return ref(**{attr: fn(str(value))})
+    except InvalidIdentifier as exc:
+        raise FieldError(str(exc), field=path, kind="identifier") from None
+
+
+@_optional
+def person(native: Any, path: str) -> PersonRef:
+    """A personnummer or samordningsnummer (10 or 12 digits, with or without ``-``): check digit and date checked."""
+    return _identifier(normalise_personnummer, PersonRef, "pnr", native, path)
+
+
+@_optional
+def organisation(native: Any, path: str) -> OrganisationRef:
+    return _identifier(normalise_orgnr, OrganisationRef, "orgnr", native, path)
+
+
+@_optional
+def party(native: Any, path: str) -> PersonRef | OrganisationRef:
+    """A person or a company: organisationsnummer have 2 or more as their third digit (a month never does)."""
+    digits = re.sub(r"\D", "", str(get(native, path)))
+    if len(digits) == 12 and digits.startswith("16"):
+        digits = digits[2:]
+    if len(digits) == 10 and int(digits[2]) >= 2:
+        return organisation(native, path)
+    return person(native, path)
+
+
+@_optional
+def vehicle(native: Any, path: str) -> VehicleRef:
+    return _identifier(normalise_plate, VehicleRef, "plate", native, path)
+
+
+@_optional
+def choice(native: Any, path: str, options: dict[str, Any]) -> Any:
+    """A coded value translated through ``options`` (native code -> shared value)."""
+    value = str(get(native, path)).strip()
+    if value not in options:
+        raise FieldError(f"Expected one of {tuple(options)}, got {value[:40]!r}", field=path)
+    return options[value]
+
+
+def subjects_of(record: Record) -> tuple[PersonRef | OrganisationRef | VehicleRef, ...]:
+    """Every person, organisation and vehicle a record refers to, in field order, without repeats."""
+    out: list = []
+    for name in record.__struct_fields__:
+        value = getattr(record, name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, (PersonRef, OrganisationRef, VehicleRef)) and item not in out:
+                out.append(item)
+    return tuple(out)
+
+
+def envelope(
+    record: Record,
+    *,
+    region: str,
+    operation: str,
+    handling: Handling | None = None,
+    legal_basis: str | None = "LUS 2016:774",
+    extra_subjects: Iterable[PersonRef | OrganisationRef | VehicleRef] = (),
+    region_field: str = "$.region",
+) -> Envelope:
+    """The envelope around ``record``; its subjects are the record's references."""
+    try:
+        return Envelope(
+            id=new_envelope_id(), record=record, region=region, operation=operation,  # type: ignore[arg-type]
+            produced_at=_dt.datetime.now(_dt.timezone.utc), subjects=subjects_of(record) + tuple(extra_subjects),
+            handling=handling or Handling(), legal_basis=legal_basis,
+        )
+    except ValueError as exc:
+        raise FieldError(str(exc), field=region_field if "region" in str(exc) else "$", kind="value") from None
+

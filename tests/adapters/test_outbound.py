@@ -1,0 +1,133 @@
+"""The outbound side on the real broker: each agency's export reaches INGEST once, resumes after a restart."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from samband.adapters import CORE_AGENCIES, Positions, mapping_for, native_format, read_source, write_export, publish_records
+from samband.broker_config import ROUTER
+from samband.schemas import ENVELOPE
+
+from .conftest import run_export
+
+
+async def ingest_since(bus, agency: str, after_seq: int, count: int) -> list:
+    """The INGEST messages from ``agency`` after ``after_seq`` (read as the router, which owns INGEST)."""
+    nc = await bus.connect(ROUTER)
+    try:
+        js = nc.jetstream()
+        sub = await js.subscribe(
+            f"ingest.{agency}.>", ordered_consumer=True, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config=ConsumerConfig(opt_start_seq=after_seq + 1),
+        )
+        msgs = [await sub.next_msg(timeout=5) for _ in range(count)]
+        await sub.unsubscribe()
+        return msgs
+    finally:
+        await nc.close()
+
+
+async def ingest_last_seq(bus) -> int:
+    nc = await bus.connect(ROUTER)
+    try:
+        return (await nc.jetstream().stream_info("INGEST")).state.last_seq
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("agency", CORE_AGENCIES)
+async def test_each_core_agencys_synthetic_export_reaches_ingest_once_under_its_own_name(bus, export_dir, agency):
+    mapping = mapping_for(agency)
+    records = mapping.sample(random.Random(f"happy-{agency}"), 12)
+    path = write_export(mapping, records, export_dir)
+    before = await ingest_last_seq(bus)
+    summary, letters = await run_export(bus, agency, path)
+    assert (summary.read, summary.published, summary.duplicates, summary.dead_lettered) == (12, 12, 0, 0), \
+        [str(r) for r in summary.rejected]
+    assert letters == []
+    msgs = await ingest_since(bus, agency, before, 12)
+    # the origin is the server-side subject token, the dedupe id the native key
+    assert {m.subject.split(".")[1] for m in msgs} == {agency}
+    assert [m.headers["Nats-Msg-Id"] for m in msgs] == [f"{agency}:{mapping.key(r)}" for r in records]
+    envs = [ENVELOPE.decode(m.data) for m in msgs]
+    assert all(m.subject == f"ingest.{agency}.{e.record_type}" for m, e in zip(msgs, envs))
+    assert {(e.operation, e.region) for e in envs} == {("bacchus-2017", "syd")}
+    assert all(e.subjects for e in envs)  # every record names whom it is about
+
+
+async def test_two_seeds_give_different_native_keys_for_every_agency():
+    for agency in CORE_AGENCIES:
+        mapping = mapping_for(agency)
+        a = {mapping.key(r) for r in mapping.sample(random.Random(1), 20)}
+        b = {mapping.key(r) for r in mapping.sample(random.Random(2), 20)}
+        assert len(a) == 20 and not a & b, agency
+
+
+async def test_re_reading_an_xml_export_publishes_nothing_twice(bus, export_dir):
+    mapping = mapping_for("tullverket")
+    path = write_export(mapping, mapping.sample(random.Random("reread-xml"), 9), export_dir)
+    first, _ = await run_export(bus, "tullverket", path)
+    again, _ = await run_export(bus, "tullverket", path)
+    assert (first.published, first.duplicates) == (9, 0)
+    assert (again.read, again.published, again.duplicates) == (9, 0, 9)
+
+
+async def test_a_restarted_adapter_continues_after_the_last_acknowledged_record(bus, export_dir, tmp_path):
+    mapping = mapping_for("forsakringskassan")
+    path = write_export(mapping, mapping.sample(random.Random("resume-csv"), 700), export_dir)
+    state = tmp_path / "positions.json"
+
+    async def stopped_after(n: int):
+        """The adapter is stopped (Ctrl-C) after reading n records."""
+        seen = 0
+        async for item in read_source(path, native_format(mapping), positions=Positions(state)):
+            yield item
+            seen += 1
+            if seen == n:
+                return
+
+    nc = await bus.connect("forsakringskassan")
+    try:
+        first = await publish_records(nc, mapping, stopped_after(300), positions=Positions(state), window=64)
+        positions = Positions(state)  # a new process: only what is on disk
+        second = await publish_records(nc, mapping, read_source(path, native_format(mapping), positions=positions),
+                                       positions=positions, window=64)
+        third_positions = Positions(state)
+        third = await publish_records(nc, mapping, read_source(path, native_format(mapping), positions=third_positions),
+                                      positions=third_positions)
+    finally:
+        await nc.close()
+    assert (first.read, first.published) == (300, 300)
+    assert (second.read, second.published, second.duplicates) == (400, 400, 0)
+    assert (third.read, third.published) == (0, 0)  # finished: nothing re-read
+    assert Positions(state).get(str(Path(path).resolve())).line == 702  # header + 700 records
+
+
+async def test_records_appended_to_a_followed_file_are_published_as_they_arrive(bus, export_dir, tmp_path):
+    import asyncio
+
+    mapping = mapping_for("polisen")
+    fmt = native_format(mapping)
+    records = mapping.sample(random.Random("follow-jsonl"), 6)
+    path = export_dir / "polisen.jsonl"
+    data = fmt.dump(records)
+    half = data.index(b"\n", len(data) // 2) + 1
+    path.write_bytes(data[:half] + data[half:half + 20])  # the writer is in the middle of a line
+    stop = asyncio.Event()
+    nc = await bus.connect("polisen")
+    try:
+        task = asyncio.create_task(publish_records(
+            nc, mapping, read_source(path, fmt, follow=True, stop=stop, poll=0.05), window=1))
+        await asyncio.sleep(0.3)
+        with open(path, "ab") as f:
+            f.write(data[half + 20:])
+        await asyncio.sleep(0.3)
+        stop.set()
+        summary = await task
+    finally:
+        await nc.close()
+    assert (summary.read, summary.published, summary.dead_lettered) == (6, 6, 0)

@@ -8,6 +8,10 @@ import pytest
 
 from samband.adapters import Positions, list_dead_letters, mapping_for, native_format, publish_records, read_source
 
+# Records these tests publish belong to no decided operation, so a router started by another
+# test (one shared server) denies them instead of delivering them into someone's sink.
+OPERATION = "adapter-tests"
+
 
 async def run_export(bus, agency: str, source: Path, *, positions: Positions | None = None, **kwargs):
     """Publish ``source`` with the agency's own credentials; the summary and the dead letters from this source."""

@@ -12,7 +12,7 @@ from samband.adapters import CORE_AGENCIES, Positions, mapping_for, native_forma
 from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
-from .conftest import run_export
+from .conftest import OPERATION, run_export
 
 
 async def ingest_since(bus, agency: str, after_seq: int, count: int) -> list:
@@ -42,7 +42,7 @@ async def ingest_last_seq(bus) -> int:
 @pytest.mark.parametrize("agency", CORE_AGENCIES)
 async def test_each_core_agencys_synthetic_export_reaches_ingest_once_under_its_own_name(bus, export_dir, agency):
     mapping = mapping_for(agency)
-    records = mapping.sample(random.Random(f"happy-{agency}"), 12)
+    records = mapping.sample(random.Random(f"happy-{agency}"), 12, operation=OPERATION)
     path = write_export(mapping, records, export_dir)
     before = await ingest_last_seq(bus)
     summary, letters = await run_export(bus, agency, path)
@@ -55,21 +55,21 @@ async def test_each_core_agencys_synthetic_export_reaches_ingest_once_under_its_
     assert [m.headers["Nats-Msg-Id"] for m in msgs] == [f"{agency}:{mapping.key(r)}" for r in records]
     envs = [ENVELOPE.decode(m.data) for m in msgs]
     assert all(m.subject == f"ingest.{agency}.{e.record_type}" for m, e in zip(msgs, envs))
-    assert {(e.operation, e.region) for e in envs} == {("bacchus-2017", "syd")}
+    assert {(e.operation, e.region) for e in envs} == {(OPERATION, "syd")}
     assert all(e.subjects for e in envs)  # every record names whom it is about
 
 
 async def test_two_seeds_give_different_native_keys_for_every_agency():
     for agency in CORE_AGENCIES:
         mapping = mapping_for(agency)
-        a = {mapping.key(r) for r in mapping.sample(random.Random(1), 20)}
-        b = {mapping.key(r) for r in mapping.sample(random.Random(2), 20)}
+        a = {mapping.key(r) for r in mapping.sample(random.Random(1), 20, operation=OPERATION)}
+        b = {mapping.key(r) for r in mapping.sample(random.Random(2), 20, operation=OPERATION)}
         assert len(a) == 20 and not a & b, agency
 
 
 async def test_re_reading_an_xml_export_publishes_nothing_twice(bus, export_dir):
     mapping = mapping_for("tullverket")
-    path = write_export(mapping, mapping.sample(random.Random("reread-xml"), 9), export_dir)
+    path = write_export(mapping, mapping.sample(random.Random("reread-xml"), 9, operation=OPERATION), export_dir)
     first, _ = await run_export(bus, "tullverket", path)
     again, _ = await run_export(bus, "tullverket", path)
     assert (first.published, first.duplicates) == (9, 0)
@@ -78,7 +78,7 @@ async def test_re_reading_an_xml_export_publishes_nothing_twice(bus, export_dir)
 
 async def test_a_restarted_adapter_continues_after_the_last_acknowledged_record(bus, export_dir, tmp_path):
     mapping = mapping_for("forsakringskassan")
-    path = write_export(mapping, mapping.sample(random.Random("resume-csv"), 700), export_dir)
+    path = write_export(mapping, mapping.sample(random.Random("resume-csv"), 700, operation=OPERATION), export_dir)
     state = tmp_path / "positions.json"
 
     async def stopped_after(n: int):
@@ -112,7 +112,7 @@ async def test_records_appended_to_a_followed_file_are_published_as_they_arrive(
 
     mapping = mapping_for("polisen")
     fmt = native_format(mapping)
-    records = mapping.sample(random.Random("follow-jsonl"), 6)
+    records = mapping.sample(random.Random("follow-jsonl"), 6, operation=OPERATION)
     path = export_dir / "polisen.jsonl"
     data = fmt.dump(records)
     half = data.index(b"\n", len(data) // 2) + 1

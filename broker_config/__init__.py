@@ -1,15 +1,22 @@
 """samband.broker_config: agency files, credentials, the rendered nats-server config, the embedded broker."""
 
-from ._agencies import Agency, builtin_agencies, load_agency_file
+from ._agencies import SENDABLE_RECORD_TYPES, Agency, builtin_agencies, load_agency_file, mapping_path
 from ._creds import ADMIN, AUDITOR, ROUTER, SSO, Credentials
 from ._deployment import AGENCY_STREAMS, DEADLETTER_STREAM, INBOX_STREAM, ROUTER_STREAMS, Deployment
-from ._errors import AgencyFileError, BrokerConfigError, BrokerNotFound, BrokerStartError, BrokerUnavailable
+from ._errors import (
+    AgencyFileError, BrokerConfigError, BrokerNotFound, BrokerReloadError, BrokerStartError, BrokerUnavailable, OnboardingError,
+)
+from ._onboarding import Onboarded, adapter_command, offboard, onboard, register, registration_subject
+from ._production import ClusterLayout, render_cluster
 from ._render import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_ACCOUNT, render_server_config
-from ._server import NatsServer, check_config, find_nats_server, free_port
+from ._server import NatsServer, check_config, find_nats_server, free_port, reload_server
 
 __all__ = [
     "ADMIN", "AGENCY_STREAMS", "AUDITOR", "DEADLETTER_STREAM", "INBOX_STREAM", "JS_DENY_DESTRUCTIVE", "ROUTER", "ROUTER_ACCOUNT", "ROUTER_STREAMS",
     "SSO", "SSO_ACCOUNT", "SYSTEM_ACCOUNT", "Agency", "AgencyFileError", "BrokerConfigError", "BrokerNotFound",
     "BrokerStartError", "BrokerUnavailable", "Credentials", "Deployment", "NatsServer", "builtin_agencies",
     "check_config", "find_nats_server", "free_port", "load_agency_file", "render_server_config",
+    "SENDABLE_RECORD_TYPES", "BrokerReloadError", "OnboardingError", "Onboarded", "ClusterLayout",
+    "adapter_command", "mapping_path", "offboard", "onboard", "register", "registration_subject",
+    "reload_server", "render_cluster",
 ]

@@ -1,21 +1,29 @@
-"""Declarative agency files: one TOML file per agency, validated with a located error."""
+"""Declarative agency files: one TOML file per agency, validated with an error naming file, key and value."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
-from samband.schemas import REGIONS, Region
+from samband.schemas import RECORD_TYPES, REGIONS, Region
 
 from ._errors import AgencyFileError
 
-__all__ = ["Agency", "load_agency_file", "builtin_agencies", "SLUG_PATTERN"]
+__all__ = ["Agency", "load_agency_file", "builtin_agencies", "SLUG_PATTERN", "SENDABLE_RECORD_TYPES", "RESERVED_SLUGS"]
 
 SLUG_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
-Slug = msgspec.Meta(pattern=SLUG_PATTERN)
+# Record types an agency may send: the councils' decisions come from SSO and the platform's
+# own messages from the platform, never from an agency's adapter.
+SENDABLE_RECORD_TYPES: tuple[str, ...] = tuple(
+    sorted(t for t in RECORD_TYPES if not t.startswith(("council.", "platform.")))
+)
+# Account names the renderer uses itself (case-insensitively, nats account names are case-sensitive
+# but an agency called "router" would be confusing in every log line).
+RESERVED_SLUGS = frozenset({"router", "sso", "sys", "auditor", "admin", "global"})
 
 
 class Agency(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -28,35 +36,89 @@ class Agency(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     sends: tuple[str, ...] = ()
     purposes: tuple[str, ...] = ()
     contact: str | None = None
+    # The declarative adapter's mapping file, relative to the agency file (config-only agencies).
     mapping: str | None = None
 
-    def __post_init__(self) -> None:
-        import re
 
-        if not re.match(SLUG_PATTERN, self.slug):
-            raise ValueError(f"Expected slug matching {SLUG_PATTERN}, got {self.slug!r}")
+_FIELDS = {f.name for f in msgspec.structs.fields(Agency)}
+_REQUIRED = [f.name for f in msgspec.structs.fields(Agency) if f.required]
 
 
-_decoder = msgspec.toml.decode
+def _fail(path: Path, key: str, expected: str, got: object) -> AgencyFileError:
+    return AgencyFileError(f"{path}: key `{key}`: Expected {expected}, got {got!r}")
 
 
-def load_agency_file(path: Path | str, *, text: str | None = None) -> Agency:
+def _check(raw: dict, path: Path) -> None:
+    """The checks msgspec cannot phrase in the agency's words (its errors say `$.x`; ours name the key)."""
+    for key in raw:
+        if key not in _FIELDS:
+            raise _fail(path, key, f"one of the keys {', '.join(sorted(_FIELDS))}", key)
+    for key in _REQUIRED:
+        if key not in raw:
+            raise AgencyFileError(f"{path}: key `{key}`: Expected a value, got nothing (the key is missing)")
+    slug = raw["slug"]
+    if not isinstance(slug, str) or not re.match(SLUG_PATTERN, slug):
+        raise _fail(path, "slug", "lower-case letters, digits or `_`, 2-32 long, starting with a letter", slug)
+    if slug in RESERVED_SLUGS:
+        raise _fail(path, "slug", f"a name other than the platform's own ({', '.join(sorted(RESERVED_SLUGS))})", slug)
+    for key, allowed, what in (("regions", REGIONS, "a region"), ("sends", SENDABLE_RECORD_TYPES, "a record type")):
+        values = raw.get(key, ())
+        if not isinstance(values, list):
+            raise _fail(path, key, f"a list of {what}s", values)
+        for i, value in enumerate(values):
+            if value not in allowed:
+                raise _fail(path, f"{key}[{i}]", f"{what} ({', '.join(allowed)})", value)
+
+
+def load_agency_file(path: Path | str, *, text: str | None = None, require_mapping: bool | None = None) -> Agency:
+    """Read and validate one agency file.
+
+    A network agency joins by configuration only, so its file must name a mapping file that
+    exists (``require_mapping`` defaults to "when the tier is network").
+    """
     path = Path(path)
     try:
-        raw = text if text is not None else path.read_text(encoding="utf-8")
-        return _decoder(raw, type=Agency)
-    except msgspec.ValidationError as exc:
-        raise AgencyFileError(f"{path}: {exc}") from exc
+        raw_text = text if text is not None else path.read_text(encoding="utf-8")
+        raw = msgspec.toml.decode(raw_text)
     except (msgspec.DecodeError, OSError, UnicodeDecodeError) as exc:
         raise AgencyFileError(f"{path}: cannot read agency file: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise AgencyFileError(f"{path}: Expected a TOML table, got {type(raw).__name__}")
+    _check(raw, path)
+    try:
+        agency = msgspec.convert(raw, type=Agency)
+    except msgspec.ValidationError as exc:
+        # msgspec says `$.key`; keep its words and say which file.
+        raise AgencyFileError(f"{path}: {exc}") from exc
+    if require_mapping is None:
+        require_mapping = agency.tier == "network"
+    if require_mapping:
+        if not agency.mapping:
+            raise AgencyFileError(
+                f"{path}: key `mapping`: Expected the path of the agency's adapter mapping file "
+                "(a network agency joins by configuration only), got nothing (the key is missing)"
+            )
+        target = mapping_path(agency, path)
+        if not target.is_file():
+            raise _fail(path, "mapping", f"an existing mapping file (looked for {target})", agency.mapping)
+    return agency
+
+
+def mapping_path(agency: Agency, agency_file: Path) -> Path:
+    """The mapping file an agency file names, resolved against the agency file's folder."""
+    assert agency.mapping is not None
+    return (Path(agency_file).parent / agency.mapping).resolve()
 
 
 def builtin_agencies() -> dict[str, Agency]:
-    """The agency files shipped in the package (the 12 core and 9 network agencies)."""
+    """The agency files shipped in the package: the twelve core agencies.
+
+    The nine network agencies join live with ``samband onboard`` (examples/onboarding/).
+    """
     out: dict[str, Agency] = {}
     folder = resources.files("samband.broker_config") / "agencies"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
-            agency = load_agency_file(Path(str(entry)), text=entry.read_text(encoding="utf-8"))
+            agency = load_agency_file(Path(str(entry)), text=entry.read_text(encoding="utf-8"), require_mapping=False)
             out[agency.slug] = agency
     return out

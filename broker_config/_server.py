@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,9 +15,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ._errors import BrokerNotFound, BrokerStartError
+from ._errors import BrokerNotFound, BrokerReloadError, BrokerStartError
 
-__all__ = ["NatsServer", "find_nats_server", "free_port", "check_config"]
+__all__ = ["NatsServer", "find_nats_server", "free_port", "check_config", "reload_server"]
 
 
 def find_nats_server() -> Path:
@@ -125,3 +126,42 @@ class NatsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _varz_load_time(http_port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/varz", timeout=2) as resp:  # noqa: S310 - loopback
+            return json.loads(resp.read()).get("config_load_time")
+    except (urllib.error.URLError, ConnectionError, OSError, ValueError):
+        return None
+
+
+def reload_server(pid_file: Path, log_file: Path, http_port: int, *, timeout: float = 10.0) -> None:
+    """Send the config-reload signal (SIGHUP) to the server whose pid is in ``pid_file`` and wait.
+
+    Success is the server's ``config_load_time`` (monitoring /varz) moving on; failure is its
+    log saying ``Failed to reload``: the server then keeps its last good configuration.
+    """
+    try:
+        pid = int(Path(pid_file).read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise BrokerReloadError(f"Expected the running nats-server's pid in {pid_file}, got {exc}; is `samband up` running?") from exc
+    before = _varz_load_time(http_port)
+    log_offset = log_file.stat().st_size if log_file.exists() else 0
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError as exc:
+        raise BrokerReloadError(f"nats-server (pid {pid} from {pid_file}) is not running; start it with `samband up`") from exc
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = _varz_load_time(http_port)
+        if now is not None and now != before:
+            return
+        if log_file.exists():
+            with open(log_file, "rb") as f:
+                f.seek(log_offset)
+                for line in f.read().decode(errors="replace").splitlines():
+                    if "Failed to reload" in line or "[ERR]" in line and "reload" in line.lower():
+                        raise BrokerReloadError(f"nats-server refused the new configuration and keeps its last good one: {line.strip()}")
+        time.sleep(0.02)
+    raise BrokerReloadError(f"nats-server (pid {pid}) did not confirm the reload within {timeout:.0f}s")

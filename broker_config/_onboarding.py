@@ -1,0 +1,103 @@
+"""Onboarding and offboarding an agency on a running broker: one file in, live, no restart.
+
+The steps, in order, each undone if a later one in the same group fails:
+validate the file, make credentials, re-render, check with ``nats-server -t``, reload the
+running server (SIGHUP), create the agency's streams, announce it to the router on REGISTRY.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from nats.errors import Error as NatsError
+from nats.js.errors import Error as JsError
+
+from samband.observability import get_logger
+from samband.schemas import AgencyRegistration
+
+from ._agencies import Agency, load_agency_file, mapping_path
+from ._creds import ROUTER
+from ._deployment import Deployment
+from ._errors import AgencyFileError, BrokerConfigError, BrokerUnavailable, OnboardingError
+
+__all__ = ["Onboarded", "onboard", "offboard", "register", "registration_subject", "adapter_command"]
+
+log = get_logger("samband.broker")
+
+
+def registration_subject(slug: str) -> str:
+    return f"registry.agencies.{slug}"
+
+
+@dataclass(frozen=True)
+class Onboarded:
+    agency: Agency
+    file: Path
+    seed_file: Path
+    registration_seq: int
+    adapter_command: str | None
+
+
+def adapter_command(dep: Deployment, agency: Agency, agency_file: Path) -> str | None:
+    """The command that runs the agency's declarative adapter against this deployment."""
+    if not agency.mapping:
+        return None
+    return shlex.join([
+        "samband", "--state-dir", str(dep.state_dir), "adapter", "run", agency.slug,
+        "--mapping", str(mapping_path(agency, agency_file)),
+    ])
+
+
+async def register(dep: Deployment, agency: Agency, *, active: bool = True) -> int:
+    """Announce the agency to the router (REGISTRY stream in the ROUTER account); return the stream sequence."""
+    reg = AgencyRegistration(
+        slug=agency.slug, name=agency.name, tier=agency.tier, regions=agency.regions,
+        sends=agency.sends, purposes=agency.purposes, active=active,
+    )
+    # A fresh id per announcement: a re-onboarding inside the dedupe window must not be swallowed.
+    msg_id = f"registry:{agency.slug}:{'on' if active else 'off'}:{time.time_ns()}"
+    nc = await dep.connect(ROUTER)
+    try:
+        ack = await nc.jetstream().publish(
+            registration_subject(agency.slug), msgspec.json.encode(reg), headers={"Nats-Msg-Id": msg_id}, timeout=5,
+        )
+        return ack.seq
+    except (NatsError, JsError) as exc:
+        raise BrokerUnavailable(f"cannot publish the registration of {agency.slug} to REGISTRY: {exc!r}") from exc
+    finally:
+        await nc.close()
+
+
+async def onboard(dep: Deployment, file: Path | str) -> Onboarded:
+    """Onboard the agency described by ``file`` onto the running broker of ``dep``."""
+    file = Path(file)
+    agency = load_agency_file(file, require_mapping=True)
+    if agency.slug in dep.agencies:
+        raise AgencyFileError(f"{file}: key `slug`: Expected a slug not yet on the bus, got {agency.slug!r} (already onboarded)")
+    try:
+        dep.apply({**dep.agencies, agency.slug: agency})
+    except BrokerConfigError as exc:
+        raise OnboardingError(f"{file}: the broker refused the configuration with `{agency.slug}` added; nothing changed: {exc}") from exc
+    await dep.provision_inbox(agency.slug)
+    seq = await register(dep, agency, active=True)
+    log.info("agency onboarded", agency=agency.slug, registration_seq=seq)
+    return Onboarded(agency, file, dep.seed(agency.slug), seq, adapter_command(dep, agency, file))
+
+
+async def offboard(dep: Deployment, slug: str) -> int:
+    """Revoke the agency's credentials live and announce it inactive; its audit history stays."""
+    agency = dep.agencies.get(slug)
+    if agency is None:
+        raise OnboardingError(f"Expected an agency on the bus ({', '.join(sorted(dep.agencies))}), got {slug!r}")
+    remaining = {k: v for k, v in dep.agencies.items() if k != slug}
+    try:
+        dep.apply(remaining)
+    except BrokerConfigError as exc:
+        raise OnboardingError(f"cannot offboard {slug}: the broker refused the configuration without it; nothing changed: {exc}") from exc
+    seq = await register(dep, agency, active=False)
+    log.info("agency offboarded", agency=slug, registration_seq=seq)
+    return seq

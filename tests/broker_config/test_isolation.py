@@ -1,0 +1,128 @@
+"""Agencies cannot read or write each other's data except through the router (real nats-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import nats
+import pytest
+from nats.js.errors import NotFoundError
+
+from samband.broker_config import AUDITOR, ROUTER, JS_DENY_DESTRUCTIVE
+
+from ..conftest import wait_for
+
+
+async def _stream_counts(dep, slugs) -> tuple[dict[str, int], int]:
+    """Messages in every agency's INBOX, and in the router's INGEST."""
+    inbox = {}
+    for slug in slugs:
+        nc = await dep.connect(slug)
+        try:
+            inbox[slug] = (await nc.jetstream().stream_info("INBOX")).state.messages
+        finally:
+            await nc.close()
+    nc = await dep.connect(ROUTER)
+    try:
+        ingest = (await nc.jetstream().stream_info("INGEST")).state.messages
+    finally:
+        await nc.close()
+    return inbox, ingest
+
+
+async def test_no_agency_can_publish_subscribe_or_destroy_across_accounts_for_every_ordered_pair(bus):
+    slugs = sorted(bus.agencies)
+    assert len(slugs) >= 12
+    inbox_before, ingest_before = await _stream_counts(bus, slugs)
+    violations: dict[str, list[str]] = {s: [] for s in slugs}
+    conns: dict[str, nats.NATS] = {}
+
+    def collector(slug):
+        async def cb(exc):
+            violations[slug].append(str(exc))
+        return cb
+
+    conns = dict(zip(slugs, await asyncio.gather(*(bus.connect(s, error_cb=collector(s)) for s in slugs))))
+    expected: dict[str, set[str]] = {s: set() for s in slugs}
+    try:
+        for a, b in itertools.permutations(slugs, 2):
+            nc = conns[a]
+            # B's outbound as the router sees it, and B's inbox as the router reaches it.
+            for subject in (f"ingest.{b}.police.vehicle_control", f"inbox.{b}.police.vehicle_control"):
+                await nc.publish(subject, b'{"forged": true}')
+                expected[a].add(f'nats: permissions violation for publish to "{subject}"')
+                await nc.subscribe(subject.rsplit(".", 2)[0] + ".>")
+                expected[a].add(f'nats: permissions violation for subscription to "{subject.rsplit(".", 2)[0]}.>"')
+        for a, nc in conns.items():
+            # Its own inbox is written by the router only; its streams and the audit trail cannot be destroyed.
+            await nc.publish("in.police.vehicle_control", b"{}")
+            await nc.subscribe("in.>")
+            expected[a] |= {'nats: permissions violation for publish to "in.police.vehicle_control"',
+                            'nats: permissions violation for subscription to "in.>"'}
+            for api in JS_DENY_DESTRUCTIVE:
+                for stream in ("AUDIT", "INBOX"):
+                    subject = api.replace(">", stream)
+                    await nc.publish(subject, b'{"seq": 1}', reply=nc.new_inbox())
+                    expected[a].add(f'nats: permissions violation for publish to "{subject.lower()}"')
+            # The audit trail is not even visible from an agency account.
+            with pytest.raises(NotFoundError):
+                await nc.jetstream().stream_info("AUDIT")
+        await asyncio.gather(*(nc.flush() for nc in conns.values()))
+
+        def all_refused():
+            return all(expected[s] <= set(violations[s]) for s in slugs)
+
+        await wait_for(all_refused, timeout=10)
+        assert sum(len(v) for v in expected.values()) >= 12 * 11 * 4
+        assert all(nc.is_connected for nc in conns.values())
+    finally:
+        await asyncio.gather(*(nc.close() for nc in conns.values()))
+    # Nothing forged reached any inbox or the router's input.
+    inbox_after, ingest_after = await _stream_counts(bus, slugs)
+    assert {s: inbox_after[s] - inbox_before[s] for s in slugs if inbox_after[s] != inbox_before[s]} == {}
+    assert ingest_after == ingest_before
+
+
+async def test_the_audit_trail_refuses_delete_and_purge_even_for_the_router_and_the_auditor(bus):
+    for identity in (ROUTER, AUDITOR):
+        errors: list[str] = []
+
+        async def cb(exc, errors=errors):
+            errors.append(str(exc))
+
+        nc = await bus.connect(identity, error_cb=cb)
+        try:
+            for api in JS_DENY_DESTRUCTIVE:  # what delete_stream, purge_stream and delete_msg send
+                await nc.publish(api.replace(">", "AUDIT"), b'{"seq": 1}', reply=nc.new_inbox())
+            await nc.flush()
+            await wait_for(lambda: len(errors) >= 3, timeout=5)
+            assert sorted(errors) == sorted(
+                f'nats: permissions violation for publish to "$js.api.stream.{op}.audit"' for op in ("delete", "purge", "msg.delete")
+            )
+        finally:
+            await nc.close()
+    nc = await bus.connect(ROUTER)
+    try:
+        cfg = (await nc.jetstream().stream_info("AUDIT")).config
+        assert (cfg.deny_delete, cfg.deny_purge, cfg.allow_rollup_hdrs) == (True, True, False)
+    finally:
+        await nc.close()
+
+
+async def test_the_auditor_reads_the_audit_trail_but_cannot_write_to_it(bus):
+    errors: list[str] = []
+
+    async def cb(exc):
+        errors.append(str(exc))
+
+    nc = await bus.connect(AUDITOR, error_cb=cb)
+    try:
+        info = await nc.jetstream().stream_info("AUDIT")
+        assert info.config.name == "AUDIT"
+        await nc.publish("audit.records", b'{"forged": true}')
+        await nc.flush()
+        await wait_for(lambda: errors, timeout=5)
+        assert errors == ['nats: permissions violation for publish to "audit.records"']
+    finally:
+        await nc.close()

@@ -1,0 +1,61 @@
+"""The origin of a record is the account that published it, never what the payload says."""
+
+from __future__ import annotations
+
+import random
+
+from samband._platform import Platform
+from samband.broker_config import AUDITOR
+from samband.observability import AUDIT_DECODER
+from samband.router import Policy
+from samband.schemas import ENVELOPE
+
+from ..conftest import wait_for
+from ._records import vehicle_control_bytes
+
+
+async def _audit_for(bus, envelope_id: str) -> list:
+    """Every audit record about ``envelope_id``, read with the auditor's read-only credentials."""
+    nc = await bus.connect(AUDITOR)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("AUDIT")
+        out = []
+        for seq in range(info.state.last_seq, max(0, info.state.last_seq - 200), -1):
+            rec = AUDIT_DECODER.decode((await js.get_msg("AUDIT", seq, direct=True)).data)
+            if rec.envelope_id == envelope_id:
+                out.append(rec)
+        return out
+    finally:
+        await nc.close()
+
+
+async def test_a_record_is_from_the_publishing_account_and_a_forged_origin_is_refused_and_audited(bus, tmp_path):
+    rng = random.Random(774)
+    honest, honest_bytes = vehicle_control_bytes(rng)  # no origin in the payload: the router fills it in
+    forged, forged_bytes = vehicle_control_bytes(rng, origin="polisen")  # tullverket pretending to be polisen
+    claims_other, claims_other_bytes = vehicle_control_bytes(rng, origin="skatteverket")  # polisen claiming skatteverket
+    platform = Platform(bus, Policy.skeleton(), tmp_path / "received")
+    router = await platform.start_router()
+    sink = await platform.start_sink("skatteverket")
+    polisen, tullverket = await bus.connect("polisen"), await bus.connect("tullverket")
+    try:
+        refused_before = router.stats.refused
+        for nc, env, data in ((polisen, honest, honest_bytes), (tullverket, forged, forged_bytes),
+                              (polisen, claims_other, claims_other_bytes)):
+            await nc.jetstream().publish("out.police.vehicle_control", data, headers={"Nats-Msg-Id": env.id})
+        await wait_for(lambda: len(sink) >= 1 and router.stats.refused >= refused_before + 2)
+    finally:
+        await polisen.close()
+        await tullverket.close()
+        await platform.stop()
+
+    delivered = [ENVELOPE.decode(line) for line in sink.path.read_bytes().splitlines()]
+    assert [(e.id, e.origin) for e in delivered] == [(honest.id, "polisen")]
+    (forged_audit,) = await _audit_for(bus, forged.id)
+    assert (forged_audit.origin, forged_audit.decision, forged_audit.rule, forged_audit.reason) == (
+        "tullverket", "deny", "deny.forged-origin",
+        "Expected origin `tullverket` (the publishing account), got `polisen` in the payload",
+    )
+    (other_audit,) = await _audit_for(bus, claims_other.id)
+    assert (other_audit.origin, other_audit.rule) == ("polisen", "deny.forged-origin")

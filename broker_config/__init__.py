@@ -2,7 +2,7 @@
 
 from ._agencies import SENDABLE_RECORD_TYPES, Agency, builtin_agencies, load_agency_file, mapping_path
 from ._creds import ADMIN, AUDITOR, ROUTER, SSO, Credentials
-from ._deployment import AGENCY_STREAMS, DEADLETTER_STREAM, INBOX_STREAM, ROUTER_STREAMS, Deployment
+from ._deployment import AGENCY_STREAMS, DEADLETTER_STREAM, INBOX_STREAM, ROUTER_STREAMS, Deployment, provision_streams
 from ._errors import (
     AgencyFileError, BrokerConfigError, BrokerNotFound, BrokerReloadError, BrokerStartError, BrokerUnavailable, OnboardingError,
 )
@@ -18,5 +18,5 @@ __all__ = [
     "check_config", "find_nats_server", "free_port", "load_agency_file", "render_server_config",
     "SENDABLE_RECORD_TYPES", "BrokerReloadError", "OnboardingError", "Onboarded", "ClusterLayout",
     "adapter_command", "mapping_path", "offboard", "onboard", "register", "registration_subject",
-    "reload_server", "render_cluster",
+    "reload_server", "render_cluster", "provision_streams",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ._server import NatsServer, check_config, free_port, reload_server
 
 from samband.observability import get_logger
 
-__all__ = ["Deployment", "ROUTER_STREAMS", "INBOX_STREAM", "DEADLETTER_STREAM", "AGENCY_STREAMS"]
+__all__ = ["provision_streams", "Deployment", "ROUTER_STREAMS", "INBOX_STREAM", "DEADLETTER_STREAM", "AGENCY_STREAMS"]
 
 log = get_logger("samband.broker")
 
@@ -183,9 +184,7 @@ class Deployment:
         """Create (or update) the router's streams and every agency's inbox stream. Idempotent."""
         nc = await self.connect(ROUTER)
         try:
-            js = nc.jetstream()
-            for cfg in ROUTER_STREAMS:
-                await _ensure_stream(js, cfg)
+            await provision_streams(nc, ROUTER_STREAMS)
         finally:
             await nc.close()
         for slug in self.agencies:
@@ -195,10 +194,16 @@ class Deployment:
         """The agency's own streams: its INBOX (written by the router) and its DEADLETTER."""
         nc = await self.connect(slug)
         try:
-            for cfg in AGENCY_STREAMS:
-                await _ensure_stream(nc.jetstream(), cfg)
+            await provision_streams(nc, AGENCY_STREAMS)
         finally:
             await nc.close()
+
+
+async def provision_streams(nc: nats.NATS, configs: Iterable[StreamConfig], *, replicas: int = 1) -> None:
+    """Create or update ``configs`` in the account ``nc`` is connected to (a cluster uses ``replicas=3``)."""
+    js = nc.jetstream()
+    for cfg in configs:
+        await _ensure_stream(js, dataclasses.replace(cfg, num_replicas=replicas) if replicas != 1 else cfg)
 
 
 def _log_error(identity: str):

@@ -10,6 +10,7 @@ permissions. The leaf has no JetStream of its own: the agency's INBOX lives on t
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,17 +29,50 @@ CLUSTER_NAME = "samband"
 
 @dataclass(frozen=True)
 class ClusterLayout:
-    """Where each node listens; node ``i`` (0-based) uses ``base + i`` for each kind of port."""
+    """Where each hub node (and each leaf node) listens, one list entry per node."""
 
+    client_ports: tuple[int, ...]
+    cluster_ports: tuple[int, ...]
+    leaf_ports: tuple[int, ...]
+    http_ports: tuple[int, ...]
+    leaf_client_ports: tuple[int, ...]
+    leaf_http_ports: tuple[int, ...] = ()
     host: str = "127.0.0.1"
-    client_base: int = 4222
-    cluster_base: int = 6222
-    leaf_base: int = 7422
-    http_base: int = 8222
-    leaf_client_base: int = 5222
 
-    def node_urls(self, nodes: int) -> list[str]:
-        return [f"nats://{self.host}:{self.client_base + i}" for i in range(nodes)]
+    @classmethod
+    def standard(cls, nodes: int, leaves: int, host: str = "127.0.0.1") -> ClusterLayout:
+        """The NATS default ports, one up per node: 4222.., 6222.., 7422.., 8222..; leaves on 5222.."""
+        return cls(
+            client_ports=tuple(4222 + i for i in range(nodes)), cluster_ports=tuple(6222 + i for i in range(nodes)),
+            leaf_ports=tuple(7422 + i for i in range(nodes)), http_ports=tuple(8222 + i for i in range(nodes)),
+            leaf_client_ports=tuple(5222 + j for j in range(leaves)),
+            leaf_http_ports=tuple(8322 + j for j in range(leaves)), host=host,
+        )
+
+    @classmethod
+    def free(cls, nodes: int, leaves: int, host: str = "127.0.0.1") -> ClusterLayout:
+        """Free ports on this machine (tests, or several layouts side by side)."""
+        ports = iter(_free_ports(4 * nodes + 2 * leaves, host))
+        take = lambda n: tuple(next(ports) for _ in range(n))  # noqa: E731
+        return cls(client_ports=take(nodes), cluster_ports=take(nodes), leaf_ports=take(nodes), http_ports=take(nodes),
+                   leaf_client_ports=take(leaves), leaf_http_ports=take(leaves), host=host)
+
+    def node_urls(self) -> list[str]:
+        return [f"nats://{self.host}:{p}" for p in self.client_ports]
+
+
+def _free_ports(n: int, host: str) -> list[int]:
+    """``n`` distinct free ports (held open together so none is handed out twice)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _json(config: dict) -> str:
@@ -60,10 +94,13 @@ def render_cluster(
     out_dir: Path,
     nodes: int = 3,
     leaves: Iterable[str] = (),
-    layout: ClusterLayout = ClusterLayout(),
+    layout: ClusterLayout | None = None,
 ) -> list[Path]:
     """Write ``node-1.conf`` .. ``node-N.conf`` and ``leaf-<agency>.conf``; return their paths."""
-    agencies = list(agencies)
+    agencies, leaves = list(agencies), list(leaves)
+    layout = layout or ClusterLayout.standard(nodes, len(leaves))
+    if len(layout.client_ports) != nodes or len(layout.leaf_client_ports) < len(leaves):
+        raise OnboardingError(f"Expected a layout for {nodes} nodes and {len(leaves)} leaves, got {layout}")
     by_slug = {a.slug: a for a in agencies}
     for slug in leaves:
         if slug not in by_slug:
@@ -73,18 +110,18 @@ def render_cluster(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    routes = [f"nats-route://{layout.host}:{layout.cluster_base + i}" for i in range(nodes)]
+    routes = [f"nats-route://{layout.host}:{p}" for p in layout.cluster_ports]
     for i in range(nodes):
         name = f"samband-{i + 1}"
         extra: dict = {
-            "leafnodes": {"host": layout.host, "port": layout.leaf_base + i},
+            "leafnodes": {"host": layout.host, "port": layout.leaf_ports[i]},
             "pid_file": str(out_dir / f"{name}.pid"),
         }
         if nodes > 1:
-            extra["cluster"] = {"name": CLUSTER_NAME, "host": layout.host, "port": layout.cluster_base + i, "routes": routes}
+            extra["cluster"] = {"name": CLUSTER_NAME, "host": layout.host, "port": layout.cluster_ports[i], "routes": routes}
         text = render_server_config(
-            agencies=agencies, creds=creds, store_dir=out_dir / f"{name}-jetstream", port=layout.client_base + i,
-            http_port=layout.http_base + i, host=layout.host, server_name=name, extra=extra,
+            agencies=agencies, creds=creds, store_dir=out_dir / f"{name}-jetstream", port=layout.client_ports[i],
+            http_port=layout.http_ports[i], host=layout.host, server_name=name, extra=extra,
         )
         path = out_dir / f"node-{i + 1}.conf"
         path.write_text(text)
@@ -94,12 +131,13 @@ def render_cluster(
         config = {
             "server_name": f"leaf-{slug}",
             "host": layout.host,
-            "port": layout.leaf_client_base + j,
+            "port": layout.leaf_client_ports[j],
+            **({"http_port": layout.leaf_http_ports[j]} if layout.leaf_http_ports else {}),
             # The agency's adapter connects here with its usual seed; nothing else can.
             "accounts": {slug: {"users": [{"nkey": creds.public_key(slug)}]}},
             "leafnodes": {
                 "remotes": [{
-                    "urls": [f"nats-leaf://{layout.host}:{layout.leaf_base + i}" for i in range(nodes)],
+                    "urls": [f"nats-leaf://{layout.host}:{p}" for p in layout.leaf_ports],
                     "account": slug,
                     "nkey": seed,
                 }],

@@ -78,16 +78,19 @@ def creds_show(obj, identity: str) -> None:
         known = sorted(p.stem for p in dep.creds.dir.glob("*.nk"))
         raise click.ClickException(f"Expected an identity with credentials ({', '.join(known)}), got {identity!r}")
     account = identity if identity in dep.agencies else {"router": "ROUTER", "auditor": "ROUTER", "sso": "SSO", "admin": "SYS"}.get(identity, "?")
-    console.print(f"[bold]{identity}[/] (account {account}, public key {dep.creds.public_key(identity)})")
-    console.print(f"  url:       {dep.url}")
-    console.print(f"  seed file: {seed}  (0600; keep it secret, never commit it)")
-    console.print("  nats-py:", markup=False)
-    console.print(f'    nc = await nats.connect("{dep.url}", nkeys_seed="{seed}")', markup=False, soft_wrap=True)
-    console.print("  nats CLI:", markup=False)
+    # Plain echo, not rich: these lines are meant to be copied, so they must never be wrapped.
     sample = "out.outcome" if identity in dep.agencies else "registry.>"
     verb = "pub" if identity in dep.agencies else "sub"
-    console.print(f"    nats --server {dep.url} --nkey {seed} {verb} {sample}" + (" '{...}'" if verb == "pub" else ""),
-                  markup=False, soft_wrap=True)
+    click.echo("\n".join([
+        f"{identity} (account {account}, public key {dep.creds.public_key(identity)})",
+        f"  url:       {dep.url}",
+        f"  seed file: {seed}  (0600; keep it secret, never commit it)",
+        "  nats-py:",
+        "    import nats",
+        f'    nc = await nats.connect("{dep.url}", nkeys_seed="{seed}")',
+        "  nats CLI:",
+        f"    nats --server {dep.url} --nkey {seed} {verb} {sample}" + (" '{...}'" if verb == "pub" else ""),
+    ]))
 
 
 @click.group("broker")
@@ -114,7 +117,7 @@ def broker_render(obj, nodes: int, leaves: tuple[str, ...], out_dir: Path, host:
             a = load_agency_file(f)
             agencies[a.slug] = a
         paths = render_cluster(agencies=agencies.values(), creds=dep.creds, out_dir=out_dir, nodes=nodes,
-                               leaves=leaves, layout=ClusterLayout(host=host))
+                               leaves=leaves, layout=ClusterLayout.standard(nodes, len(leaves), host))
         from ._server import check_config
 
         for p in paths:

@@ -1,0 +1,108 @@
+"""Agency files: all 21 agencies described, every bad value named with its file and key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from samband.broker_config import (
+    SENDABLE_RECORD_TYPES, AgencyFileError, Credentials, Deployment, builtin_agencies, check_config,
+    load_agency_file, render_server_config,
+)
+
+ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
+CORE = {"polisen", "sakerhetspolisen", "aklagarmyndigheten", "ekobrottsmyndigheten", "skatteverket", "kriminalvarden",
+        "kronofogden", "kustbevakningen", "tullverket", "forsakringskassan", "migrationsverket", "arbetsformedlingen"}
+NETWORK = {"arbetsmiljoverket", "bolagsverket", "csn", "finansinspektionen", "ivo", "pensionsmyndigheten", "sis",
+           "transportstyrelsen", "lansstyrelsen"}
+
+
+def test_the_twelve_core_agencies_ship_complete_and_the_nine_network_agencies_ship_as_onboarding_files():
+    core = builtin_agencies()
+    assert set(core) == CORE
+    network = {a.slug: a for a in map(load_agency_file, sorted(ONBOARDING.glob("*.toml")))}
+    assert set(network) == NETWORK
+    for agency in [*core.values(), *network.values()]:
+        assert agency.name and agency.regions and agency.sends and agency.purposes and agency.contact
+        assert set(agency.sends) <= set(SENDABLE_RECORD_TYPES)
+    assert {a.tier for a in core.values()} == {"core"} and {a.tier for a in network.values()} == {"network"}
+    assert all(a.mapping is None for a in core.values())
+    assert all((ONBOARDING / a.mapping).is_file() for a in network.values())
+
+
+def _write(tmp_path: Path, text: str, name: str = "nyvarket.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    (tmp_path / "mappings").mkdir(exist_ok=True)
+    (tmp_path / "mappings" / "nyverket.toml").write_text('agency = "nyverket"\n')
+    return path
+
+
+GOOD = '''slug = "nyverket"
+name = "Nyverket"
+tier = "network"
+regions = ["syd"]
+sends = ["outcome"]
+purposes = ["supervision"]
+contact = "nyverket@example"
+mapping = "mappings/nyverket.toml"
+'''
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('regions = ["syd"]', 'regions = ["syd", "gotland"]'),
+     "key `regions[1]`: Expected a region (nord, mitt, bergslagen, stockholm, ost, vast, syd, national), got 'gotland'"),
+    (('sends = ["outcome"]', 'sends = ["police.vehicel_control"]'),
+     f"key `sends[0]`: Expected a record type ({', '.join(SENDABLE_RECORD_TYPES)}), got 'police.vehicel_control'"),
+    (('sends = ["outcome"]', 'sends = ["council.operation_decision"]'),
+     f"key `sends[0]`: Expected a record type ({', '.join(SENDABLE_RECORD_TYPES)}), got 'council.operation_decision'"),
+    (('mapping = "mappings/nyverket.toml"', 'mapping = "mappings/saknas.toml"'),
+     "key `mapping`: Expected an existing mapping file (looked for {dir}/mappings/saknas.toml), got 'mappings/saknas.toml'"),
+    (('mapping = "mappings/nyverket.toml"\n', ''),
+     "key `mapping`: Expected the path of the agency's adapter mapping file (a network agency joins by configuration only), "
+     "got nothing (the key is missing)"),
+    (('slug = "nyverket"', 'slug = "Ny Verket"'),
+     "key `slug`: Expected lower-case letters, digits or `_`, 2-32 long, starting with a letter, got 'Ny Verket'"),
+    (('slug = "nyverket"', 'slug = "router"'),
+     "key `slug`: Expected a name other than the platform's own (admin, auditor, global, router, sso, sys), got 'router'"),
+    (('name = "Nyverket"\n', ''), "key `name`: Expected a value, got nothing (the key is missing)"),
+    (('contact = ', 'kontakt = '),
+     "key `kontakt`: Expected one of the keys contact, mapping, name, purposes, regions, sends, slug, tier, got 'kontakt'"),
+    (('tier = "network"', 'tier = "partner"'), "Invalid enum value 'partner' - at `$.tier`"),
+])
+def test_a_broken_agency_file_is_refused_naming_the_file_the_key_and_the_bad_value(tmp_path, change, message):
+    path = _write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(AgencyFileError) as err:
+        load_agency_file(path)
+    assert str(err.value) == f"{path}: " + message.format(dir=tmp_path)
+
+
+def test_a_file_that_is_not_toml_is_refused_naming_the_file(tmp_path):
+    path = _write(tmp_path, 'slug = "nyverket\n')
+    with pytest.raises(AgencyFileError) as err:
+        load_agency_file(path)
+    assert str(err.value).startswith(f"{path}: cannot read agency file: ")
+
+
+def test_the_rendered_configuration_passes_nats_server_t_with_all_21_agencies(tmp_path):
+    agencies = [*builtin_agencies().values(), *map(load_agency_file, sorted(ONBOARDING.glob("*.toml")))]
+    creds = Credentials(tmp_path / "state")
+    text = render_server_config(agencies=agencies, creds=creds, store_dir=tmp_path / "js", port=4222, http_port=8222)
+    conf = tmp_path / "nats-server.conf"
+    conf.write_text(text)
+    check_config(conf)  # raises with the server's words if it refuses
+    accounts = json.loads(text)["accounts"]
+    assert set(accounts) == {a.slug for a in agencies} | {"ROUTER", "SSO", "SYS"}
+    for a in agencies:
+        account = accounts[a.slug]
+        assert account["jetstream"]["max_file"] > 0  # every agency has JetStream limits of its own
+        assert [i["service"]["subject"] for i in account["imports"]] == [f"ingest.{a.slug}.>", f"receipt.{a.slug}.>"]
+        assert account["exports"] == [{"service": "in.>", "accounts": ["ROUTER"]}]
+    router_users = accounts["ROUTER"]["users"]
+    assert "$JS.API.STREAM.DELETE.>" in router_users[0]["permissions"]["publish"]["deny"]
+    auditor = router_users[1]["permissions"]["publish"]["allow"]
+    assert not any("DELETE.AUDIT" in s and "CONSUMER" not in s for s in auditor)
+    assert not any("PURGE" in s for s in auditor)
+

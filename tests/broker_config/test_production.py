@@ -1,0 +1,87 @@
+"""Production layout: three hub nodes with JetStream R3 and an agency on its own leaf node."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from contextlib import ExitStack
+
+import nats
+from nats.js.errors import Error as JsError
+
+from samband.broker_config import (
+    AGENCY_STREAMS, ROUTER, BrokerConfigError, ROUTER_STREAMS, ClusterLayout, Credentials, NatsServer, builtin_agencies,
+    check_config, provision_streams, render_cluster,
+)
+from samband.observability import Pseudonymiser, load_or_create_key
+from samband.router import Policy, Router
+from samband.schemas import ENVELOPE
+
+from ..conftest import wait_for
+from ._records import vehicle_control_bytes
+
+
+async def _retry(make, timeout: float = 30.0):
+    """JetStream in a fresh cluster answers once its meta leader is elected."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await make()
+        except (BrokerConfigError, JsError, nats.errors.Error, asyncio.TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node_cluster_to_another_agency(tmp_path):
+    creds = Credentials(tmp_path / "state")
+    layout = ClusterLayout.free(3, 1)
+    paths = render_cluster(agencies=builtin_agencies().values(), creds=creds, out_dir=tmp_path / "prod", nodes=3,
+                           leaves=["polisen"], layout=layout)
+    for p in paths:
+        check_config(p)
+    hubs = [NatsServer(paths[i], port=layout.client_ports[i], http_port=layout.http_ports[i],
+                       log_file=tmp_path / f"node-{i + 1}.log") for i in range(3)]
+    leaf = NatsServer(paths[3], port=layout.leaf_client_ports[0], http_port=layout.leaf_http_ports[0],
+                      log_file=tmp_path / "leaf-polisen.log")
+    stop = asyncio.Event()
+    with ExitStack() as stack:
+        # a node is healthy only once it sees the others: start all three together
+        procs = []
+        for server in hubs:
+            procs.append(asyncio.get_running_loop().run_in_executor(None, server.start))
+            stack.callback(server.stop)
+        await asyncio.gather(*procs)
+        stack.enter_context(leaf.start())
+        router_nc = await nats.connect(layout.node_urls()[0], nkeys_seed=str(creds.seed_path(ROUTER)))
+        skv = await nats.connect(layout.node_urls()[2], nkeys_seed=str(creds.seed_path("skatteverket")))
+        polisen = await nats.connect(f"nats://127.0.0.1:{layout.leaf_client_ports[0]}", nkeys_seed=str(creds.seed_path("polisen")))
+        try:
+            await _retry(lambda: provision_streams(router_nc, ROUTER_STREAMS, replicas=3))
+            await _retry(lambda: provision_streams(skv, AGENCY_STREAMS, replicas=3))
+            info = await router_nc.jetstream().stream_info("AUDIT")
+            assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
+            router = Router(router_nc, Policy.skeleton(), Pseudonymiser(load_or_create_key(tmp_path / "pseudonym.key")))
+            task = asyncio.create_task(router.run(stop))
+            env, data = vehicle_control_bytes(random.Random(3))
+            # Polisen publishes on its own leaf node; the PubAck comes from the hub's R3 INGEST stream.
+            ack = await _retry(lambda: polisen.jetstream().publish("out.police.vehicle_control", data,
+                                                                   headers={"Nats-Msg-Id": env.id}))
+            assert ack.stream == "INGEST"
+            await wait_for(lambda: router.stats.delivered.get("skatteverket", 0) >= 1, timeout=20)
+            msg = await skv.jetstream().get_last_msg("INBOX", "in.police.vehicle_control")
+            delivered = ENVELOPE.decode(msg.data)
+            assert (delivered.id, delivered.origin) == (env.id, "polisen")
+            # the leaf is bound to Polisen's account: what it sends elsewhere reaches no other account
+            await polisen.publish("inbox.skatteverket.police.vehicle_control", data)
+            await polisen.publish("in.police.vehicle_control", data)
+            await polisen.flush()
+            await asyncio.sleep(0.5)
+            assert (await skv.jetstream().stream_info("INBOX")).state.messages == 1
+            stop.set()
+            await asyncio.wait_for(task, 10)
+        finally:
+            stop.set()
+            for nc in (router_nc, skv, polisen):
+                await nc.close()

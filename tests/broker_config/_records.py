@@ -15,7 +15,7 @@ def vehicle_control(rng: random.Random, *, origin: str | None = None, region: st
         id=new_envelope_id(),
         record=VehicleControl(control_id=f"PM-{rng.randrange(10**9)}", controlled_at=now, location="Helsingborg",
                               vehicle=VehicleRef(plate=plate), vehicle_kind="buss"),
-        origin=origin, region=region, operation="bacchus", produced_at=now, subjects=(VehicleRef(plate=plate),),
+        origin=origin, region=region, operation="bacchus-2017", produced_at=now, subjects=(VehicleRef(plate=plate),),
     )
 
 

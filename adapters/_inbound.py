@@ -93,12 +93,14 @@ async def consume_inbox(
     stop: asyncio.Event,
     *,
     batch: int = 256,
-    receipts: bool = True,
+    receipts: bool = False,
     ack_timeout: float = 10.0,
 ) -> int:
     """Write each delivered record to ``sink``, acking only after the write is on disk and receipted.
 
     Returns the number of records written (redeliveries of written records not counted).
+    ``receipts=True`` (what ``samband adapter run`` uses) publishes a `Receipt` per record before acking;
+    it is off by default so in-process sinks in tests and the demo leave the RECEIPTS stream to their callers.
     """
     js = nc.jetstream()
     psub = await js.pull_subscribe(

@@ -275,7 +275,8 @@ def validate(data: PolicyData, *, agencies_known: bool = True) -> list[str]:
     for basis_id, basis in data.legal_bases.items():
         for i, cov in enumerate(basis.coverage):
             if agencies_known:
-                _check_agencies(errs, "legal_bases.toml", f"$.legal_bases.{basis_id}.coverage[{i}].agencies", cov.agencies, data)
+                named = [a for a in cov.agencies if a != "*"]  # "*": every agency, present and future
+                _check_agencies(errs, "legal_bases.toml", f"$.legal_bases.{basis_id}.coverage[{i}].agencies", named, data)
             if cov.valid_to and cov.valid_to < cov.valid_from:
                 errs.append(_err("legal_bases.toml", f"$.legal_bases.{basis_id}.coverage[{i}].valid_to", f"a date on or after {cov.valid_from}", cov.valid_to))
     for op_id, op in data.operations.items():

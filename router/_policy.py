@@ -214,8 +214,9 @@ class Policy:
         cov = self._coverage.get(basis)
         if cov is None:
             return False
+        anyone = cov.get("*", ())
         for who in (origin, recipient):
-            for start, end in cov.get(who, ()):
+            for start, end in cov.get(who, anyone):
                 if start <= at < end:
                     break
             else:
@@ -282,6 +283,7 @@ class Policy:
         if need is not None:
             if self._covered(need.legal_basis, origin, recipient, at):  # type: ignore[arg-type]
                 return need if not no_onward or need.no_onward_sharing else _marked(need)
+        uncovered = need.legal_basis if need is not None else None
         for g in entry.grants:
             if g.start <= at < g.end:
                 if restricted:
@@ -289,9 +291,10 @@ class Policy:
                                     reason=f"{recipient} is co-opted (grant {g.id}); co-opted agencies never receive handling-restricted records")
                 if self._covered(g.basis, origin, recipient, at):  # type: ignore[arg-type]
                     return g.decision
-        if need is not None:
+                uncovered = g.basis
+        if uncovered is not None:
             return Decision(allow=False, rule="deny.no-legal-basis", policy_version=v,
-                            reason=f"{need.legal_basis} does not cover both {origin} and {recipient} at {at.date()}")
+                            reason=f"{uncovered} does not cover both {origin} and {recipient} at {at.date()}")
         return Decision(allow=False, rule="deny.cooption-expired", policy_version=v,
                         reason=f"{recipient}'s co-option grant for operation {op.id} is not valid at {at.isoformat()}")  # type: ignore[union-attr]
 

@@ -105,6 +105,7 @@ class Router:
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._tracer = get_tracer()
         self.blocked = False
+        self.ready = asyncio.Event()  # set once the policy is rebuilt and the input is subscribed
 
     @property
     def policy(self) -> Policy:
@@ -159,6 +160,7 @@ class Router:
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=4096, ack_wait=60),
         )
         log.info("router started", policy_version=self.policy.version, audit_seq=self.chain.seq)
+        self.ready.set()
         try:
             while not stop.is_set():
                 try:

@@ -40,6 +40,12 @@ class Context:
     async def connect(self, identity: str):
         return await self.deployment().connect(identity)
 
+    def policy_dir(self) -> Path:
+        """The shipped policy (package data of samband.broker_config); the router is handed the path."""
+        from ._platform import shipped_policy_dir
+
+        return shipped_policy_dir()
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),

@@ -1,0 +1,175 @@
+"""`samband policy explain|test` and `samband router run`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import signal
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ._errors import PolicyError
+
+console = Console()
+
+_POLICY_OPTION = click.option(
+    "--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+    help="Policy directory (default: the shipped demo policy, Operation Bacchus).",
+)
+
+
+def _policy_dir(obj, policy_dir: Path | None) -> Path:
+    if policy_dir is not None:
+        return policy_dir
+    if obj is not None and hasattr(obj, "policy_dir"):
+        return obj.policy_dir()
+    raise click.UsageError("Expected --policy DIR")
+
+
+def _load(obj, policy_dir: Path | None):
+    from ._policy import Policy
+
+    try:
+        return Policy.load(_policy_dir(obj, policy_dir))
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group("policy")
+def policy() -> None:
+    """Explain and test the routing policy."""
+
+
+@policy.command("explain")
+@click.option("--record", "record_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="An envelope as JSON (as published or as delivered; a JSON-lines file: its first line).")
+@click.option("--to", "recipient", required=True, help="The recipient agency's slug.")
+@click.option("--at", "at", default=None, help="ISO 8601 time of the decision (default: now); UTC when no offset is given.")
+@click.option("--origin", default=None, help="The sending agency, when the envelope does not name it.")
+@_POLICY_OPTION
+@click.pass_obj
+def explain_cmd(obj, record_file: Path, recipient: str, at: str | None, origin: str | None, policy_dir: Path | None) -> None:
+    """Print the decision for one record and one recipient, and the chain of rules that led to it."""
+    import msgspec
+
+    from samband.schemas import ENVELOPE, DecodeError
+
+    from ._explain import explain
+
+    pol = _load(obj, policy_dir)
+    data = record_file.read_bytes().lstrip()
+    first = data.split(b"\n", 1)[0] if not data.startswith(b"{\n") else data
+    try:
+        env = ENVELOPE.decode(first)
+    except DecodeError as exc:
+        raise click.ClickException(f"{record_file.name}: {exc}") from None
+    if origin:
+        env = msgspec.structs.replace(env, origin=origin)
+    if env.origin is None:
+        raise click.ClickException(f"{record_file.name}: the envelope names no origin; give the sender with --origin AGENCY")
+    when = _parse_time(at)
+    ex = explain(pol, env, recipient, when)
+    for line in ex.lines()[:-1]:
+        console.print(line, highlight=False)
+    colour = "green" if ex.decision.allow else "red"
+    console.print(f"[bold {colour}]{ex.lines()[-1]}[/]", highlight=False)
+
+
+def _parse_time(at: str | None) -> _dt.datetime:
+    if at is None:
+        return _dt.datetime.now(_dt.timezone.utc)
+    try:
+        when = _dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"Expected an ISO 8601 time like 2017-03-03T20:00:00+01:00, got {at!r}", param_hint="--at") from None
+    return when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
+
+
+@policy.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_POLICY_OPTION
+@click.pass_obj
+def test_cmd(obj, files: tuple[Path, ...], policy_dir: Path | None) -> None:
+    """Run policy test files (record, recipient, time -> expected decision); exit 1 on any failure."""
+    from ._testfile import run_test_files
+
+    pol = _load(obj, policy_dir)
+    report = run_test_files(pol, list(files))
+    console.print(f"[bold]policy test[/]: policy version {pol.version}, {len(report.results)} cases in {len(files)} file(s)", highlight=False)
+    for r in report.results:
+        status = "[green]PASSED[/]" if r.passed else "[red]FAILED[/]"
+        console.print(f"{r.nodeid} {status}", highlight=False)
+    for err in report.errors:
+        console.print(f"[red]ERROR[/] {err}", highlight=False)
+    if report.failed:
+        console.print("=" * 30 + " FAILURES " + "=" * 30)
+        for r in report.failed:
+            console.print(f"[bold red]____ {r.case.name} ____[/]", highlight=False)
+            console.print(f"record {r.case.record} to {r.case.to} at {r.case.at.isoformat()}", highlight=False)
+            for f in r.failures:
+                console.print(f"E   {f}", highlight=False)
+    passed = len(report.results) - len(report.failed)
+    parts = [f"{len(report.failed)} failed"] if report.failed else []
+    parts.append(f"{passed} passed")
+    if report.errors:
+        parts.append(f"{len(report.errors)} error{'s' if len(report.errors) > 1 else ''}")
+    colour = "green" if report.ok else "red"
+    console.print(f"[{colour}]{'=' * 20} {', '.join(parts)} in {report.seconds:.2f}s {'=' * 20}[/]", highlight=False)
+    sys.exit(0 if report.ok else 1)
+
+
+@click.group("router")
+def router() -> None:
+    """Run the routing service."""
+
+
+@router.command("run")
+@_POLICY_OPTION
+@click.option("--batch", type=int, default=256, show_default=True, help="Records fetched per batch.")
+@click.pass_obj
+def run_cmd(obj, policy_dir: Path | None, batch: int) -> None:
+    """Run the router against this deployment until SIGTERM/SIGINT; SIGHUP re-reads the policy files."""
+    from samband.observability import configure_logging, configure_tracing
+
+    configure_logging()
+    configure_tracing("samband-router")
+    asyncio.run(_run(obj, _policy_dir(obj, policy_dir), batch))
+
+
+async def _run(obj, policy_dir: Path, batch: int) -> None:
+    from samband.observability import Pseudonymiser, load_or_create_key
+
+    from ._live import LivePolicy
+    from ._service import Router
+
+    try:
+        live = LivePolicy(policy_dir)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    nc = await obj.connect("router")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, live.reload)
+    key = load_or_create_key(obj.state_dir / "keys" / "pseudonym.key")
+    r = Router(nc, live, Pseudonymiser(key), batch=batch)
+    task = asyncio.create_task(r.run(stop), name="router")
+    ready = asyncio.create_task(r.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    if r.ready.is_set():
+        console.print(f"router running, policy {live.version}; SIGTERM stops, SIGHUP reloads the policy files", highlight=False)
+    try:
+        await task
+    finally:
+        await nc.close()  # the router acked what it handled; drain would wait on the idle pull subscription
+    s = r.stats
+    console.print(f"router stopped cleanly: {s.records} records, {s.decisions} decisions ({s.allowed} allow, {s.denied} deny), "
+                  f"policy {live.version}", highlight=False)
+
+
+commands = [policy, router]

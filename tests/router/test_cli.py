@@ -1,0 +1,94 @@
+"""`samband policy explain|test` and `samband router run` as a user types them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+
+from samband.cli import cli
+
+from .conftest import SHIPPED
+
+ENV = {"COLUMNS": "400"}
+
+VC = ('{"id":"x1","record":{"type":"police.vehicle_control","control_id":"PM-1","controlled_at":"2017-03-03T20:07:00+01:00",'
+      '"location":"Helsingborg","vehicle":{"type":"vehicle","plate":"LLS264"},"vehicle_kind":"buss",'
+      '"driver":{"type":"person","pnr":"195711134550"}},"region":"syd","operation":"bacchus-2017",'
+      '"produced_at":"2017-03-03T20:07:00+01:00"}')
+
+
+def test_the_shipped_policy_tests_pass_and_report_like_pytest():
+    files = sorted(str(p) for p in (SHIPPED / "tests").glob("*.toml"))
+    result = CliRunner().invoke(cli, ["policy", "test", *files], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "bacchus.toml::Transportstyrelsen stops receiving when its grant expires PASSED" in result.output
+    assert result.output.rstrip().splitlines()[-1].startswith("==================== 26 passed in ")
+
+
+def test_a_failing_policy_test_is_reported_with_what_was_expected_and_exits_1(tmp_path):
+    text = (SHIPPED / "tests" / "bacchus.toml").read_text()
+    broken = text.replace('to = "forsakringskassan"\nat = 2017-03-04T08:00:00+01:00\nexpect = "allow"',
+                          'to = "forsakringskassan"\nat = 2017-03-04T08:00:00+01:00\nexpect = "deny"', 1)
+    (tmp_path / "bacchus.toml").write_text(broken)
+    result = CliRunner().invoke(cli, ["policy", "test", str(tmp_path / "bacchus.toml")], env=ENV)
+    assert result.exit_code == 1
+    assert "::Försäkringskassan learns who travelled, not the passengers or the remark FAILED" in result.output
+    assert ("E   expected deny, got allow by rule bacchus.vehicle-control.benefits: forsakringskassan takes part in "
+            "operation bacchus-2017 for benefit_control, which needs these fields of police.vehicle_control") in result.output
+    assert result.output.rstrip().splitlines()[-1].startswith("==================== 1 failed, 19 passed in ")
+
+
+def test_a_policy_test_file_with_a_bad_case_is_an_error_naming_the_key(tmp_path):
+    (tmp_path / "t.toml").write_text('[[case]]\nname = "x"\nrecord = "nope"\nto = "tullverket"\nat = 2017-01-01T00:00:00Z\nexpect = "maybe"\n')
+    result = CliRunner().invoke(cli, ["policy", "test", str(tmp_path / "t.toml")], env=ENV)
+    assert result.exit_code == 1
+    assert "ERROR t.toml: Invalid enum value 'maybe' - at `$.case[0].expect` (value 'maybe')" in result.output
+
+
+def test_explain_tells_a_security_chief_why_transportstyrelsen_gets_no_vehicle_controls(tmp_path):
+    (tmp_path / "vc.json").write_text(VC)
+    result = CliRunner().invoke(cli, ["policy", "explain", "--record", str(tmp_path / "vc.json"), "--to", "transportstyrelsen",
+                                      "--origin", "polisen", "--at", "2017-03-03T12:00:00"], env=ENV)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "✓ The sender polisen takes part in the operation." in lines
+    assert lines[-1] == ("✗ DENY by rule deny.outside-grant: transportstyrelsen is co-opted to operation bacchus-2017 for "
+                         "police.overload_report only, not police.vehicle_control. The denial is written to the audit trail.")
+
+
+def test_explain_without_an_origin_says_how_to_give_one(tmp_path):
+    (tmp_path / "vc.json").write_text(VC)
+    result = CliRunner().invoke(cli, ["policy", "explain", "--record", str(tmp_path / "vc.json"), "--to", "tullverket"], env=ENV)
+    assert result.exit_code == 1
+    assert "Error: vc.json: the envelope names no origin; give the sender with --origin AGENCY" in result.output
+
+
+def test_samband_router_run_routes_as_its_own_process_and_stops_cleanly_on_sigterm(fresh_deployment):
+    asyncio.run(fresh_deployment.provision())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "samband", "--state-dir", str(fresh_deployment.state_dir), "router", "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ | ENV,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "router running" in line or proc.poll() is not None:
+            break
+    assert any("router running, policy " in ln for ln in lines), "".join(lines)
+    proc.send_signal(signal.SIGHUP)  # re-reads the policy files; keeps running
+    time.sleep(0.3)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, "".join(lines) + out
+    assert "router stopped cleanly: 0 records" in out
+    assert (fresh_deployment.state_dir / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600

@@ -169,6 +169,15 @@ def boolean(native: Any, path: str) -> bool:
     return b
 
 
+_ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+def _shaped_like(value: str, fmt: str) -> bool:
+    """Digits where the format has digits: then a failure means an impossible date (2017-02-30, month 13), not a typo."""
+    example = _dt.datetime(2017, 1, 1, 0, 0, 0).strftime(fmt)
+    return re.sub(r"\d", "9", value) == re.sub(r"\d", "9", example)
+
+
 @_optional
 def date(native: Any, path: str, fmt: str = "%Y-%m-%d") -> _dt.date:
     """A calendar date in ``fmt``; 2017-02-30 is an impossible date (kind ``date``)."""
@@ -176,8 +185,8 @@ def date(native: Any, path: str, fmt: str = "%Y-%m-%d") -> _dt.date:
     s = str(value).strip()
     try:
         return _dt.datetime.strptime(s, fmt).date()
-    except ValueError as exc:
-        problem = "no such date" if "out of range" in str(exc) or "day is" in str(exc) else f"not in the form {fmt}"
+    except ValueError:
+        problem = "no such date" if _shaped_like(s, fmt) else f"not in the form {fmt}"
         raise FieldError(f"Expected a date ({fmt}), got {s[:40]!r}: {problem}", field=path, kind="date") from None
 
 
@@ -188,8 +197,9 @@ def datetime(native: Any, path: str, fmt: str | None = None, *, tz: _dt.tzinfo =
     s = str(value).strip()
     try:
         parsed = _dt.datetime.fromisoformat(s) if fmt is None else _dt.datetime.strptime(s, fmt)
-    except ValueError as exc:
-        problem = "no such date or time" if "range" in str(exc) or "day is" in str(exc) else f"not in the form {fmt or 'ISO 8601'}"
+    except ValueError:
+        shaped = _shaped_like(s, fmt) if fmt else bool(_ISO_SHAPE.match(s))
+        problem = "no such date or time" if shaped else f"not in the form {fmt or 'ISO 8601'}"
         raise FieldError(f"Expected a date and time ({fmt or 'ISO 8601'}), got {s[:40]!r}: {problem}", field=path, kind="date") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
 

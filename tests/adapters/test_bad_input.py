@@ -19,7 +19,7 @@ FIELDS = {
 }
 IMPOSSIBLE = {"polisen": "2017-02-30T20:00:00+01:00", "forsakringskassan": "2017-02-30", "kronofogden": "20170230",
               "tullverket": "2017-02-30T20:00:00"}
-BAD_PNR = "850312-1235"  # 850312-1234 has check digit 4 (Luhn over 850312123)
+BAD_PNR = "850312-1235"  # 850312-1231 is valid (Luhn over 850312123 gives 1)
 
 
 def _set(rec: dict, path: tuple[str, ...], value) -> None:

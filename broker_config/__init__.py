@@ -1,6 +1,6 @@
 """samband.broker_config: agency files, credentials, the rendered nats-server config, the embedded broker."""
 
-from ._agencies import SENDABLE_RECORD_TYPES, Agency, builtin_agencies, load_agency_file, mapping_path
+from ._agencies import SENDABLE_RECORD_TYPES, Agency, builtin_agencies, load_agency_dir, load_agency_file, mapping_path
 from ._creds import ADMIN, AUDITOR, ROUTER, SSO, Credentials
 from ._deployment import AGENCY_STREAMS, DEADLETTER_STREAM, INBOX_STREAM, ROUTER_STREAMS, Deployment, provision_streams
 from ._errors import (
@@ -17,6 +17,6 @@ __all__ = [
     "BrokerStartError", "BrokerUnavailable", "Credentials", "Deployment", "NatsServer", "builtin_agencies",
     "check_config", "find_nats_server", "free_port", "load_agency_file", "render_server_config",
     "SENDABLE_RECORD_TYPES", "BrokerReloadError", "OnboardingError", "Onboarded", "ClusterLayout",
-    "adapter_command", "mapping_path", "offboard", "onboard", "register", "registration_subject",
+    "adapter_command", "load_agency_dir", "mapping_path", "offboard", "onboard", "register", "registration_subject",
     "reload_server", "render_cluster", "provision_streams",
 ]

@@ -13,7 +13,7 @@ from samband.schemas import RECORD_TYPES, REGIONS, Region
 
 from ._errors import AgencyFileError
 
-__all__ = ["Agency", "load_agency_file", "builtin_agencies", "SLUG_PATTERN", "SENDABLE_RECORD_TYPES", "RESERVED_SLUGS"]
+__all__ = ["Agency", "load_agency_file", "load_agency_dir", "builtin_agencies", "SLUG_PATTERN", "SENDABLE_RECORD_TYPES", "RESERVED_SLUGS"]
 
 SLUG_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
 # Record types an agency may send: the councils' decisions come from SSO and the platform's
@@ -115,10 +115,19 @@ def builtin_agencies() -> dict[str, Agency]:
 
     The nine network agencies join live with ``samband onboard`` (examples/onboarding/).
     """
-    out: dict[str, Agency] = {}
     folder = resources.files("samband.broker_config") / "agencies"
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            agency = load_agency_file(Path(str(entry)), text=entry.read_text(encoding="utf-8"), require_mapping=False)
-            out[agency.slug] = agency
+    return load_agency_dir(Path(str(folder)), require_mapping=False)
+
+
+def load_agency_dir(folder: Path, *, require_mapping: bool | None = None) -> dict[str, Agency]:
+    """Every ``*.toml`` agency file in ``folder``; two files with one slug are refused, naming both."""
+    out: dict[str, Agency] = {}
+    files: dict[str, Path] = {}
+    for path in sorted(Path(folder).glob("*.toml")):
+        agency = load_agency_file(path, require_mapping=require_mapping)
+        if agency.slug in out:
+            raise AgencyFileError(
+                f"{path}: key `slug`: Expected a slug no other agency file uses, got {agency.slug!r} (also in {files[agency.slug]})"
+            )
+        out[agency.slug], files[agency.slug] = agency, path
     return out

@@ -9,7 +9,7 @@ import pytest
 
 from samband.broker_config import (
     SENDABLE_RECORD_TYPES, AgencyFileError, Credentials, Deployment, builtin_agencies, check_config,
-    load_agency_file, render_server_config,
+    load_agency_dir, load_agency_file, render_server_config,
 )
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
@@ -106,3 +106,14 @@ def test_the_rendered_configuration_passes_nats_server_t_with_all_21_agencies(tm
     assert not any("DELETE.AUDIT" in s and "CONSUMER" not in s for s in auditor)
     assert not any("PURGE" in s for s in auditor)
 
+
+
+def test_two_agency_files_with_one_slug_are_refused_naming_both(tmp_path):
+    first = _write(tmp_path, GOOD, "a-nyverket.toml")
+    second = _write(tmp_path, GOOD.replace('name = "Nyverket"', 'name = "Nyverket igen"'), "b-nyverket.toml")
+    with pytest.raises(AgencyFileError) as err:
+        load_agency_dir(tmp_path)
+    assert str(err.value) == (
+        f"{second}: key `slug`: Expected a slug no other agency file uses, got 'nyverket' (also in {first})"
+    )
+    assert set(load_agency_dir(ONBOARDING)) == NETWORK

@@ -9,7 +9,7 @@ import nats
 import pytest
 from nats.js.errors import NotFoundError
 
-from samband.broker_config import AUDITOR, ROUTER, JS_DENY_DESTRUCTIVE
+from samband.broker_config import AUDITOR, JS_DENY_DESTRUCTIVE, ROUTER, SSO
 
 from ..conftest import wait_for
 
@@ -126,3 +126,30 @@ async def test_the_auditor_reads_the_audit_trail_but_cannot_write_to_it(bus):
         assert errors == ['nats: permissions violation for publish to "audit.records"']
     finally:
         await nc.close()
+
+
+async def test_only_sso_publishes_council_decisions_and_sso_reaches_no_agency(bus):
+    seen: dict[str, list[str]] = {"sso": [], "polisen": []}
+
+    def collector(who):
+        async def cb(exc):
+            seen[who].append(str(exc))
+        return cb
+
+    sso = await bus.connect(SSO, error_cb=collector("sso"))
+    polisen = await bus.connect("polisen", error_cb=collector("polisen"))
+    try:
+        for subject in ("inbox.polisen.police.incident", "ingest.polisen.police.incident", "audit.records", "registry.agencies.x"):
+            await sso.publish(subject, b"{}")
+        await polisen.publish("decisions.cooption.forged", b"{}")
+        await sso.flush()
+        await polisen.flush()
+        await wait_for(lambda: len(seen["sso"]) >= 4 and len(seen["polisen"]) >= 1, timeout=5)
+        assert sorted(seen["sso"]) == sorted(
+            f'nats: permissions violation for publish to "{s}"'
+            for s in ("inbox.polisen.police.incident", "ingest.polisen.police.incident", "audit.records", "registry.agencies.x")
+        )
+        assert seen["polisen"] == ['nats: permissions violation for publish to "decisions.cooption.forged"']
+    finally:
+        await sso.close()
+        await polisen.close()

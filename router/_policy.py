@@ -169,7 +169,9 @@ class Policy:
             for rt, row in o.table.items():
                 for e in row.values():
                     for d in ([e.need] if e.need else []) + [gr.decision for gr in e.grants]:
-                        self._views[(rt, d.fields)] = view_for(rt, d.fields)
+                        if (rt, d.fields) not in self._views:
+                            self._views[(rt, d.fields)] = view_for(rt, d.fields)
+        self._no_entry_cache: dict[tuple[str, str, str], Decision] = {}  # denials that depend on the tables only
         self._own = Decision(allow=False, rule="deny.own-record", policy_version=v, reason="the sender never receives its own record back")
 
     # ---- construction ------------------------------------------------------------------
@@ -254,16 +256,25 @@ class Policy:
         op, denied = self._gate(env, at)
         if denied is not None:
             return denied
+        return self._decide_in(op, env, recipient, at)  # type: ignore[arg-type]
+
+    def _decide_in(self, op: _Op, env: Envelope, recipient: str, at: _dt.datetime) -> Decision:
+        """The recipient's part of the decision, once the record passed `_gate`."""
+        origin = env.origin
         rt = env.record_type
         v = self.version
-        entry = op.table[rt].get(recipient)  # type: ignore[union-attr]
+        entry = op.table[rt].get(recipient)
         if entry is None:
-            return self._no_entry(op, rt, recipient)  # type: ignore[arg-type]
+            key = (op.id, rt, recipient)
+            denied = self._no_entry_cache.get(key)
+            if denied is None:
+                denied = self._no_entry_cache[key] = self._no_entry(op, rt, recipient)
+            return denied
         # originator restrictions: the record's own marks plus the standing ones; never widened
         h: Handling = env.handling
         named = h.named_recipients
         no_onward, foreign = h.no_onward_sharing, h.foreign_origin
-        standing = self._standing.get((origin, rt))  # type: ignore[arg-type]
+        standing = self._standing.get((origin, rt)) if self._standing else None
         if standing is not None:
             if standing.named is not None:
                 named = tuple(n for n in named if n in standing.named) if named is not None else ()
@@ -332,7 +343,8 @@ class Policy:
         op, denied = self._gate(env, at)
         if denied is not None:
             return [(NOBODY, denied)]
-        return [(r, self.decide(env, r, at)) for r in self.candidates(env)]
+        decide = self._decide_in
+        return [(r, self._own if r == env.origin else decide(op, env, r, at)) for r in self.candidates(env)]  # type: ignore[arg-type]
 
     # ---- field minimisation ------------------------------------------------------------
     def view(self, record_type: str, fields: tuple[str, ...]) -> View:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 
+import contextlib
 import dataclasses
+import fcntl
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from nats.js.errors import Error as JsError
 
 from ._agencies import Agency, builtin_agencies
 from ._creds import ROUTER, Credentials
-from ._errors import BrokerConfigError, BrokerUnavailable
+from ._errors import BrokerConfigError, BrokerUnavailable, OnboardingError
 from ._render import render_server_config
 from ._server import NatsServer, check_config, free_port, reload_server
 
@@ -147,6 +149,30 @@ class Deployment:
         the previous config file, deployment file and credentials are put back (the server kept
         its last good configuration anyway) and the error says why.
         """
+        with _config_lock(self.state_dir):
+            self._apply(agencies)
+
+    def change(self, *, add: Agency | None = None, remove: str | None = None) -> None:
+        """Add or remove one agency, live, starting from the deployment file as it is *now*.
+
+        Another process (a second ``samband onboard``) may have changed it since this object
+        was loaded; under the lock the latest agencies are read again, so neither change is lost.
+        """
+        with _config_lock(self.state_dir):
+            if self.meta_file.exists():
+                self.agencies = dict(Deployment.load(self.state_dir).agencies)
+            agencies = dict(self.agencies)
+            if add is not None:
+                if add.slug in agencies:
+                    raise OnboardingError(f"Expected a slug not yet on the bus, got {add.slug!r} (already onboarded)")
+                agencies[add.slug] = add
+            if remove is not None:
+                if remove not in agencies:
+                    raise OnboardingError(f"Expected an agency on the bus ({', '.join(sorted(agencies))}), got {remove!r}")
+                del agencies[remove]
+            self._apply(agencies)
+
+    def _apply(self, agencies: dict[str, Agency]) -> None:
         previous = self.agencies
         saved = {p: p.read_bytes() for p in (self.config_file, self.meta_file) if p.exists()}
         new_identities = [slug for slug in agencies if not self.creds.seed_path(slug).exists()]
@@ -204,6 +230,18 @@ async def provision_streams(nc: nats.NATS, configs: Iterable[StreamConfig], *, r
     js = nc.jetstream()
     for cfg in configs:
         await _ensure_stream(js, dataclasses.replace(cfg, num_replicas=replicas) if replicas != 1 else cfg)
+
+
+@contextlib.contextmanager
+def _config_lock(state_dir: Path):
+    """One configuration change at a time per state directory (two `samband onboard` at once queue up)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / ".config.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _log_error(identity: str):

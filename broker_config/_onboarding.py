@@ -79,11 +79,18 @@ async def onboard(dep: Deployment, file: Path | str) -> Onboarded:
     if agency.slug in dep.agencies:
         raise AgencyFileError(f"{file}: key `slug`: Expected a slug not yet on the bus, got {agency.slug!r} (already onboarded)")
     try:
-        dep.apply({**dep.agencies, agency.slug: agency})
+        dep.change(add=agency)
+    except OnboardingError as exc:  # another `samband onboard` added it meanwhile
+        raise AgencyFileError(f"{file}: key `slug`: {exc}") from exc
     except BrokerConfigError as exc:
         raise OnboardingError(f"{file}: the broker refused the configuration with `{agency.slug}` added; nothing changed: {exc}") from exc
-    await dep.provision_inbox(agency.slug)
-    seq = await register(dep, agency, active=True)
+    try:
+        await dep.provision_inbox(agency.slug)
+        seq = await register(dep, agency, active=True)
+    except BrokerConfigError as exc:
+        # All or nothing: an agency on the bus without its inbox or unknown to the router helps no one.
+        dep.change(remove=agency.slug)
+        raise OnboardingError(f"{file}: `{agency.slug}` could not be set up and was taken off the bus again: {exc}") from exc
     log.info("agency onboarded", agency=agency.slug, registration_seq=seq)
     return Onboarded(agency, file, dep.seed(agency.slug), seq, adapter_command(dep, agency, file))
 
@@ -93,9 +100,8 @@ async def offboard(dep: Deployment, slug: str) -> int:
     agency = dep.agencies.get(slug)
     if agency is None:
         raise OnboardingError(f"Expected an agency on the bus ({', '.join(sorted(dep.agencies))}), got {slug!r}")
-    remaining = {k: v for k, v in dep.agencies.items() if k != slug}
     try:
-        dep.apply(remaining)
+        dep.change(remove=slug)
     except BrokerConfigError as exc:
         raise OnboardingError(f"cannot offboard {slug}: the broker refused the configuration without it; nothing changed: {exc}") from exc
     seq = await register(dep, agency, active=False)

@@ -186,3 +186,19 @@ async def test_a_reload_the_server_refuses_leaves_the_running_broker_on_its_last
         assert ack.stream == "INGEST"
     finally:
         await nc.close()
+
+
+async def test_two_onboardings_started_from_the_same_snapshot_both_land(fresh_deployment):
+    dep = fresh_deployment
+    await dep.provision()
+    # two `samband onboard` commands, each holding the deployment as it was when it started
+    first, second = Deployment.load(dep.state_dir), Deployment.load(dep.state_dir)
+    await asyncio.gather(onboard(first, ONBOARDING / "sis.toml"), onboard(second, ONBOARDING / "ivo.toml"))
+    on_disk = Deployment.load(dep.state_dir).agencies
+    assert {"sis", "ivo"} <= set(on_disk) and len(on_disk) == 14
+    for slug in ("sis", "ivo"):
+        nc = await dep.connect(slug)
+        try:
+            assert (await nc.jetstream().publish("out.outcome", b"{}", headers={"Nats-Msg-Id": f"both-{slug}"})).stream == "INGEST"
+        finally:
+            await nc.close()

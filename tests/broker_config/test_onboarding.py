@@ -10,6 +10,7 @@ import msgspec
 import nats
 import pytest
 
+from samband.adapters import mapping_for, native_format, publish_records, read_file, write_export
 from samband.broker_config import ROUTER, Deployment, OnboardingError, offboard, onboard, registration_subject
 from samband.schemas import AgencyRegistration
 
@@ -51,11 +52,16 @@ async def _messages(dep: Deployment, identity: str, stream: str, subject: str | 
         await nc.close()
 
 
-async def _can_publish_and_receive(dep: Deployment, slug: str, router: nats.NATS) -> None:
+async def _can_publish_and_receive(dep: Deployment, slug: str, router: nats.NATS, tmp_path: Path) -> None:
+    """It publishes through its declarative adapter (the mapping its file names) and receives in its inbox."""
+    mapping = mapping_for(slug, mapping_file=ONBOARDING / "mappings" / f"{slug}.toml")
+    export = write_export(mapping, mapping.sample(random.Random(slug), 3), tmp_path / slug)
     nc = await dep.connect(slug)
     try:
-        ack = await nc.jetstream().publish("out.outcome", b'{"probe": 1}', headers={"Nats-Msg-Id": f"probe-{slug}"})
-        assert ack.stream == "INGEST"
+        summary = await publish_records(nc, mapping, read_file(export, native_format(mapping)))
+        assert (summary.read, summary.published, summary.rejected) == (3, 3, [])
+        subjects = f"ingest.{slug}.{mapping.spec.record_type}"
+        assert await _messages(dep, ROUTER, "INGEST", subjects) == 3  # seen by the router as from `slug`
         ack = await router.jetstream().publish(f"inbox.{slug}.outcome", b'{"delivered": 1}', headers={"Nats-Msg-Id": f"deliver-{slug}"})
         assert ack.stream == "INBOX"  # the PubAck comes from the agency's own inbox stream
         msg = await nc.jetstream().get_msg("INBOX", ack.seq)
@@ -87,7 +93,7 @@ async def _isolated(dep: Deployment, slug: str, others: list[str]) -> None:
         await nc.close()
 
 
-async def test_the_nine_network_agencies_onboard_one_after_another_while_traffic_flows(fresh_deployment):
+async def test_the_nine_network_agencies_onboard_one_after_another_while_traffic_flows(fresh_deployment, tmp_path):
     dep = fresh_deployment
     await dep.provision()
     traffic = Traffic()
@@ -115,7 +121,7 @@ async def test_the_nine_network_agencies_onboard_one_after_another_while_traffic
         assert await _messages(dep, ROUTER, "INGEST", "ingest.polisen.>") == traffic.acked["polisen"]
         assert await _messages(dep, "skatteverket", "INBOX") == traffic.acked["router"]
         for slug in NINE:
-            await _can_publish_and_receive(dep, slug, router)
+            await _can_publish_and_receive(dep, slug, router, tmp_path)
             await _isolated(dep, slug, [s for s in dep.agencies if s != slug])
         js = router.jetstream()
         regs = [REGISTRATION.decode((await js.get_last_msg("REGISTRY", registration_subject(s))).data) for s in NINE]

@@ -1,0 +1,95 @@
+"""A demo run's logs, traces and audit trail hold no personnummer in clear text (scanned)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from samband._demo import BACCHUS_RECIPIENTS, write_polisen_export
+from samband._platform import Platform, shipped_policy_dir
+from samband.adapters import publish_records, read_jsonl
+from samband.broker_config import ROUTER, Agency, Deployment, builtin_agencies
+from samband.observability import configure_logging, read_stream, read_trail
+from samband.router import LivePolicy
+from samband.schemas import PNR_SHAPE, InvalidIdentifier, normalise_personnummer
+from samband.adapters.agencies import polisen
+
+from ..conftest import wait_for
+
+
+@pytest.fixture
+def demo_deployment(tmp_path):
+    agencies = builtin_agencies()
+    agencies.setdefault("transportstyrelsen", Agency(slug="transportstyrelsen", name="Transportstyrelsen", tier="network"))
+    dep = Deployment(tmp_path / "state", agencies=agencies.values())
+    dep.start()
+    try:
+        yield dep
+    finally:
+        dep.stop()
+
+
+def leaks(text: str, people: set[str]) -> set[str]:
+    """The people whose personnummer appears in ``text`` in any clear form (12 or 10 digits, with or without -)."""
+    short = {p[2:]: p for p in people}
+    found = set()
+    for m in PNR_SHAPE.finditer(text):
+        digits = m.group(0).replace("-", "").replace("+", "")
+        if digits in people:
+            found.add(digits)
+        elif digits in short:
+            found.add(short[digits])
+    return found
+
+
+async def test_a_demo_run_leaves_no_personnummer_in_clear_text_in_logs_traces_or_audit(demo_deployment, spans, tmp_path):
+    dep = demo_deployment
+    export = tmp_path / "polisen.jsonl"
+    write_polisen_export(export, 60, seed=99)
+    people = set()
+    for m in PNR_SHAPE.finditer(export.read_text()):
+        try:
+            people.add(normalise_personnummer(m.group(0)))
+        except InvalidIdentifier:
+            pass
+    assert len(people) >= 30, "the scan needs personnummer to look for"
+
+    logs = io.StringIO()
+    configure_logging(level="debug", json=True, stream=logs)
+    try:
+        await dep.provision()
+        platform = Platform(dep, LivePolicy(shipped_policy_dir()), tmp_path / "received")
+        router = await platform.start_router()
+        for agency in BACCHUS_RECIPIENTS:
+            await platform.start_sink(agency)
+        nc = await dep.connect("polisen")
+        try:
+            published = (await publish_records(nc, polisen, read_jsonl(export))).published
+        finally:
+            await nc.close()
+        await wait_for(lambda: router.stats.records >= published and sum(len(s) for s in platform.sinks.values())
+                       >= sum(router.stats.delivered.values()) > 0, timeout=30)
+        await platform.stop()
+    finally:
+        configure_logging(level="warning", json=True)
+    rc = await dep.connect(ROUTER)
+    try:
+        trail = await read_trail(rc.jetstream())
+        receipts = await read_stream(rc.jetstream(), "RECEIPTS", "receipt.>")
+    finally:
+        await rc.close()
+    assert len(trail.records) >= published and trail.checkpoints
+    # the recipients did get the personnummer (they need it) - the scan is not vacuous
+    delivered = "".join(p.read_text() for p in (tmp_path / "received").glob("*.jsonl"))
+    assert leaks(delivered, people)
+
+    scanned = {
+        "logs": logs.getvalue(),
+        "traces": "\n".join(s.to_json() for s in spans.get_finished_spans()),
+        "audit": b"\n".join(trail.records + trail.checkpoints + receipts).decode(),
+    }
+    assert scanned["logs"] and scanned["traces"]
+    for where, text in scanned.items():
+        leaked = leaks(text, people)
+        assert not leaked, f"personnummer in clear text in the {where}: {len(leaked)} found"

@@ -1,0 +1,107 @@
+"""One trace per record across agencies; logs that carry trace ids and never a personnummer."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import msgspec
+from opentelemetry.trace import SpanKind
+
+from samband._platform import Platform
+from samband.adapters import publish_records, read_jsonl
+from samband.adapters.agencies import polisen
+from samband.observability import configure_logging, get_logger, get_tracer
+from samband.router import Policy
+from samband.schemas import synthetic_personnummer
+
+from ..conftest import wait_for
+
+
+async def test_one_trace_runs_from_the_senders_publish_to_the_recipients_sink_write(bus, spans, tmp_path):
+    export = tmp_path / "polisen.jsonl"
+    export.write_bytes(msgspec.json.encode(polisen.sample(random.Random(8801), 1, operation="bacchus-2017")[0]) + b"\n")
+    platform = Platform(bus, Policy.skeleton(), tmp_path / "received")
+    await platform.start_router()
+    sink = await platform.start_sink("skatteverket")
+    nc = await bus.connect("polisen")
+    try:
+        assert (await publish_records(nc, polisen, read_jsonl(export))).published == 1
+        await wait_for(lambda: len(sink) >= 1)
+    finally:
+        await nc.close()
+        await platform.stop()
+
+    publish = next(s for s in spans.get_finished_spans() if s.name == "send out.police.vehicle_control")
+    trace_id = publish.context.trace_id
+    in_trace = {s.name: s for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
+    process = in_trace["process ingest.polisen.police.vehicle_control"]
+    decide = in_trace["decide"]
+    append = in_trace["send audit.records"]
+    deliver = in_trace["send inbox.skatteverket.police.vehicle_control"]
+    receive = in_trace["process in.police.vehicle_control"]
+
+    def parent(span):
+        return span.parent.span_id if span.parent else None
+
+    assert publish.kind is SpanKind.PRODUCER and parent(publish) is None
+    assert process.kind is SpanKind.CONSUMER and parent(process) == publish.context.span_id
+    assert parent(decide) == process.context.span_id
+    assert append.kind is SpanKind.PRODUCER and parent(append) == decide.context.span_id
+    assert deliver.kind is SpanKind.PRODUCER and parent(deliver) == decide.context.span_id
+    assert receive.kind is SpanKind.CONSUMER and parent(receive) == deliver.context.span_id
+    for span in (publish, process, append, deliver, receive):
+        assert span.attributes["messaging.system"] == "nats"
+        assert span.attributes["messaging.destination.name"] == span.name.split(" ", 1)[1]
+    envelope_key = deliver.attributes["messaging.message.id"]
+    assert envelope_key.endswith(":skatteverket") and append.attributes["messaging.message.id"] == envelope_key
+    assert append.attributes["messaging.nats.stream.sequence"] >= 1
+    # the audit append is acknowledged before the delivery starts
+    assert append.end_time <= deliver.start_time
+
+
+def _log_lines(buf: io.StringIO) -> list[dict]:
+    return [msgspec.json.decode(line) for line in buf.getvalue().splitlines()]
+
+
+def test_logs_are_json_lines_with_the_trace_and_span_ids_when_not_on_a_terminal(spans):
+    buf = io.StringIO()
+    configure_logging(level="info", stream=buf)  # a StringIO is not a terminal: JSON
+    try:
+        with get_tracer().start_as_current_span("work") as span:
+            get_logger("samband.test").info("routed", recipient="skatteverket")
+            get_logger("samband.test").warning("slow ack", seconds=2.5)
+        ctx = span.get_span_context()
+        lines = _log_lines(buf)
+    finally:
+        configure_logging(level="warning", json=True)
+    assert [(line["event"], line["trace_id"], line["span_id"]) for line in lines] == [
+        ("routed", format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")),
+        ("slow ack", format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")),
+    ]
+    assert lines[0]["level"] == "info" and lines[0]["recipient"] == "skatteverket"
+
+
+def test_a_personnummer_that_slips_into_a_log_line_is_masked_as_a_last_line_of_defence():
+    rng = random.Random(4)
+    pnr = synthetic_personnummer(rng)
+    samordning = synthetic_personnummer(rng, samordning=True)
+    short = f"{pnr[2:8]}-{pnr[8:]}"
+    buf = io.StringIO()
+    configure_logging(level="info", json=True, stream=buf)
+    try:
+        log = get_logger("samband.test")
+        log.info(f"looked up {pnr}", nested={"ids": [short, samordning]}, note=(f"x{samordning}",))
+        try:
+            raise ValueError(f"no such person {short}")
+        except ValueError:
+            log.exception("lookup failed")
+    finally:
+        configure_logging(level="warning", json=True)
+    text = buf.getvalue()
+    for clear in (pnr, samordning, short, pnr[2:]):
+        assert clear not in text
+    first, second = _log_lines(buf)
+    assert first["event"] == f"looked up {pnr[:6]}**-****"
+    assert first["nested"] == {"ids": [f"{pnr[2:6]}**-****", f"{samordning[:6]}**-****"]}
+    assert f"no such person {pnr[2:6]}**-****" in second["exception"]

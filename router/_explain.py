@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from samband.schemas import Envelope
 
+from ._model import record_fields
 from ._policy import Decision, Policy
 
 __all__ = ["Explanation", "Step", "explain"]
@@ -25,6 +26,7 @@ class Step:
 @dataclass
 class Explanation:
     decision: Decision
+    record_type: str
     steps: list[Step] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -43,7 +45,7 @@ def _period(start, end) -> str:
 
 def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> Explanation:
     d = policy.decide(env, recipient, at)
-    ex = Explanation(decision=d)
+    ex = Explanation(decision=d, record_type=env.record_type)
     say = ex.steps.append
     rt, origin = env.record_type, env.origin
     say(Step(None, f"The record is a {rt} ({env.id}) sent by {_name(policy, origin)} for operation "
@@ -123,8 +125,10 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
 def _verdict(ex: Explanation) -> Explanation:
     d = ex.decision
     if d.allow:
+        withheld = [f for f in record_fields(ex.record_type) if f not in d.fields]
         text = (f"ALLOW by rule {d.rule}: purpose {d.purpose}, legal basis {d.legal_basis}, "
-                f"fields {', '.join(d.fields)}" + ("; delivered marked no onward sharing" if d.no_onward_sharing else "") + ".")
+                f"fields {', '.join(d.fields)}" + (f"; withheld: {', '.join(withheld)}" if withheld else "")
+                + ("; delivered marked no onward sharing" if d.no_onward_sharing else "") + ".")
     else:
         text = f"DENY by rule {d.rule}: {d.reason}. The denial is written to the audit trail."
     ex.steps.append(Step(d.allow, text))

@@ -256,12 +256,11 @@ class Policy:
         op, denied = self._gate(env, at)
         if denied is not None:
             return denied
-        return self._decide_in(op, env, recipient, at)  # type: ignore[arg-type]
+        return self._decide_in(op, env, env.record_type, recipient, at)  # type: ignore[arg-type]
 
-    def _decide_in(self, op: _Op, env: Envelope, recipient: str, at: _dt.datetime) -> Decision:
+    def _decide_in(self, op: _Op, env: Envelope, rt: str, recipient: str, at: _dt.datetime) -> Decision:
         """The recipient's part of the decision, once the record passed `_gate`."""
         origin = env.origin
-        rt = env.record_type
         v = self.version
         entry = op.table[rt].get(recipient)
         if entry is None:
@@ -343,8 +342,8 @@ class Policy:
         op, denied = self._gate(env, at)
         if denied is not None:
             return [(NOBODY, denied)]
-        decide = self._decide_in
-        return [(r, self._own if r == env.origin else decide(op, env, r, at)) for r in self.candidates(env)]  # type: ignore[arg-type]
+        decide, rt, origin = self._decide_in, env.record_type, env.origin
+        return [(r, self._own if r == origin else decide(op, env, rt, r, at)) for r in self.candidates(env)]  # type: ignore[arg-type]
 
     # ---- field minimisation ------------------------------------------------------------
     def view(self, record_type: str, fields: tuple[str, ...]) -> View:

@@ -179,10 +179,17 @@ def _locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
             if after is not None and after[9:73] == h(data):
                 return Problem("reordered", expected,
                                f"seq {expected} is stored at position {i + 2}, after seq {seq} at position {i + 1}")
+            window = range(i + 1, min(n, i + 1 + _LOOKAHEAD))
+            if seq > expected and not any(record_seq(records[j]) == seq for j in window) and _chains_into(records, data, seq, h):
+                return Problem("reordered", expected,
+                               f"seq {seq} is stored at position {i + 1}, before seq {expected}")
             return Problem("inserted", expected,
                            f"an extra record (claiming seq {seq}) sits at position {i + 1}, before seq {expected}; "
                            f"seq {expected} continues the chain from seq {expected - 1}")
         if seq < expected:
+            if prev == head:
+                return Problem("altered", expected,
+                               f"the record at position {i + 1} chains from seq {expected - 1} but claims seq {seq}")
             if seq == expected - 1 and prev == prev_prev:
                 return Problem("inserted", seq,
                                f"two records claim seq {seq} (positions {i} and {i + 1}); the chain continues from "
@@ -206,3 +213,9 @@ def _locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
         return Problem("altered", expected, f"seq {expected} was altered: its prev {what}" if i == 0
                        else f"seq {expected} was altered: its prev does not match seq {expected - 1}")
     return Problem("altered", expected, "the chain does not hold together")
+
+
+def _chains_into(records: Sequence[bytes], data: bytes, seq: int, h) -> bool:
+    """Is ``data`` the genuine record ``seq`` (the record after it, wherever stored, names its hash)?"""
+    digest = h(data)
+    return any(record_seq(r) == seq + 1 and r[9:73] == digest for r in records) or seq == record_seq(records[-1])

@@ -189,5 +189,44 @@ def reconcile_cmd(obj, as_json: bool, identity: str) -> None:
         sys.exit(1)
 
 
+@audit.command("checkpoint")
+@click.option("--every", type=int, default=1000, show_default=True, help="Sign after this many new records.")
+@click.option("--interval", type=float, default=10.0, show_default=True, help="...or after this many seconds.")
+@click.pass_obj
+def checkpoint_cmd(obj, every: int, interval: float) -> None:
+    """Run the checkpointer on its own (beside `samband router run`) until SIGTERM/SIGINT.
+
+    `samband up` runs one already. It signs with <state>/keys/audit-signing.key, made (0600) on first use.
+    """
+    from ._logging import configure_logging
+
+    configure_logging()
+    _run(_checkpoint(obj, every, interval))
+
+
+async def _checkpoint(obj, every: int, interval: float) -> None:
+    import signal
+
+    from ._checkpoint import load_or_create_signing_key
+    from ._checkpointer import Checkpointer
+
+    key = load_or_create_signing_key(obj.state_dir / "keys")
+    nc = await obj.connect("router")  # checkpoints are written in the router's account
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    cp = Checkpointer(nc, key, every=every, interval=interval)
+    err.print(f"checkpointer running (every {every} records or {interval:g} s, key {key_id(key.public_key())}); "
+              "SIGTERM stops", highlight=False)
+    try:
+        await cp.run(stop)
+    finally:
+        await nc.close()
+    err.print(f"checkpointer stopped: chain read to seq {cp.seq}, {cp.signed} checkpoints signed"
+              + (f"; CHAIN BROKEN: {cp.broken}" if cp.broken else ""), highlight=False)
+
+
 reconcile_cmd.name = "reconcile"
+checkpoint_cmd.name = "checkpoint"
 commands = [audit]

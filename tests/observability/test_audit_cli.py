@@ -51,19 +51,19 @@ async def test_a_live_trail_is_checkpointed_verified_exported_and_queried_by_per
     # the last checkpoint, signed on the way out, covers the whole trail
     assert [c.seq for c in trail.decoded_checkpoints()] == [10, 20, 25]
 
-    out = await audit_cli(dep, "verify", "--as", ROUTER)
+    out = await audit_cli(dep, "verify")  # as the auditor
     assert out.exit_code == 0, out.output
     assert out.output.startswith(f"OK: 25 records (seq 1..25), head {verify_bytes(trail.records).head}, 3 signed checkpoints verified")
 
     export = tmp_path / "evidence.jsonl"
-    out = await audit_cli(dep, "export", "--out", str(export), "--as", ROUTER)
+    out = await audit_cli(dep, "export", "--out", str(export))
     assert out.output.strip() == f"wrote 25 records and 3 checkpoints to {export}"
     assert (await audit_cli(dep, "verify", "--file", str(export))).output.startswith("OK: 25 records (seq 1..25)")
 
     envelopes = [ENVELOPE.decode(line) for line in sink.path.read_bytes().splitlines()]
     driver = next(e for e in envelopes if e.record.driver is not None).record.driver.pnr
     expected = {e.id for e in envelopes if e.record.driver is not None and e.record.driver.pnr == driver}
-    out = await audit_cli(dep, "query", "--person", driver, "--json", "--as", ROUTER)
+    out = await audit_cli(dep, "query", "--person", driver, "--json")
     found = msgspec.json.decode(out.output)
     assert {r["envelope_id"] for r in found} == expected
     assert all(r["recipient"] == "skatteverket" and r["decision"] == "allow" for r in found)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import datetime as _dt
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from ._identifiers import mask_personnummer, normalise_orgnr, normalise_personnummer, normalise_plate
+from ._errors import InvalidIdentifier
+from ._identifiers import (
+    ORGNR_PATTERN,
+    PLATE_PATTERN,
+    PNR_PATTERN,
+    current_date,
+    luhn_digit,
+    mask_orgnr,
+    mask_personnummer,
+    mask_plate,
+    normalise_orgnr,
+    normalise_personnummer,
+    normalise_plate,
+)
 
 __all__ = [
     "Schema",
@@ -30,28 +44,77 @@ class Schema(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class Record(Schema, tag_field="type"):
     """A record type in the envelope's tagged union.
 
-    ``VERSION`` is ``(major, minor)``: a minor bump adds optional fields that old readers
-    still decode; a major bump (removing or retyping a field) makes a new tag.
+    ``VERSION`` is ``(major, minor)``. A minor bump only adds optional fields (with a
+    default); readers of an older minor still decode it with the tolerant reader
+    (`ENVELOPE_READER`). A breaking change (a field removed, retyped, made required or
+    optional, a default changed, a value taken away) is a new major: a new class whose tag
+    ends in ``.v<major>`` beside the old one, so both can travel while senders move over,
+    and policy must name the new type before anyone receives it. See docs/schemas.md.
     """
 
     VERSION: ClassVar[tuple[int, int]] = (1, 0)
 
 
-def _check(fn, value: str, field: str) -> str:
-    norm = fn(value)
-    if norm != value:
-        # Schemas hold the canonical form only; adapters normalise before they build records.
-        raise ValueError(f"Expected canonical {field} {fn.__name__.removeprefix('normalise_')}, got a non-canonical form")
-    return norm
+class _Seen:
+    """Canonical identifiers already validated in this process (a bounded set).
+
+    Every decode validates every reference; the same persons, companies and vehicles come
+    back record after record, so a set lookup replaces a date and check-digit computation.
+    Only values that passed are kept, and a value that is valid stays valid.
+    """
+
+    __slots__ = ("values", "limit")
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self.values: set[str] = set()
+        self.limit = limit
+
+    def add(self, value: str) -> None:
+        if len(self.values) >= self.limit:
+            self.values.clear()
+        self.values.add(value)
+
+
+_SEEN_PNR, _SEEN_ORGNR, _SEEN_PLATE = _Seen(), _Seen(), _Seen()
+
+
+def _fast_pnr(value: str) -> bool:
+    """The canonical 12-digit form with a real date (day + 60 allowed) and a good check digit.
+
+    The common case of every decode; `normalise_personnummer` (slower, exact messages)
+    runs only when this says no.
+    """
+    if len(value) != 12 or not value.isascii() or not value.isdigit():
+        return False
+    day = int(value[6:8])
+    try:
+        born = _dt.date(int(value[:4]), int(value[4:6]), day - 60 if day > 60 else day)
+    except ValueError:
+        return False
+    return born <= current_date() and luhn_digit(value[2:11]) == ord(value[11]) - 48
+
+
+def _non_canonical(kind: str, masked: str, canonical: str) -> InvalidIdentifier:
+    # Adapters normalise before they build records; the wire carries the canonical form only.
+    return InvalidIdentifier(f"Expected {kind} in canonical form {canonical}, got {masked}")
+
+
+Personnummer = Annotated[str, msgspec.Meta(pattern=PNR_PATTERN, description="Personnummer or samordningsnummer, 12 digits YYYYMMDDNNNC")]
+Organisationsnummer = Annotated[str, msgspec.Meta(pattern=ORGNR_PATTERN, description="Organisationsnummer NNNNNN-NNNN")]
+Plate = Annotated[str, msgspec.Meta(pattern=PLATE_PATTERN, description="Swedish registration plate ABC123 or ABC12D")]
 
 
 class PersonRef(Schema, tag="person", kw_only=True):
     """A person referenced by a record: canonical 12-digit personnummer or samordningsnummer."""
 
-    pnr: str
+    pnr: Personnummer
 
     def __post_init__(self) -> None:
-        _check(normalise_personnummer, self.pnr, "pnr")
+        if self.pnr in _SEEN_PNR.values:
+            return
+        if not _fast_pnr(self.pnr) and normalise_personnummer(self.pnr) != self.pnr:  # raises with the exact reason when invalid
+            raise _non_canonical("personnummer", mask_personnummer(self.pnr), "YYYYMMDDNNNC")
+        _SEEN_PNR.add(self.pnr)
 
     def __repr__(self) -> str:
         return f"PersonRef(pnr={mask_personnummer(self.pnr)!r})"
@@ -60,17 +123,39 @@ class PersonRef(Schema, tag="person", kw_only=True):
 
 
 class OrganisationRef(Schema, tag="organisation", kw_only=True):
-    orgnr: str
+    """An organisation (a legal person) referenced by a record; a sole trader is a `PersonRef`."""
+
+    orgnr: Organisationsnummer
 
     def __post_init__(self) -> None:
-        _check(normalise_orgnr, self.orgnr, "orgnr")
+        if self.orgnr in _SEEN_ORGNR.values:
+            return
+        if normalise_orgnr(self.orgnr) != self.orgnr:
+            raise _non_canonical("organisationsnummer", mask_orgnr(self.orgnr), "NNNNNN-NNNN")
+        _SEEN_ORGNR.add(self.orgnr)
+
+    def __repr__(self) -> str:
+        return f"OrganisationRef(orgnr={mask_orgnr(self.orgnr)!r})"
+
+    __str__ = __repr__
 
 
 class VehicleRef(Schema, tag="vehicle", kw_only=True):
-    plate: str
+    """A vehicle referenced by a record, by its registration plate."""
+
+    plate: Plate
 
     def __post_init__(self) -> None:
-        _check(normalise_plate, self.plate, "plate")
+        if self.plate in _SEEN_PLATE.values:
+            return
+        if normalise_plate(self.plate) != self.plate:
+            raise _non_canonical("registration plate", mask_plate(self.plate), "ABC123")
+        _SEEN_PLATE.add(self.plate)
+
+    def __repr__(self) -> str:
+        return f"VehicleRef(plate={mask_plate(self.plate)!r})"
+
+    __str__ = __repr__
 
 
 SubjectRef = PersonRef | OrganisationRef | VehicleRef

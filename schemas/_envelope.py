@@ -6,8 +6,7 @@ import datetime as _dt
 import os
 import time
 import uuid
-
-
+from typing import ClassVar
 
 from ._base import REGIONS, Region, Schema, SubjectRef
 from ._records import AnyRecord
@@ -26,7 +25,13 @@ def new_envelope_id() -> str:
 
 
 class Handling(Schema, kw_only=True):
-    """Originator restrictions. The router enforces them and never relaxes them."""
+    """Originator restrictions. The router enforces them and never relaxes them.
+
+    ``named_recipients``: only these agencies may receive the record; ``no_onward_sharing``:
+    recipients may not pass it on; ``foreign_origin``: the material comes from a foreign
+    partner; ``review_required``: held until an officer of the originating agency releases
+    or withholds it per recipient (the LUS 2 § balancing test).
+    """
 
     named_recipients: tuple[str, ...] | None = None
     no_onward_sharing: bool = False
@@ -38,8 +43,13 @@ class Envelope(Schema, kw_only=True):
     """One record on the bus with everything routing and audit need.
 
     ``origin`` is set by the router from the publishing account; a sender that fills it
-    with anything but its own agency is refused (and the refusal audited).
+    with anything but its own agency is refused (and the refusal audited). ``schema``
+    names the envelope's major version; ``VERSION`` is its (major, minor).
+    ``legal_basis`` is what the sender claims (e.g. ``LUS 2016:774``); the router decides
+    which basis a disclosure rests on. ``traceparent`` is the W3C trace context.
     """
+
+    VERSION: ClassVar[tuple[int, int]] = (1, 0)
 
     id: str
     schema: str = ENVELOPE_SCHEMA
@@ -54,6 +64,8 @@ class Envelope(Schema, kw_only=True):
     traceparent: str | None = None
 
     def __post_init__(self) -> None:
+        if self.schema != ENVELOPE_SCHEMA:
+            raise ValueError(f"Expected schema `{ENVELOPE_SCHEMA}`, got `{self.schema}`")
         if self.region not in REGIONS:  # Literal already checks on decode; this guards direct construction
             raise ValueError(f"Expected region one of {REGIONS}, got {self.region!r}")
         if self.record_type == "security.intelligence_note" and not self.handling.named_recipients:

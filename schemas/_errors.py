@@ -27,10 +27,12 @@ class DecodeError(SchemaError):
     """Bytes did not decode into the expected schema.
 
     ``schema`` is the schema that was expected (e.g. ``envelope``), ``path`` the JSON
-    path of the offending value, when msgspec gave one.
+    path of the offending value when there is one, ``record_type`` the tag of the record
+    the envelope carried when it could be read.
     """
 
-    def __init__(self, message: str, *, schema: str, path: str | None = None) -> None:
+    def __init__(self, message: str, *, schema: str, path: str | None = None, record_type: str | None = None) -> None:
         super().__init__(message)
         self.schema = schema
         self.path = path
+        self.record_type = record_type

@@ -31,10 +31,12 @@ def load_policy(name: str):
     if name == "skeleton":
         return Policy.skeleton()
     if name == "bacchus":
-        bacchus = getattr(Policy, "bacchus", None) or getattr(Policy, "demo", None)
-        if bacchus is None:
-            raise SystemExit("no Operation Bacchus policy in samband.router yet")
-        return bacchus()
+        from . import _platform
+
+        shipped = getattr(_platform, "shipped_policy_dir", None)
+        if shipped is None or not hasattr(Policy, "load"):
+            raise SystemExit("no shipped Operation Bacchus policy on this version")
+        return Policy.load(shipped())
     return Policy.load(Path(name))
 
 

@@ -218,4 +218,97 @@ def bench(ctx: click.Context, records: int, baseline_cap: int, latency_s: float,
         sys.stdout.write(doc.decode() + "\n")
 
 
+def _emit(result: dict, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(result), indent=2).decode() + "\n")
+
+
+def _kv_table(title: str, rows: list[tuple[str, str]]) -> None:
+    t = Table(title=title, title_justify="left", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    for k, v in rows:
+        t.add_row(k, v)
+    console.print(t)
+
+
+@bench.command("schemas")
+@click.option("--records", type=click.IntRange(min=100), default=20_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+def bench_schemas(records: int, as_json: bool) -> None:
+    """Envelope decode + validation vs a plain msgspec decode of the same bytes (target <= 3x)."""
+    from ._bench_micro import schemas_bench
+
+    r = schemas_bench(records)
+    _kv_table(f"bench schemas: {records:,} envelopes of {r['payload_bytes']} bytes", [
+        ("envelope decode + validate", f"{r['envelope_decode_validate_us']:.2f} µs"),
+        ("plain msgspec.json.decode", f"{r['plain_msgspec_decode_us']:.2f} µs"),
+    ])
+    print_targets([Target(name="envelope decode+validate / plain decode", target="<= 3", value=r["ratio"], met=r["met"])], console)
+    _emit(r, as_json)
+
+
+@bench.command("policy")
+@click.option("--records", type=click.IntRange(min=100), default=5_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+def bench_policy(records: int, as_json: bool) -> None:
+    """µs per routing decision, and how it grows with operations and grants."""
+    from ._bench_micro import policy_bench
+
+    r = policy_bench(records)
+    t = Table(title="bench policy: the pure decision, no I/O", title_justify="left")
+    for col in ("policy", "envelopes", "decisions", "µs per decision", "µs per record"):
+        t.add_column(col, justify="left" if col == "policy" else "right")
+    for row in r["rows"]:
+        t.add_row(row["policy"], f"{row['envelopes']:,}", f"{row['decisions']:,}", f"{row['us_per_decision']:.2f}", f"{row['us_per_record']:.2f}")
+    console.print(t)
+    for n in r["notes"]:
+        console.print(f"[yellow]note:[/] {n}")
+    _emit(r, as_json)
+
+
+@bench.command("audit")
+@click.option("--records", type=click.IntRange(min=1000), default=1_000_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+def bench_audit(records: int, as_json: bool) -> None:
+    """Audit verify rate and a person query over a sealed trail (1M records by default)."""
+    from ._bench_micro import audit_bench
+
+    with console.status(f"sealing {records:,} audit records"):
+        r = audit_bench(records)
+    _kv_table(f"bench audit: {records:,} sealed records, {r['checkpoints']} signed checkpoints", [
+        ("seal (encode + hash chain)", f"{r['seal_per_s']:,.0f} records/s"),
+        ("verify (chain + checkpoints)", f"{r['verify_per_s']:,.0f} records/s ({r['verify_seconds']:.2f} s)"),
+        ("verified", "ok" if r["verified_ok"] else "PROBLEM"),
+        ("index build", f"{r['index_build_seconds']:.2f} s"),
+        ("person query (pseudonymise + look up + decode hits)", f"{r['person_query_ms']:.3f} ms, {r['hits_per_query']:.1f} hits"),
+    ])
+    _emit(r, as_json)
+
+
+@bench.command("adapters")
+@click.option("--records", type=click.IntRange(min=100), default=20_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+def bench_adapters(records: int, as_json: bool) -> None:
+    """An adapter publishing from a file vs raw windowed JetStream publish of the same envelopes (target >= 0.5x)."""
+    from samband.observability import configure_logging, configure_tracing
+
+    from ._bench_env import bench_deployment, span_processor
+    from ._bench_micro import adapters_bench
+
+    configure_logging(level="error")
+    configure_tracing("samband-bench-adapter", processors=[span_processor()])
+
+    async def run() -> dict:
+        with bench_deployment() as dep:
+            await dep.provision()
+            return msgspec.to_builtins(await adapters_bench(dep, records))
+
+    r = asyncio.run(run())
+    figs = [r["adapter"], r["raw_jetstream"]]
+    _table(f"bench adapters: {records:,} Polisen records", figs, console)
+    print_targets([Target(name="adapter from file / raw JetStream windowed publish", target=">= 0.5", value=r["ratio"], met=r["met"])], console)
+    _emit(r, as_json)
+
+
 commands = [bench]

@@ -1,0 +1,230 @@
+"""The sub-benchmarks: `bench schemas`, `bench policy`, `bench audit`, `bench adapters`.
+
+Each measures one part against its own baseline in the same process, best of a few rounds
+(the machine is shared; the best round is the least disturbed one).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import inspect
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from samband.adapters.agencies import polisen
+from samband.schemas import ENVELOPE, encode
+
+from ._bench_env import Figure, native_records
+
+__all__ = ["adapters_bench", "audit_bench", "policy_bench", "schemas_bench"]
+
+
+def _best(fn: Callable[[], int], rounds: int = 3) -> tuple[float, int]:
+    """(seconds of the fastest round, items it did)."""
+    best, items = float("inf"), 0
+    for _ in range(rounds):
+        t = time.perf_counter()
+        items = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, items
+
+
+# ---- schemas -------------------------------------------------------------------------------
+def schemas_bench(n: int = 20_000) -> dict:
+    """Envelope decode + validation against a plain untyped msgspec decode of the same bytes."""
+    payloads = [encode(polisen.to_envelope(r.value)) for r in native_records(min(n, 2000), run="schemas")]
+    payloads = (payloads * (n // len(payloads) + 1))[:n]
+    plain = msgspec.json.decode
+
+    def typed() -> int:
+        for p in payloads:
+            ENVELOPE.decode(p)
+        return len(payloads)
+
+    def untyped() -> int:
+        for p in payloads:
+            plain(p)
+        return len(payloads)
+
+    t_typed, _ = _best(typed)
+    t_plain, _ = _best(untyped)
+    return {
+        "records": n, "payload_bytes": sum(map(len, payloads)) // n,
+        "envelope_decode_validate_us": t_typed / n * 1e6, "plain_msgspec_decode_us": t_plain / n * 1e6,
+        "ratio": t_typed / t_plain, "target": "<= 3", "met": t_typed / t_plain <= 3.0,
+    }
+
+
+# ---- policy --------------------------------------------------------------------------------
+def _decider(policy) -> Callable:
+    """One call that decides every candidate of an envelope, for the policy API on this version."""
+    route = getattr(policy, "route", None)
+    if route is not None:
+        return lambda env, at: len(route(env, at))
+    params = inspect.signature(policy.decide).parameters
+    if "origin" in params:  # the walking skeleton's signature
+        def decide_all(env, at):
+            cands = policy.candidates(env, env.origin)
+            for r in cands:
+                policy.decide(env, env.origin, r, at)
+            return len(cands)
+        return decide_all
+
+    def decide_all(env, at):
+        cands = policy.candidates(env)
+        for r in cands:
+            policy.decide(env, r, at)
+        return len(cands)
+    return decide_all
+
+
+def _policy_envelopes(n: int, operations: list[str] | None) -> list:
+    rng = random.Random(7)
+    out = []
+    for i, r in enumerate(native_records(n, run="policy")):
+        native = r.value
+        if operations:
+            native["insats"] = rng.choice(operations)
+        else:
+            native["insats"], native["region"] = "bacchus-2017", "syd"
+        out.append(msgspec.structs.replace(polisen.to_envelope(native), origin="polisen"))
+    return out
+
+
+def _time_policy(policy, envs: list, label: str) -> dict:
+    decide_all = _decider(policy)
+    at = _dt.datetime.now(_dt.timezone.utc)
+
+    def run() -> int:
+        return sum(decide_all(env, at) for env in envs)
+
+    seconds, decisions = _best(run)
+    return {
+        "policy": label, "envelopes": len(envs), "decisions": decisions,
+        "us_per_decision": seconds / max(decisions, 1) * 1e6, "us_per_record": seconds / len(envs) * 1e6,
+    }
+
+
+def policy_bench(n: int = 5_000) -> dict:
+    """µs per decision on the shipped policy, and on synthetic policies of growing size when the router has them."""
+    import samband.router as router
+
+    from ._bench_router import load_policy
+
+    rows, notes = [], []
+    try:
+        rows.append(_time_policy(load_policy("bacchus"), _policy_envelopes(n, None), "shipped (Operation Bacchus)"))
+    except SystemExit as exc:
+        notes.append(str(exc))
+        rows.append(_time_policy(load_policy("skeleton"), _policy_envelopes(n, None), "walking skeleton (1 rule)"))
+    synthetic = getattr(router, "synthetic_policy", None)
+    if synthetic is None:
+        notes.append("samband.router.synthetic_policy is not on this version: growth not measured")
+    else:
+        for ops, grants in ((10, 5), (100, 50), (1000, 500)):
+            policy = synthetic(operations=ops, grants=grants)
+            op_ids = _operation_ids(policy)
+            rows.append(_time_policy(policy, _policy_envelopes(n, op_ids), f"synthetic: 21 agencies, 8 scopes, {ops} operations, {grants} grants"))
+    return {"rows": rows, "notes": notes}
+
+
+def _operation_ids(policy) -> list[str] | None:
+    for attr in ("operation_ids", "operations"):
+        ops = getattr(policy, attr, None)
+        if callable(ops):
+            ops = ops()
+        if ops:
+            return list(ops)
+    data = getattr(policy, "data", None)
+    if data is not None and getattr(data, "operations", None):
+        return list(data.operations)
+    return None
+
+
+# ---- audit ---------------------------------------------------------------------------------
+def _trail(n: int, people: int = 50_000) -> tuple[list[bytes], list[bytes], object, list[str]]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from samband.observability import AuditChain, AuditRecord, Pseudonymiser, sign_checkpoint
+    from samband.schemas import synthetic_personnummer
+
+    rng = random.Random(11)
+    key = Ed25519PrivateKey.generate()
+    pseudonym = Pseudonymiser(b"bench-key-" * 4)
+    pnrs = [synthetic_personnummer(rng) for _ in range(min(people, n))]
+    subjects = [pseudonym(p) for p in pnrs]
+    recipients = ("tullverket", "skatteverket", "forsakringskassan", "arbetsformedlingen", "kronofogden", "migrationsverket")
+    chain = AuditChain()
+    t0 = _dt.datetime(2017, 3, 3, 20, 0, tzinfo=_dt.timezone.utc)
+    records, checkpoints = [], []
+    template = AuditRecord(
+        at=t0, envelope_id="", record_type="police.vehicle_control", origin="polisen", recipient="", region="syd",
+        operation="bacchus-2017", decision="allow", rule="bacchus.vehicle-control.tax", policy_version="bench",
+        legal_basis="LUS 2016:774", purpose="tax_control", fields=("control_id", "vehicle", "driver"),
+        delivered_sha256="0" * 64,
+    )
+    replace = msgspec.structs.replace
+    for i in range(n):
+        rec = replace(template, at=t0 + _dt.timedelta(milliseconds=i), envelope_id=f"env-{i // 6:09d}",
+                      recipient=recipients[i % 6], subjects=(subjects[rng.randrange(len(subjects))],))
+        records.append(chain.seal(rec))
+        if chain.seq % 10_000 == 0:
+            checkpoints.append(msgspec.json.encode(sign_checkpoint(key, chain.seq, chain.head, rec.at)))
+    return records, checkpoints, key.public_key(), pnrs
+
+
+def audit_bench(n: int = 1_000_000, queries: int = 200) -> dict:
+    """Verify rate over a sealed trail, and a person query (by personnummer, pseudonymised) over it."""
+    from samband.observability import AuditIndex, Pseudonymiser, verify_bytes
+
+    t = time.perf_counter()
+    records, checkpoints, public, pnrs = _trail(n)
+    build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    result = verify_bytes(records, checkpoints, public)
+    verify_s = time.perf_counter() - t
+    t = time.perf_counter()
+    index = AuditIndex(records)
+    index_s = time.perf_counter() - t
+    pseudonym = Pseudonymiser(b"bench-key-" * 4)
+    rng = random.Random(3)
+    asked = [rng.choice(pnrs) for _ in range(queries)]
+    t = time.perf_counter()
+    hits = sum(len(index.query(subject=pseudonym(p))) for p in asked)
+    query_s = time.perf_counter() - t
+    return {
+        "records": n, "checkpoints": len(checkpoints), "verified_ok": result.ok,
+        "seal_per_s": n / build_s, "verify_per_s": n / verify_s, "verify_seconds": verify_s,
+        "index_build_seconds": index_s, "person_query_ms": query_s / queries * 1000,
+        "hits_per_query": hits / queries, "queries": queries,
+    }
+
+
+# ---- adapters ------------------------------------------------------------------------------
+async def adapters_bench(dep, n: int = 20_000) -> dict:
+    """Polisen's adapter publishing a JSON-lines file against raw windowed JetStream publish of the same envelopes."""
+    from samband.adapters import publish_records, read_jsonl
+
+    from ._bench_base import jetstream_windowed
+
+    with tempfile.TemporaryDirectory(prefix="samband-bench-adapters-") as tmp:
+        export = Path(tmp) / "polisen.jsonl"
+        with open(export, "wb") as f:
+            for r in native_records(n, run=f"adapters-{time.time_ns()}"):
+                f.write(msgspec.json.encode(r.value) + b"\n")
+        nc = await dep.connect("polisen")
+        t = time.perf_counter()
+        summary = await publish_records(nc, polisen, read_jsonl(export))
+        adapter_s = time.perf_counter() - t
+        await nc.close()
+    envelopes = [encode(polisen.to_envelope(r.value)) for r in native_records(n, run="adapters-raw")]
+    raw = await jetstream_windowed(dep, envelopes, prefix=f"adapters-{time.time_ns()}")
+    adapter = Figure(name="adapter: read file, map, publish", records=summary.published, seconds=adapter_s,
+                     rate_in=summary.published / adapter_s, rate_out=summary.published / adapter_s)
+    ratio = adapter.rate_in / raw.rate_in
+    return {"adapter": adapter, "raw_jetstream": raw, "ratio": ratio, "target": ">= 0.5", "met": ratio >= 0.5}

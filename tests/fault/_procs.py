@@ -24,21 +24,27 @@ def _env() -> dict[str, str]:
 
 
 class RouterProcess:
-    """The platform's router in a process of its own (``samband router run`` where it exists)."""
+    """The router in a process of its own: ``samband router run --policy DIR`` (the production entry
+    point) for a policy directory, the bench's launcher of the platform's router for ``skeleton``."""
 
-    def __init__(self, dep: Deployment, policy: str = "skeleton", log: Path | None = None) -> None:
+    def __init__(self, dep: Deployment, policy: str | Path = "skeleton", log: Path | None = None) -> None:
         self.dep, self.policy = dep, policy
         self.log = log or dep.state_dir / "router.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> RouterProcess:
+        if self.policy == "skeleton":
+            cmd, ready = ["-m", "samband._bench_router", str(self.dep.state_dir), "--policy", "skeleton"], b"ready"
+        else:
+            cmd = ["-m", "samband", "--state-dir", str(self.dep.state_dir), "router", "run", "--policy", str(self.policy)]
+            ready = b"router running"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "samband._bench_router", str(self.dep.state_dir), "--policy", self.policy],
-            stdout=subprocess.PIPE, stderr=open(self.log, "ab"), env=_env(),  # noqa: SIM115 - the child owns it
+            [sys.executable, *cmd], stdout=subprocess.PIPE,
+            stderr=open(self.log, "ab"), env={**_env(), "COLUMNS": "200"},  # noqa: SIM115 - the child owns it
         )
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
-        if line.strip() != b"ready" or time.monotonic() > deadline:
+        if not line.startswith(ready) or time.monotonic() > deadline:
             raise AssertionError(f"router process did not start: {line!r}; log: {self.log.read_text()[-2000:]}")
         return self
 
@@ -53,8 +59,8 @@ class RouterProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=30)
-        lines = out.decode().strip().splitlines()
-        return msgspec.json.decode(lines[-1]) if lines else {}
+        assert self.proc.returncode == 0, f"router exited with {self.proc.returncode}; log: {self.log.read_text()[-2000:]}"
+        return out.decode()
 
 
 def samband(dep: Deployment, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:

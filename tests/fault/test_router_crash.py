@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import msgspec
@@ -13,20 +14,15 @@ from samband.broker_config import ROUTER
 
 from ._procs import RouterProcess, duplicates, read_stream, router_progress, wait_until
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(900)]
 
-N = 10_000
+# 10,000 records x six recipients: about a minute on an idle 2-core machine, several when it is shared.
+N = int(os.environ.get("SAMBAND_FAULT_RECORDS", "10000"))
 
 
-def _policy_and_recipients() -> tuple[str, set[str]]:
-    """Operation Bacchus (fan-out to several agencies) where the shipped policy exists, else the skeleton's one rule."""
-    from samband._bench_router import load_policy
-
-    try:
-        load_policy("bacchus")
-    except SystemExit:
-        return "skeleton", {"skatteverket"}
-    return "bacchus", set()  # recipients: whatever the router delivered to, checked against the audit trail
+# Operation Bacchus as shipped: a vehicle control goes to six agencies (customs, tax, two benefit
+# agencies, enforcement, migration), each with the fields its purpose allows.
+BACCHUS_RECIPIENTS = {"tullverket", "skatteverket", "forsakringskassan", "arbetsformedlingen", "kronofogden", "migrationsverket"}
 
 
 class _Ids(msgspec.Struct):
@@ -37,7 +33,9 @@ class _Ids(msgspec.Struct):
 async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exactly_once(fresh_deployment, tmp_path):
     dep = fresh_deployment
     await dep.provision()
-    policy, expected_recipients = _policy_and_recipients()
+    from samband._platform import shipped_policy_dir
+
+    policy = shipped_policy_dir()
     natives = polisen.sample(random.Random(90210), N, operation="bacchus-2017", region="syd")
     for i, n in enumerate(natives):
         n["kontrollId"] = f"PM-CRASH-{i:05d}"
@@ -53,7 +51,7 @@ async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exact
         _, acked, _ = await router_progress(dep)
         return acked >= N // 3
 
-    await wait_until(a_third_routed, 120, "the router routing a third of the records")
+    await wait_until(a_third_routed, 600, "the router routing a third of the records")
     router.kill()
     _, acked_at_kill, outstanding = await router_progress(dep)
     assert 0 < acked_at_kill < N and outstanding > 0, "the kill must land in the middle of the run"
@@ -64,15 +62,14 @@ async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exact
         last, acked, outstanding = await router_progress(dep)
         return acked >= last and outstanding == 0
 
-    await wait_until(all_routed, 180, "the restarted router routing every record")
-    stats = router.stop()
-    assert stats["records"] > 0
+    await wait_until(all_routed, 600, "the restarted router routing every record")
+    assert "router stopped cleanly" in router.stop()
 
     audit = [msgspec.json.decode(m.data) for m in await read_stream(dep, ROUTER, "AUDIT", "audit.records")]
     allowed = [(a["envelope_id"], a["recipient"]) for a in audit if a["decision"] == "allow"]
     assert duplicates(allowed) == {}, "a (record, recipient) pair audited twice"
-    recipients = expected_recipients or {r for _, r in allowed}
-    assert recipients, "the policy allowed nobody"
+    recipients = {r for _, r in allowed}
+    assert recipients == BACCHUS_RECIPIENTS
 
     deliveries = 0
     for agency in sorted(recipients):

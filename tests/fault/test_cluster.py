@@ -1,0 +1,93 @@
+"""A three-node cluster with replicas 3 on 127.0.0.1; the INGEST stream's leader is killed under load:
+every record the adapter published is in the stream once, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from contextlib import ExitStack
+
+import nats
+import pytest
+from nats.js.errors import Error as JsError
+
+from samband.adapters import NativeRecord, publish_records
+from samband.adapters.agencies import polisen
+from samband.broker_config import (
+    ROUTER, ROUTER_STREAMS, BrokerConfigError, ClusterLayout, Credentials, NatsServer, builtin_agencies,
+    provision_streams, render_cluster,
+)
+
+from ._procs import duplicates
+
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
+
+N = 10_000
+
+
+async def _retry(make, timeout: float = 30.0):
+    """JetStream answers once the cluster has a meta leader (and, after a kill, a new stream leader)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await make()
+        except (BrokerConfigError, JsError, nats.errors.Error, asyncio.TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+async def _connect(layout: ClusterLayout, creds: Credentials, identity: str, urls: list[str] | None = None) -> nats.NATS:
+    return await nats.connect(
+        urls or layout.node_urls(), nkeys_seed=str(creds.seed_path(identity)), max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25, connect_timeout=2,
+    )
+
+
+async def test_losing_the_stream_leader_of_a_three_node_cluster_under_load_loses_nothing(tmp_path):
+    creds = Credentials(tmp_path / "state")
+    layout = ClusterLayout.free(3, 0)
+    paths = render_cluster(agencies=builtin_agencies().values(), creds=creds, out_dir=tmp_path / "cluster", nodes=3, layout=layout)
+    nodes = {f"samband-{i + 1}": NatsServer(paths[i], port=layout.client_ports[i], http_port=layout.http_ports[i],
+                                            log_file=tmp_path / f"node-{i + 1}.log") for i in range(3)}
+    natives = polisen.sample(random.Random(31337), N, operation="bacchus-2017", region="syd")
+    for i, n in enumerate(natives):
+        n["kontrollId"] = f"PM-CLUSTER-{i:05d}"
+    with ExitStack() as stack:
+        starting = []
+        for server in nodes.values():  # a node is healthy only once it sees the others: start them together
+            starting.append(asyncio.get_running_loop().run_in_executor(None, server.start))
+            stack.callback(server.stop)
+        await asyncio.gather(*starting)
+
+        router = await _connect(layout, creds, ROUTER)
+        ingest = next(c for c in ROUTER_STREAMS if c.name == "INGEST")
+        await _retry(lambda: provision_streams(router, [ingest], replicas=3))
+        js = router.jetstream()
+        info = await _retry(lambda: js.stream_info("INGEST"))
+        assert info.config.num_replicas == 3
+
+        agency = await _connect(layout, creds, "polisen")
+        load = asyncio.create_task(publish_records(agency, polisen, [NativeRecord(f"cluster:{i}", b"", n) for i, n in enumerate(natives)]))
+        while (await _retry(lambda: js.stream_info("INGEST"))).state.messages < N // 3:
+            assert not load.done(), load.exception() if load.done() else ""
+            await asyncio.sleep(0.02)
+        leader = (await js.stream_info("INGEST")).cluster.leader
+        killed = nodes[leader]
+        killed.proc.kill()  # the node holding the stream's leader dies mid-load, no goodbye
+        killed.proc.wait(10)
+
+        summary = await asyncio.wait_for(load, 240)
+        await agency.close()
+        assert summary.published + summary.duplicates == N and not summary.rejected
+
+        after = await _retry(lambda: js.stream_info("INGEST"))
+        assert after.cluster.leader != leader, "a surviving node leads the stream"
+        assert after.state.messages == N
+        sub = await js.subscribe("ingest.>", stream="INGEST", ordered_consumer=True)
+        ids = [(await sub.next_msg(timeout=10)).headers["Nats-Msg-Id"] for _ in range(N)]
+        await sub.unsubscribe()
+        await router.close()
+    assert duplicates(ids) == {}
+    assert set(ids) == {f"polisen:{n['kontrollId']}" for n in natives}

@@ -9,17 +9,21 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 EXPECTED_TARGETS = {
     "samband e2e / raw JetStream windowed publish",
     "samband e2e / FastStream decode + republish",
 }
 
 
+@pytest.mark.timeout(330)  # a shared 2-core machine can be slow; the bench itself is what's measured, not this test
 def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "samband", "bench", "--records", "200", "--latency", "1", "--json", "--out", str(out)],
-        capture_output=True, text=True, timeout=110,
+        [sys.executable, "-m", "samband", "bench", "--records", "200", "--latency", "1", "--rate", "200", "--json",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
@@ -40,7 +44,7 @@ def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
     assert result["router_sampled"]["router"]["spans"] < router["spans"]
 
     latency = result["latency"]
-    assert latency["records"] == 1000 and latency["p99_ms"] >= latency["p50_ms"] > 0
+    assert latency["records"] == 200 and latency["p99_ms"] >= latency["p50_ms"] > 0
 
     names = {t["name"] for t in result["targets"]}
     assert EXPECTED_TARGETS <= names

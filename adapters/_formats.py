@@ -40,6 +40,7 @@ class Frame:
     index: int  # 0-based ordinal of the record in the source
     complete: bool = True  # False: the source ended inside this record
     size: int = 0  # its length (kept for oversized records whose bytes are not)
+    document: bool = False  # the whole source (a JSON document that does not parse)
 
 
 class ParseProblem(Exception):
@@ -266,8 +267,7 @@ class JsonDocument(NativeFormat):
             doc = self._decoder.decode(data)
             items = doc.get(self.array, []) if self.array else doc
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            yield Frame(data if len(data) <= MAX_RECORD_BYTES else b"", 0, len(data), 1, data.count(b"\n") + 1, 0,
-                        complete=False, size=len(data))
+            yield Frame(data, 0, len(data), 1, data.count(b"\n") + 1, 0, size=len(data), document=True)
             return
         at = 0
         for i, raw in enumerate(items):
@@ -281,11 +281,23 @@ class JsonDocument(NativeFormat):
                         ln, ln + chunk.count(b"\n"), i, size=len(chunk))
 
     def parse(self, frame: Frame, opened: Opened) -> dict[str, Any]:
-        if not frame.complete:
+        if frame.document:
             try:
                 self._decoder.decode(frame.data)
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-                raise ParseProblem(f"malformed JSON document: {exc}") from None
+            except UnicodeDecodeError:
+                decode_text(frame.data, "utf-8")
+            except msgspec.DecodeError as exc:
+                text = str(exc).removeprefix("JSON is malformed: ")
+                kind = "truncated" if "truncated" in text else "syntax"
+                m = re.search(r" \(byte (\d+)\)$", text)
+                if m:  # the document's byte offset as line and column
+                    at = int(m.group(1))
+                    line = frame.data.count(b"\n", 0, at)
+                    col = at - (frame.data.rfind(b"\n", 0, at) + 1) + 1
+                    raise ParseProblem(f"malformed JSON document: {text[: m.start()]} at column {col}", kind=kind,
+                                       line_delta=line) from None
+                raise ParseProblem(f"malformed JSON document: {text}", kind=kind) from None
+            raise ParseProblem("malformed JSON document")
         return JsonLines.parse(self, frame, opened)  # type: ignore[arg-type]
 
     def dump(self, records: Sequence[dict[str, Any]]) -> bytes:

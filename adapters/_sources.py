@@ -53,7 +53,7 @@ def _item(fmt: NativeFormat, opened: Opened, frame: Frame, *, label: str, key: s
     mark = Position(offset=frame.end, line=frame.next_line, index=frame.index + 1, dev=dev, inode=inode)
     common: dict[str, Any] = dict(source=key, offset=frame.offset, end=frame.end, index=frame.index)
     position = f"{label}:{frame.line}"
-    if frame.size > MAX_RECORD_BYTES:
+    if frame.size > MAX_RECORD_BYTES and not frame.document:
         rej = RejectedRecord(f"record of {frame.size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit",
                              position=position, kind="oversized", length=frame.size, **common)
         rej.mark = mark
@@ -64,8 +64,9 @@ def _item(fmt: NativeFormat, opened: Opened, frame: Frame, *, label: str, key: s
         kind, reason = p.kind, p.reason
         if not frame.complete and kind == "syntax":
             kind, reason = "truncated", f"truncated last record (the source ends inside it): {reason}"
-        rej = RejectedRecord(reason, position=f"{label}:{frame.line + p.line_delta}", raw=frame.data, kind=kind,
-                             field=p.field, **common)
+        raw = frame.data if len(frame.data) <= MAX_RECORD_BYTES else b""  # a large document is referenced, not copied
+        rej = RejectedRecord(reason, position=f"{label}:{frame.line + p.line_delta}", raw=raw, kind=kind,
+                             field=p.field, length=len(raw) if raw else frame.size, **common)
         rej.mark = mark
         return rej
     return NativeRecord(position, frame.data, value, key, mark, frame.offset)

@@ -18,9 +18,13 @@ def native_key(rng: random.Random, prefix: str) -> str:
     return f"{prefix}-{rng.getrandbits(40):010x}".upper()
 
 
-def moment(rng: random.Random, i: int, *, minutes: int = 7) -> _dt.datetime:
-    """A local (Swedish) time during the operation, advancing with ``i``."""
-    return BACCHUS_START + _dt.timedelta(minutes=minutes * i + rng.randrange(minutes))
+_CET = _dt.timezone(_dt.timedelta(hours=1))
+
+
+def moment(rng: random.Random, i: int, *, minutes: int = 7, aware: bool = False) -> _dt.datetime:
+    """A local (Swedish) time during the operation, advancing with ``i``; ``aware`` adds the offset (+01:00, winter)."""
+    at = BACCHUS_START + _dt.timedelta(minutes=minutes * i + rng.randrange(minutes))
+    return at.replace(tzinfo=_CET) if aware else at
 
 
 def day(rng: random.Random, i: int) -> _dt.date:

@@ -21,7 +21,8 @@ _KEYS = {"fordonskontroll": "kontrollId", "personkontroll": "kontrollId", "overl
 
 
 def _kind(native: dict[str, Any]) -> str:
-    return t.choice(native, "rapporttyp", {k: k for k in _KEYS}, optional=True) or "fordonskontroll"
+    kind = native.get("rapporttyp") or "fordonskontroll"  # exports before the field are vehicle controls
+    return kind if kind in _KEYS else t.choice(native, "rapporttyp", {k: k for k in _KEYS})
 
 
 def key(native: dict[str, Any]) -> str:
@@ -67,7 +68,7 @@ def sample(
     out = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
-        at = syn.moment(rng, i).isoformat()
+        at = syn.moment(rng, i, aware=True).isoformat()
         common = {"tidpunkt": at, "plats": "Helsingborg, färjeläget", "region": region, "insats": operation}
         if kind == "fordonskontroll":
             rec = {

@@ -84,12 +84,12 @@ def build(agency: str, case: str, n: int = 6) -> tuple[bytes, int]:
 AGENCIES = ("polisen", "forsakringskassan", "kronofogden", "tullverket")
 CASES = ("syntax", "missing-field", "check-digit", "impossible-date", "encoding", "oversized", "truncated")
 EXPECTED = {
-    ('polisen', 'syntax'): "malformed JSON: expected ':' at column 77 - at polisen.jsonl:3",
+    ('polisen', 'syntax'): "malformed JSON: expected ':' at column 83 - at polisen.jsonl:3",
     ('polisen', 'missing-field'): 'Expected a value, got none (missing required field) - at `$.plats` in polisen.jsonl:3',
     ('polisen', 'check-digit'): 'Invalid personnummer 198503**-****: bad check digit - at `$.forare.personnummer` in polisen.jsonl:3',
     ('polisen', 'impossible-date'): "Expected a date and time (ISO 8601), got '2017-02-30T20:00:00+01:00': no such date or time - at `$.tidpunkt` in polisen.jsonl:3",
-    ('polisen', 'encoding'): 'Expected UTF-8 text, got byte 0xe4 at column 92 - at polisen.jsonl:3',
-    ('polisen', 'oversized'): 'record of 1048862 bytes exceeds the 1048576-byte limit - at polisen.jsonl:3',
+    ('polisen', 'encoding'): 'Expected UTF-8 text, got byte 0xe4 at column 98 - at polisen.jsonl:3',
+    ('polisen', 'oversized'): 'record of 1048868 bytes exceeds the 1048576-byte limit - at polisen.jsonl:3',
     ('polisen', 'truncated'): 'truncated last record (the source ends inside it): malformed JSON: Input data was truncated - at polisen.jsonl:7',
     ('forsakringskassan', 'syntax'): 'malformed CSV: unexpected end of data - at forsakringskassan.csv:4',
     ('forsakringskassan', 'missing-field'): 'Expected a value, got none (missing required field) - at `$.Förmån` in forsakringskassan.csv:4',

@@ -1,0 +1,101 @@
+"""Sources: a directory being written to, and a broker that goes away in the middle of a load."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from samband.adapters import Positions, mapping_for, native_format, publish_records, read_source
+from samband.broker_config import ROUTER
+from samband.schemas import ENVELOPE
+
+from .conftest import OPERATION, run_export
+
+
+async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_tail_is_dead_lettered(bus, tmp_path):
+    mapping = mapping_for("kustbevakningen")
+    fmt = native_format(mapping)
+    records = mapping.sample(random.Random("watched-dir"), 9, operation=OPERATION)
+    watched = tmp_path / "incoming"
+    watched.mkdir()
+    (watched / "2017-03-03.jsonl").write_bytes(fmt.dump(records[:3]))
+    state = tmp_path / "positions.json"
+    positions = Positions(state)
+    stop = asyncio.Event()
+    nc = await bus.connect("kustbevakningen")
+    try:
+        task = asyncio.create_task(publish_records(
+            nc, mapping, read_source(watched, fmt, positions=positions, follow=True, stop=stop, poll=0.05, settle=0.2),
+            positions=positions, window=1))
+        await asyncio.sleep(0.3)
+        # the export job writes the next day's file and dies in the middle of its last line
+        (watched / "2017-03-04.jsonl").write_bytes(fmt.dump(records[3:6]) + b'{"kontrollnummer": "KBV-')
+        await asyncio.sleep(0.3)
+        (watched / "2017-03-05.jsonl").write_bytes(fmt.dump(records[6:]))
+        await asyncio.sleep(0.8)
+        stop.set()
+        summary = await task
+    finally:
+        await nc.close()
+    assert (summary.read, summary.published, summary.dead_lettered) == (10, 9, 1)
+    rej = summary.rejected[0]
+    assert (rej.kind, rej.position) == ("truncated", "2017-03-04.jsonl:4")
+    saved = Positions(state)
+    assert [saved.get(str((watched / n).resolve())).done for n in ("2017-03-03.jsonl", "2017-03-04.jsonl", "2017-03-05.jsonl")] \
+        == [True, True, False]  # the newest file may still grow
+
+
+async def test_a_json_document_is_read_whole_and_a_malformed_one_is_dead_lettered_as_one_file(bus, export_dir):
+    mapping = mapping_for("migrationsverket")
+    fmt = native_format(mapping)
+    good = export_dir / "beslut-1.json"
+    good.write_bytes(fmt.dump(mapping.sample(random.Random("json-doc"), 4, operation=OPERATION)))
+    bad = export_dir / "beslut-2.json"
+    bad.write_bytes(b'{"beslut": [{"beslutsId": "MIG-1", }]}')
+    summary, letters = await run_export(bus, "migrationsverket", export_dir)
+    assert (summary.read, summary.published, summary.dead_lettered) == (5, 4, 1)
+    assert str(summary.rejected[0]) == "malformed JSON document: trailing comma in object at column 36 - at beslut-2.json:1"
+    assert [(d.kind, d.position) for d in letters] == [("syntax", "beslut-2.json:1")]
+
+
+@pytest.mark.fault
+async def test_records_published_while_the_broker_restarts_arrive_once_and_in_order(fresh_deployment, tmp_path):
+    dep = fresh_deployment
+    await dep.provision()
+    mapping = mapping_for("polisen")
+    fmt = native_format(mapping)
+    records = mapping.sample(random.Random("outage"), 400, operation=OPERATION)
+    path = tmp_path / "polisen.jsonl"
+    path.write_bytes(fmt.dump(records))
+
+    async def slowly():
+        async for item in read_source(path, fmt):
+            yield item
+            await asyncio.sleep(0.002)
+
+    nc = await dep.connect("polisen")
+    try:
+        task = asyncio.create_task(publish_records(nc, mapping, slowly(), window=32, ack_timeout=1.0, retry_for=60))
+        await asyncio.sleep(0.3)
+        dep.stop()  # the broker goes away mid-load ...
+        await asyncio.sleep(1.5)
+        dep.start()  # ... and comes back on the same port with the same store
+        summary = await asyncio.wait_for(task, 60)
+    finally:
+        await nc.close()
+    assert summary.read == 400 and summary.retries > 0
+    assert summary.published + summary.duplicates == 400
+    rc = await dep.connect(ROUTER)
+    try:
+        js = rc.jetstream()
+        info = await js.stream_info("INGEST")
+        assert info.state.messages == 400  # once each
+        sub = await js.subscribe("ingest.polisen.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL,
+                                 config=ConsumerConfig())
+        ids = [ENVELOPE.decode((await sub.next_msg(timeout=5)).data).record.control_id for _ in range(400)]
+    finally:
+        await rc.close()
+    assert ids == [r["kontrollId"] for r in records]  # in the export's order

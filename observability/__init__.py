@@ -32,6 +32,7 @@ from ._tracing import (
     producer_span,
     start_messaging_span,
 )
+from ._synthetic import SYNTHETIC_T0, synthetic_trail
 from ._trail import ExportError, Trail, read_export, read_stream, read_trail, slice_trail, write_export
 from ._verify import Problem, VerifyResult, record_seq, verify_bytes
 
@@ -43,5 +44,5 @@ __all__ = [
     "consumer_span", "context_from_ids", "end_span", "extract_context", "inject_span", "start_messaging_span", "get_logger", "get_tracer", "inject_headers", "key_id",
     "load_or_create_key", "load_or_create_signing_key", "load_public_key", "producer_span",
     "public_key_pem", "read_export", "read_stream", "read_trail", "reconcile", "record_seq",
-    "scrub_identifiers", "sign_checkpoint", "slice_trail", "verify_bytes", "write_export",
+    "SYNTHETIC_T0", "scrub_identifiers", "sign_checkpoint", "slice_trail", "synthetic_trail", "verify_bytes", "write_export",
 ]

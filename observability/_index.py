@@ -1,7 +1,7 @@
 """An in-memory index over audit records, built while reading them: person queries answer in O(hits).
 
-Subjects (keyed pseudonyms) map to positions; the low-cardinality fields are kept as
-interned columns so other filters scan without decoding a record again.
+Subjects (keyed pseudonyms) and each filterable field's values map to posting lists of
+positions; times are kept in trail order so a window is two bisections.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
 import msgspec
@@ -34,18 +35,18 @@ _VIEW = msgspec.json.Decoder(_View)
 _intern = sys.intern
 
 
+_FIELDS = ("origin", "recipient", "region", "operation", "decision")
+
+
 class AuditIndex:
-    """Positions by subject pseudonym plus a column per filterable field."""
+    """Positions by subject pseudonym and by each filterable field's value, times for bisecting."""
 
     def __init__(self, records: Iterable[bytes] = ()) -> None:
         self.records: list[bytes] = []
         self._by_subject: dict[str, array] = {}
+        self._by: dict[str, dict[str, array]] = {f: {} for f in _FIELDS}
         self._at = array("d")
-        self._origin: list[str] = []
-        self._recipient: list[str] = []
-        self._region: list[str] = []
-        self._operation: list[str] = []
-        self._decision: list[str] = []
+        self._time_ordered = True
         for data in records:
             self.add(data)
 
@@ -61,12 +62,16 @@ class AuditIndex:
             if pos is None:
                 pos = self._by_subject[s] = array("L")
             pos.append(i)
-        self._at.append(view.at.timestamp())
-        self._origin.append(_intern(view.origin))
-        self._recipient.append(_intern(view.recipient))
-        self._region.append(_intern(view.region))
-        self._operation.append(_intern(view.operation))
-        self._decision.append(_intern(view.decision))
+        for f, value in zip(_FIELDS, (view.origin, view.recipient, view.region, view.operation, view.decision)):
+            col = self._by[f]
+            pos = col.get(value)
+            if pos is None:
+                pos = col[_intern(value)] = array("L")
+            pos.append(i)
+        t = view.at.timestamp()
+        if self._at and t < self._at[-1]:
+            self._time_ordered = False
+        self._at.append(t)
 
     def positions(
         self,
@@ -80,26 +85,33 @@ class AuditIndex:
         since: _dt.datetime | None = None,
         until: _dt.datetime | None = None,
     ) -> list[int]:
-        """Positions of the records matching every given filter, in trail order."""
-        candidates: Iterable[int]
+        """Positions of the records matching every given filter, in trail order.
+
+        Each filter is a posting list; the shortest drives, the others are intersected as sets.
+        """
+        lists: list = []
         if subject is not None:
-            candidates = self._by_subject.get(subject, ())
-        else:
-            candidates = range(len(self.records))
-        checks = [(col, val) for col, val in (
-            (self._origin, origin), (self._recipient, recipient), (self._operation, operation),
-            (self._region, region), (self._decision, decision),
-        ) if val is not None]
+            lists.append(self._by_subject.get(subject, ()))
+        for f, value in zip(_FIELDS, (origin, recipient, region, operation, decision)):
+            if value is not None:
+                lists.append(self._by[f].get(value, ()))
         lo = since.timestamp() if since else None
         hi = until.timestamp() if until else None
+        if self._time_ordered and (lo is not None or hi is not None):
+            start = bisect_left(self._at, lo) if lo is not None else 0
+            stop = bisect_right(self._at, hi) if hi is not None else len(self._at)
+            lists.append(range(start, stop))
+            lo = hi = None
+        if not lists:
+            lists.append(range(len(self.records)))
+        lists.sort(key=len)
+        driver, others = lists[0], [set(x) if not isinstance(x, range) else x for x in lists[1:]]
         at = self._at
         out = []
-        for i in candidates:
-            if lo is not None and at[i] < lo:
+        for i in driver:
+            if (lo is not None and at[i] < lo) or (hi is not None and at[i] > hi):
                 continue
-            if hi is not None and at[i] > hi:
-                continue
-            if all(col[i] == val for col, val in checks):
+            if all(i in o for o in others):
                 out.append(i)
         return out
 

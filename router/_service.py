@@ -350,15 +350,16 @@ class Router:
             self._remember(key)
         self.stats.audited += len(plan.audit)
         # 2. deliver, all inbox acks awaited; each delivery a PRODUCER span the recipient continues
-        dspans = []
-        futs = []
-        for subj, payload, hdr, _ in plan.deliveries:
-            span = start_messaging_span("send", subj, extract_context(hdr), message_id=hdr.get("Nats-Msg-Id"))
-            dspans.append(span)
-            futs.append(await self.js.publish_async(subj, payload, headers=inject_span(dict(hdr), span)))
-        results = await asyncio.gather(*(asyncio.wait_for(f, self.ack_timeout) for f in futs), return_exceptions=True)
+        #    (requests, for the same reason as the audit appends: a refusal is an answer, not a timeout)
+        dspans = [start_messaging_span("send", subj, extract_context(hdr), message_id=hdr.get("Nats-Msg-Id"))
+                  for subj, _, hdr, _ in plan.deliveries]
+        replies = await asyncio.gather(*(
+            self.nc.request(subj, payload, timeout=self.ack_timeout, headers=inject_span(dict(hdr), span))
+            for (subj, payload, hdr, _), span in zip(plan.deliveries, dspans)
+        ), return_exceptions=True)
+        results = [r if isinstance(r, BaseException) else _delivery_ack(r.data) for r in replies]
         for span, r in zip(dspans, results):
-            end_span(span, r) if isinstance(r, BaseException) else end_span(span)
+            end_span(span, r if isinstance(r, BaseException) else None)
         failed = [(d[3], r) for d, r in zip(plan.deliveries, results) if isinstance(r, BaseException)]
         for d, r in zip(plan.deliveries, results):
             if not isinstance(r, BaseException) and not r.duplicate:
@@ -390,6 +391,20 @@ class _PubAck(msgspec.Struct, forbid_unknown_fields=False):
 
 
 _audit_ack = msgspec.json.Decoder(_PubAck).decode
+
+
+class _DeliveryRefused(ConnectionError):
+    """The recipient's inbox stream answered a delivery with an error."""
+
+
+def _delivery_ack(data: bytes) -> _PubAck | BaseException:
+    try:
+        ack = _audit_ack(data)
+    except msgspec.DecodeError as exc:
+        return exc
+    if ack.error is not None:
+        return _DeliveryRefused(f"{ack.error.description} (code {ack.error.code}, err_code {ack.error.err_code})")
+    return ack
 
 
 class _TraceIds(msgspec.Struct, forbid_unknown_fields=False):

@@ -15,7 +15,7 @@ from samband.observability import (
 )
 
 from ..conftest import wait_for
-from ._trails import make_trail
+from samband.observability import synthetic_trail
 
 
 async def append(js, records) -> None:
@@ -26,7 +26,7 @@ async def append(js, records) -> None:
 async def test_samband_audit_checkpoint_signs_every_n_records_and_on_the_way_out(fresh_deployment):
     dep = fresh_deployment
     await dep.provision()
-    trail, _ = make_trail(23, every=10**9, seed=61)
+    trail = synthetic_trail(23, every=10**9, seed=61)[0]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "samband", "--state-dir", str(dep.state_dir), "audit", "checkpoint", "--every", "10",
         "--interval", "60", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "COLUMNS": "200"},
@@ -61,7 +61,7 @@ async def test_samband_audit_checkpoint_signs_every_n_records_and_on_the_way_out
 async def test_the_checkpointer_refuses_to_sign_a_chain_that_does_not_hold_together(fresh_deployment):
     dep = fresh_deployment
     await dep.provision()
-    trail, _ = make_trail(12, every=10**9, seed=62)
+    trail = synthetic_trail(12, every=10**9, seed=62)[0]
     records = list(trail.records)
     del records[6]  # seq 7 never reaches the stream
     nc = await dep.connect(ROUTER)

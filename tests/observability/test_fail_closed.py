@@ -8,6 +8,7 @@ import random
 from collections import Counter
 
 import msgspec
+from nats.js.api import DiscardPolicy
 from structlog.testing import capture_logs
 
 from samband._platform import Platform
@@ -91,3 +92,41 @@ async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_de
             await sc.close()
     finally:
         await rc.close()
+
+
+async def test_a_recipient_whose_inbox_refuses_gets_its_records_once_it_accepts_again_each_audited_once(fresh_deployment, tmp_path):
+    dep = fresh_deployment
+    await dep.provision()
+    platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
+    await platform.start_router()
+    sc = await dep.connect("skatteverket")
+    sjs = sc.jetstream()
+    try:
+        info = await sjs.stream_info("INBOX")
+        # the agency's inbox is "full" after 3 (and refuses, rather than dropping the oldest)
+        await sjs.update_stream(dataclasses.replace(info.config, max_msgs=3, discard=DiscardPolicy.NEW))
+        with capture_logs() as logs:
+            assert await publish(dep, tmp_path, "full", 33, 6) == 6
+            await wait_for(lambda: any(e["event"] == "delivery not acknowledged; will retry" for e in logs))
+        assert (await sjs.stream_info("INBOX")).state.messages == 3
+        refused = next(e for e in logs if e["event"] == "delivery not acknowledged; will retry")
+        assert "maximum messages exceeded" in refused["error"]
+        await sjs.update_stream(dataclasses.replace(info.config, max_msgs=-1))
+
+        async def inbox() -> int:
+            return (await sjs.stream_info("INBOX")).state.messages
+
+        for _ in range(300):
+            if await inbox() >= 6:
+                break
+            await asyncio.sleep(0.05)
+        assert await inbox() == 6
+    finally:
+        await sc.close()
+        await platform.stop()
+    rc = await dep.connect(ROUTER)
+    try:
+        records = [AUDIT_DECODER.decode(d) for d in (await read_trail(rc.jetstream())).records]
+    finally:
+        await rc.close()
+    assert len(records) == 6 and len({r.envelope_id for r in records}) == 6

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from samband.observability import AUDIT_DECODER, AuditChain, verify_bytes
 
-from ._trails import make_trail
+from samband.observability import synthetic_trail
 
-TRAIL, _KEY = make_trail(40, every=1000, seed=7)
+TRAIL = synthetic_trail(40, every=1000, seed=7)[0]
 
 
 def forged_after(records: list[bytes], k: int) -> bytes:

@@ -14,12 +14,12 @@ from samband.observability import (
     AUDIT_DECODER, AuditChain, Checkpoint, key_id, read_export, sign_checkpoint, verify_bytes, write_export,
 )
 
-from ._trails import make_trail
+from samband.observability import synthetic_trail
 
 
 @pytest.fixture(scope="module")
 def trail():
-    return make_trail(5000, every=500)
+    return synthetic_trail(5000, every=500)[:2]
 
 
 def export_file(tmp_path, trail):
@@ -129,7 +129,7 @@ def test_records_cut_off_the_end_are_missed_by_the_last_checkpoint(trail):
 
 def test_an_export_of_a_time_window_starts_after_a_checkpoint_and_verifies_on_its_own(trail, tmp_path):
     from samband.observability import slice_trail
-    from ._trails import T0
+    from samband.observability import SYNTHETIC_T0 as T0
     import datetime as dt
 
     t, key = trail

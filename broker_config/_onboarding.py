@@ -48,7 +48,7 @@ def adapter_command(dep: Deployment, agency: Agency, agency_file: Path) -> str |
         return None
     return shlex.join([
         "samband", "--state-dir", str(dep.state_dir), "adapter", "run", agency.slug,
-        "--mapping", str(mapping_path(agency, agency_file)),
+        "--mapping", str(mapping_path(agency, agency_file)), "--sink", str(dep.state_dir / "received"),
     ])
 
 

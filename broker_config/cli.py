@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -42,13 +44,16 @@ def onboard(obj, file: Path, start_adapter: bool) -> None:
         if start_adapter:
             log = dep.state_dir / "adapters" / f"{a.slug}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
+            argv = shlex.split(result.adapter_command)
+            # the same `samband` as this one (the venv's), even when it is not on PATH
+            beside = Path(sys.executable).parent / "samband"
+            argv[0] = str(beside) if beside.is_file() else shutil.which("samband") or "samband"
             with open(log, "ab") as out:
-                proc = subprocess.Popen(shlex.split(result.adapter_command), stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-            console.print(f"adapter started (pid {proc.pid}, log {log})")
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            click.echo(f"adapter started (pid {proc.pid}, log {log}); it writes delivered records to {dep.state_dir / 'received'}")
         else:
-            console.print("start its adapter with:")
-            console.print(f"  {result.adapter_command}", soft_wrap=True, markup=False)
+            click.echo("start its adapter (add --source EXPORT [--follow] to publish its export) with:")
+            click.echo(f"  {result.adapter_command}")
 
 
 @click.command("offboard")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import signal
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -43,7 +47,7 @@ def test_onboard_from_the_command_line_prints_the_adapter_command_and_refuses_a_
     assert result.exit_code == 0, result.output
     assert "onboarded bolagsverket (Bolagsverket, network): account bolagsverket" in result.output
     assert (f"samband --state-dir {fresh_deployment.state_dir} adapter run bolagsverket --mapping "
-            f"{ONBOARDING / 'mappings' / 'bolagsverket.toml'}") in result.output.replace("\n", "")
+            f"{ONBOARDING / 'mappings' / 'bolagsverket.toml'} --sink {fresh_deployment.state_dir / 'received'}") in result.output
     again = _samband(fresh_deployment, "onboard", str(file))
     assert again.exit_code == 1
     assert again.output.replace("\n", "") == (
@@ -80,3 +84,33 @@ def test_broker_render_writes_a_three_node_cluster_and_a_leaf_per_agency_each_ch
     assert (out / "leaf-polisen.conf").stat().st_mode & 0o777 == 0o600  # it holds the agency's seed
     unknown = _samband(fresh_deployment, "broker", "render", "--leaf", "polis", "--out", str(out))
     assert unknown.exit_code == 1 and "--leaf: Expected an agency on the bus (" in unknown.output
+
+
+def _cmdline(pid: int, timeout: float = 10.0) -> list[str]:
+    """The started process's argv (empty for a moment while it is being exec'd)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if raw:
+            return [a.decode() for a in raw.split(b"\0")[:-1]]
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} shows no command line within {timeout}s")
+
+
+def test_onboard_can_start_the_agencys_declarative_adapter_in_the_background(fresh_deployment):
+    dep = fresh_deployment
+    asyncio.run(dep.provision())
+    result = _samband(dep, "onboard", str(ONBOARDING / "csn.toml"), "--start-adapter")
+    assert result.exit_code == 0, result.output
+    pid = int(re.search(r"adapter started \(pid (\d+), log ", result.output).group(1))
+    try:
+        argv = _cmdline(pid)
+        assert argv[-9:] == [
+            "--state-dir", str(dep.state_dir), "adapter", "run", "csn", "--mapping",
+            str(ONBOARDING / "mappings" / "csn.toml"), "--sink", str(dep.state_dir / "received"),
+        ]
+        assert Path(argv[1]).name == "samband"
+        assert (dep.state_dir / "adapters" / "csn.log").exists()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)

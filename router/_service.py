@@ -113,36 +113,45 @@ class Router:
 
     # ---- start-up ---------------------------------------------------------------------
     async def _resume_chain(self) -> None:
-        """Continue the chain after the last stored audit record and remember the trail's recent pairs."""
+        """Continue the chain after the last stored audit record and remember the trail's recent pairs.
+
+        After a failed commit only what was stored since the last point where the chain and the
+        stream agreed is read (usually nothing, at most a batch), not the trail's whole tail.
+        """
         try:
             info = await self.js.stream_info("AUDIT")
-        except (JsError, NatsError) as exc:
+        except (JsError, NatsError, asyncio.TimeoutError) as exc:
             raise ConnectionError(f"audit stream unavailable: {exc!r}") from exc
         last_seq = info.state.last_seq
+        synced = getattr(self, "_synced", None)  # (stream seq, chain seq, chain head) known to agree
+        if synced is not None and info.state.first_seq <= synced[0] + 1 and last_seq >= synced[0]:
+            first = synced[0] + 1
+            chain = AuditChain(synced[1], synced[2])
+        else:
+            self._recent.clear()
+            chain = AuditChain()
+            first = max(info.state.first_seq, last_seq - RECENT_AUDITED + 1)
+        last = b""
+        if info.state.messages and first <= last_seq:
+            sub = await self.js.subscribe(
+                AUDIT_SUBJECT, ordered_consumer=True, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                config=ConsumerConfig(opt_start_seq=first),
+            )
+            try:
+                for _ in range(last_seq - first + 1):
+                    msg = await sub.next_msg(timeout=5)
+                    rec = AUDIT_DECODER.decode(msg.data)
+                    self._remember(f"{rec.envelope_id}:{rec.recipient}")
+                    last = msg.data
+            except (JsError, NatsError, asyncio.TimeoutError) as exc:
+                raise ConnectionError(f"audit stream unreadable while resuming the chain: {exc!r}") from exc
+            finally:
+                await sub.unsubscribe()
+        self.chain = AuditChain.resume(last) if last else chain
         # Each append states the stream sequence it must follow, so the stored chain can neither
         # fork (two writers) nor get a hole (a rejected append followed by accepted ones).
         self._audit_last_seq = last_seq
-        self._recent.clear()
-        if info.state.messages == 0:
-            self.chain = AuditChain()
-            return
-        first = max(info.state.first_seq, last_seq - RECENT_AUDITED + 1)
-        sub = await self.js.subscribe(
-            AUDIT_SUBJECT, ordered_consumer=True, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            config=ConsumerConfig(opt_start_seq=first),
-        )
-        last = b""
-        try:
-            for _ in range(last_seq - first + 1):
-                msg = await sub.next_msg(timeout=5)
-                rec = AUDIT_DECODER.decode(msg.data)
-                self._remember(f"{rec.envelope_id}:{rec.recipient}")
-                last = msg.data
-        except (JsError, NatsError, asyncio.TimeoutError) as exc:
-            raise ConnectionError(f"audit stream unreadable while resuming the chain: {exc!r}") from exc
-        finally:
-            await sub.unsubscribe()
-        self.chain = AuditChain.resume(last)
+        self._synced = (last_seq, self.chain.seq, self.chain.head)
 
     def _remember(self, key: str) -> None:
         self._recent[key] = None
@@ -346,6 +355,7 @@ class Router:
             raise ConnectionError("audit trail moved under the router (duplicate append); resynchronising")
         if acks:
             self._audit_last_seq = acks[-1].seq
+            self._synced = (acks[-1].seq, self.chain.seq, self.chain.head)
         for key, _ in plan.audit:
             self._remember(key)
         self.stats.audited += len(plan.audit)

@@ -26,6 +26,20 @@ __all__ = [
 ]
 
 
+def _in_order(record: Record, first: str, last: str, *, strictly: bool = False) -> None:
+    """A period's end is not before its start (for a grant, strictly after): a reversed period would match nothing."""
+    start, end = getattr(record, first), getattr(record, last)
+    if end is None:
+        return
+    try:
+        reversed_ = end <= start if strictly else end < start
+    except TypeError:  # one with a time zone, one without
+        raise ValueError(f"Expected `{first}` and `{last}` both with a time zone or both without") from None
+    if reversed_:
+        rel = "after" if strictly else "on or after"
+        raise ValueError(f"Expected `{last}` {rel} `{first}` ({start.isoformat()}), got {end.isoformat()}")
+
+
 # ---- Polismyndigheten -----------------------------------------------------------------
 class VehicleControl(Record, tag="police.vehicle_control", kw_only=True):
     """A vehicle (and its driver) checked at a control point, e.g. the Bacchus bus controls at Helsingborg."""
@@ -41,6 +55,8 @@ class VehicleControl(Record, tag="police.vehicle_control", kw_only=True):
 
 
 class PersonControl(Record, tag="police.person_control", kw_only=True):
+    """A person checked by the police (identity or body search), outside any vehicle control."""
+
     control_id: str
     controlled_at: _dt.datetime
     location: str
@@ -62,6 +78,8 @@ class OverloadReport(Record, tag="police.overload_report", kw_only=True):
 
 
 class IncidentReport(Record, tag="police.incident", kw_only=True):
+    """A police incident report (anmälan): the offence, where and when, and the suspects."""
+
     incident_id: str
     occurred_at: _dt.datetime
     location: str
@@ -72,6 +90,8 @@ class IncidentReport(Record, tag="police.incident", kw_only=True):
 
 # ---- Tullverket -----------------------------------------------------------------------
 class CustomsSeizure(Record, tag="customs.seizure", kw_only=True):
+    """Tullverket's seizure of goods, e.g. 145,000 litres of alcohol; ``quantity`` is a measure, not money."""
+
     seizure_id: str
     seized_at: _dt.datetime
     location: str
@@ -84,6 +104,8 @@ class CustomsSeizure(Record, tag="customs.seizure", kw_only=True):
 
 
 class ConsignmentControl(Record, tag="customs.consignment_control", kw_only=True):
+    """Tullverket's control of a declared consignment and what it found."""
+
     control_id: str
     controlled_at: _dt.datetime
     declarant: OrganisationRef
@@ -94,6 +116,8 @@ class ConsignmentControl(Record, tag="customs.consignment_control", kw_only=True
 
 # ---- Skatteverket ---------------------------------------------------------------------
 class TaxAudit(Record, tag="tax.audit", kw_only=True):
+    """Skatteverket's tax audit (revision) of a person or a company."""
+
     audit_id: str
     opened_on: _dt.date
     taxpayer: PersonRef | OrganisationRef
@@ -123,6 +147,8 @@ class PopulationFact(Record, tag="tax.population_fact", kw_only=True):
 
 # ---- Försäkringskassan / Arbetsförmedlingen -------------------------------------------
 class BenefitControl(Record, tag="benefit.control", kw_only=True):
+    """Försäkringskassan's or Arbetsförmedlingen's control of a benefit a person receives."""
+
     control_id: str
     opened_on: _dt.date
     person: PersonRef
@@ -152,6 +178,8 @@ class StoppedPayment(Record, tag="benefit.stopped_payment", kw_only=True):
 
 # ---- Kronofogdemyndigheten ------------------------------------------------------------
 class Debt(Record, tag="enforcement.debt", kw_only=True):
+    """A debt registered for enforcement at Kronofogden (amount in öre)."""
+
     case_id: str
     registered_on: _dt.date
     debtor: PersonRef | OrganisationRef
@@ -181,6 +209,8 @@ class PaymentSecurity(Record, tag="enforcement.payment_security", kw_only=True):
 
 # ---- Migrationsverket -----------------------------------------------------------------
 class ResidenceStatus(Record, tag="migration.residence_status", kw_only=True):
+    """Migrationsverket: a person's residence status (permit, asylum seeker, none) and work permit."""
+
     person: PersonRef
     status: str
     valid_until: _dt.date | None = None
@@ -207,8 +237,13 @@ class PrisonPlacement(Record, tag="prison.placement", kw_only=True):
     from_date: _dt.date
     to_date: _dt.date | None = None
 
+    def __post_init__(self) -> None:
+        _in_order(self, "from_date", "to_date")
+
 
 class MaritimeControl(Record, tag="coastguard.maritime_control", kw_only=True):
+    """Kustbevakningen's control of a vessel at sea."""
+
     control_id: str
     controlled_at: _dt.datetime
     position: str
@@ -218,6 +253,8 @@ class MaritimeControl(Record, tag="coastguard.maritime_control", kw_only=True):
 
 
 class ProsecutionDecision(Record, tag="prosecution.decision", kw_only=True):
+    """Åklagarmyndigheten's decision on prosecution for a suspect."""
+
     decision_id: str
     decided_on: _dt.date
     suspect: PersonRef
@@ -226,6 +263,8 @@ class ProsecutionDecision(Record, tag="prosecution.decision", kw_only=True):
 
 
 class EconomicCrimeNotice(Record, tag="ecocrime.case_notice", kw_only=True):
+    """Ekobrottsmyndigheten's notice of an economic-crime case, with the estimated damage in öre."""
+
     case_id: str
     opened_on: _dt.date
     crime_type: str
@@ -255,6 +294,9 @@ class SituationReport(Record, tag="intel.situation_report", kw_only=True):
     summary: str
     priority_persons: tuple[PersonRef, ...] = ()
 
+    def __post_init__(self) -> None:
+        _in_order(self, "period_from", "period_to")
+
 
 class Outcome(Record, tag="outcome", kw_only=True):
     """Utfall: money recovered or saved by an agency in a region (e.g. region Mitt 2020: 63 MSEK)."""
@@ -266,6 +308,9 @@ class Outcome(Record, tag="outcome", kw_only=True):
     amount_ore: int
     period_from: _dt.date
     period_to: _dt.date
+
+    def __post_init__(self) -> None:
+        _in_order(self, "period_from", "period_to")
 
 
 # ---- The councils (published by SSO) and the platform ---------------------------------
@@ -284,6 +329,9 @@ class OperationDecision(Record, tag="council.operation_decision", kw_only=True):
     valid_to: _dt.date | None = None
     status: Literal["active", "closed"] = "active"
 
+    def __post_init__(self) -> None:
+        _in_order(self, "valid_from", "valid_to")
+
 
 class CooptionDecision(Record, tag="council.cooption_decision", kw_only=True):
     """Adjungering: a time-bounded, revocable grant to one agency in one operation."""
@@ -299,6 +347,9 @@ class CooptionDecision(Record, tag="council.cooption_decision", kw_only=True):
     reason: str
     legal_basis: str
     revoked: bool = False
+
+    def __post_init__(self) -> None:
+        _in_order(self, "valid_from", "valid_to", strictly=True)
 
 
 class AgencyRegistration(Record, tag="platform.agency_registration", kw_only=True):

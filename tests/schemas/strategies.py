@@ -76,7 +76,15 @@ def struct_strategy(cls: type[msgspec.Struct]) -> st.SearchStrategy:
     info = mi.type_info(cls)
     required = {f.name: _for(f.type) for f in info.fields if f.required}
     optional = {f.name: _for(f.type) for f in info.fields if not f.required}
-    return st.fixed_dictionaries(required, optional=optional).map(lambda kw: cls(**kw))
+    return st.fixed_dictionaries(required, optional=optional).map(lambda kw: _build(cls, kw)).filter(lambda x: x is not None)
+
+
+def _build(cls, kw):
+    """The instance, or None when the type's own checks refuse the draw (e.g. a period that ends before it starts)."""
+    try:
+        return cls(**kw)
+    except ValueError:
+        return None
 
 
 @st.composite

@@ -106,3 +106,24 @@ def test_a_bare_record_is_refused_under_its_own_type_name():
     with pytest.raises(DecodeError) as err:
         codec.decode(json.dumps({**good, "amount_ore": 12500.5}).encode())
     assert str(err.value) == "benefit.recovery_claim: Expected `int`, got `float` - at `$.amount_ore`"
+
+
+@pytest.mark.parametrize("record,message", [
+    ({"type": "outcome", "agency": "skatteverket", "region": "mitt", "category": "höjd skatt", "amount_ore": 6300000000,
+      "period_from": "2020-12-31", "period_to": "2020-01-01"},
+     "envelope (outcome record): Expected `period_to` on or after `period_from` (2020-12-31), got 2020-01-01 - at `$.record`"),
+    ({"type": "council.cooption_decision", "grant_id": "g-1", "agency": "transportstyrelsen", "operation": "bacchus",
+      "record_types": ["police.overload_report"], "fields": ["vehicle"], "valid_from": "2024-05-01T00:00:00Z",
+      "valid_to": "2024-05-01T00:00:00Z", "decided_by": "rsr-syd", "reason": "överlast", "legal_basis": "OSL 10:28"},
+     "envelope (council.cooption_decision record): Expected `valid_to` after `valid_from` (2024-05-01T00:00:00+00:00), "
+     "got 2024-05-01T00:00:00+00:00 - at `$.record`"),
+    ({"type": "council.cooption_decision", "grant_id": "g-1", "agency": "transportstyrelsen", "operation": "bacchus",
+      "record_types": ["police.overload_report"], "fields": ["vehicle"], "valid_from": "2024-05-01T00:00:00",
+      "valid_to": "2024-06-01T00:00:00Z", "decided_by": "rsr-syd", "reason": "överlast", "legal_basis": "OSL 10:28"},
+     "envelope (council.cooption_decision record): Expected `valid_from` and `valid_to` both with a time zone or both "
+     "without - at `$.record`"),
+], ids=["outcome period reversed", "grant ends as it starts", "grant with and without a time zone"])
+def test_a_period_that_ends_before_it_starts_is_refused(record, message):
+    with pytest.raises(DecodeError) as err:
+        ENVELOPE.decode(_envelope(lambda d: d.update(record=record)))
+    assert str(err.value) == message

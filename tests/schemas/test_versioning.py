@@ -197,3 +197,23 @@ def test_a_record_type_of_a_later_major_carries_the_major_in_its_tag():
     for tag, cls in RECORD_TYPES.items():
         major = cls.VERSION[0]
         assert major == 1 or tag.endswith(f".v{major}"), f"{tag} is major {major}: its tag must end in .v{major}"
+
+
+def test_schemas_check_on_the_command_line_fails_naming_the_breaking_change(tmp_path):
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from samband.cli import cli
+
+    shutil.copytree(SNAPSHOT, tmp_path / "snap")
+    path = tmp_path / "snap" / "benefit.recovery_claim.json"
+    doc = json.loads(path.read_text())
+    doc["$defs"]["RecoveryClaim"]["properties"]["amount_ore"] = {"type": "string"}
+    path.write_text(json.dumps(doc))
+    result = CliRunner().invoke(cli, ["schemas", "check", str(tmp_path / "snap")])
+    assert result.exit_code == 1
+    assert ("benefit.recovery_claim 1.0 -> 1.0: breaking change without a major version bump: "
+            "retyped: was string, now integer - at `$.amount_ore`") in result.output
+    assert CliRunner().invoke(cli, ["schemas", "check", str(SNAPSHOT)]).exit_code == 0

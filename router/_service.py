@@ -50,6 +50,8 @@ DURABLE = "router"
 # Pairs audited before a crash are remembered from the trail's tail, so a redelivered
 # record is delivered again (deduped by its inbox msg id) but never audited twice.
 RECENT_AUDITED = 65_536
+# How long a busy router's pull lingers for more records when none are waiting (bench: p99 at 1k/s).
+BUSY_WAIT = 0.002
 
 
 @dataclass
@@ -170,16 +172,22 @@ class Router:
         )
         log.info("router started", policy_version=self.policy.version, audit_seq=self.chain.seq)
         self.ready.set()
+        busy = False
         try:
             while not stop.is_set():
                 try:
-                    msgs = await psub.fetch(self.batch, timeout=0.5)
+                    # A pull for a whole batch lingers until the batch is full or it expires, so a
+                    # trickle of records would wait out the expiry. Idle, wait for one record (the
+                    # pull returns as it arrives); busy, take what is there, lingering only briefly.
+                    msgs = await (psub.fetch(self.batch, timeout=BUSY_WAIT) if busy else psub.fetch(1, timeout=0.5))
                 except (NatsTimeout, asyncio.TimeoutError):
+                    busy = False
                     continue
                 except (NatsError, JsError) as exc:
                     log.warning("ingest fetch failed; retrying", error=repr(exc))
                     await asyncio.sleep(0.5)
                     continue
+                busy = True
                 await self._handle_batch(msgs, stop)
         finally:
             if isinstance(self.source, LivePolicy):

@@ -27,13 +27,15 @@ async def test_one_trace_runs_from_the_senders_publish_to_the_recipients_sink_wr
     nc = await bus.connect("polisen")
     try:
         assert (await publish_records(nc, polisen, read_jsonl(export))).published == 1
-        await wait_for(lambda: len(sink) >= 1)
+        publish = next(s for s in spans.get_finished_spans() if s.name == "send out.police.vehicle_control")
+        trace_id = publish.context.trace_id
+        # wait for this record's own copy (the shared INGEST may hold earlier tests' records too)
+        await wait_for(lambda: any(s.name == "process in.police.vehicle_control" and s.context.trace_id == trace_id
+                                   for s in spans.get_finished_spans()))
     finally:
         await nc.close()
         await platform.stop()
 
-    publish = next(s for s in spans.get_finished_spans() if s.name == "send out.police.vehicle_control")
-    trace_id = publish.context.trace_id
     in_trace = {s.name: s for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
     process = in_trace["process ingest.polisen.police.vehicle_control"]
     decide = in_trace["decide"]

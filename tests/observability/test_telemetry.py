@@ -107,3 +107,28 @@ def test_a_personnummer_that_slips_into_a_log_line_is_masked_as_a_last_line_of_d
     assert first["event"] == f"looked up {pnr[:6]}**-****"
     assert first["nested"] == {"ids": [f"{pnr[2:6]}**-****", f"{samordning[:6]}**-****"]}
     assert f"no such person {pnr[2:6]}**-****" in second["exception"]
+
+
+async def test_a_refused_record_s_audit_append_joins_the_senders_trace(bus, spans, tmp_path):
+    from samband.observability import inject_headers, producer_span
+
+    platform = Platform(bus, Policy.skeleton(), tmp_path / "received")
+    await platform.start_router()
+    nc = await bus.connect("polisen")
+    try:
+        with producer_span("out.police.vehicle_control", message_id="broken-8802") as sent:
+            headers = inject_headers({"Nats-Msg-Id": f"polisen:broken-{random.getrandbits(64):x}"})
+            await nc.jetstream().publish("out.police.vehicle_control", b'{"not": "an envelope"}', headers=headers)
+        router = platform.router
+        await wait_for(lambda: router.stats.refused >= 1)
+    finally:
+        await nc.close()
+        await platform.stop()
+    trace_id = sent.get_span_context().trace_id
+    in_trace = {s.name: s for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
+    process = in_trace["process ingest.polisen.police.vehicle_control"]
+    append = in_trace["send audit.records"]
+    assert process.attributes["samband.refused"] == "deny.invalid-envelope"
+    # no delivery headers to carry the context: the parent comes from the ids sealed in the audit record
+    assert append.parent.span_id == process.context.span_id
+    assert append.attributes["messaging.message.id"].endswith(":-")

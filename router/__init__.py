@@ -6,10 +6,10 @@ from ._minimise import View
 from ._model import PolicyData, load_policy_dir
 from ._policy import LUS, NOBODY, Decision, Policy
 from ._service import Router, RouterStats
-from ._synthetic import SYNTHETIC_AT, synthetic_data, synthetic_envelopes, synthetic_policy
+from ._synthetic import SYNTHETIC_AT, measure_decide, synthetic_data, synthetic_envelopes, synthetic_policy
 
 __all__ = [
     "LUS", "NOBODY", "Decision", "DeliveryFailed", "LivePolicy", "Policy", "PolicyData", "PolicyError", "Router",
     "RouterError", "RouterStats", "SYNTHETIC_AT", "View", "grant_from", "load_policy_dir", "operation_from",
-    "synthetic_data", "synthetic_envelopes", "synthetic_policy",
+    "measure_decide", "synthetic_data", "synthetic_envelopes", "synthetic_policy",
 ]

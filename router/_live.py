@@ -30,7 +30,8 @@ __all__ = ["LivePolicy", "DECISIONS_SUBJECTS", "REGISTRY_SUBJECTS", "operation_f
 log = get_logger("samband.router.policy")
 
 DECISIONS_SUBJECTS = "decisions.>"
-REGISTRY_SUBJECTS = "registry.agencies.>"
+REGISTRY_SUBJECTS = "registry.>"  # the whole stream, so catching up never waits on a message we skip
+REGISTRATION_PREFIX = "registry.agencies."
 _REGISTRATION = msgspec.json.Decoder(AgencyRegistration)
 
 
@@ -206,7 +207,8 @@ class LivePolicy:
 
         async def on_msg(msg) -> None:
             seq = msg.metadata.sequence.stream
-            apply(msg.data, where=f"{msg.subject} (#{seq})")
+            if stream != "REGISTRY" or msg.subject.startswith(REGISTRATION_PREFIX):
+                apply(msg.data, where=f"{msg.subject} (#{seq})")
             if seq >= last:
                 caught_up.set()
 

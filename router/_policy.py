@@ -225,7 +225,7 @@ class Policy:
                 return False
         return True
 
-    def _gate(self, env: Envelope, at: _dt.datetime) -> tuple[_Op | None, Decision | None]:
+    def _gate(self, env: Envelope, at: _dt.datetime, rt: str) -> tuple[_Op | None, Decision | None]:
         """The checks on the record itself (its operation), before any recipient is considered."""
         op = self._ops.get(env.operation)
         v = self.version
@@ -243,9 +243,9 @@ class Policy:
         if env.origin not in op.members:
             return op, Decision(allow=False, rule="deny.sender-not-participant", policy_version=v,
                                 reason=f"{env.origin} does not take part in operation {op.id}")
-        if env.record_type not in op.table:
+        if rt not in op.table:
             return op, Decision(allow=False, rule="deny.record-type-not-in-operation", policy_version=v,
-                                reason=f"{env.record_type} is not among the record types of operation {op.id}")
+                                reason=f"{rt} is not among the record types of operation {op.id}")
         return op, None
 
     def decide(self, env: Envelope, recipient: str, at: _dt.datetime) -> Decision:
@@ -253,10 +253,11 @@ class Policy:
         origin = env.origin
         if recipient == origin:
             return self._own
-        op, denied = self._gate(env, at)
+        rt = env.record.__struct_config__.tag  # = env.record_type, without the property call
+        op, denied = self._gate(env, at, rt)  # type: ignore[arg-type]
         if denied is not None:
             return denied
-        return self._decide_in(op, env, env.record_type, recipient, at)  # type: ignore[arg-type]
+        return self._decide_in(op, env, rt, recipient, at)  # type: ignore[arg-type]
 
     def _decide_in(self, op: _Op, env: Envelope, rt: str, recipient: str, at: _dt.datetime) -> Decision:
         """The recipient's part of the decision, once the record passed `_gate`."""
@@ -339,10 +340,11 @@ class Policy:
     def route(self, env: Envelope, at: _dt.datetime) -> list[tuple[str, Decision]]:
         """The decisions for one record: one per candidate, or a single denial when the record's
         operation is unknown, closed, not in force or the record is outside it."""
-        op, denied = self._gate(env, at)
+        rt = env.record_type
+        op, denied = self._gate(env, at, rt)
         if denied is not None:
             return [(NOBODY, denied)]
-        decide, rt, origin = self._decide_in, env.record_type, env.origin
+        decide, origin = self._decide_in, env.origin
         return [(r, self._own if r == origin else decide(op, env, rt, r, at)) for r in self.candidates(env)]  # type: ignore[arg-type]
 
     # ---- field minimisation ------------------------------------------------------------

@@ -206,3 +206,18 @@ async def test_policy_files_reload_while_records_flow_without_a_loss_or_a_second
     assert sorted(ids) == sorted(r["kontrollId"] for r in native)  # each exactly once
     assert router.stats.delivered["migrationsverket"] == 300
     assert len(live.versions) >= 4 and len(set(live.versions)) == 2  # each edit a new version; the same content, the same version
+
+
+def test_a_broken_policy_file_on_reload_keeps_the_last_good_policy(tmp_path):
+    policy_dir = tmp_path / "policy"
+    shutil.copytree(SHIPPED, policy_dir)
+    live = LivePolicy(policy_dir)
+    version = live.version
+    ops = policy_dir / "operations.toml"
+    ops.write_text(ops.read_text().replace('scope = "syd"', 'scope = "skåne"', 1))
+    assert live.reload() is False
+    assert live.version == version and live.versions == [version]
+    assert live.rejected == ["operations.toml: Invalid enum value 'skåne' - at `$.operations.bacchus-2017.scope` (value 'skåne')"]
+    ops.write_text(ops.read_text().replace('scope = "skåne"', 'scope = "syd"').replace('valid_from = 2016-11-01', 'valid_from = 2016-12-01'))
+    assert live.reload() is True and live.version != version
+    assert live.current.operation("bacchus-2017").valid_from == _dt.date(2016, 12, 1)

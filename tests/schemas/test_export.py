@@ -4,6 +4,7 @@ AsyncAPI 3.0 document of every subject of the bus that validates against the off
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import json
 import re
 from pathlib import Path
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from samband.broker_config import AGENCY_STREAMS, ROUTER_STREAMS, Credentials, render_server_config
 from samband.cli import cli
-from samband.schemas import BUS_SUBJECTS, RECORD_TYPES, asyncapi_document
+from samband.schemas import BUS_SUBJECTS, RECORD_TYPES, Schema, asyncapi_document, register_message
 
 ASYNCAPI_SCHEMA = json.loads((Path(__file__).parent / "asyncapi" / "asyncapi-3.0.0-without-id.json").read_text())
 VALIDATOR = jsonschema.Draft7Validator(ASYNCAPI_SCHEMA)
@@ -107,3 +108,26 @@ def test_every_subject_the_broker_lets_an_agency_or_the_router_use_is_described(
         assert any(_matches(pattern, subject) for subject in theirs), pattern
     for imp in config["accounts"]["ROUTER"]["imports"]:
         assert any(_matches(imp["to"], subject) for subject in ours), imp["to"]
+
+
+class AuditLine(Schema, kw_only=True):
+    """Stands in for the audit record observability registers."""
+
+    seq: int
+    at: _dt.datetime
+
+
+def test_a_package_that_owns_a_message_gives_it_its_payload_schema(monkeypatch):
+    from samband.schemas import _export
+
+    monkeypatch.setattr(_export, "_EXTERNAL", {})
+    before = asyncapi_document()["components"]["messages"]["auditRecord"]["payload"]
+    assert before == {"type": "object", "description": "Defined by samband.observability (AuditRecord)."}
+    register_message("auditRecord", AuditLine)
+    doc = asyncapi_document()
+    assert doc["components"]["messages"]["auditRecord"]["payload"] == {"$ref": "#/components/schemas/AuditLine"}
+    assert doc["components"]["schemas"]["AuditLine"]["required"] == ["seq", "at"]
+    assert list(VALIDATOR.iter_errors(doc)) == []
+    with pytest.raises(ValueError) as err:
+        register_message("auditTrail", AuditLine)
+    assert str(err.value) == "Expected a message name one of ['auditCheckpoint', 'auditRecord', 'deadLetter'], got 'auditTrail'"

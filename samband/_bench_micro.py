@@ -96,9 +96,9 @@ def _policy_envelopes(n: int, operations: list[str] | None) -> list:
     return out
 
 
-def _time_policy(policy, envs: list, label: str) -> dict:
+def _time_policy(policy, envs: list, label: str, at: _dt.datetime | None = None) -> dict:
     decide_all = _decider(policy)
-    at = _dt.datetime.now(_dt.timezone.utc)
+    at = at or _dt.datetime.now(_dt.timezone.utc)
 
     def run() -> int:
         return sum(decide_all(env, at) for env in envs)
@@ -123,27 +123,15 @@ def policy_bench(n: int = 5_000) -> dict:
         notes.append(str(exc))
         rows.append(_time_policy(load_policy("skeleton"), _policy_envelopes(n, None), "walking skeleton (1 rule)"))
     synthetic = getattr(router, "synthetic_policy", None)
-    if synthetic is None:
+    envelopes = getattr(router, "synthetic_envelopes", None)
+    if synthetic is None or envelopes is None:
         notes.append("samband.router.synthetic_policy is not on this version: growth not measured")
     else:
         for ops, grants in ((10, 5), (100, 50), (1000, 500)):
             policy = synthetic(operations=ops, grants=grants)
-            op_ids = _operation_ids(policy)
-            rows.append(_time_policy(policy, _policy_envelopes(n, op_ids), f"synthetic: 21 agencies, 8 scopes, {ops} operations, {grants} grants"))
+            rows.append(_time_policy(policy, envelopes(policy, n), f"synthetic: 21 agencies, 8 scopes, {ops} operations, {grants} grants",
+                                     at=router.SYNTHETIC_AT))
     return {"rows": rows, "notes": notes}
-
-
-def _operation_ids(policy) -> list[str] | None:
-    for attr in ("operation_ids", "operations"):
-        ops = getattr(policy, attr, None)
-        if callable(ops):
-            ops = ops()
-        if ops:
-            return list(ops)
-    data = getattr(policy, "data", None)
-    if data is not None and getattr(data, "operations", None):
-        return list(data.operations)
-    return None
 
 
 # ---- audit ---------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ __all__ = ["bench", "commands"]
 # Wide enough for the table when stderr is a file or a pipe (CI logs), the terminal's width otherwise.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
-DEFAULT_RECORDS = 5000
+DEFAULT_RECORDS = 3000  # the default run (all rows) fits in a minute on an idle 2-core machine
 BASELINE_CAP = 50_000  # the baselines' rates are flat well before this; FastStream at 1M would take a quarter hour
 
 

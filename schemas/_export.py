@@ -144,6 +144,7 @@ def asyncapi_document(*, server: str = "127.0.0.1:4222") -> dict[str, Any]:
             "title": s.channel,
             "description": f"{s.description}\n\nAccount: {s.account}. Stream: {s.stream}. Sender: {s.sender}. Receiver: {s.receiver}.",
             "messages": {s.message: {"$ref": f"#/components/messages/{s.message}"}},
+            "x-samband": {"account": s.account, "stream": s.stream, "sender": s.sender, "receiver": s.receiver},
         }
         if names:
             channel["parameters"] = {n: params[n] for n in names}

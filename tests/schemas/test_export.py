@@ -77,6 +77,8 @@ def test_every_channel_carries_its_message_schema_and_every_record_type_is_a_par
         assert "payload" in message
     assert doc["channels"]["outbound"]["parameters"]["recordType"]["enum"] == sorted(RECORD_TYPES)
     assert doc["components"]["messages"]["envelope"]["payload"] == {"$ref": "#/components/schemas/Envelope"}
+    assert doc["channels"]["deadLetters"]["x-samband"] == {
+        "account": "agency", "stream": "DEADLETTER", "sender": "the agency's adapter", "receiver": "the agency's IT team"}
     assert {c.__name__ for c in RECORD_TYPES.values()} <= doc["components"]["schemas"].keys()
 
 

@@ -70,7 +70,7 @@ class _Entry:
 
 
 class _Op:
-    __slots__ = ("id", "data", "active", "start", "end", "scope", "members", "table", "candidates", "coopted")
+    __slots__ = ("id", "data", "active", "start", "end", "scope", "members", "table", "candidates", "coopted", "by_origin")
 
     def __init__(self, op_id: str, op: Operation, members: frozenset[str]) -> None:
         self.id, self.data = op_id, op
@@ -81,6 +81,7 @@ class _Op:
         self.table: dict[str, dict[str, _Entry]] = {}
         self.candidates: tuple[str, ...] = ()
         self.coopted: dict[str, list[str]] = {}  # co-opted agency -> the record types its grants cover
+        self.by_origin: dict[str, tuple[str, ...]] = {}  # candidates minus the sender, per sender
 
 
 class _Standing:
@@ -172,6 +173,7 @@ class Policy:
                         if (rt, d.fields) not in self._views:
                             self._views[(rt, d.fields)] = view_for(rt, d.fields)
         self._no_entry_cache: dict[tuple[str, str, str], Decision] = {}  # denials that depend on the tables only
+        self._gate_cache: dict[tuple[str, str, str | None], Decision] = {}
         self._own = Decision(allow=False, rule="deny.own-record", policy_version=v, reason="the sender never receives its own record back")
 
     # ---- construction ------------------------------------------------------------------
@@ -228,25 +230,50 @@ class Policy:
     def _gate(self, env: Envelope, at: _dt.datetime, rt: str) -> tuple[_Op | None, Decision | None]:
         """The checks on the record itself (its operation), before any recipient is considered."""
         op = self._ops.get(env.operation)
-        v = self.version
         if op is None:
-            return None, Decision(allow=False, rule="deny.unknown-operation", policy_version=v,
-                                  reason=f"no operation {env.operation!r} has been decided; nothing is routed outside an operation")
+            return None, self._gate_denial("unknown", env.operation)
         if not op.active:
-            return op, Decision(allow=False, rule="deny.operation-closed", policy_version=v, reason=f"operation {op.id} is closed")
+            return op, self._gate_denial("closed", op.id)
         if not op.start <= at < op.end:
-            return op, Decision(allow=False, rule="deny.operation-not-in-force", policy_version=v,
-                                reason=f"operation {op.id} is in force from {op.data.valid_from} to {op.data.valid_to or 'further notice'}, not at {at.isoformat()}")
+            return op, self._gate_denial("not-in-force", op.id)
         if env.region != op.scope:
-            return op, Decision(allow=False, rule="deny.outside-scope", policy_version=v,
-                                reason=f"the record is marked for region {env.region}, operation {op.id} belongs to {op.scope}")
+            return op, self._gate_denial("scope", op.id, env.region)
         if env.origin not in op.members:
-            return op, Decision(allow=False, rule="deny.sender-not-participant", policy_version=v,
-                                reason=f"{env.origin} does not take part in operation {op.id}")
+            return op, self._gate_denial("sender", op.id, env.origin)
         if rt not in op.table:
-            return op, Decision(allow=False, rule="deny.record-type-not-in-operation", policy_version=v,
-                                reason=f"{rt} is not among the record types of operation {op.id}")
+            return op, self._gate_denial("type", op.id, rt)
         return op, None
+
+    def _gate_denial(self, why: str, op_id: str, detail: str | None = None) -> Decision:
+        """Denials of a record as such are built once per (reason, operation, detail) and reused;
+        the time of the decision is in the audit record, not in the reason."""
+        key = (why, op_id, detail)
+        d = self._gate_cache.get(key)
+        if d is not None:
+            return d
+        v = self.version
+        op = self._ops.get(op_id)
+        if why == "unknown":
+            d = Decision(allow=False, rule="deny.unknown-operation", policy_version=v,
+                         reason=f"no operation {op_id!r} has been decided; nothing is routed outside an operation")
+        elif why == "closed":
+            d = Decision(allow=False, rule="deny.operation-closed", policy_version=v, reason=f"operation {op_id} is closed")
+        elif why == "not-in-force":
+            d = Decision(allow=False, rule="deny.operation-not-in-force", policy_version=v,
+                         reason=f"operation {op_id} is in force from {op.data.valid_from} to {op.data.valid_to or 'further notice'} only")  # type: ignore[union-attr]
+        elif why == "scope":
+            d = Decision(allow=False, rule="deny.outside-scope", policy_version=v,
+                         reason=f"the record is marked for region {detail}, operation {op_id} belongs to {op.scope}")  # type: ignore[union-attr]
+        elif why == "sender":
+            d = Decision(allow=False, rule="deny.sender-not-participant", policy_version=v,
+                         reason=f"{detail} does not take part in operation {op_id}")
+        else:
+            d = Decision(allow=False, rule="deny.record-type-not-in-operation", policy_version=v,
+                         reason=f"{detail} is not among the record types of operation {op_id}")
+        if len(self._gate_cache) > 65_536:  # operation names come from senders: keep the cache bounded
+            self._gate_cache.clear()
+        self._gate_cache[key] = d
+        return d
 
     def decide(self, env: Envelope, recipient: str, at: _dt.datetime) -> Decision:
         """Allow or deny ``env`` (its ``origin`` set by the router) to ``recipient`` at ``at`` (timezone-aware)."""
@@ -268,6 +295,8 @@ class Policy:
             key = (op.id, rt, recipient)
             denied = self._no_entry_cache.get(key)
             if denied is None:
+                if len(self._no_entry_cache) > 65_536:
+                    self._no_entry_cache.clear()
                 denied = self._no_entry_cache[key] = self._no_entry(op, rt, recipient)
             return denied
         # originator restrictions: the record's own marks plus the standing ones; never widened
@@ -330,11 +359,16 @@ class Policy:
         op = self._ops.get(env.operation)
         if op is None:
             return (NOBODY,)
-        cands = op.candidates
-        named = env.handling.named_recipients
-        if named:
-            cands = cands + tuple(n for n in named if n not in op.candidates)
         origin = env.origin
+        named = env.handling.named_recipients
+        if not named:
+            cands = op.by_origin.get(origin)  # type: ignore[arg-type]
+            if cands is None:
+                cands = tuple(c for c in op.candidates if c != origin)
+                if origin in op.members:
+                    op.by_origin[origin] = cands  # type: ignore[index]
+            return cands
+        cands = op.candidates + tuple(n for n in named if n not in op.candidates)
         return tuple(c for c in cands if c != origin)
 
     def route(self, env: Envelope, at: _dt.datetime) -> list[tuple[str, Decision]]:
@@ -344,8 +378,8 @@ class Policy:
         op, denied = self._gate(env, at, rt)
         if denied is not None:
             return [(NOBODY, denied)]
-        decide, origin = self._decide_in, env.origin
-        return [(r, self._own if r == origin else decide(op, env, rt, r, at)) for r in self.candidates(env)]  # type: ignore[arg-type]
+        decide = self._decide_in
+        return [(r, decide(op, env, rt, r, at)) for r in self.candidates(env)]  # type: ignore[arg-type]
 
     # ---- field minimisation ------------------------------------------------------------
     def view(self, record_type: str, fields: tuple[str, ...]) -> View:

@@ -16,7 +16,7 @@ from samband.schemas import InvalidIdentifier, normalise_personnummer
 
 from ._audit import AuditRecord
 from ._checkpoint import PUBLIC_KEY_FILE, key_id, load_public_key
-from ._errors import ObservabilityError
+from ._errors import AuditUnavailable, ObservabilityError
 from ._index import AuditIndex
 from ._pseudonym import Pseudonymiser
 from ._reconcile import reconcile
@@ -55,7 +55,12 @@ async def _load(obj, identity: str, *, receipts: bool = False) -> tuple[Trail, l
         js = nc.jetstream()
         pem_path = obj.state_dir / "keys" / PUBLIC_KEY_FILE
         trail = await read_trail(js, public_key_pem=pem_path.read_bytes() if pem_path.exists() else None)
-        got = await read_stream(js, "RECEIPTS", "receipt.>", with_subjects=True) if receipts else []
+        got = []
+        if receipts:
+            try:
+                got = await read_stream(js, "RECEIPTS", "receipt.>", with_subjects=True)
+            except AuditUnavailable as exc:
+                raise AuditUnavailable(f"{exc}; `{identity}` may lack read access to RECEIPTS (try --as router)") from exc
         return trail, got
     finally:
         await nc.close()
@@ -100,21 +105,43 @@ def query(obj, person, origin, recipient, operation, region, decision, since, un
     if as_json:
         sys.stdout.buffer.write(msgspec.json.encode(found) + b"\n")
         return
-    console.print(_table(found, len(index)))
+    header, table = _table(found, len(index))
+    console.print(header, soft_wrap=True, highlight=False)
+    if found:
+        console.print(table)
 
 
-def _table(found: list[AuditRecord], total: int) -> Table:
-    table = Table(title=f"{len(found)} of {total} audit records", title_justify="left")
-    for col, kw in (("seq", {"justify": "right"}), ("time (UTC)", {}), ("from → to", {}), ("record type", {}),
-                    ("operation", {}), ("region", {}), ("decision", {}), ("rule", {}), ("legal basis", {}),
-                    ("purpose", {}), ("fields", {})):
-        table.add_column(col, **kw)
+def _table(found: list[AuditRecord], total: int) -> tuple[str, Table]:
+    # Columns whose value is the same on every row go to the title: the table stays readable
+    # in an 80-column terminal for the usual query (one operation, one region).
+    cols = [
+        ("seq", lambda r: str(r.seq), {"justify": "right"}),
+        ("time (UTC)", lambda r: r.at.strftime("%Y-%m-%d %H:%M:%S"), {}),
+        ("envelope", lambda r: r.envelope_id, {}),
+        ("from → to", lambda r: f"{r.origin} → {r.recipient}", {}),
+        ("record type", lambda r: r.record_type, {}),
+        ("operation", lambda r: r.operation, {}),
+        ("region", lambda r: r.region, {}),
+        ("decision", lambda r: f"[{'green' if r.decision == 'allow' else 'red'}]{r.decision}[/]", {}),
+        ("rule", lambda r: r.rule, {}),
+        ("legal basis", lambda r: r.legal_basis or "-", {}),
+        ("purpose", lambda r: r.purpose or "-", {}),
+        ("fields", lambda r: ", ".join(r.fields) or "-", {}),
+    ]
+    shared, shown = [], []
+    for name, get, kw in cols:
+        values = {get(r) for r in found}
+        if len(found) > 1 and len(values) == 1 and name not in ("seq", "time (UTC)", "envelope"):
+            shared.append(f"{name} {values.pop()}")
+        else:
+            shown.append((name, get, kw))
+    header = " · ".join([f"{len(found)} of {total} audit records", *shared])
+    table = Table()
+    for name, _, kw in shown:
+        table.add_column(name, **kw)
     for r in found:
-        style = "green" if r.decision == "allow" else "red"
-        table.add_row(str(r.seq), r.at.strftime("%Y-%m-%d %H:%M:%S"), f"{r.origin} → {r.recipient}", r.record_type,
-                      r.operation, r.region, f"[{style}]{r.decision}[/]", r.rule, r.legal_basis or "-",
-                      r.purpose or "-", ", ".join(r.fields) or "-")
-    return table
+        table.add_row(*(get(r) for _, get, _ in shown))
+    return header, table
 
 
 @audit.command("verify")

@@ -89,14 +89,20 @@ def _parse_time(at: str | None) -> _dt.datetime:
 
 
 @policy.command("test")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_POLICY_OPTION
 @click.pass_obj
 def test_cmd(obj, files: tuple[Path, ...], policy_dir: Path | None) -> None:
-    """Run policy test files (record, recipient, time -> expected decision); exit 1 on any failure."""
+    """Run policy test files (record, recipient, time -> expected decision); exit 1 on any failure.
+
+    Without FILES, runs the policy directory's own tests (its tests/*.toml)."""
     from ._testfile import run_test_files
 
     pol = _load(obj, policy_dir)
+    if not files:
+        files = tuple(sorted((_policy_dir(obj, policy_dir) / "tests").glob("*.toml")))
+        if not files:
+            raise click.UsageError("Expected policy test FILES (the policy directory has no tests/*.toml)")
     report = run_test_files(pol, list(files))
     console.print(f"[bold]policy test[/]: policy version {pol.version}, {len(report.results)} cases in {len(files)} file(s)", highlight=False)
     for r in report.results:

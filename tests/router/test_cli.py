@@ -31,6 +31,12 @@ def test_the_shipped_policy_tests_pass_and_report_like_pytest():
     assert result.output.rstrip().splitlines()[-1].startswith("==================== 26 passed in ")
 
 
+def test_without_files_policy_test_runs_the_policy_directorys_own_tests():
+    result = CliRunner().invoke(cli, ["policy", "test"], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "national_and_lus.toml::CSN takes part in region Mitt 2020 but LUS does not cover CSN before 2022-05-01 PASSED" in result.output
+
+
 def test_a_failing_policy_test_is_reported_with_what_was_expected_and_exits_1(tmp_path):
     text = (SHIPPED / "tests" / "bacchus.toml").read_text()
     broken = text.replace('to = "forsakringskassan"\nat = 2017-03-04T08:00:00+01:00\nexpect = "allow"',

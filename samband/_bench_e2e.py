@@ -230,8 +230,8 @@ class E2E:
         self.runs += 1
         run = f"r{os.getpid()}-{self.runs}"
         set_adapter_sampling(sample)
-        tick = 0.01
-        per_tick = max(1, round(rate * tick))
+        per_tick = max(1, round(rate * 0.01))  # a chunk about every 10 ms
+        tick = per_tick / rate
         total = int(rate * seconds)
         async with RouterProcess(self.dep, policy, sample) as router:
             nc = await self.dep.connect("polisen")

@@ -353,8 +353,10 @@ class Router:
             raise ConnectionError(f"audit append not acknowledged: {exc!r}") from exc
         refused = [a.error for a in acks if a.error is not None]
         for span, ack in zip(spans, acks):
-            end_span(span, **{"messaging.nats.stream.sequence": ack.seq}) if ack.error is None else end_span(
-                span, ConnectionError(ack.error.description))
+            if ack.error is None:
+                end_span(span, **{"messaging.nats.stream.sequence": ack.seq})
+            else:
+                end_span(span, ConnectionError(ack.error.description))
         if refused:
             e = refused[0]
             raise ConnectionError(f"audit append refused by the server: {e.description} (code {e.code}, err_code {e.err_code})")

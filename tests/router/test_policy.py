@@ -14,7 +14,7 @@ from samband.router._model import Coverage, LegalBasis, Need
 from samband.schemas import Handling
 
 from .conftest import SHIPPED
-from .helpers import AT, IN_2017, UTC, overload_report, vehicle_control
+from .helpers import AT, UTC, overload_report, vehicle_control
 
 ALL_VC = ("control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver", "passengers", "remark")
 VC_WITH_DRIVER = ("control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver")
@@ -204,4 +204,3 @@ def test_the_walking_skeleton_policy_still_sends_vehicle_controls_to_skatteverke
     p = Policy.skeleton()
     d = p.decide(vehicle_control(), "skatteverket", AT)
     assert (d.allow, d.rule, d.fields) == (True, "skeleton.vehicle-control.skatteverket", ALL_VC)
-    assert IN_2017 < AT

@@ -232,6 +232,10 @@ def _json_problem(exc: Exception) -> str:
 class JsonLines(NativeFormat):
     name, suffixes = "jsonl", (".jsonl", ".ndjson", ".json")
 
+    def open(self, head: bytes) -> Opened:
+        # some Windows tools start UTF-8 text with a byte-order mark; it is not part of the first record
+        return Opened(data_start=3 if head.startswith(b"\xef\xbb\xbf") else 0)
+
     def parse(self, frame: Frame, opened: Opened) -> dict[str, Any]:
         try:
             value = msgspec.json.decode(frame.data)

@@ -138,15 +138,6 @@ def _where(e: _Entry) -> str:
     return getattr(e.item, "position", "?")
 
 
-async def _aiter(items: Iterable[Any] | AsyncIterable[Any]):
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
-
-
 async def publish_records(
     nc: nats.NATS,
     mapping: AgencyMapping,
@@ -190,10 +181,13 @@ async def publish_records(
             positions.save()
             last_save = time.monotonic()
 
-    async for item in _aiter(items):
+    js = pub.js
+    agency = mapping.agency
+
+    async def handle(item: Any) -> None:
         if isinstance(item, Checkpoint):
             pending.append(_Entry(item))
-            continue
+            return
         summary.read += 1
         if isinstance(item, NativeRecord):
             try:
@@ -206,22 +200,34 @@ async def publish_records(
             log.warning("record rejected", position=item.position, kind=item.kind, reason=str(item))
             e = _Entry(item, is_dead_letter=True)
             if dead_letters:
-                e.subject, e.payload, e.headers = dead_letter_for(mapping.agency, item)
+                e.subject, e.payload, e.headers = dead_letter_for(agency, item)
                 await pub.send(e)
             pending.append(e)
         else:
             subject = f"out.{env.record_type}"
-            headers = {"Nats-Msg-Id": f"{mapping.agency}:{key}"}
+            headers = {"Nats-Msg-Id": f"{agency}:{key}"}
             if trace:
-                with producer_span(subject, message_id=key, attributes={"samband.agency": mapping.agency}):
+                with producer_span(subject, message_id=key, attributes={"samband.agency": agency}):
                     headers = inject_headers(headers)
                     payload = encode(msgspec.structs.replace(env, traceparent=headers.get("traceparent")))
             else:
                 payload = encode(env)
             e = _Entry(item, subject, payload, headers)
-            await pub.send(e)
+            try:  # the hot path, without pub.send's extra await
+                e.future = await js.publish_async(subject, payload, headers=dict(headers))
+            except ConnectionClosedError as exc:
+                raise PublishFailed(f"Expected an open connection to publish {subject}, got a closed one") from exc
+            except (NatsError, JsError, OSError) as exc:
+                e.error = exc
             pending.append(e)
         if len(pending) >= window:
             await drain()
+
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            await handle(item)
+    else:
+        for item in items:
+            await handle(item)
     await drain(force_save=True)
     return summary

@@ -232,14 +232,31 @@ def _identifier(fn, ref, attr: str, value: Any, path: str):
 
 
 _today: list = [None, 0.0]
+_PNR_SIMPLE = re.compile(r"^(\d{2})?(\d{6})([-+]?)(\d{4})$")
 
 
 def _normalise_pnr(value: str) -> str:
-    # date.today() per record is measurable at 10k records/s; the century rule needs only the day
+    """The canonical 12-digit form for `PersonRef`, which validates it (date, check digit) itself.
+
+    Only the century is worked out here (the same rule as `normalise_personnummer`), so a
+    personnummer is validated once, not twice; anything unusual goes the full way.
+    """
     now = _time.monotonic()
-    if now - _today[1] > 60:
+    if now - _today[1] > 60:  # date.today() per record is measurable at 10k records/s
         _today[0], _today[1] = _dt.date.today(), now
-    return normalise_personnummer(value, today=_today[0])
+    m = _PNR_SIMPLE.match(value)
+    if m is None:
+        return normalise_personnummer(value, today=_today[0])
+    century, yymmdd, sep, tail = m.groups()
+    if century is not None:
+        return century + yymmdd + tail
+    today = _today[0]
+    year = (today.year // 100) * 100 + int(yymmdd[:2])
+    if year > today.year:
+        year -= 100
+    if sep == "+":
+        year -= 100
+    return f"{year:04d}{yymmdd[2:]}{tail}"
 
 
 @_field

@@ -7,7 +7,7 @@ from ._errors import (
     AgencyFileError, BrokerConfigError, BrokerNotFound, BrokerReloadError, BrokerStartError, BrokerUnavailable, OnboardingError,
 )
 from ._onboarding import Onboarded, adapter_command, offboard, onboard, register, registration_subject
-from ._production import ClusterLayout, render_cluster
+from ._production import ClusterLayout, provision_cluster, render_cluster
 from ._render import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_ACCOUNT, render_server_config
 from ._server import NatsServer, check_config, find_nats_server, free_port, reload_server
 
@@ -18,5 +18,5 @@ __all__ = [
     "check_config", "find_nats_server", "free_port", "load_agency_file", "render_server_config",
     "SENDABLE_RECORD_TYPES", "BrokerReloadError", "OnboardingError", "Onboarded", "ClusterLayout",
     "adapter_command", "load_agency_dir", "mapping_path", "offboard", "onboard", "register", "registration_subject",
-    "reload_server", "render_cluster", "provision_streams",
+    "reload_server", "render_cluster", "provision_streams", "provision_cluster",
 ]

@@ -22,7 +22,7 @@ from ._creds import Credentials
 from ._errors import OnboardingError
 from ._render import render_server_config
 
-__all__ = ["ClusterLayout", "render_cluster"]
+__all__ = ["ClusterLayout", "render_cluster", "provision_cluster"]
 
 CLUSTER_NAME = "samband"
 
@@ -147,3 +147,28 @@ def render_cluster(
         _write_secret(path, _json(config))
         written.append(path)
     return written
+
+
+async def provision_cluster(creds: Credentials, agencies: Iterable[str], servers: list[str], *, replicas: int = 3) -> None:
+    """Create the router's streams and every agency's streams on a running cluster, ``replicas`` each.
+
+    Each account's streams are made with that account's own credentials (the router's with
+    ``router``'s, an agency's with its own), as on the embedded broker.
+    """
+    import nats
+    from nats.errors import Error as NatsError
+
+    from ._creds import ROUTER
+    from ._deployment import AGENCY_STREAMS, ROUTER_STREAMS, provision_streams
+    from ._errors import BrokerUnavailable
+
+    for identity, streams in [(ROUTER, ROUTER_STREAMS), *((slug, AGENCY_STREAMS) for slug in agencies)]:
+        try:
+            nc = await nats.connect(servers=servers, nkeys_seed=str(creds.seed_path(identity)), connect_timeout=5,
+                                    name=f"samband-provision-{identity}")
+        except (NatsError, OSError) as exc:
+            raise BrokerUnavailable(f"cannot connect to {', '.join(servers)} as {identity}: {exc!r}") from exc
+        try:
+            await provision_streams(nc, streams, replicas=replicas)
+        finally:
+            await nc.close()

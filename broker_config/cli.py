@@ -16,7 +16,7 @@ from ._agencies import load_agency_file
 from ._errors import BrokerConfigError
 from ._onboarding import offboard as _offboard
 from ._onboarding import onboard as _onboard
-from ._production import ClusterLayout, render_cluster
+from ._production import ClusterLayout, provision_cluster, render_cluster
 
 console = Console()
 
@@ -132,6 +132,17 @@ def broker_render(obj, nodes: int, leaves: tuple[str, ...], out_dir: Path, host:
     for p in paths:
         console.print(f"wrote {p}" + ("  (holds the agency's seed: 0600)" if p.name.startswith("leaf-") else ""))
     console.print(f"each config checked with `nats-server -t`; start a node with `nats-server -c {paths[0]}`")
+
+
+@broker.command("provision")
+@click.option("--server", "servers", multiple=True, required=True, help="A node's client URL (repeatable).")
+@click.option("--replicas", type=int, default=3, show_default=True, help="JetStream replicas for every stream.")
+@click.pass_obj
+def broker_provision(obj, servers: tuple[str, ...], replicas: int) -> None:
+    """Create the router's and every agency's streams on a running cluster (R3 by default)."""
+    dep = obj.deployment()
+    _run(provision_cluster(dep.creds, sorted(dep.agencies), list(servers), replicas=replicas))
+    console.print(f"streams of ROUTER and {len(dep.agencies)} agencies provisioned with {replicas} replicas")
 
 
 commands = [onboard, offboard, creds, broker]

@@ -11,8 +11,8 @@ import nats
 from nats.js.errors import Error as JsError
 
 from samband.broker_config import (
-    AGENCY_STREAMS, ROUTER, BrokerConfigError, ROUTER_STREAMS, ClusterLayout, Credentials, NatsServer, builtin_agencies,
-    check_config, provision_streams, render_cluster,
+    ROUTER, BrokerConfigError, ClusterLayout, Credentials, NatsServer, builtin_agencies,
+    check_config, provision_cluster, render_cluster,
 )
 from samband.observability import Pseudonymiser, load_or_create_key
 from samband.router import Policy, Router
@@ -58,10 +58,12 @@ async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node
         skv = await nats.connect(layout.node_urls()[2], nkeys_seed=str(creds.seed_path("skatteverket")))
         polisen = await nats.connect(f"nats://127.0.0.1:{layout.leaf_client_ports[0]}", nkeys_seed=str(creds.seed_path("polisen")))
         try:
-            await _retry(lambda: provision_streams(router_nc, ROUTER_STREAMS, replicas=3))
-            await _retry(lambda: provision_streams(skv, AGENCY_STREAMS, replicas=3))
+            # what `samband broker provision --server ... --replicas 3` does
+            await _retry(lambda: provision_cluster(creds, ["polisen", "skatteverket"], layout.node_urls(), replicas=3))
             info = await router_nc.jetstream().stream_info("AUDIT")
             assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
+            inbox = await skv.jetstream().stream_info("INBOX")
+            assert inbox.config.num_replicas == 3
             router = Router(router_nc, Policy.skeleton(), Pseudonymiser(load_or_create_key(tmp_path / "pseudonym.key")))
             task = asyncio.create_task(router.run(stop))
             env, data = vehicle_control_bytes(random.Random(3))

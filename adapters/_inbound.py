@@ -24,7 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import Error as JsError
 
 from samband.observability import consumer_span, get_logger
-from samband.schemas import ENVELOPE, DecodeError, Envelope, Receipt, encode
+from samband.schemas import ENVELOPE_READER, DecodeError, Envelope, Receipt, encode
 
 __all__ = ["InboxSink", "consume_inbox", "RECEIPT_SUBJECT"]
 
@@ -121,7 +121,7 @@ async def consume_inbox(
         for msg in msgs:
             with consumer_span(msg.subject, msg.headers, attributes={"samband.agency": agency}):
                 try:
-                    env = ENVELOPE.decode(msg.data)
+                    env = ENVELOPE_READER.decode(msg.data)  # recipients read tolerantly (docs/schemas.md)
                 except DecodeError as exc:
                     log.error("undecodable delivery kept in inbox", subject=msg.subject, error=str(exc))
                     await msg.term()

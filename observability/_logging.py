@@ -24,9 +24,13 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+# Hex ids we write ourselves; 10 digits in a row inside a span id are not a personnummer.
+_OWN_IDS = frozenset({"trace_id", "span_id"})
+
+
 def scrub_identifiers(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     """Last line of defence: anything shaped like a personnummer is masked before it is written."""
-    return {k: _scrub(v) for k, v in event.items()}
+    return {k: v if k in _OWN_IDS else _scrub(v) for k, v in event.items()}
 
 
 def _add_trace_ids(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -109,6 +109,15 @@ def test_a_personnummer_that_slips_into_a_log_line_is_masked_as_a_last_line_of_d
     assert f"no such person {pnr[2:6]}**-****" in second["exception"]
 
 
+def test_trace_and_span_ids_with_ten_digits_in_a_row_are_not_mistaken_for_a_personnummer():
+    from samband.observability import scrub_identifiers
+
+    ids = {"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "e5194644918e2925"}
+    event = scrub_identifiers(None, "info", {"event": "routed", **ids, "note": "e5194644918e2925"})
+    assert {k: event[k] for k in ids} == ids
+    assert event["note"] == "e" + "5194644918"[:4] + "**-****" + "e2925"  # elsewhere the scrubber stays strict
+
+
 async def test_a_refused_record_s_audit_append_joins_the_senders_trace(bus, spans, tmp_path):
     from samband.observability import inject_headers, producer_span
 

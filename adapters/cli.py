@@ -127,7 +127,7 @@ async def _run(obj, mapping, source: Path | None, follow: bool, sink_dir: Path, 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     sink = None if no_inbox else InboxSink(sink_dir / f"{agency}.jsonl")
-    consumer = asyncio.create_task(consume_inbox(nc, agency, sink, stop, receipts=True)) if sink else None
+    consumer = asyncio.create_task(consume_inbox(nc, agency, sink, stop, receipts=True)) if sink is not None else None
     try:
         if source is not None:
             summary = await _publish(nc, mapping, source, follow, state_file, stop)

@@ -37,10 +37,12 @@ JS_DENY_DESTRUCTIVE = [
 ]
 
 AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
-# The auditor reads the audit streams (info, direct/msg get, its own consumers) and nothing else.
+# The auditor reads the audit streams and the recipients' receipts (for `audit reconcile`):
+# info, direct/msg get, its own consumers, and nothing else.
+AUDITOR_STREAMS = (*AUDIT_STREAMS, "RECEIPTS")
 AUDITOR_READS = [
     subject
-    for stream in AUDIT_STREAMS
+    for stream in AUDITOR_STREAMS
     for subject in (
         f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}",
         f"$JS.API.DIRECT.GET.{stream}.>", f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.>",

@@ -60,7 +60,7 @@ async def _load(obj, identity: str, *, receipts: bool = False) -> tuple[Trail, l
             try:
                 got = await read_stream(js, "RECEIPTS", "receipt.>", with_subjects=True)
             except AuditUnavailable as exc:
-                raise AuditUnavailable(f"{exc}; `{identity}` may lack read access to RECEIPTS (try --as router)") from exc
+                raise AuditUnavailable(f"{exc}; `{identity}` may lack read access to RECEIPTS") from exc
         return trail, got
     finally:
         await nc.close()

@@ -36,9 +36,12 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
 
     from ._platform import Platform, shipped_policy_dir
 
-    agencies = builtin_agencies()
+    # An existing deployment is the truth about who is on the bus (onboarded agencies stay,
+    # offboarded ones, core ones included, stay off); a new one starts with the core agencies.
     if (obj.state_dir / "deployment.json").exists():
-        agencies.update(Deployment.load(obj.state_dir).agencies)
+        agencies = Deployment.load(obj.state_dir).agencies
+    else:
+        agencies = builtin_agencies()
     dep = Deployment(obj.state_dir, agencies=agencies.values(), port=port, http_port=http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

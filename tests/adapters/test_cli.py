@@ -67,3 +67,30 @@ def test_an_export_piped_on_stdin_is_published(bus, tmp_path):
     assert proc.returncode == 0, text
     assert "│    8 │         7 │          0 │             1 │" in text
     assert "dlq.truncated truncated last record (the source ends inside it): malformed JSON: Input data was truncated - at stdin:8" in text
+
+
+def test_an_adapter_run_without_a_source_writes_what_the_router_delivered_to_its_inbox(bus, tmp_path):
+    import asyncio
+    import random
+
+    import msgspec
+
+    from samband.adapters.agencies import polisen
+    from samband.schemas import encode
+
+    env = msgspec.structs.replace(
+        polisen.to_envelope(polisen.sample(random.Random(7117), 1, operation=OPERATION)[0]), origin="polisen")
+
+    async def deliver() -> None:
+        nc = await bus.connect("router")  # only the router can reach an agency's inbox
+        try:
+            await nc.jetstream().publish("inbox.kustbevakningen.police.vehicle_control", encode(env),
+                                         headers={"Nats-Msg-Id": f"{env.id}:kustbevakningen"})
+        finally:
+            await nc.close()
+
+    asyncio.run(deliver())
+    run = samband(bus, "adapter", "run", "kustbevakningen", "--once", "--sink", str(tmp_path / "received"))
+    assert run.exit_code == 0, run.output
+    written = (tmp_path / "received" / "kustbevakningen.jsonl").read_bytes().splitlines()
+    assert env.id in {msgspec.json.decode(line)["id"] for line in written}

@@ -104,7 +104,7 @@ async def test_reconcile_lists_deliveries_without_a_receipt_and_receipts_that_do
             Receipt(envelope_id=envs[3].id, recipient="tullverket", written_at=now, sha256="0" * 64)))
     finally:
         await nc.close()
-    out = await audit_cli(dep, "reconcile", "--json", "--as", ROUTER)
+    out = await audit_cli(dep, "reconcile", "--json")  # as the auditor: read-only on AUDIT* and RECEIPTS
     assert out.exit_code == 1
     got = msgspec.json.decode(out.output)
     assert (got["delivered"], got["receipts"], got["confirmed"]) == (4, 4, 2)

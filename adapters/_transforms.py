@@ -60,13 +60,23 @@ def _lookup(native: Any, path: str) -> Any:
     if parts is None:
         parts = _PARTS[path] = tuple(path.split("."))
     value = native
-    for part in parts:
-        if isinstance(value, dict) and part in value:
+    for depth, part in enumerate(parts):
+        if isinstance(value, dict):
+            if part not in value:
+                return _MISSING
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and part.isdigit():
+            if int(part) >= len(value):
+                return _MISSING
             value = value[int(part)]
+        elif value is None or (type(value) is str and not value.strip()):
+            return _MISSING  # an absent or blank parent: the field is missing, not malformed
         else:
-            return _MISSING
+            # A parent of the wrong shape (e.g. `forare` as text where an object is expected) is
+            # a malformed record, never "no value": reading it as missing would drop data silently.
+            where = ".".join(parts[:depth])
+            want = "a list" if part.isdigit() else "an object"
+            raise FieldError(f"Expected {want}, got `{type(value).__name__}`", field=where)
     return value
 
 
@@ -121,9 +131,9 @@ def _field(convert):
 
 @_field
 def text(value: Any, path: str) -> str:
-    if isinstance(value, (dict, list)):
+    if type(value) is not str:  # a number or an object where the export promises text is malformed
         raise FieldError(f"Expected text, got `{type(value).__name__}`", field=path)
-    return value.strip() if type(value) is str else str(value)
+    return value.strip()
 
 
 @_field

@@ -134,3 +134,21 @@ async def test_a_bad_record_is_dead_lettered_with_its_reason_and_the_rest_is_pub
         assert letter.raw is None and letter.raw_ref.length > MAX_RECORD_BYTES and len(letter.raw_ref.sha256) == 64
     else:
         assert letter.raw and data[letter.offset: letter.offset + letter.length] == letter.raw
+
+
+@pytest.mark.parametrize("field,value,reason", [
+    ("forare", "199001011234", "Expected an object, got `str` - at `$.forare`"),
+    ("forare", [{"personnummer": "850312-1231"}], "Expected an object, got `list` - at `$.forare`"),
+    ("fordonstyp", 3, "Expected text, got `int` - at `$.fordonstyp`"),
+])
+async def test_a_wrongly_shaped_field_is_a_dead_letter_never_a_silently_dropped_value(bus, export_dir, field, value, reason):
+    import msgspec
+
+    records = mapping_for("polisen").sample(random.Random(f"shape-{field}-{value!r}"), 3, operation=OPERATION)
+    records[1][field] = value
+    path = export_dir / "polisen.jsonl"
+    path.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in records))
+    summary, letters = await run_export(bus, "polisen", path)
+    assert (summary.published, summary.dead_lettered) == (2, 1)
+    assert str(summary.rejected[0]) == f"{reason} in polisen.jsonl:2"
+    assert [letter.reason for letter in letters] == [summary.rejected[0].reason]

@@ -102,7 +102,5 @@ async def test_ten_thousand_fuzzed_records_all_end_as_dead_letters_with_a_reason
     await _run_fuzzed(fresh_deployment, tmp_path, N, STRUCTURAL)
 
 
-@pytest.mark.xfail(strict=True, reason="the Polisen mapping reads `forare` that is not an object as no driver (the "
-                   "driver is dropped silently) and coerces a number in `fordonstyp` to text; see the bench report")
 async def test_wrongly_typed_driver_or_vehicle_kind_also_ends_as_a_dead_letter(fresh_deployment, tmp_path):
     await _run_fuzzed(fresh_deployment, tmp_path, 500, LENIENT)

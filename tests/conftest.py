@@ -54,3 +54,23 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {getattr(predicate, '__doc__', None) or predicate}")
         await asyncio.sleep(interval)
+
+
+async def retry_until_ready(make, timeout: float = 30.0):
+    """Call ``make()`` until JetStream answers: a fresh cluster first elects its meta leader (and,
+    after a node is killed, a new stream leader). Fails with the last error after ``timeout``."""
+    import time
+
+    import nats
+    from nats.js.errors import Error as JsError
+
+    from samband.broker_config import BrokerConfigError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await make()
+        except (BrokerConfigError, JsError, nats.errors.Error, asyncio.TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)

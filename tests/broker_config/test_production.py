@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from contextlib import ExitStack
 
 import nats
-from nats.js.errors import Error as JsError
 
 from samband.broker_config import (
-    ROUTER, BrokerConfigError, ClusterLayout, Credentials, NatsServer, builtin_agencies,
+    ROUTER, ClusterLayout, Credentials, NatsServer, builtin_agencies,
     check_config, provision_cluster, render_cluster,
 )
 from samband.observability import Pseudonymiser, load_or_create_key
 from samband.router import Policy, Router
 from samband.schemas import ENVELOPE
 
-from ..conftest import wait_for
+from ..conftest import retry_until_ready, wait_for
 from ._records import vehicle_control_bytes
-
-
-async def _retry(make, timeout: float = 30.0):
-    """JetStream in a fresh cluster answers once its meta leader is elected."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await make()
-        except (BrokerConfigError, JsError, nats.errors.Error, asyncio.TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.25)
 
 
 async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node_cluster_to_another_agency(tmp_path):
@@ -59,7 +45,7 @@ async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node
         polisen = await nats.connect(f"nats://127.0.0.1:{layout.leaf_client_ports[0]}", nkeys_seed=str(creds.seed_path("polisen")))
         try:
             # what `samband broker provision --server ... --replicas 3` does
-            await _retry(lambda: provision_cluster(creds, ["polisen", "skatteverket"], layout.node_urls(), replicas=3))
+            await retry_until_ready(lambda: provision_cluster(creds, ["polisen", "skatteverket"], layout.node_urls(), replicas=3))
             info = await router_nc.jetstream().stream_info("AUDIT")
             assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
             inbox = await skv.jetstream().stream_info("INBOX")
@@ -68,7 +54,7 @@ async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node
             task = asyncio.create_task(router.run(stop))
             env, data = vehicle_control_bytes(random.Random(3))
             # Polisen publishes on its own leaf node; the PubAck comes from the hub's R3 INGEST stream.
-            ack = await _retry(lambda: polisen.jetstream().publish("out.police.vehicle_control", data,
+            ack = await retry_until_ready(lambda: polisen.jetstream().publish("out.police.vehicle_control", data,
                                                                    headers={"Nats-Msg-Id": env.id}))
             assert ack.stream == "INGEST"
             await wait_for(lambda: router.stats.delivered.get("skatteverket", 0) >= 1, timeout=20)

@@ -5,37 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from contextlib import ExitStack
 
 import nats
 import pytest
-from nats.js.errors import Error as JsError
 
 from samband.adapters import NativeRecord, publish_records
 from samband.adapters.agencies import polisen
 from samband.broker_config import (
-    ROUTER, ROUTER_STREAMS, BrokerConfigError, ClusterLayout, Credentials, NatsServer, builtin_agencies,
+    ROUTER, ROUTER_STREAMS, ClusterLayout, Credentials, NatsServer, builtin_agencies,
     provision_streams, render_cluster,
 )
 
+from ..conftest import retry_until_ready
 from ._procs import duplicates
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
 
 N = 10_000
-
-
-async def _retry(make, timeout: float = 30.0):
-    """JetStream answers once the cluster has a meta leader (and, after a kill, a new stream leader)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await make()
-        except (BrokerConfigError, JsError, nats.errors.Error, asyncio.TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.25)
 
 
 async def _connect(layout: ClusterLayout, creds: Credentials, identity: str, urls: list[str] | None = None) -> nats.NATS:
@@ -63,14 +50,14 @@ async def test_losing_the_stream_leader_of_a_three_node_cluster_under_load_loses
 
         router = await _connect(layout, creds, ROUTER)
         ingest = next(c for c in ROUTER_STREAMS if c.name == "INGEST")
-        await _retry(lambda: provision_streams(router, [ingest], replicas=3))
+        await retry_until_ready(lambda: provision_streams(router, [ingest], replicas=3))
         js = router.jetstream()
-        info = await _retry(lambda: js.stream_info("INGEST"))
+        info = await retry_until_ready(lambda: js.stream_info("INGEST"))
         assert info.config.num_replicas == 3
 
         agency = await _connect(layout, creds, "polisen")
         load = asyncio.create_task(publish_records(agency, polisen, [NativeRecord(f"cluster:{i}", b"", n) for i, n in enumerate(natives)]))
-        while (await _retry(lambda: js.stream_info("INGEST"))).state.messages < N // 3:
+        while (await retry_until_ready(lambda: js.stream_info("INGEST"))).state.messages < N // 3:
             assert not load.done(), load.exception() if load.done() else ""
             await asyncio.sleep(0.02)
         leader = (await js.stream_info("INGEST")).cluster.leader
@@ -82,7 +69,7 @@ async def test_losing_the_stream_leader_of_a_three_node_cluster_under_load_loses
         await agency.close()
         assert summary.published + summary.duplicates == N and not summary.rejected
 
-        after = await _retry(lambda: js.stream_info("INGEST"))
+        after = await retry_until_ready(lambda: js.stream_info("INGEST"))
         assert after.cluster.leader != leader, "a surviving node leads the stream"
         assert after.state.messages == N
         sub = await js.subscribe("ingest.>", stream="INGEST", ordered_consumer=True)

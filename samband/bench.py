@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 import msgspec
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table
 
@@ -177,7 +178,7 @@ def report(r: dict, out: Console, latency_s: float) -> list[Target]:
     if r.get("latency"):
         out.print(f"latency run: {r['latency']['records']:,} records offered over {r['latency']['seconds']:.1f} s")
     for n in r["notes"]:
-        out.print(f"[yellow]note:[/] {n}")
+        out.print(f"[yellow]note:[/] {escape(n)}")
     targets = _targets(r, latency_s)
     out.print("[bold]targets[/] (this machine, this run):")
     print_targets(targets, out)
@@ -263,7 +264,7 @@ def bench_policy(records: int, as_json: bool) -> None:
         t.add_row(row["policy"], f"{row['envelopes']:,}", f"{row['decisions']:,}", f"{row['us_per_decision']:.2f}", f"{row['us_per_record']:.2f}")
     console.print(t)
     for n in r["notes"]:
-        console.print(f"[yellow]note:[/] {n}")
+        console.print(f"[yellow]note:[/] {escape(n)}")
     _emit(r, as_json)
 
 

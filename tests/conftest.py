@@ -74,3 +74,40 @@ async def retry_until_ready(make, timeout: float = 30.0):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.25)
+
+
+def samband_process(state_dir: Path, *args: str, ready: str, env: dict | None = None, timeout: float = 30.0):
+    """Start ``samband --state-dir STATE ARGS...`` as its own process and read its output until a line
+    contains ``ready``; fails with everything it printed if it exits or stays silent. Returns
+    (process, lines so far); stop it with ``stop_samband_process``."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "samband", "--state-dir", str(state_dir), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ | {"COLUMNS": "200"} | (env or {}),
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if ready in line or proc.poll() is not None:
+            break
+    if not any(ready in ln for ln in lines):
+        proc.kill()
+        raise AssertionError(f"`samband {' '.join(args)}` never printed {ready!r}:\n" + "".join(lines))
+    return proc, lines
+
+
+def stop_samband_process(proc, lines: list[str]) -> str:
+    """SIGTERM, then the rest of its output; fails unless it exits 0."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, "".join(lines) + out
+    return out

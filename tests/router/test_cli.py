@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 
 from click.testing import CliRunner
 
 from samband.cli import cli
 
+from ..conftest import samband_process, stop_samband_process
 from .conftest import SHIPPED
 
 ENV = {"COLUMNS": "400"}
@@ -77,24 +75,10 @@ def test_explain_without_an_origin_says_how_to_give_one(tmp_path):
 
 def test_samband_router_run_routes_as_its_own_process_and_stops_cleanly_on_sigterm(fresh_deployment):
     asyncio.run(fresh_deployment.provision())
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "samband", "--state-dir", str(fresh_deployment.state_dir), "router", "run"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ | ENV,
-    )
-    lines: list[str] = []
-    deadline = time.monotonic() + 30
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "router running" in line or proc.poll() is not None:
-            break
-    assert any("router running, policy " in ln for ln in lines), "".join(lines)
+    proc, lines = samband_process(fresh_deployment.state_dir, "router", "run", ready="router running, policy ", env=ENV)
     proc.send_signal(signal.SIGHUP)  # re-reads the policy files; keeps running
     time.sleep(0.3)
     assert proc.poll() is None
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, "".join(lines) + out
+    out = stop_samband_process(proc, lines)
     assert "router stopped cleanly: 0 records" in out
     assert (fresh_deployment.state_dir / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600

@@ -270,45 +270,51 @@ class Router:
                     continue
                 env = msgspec.structs.replace(env, origin=origin)
                 payloads: dict = {}  # recipients with the same view share one encoding
-                for recipient, decision in policy.route(env, now):
-                    self._decide_one(plan, policy, env, origin, recipient, decision, now, payloads)
+                # One decide span per record (not per recipient): the audit records and the
+                # deliveries of this record all hang under it, and tracing stays cheap at fan-out.
+                with self._tracer.start_as_current_span("decide") as dspan:
+                    decisions = policy.route(env, now)
+                    ctx = dspan.get_span_context()
+                    ids = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
+                    pseudonyms = _subject_pseudonyms(env, self.pseudonym)  # once per record, not per recipient
+                    outcomes = []
+                    for recipient, decision in decisions:
+                        outcomes.append(f"{recipient}:{'allow' if decision.allow else 'deny'}:{decision.rule}")
+                        self._decide_one(plan, policy, env, origin, recipient, decision, now, payloads, ids, pseudonyms)
+                    dspan.set_attribute("samband.decisions", outcomes)
 
         return plan
 
     def _decide_one(
         self, plan: _Plan, policy: Policy, env: Envelope, origin: str, recipient: str, decision: Decision,
-        now: _dt.datetime, payloads: dict,
+        now: _dt.datetime, payloads: dict, ids: tuple[str, str], pseudonyms: tuple[str, ...],
     ) -> None:
-        with self._tracer.start_as_current_span("decide", attributes={"samband.recipient": recipient}) as span:
-            span.set_attribute("samband.decision", "allow" if decision.allow else "deny")
-            span.set_attribute("samband.rule", decision.rule)
-            self.stats.decisions += 1
-            payload = b""
-            if decision.allow:
-                self.stats.allowed += 1
-                # field minimisation: only what this recipient's purpose (or grant) allows
-                key = (decision.fields, decision.legal_basis, decision.no_onward_sharing)
-                payload = payloads.get(key)
-                if payload is None:
-                    payload = payloads[key] = encode(policy.deliverable(env, decision))
-            else:
-                self.stats.denied += 1
-            key = f"{env.id}:{recipient}"
-            ctx = span.get_span_context()
-            if key not in self._recent:
-                record = AuditRecord(
-                    at=now, trace_id=format(ctx.trace_id, "032x"), span_id=format(ctx.span_id, "016x"),
-                    envelope_id=env.id, record_type=env.record_type, origin=origin, recipient=recipient,
-                    region=env.region, operation=env.operation, decision="allow" if decision.allow else "deny",
-                    rule=decision.rule, policy_version=decision.policy_version, legal_basis=decision.legal_basis,
-                    purpose=decision.purpose, fields=decision.fields,
-                    delivered_sha256=hashlib.sha256(payload).hexdigest() if payload else None,
-                    subjects=_subject_pseudonyms(env, self.pseudonym), reason=decision.reason,
-                )
-                plan.audit.append((key, self.chain.seal(record)))
-            if decision.allow:
-                headers = inject_headers({"Nats-Msg-Id": key, "Samband-Origin": origin})
-                plan.deliveries.append((f"inbox.{recipient}.{env.record_type}", payload, headers, recipient))
+        self.stats.decisions += 1
+        payload = b""
+        if decision.allow:
+            self.stats.allowed += 1
+            # field minimisation: only what this recipient's purpose (or grant) allows
+            key = (decision.fields, decision.legal_basis, decision.no_onward_sharing)
+            payload = payloads.get(key)
+            if payload is None:
+                payload = payloads[key] = encode(policy.deliverable(env, decision))
+        else:
+            self.stats.denied += 1
+        key = f"{env.id}:{recipient}"
+        if key not in self._recent:
+            record = AuditRecord(
+                at=now, trace_id=ids[0], span_id=ids[1],
+                envelope_id=env.id, record_type=env.record_type, origin=origin, recipient=recipient,
+                region=env.region, operation=env.operation, decision="allow" if decision.allow else "deny",
+                rule=decision.rule, policy_version=decision.policy_version, legal_basis=decision.legal_basis,
+                purpose=decision.purpose, fields=decision.fields,
+                delivered_sha256=hashlib.sha256(payload).hexdigest() if payload else None,
+                subjects=pseudonyms, reason=decision.reason,
+            )
+            plan.audit.append((key, self.chain.seal(record)))
+        if decision.allow:
+            headers = inject_headers({"Nats-Msg-Id": key, "Samband-Origin": origin})
+            plan.deliveries.append((f"inbox.{recipient}.{env.record_type}", payload, headers, recipient))
 
     def _refuse(self, plan: _Plan, origin: str, msg, now, rule: str, reason: str, span, env: Envelope | None = None) -> None:
         """A record that cannot be routed is refused; the refusal is audited like any denial."""

@@ -45,6 +45,30 @@ def _figure(name: str, sent: list[float], done: list[float | None], seconds: flo
     )
 
 
+class _Arrivals:
+    """When each numbered message arrived; ``done`` is set once all ``n`` have."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.count = n, 0
+        self.times: list[float | None] = [None] * n
+        self.done = asyncio.Event()
+
+    async def on_msg(self, msg) -> None:
+        self.times[_index(msg.data)] = time.perf_counter()
+        self.count += 1
+        if self.count == self.n:
+            self.done.set()
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.done.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass  # the figure reports how many arrived
+
+    def last(self, default: float) -> float:
+        return max((t for t in self.times if t is not None), default=default)
+
+
 async def _ensure(js, name: str, subjects: list[str]) -> None:
     # Each bench run has a broker of its own, so the stream is new (and the router may not delete streams).
     await js.add_stream(StreamConfig(name=name, subjects=subjects, storage=StorageType.FILE, duplicate_window=600.0))
@@ -53,18 +77,8 @@ async def _ensure(js, name: str, subjects: list[str]) -> None:
 async def core_pubsub(dep: Deployment, payloads: list[bytes]) -> Figure:
     n = len(payloads)
     pub, sub_nc = await dep.connect(ROUTER), await dep.connect(ROUTER)
-    received = [None] * n
-    done = asyncio.Event()
-    count = 0
-
-    async def on_msg(msg) -> None:
-        nonlocal count
-        received[_index(msg.data)] = time.perf_counter()
-        count += 1
-        if count == n:
-            done.set()
-
-    await sub_nc.subscribe("bench.core", cb=on_msg, pending_msgs_limit=n + 1, pending_bytes_limit=-1)
+    received = _Arrivals(n)
+    await sub_nc.subscribe("bench.core", cb=received.on_msg, pending_msgs_limit=n + 1, pending_bytes_limit=-1)
     await sub_nc.flush()
     sent = [0.0] * n
     t0 = time.perf_counter()
@@ -72,15 +86,12 @@ async def core_pubsub(dep: Deployment, payloads: list[bytes]) -> Figure:
         sent[i] = time.perf_counter()
         await pub.publish("bench.core", p)
     await pub.flush()
-    try:
-        await asyncio.wait_for(done.wait(), 60)
-    except asyncio.TimeoutError:
-        pass
-    seconds = max(t for t in received if t is not None) - t0 if count else float("nan")
+    await received.wait(60)
+    seconds = received.last(t0) - t0 if received.count else float("nan")
     await pub.close()
     await sub_nc.close()
-    note = "" if count == n else f"{n - count} lost (core NATS drops under load)"
-    return _figure("nats-py core pub/sub", sent, received, seconds, note)
+    note = "" if received.count == n else f"{n - received.count} lost (core NATS drops under load)"
+    return _figure("nats-py core pub/sub", sent, received.times, seconds, note)
 
 
 async def jetstream_windowed(dep: Deployment, payloads: list[bytes], *, window: int = WINDOW, prefix: str = "js") -> Figure:
@@ -128,18 +139,8 @@ async def faststream_forward(dep: Deployment, payloads: list[bytes]) -> Figure:
     async def forward(body: dict) -> None:
         await out.publish(body)
 
-    seen = [None] * n
-    count = 0
-    finished = asyncio.Event()
-
-    async def on_out(msg) -> None:
-        nonlocal count
-        seen[_index(msg.data)] = time.perf_counter()
-        count += 1
-        if count == n:
-            finished.set()
-
-    await nc.subscribe("bench.fs.out", cb=on_out, pending_msgs_limit=n + 1, pending_bytes_limit=-1)
+    seen = _Arrivals(n)
+    await nc.subscribe("bench.fs.out", cb=seen.on_msg, pending_msgs_limit=n + 1, pending_bytes_limit=-1)
     await broker.start()
     sent = [0.0] * n
     t0 = time.perf_counter()
@@ -148,12 +149,9 @@ async def faststream_forward(dep: Deployment, payloads: list[bytes]) -> Figure:
         sent[i] = time.perf_counter()
         futs.append(await js.publish_async("bench.fs.in", p, headers={"Nats-Msg-Id": f"fs-{i}"}))
     await asyncio.gather(*futs)
-    try:
-        await asyncio.wait_for(finished.wait(), 120)
-    except asyncio.TimeoutError:
-        pass
-    seconds = max((t for t in seen if t is not None), default=t0) - t0
+    await seen.wait(120)
+    seconds = seen.last(t0) - t0
     await broker.stop()
     await nc.close()
-    note = "" if count == n else f"only {count} of {n} forwarded within 120 s"
-    return _figure("FastStream decode + republish", sent, seen, seconds, note)
+    note = "" if seen.count == n else f"only {seen.count} of {n} forwarded within 120 s"
+    return _figure("FastStream decode + republish", sent, seen.times, seconds, note)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import random
 import shutil
@@ -34,6 +35,20 @@ def grant(agency: str = "kustbevakningen", *, grant_id: str = "bacchus-kbv", val
         reason="vessels' crews on the liquor buses", legal_basis=basis, revoked=revoked,
     )
     return Envelope(id=new_envelope_id(), record=rec, region="syd", operation="bacchus-2017", produced_at=NOW)
+
+
+@contextlib.asynccontextmanager
+async def live_policy(dep):
+    """The shipped policy following the deployment's DECISIONS and REGISTRY streams, as the router runs it."""
+    await dep.provision()
+    live = LivePolicy(SHIPPED)
+    rc = await dep.connect(ROUTER)
+    try:
+        await live.start(rc, asyncio.Event())
+        yield live, rc
+    finally:
+        await live.close()
+        await rc.close()
 
 
 async def sso_publishes(dep, env: Envelope) -> None:
@@ -109,12 +124,7 @@ async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted
 
 
 async def test_a_newly_registered_network_agency_can_be_co_opted_live(fresh_deployment):
-    dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(SHIPPED)
-    rc = await dep.connect(ROUTER)
-    try:
-        await live.start(rc, asyncio.Event())
+    async with live_policy(fresh_deployment) as (live, rc):
         assert live.apply_decision(encode(grant("tullverket_lab", basis="OSL 2009:400 10 kap. 27 §"))) is True  # accepted, but no such agency yet
         assert live.current.decide(vehicle_control(), "tullverket_lab", NOW).rule == "deny.unknown-recipient"
         reg = AgencyRegistration(slug="tullverket_lab", name="Tullverkets laboratorium", tier="network")
@@ -127,24 +137,13 @@ async def test_a_newly_registered_network_agency_can_be_co_opted_live(fresh_depl
         await rc.jetstream().publish("registry.agencies.tullverket_lab", msgspec.json.encode(off))
         await wait_for(lambda: "tullverket_lab" not in live.current.data.agencies)
         assert not live.current.decide(vehicle_control(), "tullverket_lab", NOW).allow
-    finally:
-        await live.close()
-        await rc.close()
 
 
 async def test_a_bad_decision_is_refused_and_the_policy_stays_as_it_was(fresh_deployment):
-    dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(SHIPPED)
-    rc = await dep.connect(ROUTER)
-    try:
-        await live.start(rc, asyncio.Event())
+    async with live_policy(fresh_deployment) as (live, _):
         version = live.version
-        await sso_publishes(dep, grant(fields=("control_id", "shoe_size")))
+        await sso_publishes(fresh_deployment, grant(fields=("control_id", "shoe_size")))
         await wait_for(lambda: live.rejected)
-    finally:
-        await live.close()
-        await rc.close()
     assert live.version == version
     assert live.rejected[0].endswith(
         "Expected a field of police.vehicle_control, got `shoe_size` - at `$.grants.bacchus-kbv.fields[1]`")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import msgspec
 from nats.errors import Error as NatsError
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
 from ._checkpoint import CHECKPOINT_DECODER, Checkpoint, load_public_key
 from ._errors import AuditUnavailable, ObservabilityError
+from ._reader import read_range
 
 __all__ = [
     "AUDIT_STREAM", "AUDIT_SUBJECT", "CHECKPOINT_STREAM", "CHECKPOINT_SUBJECT", "EXPORT_FORMAT",
@@ -68,10 +68,11 @@ class Trail:
 
 
 async def read_stream(
-    js, stream: str, subject: str, *, start_seq: int = 1, timeout: float = 30.0, with_subjects: bool = False,
+    js, stream: str, subject: str = ">", *, start_seq: int = 1, timeout: float = 30.0, with_subjects: bool = False,
 ) -> list:
-    """Every message of ``stream`` from ``start_seq`` to its current last, in order, as stored bytes
-    (or ``(subject, bytes)`` pairs with ``with_subjects``)."""
+    """Every message of ``stream`` from ``start_seq`` (or its first) to its current last, in order, as
+    stored bytes (or ``(subject, bytes)`` pairs with ``with_subjects``). ``subject`` and ``timeout``
+    are kept for callers of the first version: the whole stream is read, stalls time out by themselves."""
     try:
         info = await js.stream_info(stream)
     except (JsError, NatsError, asyncio.TimeoutError) as exc:
@@ -79,27 +80,9 @@ async def read_stream(
     last = info.state.last_seq
     if info.state.messages == 0 or last < start_seq:
         return []
-    out: list = []
-    done = asyncio.Event()
-
-    async def on_msg(msg) -> None:
-        out.append((msg.subject, msg.data) if with_subjects else msg.data)
-        if msg.metadata.sequence.stream >= last:
-            done.set()
-
-    try:
-        sub = await js.subscribe(
-            subject, stream=stream, cb=on_msg, ordered_consumer=True,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            config=ConsumerConfig(opt_start_seq=max(start_seq, info.state.first_seq)),
-        )
-        try:
-            await asyncio.wait_for(done.wait(), timeout)
-        finally:
-            await sub.unsubscribe()
-    except (JsError, NatsError, asyncio.TimeoutError) as exc:
-        raise AuditUnavailable(f"cannot read stream {stream} (read {len(out)} of {last - start_seq + 1}): {exc!r}") from exc
-    return out
+    # the connection behind the JetStream context (nats-py keeps it as `_nc`)
+    return await read_range(js._nc, stream, max(start_seq, info.state.first_seq), last,
+                            with_subjects=with_subjects, strict=stream in (AUDIT_STREAM, CHECKPOINT_STREAM))
 
 
 async def read_trail(js, *, public_key_pem: bytes | None = None) -> Trail:

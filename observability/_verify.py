@@ -9,7 +9,7 @@ removed, reordered or inserted, or a checkpoint whose signature does not hold.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ._audit import GENESIS
 from ._checkpoint import CHECKPOINT_DECODER, Checkpoint, checkpoint_signature_ok
 
-__all__ = ["Problem", "VerifyResult", "verify_bytes", "record_seq"]
+__all__ = ["Problem", "VerifyResult", "chain_head", "locate", "verify_bytes", "record_seq"]
 
 _SEQ_AT = 81  # `{"prev":"<64 hex>","seq":` is 81 bytes
 _LOOKAHEAD = 256  # how far a reordered record is looked for
@@ -117,20 +117,34 @@ def verify_bytes(
     expected_first = 1 if anchor == GENESIS else first_seq
 
     # ---- fast path: one sha256 per record over the stored bytes, nothing decoded
-    sha = hashlib.sha256
-    head = anchor.encode()
-    broken = -1
-    for i, data in enumerate(records):
-        if data[9:73] != head:
-            broken = i
-            break
-        head = sha(data).hexdigest().encode()
+    head = chain_head(records, anchor.encode())
     last_seq = record_seq(records[-1])
-    if broken < 0 and first_seq == expected_first and last_seq == first_seq + n - 1:
+    if head is not None and first_seq == expected_first and last_seq == first_seq + n - 1:
         problems.extend(_check_against_checkpoints(records, first_seq, good_cps))
     else:
-        problems.append(_locate(records, anchor.encode(), expected_first))
+        problems.append(locate(records, anchor.encode(), expected_first))
+        head = hashlib.sha256(records[-1]).hexdigest().encode()
     return _result(n, first_seq, last_seq, head.decode(), len(cps), problems)
+
+
+def chain_head(records: Iterable[bytes], head: bytes) -> bytes | None:
+    """The hex sha256 of the last record if every record's ``prev`` (bytes 9..73) is the hash of the
+    one before it (the first's is ``head``); None at the first link that does not hold.
+
+    The hot loop of `verify`: per record one slice compare and one hash of the stored bytes, no
+    decoding, no call of ours. Why it is written so (measured in `samband bench audit`):
+    a sha256 object copied from a fresh one is cheaper to get than a new one (OpenSSL 3 sets
+    up a context on every construction), and the sequence is not read per record: a chain that
+    holds fixes every record's place, so only the first and last sequence are checked.
+    """
+    new = hashlib.sha256().copy
+    for data in records:
+        if data[9:73] != head:
+            return None
+        h = new()
+        h.update(data)
+        head = h.hexdigest().encode()
+    return head
 
 
 def _result(n: int, first: int, last: int, head: str, ncp: int, problems: list[Problem]) -> VerifyResult:
@@ -158,7 +172,7 @@ def _check_against_checkpoints(records: Sequence[bytes], first_seq: int, cps: li
     return []
 
 
-def _locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
+def locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
     """The slow pass: walk sequence and chain together and name the first thing that is wrong."""
     sha = hashlib.sha256
     n = len(records)
@@ -209,7 +223,7 @@ def _locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
         if i > 0 and (nxt is None or nxt[9:73] == h(data)):
             return Problem("altered", expected - 1,
                            f"the stored bytes of seq {expected - 1} no longer hash to the prev recorded by seq {expected}")
-        what = "does not continue from genesis" if anchor == GENESIS.encode() else "does not continue from the checkpoint before it"
+        what = "does not continue from genesis" if anchor == GENESIS.encode() else f"is not the hash of seq {expected - 1}"
         return Problem("altered", expected, f"seq {expected} was altered: its prev {what}" if i == 0
                        else f"seq {expected} was altered: its prev does not match seq {expected - 1}")
     return Problem("altered", expected, "the chain does not hold together")

@@ -14,16 +14,18 @@ from rich.table import Table
 
 from samband.schemas import InvalidIdentifier, normalise_personnummer
 
-from ._audit import AuditRecord
+from ._audit import AUDIT_DECODER, AuditRecord
 from ._checkpoint import PUBLIC_KEY_FILE, key_id, load_public_key
 from ._errors import AuditUnavailable, ObservabilityError
 from ._index import AuditIndex
+from ._indexed import indexed_query
 from ._pseudonym import Pseudonymiser
 from ._reconcile import reconcile
+from ._store import INDEX_FILE, IndexStore, TrailProblem
 from ._trail import Trail, read_export, read_stream, read_trail, slice_trail, write_export
 from ._verify import verify_bytes
 
-__all__ = ["commands", "audit"]
+__all__ = ["commands", "audit", "query_broker"]
 
 console = Console()
 err = Console(stderr=True)
@@ -45,6 +47,8 @@ def _when(_ctx, param, value: str | None) -> _dt.datetime | None:
 def _run(coro):
     try:
         return asyncio.run(coro)
+    except TrailProblem:
+        raise
     except ObservabilityError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -81,11 +85,18 @@ def audit() -> None:
 @click.option("--since", callback=_when, help="From this time (ISO 8601, UTC if no zone).")
 @click.option("--until", callback=_when, help="Up to this time.")
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Query an export instead of the broker.")
-@click.option("--json", "as_json", is_flag=True, help="JSON for machines instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="The matching records' stored bytes as a JSON array, for machines.")
+@click.option("--reindex", is_flag=True, help="Throw the local index away and build it again from the whole trail.")
 @_identity
 @click.pass_obj
-def query(obj, person, origin, recipient, operation, region, decision, since, until, file, as_json, identity) -> None:
-    """List the audit records matching every filter given."""
+def query(obj, person, origin, recipient, operation, region, decision, since, until, file, as_json, reindex, identity) -> None:
+    """List the audit records matching every filter given.
+
+    From the broker, through the index kept in the state directory (audit-index.sqlite3): only
+    records appended since the last query are read, the hits are fetched from the stream by
+    sequence. If the trail no longer holds what was indexed, it says what and where, and
+    gives no answer (exit 1).
+    """
     subject = None
     if person:
         try:
@@ -98,17 +109,49 @@ def query(obj, person, origin, recipient, operation, region, decision, since, un
         except (OSError, ValueError) as exc:
             raise click.ClickException(f"Expected the deployment's pseudonym key at {key_path}, could not read it: {exc}") from None
         subject = Pseudonymiser(key)(canonical)
-    trail = read_export(file) if file else _run(_load(obj, identity))[0]
-    index = AuditIndex(trail.records)
-    found = index.query(subject=subject, origin=origin, recipient=recipient, operation=operation,
-                        region=region, decision=decision, since=since, until=until)
+    filters = dict(subject=subject, origin=origin, recipient=recipient, operation=operation, region=region,
+                   decision=decision, since=since, until=until)
+    if file:
+        index = AuditIndex(read_export(file).records)
+        stored, total = [index.records[i] for i in index.positions(**filters)], len(index)
+    else:
+        try:
+            stored, total = _run(query_broker(obj, identity, filters, reindex=reindex, progress=_progress))
+        except TrailProblem as exc:
+            console.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
+            err.print("No answer: the trail no longer holds what was indexed, so an answer could be incomplete. "
+                      "`samband audit verify` checks the whole trail; `--reindex` builds the index again from the "
+                      "trail as it is now.", highlight=False, soft_wrap=True)
+            sys.exit(1)
     if as_json:
-        sys.stdout.buffer.write(msgspec.json.encode(found) + b"\n")
+        sys.stdout.buffer.write(b"[" + b",".join(stored) + b"]\n")  # the stored bytes, not re-encoded
         return
-    header, table = _table(found, len(index))
+    found = [AUDIT_DECODER.decode(d) for d in stored]
+    header, table = _table(found, total)
     console.print(header, soft_wrap=True, highlight=False)
     if found:
         console.print(table)
+
+
+def _progress(done: int, last: int) -> None:
+    err.print(f"indexing the audit trail: seq {done:,} of {last:,}", highlight=False)
+
+
+async def query_broker(obj, identity: str, filters: dict, *, reindex: bool = False, progress=None) -> tuple[list[bytes], int]:
+    """What `samband audit query` does against the broker: (stored bytes of the hits, records indexed)."""
+    path = obj.state_dir / INDEX_FILE
+    if reindex:
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            p.unlink(missing_ok=True)
+    pem = obj.state_dir / "keys" / PUBLIC_KEY_FILE
+    public_key = load_public_key(pem) if pem.exists() else None
+    nc = await obj.connect(identity)
+    try:
+        with IndexStore(path) as store:
+            stored = await indexed_query(nc, store, public_key, progress=progress, **filters)
+            return stored, store.last_seq
+    finally:
+        await nc.close()
 
 
 def _table(found: list[AuditRecord], total: int) -> tuple[str, Table]:

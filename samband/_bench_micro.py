@@ -1,4 +1,4 @@
-"""The sub-benchmarks: `bench schemas`, `bench policy`, `bench audit`, `bench adapters`.
+"""The sub-benchmarks: `bench schemas`, `bench policy`, `bench adapters` (`bench audit`: _bench_audit.py).
 
 Each measures one part against its own baseline in the same process, best of a few rounds
 (the machine is shared; the best round is the least disturbed one).
@@ -21,7 +21,7 @@ from samband.schemas import ENVELOPE, encode
 
 from ._bench_env import Figure, native_records
 
-__all__ = ["adapters_bench", "audit_bench", "policy_bench", "schemas_bench"]
+__all__ = ["adapters_bench", "policy_bench", "schemas_bench"]
 
 
 def _best(fn: Callable[[], int], rounds: int = 3) -> tuple[float, int]:
@@ -132,65 +132,6 @@ def policy_bench(n: int = 5_000) -> dict:
             rows.append(_time_policy(policy, envelopes(policy, n), f"synthetic: 21 agencies, 8 scopes, {ops} operations, {grants} grants",
                                      at=router.SYNTHETIC_AT))
     return {"rows": rows, "notes": notes}
-
-
-# ---- audit ---------------------------------------------------------------------------------
-def _trail(n: int, people: int = 50_000) -> tuple[list[bytes], list[bytes], object, list[str]]:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from samband.observability import AuditChain, AuditRecord, Pseudonymiser, sign_checkpoint
-    from samband.schemas import synthetic_personnummer
-
-    rng = random.Random(11)
-    key = Ed25519PrivateKey.generate()
-    pseudonym = Pseudonymiser(b"bench-key-" * 4)
-    pnrs = [synthetic_personnummer(rng) for _ in range(min(people, n))]
-    subjects = [pseudonym(p) for p in pnrs]
-    recipients = ("tullverket", "skatteverket", "forsakringskassan", "arbetsformedlingen", "kronofogden", "migrationsverket")
-    chain = AuditChain()
-    t0 = _dt.datetime(2017, 3, 3, 20, 0, tzinfo=_dt.timezone.utc)
-    records, checkpoints = [], []
-    template = AuditRecord(
-        at=t0, envelope_id="", record_type="police.vehicle_control", origin="polisen", recipient="", region="syd",
-        operation="bacchus-2017", decision="allow", rule="bacchus.vehicle-control.tax", policy_version="bench",
-        legal_basis="LUS 2016:774", purpose="tax_control", fields=("control_id", "vehicle", "driver"),
-        delivered_sha256="0" * 64,
-    )
-    replace = msgspec.structs.replace
-    for i in range(n):
-        rec = replace(template, at=t0 + _dt.timedelta(milliseconds=i), envelope_id=f"env-{i // 6:09d}",
-                      recipient=recipients[i % 6], subjects=(subjects[rng.randrange(len(subjects))],))
-        records.append(chain.seal(rec))
-        if chain.seq % 10_000 == 0:
-            checkpoints.append(msgspec.json.encode(sign_checkpoint(key, chain.seq, chain.head, rec.at)))
-    return records, checkpoints, key.public_key(), pnrs
-
-
-def audit_bench(n: int = 1_000_000, queries: int = 200) -> dict:
-    """Verify rate over a sealed trail, and a person query (by personnummer, pseudonymised) over it."""
-    from samband.observability import AuditIndex, Pseudonymiser, verify_bytes
-
-    t = time.perf_counter()
-    records, checkpoints, public, pnrs = _trail(n)
-    build_s = time.perf_counter() - t
-    t = time.perf_counter()
-    result = verify_bytes(records, checkpoints, public)
-    verify_s = time.perf_counter() - t
-    t = time.perf_counter()
-    index = AuditIndex(records)
-    index_s = time.perf_counter() - t
-    pseudonym = Pseudonymiser(b"bench-key-" * 4)
-    rng = random.Random(3)
-    asked = [rng.choice(pnrs) for _ in range(queries)]
-    t = time.perf_counter()
-    hits = sum(len(index.query(subject=pseudonym(p))) for p in asked)
-    query_s = time.perf_counter() - t
-    return {
-        "records": n, "checkpoints": len(checkpoints), "verified_ok": result.ok,
-        "seal_per_s": n / build_s, "verify_per_s": n / verify_s, "verify_seconds": verify_s,
-        "index_build_seconds": index_s, "person_query_ms": query_s / queries * 1000,
-        "hits_per_query": hits / queries, "queries": queries,
-    }
 
 
 # ---- adapters ------------------------------------------------------------------------------

@@ -50,3 +50,19 @@ def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
     assert EXPECTED_TARGETS <= names
     assert all(t["met"] in (True, False, None) for t in result["targets"])
     assert "targets" in proc.stderr and ("MET" in proc.stderr or "MISSED" in proc.stderr)
+
+
+@pytest.mark.timeout(300)
+def test_bench_audit_compares_verify_with_a_bare_loop_and_times_the_person_query_through_the_broker():
+    proc = subprocess.run(
+        [sys.executable, "-m", "samband", "bench", "audit", "--records", "3000", "--queries", "5", "--json"],
+        capture_output=True, text=True, timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    assert r["records"] == 3000 and r["verified_ok"] and r["read_exact"]
+    assert r["verify_per_s"] > 0 and r["bare_sha256_per_s"] > 0 and r["verify_vs_bare"] > 0
+    assert r["index_build_per_s"] > 0 and r["read_per_s"] > 0 and r["read_before_per_s"] > 0
+    assert r["queries"] == 5 and r["query_max_ms"] >= r["query_p50_ms"] > 0 and r["hits_per_query"] > 0
+    assert "process_error" not in r and r["process_ms"] > 0
+    assert "audit verify records/s" in proc.stderr and "person query over 3,000 records" in proc.stderr

@@ -64,6 +64,7 @@ async def test_a_live_trail_is_checkpointed_verified_exported_and_queried_by_per
     driver = next(e for e in envelopes if e.record.driver is not None).record.driver.pnr
     expected = {e.id for e in envelopes if e.record.driver is not None and e.record.driver.pnr == driver}
     out = await audit_cli(dep, "query", "--person", driver, "--json")
+    assert out.exit_code == 0, out.output
     found = msgspec.json.decode(out.output)
     assert {r["envelope_id"] for r in found} == expected
     assert all(r["recipient"] == "skatteverket" and r["decision"] == "allow" for r in found)

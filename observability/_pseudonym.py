@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 from pathlib import Path
 
@@ -26,12 +25,27 @@ def load_or_create_key(path: Path, *, size: int = 32) -> bytes:
 
 
 class Pseudonymiser:
-    """Maps a canonical identifier to a stable pseudonym ``p:<32 hex>``; the same for the router and the auditor."""
+    """Maps a canonical identifier to a stable pseudonym ``p:<32 hex>``; the same for the router and the auditor.
 
-    __slots__ = ("_key",)
+    The value is HMAC-SHA256 (RFC 2104) truncated to 128 bits. The keyed inner and outer
+    SHA-256 states are computed once and copied per call: ``hmac.new``/``hmac.digest`` re-key
+    on every call, which made pseudonyms a tenth of the router's time (samband bench profile);
+    a test checks the value against ``hmac.new`` for arbitrary keys and identifiers.
+    """
+
+    __slots__ = ("_inner", "_outer")
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        block = hashlib.sha256().block_size
+        if len(key) > block:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
     def __call__(self, canonical: str) -> str:
-        return "p:" + hmac.new(self._key, canonical.encode(), hashlib.sha256).hexdigest()[:32]
+        inner = self._inner.copy()
+        inner.update(canonical.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return "p:" + outer.digest()[:16].hex()

@@ -12,6 +12,7 @@ import functools
 
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -103,10 +104,24 @@ def inject_headers(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
+# A version-00 traceparent: the common case, read without the propagator's getter and copies.
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
 def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context | None:
+    """The remote parent in NATS headers (W3C ``traceparent``/``tracestate``), or None."""
     if not headers:
         return None
     try:
+        tp = headers.get("traceparent")
+        if tp is None:
+            return None
+        m = _TRACEPARENT.fullmatch(tp)
+        if m is not None and "tracestate" not in headers:
+            tid, sid = int(m[1], 16), int(m[2], 16)
+            if tid and sid:
+                ctx = SpanContext(tid, sid, is_remote=True, trace_flags=TraceFlags(int(m[3], 16) & 1))
+                return trace.set_span_in_context(NonRecordingSpan(ctx))
         return _propagator.extract(dict(headers))
     except Exception:  # noqa: BLE001
         return None
@@ -197,9 +212,13 @@ def end_span(span: trace.Span, error: BaseException | None = None, **attributes:
 
 
 def inject_span(headers: dict[str, str], span: trace.Span) -> dict[str, str]:
-    """Write ``span``'s context (not the current one) into NATS headers."""
+    """Write ``span``'s context (not the current one) into NATS headers, formatted directly (hot path)."""
     try:
-        _propagator.inject(headers, context=trace.set_span_in_context(span))
+        ctx = span.get_span_context()
+        if ctx.is_valid:
+            headers["traceparent"] = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+            if ctx.trace_state:
+                headers["tracestate"] = ctx.trace_state.to_header()
     except Exception:  # noqa: BLE001
         pass
     return headers

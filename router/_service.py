@@ -17,28 +17,30 @@ from dataclasses import dataclass, field
 import msgspec
 import nats
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JsError
+from nats.js.errors import NotFoundError
+
+from opentelemetry import trace
 
 from samband.observability import (
     AUDIT_DECODER,
     AuditChain,
     AuditRecord,
     Pseudonymiser,
-    consumer_span,
-    context_from_ids,
+    SpanKind,
     end_span,
     extract_context,
     get_logger,
     get_tracer,
-    inject_headers,
     inject_span,
     start_messaging_span,
 )
 from samband.schemas import ENVELOPE, DecodeError, Envelope, OrganisationRef, PersonRef, encode
 
+from ._acks import AckPipeline, PublishRefused
 from ._live import LivePolicy
+from ._pull import Puller
 from ._policy import Decision, Policy
 
 __all__ = ["Router", "RouterStats"]
@@ -50,13 +52,14 @@ DURABLE = "router"
 # Pairs audited before a crash are remembered from the trail's tail, so a redelivered
 # record is delivered again (deduped by its inbox msg id) but never audited twice.
 RECENT_AUDITED = 65_536
-# How long a busy router's pull lingers for more records when none are waiting (bench: p99 at 1k/s).
+# How long a partly filled batch waits for more records before it is routed (bench: p99 at 1k/s).
 BUSY_WAIT = 0.002
 
 
 @dataclass
 class RouterStats:
     records: int = 0
+    batches: int = 0
     decisions: int = 0
     allowed: int = 0
     denied: int = 0
@@ -67,8 +70,10 @@ class RouterStats:
 
 @dataclass
 class _Plan:
-    audit: list[tuple[str, bytes]] = field(default_factory=list)  # (msg id, sealed bytes)
-    deliveries: list[tuple[str, bytes, dict[str, str], str]] = field(default_factory=list)  # subject, payload, headers, recipient
+    # (msg id, sealed bytes, parent trace context)
+    audit: list[tuple[str, bytes, object]] = field(default_factory=list)
+    # (subject, payload, msg id, origin, recipient, parent trace context)
+    deliveries: list[tuple[str, bytes, str, str, str, object]] = field(default_factory=list)
     acks: list = field(default_factory=list)
 
 
@@ -106,6 +111,7 @@ class Router:
         self.chain = AuditChain()
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._tracer = get_tracer()
+        self._acks = AckPipeline(nc)
         self.blocked = False
         self.ready = asyncio.Event()  # set once the policy is rebuilt and the input is subscribed
 
@@ -166,32 +172,38 @@ class Router:
             # Rebuild the councils' decisions and the registrations before routing anything.
             await self.source.start(self.nc, stop)
         await self._resume_chain()
-        psub = await self.js.pull_subscribe(
-            "ingest.>", durable=DURABLE, stream="INGEST",
-            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=4096, ack_wait=60),
-        )
+        await self._acks.start()
+        await self._ensure_consumer()
+        puller = Puller(self.nc, "INGEST", DURABLE, batch=self.batch, linger=BUSY_WAIT)
+        await puller.start()
         log.info("router started", policy_version=self.policy.version, audit_seq=self.chain.seq)
         self.ready.set()
-        busy = False
         try:
             while not stop.is_set():
                 try:
-                    # A pull for a whole batch lingers until the batch is full or it expires, so a
-                    # trickle of records would wait out the expiry. Idle, wait for one record (the
-                    # pull returns as it arrives); busy, take what is there, lingering only briefly.
-                    msgs = await (psub.fetch(self.batch, timeout=BUSY_WAIT) if busy else psub.fetch(1, timeout=0.5))
-                except (NatsTimeout, asyncio.TimeoutError):
-                    busy = False
-                    continue
-                except (NatsError, JsError) as exc:
-                    log.warning("ingest fetch failed; retrying", error=repr(exc))
+                    msgs = await puller.next_batch()
+                except NatsError as exc:
+                    log.warning("ingest pull failed; retrying", error=repr(exc))
                     await asyncio.sleep(0.5)
                     continue
-                busy = True
-                await self._handle_batch(msgs, stop)
+                if msgs:
+                    self.stats.batches += 1
+                    await self._handle_batch(msgs, stop)
         finally:
+            await puller.close()
+            await self._acks.close()
             if isinstance(self.source, LivePolicy):
                 await self.source.close()
+
+    async def _ensure_consumer(self) -> None:
+        """The durable input consumer, made on first start (its config is the deployment's from then on)."""
+        try:
+            await self.js.consumer_info("INGEST", DURABLE)
+        except NotFoundError:
+            await self.js.add_consumer("INGEST", ConsumerConfig(
+                durable_name=DURABLE, filter_subject="ingest.>", ack_policy=AckPolicy.EXPLICIT,
+                max_ack_pending=4096, ack_wait=60,
+            ))
 
     async def _handle_batch(self, msgs: list, stop: asyncio.Event) -> None:
         """Plan, audit, deliver; while the audit trail cannot be written, deliver nothing and retry.
@@ -250,44 +262,52 @@ class Router:
         plan = _Plan()
         now = _dt.datetime.now(_dt.timezone.utc)
         policy = self.policy  # one policy version per batch
+        tracer = self._tracer
         for msg in msgs:
             plan.acks.append(msg)
             # ingest.<origin>.<record type>: the origin token is written by the server from the account
-            parts = msg.subject.split(".", 2)
-            origin = parts[1]
-            with consumer_span(msg.subject, msg.headers, attributes={"samband.origin": origin}) as span:
-                self.stats.records += 1
-                try:
-                    env = ENVELOPE.decode(msg.data)
-                except DecodeError as exc:
-                    self._refuse(plan, origin, msg, now, "deny.invalid-envelope", str(exc), span)
-                    continue
-                if env.origin is not None and env.origin != origin:
-                    self._refuse(
-                        plan, origin, msg, now, "deny.forged-origin",
-                        f"Expected origin `{origin}` (the publishing account), got `{env.origin}` in the payload", span, env,
-                    )
-                    continue
-                env = msgspec.structs.replace(env, origin=origin)
-                payloads: dict = {}  # recipients with the same view share one encoding
-                # One decide span per record (not per recipient): the audit records and the
-                # deliveries of this record all hang under it, and tracing stays cheap at fan-out.
-                with self._tracer.start_as_current_span("decide") as dspan:
-                    decisions = policy.route(env, now)
-                    ctx = dspan.get_span_context()
-                    ids = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"))
-                    pseudonyms = _subject_pseudonyms(env, self.pseudonym)  # once per record, not per recipient
-                    outcomes = []
-                    for recipient, decision in decisions:
-                        outcomes.append(f"{recipient}:{'allow' if decision.allow else 'deny'}:{decision.rule}")
-                        self._decide_one(plan, policy, env, origin, recipient, decision, now, payloads, ids, pseudonyms)
-                    dspan.set_attribute("samband.decisions", outcomes)
-
+            origin = msg.subject.split(".", 2)[1]
+            # Spans are started with explicit parents, never made current: context attach/detach
+            # per record was a measurable share of the router's time (samband bench profile).
+            span = start_messaging_span(
+                "process", msg.subject, extract_context(msg.headers), kind=SpanKind.CONSUMER,
+                attributes={"samband.origin": origin},
+            )
+            self.stats.records += 1
+            try:
+                env = ENVELOPE.decode(msg.data)
+            except DecodeError as exc:
+                self._refuse(plan, origin, msg, now, "deny.invalid-envelope", str(exc), span)
+                continue
+            if env.origin is not None and env.origin != origin:
+                self._refuse(
+                    plan, origin, msg, now, "deny.forged-origin",
+                    f"Expected origin `{origin}` (the publishing account), got `{env.origin}` in the payload", span, env,
+                )
+                continue
+            env = msgspec.structs.replace(env, origin=origin)
+            payloads: dict = {}  # recipients with the same view share one encoding
+            # One decide span per record (not per recipient): the audit records and the
+            # deliveries of this record all hang under it, and tracing stays cheap at fan-out.
+            dspan = tracer.start_span("decide", context=trace.set_span_in_context(span))
+            decisions = policy.route(env, now)
+            ctx = dspan.get_span_context()
+            parent = trace.set_span_in_context(dspan)
+            ids = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), parent)
+            pseudonyms = _subject_pseudonyms(env, self.pseudonym)  # once per record, not per recipient
+            for recipient, decision in decisions:
+                self._decide_one(plan, policy, env, origin, recipient, decision, now, payloads, ids, pseudonyms)
+            if dspan.is_recording():
+                dspan.set_attribute("samband.decisions", [
+                    f"{r}:{'allow' if d.allow else 'deny'}:{d.rule}" for r, d in decisions
+                ])
+            end_span(dspan)
+            end_span(span)
         return plan
 
     def _decide_one(
         self, plan: _Plan, policy: Policy, env: Envelope, origin: str, recipient: str, decision: Decision,
-        now: _dt.datetime, payloads: dict, ids: tuple[str, str], pseudonyms: tuple[str, ...],
+        now: _dt.datetime, payloads: dict, ids: tuple, pseudonyms: tuple[str, ...],
     ) -> None:
         self.stats.decisions += 1
         payload = b""
@@ -311,16 +331,16 @@ class Router:
                 delivered_sha256=hashlib.sha256(payload).hexdigest() if payload else None,
                 subjects=pseudonyms, reason=decision.reason,
             )
-            plan.audit.append((key, self.chain.seal(record)))
+            plan.audit.append((key, self.chain.seal(record), ids[2]))
         if decision.allow:
-            headers = inject_headers({"Nats-Msg-Id": key, "Samband-Origin": origin})
-            plan.deliveries.append((f"inbox.{recipient}.{env.record_type}", payload, headers, recipient))
+            plan.deliveries.append((f"inbox.{recipient}.{env.record_type}", payload, key, origin, recipient, ids[2]))
 
     def _refuse(self, plan: _Plan, origin: str, msg, now, rule: str, reason: str, span, env: Envelope | None = None) -> None:
         """A record that cannot be routed is refused; the refusal is audited like any denial."""
         self.stats.refused += 1
         span.set_attribute("samband.refused", rule)
-        log.warning("record refused", origin=origin, rule=rule, reason=reason)
+        with trace.use_span(span, end_on_exit=True):  # the log line carries the record's trace
+            log.warning("record refused", origin=origin, rule=rule, reason=reason)
         env_id = env.id if env else f"ingest-seq-{msg.metadata.sequence.stream}"
         ctx = span.get_span_context()
         record = AuditRecord(
@@ -332,64 +352,49 @@ class Router:
         )
         key = f"{env_id}:-"
         if key not in self._recent:
-            plan.audit.append((key, self.chain.seal(record)))
+            plan.audit.append((key, self.chain.seal(record), trace.set_span_in_context(span)))
 
     async def _commit(self, plan: _Plan) -> None:
         # 1. audit, all acks awaited; each append must follow the stream's last sequence exactly
-        parents = {hdr.get("Nats-Msg-Id"): hdr for _, _, hdr, _ in plan.deliveries}
-        spans = [
-            start_messaging_span("send", AUDIT_SUBJECT, extract_context(parents.get(key)) or _audit_parent(data), message_id=key)
-            for key, data in plan.audit
-        ]
+        spans = [start_messaging_span("send", AUDIT_SUBJECT, parent, message_id=key) for key, _, parent in plan.audit]
         base = self._audit_last_seq
-        try:
-            # Plain requests, all in flight, not publish_async: nats-py 2.x loses a refused
-            # publish_async (the server's error is raised inside its reply handler, so the
-            # future only times out); a request hands us the server's answer to check.
-            replies = await asyncio.wait_for(asyncio.gather(*(
-                self.nc.request(AUDIT_SUBJECT, data, timeout=self.ack_timeout, headers={
-                    "Nats-Msg-Id": key, "Nats-Expected-Last-Sequence": str(base + i),
-                })
-                for i, (key, data) in enumerate(plan.audit)
-            )), self.ack_timeout)
-            acks = [_audit_ack(r.data) for r in replies]
-        except (JsError, NatsError, asyncio.TimeoutError, OSError, msgspec.DecodeError) as exc:
-            for span in spans:
-                end_span(span, exc)
-            raise ConnectionError(f"audit append not acknowledged: {exc!r}") from exc
-        refused = [a.error for a in acks if a.error is not None]
-        for span, ack in zip(spans, acks):
-            if ack.error is None:
-                end_span(span, **{"messaging.nats.stream.sequence": ack.seq})
+        results = await self._acks.publish([
+            (AUDIT_SUBJECT, data, {"Nats-Msg-Id": key, "Nats-Expected-Last-Sequence": str(base + i)})
+            for i, (key, data, _) in enumerate(plan.audit)
+        ], self.ack_timeout)
+        for span, r in zip(spans, results):
+            if isinstance(r, BaseException):
+                end_span(span, r)
             else:
-                end_span(span, ConnectionError(ack.error.description))
-        if refused:
-            e = refused[0]
-            raise ConnectionError(f"audit append refused by the server: {e.description} (code {e.code}, err_code {e.err_code})")
-        if any(a.duplicate for a in acks):
+                end_span(span, **{"messaging.nats.stream.sequence": r.seq})
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if isinstance(failed, PublishRefused):
+            raise ConnectionError(f"audit append refused by the server: {failed}") from failed
+        if failed is not None:
+            raise ConnectionError(f"audit append not acknowledged: {failed!r}") from failed
+        if any(a.duplicate for a in results):
             # A pair we did not remember was already in the trail: resynchronise rather than fork the chain.
             raise ConnectionError("audit trail moved under the router (duplicate append); resynchronising")
-        if acks:
-            self._audit_last_seq = acks[-1].seq
-            self._synced = (acks[-1].seq, self.chain.seq, self.chain.head)
-        for key, _ in plan.audit:
+        if results:
+            self._audit_last_seq = results[-1].seq
+            self._synced = (results[-1].seq, self.chain.seq, self.chain.head)
+        for key, _, _ in plan.audit:
             self._remember(key)
         self.stats.audited += len(plan.audit)
         # 2. deliver, all inbox acks awaited; each delivery a PRODUCER span the recipient continues
-        #    (requests, for the same reason as the audit appends: a refusal is an answer, not a timeout)
-        dspans = [start_messaging_span("send", subj, extract_context(hdr), message_id=hdr.get("Nats-Msg-Id"))
-                  for subj, _, hdr, _ in plan.deliveries]
-        replies = await asyncio.gather(*(
-            self.nc.request(subj, payload, timeout=self.ack_timeout, headers=inject_span(dict(hdr), span))
-            for (subj, payload, hdr, _), span in zip(plan.deliveries, dspans)
-        ), return_exceptions=True)
-        results = [r if isinstance(r, BaseException) else _delivery_ack(r.data) for r in replies]
+        dspans = [start_messaging_span("send", subj, parent, message_id=key)
+                  for subj, _, key, _, _, parent in plan.deliveries]
+        results = await self._acks.publish([
+            (subj, payload, inject_span({"Nats-Msg-Id": key, "Samband-Origin": origin}, span))
+            for (subj, payload, key, origin, _, _), span in zip(plan.deliveries, dspans)
+        ], self.ack_timeout)
         for span, r in zip(dspans, results):
             end_span(span, r if isinstance(r, BaseException) else None)
-        failed = [(d[3], r) for d, r in zip(plan.deliveries, results) if isinstance(r, BaseException)]
+        failed = [(d[4], r) for d, r in zip(plan.deliveries, results) if isinstance(r, BaseException)]
+        delivered = self.stats.delivered
         for d, r in zip(plan.deliveries, results):
             if not isinstance(r, BaseException) and not r.duplicate:
-                self.stats.delivered[d[3]] = self.stats.delivered.get(d[3], 0) + 1
+                delivered[d[4]] = delivered.get(d[4], 0) + 1
         if failed:
             # Not acking the input: the batch is redelivered and deliveries dedupe by msg id.
             for recipient, err in failed:
@@ -400,52 +405,3 @@ class Router:
         # 3. ack the input only now
         for m in plan.acks:
             await m.ack()
-
-
-class _ApiError(msgspec.Struct, forbid_unknown_fields=False):
-    code: int = 0
-    err_code: int = 0
-    description: str = ""
-
-
-class _PubAck(msgspec.Struct, forbid_unknown_fields=False):
-    # The JetStream publish reply: an ack, or an error (unknown fields skipped on purpose).
-    stream: str = ""
-    seq: int = 0
-    duplicate: bool = False
-    error: _ApiError | None = None
-
-
-_audit_ack = msgspec.json.Decoder(_PubAck).decode
-
-
-class _DeliveryRefused(ConnectionError):
-    """The recipient's inbox stream answered a delivery with an error."""
-
-
-def _delivery_ack(data: bytes) -> _PubAck | BaseException:
-    try:
-        ack = _audit_ack(data)
-    except msgspec.DecodeError as exc:
-        return exc
-    if ack.error is not None:
-        return _DeliveryRefused(f"{ack.error.description} (code {ack.error.code}, err_code {ack.error.err_code})")
-    return ack
-
-
-class _TraceIds(msgspec.Struct, forbid_unknown_fields=False):
-    # Just the ids from a sealed audit record (the rest is skipped on purpose).
-    trace_id: str | None = None
-    span_id: str | None = None
-
-
-_TRACE_IDS = msgspec.json.Decoder(_TraceIds)
-
-
-def _audit_parent(data: bytes):
-    """A denial has no delivery headers: its audit span's parent is the decide span named in the record."""
-    try:
-        ids = _TRACE_IDS.decode(data)
-    except msgspec.DecodeError:
-        return None
-    return context_from_ids(ids.trace_id, ids.span_id)

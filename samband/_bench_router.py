@@ -56,7 +56,7 @@ async def _run(state_dir: Path, policy_name: str) -> dict:
     await platform.stop()
     s = router.stats
     return {
-        "records": s.records, "decisions": s.decisions, "allowed": s.allowed, "denied": s.denied,
+        "records": s.records, "batches": s.batches, "decisions": s.decisions, "allowed": s.allowed, "denied": s.denied,
         "audited": s.audited, "delivered": dict(s.delivered), "refused": s.refused,
     }
 

@@ -32,7 +32,7 @@ def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
     assert {"core", "jetstream", "faststream"} <= set(result["baselines"])
     for name in ("core", "jetstream"):
         fig = result["baselines"][name]
-        assert fig["records"] == 200 and fig["rate_in"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0
+        assert fig["records"] == 200 and fig["rate_in"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0, fig
 
     traced = result["samband"]["fanout1_traced"]
     assert traced["records"] == 200 and traced["fanout"] == 1.0 and traced["rate_out"] > 0
@@ -66,3 +66,21 @@ def test_bench_audit_compares_verify_with_a_bare_loop_and_times_the_person_query
     assert r["queries"] == 5 and r["query_max_ms"] >= r["query_p50_ms"] > 0 and r["hits_per_query"] > 0
     assert "process_error" not in r and r["process_ms"] > 0
     assert "audit verify records/s" in proc.stderr and "person query over 3,000 records" in proc.stderr
+
+
+@pytest.mark.timeout(200)
+def test_bench_memory_reports_the_routers_resident_memory_as_records_go_through(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "samband", "bench", "memory", "--records", "2000", "--json"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["figure"]["records"] == 2000
+    assert result["router"]["records"] == result["router"]["audited"] == 2000
+    samples = result["router_rss_kib"]
+    assert samples and all(kib > 0 for _, kib in samples)
+    assert [n for n, _ in samples] == sorted(n for n, _ in samples)  # records acked so far, never going back
+    # too few records to judge growth: said so, not guessed
+    assert result["target"]["met"] is None and "judged with --records >= 100000" in result["target"]["note"]
+    assert "router peak RSS" in proc.stderr

@@ -3,9 +3,10 @@
 The bulk read is a pull consumer of our own (ephemeral, in memory, no acks) asked for
 large batches, with at most two batches in flight: the server sends while we parse, and
 never more than two batches (a few MB) wait in the socket, so it never cuts us off as a slow
-consumer. Messages arrive on one plain subscription with no pending limits and one
-callback; nothing is awaited per message. Measured in `samband bench audit` against the
-ordered push consumer this replaced (see docs/audit.md).
+consumer. The messages are read off a second connection of the same identity by
+`_wire.wire_pull` (no per-message object but the record), or, where that cannot be used,
+by one nats-py subscription with no pending limits and one callback. Measured in
+`samband bench audit` against the ordered push consumer this replaced (docs/audit.md).
 
 Every message's stream sequence is read from its ack subject and must follow the one
 before: a hole (a deleted message) is an error here, not a silently shorter list.
@@ -22,8 +23,12 @@ from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
 from ._errors import AuditUnavailable
+from ._logging import get_logger
+from ._wire import WireUnavailable, wire_pull
 
 __all__ = ["BATCH", "StreamGap", "fetch_seqs", "read_range"]
+
+log = get_logger("samband.audit")
 
 BATCH = 5000  # messages per pull request; two in flight (~8 MB of 800-byte records)
 _STALL = 30.0  # seconds without a message before the read gives up
@@ -44,6 +49,17 @@ async def read_range(nc, stream: str, start: int, last: int, *, with_subjects: b
     hole is skipped (a stream with a ``max_age``, say)."""
     if last < start:
         return []
+    try:
+        return await _with_consumer(nc, stream, start, lambda next_subject: wire_pull(
+            nc, next_subject, stream, start, last, batch=BATCH, with_subjects=with_subjects, strict=strict, gap=StreamGap))
+    except WireUnavailable as exc:
+        log.debug("bulk read with nats-py", stream=stream, reason=str(exc))
+    return await _with_consumer(nc, stream, start, lambda next_subject: _nats_pull(
+        nc, next_subject, stream, start, last, with_subjects=with_subjects, strict=strict))
+
+
+async def _with_consumer(nc, stream: str, start: int, pull):
+    """Run ``pull(next_subject)`` against an ephemeral pull consumer of our own, deleted afterwards."""
     js = nc.jetstream()
     try:
         info = await js.add_consumer(stream, ConsumerConfig(
@@ -52,6 +68,19 @@ async def read_range(nc, stream: str, start: int, last: int, *, with_subjects: b
         ))
     except (JsError, NatsError, asyncio.TimeoutError) as exc:
         raise AuditUnavailable(f"cannot read stream {stream}: {exc!r}") from exc
+    try:
+        return await pull(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{info.name}")
+    except (JsError, NatsError) as exc:
+        raise AuditUnavailable(f"cannot read stream {stream}: {exc!r}") from exc
+    finally:
+        try:
+            await js.delete_consumer(stream, info.name)
+        except (JsError, NatsError, asyncio.TimeoutError):
+            pass  # it goes by itself after inactive_threshold
+
+
+async def _nats_pull(nc, next_subject: str, stream: str, start: int, last: int, *, with_subjects: bool, strict: bool) -> list:
+    """The same pull with nats-py's subscription machinery (slower per message; no second connection)."""
     total = last - start + 1
     out: list = []
     append = out.append
@@ -90,7 +119,6 @@ async def read_range(nc, stream: str, start: int, last: int, *, with_subjects: b
             progress.set()
 
     inbox = nc.new_inbox()
-    next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{info.name}"
     requested = 0
 
     async def ask() -> None:
@@ -100,33 +128,25 @@ async def read_range(nc, stream: str, start: int, last: int, *, with_subjects: b
             requested += n
             await nc.publish(next_subject, msgspec.json.encode({"batch": n, "no_wait": True}), reply=inbox)
 
+    sub = await nc.subscribe(inbox, cb=on_msg, pending_msgs_limit=0, pending_bytes_limit=0)
     try:
-        sub = await nc.subscribe(inbox, cb=on_msg, pending_msgs_limit=0, pending_bytes_limit=0)
-        try:
-            while True:
-                # two batches in flight: one more for each one fully received
-                while requested - len(out) < 2 * BATCH and requested < total:
-                    await ask()
-                progress.clear()  # no await from here to the wait: no message can slip between
-                if state["next"] > last or state["error"] is not None:
-                    break
-                if requested - len(out) < 2 * BATCH and requested < total:
-                    continue
-                seen = len(out)
-                try:
-                    await asyncio.wait_for(progress.wait(), _STALL)
-                except asyncio.TimeoutError:
-                    if len(out) == seen:
-                        raise AuditUnavailable(f"reading stream {stream} stalled after {seen} of {total} messages") from None
-        finally:
-            await sub.unsubscribe()
-    except (JsError, NatsError) as exc:
-        raise AuditUnavailable(f"cannot read stream {stream} (read {len(out)} of {total}): {exc!r}") from exc
+        while True:
+            # two batches in flight: one more for each one fully received
+            while requested - len(out) < 2 * BATCH and requested < total:
+                await ask()
+            progress.clear()  # no await from here to the wait: no message can slip between
+            if state["next"] > last or state["error"] is not None:
+                break
+            if requested - len(out) < 2 * BATCH and requested < total:
+                continue
+            seen = len(out)
+            try:
+                await asyncio.wait_for(progress.wait(), _STALL)
+            except asyncio.TimeoutError:
+                if len(out) == seen:
+                    raise AuditUnavailable(f"reading stream {stream} stalled after {seen} of {total} messages") from None
     finally:
-        try:
-            await js.delete_consumer(stream, info.name)
-        except (JsError, NatsError, asyncio.TimeoutError):
-            pass  # it goes by itself after inactive_threshold
+        await sub.unsubscribe()
     if state["error"] is not None:
         raise state["error"]
     return out

@@ -6,7 +6,8 @@ Everything is measured in one run on one machine, against a baseline over the sa
   bytes, interleaved, best of three each;
 * index build: the persisted index (`IndexStore.add`) fed from memory, records/s;
 * broker read: the trail read back from a real AUDIT stream as the auditor, with the pull
-  reader `samband audit` uses, against the ordered push consumer it replaced;
+  reader `samband audit` uses (its wire path; its nats-py fallback), against the ordered
+  push consumer it replaced (the slower two over at most 100,000 records);
 * person query: ``samband audit query --person`` as the CLI runs it (connect as the auditor,
   catch the persisted index up, look up, fetch the hits by sequence, check their hashes,
   decode), with the index warm; and once as a whole process, Python start-up included.
@@ -150,7 +151,7 @@ async def _read_ordered_push(nc, last: int) -> int:
 async def _broker(dep, records: list[bytes], checkpoints: list[bytes], pnrs: list[str], pseudonym_key: bytes, queries: int) -> dict:
     from samband.cli import Context
     from samband.observability import AUDIT_DECODER, Pseudonymiser
-    from samband.observability._reader import read_range
+    from samband.observability._reader import _nats_pull, _with_consumer, read_range
     from samband.observability.cli import query_broker
 
     n = len(records)
@@ -163,6 +164,9 @@ async def _broker(dep, records: list[bytes], checkpoints: list[bytes], pnrs: lis
         out["read_exact"] = got == records
         del got
         cap = min(n, PUSH_CAP)
+        t = time.perf_counter()
+        await _with_consumer(nc, "AUDIT", 1, lambda nxt: _nats_pull(nc, nxt, "AUDIT", 1, cap, with_subjects=False, strict=True))
+        out["read_nats_pull_per_s"] = cap / (time.perf_counter() - t)
         t = time.perf_counter()
         await _read_ordered_push(nc, cap)
         out["read_before_per_s"] = cap / (time.perf_counter() - t)

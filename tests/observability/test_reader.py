@@ -1,0 +1,65 @@
+"""The bulk reader gives every stored message of a range, in order, byte for byte, or says which is missing."""
+
+from __future__ import annotations
+
+import pytest
+from nats.js.api import StorageType, StreamConfig
+
+from samband.broker_config import ROUTER
+from samband.observability._reader import StreamGap, _nats_pull, _with_consumer, read_range
+from samband.observability._wire import wire_pull
+
+
+async def scratch_stream(dep, name: str, subjects_in_order: list[str]) -> list[bytes]:
+    nc = await dep.connect(ROUTER)
+    try:
+        js = nc.jetstream()
+        # one message per subject is kept: publishing a subject again removes its older message
+        await js.add_stream(StreamConfig(name=name, subjects=[f"{name.lower()}.>"], storage=StorageType.FILE,
+                                         max_msgs_per_subject=1))
+        sent = []
+        for i, subject in enumerate(subjects_in_order):
+            data = f'{{"n":{i},"pad":"{"x" * (i % 700)}"}}'.encode()
+            await js.publish(f"{name.lower()}.{subject}", data, headers={"Nats-Msg-Id": f"{name}-{i}"})
+            sent.append(data)
+        return sent
+    finally:
+        await nc.close()
+
+
+async def test_the_fast_read_gives_the_stored_bytes_in_order_exactly_as_nats_py_does(fresh_deployment):
+    dep = fresh_deployment
+    await dep.provision()
+    sent = await scratch_stream(dep, "READ", [f"s{i}" for i in range(3_210)])
+    nc = await dep.connect(ROUTER)
+    try:
+        fast = await _with_consumer(nc, "READ", 101, lambda nxt: wire_pull(
+            nc, nxt, "READ", 101, 3_210, batch=500, with_subjects=True, strict=True, gap=StreamGap))
+        slow = await _with_consumer(nc, "READ", 101, lambda nxt: _nats_pull(
+            nc, nxt, "READ", 101, 3_210, with_subjects=True, strict=True))
+        assert fast == slow == [(f"read.s{i}", d) for i, d in enumerate(sent)][100:]
+        assert await read_range(nc, "READ", 1, 3_210) == sent
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("reader", ["wire", "nats-py"])
+async def test_a_hole_in_the_stream_is_named_not_skipped(fresh_deployment, reader):
+    dep = fresh_deployment
+    await dep.provision()
+    # seq 1 a, 2 b, 3 c, 4 b: seq 2 is gone
+    sent = await scratch_stream(dep, "HOLE", ["a", "b", "c", "b"])
+    nc = await dep.connect(ROUTER)
+    try:
+        def pull(strict):
+            if reader == "wire":
+                return lambda nxt: wire_pull(nc, nxt, "HOLE", 1, 4, batch=2, with_subjects=False, strict=strict, gap=StreamGap)
+            return lambda nxt: _nats_pull(nc, nxt, "HOLE", 1, 4, with_subjects=False, strict=strict)
+        with pytest.raises(StreamGap) as err:
+            await _with_consumer(nc, "HOLE", 1, pull(True))
+        assert str(err.value) == "Expected seq 2 of stream HOLE, got seq 3: seq 2..2 are not in the stream"
+        assert err.value.seq == 2
+        # where holes are allowed (a stream with limits), the rest comes in order
+        assert await _with_consumer(nc, "HOLE", 1, pull(False)) == [sent[0], sent[2], sent[3]]
+    finally:
+        await nc.close()

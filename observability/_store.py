@@ -158,6 +158,7 @@ class IndexStore:
                     subject((s, seq))
                 seq += 1
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            subjects.sort()  # in key order: the tree is walked once per batch, not once per row
             db.executemany("INSERT INTO subjects VALUES (?, ?)", subjects)
             self._set(last_seq=seq - 1, head=head.decode())
             db.execute("COMMIT")

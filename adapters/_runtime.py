@@ -23,7 +23,7 @@ from nats.errors import ConnectionClosedError
 from nats.errors import Error as NatsError
 from nats.js.errors import Error as JsError
 
-from samband.observability import get_logger, inject_headers, producer_span
+from samband.observability import MessageSpan, ProducerSpans, get_logger
 from samband.schemas import Envelope, SchemaError, encode
 
 from ._deadletter import dead_letter_for
@@ -36,6 +36,8 @@ from ._transforms import FieldError
 __all__ = ["PublishSummary", "publish_records", "map_record"]
 
 log = get_logger("samband.adapters")
+
+YIELD_EVERY = 64
 
 
 @dataclass
@@ -76,6 +78,7 @@ class _Entry:
     error: BaseException | None = None
     ack: Any = None
     is_dead_letter: bool = False
+    span: MessageSpan | None = None
 
 
 class _Publisher:
@@ -165,13 +168,23 @@ async def publish_records(
 
     async def drain(force_save: bool = False) -> None:
         nonlocal last_save
-        await pub.settle(pending)
+        try:
+            await pub.settle(pending)
+        except BaseException as exc:
+            if spans is not None:
+                for e in pending:
+                    if e.span is not None and e.ack is None:
+                        spans.end(e.span, error=exc)
+            raise
         for e in pending:
-            if e.ack is not None and not e.is_dead_letter:
-                if e.ack.duplicate:
+            ack = e.ack
+            if ack is not None and not e.is_dead_letter:
+                if ack.duplicate:
                     summary.duplicates += 1
                 else:
                     summary.published += 1
+                if e.span is not None:
+                    spans.end(e.span, **{"messaging.nats.stream.sequence": ack.seq})  # type: ignore[union-attr]
             if positions is not None and getattr(e.item, "mark", None) is not None:
                 positions.set(e.item.source, e.item.mark)
             if progress is not None:
@@ -183,45 +196,66 @@ async def publish_records(
 
     js = pub.js
     agency = mapping.agency
+    spans = ProducerSpans({"samband.agency": agency}) if trace else None
+    subjects: dict[type, str] = {}  # record type -> outbound subject
+    replace = msgspec.structs.replace
 
     async def handle(item: Any) -> None:
-        if isinstance(item, Checkpoint):
-            pending.append(_Entry(item))
-            return
-        summary.read += 1
         if isinstance(item, NativeRecord):
             try:
                 key, env = map_record(mapping, item)
             except RejectedRecord as rej:
                 rej.source, rej.mark = item.source, item.mark
                 item = rej
-        if isinstance(item, RejectedRecord):
-            summary.rejected.append(item)
-            log.warning("record rejected", position=item.position, kind=item.kind, reason=str(item))
-            e = _Entry(item, is_dead_letter=True)
-            if dead_letters:
-                e.subject, e.payload, e.headers = dead_letter_for(agency, item)
-                await pub.send(e)
-            pending.append(e)
-        else:
-            subject = f"out.{env.record_type}"
-            headers = {"Nats-Msg-Id": f"{agency}:{key}"}
-            if trace:
-                with producer_span(subject, message_id=key, attributes={"samband.agency": agency}):
-                    headers = inject_headers(headers)
-                    payload = encode(msgspec.structs.replace(env, traceparent=headers.get("traceparent")))
             else:
-                payload = encode(env)
-            e = _Entry(item, subject, payload, headers)
-            try:  # the hot path, without pub.send's extra await
-                e.future = await js.publish_async(subject, payload, headers=dict(headers))
-            except ConnectionClosedError as exc:
-                raise PublishFailed(f"Expected an open connection to publish {subject}, got a closed one") from exc
-            except (NatsError, JsError, OSError) as exc:
-                e.error = exc
-            pending.append(e)
+                summary.read += 1
+                await publish(item, key, env)
+                return
+        elif isinstance(item, Checkpoint):
+            pending.append(_Entry(item))
+            return
+        elif not isinstance(item, RejectedRecord):
+            raise TypeError(f"Expected a NativeRecord, RejectedRecord or Checkpoint, got `{type(item).__name__}`")
+        summary.read += 1
+        summary.rejected.append(item)
+        log.warning("record rejected", position=item.position, kind=item.kind, reason=str(item))
+        e = _Entry(item, is_dead_letter=True)
+        if dead_letters:
+            e.subject, e.payload, e.headers = dead_letter_for(agency, item)
+            await pub.send(e)
+        pending.append(e)
         if len(pending) >= window:
             await drain()
+
+    async def publish(item: NativeRecord, key: str, env: Envelope) -> None:
+        record_class = type(env.record)
+        subject = subjects.get(record_class)
+        if subject is None:
+            subject = subjects[record_class] = f"out.{env.record_type}"
+        msg_id = f"{agency}:{key}"
+        headers = {"Nats-Msg-Id": msg_id}
+        span = None
+        if spans is not None:
+            span = spans.start(subject, msg_id)
+            if span.traceparent:
+                span.headers(headers)
+                env = replace(env, traceparent=span.traceparent)
+        payload = encode(env)
+        e = _Entry(item, subject, payload, headers, span=span)
+        try:  # the hot path, without pub.send's extra await and header copy (publish_async does not change them)
+            e.future = await js.publish_async(subject, payload, headers=headers)
+        except ConnectionClosedError as exc:
+            raise PublishFailed(f"Expected an open connection to publish {subject}, got a closed one") from exc
+        except (NatsError, JsError, OSError) as exc:
+            e.error = exc
+        pending.append(e)
+        n = len(pending)
+        if n >= window:
+            await drain()
+        elif not n % YIELD_EVERY:
+            # publish only queues: let nats-py's flusher send what is queued, so the broker
+            # stores (and acks) this window while the next records are mapped, not after
+            await asyncio.sleep(0)
 
     if isinstance(items, AsyncIterable):
         async for item in items:

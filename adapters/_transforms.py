@@ -115,14 +115,26 @@ def _field(convert):
 
     The value is looked up once; a blank one is a `FieldError` (``missing-field``), or None when ``optional``.
     """
-
-    def transform(native: Any, path: str, *args: Any, optional: bool = False, **kwargs: Any) -> Any:
-        value = _lookup(native, path)
-        if _blank(value):
-            if optional:
-                return None
-            raise _missing(path)
-        return convert(value, path, *args, **kwargs)
+    code = convert.__code__
+    if code.co_argcount == 2 and not code.co_kwonlyargcount and not code.co_flags & 0x0C:
+        # the common shape, convert(value, path): no *args/**kwargs to pack on every record
+        def transform(native: Any, path: str, *, optional: bool = False) -> Any:
+            value = native.get(path, _MISSING) if type(native) is dict else _MISSING
+            if value is _MISSING:
+                value = _lookup(native, path)
+            if value is None or value is _MISSING or (type(value) is str and (not value or value.isspace())):
+                if optional:
+                    return None
+                raise _missing(path)
+            return convert(value, path)
+    else:
+        def transform(native: Any, path: str, *args: Any, optional: bool = False, **kwargs: Any) -> Any:
+            value = _lookup(native, path)
+            if _blank(value):
+                if optional:
+                    return None
+                raise _missing(path)
+            return convert(value, path, *args, **kwargs)
 
     transform.__name__, transform.__doc__ = convert.__name__, convert.__doc__
     transform.convert = convert  # type: ignore[attr-defined]
@@ -245,22 +257,29 @@ _today: list = [None, 0.0]
 _PNR_SIMPLE = re.compile(r"^(\d{2})?(\d{6})([-+]?)(\d{4})$")
 
 
+def _refresh_today() -> _dt.date:
+    now = _time.monotonic()
+    if now - _today[1] > 60:  # date.today() per record is measurable at 10k records/s
+        today = _dt.date.today()
+        if today != _today[0]:
+            _PERSONS.clear()  # the century of a 10-digit form, and "born by today", depend on the date
+        _today[0], _today[1] = today, now
+    return _today[0]
+
+
 def _normalise_pnr(value: str) -> str:
     """The canonical 12-digit form for `PersonRef`, which validates it (date, check digit) itself.
 
     Only the century is worked out here (the same rule as `normalise_personnummer`), so a
     personnummer is validated once, not twice; anything unusual goes the full way.
     """
-    now = _time.monotonic()
-    if now - _today[1] > 60:  # date.today() per record is measurable at 10k records/s
-        _today[0], _today[1] = _dt.date.today(), now
+    today = _refresh_today()
     m = _PNR_SIMPLE.match(value)
     if m is None:
-        return normalise_personnummer(value, today=_today[0])
+        return normalise_personnummer(value, today=today)
     century, yymmdd, sep, tail = m.groups()
     if century is not None:
         return century + yymmdd + tail
-    today = _today[0]
     year = (today.year // 100) * 100 + int(yymmdd[:2])
     if year > today.year:
         year -= 100
@@ -269,15 +288,41 @@ def _normalise_pnr(value: str) -> str:
     return f"{year:04d}{yymmdd[2:]}{tail}"
 
 
+class _Refs(dict):
+    """Validated references by the native text they came from: the same persons, companies and
+    vehicles recur through an export, and a hit skips normalising and validating again. Bounded;
+    only values that passed are kept. Persons are dropped when the date changes (see above)."""
+
+    def remember(self, key: Any, ref: Any) -> Any:
+        if len(self) >= 1 << 16:
+            self.clear()
+        self[key] = ref
+        return ref
+
+
+_PERSONS, _ORGANISATIONS, _VEHICLES = _Refs(), _Refs(), _Refs()
+
+
 @_field
 def person(value: Any, path: str) -> PersonRef:
     """A personnummer or samordningsnummer (10 or 12 digits, with or without ``-``): check digit and date checked."""
-    return _identifier(_normalise_pnr, PersonRef, "pnr", value, path)
+    if type(value) is not str:
+        return _identifier(_normalise_pnr, PersonRef, "pnr", value, path)
+    _refresh_today()  # clears the cache first when the date changed
+    ref = _PERSONS.get(value)
+    if ref is None:
+        ref = _PERSONS.remember(value, _identifier(_normalise_pnr, PersonRef, "pnr", value, path))
+    return ref
 
 
 @_field
 def organisation(value: Any, path: str) -> OrganisationRef:
-    return _identifier(normalise_orgnr, OrganisationRef, "orgnr", value, path)
+    ref = _ORGANISATIONS.get(value) if type(value) is str else None
+    if ref is None:
+        ref = _identifier(normalise_orgnr, OrganisationRef, "orgnr", value, path)
+        if type(value) is str:
+            _ORGANISATIONS.remember(value, ref)
+    return ref
 
 
 @_field
@@ -293,7 +338,12 @@ def party(value: Any, path: str) -> PersonRef | OrganisationRef:
 
 @_field
 def vehicle(value: Any, path: str) -> VehicleRef:
-    return _identifier(normalise_plate, VehicleRef, "plate", value, path)
+    ref = _VEHICLES.get(value) if type(value) is str else None
+    if ref is None:
+        ref = _identifier(normalise_plate, VehicleRef, "plate", value, path)
+        if type(value) is str:
+            _VEHICLES.remember(value, ref)
+    return ref
 
 
 @_field

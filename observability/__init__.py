@@ -17,6 +17,7 @@ from ._checkpointer import Checkpointer
 from ._errors import AuditKeyError, AuditUnavailable, ObservabilityError
 from ._index import AuditIndex
 from ._logging import configure_logging, get_logger, scrub_identifiers
+from ._message_spans import MessageSpan, ProducerSpans
 from ._pseudonym import Pseudonymiser, load_or_create_key
 from ._reconcile import Gap, Reconciliation, reconcile
 from ._tracing import (
@@ -39,7 +40,7 @@ from ._verify import Problem, VerifyResult, record_seq, verify_bytes
 __all__ = [
     "AUDIT_DECODER", "CHECKPOINT_DECODER", "GENESIS", "PREV_SLICE", "PUBLIC_KEY_FILE", "SIGNING_KEY_FILE",
     "AuditChain", "AuditIndex", "Checkpointer", "AuditKeyError", "AuditRecord", "AuditUnavailable", "Checkpoint",
-    "ExportError", "Gap", "ObservabilityError", "Problem", "Pseudonymiser", "Reconciliation", "SpanKind",
+    "ExportError", "Gap", "MessageSpan", "ObservabilityError", "ProducerSpans", "Problem", "Pseudonymiser", "Reconciliation", "SpanKind",
     "Trail", "VerifyResult", "checkpoint_signature_ok", "configure_logging", "configure_tracing",
     "consumer_span", "context_from_ids", "end_span", "extract_context", "inject_span", "start_messaging_span", "get_logger", "get_tracer", "inject_headers", "key_id",
     "load_or_create_key", "load_or_create_signing_key", "load_public_key", "producer_span",

@@ -94,7 +94,10 @@ async def core_pubsub(dep: Deployment, payloads: list[bytes]) -> Figure:
     return _figure("nats-py core pub/sub", sent, received.times, seconds, note)
 
 
-async def jetstream_windowed(dep: Deployment, payloads: list[bytes], *, window: int = WINDOW, prefix: str = "js") -> Figure:
+async def jetstream_windowed(
+    dep: Deployment, payloads: list[bytes], *, window: int = WINDOW, prefix: str = "js", headers: list[dict[str, str]] | None = None,
+) -> Figure:
+    """``headers``: each message's own (with its ``Nats-Msg-Id``), built before the clock starts; else ``{prefix}-{i}``."""
     n = len(payloads)
     nc = await dep.connect(ROUTER)
     js = nc.jetstream(publish_async_max_pending=window)
@@ -104,7 +107,8 @@ async def jetstream_windowed(dep: Deployment, payloads: list[bytes], *, window: 
     t0 = time.perf_counter()
     for i, p in enumerate(payloads):
         sent[i] = time.perf_counter()
-        fut = await js.publish_async("bench.js.record", p, headers={"Nats-Msg-Id": f"{prefix}-{i}"})
+        hdr = headers[i] if headers is not None else {"Nats-Msg-Id": f"{prefix}-{i}"}
+        fut = await js.publish_async("bench.js.record", p, headers=hdr)
         fut.add_done_callback(lambda f, i=i: acked.__setitem__(i, time.perf_counter()))
         futs.append(fut)
     await asyncio.wait_for(asyncio.gather(*futs), 60)

@@ -55,8 +55,8 @@ class NullExporter(SpanExporter):
         pass
 
 
-def span_processor() -> BatchSpanProcessor:
-    return BatchSpanProcessor(NullExporter(), max_queue_size=65_536, max_export_batch_size=4096)
+def span_processor(exporter: SpanExporter | None = None) -> BatchSpanProcessor:
+    return BatchSpanProcessor(exporter or NullExporter(), max_queue_size=65_536, max_export_batch_size=4096)
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -17,11 +17,17 @@ ENVELOPE_SCHEMA = "samband.envelope/1"
 
 
 def new_envelope_id() -> str:
-    """A UUIDv7 (time-ordered, RFC 9562) as text; Python 3.11 has no uuid.uuid7 yet."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 66 & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
-    return str(uuid.UUID(int=value))
+    """A UUIDv7 (time-ordered, RFC 9562) as text; Python 3.11 has no uuid.uuid7 yet.
+
+    Formatted from hex text directly: going through `uuid.UUID` was half the cost, and an
+    adapter makes one per record.
+    """
+    ms = "%012x" % (time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF)
+    r = os.urandom(10).hex()  # 76 of its 80 random bits are used: 12 in rand_a, 2 + 62 in rand_b
+    return f"{ms[:8]}-{ms[8:]}-7{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:19]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # the RFC variant bits 10, then two random bits
 
 
 class Handling(Schema, kw_only=True):

@@ -84,3 +84,18 @@ def test_bench_memory_reports_the_routers_resident_memory_as_records_go_through(
     # too few records to judge growth: said so, not guessed
     assert result["target"]["met"] is None and "judged with --records >= 100000" in result["target"]["note"]
     assert "router peak RSS" in proc.stderr
+
+
+@pytest.mark.timeout(120)
+def test_bench_adapters_compares_the_traced_adapter_with_the_same_messages_published_raw():
+    proc = subprocess.run(
+        [sys.executable, "-m", "samband", "bench", "adapters", "--records", "300", "--rounds", "1", "--json"],
+        capture_output=True, text=True, timeout=110,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["adapter"]["records"] == result["raw_jetstream"]["records"] == 300
+    assert result["spans_exported"] == 300, "tracing is on: one PRODUCER span per record"
+    assert result["ratio"] == result["adapter"]["rate_in"] / result["raw_jetstream"]["rate_in"]
+    assert result["met"] is (result["ratio"] >= 0.5) and len(result["rounds"]) == 1
+    assert "tracing ON" in proc.stderr and ("MET" in proc.stderr or "MISSED" in proc.stderr)

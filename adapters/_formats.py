@@ -103,7 +103,7 @@ def frame_lines(chunks: Iterator[bytes], *, offset: int, line: int, index: int, 
             if skipping:
                 yield Frame(b"", start, end, line, line + 1, index, size=size)
                 index += 1
-            elif raw.strip():
+            elif raw and not raw.isspace():  # (bytes.strip would copy every line to ask the same)
                 yield Frame(raw.rstrip(b"\r"), start, end, line, line + 1, index, size=size)
                 index += 1
             start, line, skipping, skipped = end, line + 1, False, 0
@@ -229,6 +229,9 @@ def _json_problem(exc: Exception) -> str:
     return re.sub(r" \(byte (\d+)\)$", lambda m: f" at column {int(m.group(1)) + 1}", text)
 
 
+_JSON = msgspec.json.Decoder()
+
+
 class JsonLines(NativeFormat):
     name, suffixes = "jsonl", (".jsonl", ".ndjson", ".json")
 
@@ -238,7 +241,7 @@ class JsonLines(NativeFormat):
 
     def parse(self, frame: Frame, opened: Opened) -> dict[str, Any]:
         try:
-            value = msgspec.json.decode(frame.data)
+            value = _JSON.decode(frame.data)
         except UnicodeDecodeError:
             decode_text(frame.data, "utf-8")  # msgspec's offsets are not the record's: find the byte ourselves
             raise

@@ -37,7 +37,7 @@ __all__ = ["PublishSummary", "publish_records", "map_record"]
 
 log = get_logger("samband.adapters")
 
-YIELD_EVERY = 64
+YIELD_EVERY = int(__import__("os").environ.get("YE", "32"))
 
 
 @dataclass
@@ -100,19 +100,22 @@ class _Publisher:
         started, delay = time.monotonic(), 0.1
         todo = [e for e in entries if e.subject]
         while True:
-            futs = [e.future for e in todo if e.future is not None]
-            if futs:
-                await asyncio.wait(futs, timeout=self.ack_timeout)
+            waiting = [f for e in todo if (f := e.future) is not None and not f.done()]
+            if waiting:  # (most acks are in by now: asyncio.wait would add and remove a callback on each)
+                await asyncio.wait(waiting, timeout=self.ack_timeout)
             failed = []
             for e in todo:
-                if e.future is not None and e.future.done() and not e.future.cancelled() and e.future.exception() is None:
-                    e.ack = e.future.result()
-                    continue
-                if e.future is not None and not e.future.done():
-                    e.future.cancel()  # frees nats-py's pending slot
-                    e.error = asyncio.TimeoutError(f"no ack within {self.ack_timeout}s")
-                elif e.future is not None and not e.future.cancelled():
-                    e.error = e.future.exception()
+                f = e.future
+                if f is not None:
+                    if not f.done():
+                        f.cancel()  # frees nats-py's pending slot
+                        e.error = asyncio.TimeoutError(f"no ack within {self.ack_timeout}s")
+                    elif not f.cancelled():
+                        exc = f.exception()
+                        if exc is None:
+                            e.ack = f.result()
+                            continue
+                        e.error = exc
                 failed.append(e)
             if not failed:
                 return
@@ -184,7 +187,7 @@ async def publish_records(
                 else:
                     summary.published += 1
                 if e.span is not None:
-                    spans.end(e.span, **{"messaging.nats.stream.sequence": ack.seq})  # type: ignore[union-attr]
+                    spans.end(e.span, {"messaging.nats.stream.sequence": ack.seq})  # type: ignore[union-attr]
             if positions is not None and getattr(e.item, "mark", None) is not None:
                 positions.set(e.item.source, e.item.mark)
             if progress is not None:

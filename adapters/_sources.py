@@ -49,18 +49,22 @@ class Checkpoint:
 Item = NativeRecord | RejectedRecord | Checkpoint
 
 
+def _where(frame: Frame, key: str) -> dict[str, Any]:
+    return dict(source=key, offset=frame.offset, end=frame.end, index=frame.index)
+
+
 def _item(fmt: NativeFormat, opened: Opened, frame: Frame, *, label: str, key: str, dev: int, inode: int) -> Item:
     mark = Position(offset=frame.end, line=frame.next_line, index=frame.index + 1, dev=dev, inode=inode)
-    common: dict[str, Any] = dict(source=key, offset=frame.offset, end=frame.end, index=frame.index)
     position = f"{label}:{frame.line}"
     if frame.size > MAX_RECORD_BYTES and not frame.document:
         rej = RejectedRecord(f"record of {frame.size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit",
-                             position=position, kind="oversized", length=frame.size, **common)
+                             position=position, kind="oversized", length=frame.size, **_where(frame, key))
         rej.mark = mark
         return rej
     try:
         value = fmt.parse(frame, opened)
     except ParseProblem as p:
+        common = _where(frame, key)
         kind, reason = p.kind, p.reason
         if not frame.complete and kind == "syntax":
             kind, reason = "truncated", f"truncated last record (the source ends inside it): {reason}"

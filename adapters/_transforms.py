@@ -375,10 +375,16 @@ def subjects_of(record: Record) -> tuple[PersonRef | OrganisationRef | VehicleRe
     out: list = []
     for name in _ref_fields(type(record)):
         value = getattr(record, name)
-        for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, (PersonRef, OrganisationRef, VehicleRef)) and item not in out:
+        if value is None:
+            continue
+        for item in value if type(value) is tuple else (value,):
+            if isinstance(item, _REF_TYPES) and item not in out:
                 out.append(item)
     return tuple(out)
+
+
+_REF_TYPES = (PersonRef, OrganisationRef, VehicleRef)
+_UTC = _dt.timezone.utc
 
 
 def envelope(
@@ -392,12 +398,18 @@ def envelope(
     region_field: str = "$.region",
 ) -> Envelope:
     """The envelope around ``record``; its subjects are the record's references."""
+    subjects = subjects_of(record)
+    if extra_subjects:
+        subjects += tuple(extra_subjects)
     try:
-        extra = {"handling": handling} if handling is not None else {}
+        if handling is None:
+            return Envelope(
+                id=new_envelope_id(), record=record, region=region, operation=operation,  # type: ignore[arg-type]
+                produced_at=_dt.datetime.now(_UTC), subjects=subjects, legal_basis=legal_basis,
+            )
         return Envelope(
             id=new_envelope_id(), record=record, region=region, operation=operation,  # type: ignore[arg-type]
-            produced_at=_dt.datetime.now(_dt.timezone.utc), subjects=subjects_of(record) + tuple(extra_subjects),
-            legal_basis=legal_basis, **extra,
+            produced_at=_dt.datetime.now(_UTC), subjects=subjects, legal_basis=legal_basis, handling=handling,
         )
     except ValueError as exc:
         raise FieldError(str(exc), field=region_field if "region" in str(exc) else "$", kind="value") from None

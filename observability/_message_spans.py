@@ -30,6 +30,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from ._tracing import _TRACER_NAME, end_span, get_tracer, inject_span
@@ -70,6 +71,7 @@ class ProducerSpans:
         self._parent = parent if parent.is_valid else None
         provider = provider if provider is not None else trace.get_tracer_provider()
         self._tracer = None
+        self._ratio: tuple[int, int] | None = None
         if isinstance(provider, TracerProvider):
             tracer = provider.get_tracer(_TRACER_NAME)
             enabled = getattr(tracer, "_is_enabled", lambda: True)()
@@ -79,6 +81,7 @@ class ProducerSpans:
                 ids = tracer.id_generator
                 self._new_trace_id, self._new_span_id = ids.generate_trace_id, ids.generate_span_id
                 self._random = (self._parent.trace_flags.random_trace_id if self._parent else ids.is_trace_id_random())
+                self._ratio = _root_ratio(tracer.sampler) if self._parent is None else None
         # the SDK path: the process's cached tracer, or the given provider's
         self._slow_tracer = get_tracer() if provider is trace.get_tracer_provider() else provider.get_tracer(_TRACER_NAME)
 
@@ -105,15 +108,20 @@ class ProducerSpans:
         attrs["messaging.message.id"] = message_id
         parent = self._parent
         trace_id = parent.trace_id if parent is not None else self._new_trace_id()
-        result = self._tracer.sampler.should_sample(self._parent_context, trace_id, name, _PRODUCER, attrs)  # type: ignore[union-attr]
-        decision = result.decision
-        flags = (1 if decision.is_sampled() else 0) | (2 if self._random else 0)
+        if self._ratio is not None:  # the default sampler on a root span: its decision, without its call chain
+            limit, bound = self._ratio
+            recording = sampled = trace_id & limit < bound
+            state = None
+        else:
+            result = self._tracer.sampler.should_sample(self._parent_context, trace_id, name, _PRODUCER, attrs)  # type: ignore[union-attr]
+            sampled, recording = result.decision.is_sampled(), result.decision.is_recording()
+            attrs, state = dict(result.attributes or {}), result.trace_state  # our own: `end` adds to it
+        flags = (1 if sampled else 0) | (2 if self._random else 0)
         span_id = self._new_span_id()
-        state = result.trace_state
         span = MessageSpan(f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}", state.to_header() if state else None)
-        if decision.is_recording():
+        if recording:
             span.name, span.trace_id, span.span_id, span.flags, span.trace_state = name, trace_id, span_id, flags, state
-            span.attributes, span.start = result.attributes, _time_ns()
+            span.attributes, span.start = attrs, _time_ns()
         return span
 
     def _start_sdk(self, destination: str, message_id: str) -> MessageSpan:
@@ -128,29 +136,42 @@ class ProducerSpans:
         span.sdk_span = sdk
         return span
 
-    def end(self, span: MessageSpan, *, error: BaseException | None = None, **attributes: Any) -> None:
+    def end(self, span: MessageSpan, attributes: Mapping[str, Any] | None = None, *, error: BaseException | None = None) -> None:
         """End ``span`` now (its message was acknowledged, or failed with ``error``), adding ``attributes``."""
         try:
             if span.sdk_span is not None:
-                end_span(span.sdk_span, error, **attributes)
+                end_span(span.sdk_span, error, **(attributes or {}))
             elif span.start:
                 self._end(span, error, attributes)
         except Exception:  # noqa: BLE001 - telemetry never breaks delivery
             pass
 
-    def _end(self, span: MessageSpan, error: BaseException | None, extra: dict[str, Any]) -> None:
+    def _end(self, span: MessageSpan, error: BaseException | None, extra: Mapping[str, Any] | None) -> None:
         tracer = self._tracer
         if tracer is None:
             return
-        attrs = span.attributes
+        attrs = span.attributes  # this span's own dict (see `_start`)
         if extra:
-            attrs = dict(attrs or {}, **extra)
+            attrs.update(extra)
         status = _UNSET if error is None else Status(StatusCode.ERROR, type(error).__name__)
-        context = SpanContext(span.trace_id, span.span_id, False, TraceFlags(span.flags), span.trace_state)
+        context = SpanContext(span.trace_id, span.span_id, False, _FLAGS[span.flags], span.trace_state)
         tracer.span_processor.on_end(ReadableSpan(
             name=span.name, context=context, parent=self._parent, resource=tracer.resource, attributes=attrs,
             kind=_PRODUCER, status=status, start_time=span.start, end_time=_time_ns(), instrumentation_scope=self._scope,
         ))
 
 
+_FLAGS = {flags: TraceFlags(flags) for flags in range(4)}
 _UNSET = Status(StatusCode.UNSET)
+
+
+def _root_ratio(sampler: Any) -> tuple[int, int] | None:
+    """(limit, bound) when ``sampler`` is exactly the SDK's parent-based ratio sampler (samband's default).
+
+    For a span without a parent its decision is ``trace_id & limit < bound``, with the
+    attributes kept and no trace state; any other sampler is asked on every span.
+    """
+    root = getattr(sampler, "_root", None) if type(sampler) is ParentBased else None
+    if type(root) is not TraceIdRatioBased:
+        return None
+    return root.TRACE_ID_LIMIT, root.bound

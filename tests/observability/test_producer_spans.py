@@ -72,7 +72,7 @@ def test_a_message_span_is_what_the_sdk_and_its_propagator_would_make():
     provider, exporter = _provider(ALWAYS_ON)
     spans = ProducerSpans({"samband.agency": "polisen"}, provider=provider)
     span = spans.start("out.police.vehicle_control", "polisen:PM-1")
-    spans.end(span, **{"messaging.nats.stream.sequence": 7})
+    spans.end(span, {"messaging.nats.stream.sequence": 7})
     [done] = exporter.get_finished_spans()
     headers = span.headers({})
     # the propagator reads our header back into the very span context
@@ -116,3 +116,18 @@ def test_without_a_tracer_provider_a_message_carries_no_trace_context():
     span = spans.start("out.x", "a:1")
     spans.end(span)
     assert span.traceparent is None and span.headers({"Nats-Msg-Id": "a:1"}) == {"Nats-Msg-Id": "a:1"}
+
+
+def test_a_ratio_sampled_message_span_gets_the_decision_the_sdk_sampler_gives_its_trace_id():
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    provider, exporter = _provider(ParentBased(TraceIdRatioBased(0.5)))
+    spans = ProducerSpans(provider=provider)
+    made = [spans.start("out.x", f"a:{i}") for i in range(200)]
+    for span in made:
+        spans.end(span)
+    sampled = {_parsed(s.traceparent)[0] for s in made if _parsed(s.traceparent)[2] & 1}
+    expected = {_parsed(s.traceparent)[0] for s in made
+                if TraceIdRatioBased(0.5).should_sample(None, _parsed(s.traceparent)[0], "send out.x").decision.is_sampled()}
+    assert sampled == expected and 0 < len(sampled) < 200
+    assert {s.context.trace_id for s in exporter.get_finished_spans()} == sampled

@@ -37,7 +37,7 @@ __all__ = ["PublishSummary", "publish_records", "map_record"]
 
 log = get_logger("samband.adapters")
 
-YIELD_EVERY = int(__import__("os").environ.get("YE", "32"))
+YIELD_EVERY = 16  # records between two turns of the event loop while a half window fills
 
 
 @dataclass
@@ -55,17 +55,20 @@ class PublishSummary:
 
 def map_record(mapping: AgencyMapping, item: NativeRecord) -> tuple[str, Envelope]:
     """The native key and the envelope for one record, or a `RejectedRecord` naming the field and position."""
-    common = dict(position=item.position, raw=item.raw, source=item.source, offset=item.offset)
     try:
         return str(mapping.key(item.value)), mapping.to_envelope(item.value)
     except FieldError as exc:
-        raise RejectedRecord(exc.reason, kind=exc.kind, field=exc.field, **common) from None
+        raise RejectedRecord(exc.reason, kind=exc.kind, field=exc.field, **_rejection_context(item)) from None
     except KeyError as exc:
         raise RejectedRecord("Expected a value, got none (missing required field)", kind="missing-field",
-                             field=f"$.{exc.args[0]}", **common) from None
+                             field=f"$.{exc.args[0]}", **_rejection_context(item)) from None
     except (ValueError, TypeError, SchemaError, msgspec.ValidationError) as exc:
         kind = "identifier" if type(exc).__name__ == "InvalidIdentifier" else "value"
-        raise RejectedRecord(str(exc), kind=kind, **common) from None
+        raise RejectedRecord(str(exc), kind=kind, **_rejection_context(item)) from None
+
+
+def _rejection_context(item: NativeRecord) -> dict[str, Any]:
+    return dict(position=item.position, raw=item.raw, source=item.source, offset=item.offset)
 
 
 @dataclass(slots=True)
@@ -166,20 +169,26 @@ async def publish_records(
     """
     summary = PublishSummary()
     pub = _Publisher(nc, ack_timeout=ack_timeout, retry_for=retry_for, summary=summary)
+    # Two half windows: one filling (`pending`), the one before it in flight (`inflight`). When
+    # `pending` is full, `inflight`'s acks (mostly in by then) are settled and `pending` takes
+    # its place, so the broker stores one half while the next is read and mapped. At most
+    # `window` publishes are unacknowledged, as with one window awaited whole.
+    half = max(1, window // 2)
     pending: list[_Entry] = []
+    inflight: list[_Entry] = []
     last_save = time.monotonic()
 
-    async def drain(force_save: bool = False) -> None:
+    async def settle(entries: list[_Entry], force_save: bool = False) -> None:
         nonlocal last_save
         try:
-            await pub.settle(pending)
+            await pub.settle(entries)
         except BaseException as exc:
             if spans is not None:
-                for e in pending:
+                for e in (*inflight, *pending):
                     if e.span is not None and e.ack is None:
                         spans.end(e.span, error=exc)
             raise
-        for e in pending:
+        for e in entries:
             ack = e.ack
             if ack is not None and not e.is_dead_letter:
                 if ack.duplicate:
@@ -192,10 +201,20 @@ async def publish_records(
                 positions.set(e.item.source, e.item.mark)
             if progress is not None:
                 progress(e.item)
-        pending.clear()
+        entries.clear()
         if positions is not None and (force_save or time.monotonic() - last_save > 0.2):
             positions.save()
             last_save = time.monotonic()
+
+    async def drain() -> None:
+        """`pending` is full: settle the half before it, then let it fly."""
+        if window < 2:  # one at a time: nothing to overlap
+            await settle(pending)
+            return
+        if inflight:
+            await settle(inflight)
+        inflight.extend(pending)
+        pending.clear()
 
     js = pub.js
     agency = mapping.agency
@@ -227,7 +246,7 @@ async def publish_records(
             e.subject, e.payload, e.headers = dead_letter_for(agency, item)
             await pub.send(e)
         pending.append(e)
-        if len(pending) >= window:
+        if len(pending) >= half:
             await drain()
 
     async def publish(item: NativeRecord, key: str, env: Envelope) -> None:
@@ -253,12 +272,15 @@ async def publish_records(
             e.error = exc
         pending.append(e)
         n = len(pending)
-        if n >= window:
+        if n >= half:
             await drain()
         elif not n % YIELD_EVERY:
-            # publish only queues: let nats-py's flusher send what is queued, so the broker
-            # stores (and acks) this window while the next records are mapped, not after
+            # publish only queues: let nats-py's flusher send what is queued and its reader
+            # take the acks in, so the broker works while the next records are mapped
             await asyncio.sleep(0)
+            last = inflight[-1].future if inflight else None
+            if last is not None and last.done():  # acks come in order: the half before is in, record it now
+                await settle(inflight)
 
     if isinstance(items, AsyncIterable):
         async for item in items:
@@ -266,5 +288,6 @@ async def publish_records(
     else:
         for item in items:
             await handle(item)
-    await drain(force_save=True)
+    await settle(inflight)
+    await settle(pending, force_save=True)
     return summary

@@ -141,11 +141,29 @@ def _field(convert):
     return transform
 
 
-@_field
-def text(value: Any, path: str) -> str:
+def _text(value: Any, path: str) -> str:
     if type(value) is not str:  # a number or an object where the export promises text is malformed
         raise FieldError(f"Expected text, got `{type(value).__name__}`", field=path)
     return value.strip()
+
+
+def text(native: Any, path: str, *, optional: bool = False) -> str | None:
+    """Text, stripped. (The most used transform, so `_field`'s steps are written out here.)"""
+    value = native.get(path, _MISSING) if type(native) is dict else _MISSING
+    if value is _MISSING:
+        value = _lookup(native, path)
+    if type(value) is str:
+        value = value.strip()
+        if value:
+            return value
+    elif value is not None and value is not _MISSING:
+        return _text(value, path)
+    if optional:
+        return None
+    raise _missing(path)
+
+
+text.convert = _text  # type: ignore[attr-defined]
 
 
 @_field
@@ -311,7 +329,11 @@ def person(value: Any, path: str) -> PersonRef:
     _refresh_today()  # clears the cache first when the date changed
     ref = _PERSONS.get(value)
     if ref is None:
-        ref = _PERSONS.remember(value, _identifier(_normalise_pnr, PersonRef, "pnr", value, path))
+        try:
+            ref = PersonRef(pnr=_normalise_pnr(value))
+        except InvalidIdentifier as exc:
+            raise FieldError(str(exc), field=path, kind="identifier") from None
+        _PERSONS.remember(value, ref)
     return ref
 
 
@@ -338,11 +360,15 @@ def party(value: Any, path: str) -> PersonRef | OrganisationRef:
 
 @_field
 def vehicle(value: Any, path: str) -> VehicleRef:
-    ref = _VEHICLES.get(value) if type(value) is str else None
+    if type(value) is not str:
+        return _identifier(normalise_plate, VehicleRef, "plate", value, path)
+    ref = _VEHICLES.get(value)
     if ref is None:
-        ref = _identifier(normalise_plate, VehicleRef, "plate", value, path)
-        if type(value) is str:
-            _VEHICLES.remember(value, ref)
+        try:
+            ref = VehicleRef(plate=normalise_plate(value))
+        except InvalidIdentifier as exc:
+            raise FieldError(str(exc), field=path, kind="identifier") from None
+        _VEHICLES.remember(value, ref)
     return ref
 
 

@@ -86,12 +86,26 @@ def _fast_pnr(value: str) -> bool:
     """
     if len(value) != 12 or not value.isascii() or not value.isdigit():
         return False
-    day = int(value[6:8])
-    try:
-        born = _dt.date(int(value[:4]), int(value[4:6]), day - 60 if day > 60 else day)
-    except ValueError:
+    year = int(value[:4])
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not year or value[4:8] not in (_MMDD_LEAP if leap else _MMDD):  # a set lookup, not a date
         return False
-    return born <= current_date() and luhn_digit(value[2:11]) == ord(value[11]) - 48
+    born = value[:8] if value[6] < "6" else f"{value[:6]}{int(value[6:8]) - 60:02d}"
+    return born <= _today_text() and luhn_digit(value[2:11]) == ord(value[11]) - 48
+
+
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# month and day of every real date, and of every samordningsnummer (day + 60)
+_MMDD = frozenset(f"{m:02d}{d + plus:02d}" for m in range(1, 13) for d in range(1, _DAYS[m - 1] + 1) for plus in (0, 60))
+_MMDD_LEAP = _MMDD | {"0229", "0289"}
+_today_memo: list = [None, ""]
+
+
+def _today_text() -> str:
+    today = current_date()
+    if today is not _today_memo[0]:
+        _today_memo[0], _today_memo[1] = today, today.strftime("%Y%m%d")
+    return _today_memo[1]
 
 
 def _non_canonical(kind: str, masked: str, canonical: str) -> InvalidIdentifier:

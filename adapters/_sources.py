@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import msgspec
+
 from ._errors import RejectedRecord, SourceError
 from ._formats import MAX_RECORD_BYTES, Frame, JsonLines, NativeFormat, Opened, ParseProblem
 from ._state import Position
@@ -28,8 +30,9 @@ __all__ = ["NativeRecord", "Checkpoint", "read_jsonl", "read_file", "read_source
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class NativeRecord:
+class NativeRecord(msgspec.Struct, frozen=True):
+    """One native record as read (a frozen Struct: built once per record, a tenth of a frozen dataclass's cost)."""
+
     position: str  # where it was, for people: ``file:line``
     raw: bytes
     value: Any

@@ -403,9 +403,12 @@ def subjects_of(record: Record) -> tuple[PersonRef | OrganisationRef | VehicleRe
         value = getattr(record, name)
         if value is None:
             continue
-        for item in value if type(value) is tuple else (value,):
-            if isinstance(item, _REF_TYPES) and item not in out:
-                out.append(item)
+        if type(value) is tuple:
+            for item in value:
+                if isinstance(item, _REF_TYPES) and item not in out:
+                    out.append(item)
+        elif isinstance(value, _REF_TYPES) and value not in out:
+            out.append(value)
     return tuple(out)
 
 

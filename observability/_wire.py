@@ -135,7 +135,10 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
                 writer.write(b"PONG\r\n")
                 pos = eol + 2
             elif buf.startswith(b"-ERR", pos):
-                raise AuditUnavailable(f"reading stream {stream}: {buf[pos:eol].decode(errors='replace')}")
+                err = buf[pos:eol].decode(errors="replace")
+                if "Permissions Violation" in err and not out:  # e.g. another inbox prefix: nats-py knows it
+                    raise WireUnavailable(err)
+                raise AuditUnavailable(f"reading stream {stream}: {err}")
             else:  # +OK, PONG, INFO
                 pos = eol + 2
         buf = buf[pos:]

@@ -3,7 +3,7 @@
 Everything is measured in one run on one machine, against a baseline over the same records:
 
 * verify (`verify_bytes`) against a bare ``sha256(record).digest()`` loop over the same stored
-  bytes, interleaved, best of three each;
+  bytes, interleaved, best of five each;
 * index build: the persisted index (`IndexStore.add`) fed from memory, records/s;
 * broker read: the trail read back from a real AUDIT stream as the auditor, with the pull
   reader `samband audit` uses (its wire path; its nats-py fallback), against the ordered
@@ -84,7 +84,7 @@ def _verify_vs_bare(records: list[bytes], checkpoints: list[bytes], public) -> d
         ok = ok and verify_bytes(records, checkpoints, public).ok
 
     best = {"bare": float("inf"), "verify": float("inf")}
-    for _ in range(3):  # interleaved, so both see the same machine
+    for _ in range(5):  # interleaved, so both see the same machine; best of five each
         for name, fn in (("bare", bare), ("verify", verify)):
             t = time.perf_counter()
             fn()

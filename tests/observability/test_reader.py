@@ -63,3 +63,20 @@ async def test_a_hole_in_the_stream_is_named_not_skipped(fresh_deployment, reade
         assert await _with_consumer(nc, "HOLE", 1, pull(False)) == [sent[0], sent[2], sent[3]]
     finally:
         await nc.close()
+
+
+async def test_where_no_second_connection_can_be_made_the_read_goes_through_nats_py(fresh_deployment):
+    from samband.observability._wire import WireUnavailable
+
+    dep = fresh_deployment
+    await dep.provision()
+    sent = await scratch_stream(dep, "LEND", [f"s{i}" for i in range(40)])
+    nc = await dep.connect(ROUTER)
+    try:
+        nc._signature_cb = None  # a client that cannot lend its nkey signature (e.g. another auth kind)
+        with pytest.raises(WireUnavailable, match="wants an nkey signature"):
+            await _with_consumer(nc, "LEND", 1, lambda nxt: wire_pull(
+                nc, nxt, "LEND", 1, 40, batch=10, with_subjects=False, strict=True, gap=StreamGap))
+        assert await read_range(nc, "LEND", 1, 40) == sent
+    finally:
+        await nc.close()

@@ -120,27 +120,32 @@ async def _check_checkpoints(nc, store: IndexStore, public_key, last: int) -> No
         store.checked_checkpoint(n)
 
 
-async def indexed_query(nc, store: IndexStore, public_key=None, progress=None, **filters) -> list[bytes]:
-    """The stored bytes of every record matching ``filters`` (see `IndexStore.find`), in trail order."""
+async def indexed_query(nc, store: IndexStore, public_key=None, progress=None, *, from_stream: bool = False,
+                        **filters) -> list[bytes]:
+    """The stored bytes of every record matching ``filters`` (see `IndexStore.find`), in trail order:
+    the copies taken when indexing, or with ``from_stream`` fetched from the AUDIT stream now."""
     await catch_up(nc, store, public_key, progress)
-    hits = store.find(**filters)
+    hits = store.find(copies=not from_stream, **filters)
     if not hits:
         return []
-    seqs = [seq for seq, _ in hits]
-    if len(seqs) <= _FETCH_ONE_BY_ONE:
-        found = await fetch_seqs(nc, AUDIT_STREAM, seqs)
-    else:
-        try:
-            span = await read_range(nc, AUDIT_STREAM, seqs[0], seqs[-1])
-        except StreamGap as exc:
-            raise TrailProblem("removed", exc.seq, str(exc)) from exc
-        found = {s: span[s - seqs[0]] for s in seqs}
+    if from_stream:
+        seqs = [seq for seq, _, _ in hits]
+        if len(seqs) <= _FETCH_ONE_BY_ONE:
+            found = await fetch_seqs(nc, AUDIT_STREAM, seqs)
+        else:
+            try:
+                span = await read_range(nc, AUDIT_STREAM, seqs[0], seqs[-1])
+            except StreamGap as exc:
+                raise TrailProblem("removed", exc.seq, str(exc)) from exc
+            found = {s: span[s - seqs[0]] for s in seqs}
+        hits = [(seq, digest, found.get(seq)) for seq, digest, _ in hits]
+    where = f"in the {AUDIT_STREAM} stream" if from_stream else "in the index's copy"
     out = []
-    for seq, digest in hits:
-        data = found.get(seq)
+    sha = hashlib.sha256
+    for seq, digest, data in hits:
         if data is None:
             raise TrailProblem("removed", seq, f"seq {seq} was indexed but is not in the {AUDIT_STREAM} stream")
-        if hashlib.sha256(data).digest() != digest:
-            raise TrailProblem("altered", seq, f"the stored bytes of seq {seq} no longer hash to what was indexed")
+        if sha(data).digest() != digest:
+            raise TrailProblem("altered", seq, f"the stored bytes of seq {seq} {where} no longer hash to what was indexed")
         out.append(data)
     return out

@@ -3,9 +3,10 @@
 Why sqlite3: it is in the standard library (nothing to install on an auditor's machine), one
 file, transactional (a build cut short keeps every batch it committed and resumes there),
 safe with two `samband audit query` at once (WAL, one writer), and a person query is one
-primary-key range scan. It holds no record bytes: only what finds them (sequence, time, the
-filterable fields, the subjects' pseudonyms) and each record's sha256, so a query shows the
-stored bytes fetched from the stream and proves they are the ones indexed.
+primary-key range scan. It holds what finds a record (sequence, time, the filterable fields,
+the subjects' pseudonyms), each record's sha256, and a copy of its exact stored bytes as
+read from the stream (table ``stored``): a query shows those bytes, checked against the
+hash, without asking the broker for each hit (see "Query" in docs/audit.md for why).
 
 Records are added only where they continue the chain from the last one indexed (each
 ``prev`` is the hash of the one before, the first ``GENESIS``) and their sequence follows;
@@ -28,7 +29,7 @@ from ._errors import ObservabilityError
 __all__ = ["FIELDS", "INDEX_FILE", "IndexMoved", "IndexStore", "TrailProblem"]
 
 INDEX_FILE = "audit-index.sqlite3"
-FORMAT = "samband-audit-index/1"
+FORMAT = "samband-audit-index/2"
 FIELDS = ("origin", "recipient", "region", "operation", "decision")
 
 _SCHEMA = """
@@ -38,7 +39,9 @@ CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY, at REAL NOT NULL, origin INTEGER NOT NULL, recipient INTEGER NOT NULL,
     region INTEGER NOT NULL, operation INTEGER NOT NULL, decision INTEGER NOT NULL, sha256 BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS subjects (subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (subject, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stored (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
 """
+_TABLES = ("meta", "vals", "records", "subjects", "stored")
 
 
 class TrailProblem(ObservabilityError):
@@ -78,9 +81,10 @@ class IndexStore:
         self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: the subjects tree grows by random inserts
         self.db.executescript(_SCHEMA)
         if self._meta("format", FORMAT) != FORMAT:
-            self.close()
-            raise ObservabilityError(f"Expected an audit index of format {FORMAT} at {self.path}, got "
-                                     f"{self._meta('format')}; remove it or run with --reindex")
+            # an index of another version of samband: it is only a cache of the trail, so it
+            # is built again (from the trail, checking it as always)
+            self.db.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in _TABLES) + _SCHEMA)
+            self._meta("format", FORMAT)
         self.reload()
 
     # ---- state ---------------------------------------------------------------------------
@@ -134,8 +138,8 @@ class IndexStore:
             new = hashlib.sha256().copy
             decode = _VIEW.decode
             combos, code = self._combos, self._code
-            rows, subjects = [], []
-            row, subject = rows.append, subjects.append
+            rows, subjects, copies = [], [], []
+            row, subject, copy = rows.append, subjects.append, copies.append
             head = self.head.encode()
             seq = first_seq
             for data in records:
@@ -154,12 +158,14 @@ class IndexStore:
                 key = (v.origin, v.recipient, v.region, v.operation, v.decision)
                 coded = combos.get(key) or code(key)
                 row((seq, v.at.timestamp(), *coded, digest))
+                copy((seq, data))
                 for s in v.subjects:
                     subject((s, seq))
                 seq += 1
             db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             subjects.sort()  # in key order: the tree is walked once per batch, not once per row
             db.executemany("INSERT INTO subjects VALUES (?, ?)", subjects)
+            db.executemany("INSERT INTO stored VALUES (?, ?)", copies)
             self._set(last_seq=seq - 1, head=head.decode())
             db.execute("COMMIT")
         except BaseException:
@@ -208,8 +214,10 @@ class IndexStore:
         decision: str | None = None,
         since: _dt.datetime | None = None,
         until: _dt.datetime | None = None,
-    ) -> list[tuple[int, bytes]]:
-        """(seq, sha256) of the records matching every filter given, in trail order."""
+        copies: bool = True,
+    ) -> list[tuple[int, bytes, bytes | None]]:
+        """(seq, sha256, stored bytes or None without ``copies``) of the records matching every
+        filter given, in trail order."""
         where, args = [], []
         for field, value in zip(FIELDS, (origin, recipient, region, operation, decision)):
             if value is not None:
@@ -224,12 +232,13 @@ class IndexStore:
         if until is not None:
             where.append("r.at <= ?")
             args.append(until.timestamp())
+        data, join = ("c.data", " JOIN stored c ON c.seq = r.seq") if copies else ("NULL", "")
         if subject is not None:
-            sql = "SELECT r.seq, r.sha256 FROM subjects s JOIN records r ON r.seq = s.seq WHERE s.subject = ?"
+            sql = f"SELECT r.seq, r.sha256, {data} FROM subjects s JOIN records r ON r.seq = s.seq{join} WHERE s.subject = ?"
             args.insert(0, subject)
             sql += "".join(f" AND {w}" for w in where)
         else:
-            sql = "SELECT r.seq, r.sha256 FROM records r" + (" WHERE " + " AND ".join(where) if where else "")
+            sql = f"SELECT r.seq, r.sha256, {data} FROM records r{join}" + (" WHERE " + " AND ".join(where) if where else "")
         return self.db.execute(sql + " ORDER BY r.seq", args).fetchall()
 
 

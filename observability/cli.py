@@ -87,15 +87,17 @@ def audit() -> None:
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Query an export instead of the broker.")
 @click.option("--json", "as_json", is_flag=True, help="The matching records' stored bytes as a JSON array, for machines.")
 @click.option("--reindex", is_flag=True, help="Throw the local index away and build it again from the whole trail.")
+@click.option("--from-stream", is_flag=True, help="Fetch each hit from the AUDIT stream by sequence (checked against the "
+              "index) instead of showing the copy taken when it was indexed; slower on a large trail.")
 @_identity
 @click.pass_obj
-def query(obj, person, origin, recipient, operation, region, decision, since, until, file, as_json, reindex, identity) -> None:
+def query(obj, person, origin, recipient, operation, region, decision, since, until, file, as_json, reindex,
+          from_stream, identity) -> None:
     """List the audit records matching every filter given.
 
     From the broker, through the index kept in the state directory (audit-index.sqlite3): only
-    records appended since the last query are read, the hits are fetched from the stream by
-    sequence. If the trail no longer holds what was indexed, it says what and where, and
-    gives no answer (exit 1).
+    records appended since the last query are read and checked onto what was indexed. If the
+    trail no longer holds what was indexed, it says what and where, and gives no answer (exit 1).
     """
     subject = None
     if person:
@@ -116,7 +118,8 @@ def query(obj, person, origin, recipient, operation, region, decision, since, un
         stored, total = [index.records[i] for i in index.positions(**filters)], len(index)
     else:
         try:
-            stored, total = _run(query_broker(obj, identity, filters, reindex=reindex, progress=_progress))
+            stored, total = _run(query_broker(obj, identity, filters, reindex=reindex, from_stream=from_stream,
+                                              progress=_progress))
         except TrailProblem as exc:
             console.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
             err.print("No answer: the trail no longer holds what was indexed, so an answer could be incomplete. "
@@ -137,7 +140,8 @@ def _progress(done: int, last: int) -> None:
     err.print(f"indexing the audit trail: seq {done:,} of {last:,}", highlight=False)
 
 
-async def query_broker(obj, identity: str, filters: dict, *, reindex: bool = False, progress=None) -> tuple[list[bytes], int]:
+async def query_broker(obj, identity: str, filters: dict, *, reindex: bool = False, from_stream: bool = False,
+                       progress=None) -> tuple[list[bytes], int]:
     """What `samband audit query` does against the broker: (stored bytes of the hits, records indexed)."""
     path = obj.state_dir / INDEX_FILE
     if reindex:
@@ -148,7 +152,7 @@ async def query_broker(obj, identity: str, filters: dict, *, reindex: bool = Fal
     nc = await obj.connect(identity)
     try:
         with IndexStore(path) as store:
-            stored = await indexed_query(nc, store, public_key, progress=progress, **filters)
+            stored = await indexed_query(nc, store, public_key, progress=progress, from_stream=from_stream, **filters)
             return stored, store.last_seq
     finally:
         await nc.close()

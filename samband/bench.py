@@ -300,6 +300,8 @@ def bench_audit(records: int, queries: int, no_broker: bool, as_json: bool) -> N
             ("index built cold from the broker (first query)", f"{r['cold_build_seconds']:.1f} s"),
             ("person query, CLI path, index warm", f"p50 {r['query_p50_ms']:.1f} ms, p95 {r['query_p95_ms']:.1f} ms, "
                                                    f"max {r['query_max_ms']:.1f} ms ({r['hits_per_query']:.1f} hits)"),
+            ("the same with --from-stream (hits fetched from AUDIT)", f"p50 {r['query_from_stream_p50_ms']:.1f} ms, "
+                                                                     f"p95 {r['query_from_stream_p95_ms']:.1f} ms"),
             ("whole `samband audit query --person` process", f"{r['process_ms']:.0f} ms (Python start-up + imports alone: "
                                                            f"{r['python_import_ms']:.0f} ms)"),
         ]

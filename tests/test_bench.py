@@ -64,6 +64,7 @@ def test_bench_audit_compares_verify_with_a_bare_loop_and_times_the_person_query
     assert r["verify_per_s"] > 0 and r["bare_sha256_per_s"] > 0 and r["verify_vs_bare"] > 0
     assert r["index_build_per_s"] > 0 and r["read_per_s"] > 0 and r["read_nats_pull_per_s"] > 0 and r["read_before_per_s"] > 0
     assert r["queries"] == 5 and r["query_max_ms"] >= r["query_p50_ms"] > 0 and r["hits_per_query"] > 0
+    assert r["query_from_stream_p95_ms"] >= r["query_from_stream_p50_ms"] > 0
     assert "process_error" not in r and r["process_ms"] > 0
     assert "audit verify records/s" in proc.stderr and "person query over 3,000 records" in proc.stderr
 

@@ -12,6 +12,7 @@ import sqlite3
 import stat
 
 import msgspec
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.api import DiscardPolicy
 
@@ -113,6 +114,7 @@ async def test_what_a_query_shows_is_the_stored_bytes_of_each_record(fresh_deplo
     stored = [d for d in await trail.expected(person) if AUDIT_DECODER.decode(d).recipient == "skatteverket"]
     assert code == 0 and stored
     assert out == b"[" + b",".join(stored) + b"]\n"  # byte for byte, not re-encoded
+    assert await query_json(dep, "--person", person, "--to", "skatteverket", "--from-stream") == (0, out)
     table = await audit_cli(dep, "query", "--person", person)
     assert f"{len(await trail.expected(person))} of 30 audit records" in table.output
     assert person not in table.output
@@ -176,7 +178,8 @@ async def test_a_trail_replaced_since_it_was_indexed_is_refused_until_reindexed(
     assert code == 0 and msgspec.json.decode(got) == [msgspec.json.decode(d) for d in await trail.expected(trail.people[0])]
 
 
-async def test_a_hit_whose_stored_bytes_differ_from_what_was_indexed_is_refused(fresh_deployment):
+@pytest.mark.parametrize("where", ["index's copy", "AUDIT stream"])
+async def test_a_hit_whose_bytes_differ_from_what_was_indexed_is_refused(fresh_deployment, where):
     dep = fresh_deployment
     await dep.provision()
     trail = Trail(dep, seed=86)
@@ -184,14 +187,20 @@ async def test_a_hit_whose_stored_bytes_differ_from_what_was_indexed_is_refused(
     person = trail.people[2]
     assert (await query_json(dep, "--person", person))[0] == 0
     hit = AUDIT_DECODER.decode((await trail.expected(person))[0]).seq
-    # the index remembers other bytes for this record than the stream now holds
     db = sqlite3.connect(dep.state_dir / INDEX_FILE)
-    db.execute("UPDATE records SET sha256 = zeroblob(32) WHERE seq = ?", (hit,))
+    if where == "AUDIT stream":  # the index remembers other bytes for this record than the stream now holds
+        db.execute("UPDATE records SET sha256 = zeroblob(32) WHERE seq = ?", (hit,))
+        args = ["--from-stream"]
+    else:  # someone edited the copy in the index file
+        (data,) = db.execute("SELECT data FROM stored WHERE seq = ?", (hit,)).fetchone()
+        db.execute("UPDATE stored SET data = ? WHERE seq = ?", (data.replace(b'"allow"', b'"deny"'), hit))
+        args = []
     db.commit()
     db.close()
-    out = await audit_cli(dep, "query", "--person", person)
+    out = await audit_cli(dep, "query", "--person", person, *args)
     assert out.exit_code == 1
-    assert out.stdout.startswith(f"FAILED at seq {hit}: altered: the stored bytes of seq {hit} no longer hash to what was indexed")
+    assert out.stdout.startswith(f"FAILED at seq {hit}: altered: the stored bytes of seq {hit} in the {where} "
+                                 "no longer hash to what was indexed")
 
 
 async def test_a_forged_checkpoint_makes_the_query_refuse_to_answer(fresh_deployment):

@@ -365,9 +365,12 @@ def vehicle(value: Any, path: str) -> VehicleRef:
     ref = _VEHICLES.get(value)
     if ref is None:
         try:
-            ref = VehicleRef(plate=normalise_plate(value))
-        except InvalidIdentifier as exc:
-            raise FieldError(str(exc), field=path, kind="identifier") from None
+            ref = VehicleRef(plate=value)  # exports mostly write the canonical form: then one check, not two
+        except InvalidIdentifier:
+            try:
+                ref = VehicleRef(plate=normalise_plate(value))
+            except InvalidIdentifier as exc:
+                raise FieldError(str(exc), field=path, kind="identifier") from None
         _VEHICLES.remember(value, ref)
     return ref
 

@@ -23,10 +23,20 @@ def new_envelope_id() -> str:
     adapter makes one per record.
     """
     ms = "%012x" % (time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF)
-    r = os.urandom(10).hex()  # 76 of its 80 random bits are used: 12 in rand_a, 2 + 62 in rand_b
+    r = next(_random, None) or _refill()  # 19 random hex digits: 12 bits in rand_a, 2 + 62 in rand_b
     return f"{ms[:8]}-{ms[8:]}-7{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:19]}"
 
 
+def _refill() -> str:
+    # os.urandom once per 256 ids, not per id; handing them out through an iterator is safe
+    # across threads (each `next` gives a value to one caller only)
+    global _random
+    h = os.urandom(10 * 256).hex()
+    _random = iter([h[i:i + 20] for i in range(20, len(h), 20)])
+    return h[:20]
+
+
+_random = iter(())
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # the RFC variant bits 10, then two random bits
 
 

@@ -28,3 +28,10 @@ def test_a_blank_optional_field_is_none_and_a_blank_required_one_is_missing():
         t.text({"a": {"b": ""}}, "a.b")
     assert (exc.value.kind, exc.value.field) == ("missing-field", "$.a.b")
     assert t.text({"a.b": " x "}, "a.b") == "x"  # a flat key with a dot in its name still wins
+
+
+def test_a_plate_written_loosely_is_normalised_and_a_bad_one_named():
+    assert t.vehicle({"regnr": " abc 12d "}, "regnr") == VehicleRef(plate="ABC12D")
+    with pytest.raises(t.FieldError) as exc:
+        t.vehicle({"regnr": "ABC1234"}, "regnr")
+    assert exc.value.kind == "identifier" and exc.value.field == "$.regnr" and "registration plate" in exc.value.reason

@@ -31,28 +31,29 @@ def key(native: dict[str, Any]) -> str:
 
 def to_envelope(native: dict[str, Any]) -> Envelope:
     kind, n = _kind(native), native
+    own_key = t.text(n, _KEYS[kind])
     if kind == "fordonskontroll":
         record: Any = VehicleControl(
-            control_id=key(n), controlled_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
+            control_id=own_key, controlled_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
             vehicle=t.vehicle(n, "regnr"), vehicle_kind=t.text(n, "fordonstyp"),
             driver=t.person(n, "forare.personnummer", optional=True),
             passengers=t.integer(n, "antalPassagerare", optional=True) or 0, remark=t.text(n, "anmarkning", optional=True),
         )
     elif kind == "personkontroll":
         record = PersonControl(
-            control_id=key(n), controlled_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
+            control_id=own_key, controlled_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
             person=t.person(n, "person.personnummer"), reason=t.text(n, "skal", optional=True),
             remark=t.text(n, "anmarkning", optional=True),
         )
     elif kind == "overlast":
         record = OverloadReport(
-            report_id=key(n), weighed_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
+            report_id=own_key, weighed_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
             vehicle=t.vehicle(n, "regnr"), operator=t.organisation(n, "transportor.orgnr", optional=True),
             measured_kg=t.integer(n, "uppmattViktKg"), permitted_kg=t.integer(n, "tillatenViktKg"),
         )
     else:
         record = IncidentReport(
-            incident_id=key(n), occurred_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
+            incident_id=own_key, occurred_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
             offence=t.text(n, "brott"),
             suspects=tuple(t.person(n, f"misstankta.{i}.personnummer") for i in range(len(t.items(n, "misstankta")))),
             summary=t.text(n, "sammanfattning", optional=True),

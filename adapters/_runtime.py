@@ -1,12 +1,14 @@
 """The outbound runtime: map each native record, publish it (or its dead letter), window by window.
 
-One window holds at most ``window`` publishes in flight; its acks are awaited together before
-the next window starts (batched, not one round trip per record). A publish the broker did
-not acknowledge (it was unreachable, restarting, or its stream leader moved) is published
-again, in the original order and with the same ``Nats-Msg-Id``, with backoff, until it is
-acknowledged or ``retry_for`` runs out: the dedupe id makes the retry safe, so nothing is
-lost and nothing is stored twice. Only after a window is acknowledged are the sources'
-positions advanced and saved, so a restart continues after the last acknowledged record.
+At most ``window`` publishes are unacknowledged, in two halves: one filling while the one
+before it is acknowledged; a half's acks are settled together (batched, not one round trip
+per record). A publish the broker did not acknowledge (it was unreachable, restarting, or
+its stream leader moved) is published again, in the original order and with the same
+``Nats-Msg-Id``, with backoff, until it is acknowledged or ``retry_for`` runs out: the dedupe
+id makes the retry safe, so nothing is lost and nothing is stored twice. Only after a half is
+acknowledged are the sources' positions advanced and saved, so a restart continues after the
+last acknowledged record. Each record gets its own PRODUCER span (`ProducerSpans`), ended on
+its ack, and carries its ``traceparent`` in the headers and the envelope.
 """
 
 from __future__ import annotations

@@ -73,15 +73,18 @@ class ProducerSpans:
         self._tracer = None
         self._ratio: tuple[int, int] | None = None
         if isinstance(provider, TracerProvider):
-            tracer = provider.get_tracer(_TRACER_NAME)
-            enabled = getattr(tracer, "_is_enabled", lambda: True)()
-            if enabled and hasattr(tracer, "sampler") and hasattr(tracer, "span_processor"):
-                self._tracer = tracer
-                self._scope = getattr(tracer, "_instrumentation_scope", None)
-                ids = tracer.id_generator
-                self._new_trace_id, self._new_span_id = ids.generate_trace_id, ids.generate_span_id
-                self._random = (self._parent.trace_flags.random_trace_id if self._parent else ids.is_trace_id_random())
-                self._ratio = _root_ratio(tracer.sampler) if self._parent is None else None
+            try:
+                tracer = provider.get_tracer(_TRACER_NAME)
+                if getattr(tracer, "_is_enabled", lambda: True)():
+                    self._scope = getattr(tracer, "_instrumentation_scope", None)
+                    ids = tracer.id_generator
+                    self._new_trace_id, self._new_span_id = ids.generate_trace_id, ids.generate_span_id
+                    self._random = (self._parent.trace_flags.random_trace_id if self._parent else ids.is_trace_id_random())
+                    self._ratio = _root_ratio(tracer.sampler) if self._parent is None else None
+                    tracer.span_processor, tracer.resource  # noqa: B018 - what `_end` needs, there
+                    self._tracer = tracer
+            except Exception:  # noqa: BLE001 - an SDK without what the fast path uses: the SDK path
+                self._tracer = None
         # the SDK path: the process's cached tracer, or the given provider's
         self._slow_tracer = get_tracer() if provider is trace.get_tracer_provider() else provider.get_tracer(_TRACER_NAME)
 

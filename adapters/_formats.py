@@ -84,32 +84,39 @@ def decode_text(data: bytes, encoding: str) -> str:
 
 # ---- framing --------------------------------------------------------------------------
 def frame_lines(chunks: Iterator[bytes], *, offset: int, line: int, index: int, final: bool) -> Iterator[Frame]:
-    """Frame by line end. Blank lines are skipped; a line longer than the limit is not kept in memory."""
-    buf = bytearray()
+    """Frame by line end. Blank lines are skipped; a line longer than the limit is not kept in memory.
+
+    Each chunk is scanned in place (a line is sliced out once), not consumed from a buffer.
+    """
+    carry = b""  # the start of a line whose end is in a later chunk
     start, skipping, skipped = offset, False, 0
     for chunk in chunks:
-        buf += chunk
+        data = carry + chunk if carry else chunk
+        carry, pos, find = b"", 0, data.find
         while True:
-            nl = buf.find(b"\n")
+            nl = find(b"\n", pos)
             if nl < 0:
-                if len(buf) > MAX_RECORD_BYTES:  # an oversized record: count its bytes, keep none
-                    skipping, skipped = True, skipped + len(buf)
-                    buf.clear()
+                rest = len(data) - pos
+                if rest > MAX_RECORD_BYTES:  # an oversized record: count its bytes, keep none
+                    skipping, skipped = True, skipped + rest
+                elif rest:
+                    carry = data[pos:]
                 break
-            raw = bytes(buf[:nl])
-            del buf[: nl + 1]
-            size = skipped + nl
+            size = skipped + nl - pos
             end = start + size + 1
             if skipping:
                 yield Frame(b"", start, end, line, line + 1, index, size=size)
                 index += 1
-            elif raw and not raw.isspace():  # (bytes.strip would copy every line to ask the same)
-                yield Frame(raw.rstrip(b"\r"), start, end, line, line + 1, index, size=size)
-                index += 1
+            else:
+                raw = data[pos:nl]
+                if raw and not raw.isspace():  # (bytes.strip would copy every line to ask the same)
+                    yield Frame(raw.rstrip(b"\r"), start, end, line, line + 1, index, size=size)
+                    index += 1
             start, line, skipping, skipped = end, line + 1, False, 0
-    if final and (buf.strip() or skipping):
-        size = skipped + len(buf)
-        yield Frame(b"" if skipping else bytes(buf).rstrip(b"\r"), start, start + size, line, line + 1, index,
+            pos = nl + 1
+    if final and ((carry and not carry.isspace()) or skipping):
+        size = skipped + len(carry)
+        yield Frame(b"" if skipping else carry.rstrip(b"\r"), start, start + size, line, line + 1, index,
                     complete=False, size=size)
 
 

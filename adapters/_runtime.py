@@ -261,9 +261,12 @@ async def publish_records(
         span = None
         if spans is not None:
             span = spans.start(subject, msg_id)
-            if span.traceparent:
-                span.headers(headers)
-                env = replace(env, traceparent=span.traceparent)
+            traceparent = span.traceparent
+            if traceparent:
+                headers["traceparent"] = traceparent
+                if span.tracestate:
+                    headers["tracestate"] = span.tracestate
+                env = replace(env, traceparent=traceparent)
         payload = encode(env)
         e = _Entry(item, subject, payload, headers, span=span)
         try:  # the hot path, without pub.send's extra await and header copy (publish_async does not change them)

@@ -285,13 +285,13 @@ def _refresh_today() -> _dt.date:
     return _today[0]
 
 
-def _normalise_pnr(value: str) -> str:
+def _normalise_pnr(value: str, today: _dt.date | None = None) -> str:
     """The canonical 12-digit form for `PersonRef`, which validates it (date, check digit) itself.
 
     Only the century is worked out here (the same rule as `normalise_personnummer`), so a
     personnummer is validated once, not twice; anything unusual goes the full way.
     """
-    today = _refresh_today()
+    today = today or _refresh_today()
     m = _PNR_SIMPLE.match(value)
     if m is None:
         return normalise_personnummer(value, today=today)
@@ -326,11 +326,11 @@ def person(value: Any, path: str) -> PersonRef:
     """A personnummer or samordningsnummer (10 or 12 digits, with or without ``-``): check digit and date checked."""
     if type(value) is not str:
         return _identifier(_normalise_pnr, PersonRef, "pnr", value, path)
-    _refresh_today()  # clears the cache first when the date changed
+    today = _refresh_today()  # clears the cache first when the date changed
     ref = _PERSONS.get(value)
     if ref is None:
         try:
-            ref = PersonRef(pnr=_normalise_pnr(value))
+            ref = PersonRef(pnr=_normalise_pnr(value, today))
         except InvalidIdentifier as exc:
             raise FieldError(str(exc), field=path, kind="identifier") from None
         _PERSONS.remember(value, ref)

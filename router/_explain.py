@@ -63,7 +63,7 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
     say(Step(True, f"Operation {op.id} (\"{o.name}\") was decided by {o.decided_by} for "
                    f"{'the whole country' if o.scope == 'national' else 'region ' + o.scope}."))
     if not op.active:
-        say(Step(False, f"The operation is closed; records of a closed operation go to no one."))
+        say(Step(False, "The operation is closed; records of a closed operation go to no one."))
         return _verdict(ex)
     if not op.start <= at < op.end:
         say(Step(False, f"The operation is in force {_period(o.valid_from, o.valid_to)}, which does not include {at.date()}."))

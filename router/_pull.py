@@ -31,10 +31,9 @@ _ENDS = {"404", "408", "409"}
 class Puller:
     """Batches from a durable pull consumer; ``next_batch`` returns as soon as records are there."""
 
-    def __init__(self, nc: nats.NATS, stream: str, durable: str, *, batch: int, linger: float, idle: float = 0.5) -> None:
+    def __init__(self, nc: nats.NATS, stream: str, durable: str, *, batch: int, idle: float = 0.5) -> None:
         self.nc = nc
         self.batch = batch
-        self.linger = linger  # how long a partly filled batch waits for more records
         self.idle = idle  # how long one pull request waits on the server for records
         self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._inbox = ""
@@ -68,7 +67,7 @@ class Puller:
         await self.nc.publish(self._api, body, reply=self._inbox)
 
     async def next_batch(self) -> list[Msg]:
-        """Up to ``batch`` records; empty after ``idle`` with nothing to route."""
+        """The records waiting (at most ``batch``); empty after ``idle`` with nothing to route."""
         if not self._buf:
             self._arrived.clear()
             await self._request()
@@ -76,13 +75,8 @@ class Puller:
                 await asyncio.wait_for(self._arrived.wait(), self.idle + 0.1)
             except asyncio.TimeoutError:
                 return []
-        if len(self._buf) < self.batch and self.linger > 0:
-            await self._request()
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), self.linger)
-            except asyncio.TimeoutError:
-                pass
+        # No lingering for a fuller batch: what arrives while one batch is routed makes the next
+        # one, so batches grow with the load by themselves and a trickle is routed at once.
         out, self._buf = self._buf[: self.batch], self._buf[self.batch:]
         if not self._buf:
             await self._request()  # prefetch: the server fills the buffer while this batch is routed
@@ -94,8 +88,7 @@ class Puller:
         if status is None:
             self._buf.append(msg)
             self._owed -= 1
-            if len(self._buf) >= self.batch or self._owed <= 0 or len(self._buf) == 1:
-                self._arrived.set()
+            self._arrived.set()
         elif status in _ENDS:
             self._owed = 0
             if status == "409":

@@ -52,8 +52,6 @@ DURABLE = "router"
 # Pairs audited before a crash are remembered from the trail's tail, so a redelivered
 # record is delivered again (deduped by its inbox msg id) but never audited twice.
 RECENT_AUDITED = 65_536
-# How long a partly filled batch waits for more records before it is routed (bench: p99 at 1k/s).
-BUSY_WAIT = 0.002
 
 
 @dataclass
@@ -174,7 +172,7 @@ class Router:
         await self._resume_chain()
         await self._acks.start()
         await self._ensure_consumer()
-        puller = Puller(self.nc, "INGEST", DURABLE, batch=self.batch, linger=BUSY_WAIT)
+        puller = Puller(self.nc, "INGEST", DURABLE, batch=self.batch)
         await puller.start()
         log.info("router started", policy_version=self.policy.version, audit_seq=self.chain.seq)
         self.ready.set()

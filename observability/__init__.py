@@ -17,7 +17,7 @@ from ._checkpointer import Checkpointer
 from ._errors import AuditKeyError, AuditUnavailable, ObservabilityError
 from ._index import AuditIndex
 from ._logging import configure_logging, get_logger, scrub_identifiers
-from ._message_spans import MessageSpan, ProducerSpans
+from ._message_spans import MessageSpan, ProducerSpans, Spans
 from ._pseudonym import Pseudonymiser, load_or_create_key
 from ._reconcile import Gap, Reconciliation, reconcile
 from ._tracing import (
@@ -31,6 +31,7 @@ from ._tracing import (
     inject_headers,
     inject_span,
     producer_span,
+    remote_parent,
     start_messaging_span,
 )
 from ._synthetic import SYNTHETIC_T0, synthetic_trail
@@ -40,10 +41,10 @@ from ._verify import Problem, VerifyResult, record_seq, verify_bytes
 __all__ = [
     "AUDIT_DECODER", "CHECKPOINT_DECODER", "GENESIS", "PREV_SLICE", "PUBLIC_KEY_FILE", "SIGNING_KEY_FILE",
     "AuditChain", "AuditIndex", "Checkpointer", "AuditKeyError", "AuditRecord", "AuditUnavailable", "Checkpoint",
-    "ExportError", "Gap", "MessageSpan", "ObservabilityError", "ProducerSpans", "Problem", "Pseudonymiser", "Reconciliation", "SpanKind",
+    "ExportError", "Gap", "MessageSpan", "ObservabilityError", "ProducerSpans", "Problem", "Pseudonymiser", "Reconciliation", "SpanKind", "Spans",
     "Trail", "VerifyResult", "checkpoint_signature_ok", "configure_logging", "configure_tracing",
     "consumer_span", "context_from_ids", "end_span", "extract_context", "inject_span", "start_messaging_span", "get_logger", "get_tracer", "inject_headers", "key_id",
     "load_or_create_key", "load_or_create_signing_key", "load_public_key", "producer_span",
-    "public_key_pem", "read_export", "read_stream", "read_trail", "reconcile", "record_seq",
+    "public_key_pem", "read_export", "remote_parent", "read_stream", "read_trail", "reconcile", "record_seq",
     "SYNTHETIC_T0", "scrub_identifiers", "sign_checkpoint", "slice_trail", "synthetic_trail", "verify_bytes", "write_export",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "context_from_ids",
     "end_span",
     "inject_span",
+    "remote_parent",
 ]
 
 _propagator = TraceContextTextMapPropagator()
@@ -108,8 +109,8 @@ def inject_headers(headers: dict[str, str]) -> dict[str, str]:
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
-def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context | None:
-    """The remote parent in NATS headers (W3C ``traceparent``/``tracestate``), or None."""
+def remote_parent(headers: Mapping[str, str] | None) -> SpanContext | None:
+    """The sender's span context in NATS headers (W3C ``traceparent``/``tracestate``), or None."""
     if not headers:
         return None
     try:
@@ -118,13 +119,21 @@ def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context |
             return None
         m = _TRACEPARENT.fullmatch(tp)
         if m is not None and "tracestate" not in headers:
+            # the common case, read without the propagator's getter and copies
             tid, sid = int(m[1], 16), int(m[2], 16)
             if tid and sid:
-                ctx = SpanContext(tid, sid, is_remote=True, trace_flags=TraceFlags(int(m[3], 16) & 1))
-                return trace.set_span_in_context(NonRecordingSpan(ctx))
-        return _propagator.extract(dict(headers))
-    except Exception:  # noqa: BLE001
+                return SpanContext(tid, sid, is_remote=True, trace_flags=TraceFlags(int(m[3], 16)))
+            return None
+        ctx = trace.get_current_span(_propagator.extract(dict(headers))).get_span_context()
+        return ctx if ctx.is_valid else None
+    except Exception:  # noqa: BLE001 - telemetry never breaks delivery
         return None
+
+
+def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context | None:
+    """The remote parent in NATS headers as a context to start a span in, or None."""
+    parent = remote_parent(headers)
+    return None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
 
 
 def _attrs(operation: str, destination: str, message_id: str | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:

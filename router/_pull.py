@@ -41,7 +41,7 @@ class Puller:
         self._buf: list[Msg] = []
         self._arrived = asyncio.Event()
         self._owed = 0  # messages the open request may still deliver
-        self._open_until = 0.0  # when we stop waiting for the open request's end (a lost reply)
+        self._open_until = self._expires_at = 0.0  # when the open request expires on the server
 
     async def start(self) -> None:
         self._inbox = self.nc.new_inbox()
@@ -50,18 +50,34 @@ class Puller:
         )
 
     async def close(self) -> None:
-        if self._sub is not None:
-            try:
-                await self._sub.unsubscribe()
-            except nats.errors.Error:
-                pass
-            self._sub = None
+        """Give back what was pulled and not routed, so the next router gets it at once.
+
+        The open request may still deliver until it expires on the server; the subscription
+        stays until then, so those records are given back too rather than waiting out the
+        consumer's ack wait.
+        """
+        if self._sub is None:
+            return
+        try:
+            wait = self._expires_at - time.monotonic()
+            if self._owed > 0 and wait > 0:
+                await asyncio.sleep(min(wait + 0.05, self.idle + 0.05))
+            buffered, self._buf = self._buf, []
+            for msg in buffered:
+                await msg.nak()
+            await self._sub.unsubscribe()
+        except nats.errors.Error:
+            pass
+        self._sub = None
 
     async def _request(self) -> None:
         if self._owed > 0 and time.monotonic() < self._open_until:
             return
         self._owed = self.batch
-        self._open_until = time.monotonic() + self.idle + 2.0
+        # A request that expires after delivering some records may end without a status
+        # message, so its end is also known by the clock (a new one a little early is harmless).
+        now = time.monotonic()
+        self._open_until, self._expires_at = now + self.idle * 0.9, now + self.idle
         # The request lingers on the server up to ``idle``, delivering records as they come.
         body = _REQUEST.encode({"batch": self.batch, "expires": int(self.idle * 1e9)})
         await self.nc.publish(self._api, body, reply=self._inbox)

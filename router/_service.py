@@ -22,6 +22,7 @@ from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
 from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan
 
 from samband.observability import (
     AUDIT_DECODER,
@@ -29,12 +30,9 @@ from samband.observability import (
     AuditRecord,
     Pseudonymiser,
     SpanKind,
-    end_span,
-    extract_context,
+    Spans,
     get_logger,
-    get_tracer,
-    inject_span,
-    start_messaging_span,
+    remote_parent,
 )
 from samband.schemas import ENVELOPE, DecodeError, Envelope, OrganisationRef, PersonRef, encode
 
@@ -44,6 +42,8 @@ from ._pull import Puller
 from ._policy import Decision, Policy
 
 __all__ = ["Router", "RouterStats"]
+
+_CONSUMER, _INTERNAL, _PRODUCER = SpanKind.CONSUMER, SpanKind.INTERNAL, SpanKind.PRODUCER
 
 log = get_logger("samband.router")
 
@@ -68,9 +68,9 @@ class RouterStats:
 
 @dataclass
 class _Plan:
-    # (msg id, sealed bytes, parent trace context)
+    # (msg id, sealed bytes, parent span context)
     audit: list[tuple[str, bytes, object]] = field(default_factory=list)
-    # (subject, payload, msg id, origin, recipient, parent trace context)
+    # (subject, payload, msg id, origin, recipient, parent span context)
     deliveries: list[tuple[str, bytes, str, str, str, object]] = field(default_factory=list)
     acks: list = field(default_factory=list)
 
@@ -108,7 +108,7 @@ class Router:
         self.stats = RouterStats()
         self.chain = AuditChain()
         self._recent: OrderedDict[str, None] = OrderedDict()
-        self._tracer = get_tracer()
+        self._spans: Spans | None = None  # made at run(), after the entry point has configured tracing
         self._acks = AckPipeline(nc)
         self.blocked = False
         self.ready = asyncio.Event()  # set once the policy is rebuilt and the input is subscribed
@@ -171,6 +171,7 @@ class Router:
             await self.source.start(self.nc, stop)
         await self._resume_chain()
         await self._acks.start()
+        self._spans = Spans()
         await self._ensure_consumer()
         puller = Puller(self.nc, "INGEST", DURABLE, batch=self.batch)
         await puller.start()
@@ -260,17 +261,13 @@ class Router:
         plan = _Plan()
         now = _dt.datetime.now(_dt.timezone.utc)
         policy = self.policy  # one policy version per batch
-        tracer = self._tracer
+        spans = self._spans or Spans()
         for msg in msgs:
             plan.acks.append(msg)
             # ingest.<origin>.<record type>: the origin token is written by the server from the account
             origin = msg.subject.split(".", 2)[1]
-            # Spans are started with explicit parents, never made current: context attach/detach
-            # per record was a measurable share of the router's time (samband bench profile).
-            span = start_messaging_span(
-                "process", msg.subject, extract_context(msg.headers), kind=SpanKind.CONSUMER,
-                attributes={"samband.origin": origin},
-            )
+            span = spans.messaging("process", msg.subject, _CONSUMER, remote_parent(msg.headers),
+                                   attributes={"samband.origin": origin})
             self.stats.records += 1
             try:
                 env = ENVELOPE.decode(msg.data)
@@ -287,20 +284,15 @@ class Router:
             payloads: dict = {}  # recipients with the same view share one encoding
             # One decide span per record (not per recipient): the audit records and the
             # deliveries of this record all hang under it, and tracing stays cheap at fan-out.
-            dspan = tracer.start_span("decide", context=trace.set_span_in_context(span))
+            dspan = spans.start("decide", _INTERNAL, span.context, {})
             decisions = policy.route(env, now)
-            ctx = dspan.get_span_context()
-            parent = trace.set_span_in_context(dspan)
-            ids = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), parent)
+            ids = (format(dspan.trace_id, "032x"), format(dspan.span_id, "016x"), dspan.context)
             pseudonyms = _subject_pseudonyms(env, self.pseudonym)  # once per record, not per recipient
             for recipient, decision in decisions:
                 self._decide_one(plan, policy, env, origin, recipient, decision, now, payloads, ids, pseudonyms)
-            if dspan.is_recording():
-                dspan.set_attribute("samband.decisions", [
-                    f"{r}:{'allow' if d.allow else 'deny'}:{d.rule}" for r, d in decisions
-                ])
-            end_span(dspan)
-            end_span(span)
+            if dspan.start:  # recording: say what was decided
+                spans.end(dspan, {"samband.decisions": [f"{r}:{'allow' if d.allow else 'deny'}:{d.rule}" for r, d in decisions]})
+            spans.end(span)
         return plan
 
     def _decide_one(
@@ -336,13 +328,14 @@ class Router:
     def _refuse(self, plan: _Plan, origin: str, msg, now, rule: str, reason: str, span, env: Envelope | None = None) -> None:
         """A record that cannot be routed is refused; the refusal is audited like any denial."""
         self.stats.refused += 1
-        span.set_attribute("samband.refused", rule)
-        with trace.use_span(span, end_on_exit=True):  # the log line carries the record's trace
+        ctx = span.context
+        # the log line carries the record's trace
+        with trace.use_span(NonRecordingSpan(ctx) if ctx else trace.INVALID_SPAN):
             log.warning("record refused", origin=origin, rule=rule, reason=reason)
+        self._spans.end(span, {"samband.refused": rule})
         env_id = env.id if env else f"ingest-seq-{msg.metadata.sequence.stream}"
-        ctx = span.get_span_context()
         record = AuditRecord(
-            at=now, trace_id=format(ctx.trace_id, "032x"), span_id=format(ctx.span_id, "016x"),
+            at=now, trace_id=format(span.trace_id, "032x"), span_id=format(span.span_id, "016x"),
             envelope_id=env_id, record_type=env.record_type if env else msg.subject.split(".", 2)[-1],
             origin=origin, recipient="-", region=env.region if env else "-", operation=env.operation if env else "-",
             decision="deny", rule=rule, policy_version=self.policy.version, reason=reason,
@@ -350,11 +343,12 @@ class Router:
         )
         key = f"{env_id}:-"
         if key not in self._recent:
-            plan.audit.append((key, self.chain.seal(record), trace.set_span_in_context(span)))
+            plan.audit.append((key, self.chain.seal(record), ctx))
 
     async def _commit(self, plan: _Plan) -> None:
         # 1. audit, all acks awaited; each append must follow the stream's last sequence exactly
-        spans = [start_messaging_span("send", AUDIT_SUBJECT, parent, message_id=key) for key, _, parent in plan.audit]
+        tracing = self._spans or Spans()
+        spans = [tracing.messaging("send", AUDIT_SUBJECT, _PRODUCER, parent, message_id=key) for key, _, parent in plan.audit]
         base = self._audit_last_seq
         results = await self._acks.publish([
             (AUDIT_SUBJECT, data, {"Nats-Msg-Id": key, "Nats-Expected-Last-Sequence": str(base + i)})
@@ -362,9 +356,9 @@ class Router:
         ], self.ack_timeout)
         for span, r in zip(spans, results):
             if isinstance(r, BaseException):
-                end_span(span, r)
+                tracing.end(span, error=r)
             else:
-                end_span(span, **{"messaging.nats.stream.sequence": r.seq})
+                tracing.end(span, {"messaging.nats.stream.sequence": r.seq})
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         if isinstance(failed, PublishRefused):
             raise ConnectionError(f"audit append refused by the server: {failed}") from failed
@@ -380,14 +374,14 @@ class Router:
             self._remember(key)
         self.stats.audited += len(plan.audit)
         # 2. deliver, all inbox acks awaited; each delivery a PRODUCER span the recipient continues
-        dspans = [start_messaging_span("send", subj, parent, message_id=key)
+        dspans = [tracing.messaging("send", subj, _PRODUCER, parent, message_id=key)
                   for subj, _, key, _, _, parent in plan.deliveries]
         results = await self._acks.publish([
-            (subj, payload, inject_span({"Nats-Msg-Id": key, "Samband-Origin": origin}, span))
+            (subj, payload, span.headers({"Nats-Msg-Id": key, "Samband-Origin": origin}))
             for (subj, payload, key, origin, _, _), span in zip(plan.deliveries, dspans)
         ], self.ack_timeout)
         for span, r in zip(dspans, results):
-            end_span(span, r if isinstance(r, BaseException) else None)
+            tracing.end(span, error=r if isinstance(r, BaseException) else None)
         failed = [(d[4], r) for d, r in zip(plan.deliveries, results) if isinstance(r, BaseException)]
         delivered = self.stats.delivered
         for d, r in zip(plan.deliveries, results):

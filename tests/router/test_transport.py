@@ -108,3 +108,36 @@ async def test_a_backlog_comes_in_batches_and_an_idle_input_returns_nothing_afte
     finally:
         await puller.close()
         await nc.close()
+
+
+async def test_records_pulled_but_not_routed_when_the_router_stops_are_given_back_at_once(bus):
+    nc, js, name = await _stream(bus)
+    root = _root()
+    durable = root.replace(".", "-")
+    # an ack wait far longer than the test: only a give-back can bring them back in time
+    await js.add_consumer(name, ConsumerConfig(
+        durable_name=durable, filter_subject=f"{root}.>", ack_policy=AckPolicy.EXPLICIT, ack_wait=600,
+    ))
+    for i in range(300):
+        await js.publish(f"{root}.r", str(i).encode())
+    first = Puller(nc, name, durable, batch=100, idle=0.3)
+    await first.start()
+    routed = await first.next_batch()
+    for m in routed:
+        await m.ack()
+    await first.close()  # the rest it had pulled (prefetched) is not routed by it
+
+    second = Puller(nc, name, durable, batch=100, idle=0.3)
+    await second.start()
+    try:
+        rest: list[int] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while len(rest) < 300 - len(routed) and loop.time() < deadline:
+            for m in await second.next_batch():
+                rest.append(int(m.data))
+                await m.ack()
+        assert sorted(rest) == list(range(len(routed), 300))
+    finally:
+        await second.close()
+        await nc.close()

@@ -31,6 +31,32 @@ def _root() -> str:
     return f"t.{random.getrandbits(40):x}"
 
 
+async def _backlog(js, name: str, n: int, *, ack_wait: float) -> tuple[str, str]:
+    """A durable consumer of its own on a fresh subject, and ``n`` numbered records waiting for it."""
+    root = _root()
+    durable = root.replace(".", "-")
+    await js.add_consumer(name, ConsumerConfig(
+        durable_name=durable, filter_subject=f"{root}.>", ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait,
+    ))
+    for i in range(n):
+        await js.publish(f"{root}.r", str(i).encode())
+    return root, durable
+
+
+async def _take(puller: Puller, n: int, timeout: float = 10.0) -> tuple[list[int], list[int]]:
+    """Ack records from ``puller`` until ``n`` came (or ``timeout``): their numbers and the batch sizes."""
+    seen, sizes = [], []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(seen) < n and loop.time() < deadline:
+        batch = await puller.next_batch()
+        sizes.append(len(batch))
+        for m in batch:
+            seen.append(int(m.data))
+            await m.ack()
+    return seen, sizes
+
+
 async def test_a_batch_of_appends_gets_one_ack_each_in_the_order_sent(bus):
     nc, js, name = await _stream(bus)
     acks = AckPipeline(nc)
@@ -80,23 +106,11 @@ async def test_a_publish_no_stream_listens_to_is_answered_no_responders_at_once(
 
 async def test_a_backlog_comes_in_batches_and_an_idle_input_returns_nothing_after_the_wait(bus):
     nc, js, name = await _stream(bus)
-    root = _root()
-    durable = root.replace(".", "-")
-    await js.add_consumer(name, ConsumerConfig(
-        durable_name=durable, filter_subject=f"{root}.>", ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
-    ))
-    for i in range(600):
-        await js.publish(f"{root}.r", str(i).encode())
+    root, durable = await _backlog(js, name, 600, ack_wait=30)
     puller = Puller(nc, name, durable, batch=256, idle=0.3)
     await puller.start()
     try:
-        sizes, seen = [], []
-        while len(seen) < 600:
-            batch = await puller.next_batch()
-            sizes.append(len(batch))
-            seen += [int(m.data) for m in batch]
-            for m in batch:
-                await m.ack()
+        seen, sizes = await _take(puller, 600)
         assert seen == list(range(600))  # in stream order, each once
         assert max(sizes) <= 256 and len(sizes) <= 12  # a backlog comes in batches, not record by record
         assert await puller.next_batch() == []
@@ -112,14 +126,8 @@ async def test_a_backlog_comes_in_batches_and_an_idle_input_returns_nothing_afte
 
 async def test_records_pulled_but_not_routed_when_the_router_stops_are_given_back_at_once(bus):
     nc, js, name = await _stream(bus)
-    root = _root()
-    durable = root.replace(".", "-")
     # an ack wait far longer than the test: only a give-back can bring them back in time
-    await js.add_consumer(name, ConsumerConfig(
-        durable_name=durable, filter_subject=f"{root}.>", ack_policy=AckPolicy.EXPLICIT, ack_wait=600,
-    ))
-    for i in range(300):
-        await js.publish(f"{root}.r", str(i).encode())
+    _, durable = await _backlog(js, name, 300, ack_wait=600)
     first = Puller(nc, name, durable, batch=100, idle=0.3)
     await first.start()
     routed = await first.next_batch()
@@ -130,13 +138,7 @@ async def test_records_pulled_but_not_routed_when_the_router_stops_are_given_bac
     second = Puller(nc, name, durable, batch=100, idle=0.3)
     await second.start()
     try:
-        rest: list[int] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while len(rest) < 300 - len(routed) and loop.time() < deadline:
-            for m in await second.next_batch():
-                rest.append(int(m.data))
-                await m.ack()
+        rest, _ = await _take(second, 300 - len(routed))
         assert sorted(rest) == list(range(len(routed), 300))
     finally:
         await second.close()

@@ -16,10 +16,13 @@ from ._checkpoint import (
 from ._checkpointer import Checkpointer
 from ._errors import AuditKeyError, AuditUnavailable, ObservabilityError
 from ._index import AuditIndex
+from ._indexed import catch_up, indexed_query
 from ._logging import configure_logging, get_logger, scrub_identifiers
+from ._reader import StreamGap, fetch_seqs, read_range
 from ._message_spans import MessageSpan, ProducerSpans, Spans
 from ._pseudonym import Pseudonymiser, load_or_create_key
 from ._reconcile import Gap, Reconciliation, reconcile
+from ._store import INDEX_FILE, IndexStore, TrailProblem
 from ._tracing import (
     SpanKind,
     configure_tracing,
@@ -36,7 +39,7 @@ from ._tracing import (
 )
 from ._synthetic import SYNTHETIC_T0, synthetic_trail
 from ._trail import ExportError, Trail, read_export, read_stream, read_trail, slice_trail, write_export
-from ._verify import Problem, VerifyResult, record_seq, verify_bytes
+from ._verify import Problem, VerifyResult, chain_head, record_seq, verify_bytes
 
 __all__ = [
     "AUDIT_DECODER", "CHECKPOINT_DECODER", "GENESIS", "PREV_SLICE", "PUBLIC_KEY_FILE", "SIGNING_KEY_FILE",
@@ -47,4 +50,6 @@ __all__ = [
     "load_or_create_key", "load_or_create_signing_key", "load_public_key", "producer_span",
     "public_key_pem", "read_export", "remote_parent", "read_stream", "read_trail", "reconcile", "record_seq",
     "SYNTHETIC_T0", "scrub_identifiers", "sign_checkpoint", "slice_trail", "synthetic_trail", "verify_bytes", "write_export",
+    "INDEX_FILE", "IndexStore", "StreamGap", "TrailProblem", "catch_up", "chain_head", "fetch_seqs", "indexed_query",
+    "read_range",
 ]

@@ -3,8 +3,11 @@
 The tree::
 
     ObservabilityError          base of everything this package raises
-    ├── AuditUnavailable        the audit stream could not be written (the router fails closed)
-    └── AuditKeyError           a deployment key (pseudonym HMAC key, checkpoint signing key) is missing or unreadable
+    ├── AuditUnavailable        the audit stream could not be written (the router fails closed), or read
+    │   └── StreamGap           (_reader.py) a read found a sequence missing from a stream
+    ├── AuditKeyError           a deployment key (pseudonym HMAC key, checkpoint signing key) is missing or unreadable
+    ├── ExportError             (_trail.py) a file that cannot be read as an audit export
+    └── TrailProblem            (_store.py) the trail no longer holds what was indexed: a query gives no answer
 """
 
 from __future__ import annotations

@@ -18,11 +18,9 @@ from nats.js.api import DiscardPolicy
 
 from samband.broker_config import ROUTER
 from samband.observability import (
-    AUDIT_DECODER, AuditChain, AuditRecord, Pseudonymiser, load_or_create_key, load_or_create_signing_key,
-    read_trail, sign_checkpoint,
+    AUDIT_DECODER, INDEX_FILE, AuditChain, AuditRecord, IndexStore, Pseudonymiser, catch_up, load_or_create_key,
+    load_or_create_signing_key, read_trail, sign_checkpoint,
 )
-from samband.observability._indexed import catch_up
-from samband.observability._store import INDEX_FILE, IndexStore
 from samband.schemas import synthetic_personnummer
 
 from .test_audit_cli import audit_cli

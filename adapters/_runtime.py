@@ -1,11 +1,12 @@
 """The outbound runtime: map each native record, publish it (or its dead letter), window by window.
 
-At most ``window`` publishes are unacknowledged, in two halves: one filling while the one
-before it is acknowledged; a half's acks are settled together (batched, not one round trip
-per record). A publish the broker did not acknowledge (it was unreachable, restarting, or
+At most ``window`` publishes are unacknowledged, and their acks are settled together
+(batched, not one round trip per record) before the next window is published: with a second
+window in flight, a record published after one whose publish was lost could be stored before
+that one's retry (a broker restart mid-load showed it), and the export's order is kept. A publish the broker did not acknowledge (it was unreachable, restarting, or
 its stream leader moved) is published again, in the original order and with the same
 ``Nats-Msg-Id``, with backoff, until it is acknowledged or ``retry_for`` runs out: the dedupe
-id makes the retry safe, so nothing is lost and nothing is stored twice. Only after a half is
+id makes the retry safe, so nothing is lost and nothing is stored twice. Only after a window is
 acknowledged are the sources' positions advanced and saved, so a restart continues after the
 last acknowledged record. Each record gets its own PRODUCER span (`ProducerSpans`), ended on
 its ack, and carries its ``traceparent`` in the headers and the envelope.
@@ -39,7 +40,7 @@ __all__ = ["PublishSummary", "publish_records", "map_record"]
 
 log = get_logger("samband.adapters")
 
-YIELD_EVERY = 16  # records between two turns of the event loop while a half window fills
+YIELD_EVERY = 16  # records between two turns of the event loop while a window fills
 
 
 @dataclass
@@ -86,6 +87,13 @@ class _Entry:
     span: MessageSpan | None = None
 
 
+# While disconnected nats-py buffers publishes and sends them first thing on reconnect, ahead of
+# the retries of records published before them whose acks were lost, so the stream would store
+# them out of order. Nothing is published while disconnected: such a record is a failed send,
+# published by `settle`, in order, once the connection is back.
+_NOT_CONNECTED = ConnectionError("not connected to the broker")
+
+
 class _Publisher:
     def __init__(self, nc: nats.NATS, *, ack_timeout: float, retry_for: float | None, summary: PublishSummary) -> None:
         self.nc, self.js = nc, nc.jetstream()
@@ -93,6 +101,9 @@ class _Publisher:
 
     async def send(self, e: _Entry) -> None:
         e.future, e.error, e.ack = None, None, None
+        if not self.nc.is_connected:
+            e.error = _NOT_CONNECTED  # sent, in order, once the connection is back
+            return
         try:
             e.future = await self.js.publish_async(e.subject, e.payload, headers=dict(e.headers or {}))
         except ConnectionClosedError as exc:
@@ -171,13 +182,7 @@ async def publish_records(
     """
     summary = PublishSummary()
     pub = _Publisher(nc, ack_timeout=ack_timeout, retry_for=retry_for, summary=summary)
-    # Two half windows: one filling (`pending`), the one before it in flight (`inflight`). When
-    # `pending` is full, `inflight`'s acks (mostly in by then) are settled and `pending` takes
-    # its place, so the broker stores one half while the next is read and mapped. At most
-    # `window` publishes are unacknowledged, as with one window awaited whole.
-    half = max(1, window // 2)
     pending: list[_Entry] = []
-    inflight: list[_Entry] = []
     last_save = time.monotonic()
 
     async def settle(entries: list[_Entry], force_save: bool = False) -> None:
@@ -186,7 +191,7 @@ async def publish_records(
             await pub.settle(entries)
         except BaseException as exc:
             if spans is not None:
-                for e in (*inflight, *pending):
+                for e in pending:
                     if e.span is not None and e.ack is None:
                         spans.end(e.span, error=exc)
             raise
@@ -207,16 +212,6 @@ async def publish_records(
         if positions is not None and (force_save or time.monotonic() - last_save > 0.2):
             positions.save()
             last_save = time.monotonic()
-
-    async def drain() -> None:
-        """`pending` is full: settle the half before it, then let it fly."""
-        if window < 2:  # one at a time: nothing to overlap
-            await settle(pending)
-            return
-        if inflight:
-            await settle(inflight)
-        inflight.extend(pending)
-        pending.clear()
 
     js = pub.js
     agency = mapping.agency
@@ -248,8 +243,8 @@ async def publish_records(
             e.subject, e.payload, e.headers = dead_letter_for(agency, item)
             await pub.send(e)
         pending.append(e)
-        if len(pending) >= half:
-            await drain()
+        if len(pending) >= window:
+            await settle(pending)
 
     async def publish(item: NativeRecord, key: str, env: Envelope) -> None:
         record_class = type(env.record)
@@ -269,23 +264,23 @@ async def publish_records(
                 env = replace(env, traceparent=traceparent)
         payload = encode(env)
         e = _Entry(item, subject, payload, headers, span=span)
-        try:  # the hot path, without pub.send's extra await and header copy (publish_async does not change them)
-            e.future = await js.publish_async(subject, payload, headers=headers)
-        except ConnectionClosedError as exc:
-            raise PublishFailed(f"Expected an open connection to publish {subject}, got a closed one") from exc
-        except (NatsError, JsError, OSError) as exc:
-            e.error = exc
+        if not nc.is_connected:
+            e.error = _NOT_CONNECTED
+        else:
+            try:  # the hot path, without pub.send's extra await and header copy (publish_async does not change them)
+                e.future = await js.publish_async(subject, payload, headers=headers)
+            except ConnectionClosedError as exc:
+                raise PublishFailed(f"Expected an open connection to publish {subject}, got a closed one") from exc
+            except (NatsError, JsError, OSError) as exc:
+                e.error = exc
         pending.append(e)
         n = len(pending)
-        if n >= half:
-            await drain()
+        if n >= window:
+            await settle(pending)
         elif not n % YIELD_EVERY:
             # publish only queues: let nats-py's flusher send what is queued and its reader
             # take the acks in, so the broker works while the next records are mapped
             await asyncio.sleep(0)
-            last = inflight[-1].future if inflight else None
-            if last is not None and last.done():  # acks come in order: the half before is in, record it now
-                await settle(inflight)
 
     if isinstance(items, AsyncIterable):
         async for item in items:
@@ -293,6 +288,5 @@ async def publish_records(
     else:
         for item in items:
             await handle(item)
-    await settle(inflight)
     await settle(pending, force_save=True)
     return summary

@@ -1,7 +1,7 @@
 """samband.broker_config: agency files, credentials, the rendered nats-server config, the embedded broker."""
 
 from ._agencies import SENDABLE_RECORD_TYPES, Agency, builtin_agencies, load_agency_dir, load_agency_file, mapping_path
-from ._creds import ADMIN, AUDITOR, ROUTER, SSO, Credentials
+from ._creds import ADMIN, AUDITOR, ROUTER, SSO, STEWARD, Credentials
 from ._deployment import AGENCY_STREAMS, DEADLETTER_STREAM, INBOX_STREAM, ROUTER_STREAMS, Deployment, provision_streams
 from ._errors import (
     AgencyFileError, BrokerConfigError, BrokerNotFound, BrokerReloadError, BrokerStartError, BrokerUnavailable, OnboardingError,
@@ -12,7 +12,7 @@ from ._render import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_AC
 from ._server import NatsServer, check_config, find_nats_server, free_port, reload_server
 
 __all__ = [
-    "ADMIN", "AGENCY_STREAMS", "AUDITOR", "DEADLETTER_STREAM", "INBOX_STREAM", "JS_DENY_DESTRUCTIVE", "ROUTER", "ROUTER_ACCOUNT", "ROUTER_STREAMS",
+    "ADMIN", "AGENCY_STREAMS", "AUDITOR", "DEADLETTER_STREAM", "INBOX_STREAM", "JS_DENY_DESTRUCTIVE", "ROUTER", "ROUTER_ACCOUNT", "ROUTER_STREAMS", "STEWARD",
     "SSO", "SSO_ACCOUNT", "SYSTEM_ACCOUNT", "Agency", "AgencyFileError", "BrokerConfigError", "BrokerNotFound",
     "BrokerStartError", "BrokerUnavailable", "Credentials", "Deployment", "NatsServer", "builtin_agencies",
     "check_config", "find_nats_server", "free_port", "load_agency_file", "render_server_config",

@@ -23,7 +23,7 @@ SENDABLE_RECORD_TYPES: tuple[str, ...] = tuple(
 )
 # Account names the renderer uses itself (case-insensitively, nats account names are case-sensitive
 # but an agency called "router" would be confusing in every log line).
-RESERVED_SLUGS = frozenset({"router", "sso", "sys", "auditor", "admin", "global"})
+RESERVED_SLUGS = frozenset({"router", "sso", "sys", "auditor", "admin", "steward", "global"})
 
 
 class Agency(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import nkeys
 
-__all__ = ["Credentials", "ROUTER", "SSO", "AUDITOR", "ADMIN"]
+__all__ = ["Credentials", "ROUTER", "SSO", "AUDITOR", "ADMIN", "STEWARD"]
 
 ROUTER, SSO, AUDITOR, ADMIN = "router", "sso", "auditor", "admin"
+# The operators' identity in the router's account: creates and changes the router's streams
+# (`provision`), which the router's own credentials may not do for the audit streams.
+STEWARD = "steward"
 
 
 class Credentials:

@@ -16,7 +16,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import Error as JsError
 
 from ._agencies import Agency, builtin_agencies
-from ._creds import ROUTER, Credentials
+from ._creds import STEWARD, Credentials
 from ._errors import BrokerConfigError, BrokerUnavailable, OnboardingError
 from ._render import render_server_config
 from ._server import NatsServer, check_config, free_port, reload_server
@@ -208,7 +208,7 @@ class Deployment:
 
     async def provision(self) -> None:
         """Create (or update) the router's streams and every agency's inbox stream. Idempotent."""
-        nc = await self.connect(ROUTER)
+        nc = await self.connect(STEWARD)
         try:
             await provision_streams(nc, ROUTER_STREAMS)
         finally:

@@ -24,7 +24,7 @@ from pathlib import Path
 import msgspec
 
 from ._agencies import Agency
-from ._creds import ADMIN, AUDITOR, ROUTER, SSO, Credentials
+from ._creds import ADMIN, AUDITOR, ROUTER, SSO, STEWARD, Credentials
 
 __all__ = ["render_server_config", "ROUTER_ACCOUNT", "SSO_ACCOUNT", "SYSTEM_ACCOUNT", "JS_DENY_DESTRUCTIVE"]
 
@@ -37,6 +37,9 @@ JS_DENY_DESTRUCTIVE = [
 ]
 
 AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
+# The router appends to the audit streams but may not change them: a lower `max_msgs` with
+# `discard=old` would make the server drop the oldest audit records. Only the steward may.
+ROUTER_DENY = [*JS_DENY_DESTRUCTIVE, *(f"$JS.API.STREAM.UPDATE.{s}" for s in AUDIT_STREAMS)]
 # The auditor reads the audit streams and the recipients' receipts (for `audit reconcile`):
 # info, direct/msg get, its own consumers, and nothing else.
 AUDITOR_STREAMS = (*AUDIT_STREAMS, "RECEIPTS")
@@ -103,8 +106,15 @@ def render_server_config(
             {
                 "nkey": creds.ensure(ROUTER),
                 "permissions": {
-                    "publish": {"allow": [">"], "deny": JS_DENY_DESTRUCTIVE},
+                    "publish": {"allow": [">"], "deny": ROUTER_DENY},
                     "subscribe": {"allow": [">"]},
+                },
+            },
+            {
+                "nkey": creds.ensure(STEWARD),
+                "permissions": {
+                    "publish": {"allow": [">"], "deny": JS_DENY_DESTRUCTIVE},
+                    "subscribe": {"allow": ["_INBOX.>"]},
                 },
             },
             {

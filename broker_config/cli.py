@@ -82,7 +82,7 @@ def creds_show(obj, identity: str) -> None:
     if not seed.exists():
         known = sorted(p.stem for p in dep.creds.dir.glob("*.nk"))
         raise click.ClickException(f"Expected an identity with credentials ({', '.join(known)}), got {identity!r}")
-    account = identity if identity in dep.agencies else {"router": "ROUTER", "auditor": "ROUTER", "sso": "SSO", "admin": "SYS"}.get(identity, "?")
+    account = identity if identity in dep.agencies else {"router": "ROUTER", "auditor": "ROUTER", "steward": "ROUTER", "sso": "SSO", "admin": "SYS"}.get(identity, "?")
     # Plain echo, not rich: these lines are meant to be copied, so they must never be wrapped.
     sample = "out.outcome" if identity in dep.agencies else "registry.>"
     verb = "pub" if identity in dep.agencies else "sub"

@@ -66,7 +66,7 @@ mapping = "mappings/nyverket.toml"
     (('slug = "nyverket"', 'slug = "Ny Verket"'),
      "key `slug`: Expected lower-case letters, digits or `_`, 2-32 long, starting with a letter, got 'Ny Verket'"),
     (('slug = "nyverket"', 'slug = "router"'),
-     "key `slug`: Expected a name other than the platform's own (admin, auditor, global, router, sso, sys), got 'router'"),
+     "key `slug`: Expected a name other than the platform's own (admin, auditor, global, router, sso, steward, sys), got 'router'"),
     (('name = "Nyverket"\n', ''), "key `name`: Expected a value, got nothing (the key is missing)"),
     (('contact = ', 'kontakt = '),
      "key `kontakt`: Expected one of the keys contact, mapping, name, purposes, regions, sends, slug, tier, got 'kontakt'"),

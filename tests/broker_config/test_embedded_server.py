@@ -25,5 +25,5 @@ def test_every_credential_file_is_written_owner_only(tmp_path):
     dep = Deployment(tmp_path / "state")
     dep.render()
     seeds = list((tmp_path / "state" / "creds").glob("*.nk"))
-    assert len(seeds) == len(dep.agencies) + 4  # router, sso, auditor, admin
+    assert len(seeds) == len(dep.agencies) + 5  # router, sso, auditor, steward, admin
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in seeds)

@@ -9,7 +9,7 @@ import nats
 import pytest
 from nats.js.errors import NotFoundError
 
-from samband.broker_config import AUDITOR, JS_DENY_DESTRUCTIVE, ROUTER, SSO
+from samband.broker_config import AUDITOR, JS_DENY_DESTRUCTIVE, ROUTER, SSO, STEWARD
 
 from ..conftest import wait_for
 
@@ -106,6 +106,34 @@ async def test_the_audit_trail_refuses_delete_and_purge_even_for_the_router_and_
     try:
         cfg = (await nc.jetstream().stream_info("AUDIT")).config
         assert (cfg.deny_delete, cfg.deny_purge, cfg.allow_rollup_hdrs) == (True, True, False)
+    finally:
+        await nc.close()
+
+
+async def test_the_routers_credentials_cannot_change_the_audit_streams_limits_and_the_stewards_can(bus):
+    errors: list[str] = []
+
+    async def cb(exc):
+        errors.append(str(exc))
+
+    nc = await bus.connect(ROUTER, error_cb=cb)
+    try:
+        info = await nc.jetstream().stream_info("AUDIT")
+        # what update_stream sends; a lower max_msgs with discard=old would drop the oldest records
+        for stream in ("AUDIT", "AUDIT_CHECKPOINTS"):
+            await nc.publish(f"$JS.API.STREAM.UPDATE.{stream}", b"{}", reply=nc.new_inbox())
+        await nc.flush()
+        await wait_for(lambda: len(errors) >= 2, timeout=5)
+        assert sorted(errors) == [
+            f'nats: permissions violation for publish to "$js.api.stream.update.{s}"' for s in ("audit", "audit_checkpoints")
+        ]
+    finally:
+        await nc.close()
+    nc = await bus.connect(STEWARD)
+    try:
+        js = nc.jetstream()
+        updated = await js.update_stream(info.config)  # unchanged, but allowed: the operators' identity
+        assert updated.config.name == "AUDIT" and updated.config.deny_delete
     finally:
         await nc.close()
 

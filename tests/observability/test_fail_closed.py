@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from samband._platform import Platform
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER
+from samband.broker_config import ROUTER, STEWARD
 from samband.observability import AUDIT_DECODER, read_trail, verify_bytes
 from samband.router import Policy
 from samband.schemas import ENVELOPE
@@ -35,7 +35,8 @@ async def publish(dep, tmp_path, name: str, seed: int, n: int) -> int:
 
 
 async def set_audit_max_msgs(js, limit: int) -> None:
-    # A real operator-side change: the stream is "full" (max_msgs reached, discard new),
+    # A real operator-side change (the steward's; the router may not change the audit
+    # streams): the stream is "full" (max_msgs reached, discard new),
     # so every further append is refused by the server until the limit is lifted.
     info = await js.stream_info("AUDIT")
     await js.update_stream(dataclasses.replace(info.config, max_msgs=limit))
@@ -47,7 +48,7 @@ async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_de
     platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
     router = await platform.start_router()
     sink = await platform.start_sink("skatteverket")
-    rc = await dep.connect(ROUTER)
+    rc = await dep.connect(STEWARD)
     rjs = rc.jetstream()
     try:
         assert await publish(dep, tmp_path, "before", 31, 10) == 10

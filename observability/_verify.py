@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ._audit import GENESIS
 from ._checkpoint import CHECKPOINT_DECODER, Checkpoint, checkpoint_signature_ok
-from ._parallel import parallel_chain_head
 
 __all__ = ["Problem", "VerifyResult", "chain_head", "locate", "verify_bytes", "record_seq"]
 
@@ -118,7 +117,7 @@ def verify_bytes(
     expected_first = 1 if anchor == GENESIS else first_seq
 
     # ---- fast path: one sha256 per record over the stored bytes, nothing decoded
-    head = parallel_chain_head(records, anchor.encode())
+    head = chain_head(records, anchor.encode())
     last_seq = record_seq(records[-1])
     if head is not None and first_seq == expected_first and last_seq == first_seq + n - 1:
         problems.extend(_check_against_checkpoints(records, first_seq, good_cps))

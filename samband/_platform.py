@@ -45,7 +45,15 @@ class Platform:
         nc = await self.deployment.connect(ROUTER)
         self._conns.append(nc)
         self.router = Router(nc, self.policy, self.pseudonymiser())
-        self._tasks.append(asyncio.create_task(self.router.run(self._stop), name="router"))
+        task = asyncio.create_task(self.router.run(self._stop), name="router")
+        self._tasks.append(task)
+        # Return a router that routes: its chain resumed from the trail and its input subscribed
+        # (a router started on a long trail reads its recent tail first), or its start-up error.
+        ready = asyncio.create_task(self.router.ready.wait())
+        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            task.result()
         await self.start_checkpointer()
         return self.router
 

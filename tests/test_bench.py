@@ -11,6 +11,14 @@ import sys
 
 import pytest
 
+def bench(*args: str, timeout: float) -> tuple[dict, str]:
+    """``samband bench ARGS --json`` as its own process: the JSON it prints and its stderr (the table)."""
+    proc = subprocess.run([sys.executable, "-m", "samband", "bench", *args, "--json"],
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), proc.stderr
+
+
 EXPECTED_TARGETS = {
     "samband e2e / raw JetStream windowed publish",
     "samband e2e / FastStream decode + republish",
@@ -20,13 +28,7 @@ EXPECTED_TARGETS = {
 @pytest.mark.timeout(330)  # a shared 2-core machine can be slow; the bench itself is what's measured, not this test
 def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "samband", "bench", "--records", "200", "--latency", "1", "--rate", "200", "--json",
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
+    result, stderr = bench("--records", "200", "--latency", "1", "--rate", "200", "--out", str(out), timeout=300)
     assert json.loads(out.read_text()) == result
 
     assert {"core", "jetstream", "faststream"} <= set(result["baselines"])
@@ -49,34 +51,24 @@ def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
     names = {t["name"] for t in result["targets"]}
     assert EXPECTED_TARGETS <= names
     assert all(t["met"] in (True, False, None) for t in result["targets"])
-    assert "targets" in proc.stderr and ("MET" in proc.stderr or "MISSED" in proc.stderr)
+    assert "targets" in stderr and ("MET" in stderr or "MISSED" in stderr)
 
 
 @pytest.mark.timeout(300)
 def test_bench_audit_compares_verify_with_a_bare_loop_and_times_the_person_query_through_the_broker():
-    proc = subprocess.run(
-        [sys.executable, "-m", "samband", "bench", "audit", "--records", "3000", "--queries", "5", "--json"],
-        capture_output=True, text=True, timeout=280,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(proc.stdout)
+    r, stderr = bench("audit", "--records", "3000", "--queries", "5", timeout=280)
     assert r["records"] == 3000 and r["verified_ok"] and r["read_exact"]
     assert r["verify_per_s"] > 0 and r["bare_sha256_per_s"] > 0 and r["verify_vs_bare"] > 0
     assert r["index_build_per_s"] > 0 and r["read_per_s"] > 0 and r["read_nats_pull_per_s"] > 0 and r["read_before_per_s"] > 0
     assert r["queries"] == 5 and r["query_max_ms"] >= r["query_p50_ms"] > 0 and r["hits_per_query"] > 0
     assert r["query_from_stream_p95_ms"] >= r["query_from_stream_p50_ms"] > 0
     assert "process_error" not in r and r["process_ms"] > 0
-    assert "audit verify records/s" in proc.stderr and "person query over 3,000 records" in proc.stderr
+    assert "audit verify records/s" in stderr and "person query over 3,000 records" in stderr
 
 
 @pytest.mark.timeout(200)
 def test_bench_memory_reports_the_routers_resident_memory_as_records_go_through(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "samband", "bench", "memory", "--records", "2000", "--json"],
-        capture_output=True, text=True, timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
+    result, stderr = bench("memory", "--records", "2000", timeout=180)
     assert result["figure"]["records"] == 2000
     assert result["router"]["records"] == result["router"]["audited"] == 2000
     samples = result["router_rss_kib"]
@@ -84,19 +76,14 @@ def test_bench_memory_reports_the_routers_resident_memory_as_records_go_through(
     assert [n for n, _ in samples] == sorted(n for n, _ in samples)  # records acked so far, never going back
     # too few records to judge growth: said so, not guessed
     assert result["target"]["met"] is None and "judged with --records >= 100000" in result["target"]["note"]
-    assert "router peak RSS" in proc.stderr
+    assert "router peak RSS" in stderr
 
 
 @pytest.mark.timeout(120)
 def test_bench_adapters_compares_the_traced_adapter_with_the_same_messages_published_raw():
-    proc = subprocess.run(
-        [sys.executable, "-m", "samband", "bench", "adapters", "--records", "300", "--rounds", "1", "--json"],
-        capture_output=True, text=True, timeout=110,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
+    result, stderr = bench("adapters", "--records", "300", "--rounds", "1", timeout=110)
     assert result["adapter"]["records"] == result["raw_jetstream"]["records"] == 300
     assert result["spans_exported"] == 300, "tracing is on: one PRODUCER span per record"
     assert result["ratio"] == result["adapter"]["rate_in"] / result["raw_jetstream"]["rate_in"]
     assert result["met"] is (result["ratio"] >= 0.5) and len(result["rounds"]) == 1
-    assert "tracing ON" in proc.stderr and ("MET" in proc.stderr or "MISSED" in proc.stderr)
+    assert "tracing ON" in stderr and ("MET" in stderr or "MISSED" in stderr)

@@ -11,17 +11,20 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from typing import TypedDict, Unpack
 
 import msgspec
 
 from ._audit import AUDIT_DECODER, AuditRecord
 
-__all__ = ["AuditIndex"]
+__all__ = ["AuditFilters", "AuditIndex"]
 
 
-class _View(msgspec.Struct, forbid_unknown_fields=False):
-    # A partial view for indexing only: unknown fields are skipped on purpose (fast decode);
-    # the full, strict `AuditRecord` decoder is used for what a query returns.
+class IndexView(msgspec.Struct, forbid_unknown_fields=False):
+    # What both indexes (this one and the persisted `IndexStore`) keep of a record: unknown
+    # fields are skipped on purpose (a fast partial decode); the full, strict `AuditRecord`
+    # decoder is used for what a query returns.
+    seq: int
     at: _dt.datetime
     origin: str
     recipient: str
@@ -31,7 +34,20 @@ class _View(msgspec.Struct, forbid_unknown_fields=False):
     subjects: tuple[str, ...] = ()
 
 
-_VIEW = msgspec.json.Decoder(_View)
+INDEX_VIEW = msgspec.json.Decoder(IndexView)
+
+
+class AuditFilters(TypedDict, total=False):
+    """What `audit query` filters on; a filter left out (or None) matches every record."""
+
+    subject: str | None  # a keyed pseudonym
+    origin: str | None
+    recipient: str | None
+    operation: str | None
+    region: str | None
+    decision: str | None
+    since: _dt.datetime | None
+    until: _dt.datetime | None
 _intern = sys.intern
 
 
@@ -54,7 +70,7 @@ class AuditIndex:
         return len(self.records)
 
     def add(self, data: bytes) -> None:
-        view = _VIEW.decode(data)
+        view = INDEX_VIEW.decode(data)
         i = len(self.records)
         self.records.append(data)
         for s in view.subjects:
@@ -73,22 +89,14 @@ class AuditIndex:
             self._time_ordered = False
         self._at.append(t)
 
-    def positions(
-        self,
-        *,
-        subject: str | None = None,
-        origin: str | None = None,
-        recipient: str | None = None,
-        operation: str | None = None,
-        region: str | None = None,
-        decision: str | None = None,
-        since: _dt.datetime | None = None,
-        until: _dt.datetime | None = None,
-    ) -> list[int]:
+    def positions(self, **filters: Unpack[AuditFilters]) -> list[int]:
         """Positions of the records matching every given filter, in trail order.
 
         Each filter is a posting list; the shortest drives, the others are intersected as sets.
         """
+        subject, since, until = filters.get("subject"), filters.get("since"), filters.get("until")
+        origin, recipient, region = filters.get("origin"), filters.get("recipient"), filters.get("region")
+        operation, decision = filters.get("operation"), filters.get("decision")
         lists: list = []
         if subject is not None:
             lists.append(self._by_subject.get(subject, ()))

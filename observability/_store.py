@@ -15,15 +15,16 @@ anything else raises `TrailProblem` and nothing of that batch is kept.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import os
 import sqlite3
 from pathlib import Path
+from typing import Unpack
 
 import msgspec
 
 from ._audit import GENESIS
+from ._index import INDEX_VIEW, AuditFilters
 from ._errors import ObservabilityError
 
 __all__ = ["FIELDS", "INDEX_FILE", "IndexMoved", "IndexStore", "TrailProblem"]
@@ -52,19 +53,6 @@ class TrailProblem(ObservabilityError):
         self.kind, self.seq, self.detail = kind, seq, detail
 
 
-class _View(msgspec.Struct, forbid_unknown_fields=False):
-    # What the index keeps of a record; the rest is skipped on purpose (a fast partial decode).
-    seq: int
-    at: _dt.datetime
-    origin: str
-    recipient: str
-    region: str
-    operation: str
-    decision: str
-    subjects: tuple[str, ...] = ()
-
-
-_VIEW = msgspec.json.Decoder(_View)
 
 
 class IndexStore:
@@ -136,7 +124,7 @@ class IndexStore:
             if int(self._meta("last_seq") or 0) != self.last_seq:
                 raise IndexMoved()
             new = hashlib.sha256().copy
-            decode = _VIEW.decode
+            decode = INDEX_VIEW.decode
             combos, code = self._combos, self._code
             rows, subjects, copies = [], [], []
             row, subject, copy = rows.append, subjects.append, copies.append
@@ -203,21 +191,12 @@ class IndexStore:
         row = self.db.execute("SELECT sha256 FROM records WHERE seq = ?", (seq,)).fetchone()
         return row[0] if row else None
 
-    def find(
-        self,
-        *,
-        subject: str | None = None,
-        origin: str | None = None,
-        recipient: str | None = None,
-        operation: str | None = None,
-        region: str | None = None,
-        decision: str | None = None,
-        since: _dt.datetime | None = None,
-        until: _dt.datetime | None = None,
-        copies: bool = True,
-    ) -> list[tuple[int, bytes, bytes | None]]:
+    def find(self, *, copies: bool = True, **filters: Unpack[AuditFilters]) -> list[tuple[int, bytes, bytes | None]]:
         """(seq, sha256, stored bytes or None without ``copies``) of the records matching every
         filter given, in trail order."""
+        subject, since, until = filters.get("subject"), filters.get("since"), filters.get("until")
+        origin, recipient, region = filters.get("origin"), filters.get("recipient"), filters.get("region")
+        operation, decision = filters.get("operation"), filters.get("decision")
         where, args = [], []
         for field, value in zip(FIELDS, (origin, recipient, region, operation, decision)):
             if value is not None:

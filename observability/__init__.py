@@ -27,7 +27,6 @@ from ._tracing import (
     SpanKind,
     configure_tracing,
     consumer_span,
-    context_from_ids,
     end_span,
     extract_context,
     get_tracer,
@@ -35,7 +34,6 @@ from ._tracing import (
     inject_span,
     producer_span,
     remote_parent,
-    start_messaging_span,
 )
 from ._synthetic import SYNTHETIC_T0, synthetic_trail
 from ._trail import ExportError, Trail, read_export, read_stream, read_trail, slice_trail, write_export
@@ -46,7 +44,7 @@ __all__ = [
     "AuditChain", "AuditIndex", "Checkpointer", "AuditKeyError", "AuditRecord", "AuditUnavailable", "Checkpoint",
     "ExportError", "Gap", "MessageSpan", "ObservabilityError", "ProducerSpans", "Problem", "Pseudonymiser", "Reconciliation", "SpanKind", "Spans",
     "Trail", "VerifyResult", "checkpoint_signature_ok", "configure_logging", "configure_tracing",
-    "consumer_span", "context_from_ids", "end_span", "extract_context", "inject_span", "start_messaging_span", "get_logger", "get_tracer", "inject_headers", "key_id",
+    "consumer_span", "end_span", "extract_context", "inject_span", "get_logger", "get_tracer", "inject_headers", "key_id",
     "load_or_create_key", "load_or_create_signing_key", "load_public_key", "producer_span",
     "public_key_pem", "read_export", "remote_parent", "read_stream", "read_trail", "reconcile", "record_seq",
     "SYNTHETIC_T0", "scrub_identifiers", "sign_checkpoint", "slice_trail", "synthetic_trail", "verify_bytes", "write_export",

@@ -23,7 +23,7 @@ decision is the parent's sampled flag, as the SDK decides it. `ProducerSpans` na
 adapter's PRODUCER spans on top of it.
 
 When the installed provider is not the SDK's (no tracing configured: no span, no header) or
-the fast path fails, the SDK path (`start_messaging_span`) is used. Telemetry never breaks
+the fast path fails, the SDK's own `start_span` is used. Telemetry never breaks
 delivery: nothing here raises.
 """
 

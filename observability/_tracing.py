@@ -34,8 +34,6 @@ __all__ = [
     "producer_span",
     "consumer_span",
     "SpanKind",
-    "start_messaging_span",
-    "context_from_ids",
     "end_span",
     "inject_span",
     "remote_parent",
@@ -170,42 +168,6 @@ def consumer_span(
         attributes=_attrs("process", destination, message_id, attributes),
     ) as span:
         yield span
-
-
-def context_from_ids(trace_id: str | None, span_id: str | None) -> otel_context.Context | None:
-    """A parent context from hex ids kept elsewhere (e.g. in an audit record).
-
-    The sampled flag is not kept there, so it is asked again of the installed sampler, which
-    decides by trace id: the same answer the trace's root got under the same ratio.
-    """
-    try:
-        if not trace_id or not span_id:
-            return None
-        tid, sid = int(trace_id, 16), int(span_id, 16)
-        sampled = True
-        provider = trace.get_tracer_provider()
-        sampler = getattr(provider, "sampler", None)
-        if sampler is not None:
-            root = getattr(sampler, "_root", sampler)
-            sampled = root.should_sample(None, tid, "parent").decision.is_sampled()
-        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
-        return trace.set_span_in_context(NonRecordingSpan(SpanContext(tid, sid, is_remote=False, trace_flags=flags)))
-    except Exception:  # noqa: BLE001 - telemetry never breaks delivery
-        return None
-
-
-def start_messaging_span(
-    operation: str, destination: str, parent: otel_context.Context | None, *, kind: SpanKind = SpanKind.PRODUCER,
-    message_id: str | None = None, attributes: Mapping[str, Any] | None = None,
-) -> trace.Span:
-    """A span that is not made current, for work that is batched (started now, ended on the ack)."""
-    try:
-        return get_tracer().start_span(
-            f"{operation} {destination}", context=parent, kind=kind,
-            attributes=_attrs(operation, destination, message_id, attributes),
-        )
-    except Exception:  # noqa: BLE001
-        return trace.INVALID_SPAN
 
 
 def end_span(span: trace.Span, error: BaseException | None = None, **attributes: Any) -> None:

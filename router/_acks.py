@@ -53,6 +53,17 @@ class _Batch:
         self.left = n
         self.done = asyncio.get_running_loop().create_future()
 
+    def settle(self, i: int, result: PubAck | BaseException) -> None:
+        self.results[i] = result
+        self.left -= 1
+        if self.left == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def fail_from(self, start: int, exc: BaseException) -> None:
+        for i in range(start, len(self.results)):
+            if self.results[i] is None:
+                self.settle(i, exc)
+
 
 class AckPipeline:
     """Publish a batch to JetStream and return, per message, its ``PubAck`` or the exception."""
@@ -93,26 +104,33 @@ class AckPipeline:
         publish = self.nc.publish
         try:
             for i, (subject, payload, headers) in enumerate(items):
-                await publish(subject, payload, reply=f"{reply}{i}", headers=headers)
-            try:
-                await asyncio.wait_for(asyncio.shield(batch.done), timeout)
-            except asyncio.TimeoutError:
-                pass
+                try:
+                    await publish(subject, payload, reply=f"{reply}{i}", headers=headers)
+                except (nats.errors.Error, OSError) as exc:
+                    # Not sent (closed, or disconnected with a full buffer): this one and, to keep
+                    # the order, every one after it fail with that error; the caller retries.
+                    batch.fail_from(i, exc)
+                    break
+            if batch.left:
+                try:
+                    await asyncio.wait_for(batch.done, timeout)
+                except asyncio.TimeoutError:
+                    pass
         finally:
             del self._batches[key]
         timeout_exc = asyncio.TimeoutError(f"no answer from the stream within {timeout:g} s")
         return [timeout_exc if r is None else r for r in batch.results]
 
     async def _on_reply(self, msg) -> None:
-        # Telemetry-like bookkeeping must not raise into nats-py's subscription task.
+        # Nothing here may raise into nats-py's subscription task.
         try:
             _, key, index = msg.subject.rsplit(".", 2)
             batch = self._batches.get(int(key))
             i = int(index)
         except ValueError:
             return
-        if batch is None or batch.results[i] is not None:
-            return  # a late answer for a batch that gave up waiting
+        if batch is None or not 0 <= i < len(batch.results) or batch.results[i] is not None:
+            return  # a late answer for a batch that gave up waiting (or a reply that is not ours)
         if msg.headers and msg.headers.get("Status") == "503":
             result: PubAck | BaseException = NoRespondersError()
         else:
@@ -121,7 +139,4 @@ class AckPipeline:
                 result = ack if ack.error is None else PublishRefused(ack.error)
             except msgspec.DecodeError as exc:
                 result = exc
-        batch.results[i] = result
-        batch.left -= 1
-        if batch.left == 0 and not batch.done.done():
-            batch.done.set_result(None)
+        batch.settle(i, result)

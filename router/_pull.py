@@ -41,7 +41,7 @@ class Puller:
         self._buf: list[Msg] = []
         self._arrived = asyncio.Event()
         self._owed = 0  # messages the open request may still deliver
-        self._open_until = self._expires_at = 0.0  # when the open request expires on the server
+        self._sent_at = 0.0  # when the open request was sent (it expires on the server ``idle`` later)
 
     async def start(self) -> None:
         self._inbox = self.nc.new_inbox()
@@ -59,7 +59,7 @@ class Puller:
         if self._sub is None:
             return
         try:
-            wait = self._expires_at - time.monotonic()
+            wait = self._sent_at + self.idle - time.monotonic()
             if self._owed > 0 and wait > 0:
                 await asyncio.sleep(min(wait + 0.05, self.idle + 0.05))
             buffered, self._buf = self._buf, []
@@ -71,13 +71,12 @@ class Puller:
         self._sub = None
 
     async def _request(self) -> None:
-        if self._owed > 0 and time.monotonic() < self._open_until:
-            return
-        self._owed = self.batch
         # A request that expires after delivering some records may end without a status
         # message, so its end is also known by the clock (a new one a little early is harmless).
-        now = time.monotonic()
-        self._open_until, self._expires_at = now + self.idle * 0.9, now + self.idle
+        if self._owed > 0 and time.monotonic() < self._sent_at + self.idle * 0.9:
+            return
+        self._owed = self.batch
+        self._sent_at = time.monotonic()
         # The request lingers on the server up to ``idle``, delivering records as they come.
         body = _REQUEST.encode({"batch": self.batch, "expires": int(self.idle * 1e9)})
         await self.nc.publish(self._api, body, reply=self._inbox)

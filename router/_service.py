@@ -20,7 +20,6 @@ from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
-
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan
 
@@ -108,7 +107,7 @@ class Router:
         self.stats = RouterStats()
         self.chain = AuditChain()
         self._recent: OrderedDict[str, None] = OrderedDict()
-        self._spans: Spans | None = None  # made at run(), after the entry point has configured tracing
+        self._spans: Spans | None = None  # made on first use, after the entry point has configured tracing
         self._acks = AckPipeline(nc)
         self.blocked = False
         self.ready = asyncio.Event()  # set once the policy is rebuilt and the input is subscribed
@@ -171,7 +170,6 @@ class Router:
             await self.source.start(self.nc, stop)
         await self._resume_chain()
         await self._acks.start()
-        self._spans = Spans()
         await self._ensure_consumer()
         puller = Puller(self.nc, "INGEST", DURABLE, batch=self.batch)
         await puller.start()
@@ -193,6 +191,12 @@ class Router:
             await self._acks.close()
             if isinstance(self.source, LivePolicy):
                 await self.source.close()
+
+    @property
+    def spans(self) -> Spans:
+        if self._spans is None:
+            self._spans = Spans()
+        return self._spans
 
     async def _ensure_consumer(self) -> None:
         """The durable input consumer, made on first start (its config is the deployment's from then on)."""
@@ -261,7 +265,7 @@ class Router:
         plan = _Plan()
         now = _dt.datetime.now(_dt.timezone.utc)
         policy = self.policy  # one policy version per batch
-        spans = self._spans or Spans()
+        spans = self.spans
         for msg in msgs:
             plan.acks.append(msg)
             # ingest.<origin>.<record type>: the origin token is written by the server from the account
@@ -332,7 +336,7 @@ class Router:
         # the log line carries the record's trace
         with trace.use_span(NonRecordingSpan(ctx) if ctx else trace.INVALID_SPAN):
             log.warning("record refused", origin=origin, rule=rule, reason=reason)
-        self._spans.end(span, {"samband.refused": rule})
+        self.spans.end(span, {"samband.refused": rule})
         env_id = env.id if env else f"ingest-seq-{msg.metadata.sequence.stream}"
         record = AuditRecord(
             at=now, trace_id=format(span.trace_id, "032x"), span_id=format(span.span_id, "016x"),
@@ -347,7 +351,7 @@ class Router:
 
     async def _commit(self, plan: _Plan) -> None:
         # 1. audit, all acks awaited; each append must follow the stream's last sequence exactly
-        tracing = self._spans or Spans()
+        tracing = self.spans
         spans = [tracing.messaging("send", AUDIT_SUBJECT, _PRODUCER, parent, message_id=key) for key, _, parent in plan.audit]
         base = self._audit_last_seq
         results = await self._acks.publish([

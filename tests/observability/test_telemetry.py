@@ -138,6 +138,6 @@ async def test_a_refused_record_s_audit_append_joins_the_senders_trace(bus, span
     process = in_trace["process ingest.polisen.police.vehicle_control"]
     append = in_trace["send audit.records"]
     assert process.attributes["samband.refused"] == "deny.invalid-envelope"
-    # no delivery headers to carry the context: the parent comes from the ids sealed in the audit record
+    # no delivery to carry the context: the refusal's audit append hangs under the process span itself
     assert append.parent.span_id == process.context.span_id
     assert append.attributes["messaging.message.id"].endswith(":-")

@@ -143,3 +143,12 @@ async def test_records_pulled_but_not_routed_when_the_router_stops_are_given_bac
     finally:
         await second.close()
         await nc.close()
+
+
+async def test_a_batch_that_cannot_be_sent_is_answered_with_the_error_for_each_record_in_order(bus):
+    nc = await bus.connect(ROUTER)
+    acks = AckPipeline(nc)
+    await acks.start()
+    await nc.close()  # the connection is gone: nothing can be sent, nothing may be lost silently
+    results = await acks.publish([(f"t.closed.{i}", b"x", {}) for i in range(3)], timeout=5)
+    assert [type(r).__name__ for r in results] == ["ConnectionClosedError"] * 3

@@ -3,8 +3,10 @@
 At most ``window`` publishes are unacknowledged, and their acks are settled together
 (batched, not one round trip per record) before the next window is published: with a second
 window in flight, a record published after one whose publish was lost could be stored before
-that one's retry (a broker restart mid-load showed it), and the export's order is kept. A publish the broker did not acknowledge (it was unreachable, restarting, or
-its stream leader moved) is published again, in the original order and with the same
+that one's retry (a broker restart mid-load showed it), and the export's order is kept. The
+publishes go through an `AckPipeline`: one write per few records, one reply subscription for
+all acks, nothing sent while disconnected. A publish the broker did not acknowledge (it was
+unreachable, restarting, or its stream leader moved) is published again, in the original order and with the same
 ``Nats-Msg-Id``, with backoff, until it is acknowledged or ``retry_for`` runs out: the dedupe
 id makes the retry safe, so nothing is lost and nothing is stored twice. Only after a window is
 acknowledged are the sources' positions advanced and saved, so a restart continues after the
@@ -22,11 +24,8 @@ from typing import Any
 
 import msgspec
 import nats
-from nats.errors import ConnectionClosedError
-from nats.errors import Error as NatsError
-from nats.js.errors import Error as JsError
 
-from samband.observability import MessageSpan, ProducerSpans, get_logger
+from samband.observability import AckPipeline, MessageSpan, ProducerSpans, PubAck, PublishBatch, get_logger
 from samband.schemas import Envelope, SchemaError, encode
 
 from ._deadletter import dead_letter_for
@@ -40,7 +39,7 @@ __all__ = ["PublishSummary", "publish_records", "map_record"]
 
 log = get_logger("samband.adapters")
 
-YIELD_EVERY = 16  # records between two turns of the event loop while a window fills
+SEND_EVERY = 16  # records per write (and turn of the event loop) while a window fills
 
 
 @dataclass
@@ -80,80 +79,59 @@ class _Entry:
     subject: str = ""
     payload: bytes = b""
     headers: dict[str, str] | None = None
-    future: asyncio.Future | None = None
-    error: BaseException | None = None
-    ack: Any = None
+    result: Any = None  # its PubAck, or why it is not (yet) stored
     is_dead_letter: bool = False
     span: MessageSpan | None = None
 
 
-# While disconnected nats-py buffers publishes and sends them first thing on reconnect, ahead of
-# the retries of records published before them whose acks were lost, so the stream would store
-# them out of order. Nothing is published while disconnected: such a record is a failed send,
-# published by `settle`, in order, once the connection is back.
-_NOT_CONNECTED = ConnectionError("not connected to the broker")
-
-
 class _Publisher:
-    def __init__(self, nc: nats.NATS, *, ack_timeout: float, retry_for: float | None, summary: PublishSummary) -> None:
-        self.nc, self.js = nc, nc.jetstream()
-        self.ack_timeout, self.retry_for, self.summary = ack_timeout, retry_for, summary
+    """A window's publishes on one `AckPipeline` batch, sent every few records, settled together."""
 
-    async def send(self, e: _Entry) -> None:
-        e.future, e.error, e.ack = None, None, None
-        if not self.nc.is_connected:
-            e.error = _NOT_CONNECTED  # sent, in order, once the connection is back
-            return
-        try:
-            e.future = await self.js.publish_async(e.subject, e.payload, headers=dict(e.headers or {}))
-        except ConnectionClosedError as exc:
-            raise PublishFailed(f"Expected an open connection to publish {e.subject}, got a closed one") from exc
-        except (NatsError, JsError, OSError) as exc:  # disconnected with a full buffer: retried below
-            e.error = exc
+    def __init__(self, nc: nats.NATS, *, ack_timeout: float, retry_for: float | None, summary: PublishSummary) -> None:
+        self.nc, self.pipe = nc, AckPipeline(nc)
+        self.ack_timeout, self.retry_for, self.summary = ack_timeout, retry_for, summary
+        self.batch: PublishBatch | None = None
+        self.unsent: list[_Entry] = []
+
+    def add(self, e: _Entry) -> None:
+        self.unsent.append(e)
+
+    async def flush(self) -> None:
+        """Send what was added since the last flush (one write), after everything before it."""
+        if self.batch is None:
+            self.batch = await self.pipe.open()
+        unsent, self.unsent = self.unsent, []
+        await self.pipe.send(self.batch, [(e.subject, e.payload, e.headers) for e in unsent])
 
     async def settle(self, entries: list[_Entry]) -> None:
         """Wait for every ack of the window; re-publish the unacknowledged ones until they are acknowledged."""
+        await self.flush()
         started, delay = time.monotonic(), 0.1
         todo = [e for e in entries if e.subject]
+        batch, self.batch = self.batch, None
         while True:
-            waiting = [f for e in todo if (f := e.future) is not None and not f.done()]
-            if waiting:  # (most acks are in by now: asyncio.wait would add and remove a callback on each)
-                await asyncio.wait(waiting, timeout=self.ack_timeout)
-            failed = []
-            for e in todo:
-                f = e.future
-                if f is not None:
-                    if not f.done():
-                        f.cancel()  # frees nats-py's pending slot
-                        e.error = asyncio.TimeoutError(f"no ack within {self.ack_timeout}s")
-                    elif not f.cancelled():
-                        exc = f.exception()
-                        if exc is None:
-                            e.ack = f.result()
-                            continue
-                        e.error = exc
-                failed.append(e)
+            for e, r in zip(todo, await self.pipe.wait(batch, self.ack_timeout)):
+                e.result = r
+            failed = [e for e in todo if isinstance(e.result, BaseException)]
             if not failed:
                 return
             first = failed[0]
+            if self.nc.is_closed:
+                raise PublishFailed(f"Expected an open connection to publish {_where(first)}, got a closed one") from first.result
             if self.retry_for is not None and time.monotonic() - started > self.retry_for:
                 raise PublishFailed(
-                    f"Expected an ack for {_where(first)} from the broker, got {first.error!r} for {self.retry_for:.0f}s"
-                ) from first.error
-            log.warning("publish not acknowledged; retrying", pending=len(failed), error=repr(first.error), delay=delay)
+                    f"Expected an ack for {_where(first)} from the broker, got {first.result!r} for {self.retry_for:.0f}s"
+                ) from first.result
+            log.warning("publish not acknowledged; retrying", pending=len(failed), error=repr(first.result), delay=delay)
             self.summary.retries += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-            if not self.nc.is_connected:
-                if self.nc.is_closed:
-                    raise PublishFailed(f"Expected an open connection to publish {_where(first)}, got a closed one")
-                todo = failed
-                for e in failed:
-                    e.future = None
-                continue
-            for e in failed:  # in the original order, with the same Nats-Msg-Id
-                await self.send(e)
-            todo = failed
+            todo = failed  # in the original order, with the same Nats-Msg-Id
+            batch = await self.pipe.open()
+            await self.pipe.send(batch, [(e.subject, e.payload, e.headers) for e in todo])
+
+    async def close(self) -> None:
+        await self.pipe.close()
 
 
 def _where(e: _Entry) -> str:
@@ -192,11 +170,11 @@ async def publish_records(
         except BaseException as exc:
             if spans is not None:
                 for e in pending:
-                    if e.span is not None and e.ack is None:
+                    if e.span is not None and not isinstance(e.result, PubAck):
                         spans.end(e.span, error=exc)
             raise
         for e in entries:
-            ack = e.ack
+            ack = e.result
             if ack is not None and not e.is_dead_letter:
                 if ack.duplicate:
                     summary.duplicates += 1
@@ -213,7 +191,6 @@ async def publish_records(
             positions.save()
             last_save = time.monotonic()
 
-    js = pub.js
     agency = mapping.agency
     spans = ProducerSpans({"samband.agency": agency}) if trace else None
     subjects: dict[type, str] = {}  # record type -> outbound subject
@@ -241,7 +218,7 @@ async def publish_records(
         e = _Entry(item, is_dead_letter=True)
         if dead_letters:
             e.subject, e.payload, e.headers = dead_letter_for(agency, item)
-            await pub.send(e)
+            pub.add(e)
         pending.append(e)
         if len(pending) >= window:
             await settle(pending)
@@ -264,29 +241,26 @@ async def publish_records(
                 env = replace(env, traceparent=traceparent)
         payload = encode(env)
         e = _Entry(item, subject, payload, headers, span=span)
-        if not nc.is_connected:
-            e.error = _NOT_CONNECTED
-        else:
-            try:  # the hot path, without pub.send's extra await and header copy (publish_async does not change them)
-                e.future = await js.publish_async(subject, payload, headers=headers)
-            except ConnectionClosedError as exc:
-                raise PublishFailed(f"Expected an open connection to publish {subject}, got a closed one") from exc
-            except (NatsError, JsError, OSError) as exc:
-                e.error = exc
+        pub.add(e)
         pending.append(e)
         n = len(pending)
         if n >= window:
             await settle(pending)
-        elif not n % YIELD_EVERY:
-            # publish only queues: let nats-py's flusher send what is queued and its reader
-            # take the acks in, so the broker works while the next records are mapped
+        elif not n % SEND_EVERY:
+            # one write for the last few records, then a turn of the event loop so nats-py's
+            # flusher sends it and its reader takes the acks in: the broker stores these while
+            # the next records are mapped
+            await pub.flush()
             await asyncio.sleep(0)
 
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            await handle(item)
-    else:
-        for item in items:
-            await handle(item)
-    await settle(pending, force_save=True)
+    try:
+        if isinstance(items, AsyncIterable):
+            async for item in items:
+                await handle(item)
+        else:
+            for item in items:
+                await handle(item)
+        await settle(pending, force_save=True)
+    finally:
+        await pub.close()
     return summary

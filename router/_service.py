@@ -25,9 +25,11 @@ from opentelemetry.trace import NonRecordingSpan
 
 from samband.observability import (
     AUDIT_DECODER,
+    AckPipeline,
     AuditChain,
     AuditRecord,
     Pseudonymiser,
+    PublishRefused,
     SpanKind,
     Spans,
     get_logger,
@@ -35,7 +37,6 @@ from samband.observability import (
 )
 from samband.schemas import ENVELOPE, DecodeError, Envelope, OrganisationRef, PersonRef, encode
 
-from ._acks import AckPipeline, PublishRefused
 from ._live import LivePolicy
 from ._pull import Puller
 from ._policy import Decision, Policy
@@ -398,6 +399,5 @@ class Router:
             for m in plan.acks:
                 await m.nak(delay=1)
             return
-        # 3. ack the input only now
-        for m in plan.acks:
-            await m.ack()
+        # 3. ack the input only now (one write for the batch)
+        await self._acks.send_bare([m.reply for m in plan.acks])

@@ -28,6 +28,7 @@ from samband.observability import (
     AckPipeline,
     AuditChain,
     AuditRecord,
+    Checkpointer,
     Pseudonymiser,
     PublishRefused,
     SpanKind,
@@ -96,6 +97,7 @@ class Router:
         *,
         batch: int = 256,
         ack_timeout: float = 10.0,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -106,6 +108,7 @@ class Router:
         self.batch = batch
         self.ack_timeout = ack_timeout
         self.stats = RouterStats()
+        self.checkpointer = checkpointer  # told of every acknowledged append, so it need not read them back
         self.chain = AuditChain()
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._spans: Spans | None = None  # made on first use, after the entry point has configured tracing
@@ -375,6 +378,8 @@ class Router:
         if results:
             self._audit_last_seq = results[-1].seq
             self._synced = (results[-1].seq, self.chain.seq, self.chain.head)
+            if self.checkpointer is not None:
+                self.checkpointer.appended([data for _, data, _ in plan.audit], self.chain.head)
         for key, _, _ in plan.audit:
             self._remember(key)
         self.stats.audited += len(plan.audit)

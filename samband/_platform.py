@@ -42,9 +42,11 @@ class Platform:
         return Pseudonymiser(load_or_create_key(self.deployment.state_dir / "keys" / "pseudonym.key"))
 
     async def start_router(self) -> Router:
+        """The router, and beside it the checkpointer it feeds (see `Checkpointer`)."""
+        checkpointer = await self.start_checkpointer(fed=True)
         nc = await self.deployment.connect(ROUTER)
         self._conns.append(nc)
-        self.router = Router(nc, self.policy, self.pseudonymiser())
+        self.router = Router(nc, self.policy, self.pseudonymiser(), checkpointer=checkpointer)
         task = asyncio.create_task(self.router.run(self._stop), name="router")
         self._tasks.append(task)
         # Return a router that routes: its chain resumed from the trail and its input subscribed
@@ -54,16 +56,23 @@ class Platform:
         if not ready.done():
             ready.cancel()
             task.result()
-        await self.start_checkpointer()
         return self.router
 
-    async def start_checkpointer(self, *, every: int = 1000, interval: float = 10.0) -> Checkpointer:
-        """Sign the audit chain's head every ``every`` records or ``interval`` seconds (key in <state>/keys/, 0600)."""
+    async def start_checkpointer(self, *, every: int = 1000, interval: float = 10.0, fed: bool = False) -> Checkpointer:
+        """Sign the audit chain's head every ``every`` records or ``interval`` seconds (key in <state>/keys/, 0600);
+        ``fed``: the router started next tells it each append instead of it reading the trail."""
         nc = await self.deployment.connect(ROUTER)
         self._conns.append(nc)
         self.checkpointer = Checkpointer(nc, load_or_create_signing_key(self.deployment.state_dir / "keys"),
                                          every=every, interval=interval)
-        self._tasks.append(asyncio.create_task(self.checkpointer.run(self._stop), name="checkpointer"))
+        task = asyncio.create_task(self.checkpointer.run(self._stop, fed=fed), name="checkpointer")
+        self._tasks.append(task)
+        if fed:  # it must know where it stands before the router's first append reaches it
+            resumed = asyncio.create_task(self.checkpointer.resumed.wait())
+            await asyncio.wait({task, resumed}, return_when=asyncio.FIRST_COMPLETED)
+            if not resumed.done():
+                resumed.cancel()
+                task.result()
         return self.checkpointer
 
     async def start_sink(self, agency: str) -> InboxSink:

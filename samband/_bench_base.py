@@ -20,7 +20,9 @@ from samband.broker_config import ROUTER, Deployment
 
 from ._bench_env import Figure, percentile
 
-__all__ = ["WINDOW", "core_pubsub", "faststream_available", "faststream_forward", "jetstream_windowed", "numbered"]
+__all__ = [
+    "WINDOW", "core_pubsub", "faststream_available", "faststream_forward", "jetstream_round_trip", "jetstream_windowed", "numbered",
+]
 
 WINDOW = 256
 _ID = slice(7, 43)  # `{"id":"` then the 36-character envelope id
@@ -115,6 +117,27 @@ async def jetstream_windowed(
     seconds = time.perf_counter() - t0
     await nc.close()
     return _figure(f"JetStream publish, {window} acks in flight", sent, acked, seconds)
+
+
+async def jetstream_round_trip(dep: Deployment, payload: bytes, n: int = 300) -> Figure:
+    """One publish at a time, each waiting for its PubAck: the broker's floor for one acknowledged store.
+
+    An adapter -> inbox delivery needs three of them in sequence (INGEST, then AUDIT, then the
+    recipient's INBOX: the router delivers only after the audit append is acknowledged), so
+    the latency target is judged against this.
+    """
+    nc = await dep.connect(ROUTER)
+    js = nc.jetstream()
+    await _ensure(js, "BENCH_RTT", ["bench.rtt.>"])
+    sent, acked = [0.0] * n, [None] * n
+    t0 = time.perf_counter()
+    for i in range(n):
+        sent[i] = time.perf_counter()
+        await js.publish("bench.rtt.record", payload, headers={"Nats-Msg-Id": f"rtt-{i}"})
+        acked[i] = time.perf_counter()
+    seconds = time.perf_counter() - t0
+    await nc.close()
+    return _figure("JetStream publish, one at a time (ack RTT)", sent, acked, seconds)
 
 
 def faststream_available() -> bool:

@@ -31,10 +31,12 @@ def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
     result, stderr = bench("--records", "200", "--latency", "1", "--rate", "200", "--out", str(out), timeout=300)
     assert json.loads(out.read_text()) == result
 
-    assert {"core", "jetstream", "faststream"} <= set(result["baselines"])
+    assert {"core", "jetstream", "jetstream_rtt", "faststream"} <= set(result["baselines"])
     for name in ("core", "jetstream"):
         fig = result["baselines"][name]
         assert fig["records"] == 200 and fig["rate_in"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0, fig
+    rtt = result["baselines"]["jetstream_rtt"]  # the floor the latency target is judged against
+    assert rtt["records"] == 300 and rtt["p99_ms"] >= rtt["p50_ms"] > 0
 
     traced = result["samband"]["fanout1_traced"]
     assert traced["records"] == 200 and traced["fanout"] == 1.0 and traced["rate_out"] > 0

@@ -21,7 +21,7 @@ from samband.broker_config import ROUTER, Deployment
 from ._bench_env import Figure, percentile
 
 __all__ = [
-    "WINDOW", "core_pubsub", "faststream_available", "faststream_forward", "jetstream_round_trip", "jetstream_windowed", "numbered",
+    "WINDOW", "core_pubsub", "faststream_available", "faststream_forward", "jetstream_pipeline", "jetstream_round_trip", "jetstream_windowed", "numbered",
 ]
 
 WINDOW = 256
@@ -117,6 +117,38 @@ async def jetstream_windowed(
     seconds = time.perf_counter() - t0
     await nc.close()
     return _figure(f"JetStream publish, {window} acks in flight", sent, acked, seconds)
+
+
+async def jetstream_pipeline(dep: Deployment, payloads: list[bytes], headers: list[dict[str, str]], *, window: int = WINDOW) -> Figure:
+    """The same messages through samband's own `AckPipeline`, as the adapter sends them (a write per
+    16, a window settled before the next): what the adapter's publishing costs without its
+    reading, mapping and tracing. Informational, beside the nats-py baseline the target uses."""
+    from samband.observability import AckPipeline
+
+    n = len(payloads)
+    nc = await dep.connect(ROUTER)
+    await _ensure(nc.jetstream(), "BENCH_PIPE", ["bench.pipe.>"])
+    pipe = AckPipeline(nc)
+    await pipe.start()
+    sent, acked = [0.0] * n, [None] * n
+    t0 = time.perf_counter()
+    for w in range(0, n, window):
+        batch = await pipe.open()
+        for i in range(w, min(w + window, n), 16):
+            items = [("bench.pipe.record", payloads[j], headers[j]) for j in range(i, min(i + 16, w + window, n))]
+            now = time.perf_counter()
+            sent[i:i + len(items)] = [now] * len(items)
+            await pipe.send(batch, items)
+            await asyncio.sleep(0)
+        results = await pipe.wait(batch, 60)
+        now = time.perf_counter()
+        for k, r in enumerate(results):
+            if not isinstance(r, BaseException):
+                acked[w + k] = now
+    seconds = time.perf_counter() - t0
+    await pipe.close()
+    await nc.close()
+    return _figure(f"JetStream publish via samband's AckPipeline, {window} in flight", sent, acked, seconds)
 
 
 async def jetstream_round_trip(dep: Deployment, payload: bytes, n: int = 300) -> Figure:

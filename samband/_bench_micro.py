@@ -167,11 +167,12 @@ async def adapters_bench(dep, n: int = 20_000, *, rounds: int = 3, exporter=None
     """
     from samband.adapters import publish_records, read_jsonl
 
-    from ._bench_base import jetstream_windowed
+    from ._bench_base import jetstream_pipeline, jetstream_windowed
 
     stamp = time.time_ns()
     adapter_rounds: list[Figure] = []
     raw_rounds: list[Figure] = []
+    pipe_rounds: list[Figure] = []
     spans_before = exporter.exported if exporter is not None else 0
     with tempfile.TemporaryDirectory(prefix="samband-bench-adapters-") as tmp:
         exports, baseline = [], []
@@ -192,6 +193,7 @@ async def adapters_bench(dep, n: int = 20_000, *, rounds: int = 3, exporter=None
                 name="adapter: read file, map, trace, publish", records=summary.published, seconds=seconds,
                 rate_in=summary.published / seconds, rate_out=summary.published / seconds,
                 note="" if summary.published == n else f"{n - summary.published} not published"))
+            pipe_rounds.append(await jetstream_pipeline(dep, payloads, headers))
     spans = None
     if exporter is not None:
         from opentelemetry import trace
@@ -202,9 +204,11 @@ async def adapters_bench(dep, n: int = 20_000, *, rounds: int = 3, exporter=None
     # cancels the load other processes put on a shared machine between rounds.
     pairs = sorted(zip(adapter_rounds, raw_rounds), key=lambda p: p[0].rate_in / p[1].rate_in)
     adapter, raw = pairs[(len(pairs) - 1) // 2]
+    pipeline = pipe_rounds[adapter_rounds.index(adapter)]
     ratio = adapter.rate_in / raw.rate_in
     return {
         "adapter": adapter, "raw_jetstream": raw, "ratio": ratio, "target": ">= 0.5", "met": ratio >= 0.5,
+        "pipeline": pipeline, "adapter_vs_pipeline": adapter.rate_in / pipeline.rate_in,
         "rounds": [{"adapter": a.rate_in, "raw_jetstream": b.rate_in, "ratio": a.rate_in / b.rate_in}
                    for a, b in zip(adapter_rounds, raw_rounds)],
         "payload_bytes": payload_bytes, "spans_exported": spans, "records": n,

@@ -27,7 +27,7 @@ from samband.adapters import publish_records
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, Deployment
 
-from ._bench_env import Figure, native_records, percentile, rss_kib
+from ._bench_env import Figure, cpu_per_item, cpu_snapshot, native_records, percentile, rss_kib
 
 __all__ = ["E2E", "RouterProcess", "install_sampler", "set_adapter_sampling"]
 
@@ -117,6 +117,7 @@ class E2E:
         self.inbox_seq: dict[str, int] = {}  # last INBOX sequence already read, per recipient
         self.runs = 0
         self.finished = False
+        self.cpu: tuple[dict, dict, int] = ({}, {}, 0)
 
     async def _router_progress(self, js) -> tuple[int, int]:
         """(records acked by the router, records still pending or unacked)."""
@@ -134,6 +135,9 @@ class E2E:
         while time.monotonic() < deadline and (await self._router_progress(js))[1] > 0:
             await asyncio.sleep(0.05)
         start_seq = (await js.stream_info("INGEST")).state.last_seq
+        broker = getattr(getattr(self.dep, "server", None), "proc", None)
+        pids = {"adapter": None, "router": router.pid, "broker": broker.pid if broker else None}
+        cpu0 = cpu_snapshot(**pids)
         t0 = time.time()
         done = asyncio.Event()
 
@@ -159,9 +163,11 @@ class E2E:
                 self.finished = True
                 break
             await asyncio.sleep(0.02)
+        cpu1 = cpu_snapshot(**pids)
         done.set()
         await sampler
         await rc.close()
+        self.cpu = (cpu0, cpu1, last_seq - start_seq)
         return t0, summary
 
     async def _read_inboxes(self, recipients: Iterable[str]) -> tuple[list[float], int, float]:
@@ -218,6 +224,8 @@ class E2E:
         detail = {
             "adapter_publish_seconds": t_pub[0] if t_pub else None, "router": stats,
             "router_rss_kib": router.rss, "deliveries": copies,
+            # the bench process is the adapter (and its polling of the router's progress)
+            "cpu_us_per_record": cpu_per_item(*self.cpu),
         }
         if not self.finished:
             fig.note = f"not finished within {max(120.0, n / 10):.0f} s: "

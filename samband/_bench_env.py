@@ -23,7 +23,8 @@ from samband.broker_config import Deployment
 from samband.schemas import encode
 
 __all__ = [
-    "Figure", "NullExporter", "bench_deployment", "native_records", "payload", "percentile", "rss_kib", "span_processor",
+    "Figure", "NullExporter", "bench_deployment", "cpu_per_item", "cpu_seconds", "cpu_snapshot", "native_records", "payload", "percentile", "rss_kib",
+    "span_processor",
 ]
 
 
@@ -106,6 +107,26 @@ def rss_kib(pid: int | None = None, field: str = "VmRSS") -> int | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pid: int | None = None) -> float | None:
+    """User + system CPU time of a process (all its threads) from /proc, None where there is none."""
+    try:
+        with open(f"/proc/{pid or os.getpid()}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(**pids: int | None) -> dict[str, float | None]:
+    """`cpu_seconds` of each named process (``None`` pid: this one)."""
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_per_item(before: dict, after: dict, items: int) -> dict[str, float | None]:
+    """µs of CPU per item, per named process, between two snapshots."""
+    return {k: (None if before[k] is None or after[k] is None else (after[k] - before[k]) / max(items, 1) * 1e6) for k in before}
 
 
 class Stopwatch:

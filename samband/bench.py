@@ -76,7 +76,7 @@ async def _run(records: int, latency_s: float, rate: int, baseline_cap: int) -> 
         core_pubsub, faststream_available, faststream_forward, jetstream_round_trip, jetstream_windowed, numbered,
     )
     from ._bench_e2e import E2E
-    from ._bench_env import bench_deployment, payload
+    from ._bench_env import bench_deployment, cpu_per_item, cpu_snapshot, payload
     from ._bench_router import load_policy
 
     started = time.perf_counter()
@@ -95,8 +95,11 @@ async def _run(records: int, latency_s: float, rate: int, baseline_cap: int) -> 
         payloads = numbered(base, nb)
         with console.status("baseline: nats-py core publish/subscribe"):
             result["baselines"]["core"] = await core_pubsub(dep, payloads)
+        broker = dep.server.proc.pid if dep.server and dep.server.proc else None
         with console.status("baseline: JetStream windowed publish"):
-            result["baselines"]["jetstream"] = await jetstream_windowed(dep, payloads)
+            cpu0 = cpu_snapshot(client=None, broker=broker)
+            result["baselines"]["jetstream"] = fig = await jetstream_windowed(dep, payloads)
+            result["cpu_us_per_message_jetstream"] = cpu_per_item(cpu0, cpu_snapshot(client=None, broker=broker), fig.records)
         with console.status("baseline: JetStream publish round trip"):
             result["baselines"]["jetstream_rtt"] = await jetstream_round_trip(dep, base)
         if faststream_available():
@@ -144,7 +147,7 @@ def _targets(r: dict, latency_s: float) -> list[Target]:
     lat = r.get("latency")
     out = [
         Target(name="samband e2e / raw JetStream windowed publish", target=">= 0.5", value=_ratio(sb, js),
-               met=None if js is None else sb / js >= 0.5),
+               met=None if js is None else sb / js >= 0.5, note=_ceiling_note(r, js)),
         Target(name="samband e2e / FastStream decode + republish", target=">= 10", value=_ratio(sb, fs),
                met=None if fs is None else sb / fs >= 10,
                note="" if fs else "FastStream not installed"),
@@ -175,6 +178,33 @@ def rss_target(records: int, rss: list, peak_kib: int | None) -> Target:
                   note="judged with --records >= 100000 (1M: samband bench memory)")
 
 
+def _ceiling_note(r: dict, raw: float | None) -> str:
+    cpu = (r.get("router") or {}).get("cpu_us_per_record") or {}
+    if not raw or not cpu or None in cpu.values():
+        return ""
+    ceiling = (r["machine"]["cpus"] or 1) * 1e6 / sum(cpu.values())
+    return f"the CPU samband spends per record caps it here at {ceiling:,.0f}/s = {ceiling / raw:.2f}x raw"
+
+
+def cpu_lines(r: dict) -> list[str]:
+    """Where the CPU goes per record, per process, and the rate two cores could give at most."""
+    lines = []
+    cpus = r["machine"]["cpus"] or 1
+    js = r.get("cpu_us_per_message_jetstream") or {}
+    if None not in js.values() and js:
+        total = sum(js.values())
+        lines.append(f"CPU per message, raw JetStream windowed publish: client {js['client']:,.0f} µs + nats-server "
+                     f"{js['broker']:,.0f} µs = {total:,.0f} µs")
+    sb = (r.get("router") or {}).get("cpu_us_per_record") or {}
+    if None not in sb.values() and sb:
+        total = sum(sb.values())
+        lines.append(f"CPU per record, samband e2e fan-out 1 traced: adapter {sb['adapter']:,.0f} µs (the bench process: "
+                     f"it also makes the synthetic records and polls the router's progress) + router "
+                     f"{sb['router']:,.0f} µs + nats-server {sb['broker']:,.0f} µs = {total:,.0f} µs: {cpus} cores "
+                     f"carry at most {cpus * 1e6 / total:,.0f} records/s however the work is spread")
+    return lines
+
+
 def report(r: dict, out: Console, latency_s: float) -> list[Target]:
     figures = [f for f in (r["baselines"]["core"], r["baselines"]["jetstream"], r["baselines"].get("jetstream_rtt"),
                            r["baselines"].get("faststream")) if f]
@@ -189,6 +219,8 @@ def report(r: dict, out: Console, latency_s: float) -> list[Target]:
     sampled, traced = r["samband"]["fanout1_sampled"]["rate_in"], r["samband"]["fanout1_traced"]["rate_in"]
     out.print(f"tracing: 1% parent-based sampling runs at {_fmt(_ratio(sampled, traced), '.2f')}x the all-traced rate "
               f"(audit records are written for every decision in both)")
+    for line in cpu_lines(r):
+        out.print(line)
     if r.get("latency"):
         out.print(f"latency run: {r['latency']['records']:,} records offered over {r['latency']['seconds']:.1f} s")
     for n in r["notes"]:

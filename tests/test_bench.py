@@ -6,6 +6,7 @@ bench's own ratios, measured in one run)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -46,6 +47,10 @@ def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
     assert router["records"] == router["audited"] == sum(router["delivered"].values()) == 200
     assert router["peak_rss_kib"] > 0 and router["spans"] > 0
     assert result["router_sampled"]["router"]["spans"] < router["spans"]
+    cpu = result["router"]["cpu_us_per_record"]  # where the CPU goes, per process, per record
+    assert set(cpu) == {"adapter", "router", "broker"} and all(v > 0 for v in cpu.values()), cpu
+    assert set(result["cpu_us_per_message_jetstream"]) == {"client", "broker"}
+    assert "2 cores carry at most" in stderr.replace("\n", " ") or os.cpu_count() != 2
 
     latency = result["latency"]
     assert latency["records"] == 200 and latency["p99_ms"] >= latency["p50_ms"] > 0

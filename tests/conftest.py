@@ -7,6 +7,7 @@ server's log, and the server is terminated then killed at the end. No broker moc
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -45,6 +46,24 @@ def fresh_deployment(tmp_path: Path) -> Iterator[Deployment]:
         yield dep
     finally:
         dep.stop()
+
+
+async def scratch_stream(bus: Deployment, name: str, root: str):
+    """A memory stream ``name`` on ``<root>.>`` in the router's account, for one test module, and a
+    connection to it (idempotent: the router may not delete streams, so tests use subjects of their own)."""
+    from nats.js.api import StorageType, StreamConfig
+
+    from samband.broker_config import ROUTER
+
+    nc = await bus.connect(ROUTER)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=name, subjects=[f"{root}.>"], storage=StorageType.MEMORY))
+    return nc, js
+
+
+def fresh_subject(root: str) -> str:
+    """A subject prefix under ``root`` no other test uses."""
+    return f"{root}.{random.getrandbits(40):x}"
 
 
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:

@@ -38,6 +38,7 @@ async def test_a_live_trail_is_checkpointed_verified_exported_and_queried_by_per
         assert await publish(dep, tmp_path, "live", 41, 25) == 25
         await wait_for(lambda: len(sink) >= 25)
         await wait_for(lambda: platform.checkpointer.signed_seq >= 20)
+        assert not platform.checkpointer.tailing  # fed by the router: it never read the trail back
     finally:
         await platform.stop()
     keys = dep.state_dir / "keys"

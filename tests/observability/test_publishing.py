@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+from types import SimpleNamespace
 
 import pytest
+import pytest_asyncio
 from nats.errors import MaxPayloadError, NoRespondersError
-from nats.js.api import StorageType, StreamConfig
 
 from samband.broker_config import ROUTER
 from samband.observability import AckPipeline, NotConnected, PublishRefused
+
+from ..conftest import fresh_subject, scratch_stream
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
 
@@ -20,60 +23,72 @@ pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)
 STREAM = "PUBLISHING_TESTS"  # one stream for this module (the router may not delete streams); subjects per test
 
 
-async def _stream(bus) -> tuple:
-    nc = await bus.connect(ROUTER)
-    js = nc.jetstream()
-    await js.add_stream(StreamConfig(name=STREAM, subjects=["pub.>"], storage=StorageType.MEMORY))  # idempotent
-    return nc, js, STREAM
-
-
-def _root() -> str:
-    return f"pub.{random.getrandbits(40):x}"
-
-
-async def test_a_batch_of_appends_gets_one_ack_each_in_the_order_sent(bus):
-    nc, js, name = await _stream(bus)
+@pytest_asyncio.fixture(loop_scope="session")
+async def pub(bus):
+    """A pipeline on the router's connection, the module's stream, and a subject of the test's own."""
+    nc, js = await scratch_stream(bus, STREAM, "pub")
     acks = AckPipeline(nc)
-    root = _root()
     try:
-        items = [(f"{root}.r", f"record {i}".encode(), {"Nats-Msg-Id": f"{root}-{i}"}) for i in range(300)]
-        results = await acks.publish(items, timeout=10)
-        first = results[0].seq
-        assert [r.seq for r in results] == list(range(first, first + 300))
-        assert all(r.stream == name and not r.duplicate for r in results)
-        again = await acks.publish(items[:2], timeout=10)  # the same ids again: the stream's dedupe answers
-        assert [r.duplicate for r in again] == [True, True]
+        yield SimpleNamespace(nc=nc, js=js, acks=acks, subject=fresh_subject("pub") + ".r")
     finally:
         await acks.close()
         await nc.close()
 
-async def test_an_append_after_the_wrong_sequence_is_refused_with_the_servers_reason_not_a_timeout(bus):
-    nc, js, name = await _stream(bus)
-    acks = AckPipeline(nc)
-    root = _root()
-    try:
-        last = (await js.stream_info(name)).state.last_seq
-        items = [(f"{root}.r", b"x", {"Nats-Expected-Last-Sequence": str(i)}) for i in (last, last + 1, last + 5)]
-        first, second, third = await acks.publish(items, timeout=10)
-        assert (first.seq, second.seq) == (last + 1, last + 2)
-        assert isinstance(third, PublishRefused)
-        assert str(third) == f"wrong last sequence: {last + 2} (code 400, err_code 10071)"
-    finally:
-        await acks.close()
-        await nc.close()
 
-async def test_a_publish_no_stream_listens_to_is_answered_no_responders_at_once(bus):
-    nc = await bus.connect(ROUTER)
-    acks = AckPipeline(nc)
-    try:
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        (result,) = await acks.publish([(f"nobody.{random.getrandbits(40):x}", b"x", {})], timeout=10)
-        assert isinstance(result, NoRespondersError)
-        assert loop.time() - t0 < 5  # an answer, not the timeout
-    finally:
-        await acks.close()
-        await nc.close()
+async def test_a_batch_of_appends_gets_one_ack_each_in_the_order_sent(pub):
+    items = [(pub.subject, f"record {i}".encode(), {"Nats-Msg-Id": f"{pub.subject}-{i}"}) for i in range(300)]
+    results = await pub.acks.publish(items, timeout=10)
+    first = results[0].seq
+    assert [r.seq for r in results] == list(range(first, first + 300))
+    assert all(r.stream == STREAM and not r.duplicate for r in results)
+    again = await pub.acks.publish(items[:2], timeout=10)  # the same ids again: the stream's dedupe answers
+    assert [r.duplicate for r in again] == [True, True]
+
+
+async def test_an_append_after_the_wrong_sequence_is_refused_with_the_servers_reason_not_a_timeout(pub):
+    last = (await pub.js.stream_info(STREAM)).state.last_seq
+    items = [(pub.subject, b"x", {"Nats-Expected-Last-Sequence": str(i)}) for i in (last, last + 1, last + 5)]
+    first, second, third = await pub.acks.publish(items, timeout=10)
+    assert (first.seq, second.seq) == (last + 1, last + 2)
+    assert isinstance(third, PublishRefused)
+    assert str(third) == f"wrong last sequence: {last + 2} (code 400, err_code 10071)"
+
+
+async def test_a_publish_no_stream_listens_to_is_answered_no_responders_at_once(pub):
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (result,) = await pub.acks.publish([(f"nobody.{random.getrandbits(40):x}", b"x", {})], timeout=10)
+    assert isinstance(result, NoRespondersError)
+    assert loop.time() - t0 < 5  # an answer, not the timeout
+
+
+async def test_slices_sent_one_after_another_are_stored_in_the_order_sent(pub):
+    batch = await pub.acks.open()
+    for start in range(0, 100, 16):  # as an adapter sends while it maps the next records
+        await pub.acks.send(batch, [(pub.subject, str(i).encode(), {"Nats-Msg-Id": f"{pub.subject}-{i}"})
+                                    for i in range(start, min(start + 16, 100))])
+    results = await pub.acks.wait(batch, timeout=10)
+    assert [r.seq for r in results] == list(range(results[0].seq, results[0].seq + 100))
+    sub = await pub.js.subscribe(pub.subject, ordered_consumer=True)
+    stored = [int((await sub.next_msg(timeout=5)).data) for _ in range(100)]
+    assert stored == list(range(100))
+
+
+async def test_a_header_value_with_a_line_break_cannot_add_a_header(pub):
+    msg_id = f"{pub.subject}-a\r\nNats-Expected-Stream: NOPE"
+    (ack,) = await pub.acks.publish([(pub.subject, b"x", {"Nats-Msg-Id": msg_id})], timeout=10)
+    assert not isinstance(ack, BaseException) and ack.stream == STREAM
+    msg = await pub.js.get_msg(STREAM, ack.seq)
+    assert msg.headers == {"Nats-Msg-Id": f"{pub.subject}-a  Nats-Expected-Stream: NOPE"}  # as nats-py sends it
+
+
+async def test_an_oversized_message_is_answered_max_payload_and_the_rest_of_the_batch_is_stored(pub):
+    big = b"x" * (pub.nc.max_payload + 1)
+    first, too_big, last = await pub.acks.publish(
+        [(pub.subject, b"1", None), (pub.subject, big, None), (pub.subject, b"3", None)], timeout=10)
+    assert isinstance(too_big, MaxPayloadError)
+    assert last.seq == first.seq + 1 and pub.nc.is_connected  # the server never saw it: no broken connection
+
 
 async def test_a_batch_that_cannot_be_sent_is_answered_with_the_error_for_each_record_in_order(bus):
     nc = await bus.connect(ROUTER)
@@ -82,54 +97,6 @@ async def test_a_batch_that_cannot_be_sent_is_answered_with_the_error_for_each_r
     await nc.close()  # the connection is gone: nothing can be sent, nothing may be lost silently
     results = await acks.publish([(f"pub.closed.{i}", b"x", {}) for i in range(3)], timeout=5)
     assert [type(r).__name__ for r in results] == ["ConnectionClosedError"] * 3
-
-
-async def test_slices_sent_one_after_another_are_stored_in_the_order_sent(bus):
-    nc, js, name = await _stream(bus)
-    acks = AckPipeline(nc)
-    root = _root()
-    try:
-        batch = await acks.open()
-        for start in range(0, 100, 16):  # as an adapter sends while it maps the next records
-            await acks.send(batch, [(f"{root}.r", str(i).encode(), {"Nats-Msg-Id": f"{root}-{i}"})
-                                    for i in range(start, min(start + 16, 100))])
-        results = await acks.wait(batch, timeout=10)
-        assert [r.seq for r in results] == list(range(results[0].seq, results[0].seq + 100))
-        sub = await js.subscribe(f"{root}.r", ordered_consumer=True)
-        stored = [int((await sub.next_msg(timeout=5)).data) for _ in range(100)]
-        assert stored == list(range(100))
-    finally:
-        await acks.close()
-        await nc.close()
-
-
-async def test_a_header_value_with_a_line_break_cannot_add_a_header(bus):
-    nc, js, name = await _stream(bus)
-    acks = AckPipeline(nc)
-    root = _root()
-    try:
-        (ack,) = await acks.publish([(f"{root}.r", b"x", {"Nats-Msg-Id": f"{root}-a\r\nNats-Expected-Stream: NOPE"})], timeout=10)
-        assert not isinstance(ack, BaseException) and ack.stream == name
-        msg = await js.get_msg(name, ack.seq)
-        assert msg.headers == {"Nats-Msg-Id": f"{root}-a  Nats-Expected-Stream: NOPE"}  # as nats-py sends it
-    finally:
-        await acks.close()
-        await nc.close()
-
-
-async def test_an_oversized_message_is_answered_max_payload_and_the_rest_of_the_batch_is_stored(bus):
-    nc, js, name = await _stream(bus)
-    acks = AckPipeline(nc)
-    root = _root()
-    try:
-        big = b"x" * (nc.max_payload + 1)
-        first, too_big, last = await acks.publish([(f"{root}.r", b"1", None), (f"{root}.r", big, None),
-                                                   (f"{root}.r", b"3", None)], timeout=10)
-        assert isinstance(too_big, MaxPayloadError)
-        assert last.seq == first.seq + 1 and nc.is_connected  # the server never saw it: no broken connection
-    finally:
-        await acks.close()
-        await nc.close()
 
 
 async def test_nothing_is_sent_while_disconnected_each_message_is_answered_not_connected(fresh_deployment):

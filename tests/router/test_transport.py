@@ -4,13 +4,13 @@ and what was pulled but not routed is given back when the router stops."""
 from __future__ import annotations
 
 import asyncio
-import random
 
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig
 
-from samband.broker_config import ROUTER
 from samband.router._pull import Puller
+
+from ..conftest import fresh_subject, scratch_stream
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
 
@@ -19,14 +19,12 @@ STREAM = "TRANSPORT_TESTS"  # one stream for this module (the router may not del
 
 
 async def _stream(bus) -> tuple:
-    nc = await bus.connect(ROUTER)
-    js = nc.jetstream()
-    await js.add_stream(StreamConfig(name=STREAM, subjects=["t.>"], storage=StorageType.MEMORY))  # idempotent
+    nc, js = await scratch_stream(bus, STREAM, "t")
     return nc, js, STREAM
 
 
 def _root() -> str:
-    return f"t.{random.getrandbits(40):x}"
+    return fresh_subject("t")
 
 
 async def _backlog(js, name: str, n: int, *, ack_wait: float) -> tuple[str, str]:

@@ -232,7 +232,7 @@ class Router:
                     continue
             plan = self._plan(msgs)
             try:
-                await self._commit(plan)
+                await self._append_audit(plan)
             except ConnectionError as exc:
                 stale = True
                 if await self._blocked_wait(msgs, stop, delay, exc):
@@ -242,6 +242,7 @@ class Router:
             if self.blocked:
                 self.blocked = False
                 log.warning("audit trail writable again: delivery resumed")
+            await self._deliver(plan)
             return
 
     async def _blocked_wait(self, msgs: list, stop: asyncio.Event, delay: float, exc: Exception) -> bool:
@@ -353,8 +354,9 @@ class Router:
         if key not in self._recent:
             plan.audit.append((key, self.chain.seal(record), ctx))
 
-    async def _commit(self, plan: _Plan) -> None:
-        # 1. audit, all acks awaited; each append must follow the stream's last sequence exactly
+    async def _append_audit(self, plan: _Plan) -> None:
+        """Every audit record of the plan, acknowledged; each append must follow the stream's last
+        sequence exactly. Raises ConnectionError when the trail cannot be written (fail closed)."""
         tracing = self.spans
         spans = [tracing.messaging("send", AUDIT_SUBJECT, _PRODUCER, parent, message_id=key) for key, _, parent in plan.audit]
         base = self._audit_last_seq
@@ -383,7 +385,12 @@ class Router:
         for key, _, _ in plan.audit:
             self._remember(key)
         self.stats.audited += len(plan.audit)
-        # 2. deliver, all inbox acks awaited; each delivery a PRODUCER span the recipient continues
+
+    async def _deliver(self, plan: _Plan) -> None:
+        """The audited plan's deliveries, all inbox acks awaited, then the input acked; if a delivery
+        failed, the input is given back to be routed again (deliveries dedupe by msg id)."""
+        tracing = self.spans
+        # each delivery a PRODUCER span the recipient continues
         dspans = [tracing.messaging("send", subj, _PRODUCER, parent, message_id=key)
                   for subj, _, key, _, _, parent in plan.deliveries]
         results = await self._acks.publish([
@@ -404,5 +411,5 @@ class Router:
             for m in plan.acks:
                 await m.nak(delay=1)
             return
-        # 3. ack the input only now (one write for the batch)
+        # only now the input (one write for the batch)
         await self._acks.send_bare([m.reply for m in plan.acks])

@@ -41,12 +41,12 @@ class Platform:
     def pseudonymiser(self) -> Pseudonymiser:
         return Pseudonymiser(load_or_create_key(self.deployment.state_dir / "keys" / "pseudonym.key"))
 
-    async def start_router(self) -> Router:
+    async def start_router(self, *, router_class: type[Router] | None = None) -> Router:
         """The router, and beside it the checkpointer it feeds (see `Checkpointer`)."""
         checkpointer = await self.start_checkpointer(fed=True)
         nc = await self.deployment.connect(ROUTER)
         self._conns.append(nc)
-        self.router = Router(nc, self.policy, self.pseudonymiser(), checkpointer=checkpointer)
+        self.router = (router_class or Router)(nc, self.policy, self.pseudonymiser(), checkpointer=checkpointer)
         task = asyncio.create_task(self.router.run(self._stop), name="router")
         self._tasks.append(task)
         # Return a router that routes: its chain resumed from the trail and its input subscribed

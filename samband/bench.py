@@ -119,6 +119,13 @@ async def _run(records: int, latency_s: float, rate: int, baseline_cap: int) -> 
             fig, d = await e2e.throughput(records, sample=0.01, name="samband e2e, fan-out 1, 1% sampled")
         result["samband"]["fanout1_sampled"] = fig
         result["router_sampled"] = {"router": d["router"]}
+        # What the audit trail and tracing cost together: the same run with neither (bench only: the
+        # router seals its audit records but does not append them, which samband never does).
+        with console.status(f"samband end to end: {records:,} records, fan-out 1, no audit append, untraced"):
+            fig, d = await e2e.throughput(records, sample=0.0, audit=False,
+                                          name="samband e2e, fan-out 1, no audit, untraced (bench only)")
+        result["samband"]["fanout1_bare"] = fig
+        result["router_bare"] = {"router": d["router"]}
         try:
             load_policy("bacchus")
         except SystemExit as exc:
@@ -219,6 +226,11 @@ def report(r: dict, out: Console, latency_s: float) -> list[Target]:
     sampled, traced = r["samband"]["fanout1_sampled"]["rate_in"], r["samband"]["fanout1_traced"]["rate_in"]
     out.print(f"tracing: 1% parent-based sampling runs at {_fmt(_ratio(sampled, traced), '.2f')}x the all-traced rate "
               f"(audit records are written for every decision in both)")
+    bare = (r["samband"].get("fanout1_bare") or {}).get("rate_in")
+    if bare:
+        out.print(f"audit + tracing: all traced with every audit record appended runs at {_fmt(_ratio(traced, bare), '.2f')}x "
+                  f"the rate of the same router appending no audit record and untraced (bench only); "
+                  f"1% sampled with the audit at {_fmt(_ratio(sampled, bare), '.2f')}x")
     for line in cpu_lines(r):
         out.print(line)
     if r.get("latency"):

@@ -42,6 +42,9 @@ def test_bench_prints_baselines_samband_and_targets_as_json(tmp_path):
     traced = result["samband"]["fanout1_traced"]
     assert traced["records"] == 200 and traced["fanout"] == 1.0 and traced["rate_out"] > 0
     assert result["samband"]["fanout1_sampled"]["records"] == 200
+    bare = result["router_bare"]["router"]  # the audit + tracing cost run: no audit append, no spans
+    assert result["samband"]["fanout1_bare"]["records"] == 200 and bare["audited"] == 0 and bare["spans"] == 0
+    assert "audit + tracing: all traced with every audit record appended runs at" in stderr.replace("\n", " ")
     router = result["router"]["router"]
     # every record decided, audited and delivered once, in the router's own process
     assert router["records"] == router["audited"] == sum(router["delivered"].values()) == 200

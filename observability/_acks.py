@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import msgspec
 import nats
-from nats.errors import ConnectionClosedError, MaxPayloadError, NoRespondersError
+from nats.errors import BadSubjectError, ConnectionClosedError, MaxPayloadError, NoRespondersError
 
 __all__ = ["AckPipeline", "NotConnected", "PubAck", "PublishBatch", "PublishRefused"]
 
@@ -69,6 +69,20 @@ class NotConnected(ConnectionError):
 
 
 _HEADER_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_SUBJECT_INVALID = re.compile(r"\s")  # as nats-py's publish path: whitespace (CR/LF above all) would inject protocol
+_checked_subjects: set[str] = set()
+
+
+def _subject_ok(subject: str) -> bool:
+    """Checked once per distinct subject (subjects repeat: a record type, a recipient)."""
+    if subject in _checked_subjects:
+        return True
+    if not subject or _SUBJECT_INVALID.search(subject):
+        return False
+    if len(_checked_subjects) > 10_000:
+        _checked_subjects.clear()
+    _checked_subjects.add(subject)
+    return True
 _NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 _checked_keys: set[str] = set()
 
@@ -178,6 +192,9 @@ class AckPipeline:
             n = len(payload)
             if n > limit:  # the server would close the connection on it
                 batch.settle(i, MaxPayloadError())
+                continue
+            if not _subject_ok(subject):
+                batch.settle(i, BadSubjectError())
                 continue
             if headers:
                 hdr = _header_block(headers)

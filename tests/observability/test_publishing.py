@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import pytest_asyncio
-from nats.errors import MaxPayloadError, NoRespondersError
+from nats.errors import BadSubjectError, MaxPayloadError, NoRespondersError
 
 from samband.broker_config import ROUTER
 from samband.observability import AckPipeline, NotConnected, PublishRefused
@@ -88,6 +88,13 @@ async def test_an_oversized_message_is_answered_max_payload_and_the_rest_of_the_
         [(pub.subject, b"1", None), (pub.subject, big, None), (pub.subject, b"3", None)], timeout=10)
     assert isinstance(too_big, MaxPayloadError)
     assert last.seq == first.seq + 1 and pub.nc.is_connected  # the server never saw it: no broken connection
+
+
+async def test_a_subject_that_would_inject_protocol_is_refused_and_the_rest_of_the_batch_is_stored(pub):
+    first, bad, last = await pub.acks.publish(
+        [(pub.subject, b"1", None), (pub.subject + "\r\nPUB x 0", b"2", None), (pub.subject, b"3", None)], timeout=10)
+    assert isinstance(bad, BadSubjectError)
+    assert last.seq == first.seq + 1 and pub.nc.is_connected
 
 
 async def test_a_batch_that_cannot_be_sent_is_answered_with_the_error_for_each_record_in_order(bus):

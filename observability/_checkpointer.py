@@ -186,8 +186,10 @@ class Checkpointer:
                 if time.monotonic() - self._last_signed_at >= self.interval:
                     await self.checkpoint()
         finally:
+            # On the way out, what is already stored is covered: read by the tail, or (fed) told by
+            # the router finishing its last batch, which stops beside it.
+            await self._catch_up()
             if sub is not None:
-                await self._catch_up()
                 await _unsubscribe(sub)
             await self.checkpoint()
 

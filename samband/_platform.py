@@ -35,6 +35,7 @@ class Platform:
     checkpointer: Checkpointer | None = None
     sinks: dict[str, InboxSink] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _checkpointer_stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _conns: list = field(default_factory=list)
 
@@ -65,7 +66,7 @@ class Platform:
         self._conns.append(nc)
         self.checkpointer = Checkpointer(nc, load_or_create_signing_key(self.deployment.state_dir / "keys"),
                                          every=every, interval=interval)
-        task = asyncio.create_task(self.checkpointer.run(self._stop, fed=fed), name="checkpointer")
+        task = asyncio.create_task(self.checkpointer.run(self._checkpointer_stop, fed=fed), name="checkpointer")
         self._tasks.append(task)
         if fed:  # it must know where it stands before the router's first append reaches it
             resumed = asyncio.create_task(self.checkpointer.resumed.wait())
@@ -84,8 +85,11 @@ class Platform:
         return sink
 
     async def stop(self) -> None:
+        # The checkpointer stops last, so its last checkpoint covers the router's last batch.
         self._stop.set()
-        for t in self._tasks:
+        for t in sorted(self._tasks, key=lambda t: t.get_name() == "checkpointer"):
+            if t.get_name() == "checkpointer":
+                self._checkpointer_stop.set()
             try:
                 await asyncio.wait_for(t, 10)
             except asyncio.TimeoutError:

@@ -158,3 +158,26 @@ async def test_a_fed_checkpointer_does_not_sign_over_an_unchecked_stretch_that_d
         await nc.close()
     assert cp.broken.startswith("seq 8 does not follow seq 6")
     assert [c.seq for c in got.decoded_checkpoints()] == [5]
+
+
+async def test_a_platform_stopped_while_routing_leaves_its_last_batch_covered_by_the_last_checkpoint(fresh_deployment, tmp_path):
+    from samband._platform import Platform
+    from samband.router import Policy
+
+    from .test_fail_closed import publish
+
+    dep = fresh_deployment
+    await dep.provision()
+    platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
+    await platform.start_router()
+    platform.checkpointer.every = 10**9  # only the one on the way out
+    assert await publish(dep, tmp_path, "busy", 66, 1500) == 1500
+    await wait_for(lambda: platform.router.stats.audited >= 100)
+    await platform.stop()  # the router is still routing: it finishes its batch, then the checkpointer signs
+    rc = await dep.connect(ROUTER)
+    try:
+        got = await read_trail(rc.jetstream())
+    finally:
+        await rc.close()
+    assert got.records and got.decoded_checkpoints()[-1].seq == len(got.records)
+    assert verify_bytes(got.records, got.checkpoints, load_public_key(dep.state_dir / "keys" / "audit-signing.pub")).ok

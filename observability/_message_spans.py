@@ -51,22 +51,39 @@ _ROOT = otel_context.Context()  # an empty context: a span started in it has no 
 class MessageSpan:
     """One span: its ``traceparent`` (and ``tracestate``) for the headers, its `context` for children; ended with `Spans.end`."""
 
-    __slots__ = ("traceparent", "tracestate", "name", "kind", "parent", "trace_id", "span_id", "flags", "trace_state",
-                 "start", "attributes", "sdk_span")
+    __slots__ = ("_traceparent", "_tracestate", "name", "kind", "parent", "trace_id", "span_id", "flags", "trace_state",
+                 "start", "attributes", "sdk_span", "_context")
 
-    def __init__(self, traceparent: str | None, tracestate: str | None = None) -> None:
-        self.traceparent, self.tracestate = traceparent, tracestate
+    def __init__(self, traceparent: str | None = None, tracestate: str | None = None) -> None:
+        self._traceparent, self._tracestate = traceparent, tracestate
         self.trace_id = self.span_id = self.flags = 0  # trace id 0: no trace (tracing not configured)
         self.trace_state = None
         self.start = 0  # 0: not recording (unsampled), nothing to export
         self.sdk_span: trace.Span | None = None
+        self._context: SpanContext | None = None
+
+    # Formatted when first asked: most of the router's spans (process, decide, audit append)
+    # never travel in headers, and the format is a few µs per span on this VM.
+    @property
+    def traceparent(self) -> str | None:
+        if self._traceparent is None and self.trace_id and self.sdk_span is None:
+            self._traceparent = f"00-{self.trace_id:032x}-{self.span_id:016x}-{self.flags:02x}"
+        return self._traceparent
+
+    @property
+    def tracestate(self) -> str | None:
+        if self._tracestate is None and self.trace_state:
+            self._tracestate = self.trace_state.to_header()
+        return self._tracestate
 
     def headers(self, headers: dict[str, str]) -> dict[str, str]:
         """``headers`` with this span's trace context added."""
-        if self.traceparent:
-            headers["traceparent"] = self.traceparent
-            if self.tracestate:
-                headers["tracestate"] = self.tracestate
+        traceparent = self.traceparent
+        if traceparent:
+            headers["traceparent"] = traceparent
+            tracestate = self.tracestate
+            if tracestate:
+                headers["tracestate"] = tracestate
         return headers
 
     @property
@@ -77,7 +94,9 @@ class MessageSpan:
             return ctx if ctx.is_valid else None
         if not self.trace_id:
             return None
-        return SpanContext(self.trace_id, self.span_id, False, _FLAGS[self.flags], self.trace_state)
+        if self._context is None:  # made once: every child of this span, and its own end, use it
+            self._context = SpanContext(self.trace_id, self.span_id, False, _FLAGS[self.flags], self.trace_state)
+        return self._context
 
 
 class Spans:
@@ -139,7 +158,7 @@ class Spans:
             attrs, state = dict(result.attributes or {}), result.trace_state
         flags = (1 if sampled else 0) | (2 if random_id else 0)
         span_id = self._new_span_id()
-        span = MessageSpan(f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}", state.to_header() if state else None)
+        span = MessageSpan()
         span.trace_id, span.span_id, span.flags, span.trace_state = trace_id, span_id, flags, state
         if recording:
             span.name, span.kind, span.parent = name, kind, parent
@@ -185,9 +204,8 @@ class Spans:
         if extra:
             attrs.update(extra)
         status = _UNSET if error is None else Status(StatusCode.ERROR, type(error).__name__)
-        context = SpanContext(span.trace_id, span.span_id, False, _FLAGS[span.flags], span.trace_state)
         tracer.span_processor.on_end(ReadableSpan(
-            name=span.name, context=context, parent=span.parent, resource=tracer.resource, attributes=attrs,
+            name=span.name, context=span.context, parent=span.parent, resource=tracer.resource, attributes=attrs,
             kind=span.kind, status=status, start_time=span.start, end_time=_time_ns(), instrumentation_scope=self._scope,
         ))
 

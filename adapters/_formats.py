@@ -280,7 +280,7 @@ class JsonDocument(NativeFormat):
         try:
             doc = self._decoder.decode(data)
             items = doc.get(self.array, []) if self.array else doc
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             yield Frame(data, 0, len(data), 1, data.count(b"\n") + 1, 0, size=len(data), document=True)
             return
         at = 0

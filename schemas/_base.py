@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Annotated, ClassVar, Literal
 
 import msgspec

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import time
-import uuid
 from typing import ClassVar
 
 from ._base import REGIONS, Region, Schema, SubjectRef

@@ -45,7 +45,6 @@ def build(agency: str, case: str, n: int = 6) -> tuple[bytes, int]:
         _set(records[bad], FIELDS[agency]["date"], IMPOSSIBLE[agency])
     if case in ("missing-field", "check-digit", "impossible-date"):
         return fmt.dump(records), bad
-    data = fmt.dump(records)
     good = fmt.dump(records[:bad] + records[bad + 1:])
     one = fmt.dump([records[bad]])
     if fmt.name == "csv":

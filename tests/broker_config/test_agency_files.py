@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from samband.broker_config import (
-    SENDABLE_RECORD_TYPES, AgencyFileError, Credentials, Deployment, builtin_agencies, check_config,
+    SENDABLE_RECORD_TYPES, AgencyFileError, Credentials, builtin_agencies, check_config,
     load_agency_dir, load_agency_file, render_server_config,
 )
 

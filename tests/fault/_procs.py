@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import msgspec
 from nats.js.api import DeliverPolicy
 
 from samband.broker_config import ROUTER, Deployment

@@ -23,7 +23,7 @@ async def test_one_trace_runs_from_the_senders_publish_to_the_recipients_sink_wr
     export.write_bytes(msgspec.json.encode(polisen.sample(random.Random(8801), 1, operation="bacchus-2017")[0]) + b"\n")
     platform = Platform(bus, Policy.skeleton(), tmp_path / "received")
     await platform.start_router()
-    sink = await platform.start_sink("skatteverket")
+    await platform.start_sink("skatteverket")
     nc = await bus.connect("polisen")
     try:
         assert (await publish_records(nc, polisen, read_jsonl(export))).published == 1

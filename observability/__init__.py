@@ -1,7 +1,18 @@
 """samband.observability: logs, traces, the audit trail, and traced JetStream publishing (one reply
 subscription per connection). Depends on `samband.schemas` only."""
 
-from ._acks import AckPipeline, NotConnected, PubAck, PublishBatch, PublishRefused
+from ._acks import (
+    AckPipeline,
+    ConnectionClosed,
+    NoAnswer,
+    NoStream,
+    NotConnected,
+    NotSendable,
+    PubAck,
+    PublishBatch,
+    PublishError,
+    PublishRefused,
+)
 from ._audit import AUDIT_DECODER, GENESIS, PREV_SLICE, AuditChain, AuditRecord
 from ._checkpoint import (
     CHECKPOINT_DECODER,
@@ -42,7 +53,8 @@ from ._trail import ExportError, Trail, read_export, read_stream, read_trail, sl
 from ._verify import Problem, VerifyResult, chain_head, record_seq, verify_bytes
 
 __all__ = [
-    "AckPipeline", "NotConnected", "PubAck", "PublishBatch", "PublishRefused",
+    "AckPipeline", "ConnectionClosed", "NoAnswer", "NoStream", "NotConnected", "NotSendable", "PubAck", "PublishBatch",
+    "PublishError", "PublishRefused",
     "AUDIT_DECODER", "CHECKPOINT_DECODER", "GENESIS", "PREV_SLICE", "PUBLIC_KEY_FILE", "SIGNING_KEY_FILE",
     "AuditChain", "AuditIndex", "Checkpointer", "AuditKeyError", "AuditRecord", "AuditUnavailable", "Checkpoint",
     "ExportError", "Gap", "MessageSpan", "ObservabilityError", "ProducerSpans", "Problem", "Pseudonymiser", "Reconciliation", "SpanKind", "Spans",

@@ -29,9 +29,13 @@ from collections.abc import Sequence
 
 import msgspec
 import nats
-from nats.errors import BadSubjectError, ConnectionClosedError, MaxPayloadError, NoRespondersError
 
-__all__ = ["AckPipeline", "NotConnected", "PubAck", "PublishBatch", "PublishRefused"]
+from ._errors import ObservabilityError
+
+__all__ = [
+    "AckPipeline", "ConnectionClosed", "NoAnswer", "NoStream", "NotConnected", "NotSendable", "PubAck", "PublishBatch",
+    "PublishError", "PublishRefused",
+]
 
 Item = tuple[str, bytes, "dict[str, str] | None"]
 
@@ -53,7 +57,11 @@ class PubAck(msgspec.Struct, forbid_unknown_fields=False):
 _PUBACK = msgspec.json.Decoder(PubAck)
 
 
-class PublishRefused(ConnectionError):
+class PublishError(ObservabilityError, ConnectionError):
+    """A publish the pipeline answers with instead of an ack; publish it again, in order."""
+
+
+class PublishRefused(PublishError):
     """The stream answered a publish with an error (e.g. a wrong expected last sequence)."""
 
     def __init__(self, error: ApiError) -> None:
@@ -61,11 +69,36 @@ class PublishRefused(ConnectionError):
         super().__init__(f"{error.description} (code {error.code}, err_code {error.err_code})")
 
 
-class NotConnected(ConnectionError):
+class NoStream(PublishError):
+    """No stream listens on the subject: the server answered 503 (no responders)."""
+
+    def __init__(self, subject: str) -> None:
+        super().__init__(f"Expected a stream on `{subject}`, got no responders")
+
+
+class NoAnswer(PublishError, TimeoutError):
+    """Neither an ack nor an error came back within the timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"Expected an answer from the stream within {timeout:g} s, got none")
+
+
+class NotConnected(PublishError):
     """Not sent: the client is reconnecting. Publish it again, in order, once it is connected."""
 
     def __init__(self) -> None:
         super().__init__("not connected to the broker")
+
+
+class ConnectionClosed(PublishError):
+    """Not sent: the connection is closed for good."""
+
+    def __init__(self) -> None:
+        super().__init__("Expected an open connection to the broker, got a closed one")
+
+
+class NotSendable(PublishError):
+    """Never sent, because the server would refuse it and close the connection."""
 
 
 _HEADER_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -87,6 +120,19 @@ _NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 _checked_keys: set[str] = set()
 
 
+def _translated(exc: BaseException, nc: nats.NATS) -> PublishError:
+    """nats-py's error for a message it could not send, as ours (the cause kept)."""
+    out: PublishError
+    if nc.is_closed or isinstance(exc, nats.errors.ConnectionClosedError):
+        out = ConnectionClosed()
+    elif isinstance(exc, (nats.errors.MaxPayloadError, nats.errors.BadSubjectError)):
+        out = NotSendable(f"Expected a message the server accepts, got {type(exc).__name__}: {exc}")
+    else:
+        out = NotConnected()
+    out.__cause__ = exc
+    return out
+
+
 def _header_block(headers: dict[str, str]) -> bytes:
     """``NATS/1.0`` and the headers, as nats-py writes them (keys checked once, CR/LF never passed)."""
     for k in headers:
@@ -103,21 +149,30 @@ def _header_block(headers: dict[str, str]) -> bytes:
 class PublishBatch:
     """Messages sent under one key: their answers, in the order they were sent."""
 
-    __slots__ = ("key", "reply", "results", "left", "_done")
+    __slots__ = ("key", "reply", "results", "left", "_done", "_slices")
 
     def __init__(self, key: int, reply: str) -> None:
         self.key, self.reply = key, reply
         self.results: list[PubAck | BaseException | None] = []
         self.left = 0
         self._done: asyncio.Future | None = None
+        self._slices: list[tuple[int, Sequence[Item]]] = []  # (first index, items) as sent
+
+    def subject(self, i: int) -> str:
+        """The subject message ``i`` was published to (for an error that names it)."""
+        for start, items in reversed(self._slices):
+            if i >= start:
+                return items[i - start][0]
+        return "?"
 
     def __len__(self) -> int:
         return len(self.results)
 
-    def _add(self, n: int) -> int:
+    def _add(self, items: Sequence[Item]) -> int:
         start = len(self.results)
-        self.results.extend([None] * n)
-        self.left += n
+        self.results.extend([None] * len(items))
+        self.left += len(items)
+        self._slices.append((start, items))
         return start
 
     def settle(self, i: int, result: PubAck | BaseException) -> None:
@@ -177,10 +232,10 @@ class AckPipeline:
         """Add ``items`` to ``batch`` and send them now, after everything sent before."""
         if not items:
             return
-        start = batch._add(len(items))
+        start = batch._add(items)
         nc = self.nc
         if not nc.is_connected:
-            batch.fail_from(start, ConnectionClosedError() if nc.is_closed else NotConnected())
+            batch.fail_from(start, ConnectionClosed() if nc.is_closed else NotConnected())
             return
         if not self._fast:
             await self._send_each(batch, items, start)
@@ -191,10 +246,10 @@ class AckPipeline:
         for i, (subject, payload, headers) in enumerate(items, start):
             n = len(payload)
             if n > limit:  # the server would close the connection on it
-                batch.settle(i, MaxPayloadError())
+                batch.settle(i, NotSendable(f"Expected at most {limit} bytes (the server's max_payload), got {n} - at `{subject}`"))
                 continue
             if not _subject_ok(subject):
-                batch.settle(i, BadSubjectError())
+                batch.settle(i, NotSendable(f"Expected a subject without whitespace, got {subject!r}"))
                 continue
             if headers:
                 hdr = _header_block(headers)
@@ -206,7 +261,7 @@ class AckPipeline:
         try:
             await self._write(b"".join(parts), len(items), size)
         except (nats.errors.Error, OSError) as exc:
-            batch.fail_from(start, exc)
+            batch.fail_from(start, _translated(exc, self.nc))
 
     async def send_bare(self, subjects: Sequence[str]) -> None:
         """Empty messages with no reply wanted (a JetStream ack per delivered message), in one write."""
@@ -235,7 +290,7 @@ class AckPipeline:
             except (nats.errors.Error, OSError) as exc:
                 # Not sent (closed, or disconnected with a full buffer): this one and, to keep
                 # the order, every one after it fail with that error; the caller retries.
-                batch.fail_from(i, exc)
+                batch.fail_from(i, _translated(exc, self.nc))
                 return
 
     async def wait(self, batch: PublishBatch, timeout: float) -> list[PubAck | BaseException]:
@@ -249,8 +304,8 @@ class AckPipeline:
                     pass
         finally:
             self._batches.pop(batch.key, None)
-        timeout_exc = asyncio.TimeoutError(f"no answer from the stream within {timeout:g} s")
-        return [timeout_exc if r is None else r for r in batch.results]
+        no_answer = NoAnswer(timeout)
+        return [no_answer if r is None else r for r in batch.results]
 
     async def _on_reply(self, msg) -> None:
         # Nothing here may raise into nats-py's subscription task.
@@ -263,7 +318,7 @@ class AckPipeline:
         if batch is None or not 0 <= i < len(batch.results) or batch.results[i] is not None:
             return  # a late answer for a batch that gave up waiting (or a reply that is not ours)
         if msg.headers and msg.headers.get("Status") == "503":
-            result: PubAck | BaseException = NoRespondersError()
+            result: PubAck | BaseException = NoStream(batch.subject(i))
         else:
             try:
                 ack = _PUBACK.decode(msg.data)

@@ -7,7 +7,15 @@ The tree::
     │   └── StreamGap           (_reader.py) a read found a sequence missing from a stream
     ├── AuditKeyError           a deployment key (pseudonym HMAC key, checkpoint signing key) is missing or unreadable
     ├── ExportError             (_trail.py) a file that cannot be read as an audit export
-    └── TrailProblem            (_store.py) the trail no longer holds what was indexed: a query gives no answer
+    ├── TrailProblem            (_store.py) the trail no longer holds what was indexed: a query gives no answer
+    └── PublishError            (_acks.py) a JetStream publish answered with something other than an ack;
+        │                       also a ConnectionError: retry it, in order (nats-py's errors translated here)
+        ├── PublishRefused      the stream refused it (e.g. a wrong expected last sequence)
+        ├── NoStream            no stream listens on the subject (the server's 503, "no responders")
+        ├── NoAnswer            no answer within the timeout (also a TimeoutError)
+        ├── NotConnected        not sent: the client is reconnecting
+        ├── ConnectionClosed    not sent: the client's connection is closed for good
+        └── NotSendable         never sent: too large for the server, or a subject with whitespace
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 import pytest_asyncio
-from nats.errors import BadSubjectError, MaxPayloadError, NoRespondersError
 
 from samband.broker_config import ROUTER
-from samband.observability import AckPipeline, NotConnected, PublishRefused
+from samband.observability import (
+    AckPipeline, ConnectionClosed, NoAnswer, NoStream, NotConnected, NotSendable, PublishError, PublishRefused,
+)
 
 from ..conftest import fresh_subject, scratch_stream
 
@@ -57,9 +58,23 @@ async def test_an_append_after_the_wrong_sequence_is_refused_with_the_servers_re
 async def test_a_publish_no_stream_listens_to_is_answered_no_responders_at_once(pub):
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    (result,) = await pub.acks.publish([(f"nobody.{random.getrandbits(40):x}", b"x", {})], timeout=10)
-    assert isinstance(result, NoRespondersError)
+    subject = f"nobody.{random.getrandbits(40):x}"
+    (result,) = await pub.acks.publish([(subject, b"x", {})], timeout=10)
+    assert isinstance(result, NoStream) and isinstance(result, ConnectionError)  # retried like any lost publish
+    assert str(result) == f"Expected a stream on `{subject}`, got no responders"
     assert loop.time() - t0 < 5  # an answer, not the timeout
+
+
+async def test_a_message_the_stream_does_not_answer_in_time_is_answered_no_answer(pub):
+    # a reply subject nobody answers on: a core subscription takes the message and stays silent
+    silent = fresh_subject("silent")
+    sub = await pub.nc.subscribe(silent)
+    try:
+        (result,) = await pub.acks.publish([(silent, b"x", None)], timeout=0.3)
+    finally:
+        await sub.unsubscribe()
+    assert isinstance(result, NoAnswer) and isinstance(result, TimeoutError) and isinstance(result, PublishError)
+    assert str(result) == "Expected an answer from the stream within 0.3 s, got none"
 
 
 async def test_slices_sent_one_after_another_are_stored_in_the_order_sent(pub):
@@ -86,14 +101,17 @@ async def test_an_oversized_message_is_answered_max_payload_and_the_rest_of_the_
     big = b"x" * (pub.nc.max_payload + 1)
     first, too_big, last = await pub.acks.publish(
         [(pub.subject, b"1", None), (pub.subject, big, None), (pub.subject, b"3", None)], timeout=10)
-    assert isinstance(too_big, MaxPayloadError)
+    assert isinstance(too_big, NotSendable)
+    assert str(too_big) == (f"Expected at most {pub.nc.max_payload} bytes (the server's max_payload), "
+                            f"got {pub.nc.max_payload + 1} - at `{pub.subject}`")
     assert last.seq == first.seq + 1 and pub.nc.is_connected  # the server never saw it: no broken connection
 
 
 async def test_a_subject_that_would_inject_protocol_is_refused_and_the_rest_of_the_batch_is_stored(pub):
     first, bad, last = await pub.acks.publish(
         [(pub.subject, b"1", None), (pub.subject + "\r\nPUB x 0", b"2", None), (pub.subject, b"3", None)], timeout=10)
-    assert isinstance(bad, BadSubjectError)
+    assert isinstance(bad, NotSendable)
+    assert str(bad) == f"Expected a subject without whitespace, got {pub.subject + chr(13) + chr(10) + 'PUB x 0'!r}"
     assert last.seq == first.seq + 1 and pub.nc.is_connected
 
 
@@ -103,7 +121,8 @@ async def test_a_batch_that_cannot_be_sent_is_answered_with_the_error_for_each_r
     await acks.start()
     await nc.close()  # the connection is gone: nothing can be sent, nothing may be lost silently
     results = await acks.publish([(f"pub.closed.{i}", b"x", {}) for i in range(3)], timeout=5)
-    assert [type(r).__name__ for r in results] == ["ConnectionClosedError"] * 3
+    assert all(isinstance(r, ConnectionClosed) for r in results) and len(results) == 3
+    assert str(results[0]) == "Expected an open connection to the broker, got a closed one"
 
 
 async def test_nothing_is_sent_while_disconnected_each_message_is_answered_not_connected(fresh_deployment):

@@ -70,11 +70,24 @@ async def query_json(dep, *args) -> tuple[int, bytes]:
     return out.exit_code, out.stdout_bytes
 
 
+async def appended(dep, seed: int, records: int) -> Trail:
+    """The deployment provisioned and ``records`` decisions in its trail."""
+    await dep.provision()
+    trail = Trail(dep, seed=seed)
+    await trail.append(records)
+    return trail
+
+
+async def indexed(dep, seed: int, records: int) -> Trail:
+    """As `appended`, and indexed by a first person query that answered."""
+    trail = await appended(dep, seed, records)
+    assert (await query_json(dep, "--person", trail.people[0]))[0] == 0
+    return trail
+
+
 async def test_a_person_query_picks_up_records_appended_since_the_index_was_built(fresh_deployment):
     dep = fresh_deployment
-    await dep.provision()
-    trail = Trail(dep, seed=81)
-    await trail.append(40)
+    trail = await appended(dep, seed=81, records=40)
     person = trail.people[0]
     code, out = await query_json(dep, "--person", person)
     assert code == 0
@@ -104,9 +117,7 @@ async def test_a_person_query_picks_up_records_appended_since_the_index_was_buil
 
 async def test_what_a_query_shows_is_the_stored_bytes_of_each_record(fresh_deployment):
     dep = fresh_deployment
-    await dep.provision()
-    trail = Trail(dep, seed=82)
-    await trail.append(30)
+    trail = await appended(dep, seed=82, records=30)
     person = trail.people[1]
     code, out = await query_json(dep, "--person", person, "--to", "skatteverket")
     stored = [d for d in await trail.expected(person) if AUDIT_DECODER.decode(d).recipient == "skatteverket"]
@@ -120,10 +131,7 @@ async def test_what_a_query_shows_is_the_stored_bytes_of_each_record(fresh_deplo
 
 async def test_a_record_that_does_not_chain_makes_the_query_refuse_to_answer(fresh_deployment):
     dep = fresh_deployment
-    await dep.provision()
-    trail = Trail(dep, seed=83)
-    await trail.append(20)
-    assert (await query_json(dep, "--person", trail.people[0]))[0] == 0
+    trail = await indexed(dep, seed=83, records=20)
     # someone with the router's credentials appends a record of a chain of their own
     await trail.append(1, chain=AuditChain(seq=20, head="f" * 64))
     for _ in range(2):  # and it stays so: the index did not move past the break
@@ -136,10 +144,7 @@ async def test_a_record_that_does_not_chain_makes_the_query_refuse_to_answer(fre
 
 async def test_records_cut_from_the_front_of_the_trail_make_the_query_refuse_to_answer(fresh_deployment):
     dep = fresh_deployment
-    await dep.provision()
-    trail = Trail(dep, seed=84)
-    await trail.append(30)
-    assert (await query_json(dep, "--person", trail.people[0]))[0] == 0
+    trail = await indexed(dep, seed=84, records=30)
     nc = await dep.connect(STEWARD)
     try:
         # the operators' credentials may change the stream's limits (the router's may not): old records go
@@ -159,10 +164,7 @@ async def test_records_cut_from_the_front_of_the_trail_make_the_query_refuse_to_
 
 async def test_a_trail_replaced_since_it_was_indexed_is_refused_until_reindexed(fresh_deployment):
     dep = fresh_deployment
-    await dep.provision()
-    trail = Trail(dep, seed=85)
-    await trail.append(30)
-    assert (await query_json(dep, "--person", trail.people[0]))[0] == 0
+    trail = await indexed(dep, seed=85, records=30)
     dep.stop()
     shutil.rmtree(next(p for p in (dep.state_dir / "jetstream").rglob("AUDIT") if p.parent.name == "streams"))
     dep.start()
@@ -179,11 +181,8 @@ async def test_a_trail_replaced_since_it_was_indexed_is_refused_until_reindexed(
 @pytest.mark.parametrize("where", ["index's copy", "AUDIT stream"])
 async def test_a_hit_whose_bytes_differ_from_what_was_indexed_is_refused(fresh_deployment, where):
     dep = fresh_deployment
-    await dep.provision()
-    trail = Trail(dep, seed=86)
-    await trail.append(25)
+    trail = await indexed(dep, seed=86, records=25)
     person = trail.people[2]
-    assert (await query_json(dep, "--person", person))[0] == 0
     hit = AUDIT_DECODER.decode((await trail.expected(person))[0]).seq
     db = sqlite3.connect(dep.state_dir / INDEX_FILE)
     if where == "AUDIT stream":  # the index remembers other bytes for this record than the stream now holds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from nats.js.api import StorageType, StreamConfig
 
@@ -10,7 +12,10 @@ from samband.observability._reader import StreamGap, _nats_pull, _with_consumer,
 from samband.observability._wire import wire_pull
 
 
-async def scratch_stream(dep, name: str, subjects_in_order: list[str]) -> list[bytes]:
+@contextlib.asynccontextmanager
+async def filled_stream(dep, name: str, subjects_in_order: list[str]):
+    """A file stream ``name`` keeping one message per subject, filled in this order: (connection, bytes sent)."""
+    await dep.provision()
     nc = await dep.connect(ROUTER)
     try:
         js = nc.jetstream()
@@ -22,35 +27,25 @@ async def scratch_stream(dep, name: str, subjects_in_order: list[str]) -> list[b
             data = f'{{"n":{i},"pad":"{"x" * (i % 700)}"}}'.encode()
             await js.publish(f"{name.lower()}.{subject}", data, headers={"Nats-Msg-Id": f"{name}-{i}"})
             sent.append(data)
-        return sent
+        yield nc, sent
     finally:
         await nc.close()
 
 
 async def test_the_fast_read_gives_the_stored_bytes_in_order_exactly_as_nats_py_does(fresh_deployment):
-    dep = fresh_deployment
-    await dep.provision()
-    sent = await scratch_stream(dep, "READ", [f"s{i}" for i in range(3_210)])
-    nc = await dep.connect(ROUTER)
-    try:
+    async with filled_stream(fresh_deployment, "READ", [f"s{i}" for i in range(3_210)]) as (nc, sent):
         fast = await _with_consumer(nc, "READ", 101, lambda nxt: wire_pull(
             nc, nxt, "READ", 101, 3_210, batch=500, with_subjects=True, strict=True, gap=StreamGap))
         slow = await _with_consumer(nc, "READ", 101, lambda nxt: _nats_pull(
             nc, nxt, "READ", 101, 3_210, with_subjects=True, strict=True))
         assert fast == slow == [(f"read.s{i}", d) for i, d in enumerate(sent)][100:]
         assert await read_range(nc, "READ", 1, 3_210) == sent
-    finally:
-        await nc.close()
 
 
 @pytest.mark.parametrize("reader", ["wire", "nats-py"])
 async def test_a_hole_in_the_stream_is_named_not_skipped(fresh_deployment, reader):
-    dep = fresh_deployment
-    await dep.provision()
     # seq 1 a, 2 b, 3 c, 4 b: seq 2 is gone
-    sent = await scratch_stream(dep, "HOLE", ["a", "b", "c", "b"])
-    nc = await dep.connect(ROUTER)
-    try:
+    async with filled_stream(fresh_deployment, "HOLE", ["a", "b", "c", "b"]) as (nc, sent):
         def pull(strict):
             if reader == "wire":
                 return lambda nxt: wire_pull(nc, nxt, "HOLE", 1, 4, batch=2, with_subjects=False, strict=strict, gap=StreamGap)
@@ -61,22 +56,14 @@ async def test_a_hole_in_the_stream_is_named_not_skipped(fresh_deployment, reade
         assert err.value.seq == 2
         # where holes are allowed (a stream with limits), the rest comes in order
         assert await _with_consumer(nc, "HOLE", 1, pull(False)) == [sent[0], sent[2], sent[3]]
-    finally:
-        await nc.close()
 
 
 async def test_where_no_second_connection_can_be_made_the_read_goes_through_nats_py(fresh_deployment):
     from samband.observability._wire import WireUnavailable
 
-    dep = fresh_deployment
-    await dep.provision()
-    sent = await scratch_stream(dep, "LEND", [f"s{i}" for i in range(40)])
-    nc = await dep.connect(ROUTER)
-    try:
+    async with filled_stream(fresh_deployment, "LEND", [f"s{i}" for i in range(40)]) as (nc, sent):
         nc._signature_cb = None  # a client that cannot lend its nkey signature (e.g. another auth kind)
         with pytest.raises(WireUnavailable, match="wants an nkey signature"):
             await _with_consumer(nc, "LEND", 1, lambda nxt: wire_pull(
                 nc, nxt, "LEND", 1, 40, batch=10, with_subjects=False, strict=True, gap=StreamGap))
         assert await read_range(nc, "LEND", 1, 40) == sent
-    finally:
-        await nc.close()

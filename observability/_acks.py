@@ -165,9 +165,6 @@ class PublishBatch:
                 return items[i - start][0]
         return "?"
 
-    def __len__(self) -> int:
-        return len(self.results)
-
     def _add(self, items: Sequence[Item]) -> int:
         start = len(self.results)
         self.results.extend([None] * len(items))

@@ -10,7 +10,6 @@ import contextlib
 import os
 import random
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,11 +126,3 @@ def cpu_snapshot(**pids: int | None) -> dict[str, float | None]:
 def cpu_per_item(before: dict, after: dict, items: int) -> dict[str, float | None]:
     """µs of CPU per item, per named process, between two snapshots."""
     return {k: (None if before[k] is None or after[k] is None else (after[k] - before[k]) / max(items, 1) * 1e6) for k in before}
-
-
-class Stopwatch:
-    def __init__(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def __call__(self) -> float:
-        return time.perf_counter() - self.t0

@@ -21,7 +21,7 @@ from nats.js.errors import NotFoundError
 
 from ._errors import AdapterError, RejectedRecord
 
-__all__ = ["DeadLetter", "RawRef", "DEAD_LETTER", "DEADLETTER_STREAM_NAME", "dead_letter_for", "list_dead_letters"]
+__all__ = ["DEADLETTER_STREAM_NAME", "DEAD_LETTER", "DeadLetter", "RawRef", "dead_letter_for", "list_dead_letters"]
 
 DEADLETTER_STREAM_NAME = "DEADLETTER"
 
@@ -74,18 +74,36 @@ def _sha256_of_range(source: str, offset: int, length: int) -> str | None:
 def dead_letter_for(agency: str, rej: RejectedRecord) -> tuple[str, bytes, dict[str, str]]:
     """Subject, payload and headers of the dead letter for ``rej``."""
     keep = rej.kind != "oversized" and len(rej.raw) <= (1 << 20)
-    ref = None if keep else RawRef(source=rej.source, offset=rej.offset, length=rej.length,
-                                   sha256=_sha256_of_range(rej.source, rej.offset, rej.length))
+    ref = (
+        None
+        if keep
+        else RawRef(
+            source=rej.source,
+            offset=rej.offset,
+            length=rej.length,
+            sha256=_sha256_of_range(rej.source, rej.offset, rej.length),
+        )
+    )
     letter = DeadLetter(
-        agency=agency, kind=rej.kind, reason=rej.reason, field=rej.field, position=rej.position, source=rej.source,
-        offset=rej.offset, length=rej.length, raw=rej.raw if keep else None, raw_ref=ref,
-        rejected_at=_dt.datetime.now(_dt.timezone.utc),
+        agency=agency,
+        kind=rej.kind,
+        reason=rej.reason,
+        field=rej.field,
+        position=rej.position,
+        source=rej.source,
+        offset=rej.offset,
+        length=rej.length,
+        raw=rej.raw if keep else None,
+        raw_ref=ref,
+        rejected_at=_dt.datetime.now(_dt.UTC),
     )
     ident = hashlib.sha256(f"{rej.source}\0{rej.offset}\0{rej.position}\0".encode() + rej.raw).hexdigest()[:32]
     return f"dlq.{rej.kind}", msgspec.json.encode(letter), {"Nats-Msg-Id": f"dlq:{agency}:{ident}"}
 
 
-async def list_dead_letters(nc: nats.NATS, *, limit: int | None = None, kind: str | None = None) -> list[tuple[int, DeadLetter]]:
+async def list_dead_letters(
+    nc: nats.NATS, *, limit: int | None = None, kind: str | None = None
+) -> list[tuple[int, DeadLetter]]:
     """The agency's dead letters (read with its own credentials), oldest first, as (stream sequence, letter)."""
     js = nc.jetstream()
     try:

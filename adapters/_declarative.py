@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import tomllib
 from pathlib import Path
-from typing import Any, Literal  # noqa: F401
+from typing import Any, Literal
 
 import msgspec
 
@@ -22,7 +22,7 @@ from . import _transforms as t
 from ._errors import MappingFileError
 from ._formats import Csv, FixedWidth, JsonDocument, JsonLines, NativeFormat, Xml
 
-__all__ = ["MappingFile", "DeclarativeMapping", "load_mapping", "TRANSFORMS", "FORMAT_NAMES"]
+__all__ = ["FORMAT_NAMES", "TRANSFORMS", "DeclarativeMapping", "MappingFile", "load_mapping"]
 
 
 class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -72,9 +72,19 @@ class MappingFile(_Strict, kw_only=True):
 
 FORMAT_NAMES = ("jsonl", "json", "xml", "csv", "fixed")
 TRANSFORMS = {
-    "text": t.text, "integer": t.integer, "quantity": t.quantity, "amount": t.amount_ore, "boolean": t.boolean,
-    "date": t.date, "datetime": t.datetime, "person": t.person, "organisation": t.organisation, "party": t.party,
-    "vehicle": t.vehicle, "choice": t.choice, "constant": None,
+    "text": t.text,
+    "integer": t.integer,
+    "quantity": t.quantity,
+    "amount": t.amount_ore,
+    "boolean": t.boolean,
+    "date": t.date,
+    "datetime": t.datetime,
+    "person": t.person,
+    "organisation": t.organisation,
+    "party": t.party,
+    "vehicle": t.vehicle,
+    "choice": t.choice,
+    "constant": None,
 }
 
 
@@ -85,29 +95,49 @@ def _fail(path: Path, message: str, where: str) -> MappingFileError:
 def _validate(spec: MappingFile, path: Path) -> None:
     cls = RECORD_TYPES.get(spec.record_type)
     if cls is None:
-        raise _fail(path, f"Expected record_type one of the shared record types, got {spec.record_type!r}", "$.record_type")
+        raise _fail(
+            path, f"Expected record_type one of the shared record types, got {spec.record_type!r}", "$.record_type"
+        )
     names = cls.__struct_fields__
-    required = {n for n, d in zip(names, (msgspec.NODEFAULT,) * (len(names) - len(cls.__struct_defaults__))
-                                  + cls.__struct_defaults__) if d is msgspec.NODEFAULT}
+    required = {
+        n
+        for n, d in zip(
+            names, (msgspec.NODEFAULT,) * (len(names) - len(cls.__struct_defaults__)) + cls.__struct_defaults__
+        )
+        if d is msgspec.NODEFAULT
+    }
     for name, f in spec.fields.items():
         where = f"$.fields.{name}"
         if name not in names:
             raise _fail(path, f"Expected a field of {spec.record_type} {names}, got `{name}`", where)
         if f.transform not in TRANSFORMS:
-            raise _fail(path, f"Expected transform one of {tuple(TRANSFORMS)}, got {f.transform!r}", f"{where}.transform")
+            raise _fail(
+                path, f"Expected transform one of {tuple(TRANSFORMS)}, got {f.transform!r}", f"{where}.transform"
+            )
         if f.transform == "constant":
             if f.value is None:
                 raise _fail(path, "Expected a value for a constant, got none", f"{where}.value")
         elif not f.path:
-            raise _fail(path, f"Expected the native field's path for transform {f.transform!r}, got none", f"{where}.path")
+            raise _fail(
+                path, f"Expected the native field's path for transform {f.transform!r}, got none", f"{where}.path"
+            )
         if f.transform == "choice" and not f.options:
-            raise _fail(path, "Expected options (native code = shared value) for a choice, got none", f"{where}.options")
+            raise _fail(
+                path, "Expected options (native code = shared value) for a choice, got none", f"{where}.options"
+            )
         if f.format is not None and f.transform not in ("date", "datetime"):
-            raise _fail(path, f"Expected format only with transform date or datetime, got it with {f.transform!r}",
-                        f"{where}.format")
+            raise _fail(
+                path,
+                f"Expected format only with transform date or datetime, got it with {f.transform!r}",
+                f"{where}.format",
+            )
     missing = sorted(required - set(spec.fields))
     if missing:
-        raise _fail(path, f"Expected a mapping for every required field of {spec.record_type}, got none for {missing}", "$.fields")
+        raise _fail(
+            path,
+            f"Expected a mapping for every required field of {spec.record_type}, got none for {missing}",
+            "$.fields",
+        )
     env = spec.envelope
     if (env.region is None) == (env.region_path is None):
         raise _fail(path, "Expected exactly one of region or region_path", "$.envelope.region")
@@ -126,7 +156,9 @@ def _validate(spec: MappingFile, path: Path) -> None:
         raise _fail(path, f"Expected encoding utf-8, utf-8-sig or latin-1, got {fmt.encoding!r}", "$.format.encoding")
     for native_path, gen in spec.sample.items():
         if gen.split(":", 1)[0] not in _GENERATORS:
-            raise _fail(path, f"Expected a generator one of {tuple(_GENERATORS)}, got {gen!r}", f"$.sample.{native_path}")
+            raise _fail(
+                path, f"Expected a generator one of {tuple(_GENERATORS)}, got {gen!r}", f"$.sample.{native_path}"
+            )
 
 
 def _native_format(fmt: FormatSpec) -> NativeFormat:
@@ -138,8 +170,11 @@ def _native_format(fmt: FormatSpec) -> NativeFormat:
         return Csv(encoding=fmt.encoding, delimiter=fmt.delimiter, columns=fmt.columns or None)
     if fmt.name == "xml":
         return Xml(record_tag=fmt.record_tag or "", root_tag=fmt.root_tag, encoding=fmt.encoding)
-    return FixedWidth(layouts={k: [tuple(c) for c in v] for k, v in fmt.layouts.items()}, type_field=fmt.type_field,
-                      encoding=fmt.encoding)
+    return FixedWidth(
+        layouts={k: [tuple(c) for c in v] for k, v in fmt.layouts.items()},
+        type_field=fmt.type_field,
+        encoding=fmt.encoding,
+    )
 
 
 def _gen(spec: str, rng: random.Random, i: int, *, operation: str, region: str) -> Any:
@@ -213,12 +248,17 @@ class DeclarativeMapping:
             record,
             region=env.region or t.text(native, env.region_path),  # type: ignore[arg-type]
             operation=env.operation or t.text(native, env.operation_path),  # type: ignore[arg-type]
-            legal_basis=env.legal_basis, region_field=f"$.{env.region_path or 'region'}",
+            legal_basis=env.legal_basis,
+            region_field=f"$.{env.region_path or 'region'}",
         )
 
-    def sample(self, rng: random.Random, n: int, *, operation: str = "bacchus-2017", region: str = "syd") -> list[dict[str, Any]]:
+    def sample(
+        self, rng: random.Random, n: int, *, operation: str = "bacchus-2017", region: str = "syd"
+    ) -> list[dict[str, Any]]:
         if not self.spec.sample:
-            raise MappingFileError(f"Expected a [sample] table to make synthetic records, got none - at `$.sample` in {self.source}")
+            raise MappingFileError(
+                f"Expected a [sample] table to make synthetic records, got none - at `$.sample` in {self.source}"
+            )
         out = []
         for i in range(n):
             rec: dict[str, Any] = {}
@@ -244,7 +284,11 @@ def load_mapping(path: Path, *, agency: str | None = None) -> DeclarativeMapping
                 msgspec.convert(value, FieldSpec)
             except msgspec.ValidationError as exc:
                 where = f"$.fields.{name}"
-                text = str(exc).replace(" - at `$", f" - at `{where}", 1) if " - at `" in str(exc) else f"{exc} - at `{where}`"
+                text = (
+                    str(exc).replace(" - at `$", f" - at `{where}", 1)
+                    if " - at `" in str(exc)
+                    else f"{exc} - at `{where}`"
+                )
                 raise MappingFileError(f"{text} in {path}") from None
         spec = msgspec.convert(data, MappingFile)
     except msgspec.ValidationError as exc:
@@ -253,5 +297,3 @@ def load_mapping(path: Path, *, agency: str | None = None) -> DeclarativeMapping
         raise _fail(path, f"Expected agency {agency!r}, got {spec.agency!r}", "$.agency")
     _validate(spec, path)
     return DeclarativeMapping(spec, path)
-
-

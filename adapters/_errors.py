@@ -17,18 +17,18 @@ from __future__ import annotations
 
 from samband.schemas import PNR_SHAPE, mask_personnummer
 
-__all__ = ["AdapterError", "RejectedRecord", "PublishFailed", "SourceError", "MappingFileError", "REJECT_KINDS"]
+__all__ = ["REJECT_KINDS", "AdapterError", "MappingFileError", "PublishFailed", "RejectedRecord", "SourceError"]
 
 # Why a record was rejected; each is a dead-letter subject `dlq.<kind>`.
 REJECT_KINDS = (
-    "syntax",         # the bytes are not well-formed JSON / XML / CSV / fixed-width
-    "encoding",       # the bytes are not in the source's declared encoding
-    "oversized",      # larger than MAX_RECORD_BYTES; the dead letter carries a reference, not the bytes
-    "truncated",      # the source ended in the middle of a record
+    "syntax",  # the bytes are not well-formed JSON / XML / CSV / fixed-width
+    "encoding",  # the bytes are not in the source's declared encoding
+    "oversized",  # larger than MAX_RECORD_BYTES; the dead letter carries a reference, not the bytes
+    "truncated",  # the source ended in the middle of a record
     "missing-field",  # a required field is absent or empty
-    "identifier",     # a personnummer / organisationsnummer / plate fails validation (check digit, date, shape)
-    "date",           # an impossible or malformed date or time
-    "value",          # any other value the shared schema does not accept
+    "identifier",  # a personnummer / organisationsnummer / plate fails validation (check digit, date, shape)
+    "date",  # an impossible or malformed date or time
+    "value",  # any other value the shared schema does not accept
 )
 
 
@@ -46,8 +46,18 @@ class RejectedRecord(AdapterError):
     """
 
     def __init__(
-        self, reason: str, *, position: str, raw: bytes = b"", kind: str = "value", field: str | None = None,
-        source: str = "", offset: int = 0, length: int | None = None, end: int | None = None, index: int = 0,
+        self,
+        reason: str,
+        *,
+        position: str,
+        raw: bytes = b"",
+        kind: str = "value",
+        field: str | None = None,
+        source: str = "",
+        offset: int = 0,
+        length: int | None = None,
+        end: int | None = None,
+        index: int = 0,
     ) -> None:
         # A reason may quote a value; anything shaped like a personnummer is masked.
         reason = PNR_SHAPE.sub(lambda m: mask_personnummer(m.group(0)), reason)

@@ -21,8 +21,16 @@ import msgspec
 from defusedxml import DefusedXmlException
 
 __all__ = [
-    "MAX_RECORD_BYTES", "Frame", "ParseProblem", "NativeFormat", "JsonLines", "JsonDocument", "Csv", "FixedWidth",
-    "Xml", "format_named",
+    "MAX_RECORD_BYTES",
+    "Csv",
+    "FixedWidth",
+    "Frame",
+    "JsonDocument",
+    "JsonLines",
+    "NativeFormat",
+    "ParseProblem",
+    "Xml",
+    "format_named",
 ]
 
 MAX_RECORD_BYTES = 1 << 20
@@ -65,8 +73,11 @@ _UTF8_IN_LATIN1 = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 
 def _bad_byte(data: bytes, pos: int, expected: str, got: str) -> ParseProblem:
     line_start = data.rfind(b"\n", 0, pos) + 1
-    return ParseProblem(f"Expected {expected} text, got {got} at column {pos - line_start + 1}", kind="encoding",
-                        line_delta=data.count(b"\n", 0, pos))
+    return ParseProblem(
+        f"Expected {expected} text, got {got} at column {pos - line_start + 1}",
+        kind="encoding",
+        line_delta=data.count(b"\n", 0, pos),
+    )
 
 
 def decode_text(data: bytes, encoding: str) -> str:
@@ -116,8 +127,16 @@ def frame_lines(chunks: Iterator[bytes], *, offset: int, line: int, index: int, 
             pos = nl + 1
     if final and ((carry and not carry.isspace()) or skipping):
         size = skipped + len(carry)
-        yield Frame(b"" if skipping else carry.rstrip(b"\r"), start, start + size, line, line + 1, index,
-                    complete=False, size=size)
+        yield Frame(
+            b"" if skipping else carry.rstrip(b"\r"),
+            start,
+            start + size,
+            line,
+            line + 1,
+            index,
+            complete=False,
+            size=size,
+        )
 
 
 @dataclass
@@ -162,7 +181,9 @@ def frame_xml(chunks: Iterator[bytes], *, tag: str, offset: int, line: int, inde
         between = bytes(buf[: m.start()])
         stray = re.sub(rb"</?[A-Za-z_][\w.-]*(\s[^<>]*)?>", b"", _COMMENT_OR_PI.sub(b"", between)).strip()
         if stray:  # text or a broken tag where a record should start: that record is malformed
-            yield Frame(between.strip(), pos, pos + m.start(), line, line + between.count(b"\n"), index, size=len(between))
+            yield Frame(
+                between.strip(), pos, pos + m.start(), line, line + between.count(b"\n"), index, size=len(between)
+            )
             index += 1
         line += between.count(b"\n")
         pos += m.start()
@@ -183,8 +204,16 @@ def frame_xml(chunks: Iterator[bytes], *, tag: str, offset: int, line: int, inde
         if eof and not final:
             return  # an unfinished record: wait for the writer
         if eof:
-            yield Frame(bytes(buf) if len(buf) <= MAX_RECORD_BYTES else b"", pos, pos + len(buf), line,
-                        line + buf.count(b"\n"), index, complete=False, size=len(buf))
+            yield Frame(
+                bytes(buf) if len(buf) <= MAX_RECORD_BYTES else b"",
+                pos,
+                pos + len(buf),
+                line,
+                line + buf.count(b"\n"),
+                index,
+                complete=False,
+                size=len(buf),
+            )
             return
         # oversized: skip to the close tag without keeping the bytes
         size, nl = 0, 0
@@ -195,7 +224,9 @@ def frame_xml(chunks: Iterator[bytes], *, tag: str, offset: int, line: int, inde
             del buf[: len(buf) - keep]
             if not more():
                 if final:
-                    yield Frame(b"", pos, pos + size + len(buf), line, line + nl, index, complete=False, size=size + len(buf))
+                    yield Frame(
+                        b"", pos, pos + size + len(buf), line, line + nl, index, complete=False, size=size + len(buf)
+                    )
                 return
         size += j + len(close)
         nl += buf.count(b"\n", 0, j)
@@ -205,8 +236,16 @@ def frame_xml(chunks: Iterator[bytes], *, tag: str, offset: int, line: int, inde
     if final:
         rest = re.sub(rb"</?[A-Za-z_][\w.-]*(\s[^<>]*)?>", b"", _COMMENT_OR_PI.sub(b"", bytes(buf))).strip()
         if rest:
-            yield Frame(bytes(buf).strip()[:MAX_RECORD_BYTES], pos, pos + len(buf), line, line + buf.count(b"\n"), index,
-                        complete=False, size=len(buf))
+            yield Frame(
+                bytes(buf).strip()[:MAX_RECORD_BYTES],
+                pos,
+                pos + len(buf),
+                line,
+                line + buf.count(b"\n"),
+                index,
+                complete=False,
+                size=len(buf),
+            )
 
 
 # ---- the formats ----------------------------------------------------------------------
@@ -220,7 +259,9 @@ class NativeFormat:
     def open(self, head: bytes) -> Opened:
         return Opened(encoding=self.encoding)
 
-    def frames(self, chunks: Iterator[bytes], opened: Opened, *, offset: int, line: int, index: int, final: bool) -> Iterator[Frame]:
+    def frames(
+        self, chunks: Iterator[bytes], opened: Opened, *, offset: int, line: int, index: int, final: bool
+    ) -> Iterator[Frame]:
         return frame_lines(chunks, offset=offset, line=line, index=index, final=final)
 
     def parse(self, frame: Frame, opened: Opened) -> dict[str, Any]:
@@ -291,8 +332,15 @@ class JsonDocument(NativeFormat):
             if i < index:
                 continue
             ln = data.count(b"\n", 0, start) + 1
-            yield Frame(chunk if len(chunk) <= MAX_RECORD_BYTES else b"", start, len(data) if i == len(items) - 1 else at,
-                        ln, ln + chunk.count(b"\n"), i, size=len(chunk))
+            yield Frame(
+                chunk if len(chunk) <= MAX_RECORD_BYTES else b"",
+                start,
+                len(data) if i == len(items) - 1 else at,
+                ln,
+                ln + chunk.count(b"\n"),
+                i,
+                size=len(chunk),
+            )
 
     def parse(self, frame: Frame, opened: Opened) -> dict[str, Any]:
         if frame.document:
@@ -308,8 +356,9 @@ class JsonDocument(NativeFormat):
                     at = int(m.group(1))
                     line = frame.data.count(b"\n", 0, at)
                     col = at - (frame.data.rfind(b"\n", 0, at) + 1) + 1
-                    raise ParseProblem(f"malformed JSON document: {text[: m.start()]} at column {col}", kind=kind,
-                                       line_delta=line) from None
+                    raise ParseProblem(
+                        f"malformed JSON document: {text[: m.start()]} at column {col}", kind=kind, line_delta=line
+                    ) from None
                 raise ParseProblem(f"malformed JSON document: {text}", kind=kind) from None
             raise ParseProblem("malformed JSON document")
         return JsonLines.parse(self, frame, opened)  # type: ignore[arg-type]
@@ -324,7 +373,9 @@ class Csv(NativeFormat):
 
     name, suffixes = "csv", (".csv", ".txt")
 
-    def __init__(self, *, encoding: str = "utf-8-sig", delimiter: str = ";", columns: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, *, encoding: str = "utf-8-sig", delimiter: str = ";", columns: Sequence[str] | None = None
+    ) -> None:
         self.encoding = "latin-1" if encoding.lower() in ("latin-1", "latin1", "iso-8859-1") else "utf-8"
         self.bom = encoding.lower() == "utf-8-sig"
         self.delimiter = delimiter
@@ -374,8 +425,9 @@ class FixedWidth(NativeFormat):
 
     name, suffixes = "fixed", (".txt", ".dat")
 
-    def __init__(self, *, layouts: dict[str, Sequence[tuple[str, int]]], type_field: str = "posttyp",
-                 encoding: str = "latin-1") -> None:
+    def __init__(
+        self, *, layouts: dict[str, Sequence[tuple[str, int]]], type_field: str = "posttyp", encoding: str = "latin-1"
+    ) -> None:
         self.encoding = "latin-1" if encoding.lower() in ("latin-1", "latin1", "iso-8859-1") else "utf-8"
         self.type_field = type_field
         self.layouts: dict[str, tuple[Column, ...]] = {}
@@ -386,14 +438,18 @@ class FixedWidth(NativeFormat):
                 at += width
             self.layouts[code] = tuple(out)
         self.type_width = len(next(iter(layouts)))
-        self.widths = {code: (cols[-1].start + cols[-1].width if cols else len(code)) for code, cols in self.layouts.items()}
+        self.widths = {
+            code: (cols[-1].start + cols[-1].width if cols else len(code)) for code, cols in self.layouts.items()
+        }
 
     def parse(self, frame: Frame, opened: Opened) -> dict[str, Any]:
         text = decode_text(frame.data, opened.encoding)
         code = text[: self.type_width]
         cols = self.layouts.get(code)
         if cols is None:
-            raise ParseProblem(f"Expected record type one of {tuple(self.layouts)}, got {code!r}", field=f"$.{self.type_field}")
+            raise ParseProblem(
+                f"Expected record type one of {tuple(self.layouts)}, got {code!r}", field=f"$.{self.type_field}"
+            )
         width = self.widths[code]
         if len(text) != width:
             raise ParseProblem(f"Expected a `{code}` record of {width} characters, got {len(text)}")
@@ -441,7 +497,9 @@ class Xml(NativeFormat):
             elem = SafeET.fromstring(text)
         except ParseError as exc:
             ln, col = exc.position
-            raise ParseProblem(f"malformed XML: {str(exc).split(':')[0]} at column {col + 1}", line_delta=ln - 1) from None
+            raise ParseProblem(
+                f"malformed XML: {str(exc).split(':')[0]} at column {col + 1}", line_delta=ln - 1
+            ) from None
         except DefusedXmlException as exc:
             raise ParseProblem(f"refused XML: {exc}") from None
         if elem.tag != self.record_tag:
@@ -509,4 +567,3 @@ def format_named(name: str) -> NativeFormat:
         return _BY_NAME[name]()
     except KeyError:
         raise ValueError(f"Expected a format one of {tuple(_BY_NAME)} (others need options), got {name!r}") from None
-

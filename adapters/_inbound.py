@@ -26,7 +26,7 @@ from nats.js.errors import Error as JsError
 from samband.observability import consumer_span, get_logger
 from samband.schemas import ENVELOPE_READER, DecodeError, Envelope, Receipt, encode
 
-__all__ = ["InboxSink", "consume_inbox", "RECEIPT_SUBJECT"]
+__all__ = ["RECEIPT_SUBJECT", "InboxSink", "consume_inbox"]
 
 log = get_logger("samband.adapters")
 
@@ -81,8 +81,10 @@ class InboxSink:
 
 
 async def _publish_receipts(js, agency: str, receipts: list[tuple[str, bytes]], timeout: float) -> None:
-    futs = [await js.publish_async(RECEIPT_SUBJECT, data, headers={"Nats-Msg-Id": f"{env_id}:{agency}"})
-            for env_id, data in receipts]
+    futs = [
+        await js.publish_async(RECEIPT_SUBJECT, data, headers={"Nats-Msg-Id": f"{env_id}:{agency}"})
+        for env_id, data in receipts
+    ]
     await asyncio.wait_for(asyncio.gather(*futs), timeout)
 
 
@@ -104,14 +106,16 @@ async def consume_inbox(
     """
     js = nc.jetstream()
     psub = await js.pull_subscribe(
-        "in.>", durable=f"{agency}-sink", stream="INBOX",
+        "in.>",
+        durable=f"{agency}-sink",
+        stream="INBOX",
         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=4096, ack_wait=60),
     )
     written = 0
     while not stop.is_set():
         try:
             msgs = await psub.fetch(batch, timeout=0.5)
-        except (NatsTimeout, asyncio.TimeoutError):
+        except (TimeoutError, NatsTimeout):
             continue
         except (NatsError, JsError) as exc:
             log.warning("inbox fetch failed; retrying", agency=agency, error=repr(exc))
@@ -130,14 +134,18 @@ async def consume_inbox(
                     written += 1
                 keep.append(msg)
                 if receipts:
-                    receipt = Receipt(envelope_id=env.id, recipient=agency, written_at=_dt.datetime.now(_dt.timezone.utc),
-                                      sha256=hashlib.sha256(msg.data).hexdigest())
+                    receipt = Receipt(
+                        envelope_id=env.id,
+                        recipient=agency,
+                        written_at=_dt.datetime.now(_dt.UTC),
+                        sha256=hashlib.sha256(msg.data).hexdigest(),
+                    )
                     pending_receipts.append((env.id, encode(receipt)))
         sink.flush()
         if pending_receipts:
             try:
                 await _publish_receipts(js, agency, pending_receipts, ack_timeout)
-            except (NatsError, JsError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, NatsError, JsError) as exc:
                 # Written but not receipted: leave unacked; the redelivery re-sends the receipts (not the writes).
                 log.warning("receipts not acknowledged; batch will be redelivered", agency=agency, error=repr(exc))
                 for msg in keep:

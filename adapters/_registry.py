@@ -10,11 +10,21 @@ from typing import Any
 from ._errors import AdapterError
 from ._mapping import AgencyMapping, native_format
 
-__all__ = ["mapping_for", "write_export", "CORE_AGENCIES", "MAPPINGS_DIR"]
+__all__ = ["CORE_AGENCIES", "MAPPINGS_DIR", "mapping_for", "write_export"]
 
 CORE_AGENCIES = (
-    "polisen", "sakerhetspolisen", "aklagarmyndigheten", "ekobrottsmyndigheten", "skatteverket", "kriminalvarden",
-    "kronofogden", "kustbevakningen", "tullverket", "forsakringskassan", "migrationsverket", "arbetsformedlingen",
+    "polisen",
+    "sakerhetspolisen",
+    "aklagarmyndigheten",
+    "ekobrottsmyndigheten",
+    "skatteverket",
+    "kriminalvarden",
+    "kronofogden",
+    "kustbevakningen",
+    "tullverket",
+    "forsakringskassan",
+    "migrationsverket",
+    "arbetsformedlingen",
 )
 MAPPINGS_DIR = Path(__file__).parent / "mappings"
 

@@ -35,7 +35,7 @@ from ._sources import Checkpoint, NativeRecord
 from ._state import Positions
 from ._transforms import FieldError
 
-__all__ = ["PublishSummary", "publish_records", "map_record"]
+__all__ = ["PublishSummary", "map_record", "publish_records"]
 
 log = get_logger("samband.adapters")
 
@@ -62,8 +62,12 @@ def map_record(mapping: AgencyMapping, item: NativeRecord) -> tuple[str, Envelop
     except FieldError as exc:
         raise RejectedRecord(exc.reason, kind=exc.kind, field=exc.field, **_rejection_context(item)) from None
     except KeyError as exc:
-        raise RejectedRecord("Expected a value, got none (missing required field)", kind="missing-field",
-                             field=f"$.{exc.args[0]}", **_rejection_context(item)) from None
+        raise RejectedRecord(
+            "Expected a value, got none (missing required field)",
+            kind="missing-field",
+            field=f"$.{exc.args[0]}",
+            **_rejection_context(item),
+        ) from None
     except (ValueError, TypeError, SchemaError, msgspec.ValidationError) as exc:
         kind = "identifier" if type(exc).__name__ == "InvalidIdentifier" else "value"
         raise RejectedRecord(str(exc), kind=kind, **_rejection_context(item)) from None
@@ -117,12 +121,16 @@ class _Publisher:
                 return
             first = failed[0]
             if self.nc.is_closed:
-                raise PublishFailed(f"Expected an open connection to publish {_where(first)}, got a closed one") from first.result
+                raise PublishFailed(
+                    f"Expected an open connection to publish {_where(first)}, got a closed one"
+                ) from first.result
             if self.retry_for is not None and time.monotonic() - started > self.retry_for:
                 raise PublishFailed(
                     f"Expected an ack for {_where(first)} from the broker, got {first.result!r} for {self.retry_for:.0f}s"
                 ) from first.result
-            log.warning("publish not acknowledged; retrying", pending=len(failed), error=repr(first.result), delay=delay)
+            log.warning(
+                "publish not acknowledged; retrying", pending=len(failed), error=repr(first.result), delay=delay
+            )
             self.summary.retries += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -25,7 +25,7 @@ from ._errors import RejectedRecord, SourceError
 from ._formats import MAX_RECORD_BYTES, Frame, JsonLines, NativeFormat, Opened, ParseProblem
 from ._state import Position
 
-__all__ = ["NativeRecord", "Checkpoint", "read_jsonl", "read_file", "read_source", "MAX_RECORD_BYTES"]
+__all__ = ["MAX_RECORD_BYTES", "Checkpoint", "NativeRecord", "read_file", "read_jsonl", "read_source"]
 
 _CHUNK = 1 << 20
 
@@ -60,8 +60,13 @@ def _item(fmt: NativeFormat, opened: Opened, frame: Frame, *, label: str, key: s
     mark = Position(offset=frame.end, line=frame.next_line, index=frame.index + 1, dev=dev, inode=inode)
     position = f"{label}:{frame.line}"
     if frame.size > MAX_RECORD_BYTES and not frame.document:
-        rej = RejectedRecord(f"record of {frame.size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit",
-                             position=position, kind="oversized", length=frame.size, **_where(frame, key))
+        rej = RejectedRecord(
+            f"record of {frame.size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit",
+            position=position,
+            kind="oversized",
+            length=frame.size,
+            **_where(frame, key),
+        )
         rej.mark = mark
         return rej
     try:
@@ -72,15 +77,27 @@ def _item(fmt: NativeFormat, opened: Opened, frame: Frame, *, label: str, key: s
         if not frame.complete and kind == "syntax":
             kind, reason = "truncated", f"truncated last record (the source ends inside it): {reason}"
         raw = frame.data if len(frame.data) <= MAX_RECORD_BYTES else b""  # a large document is referenced, not copied
-        rej = RejectedRecord(reason, position=f"{label}:{frame.line + p.line_delta}", raw=raw, kind=kind,
-                             field=p.field, length=len(raw) if raw else frame.size, **common)
+        rej = RejectedRecord(
+            reason,
+            position=f"{label}:{frame.line + p.line_delta}",
+            raw=raw,
+            kind=kind,
+            field=p.field,
+            length=len(raw) if raw else frame.size,
+            **common,
+        )
         rej.mark = mark
         return rej
     return NativeRecord(position, frame.data, value, key, mark, frame.offset)
 
 
 def read_file(
-    path: Path, fmt: NativeFormat, *, start: Position | None = None, final: bool = True, key: str | None = None,
+    path: Path,
+    fmt: NativeFormat,
+    *,
+    start: Position | None = None,
+    final: bool = True,
+    key: str | None = None,
 ) -> Iterator[Item]:
     """Records of one file from ``start`` (a saved position) to its end; ``final=False`` leaves an unfinished tail."""
     path = Path(path)
@@ -125,7 +142,11 @@ class _Tail:
 
 
 def _files(directory: Path, fmt: NativeFormat) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in fmt.suffixes and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.is_file() and p.suffix.lower() in fmt.suffixes and not p.name.startswith(".")
+    )
 
 
 async def read_source(
@@ -167,12 +188,13 @@ async def read_source(
 async def _sleep(seconds: float, stop: asyncio.Event) -> None:
     try:
         await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 
-async def _read_directory(directory: Path, fmt: NativeFormat, positions, *, follow: bool, stop: asyncio.Event,
-                          poll: float, settle: float) -> AsyncIterator[Item]:
+async def _read_directory(
+    directory: Path, fmt: NativeFormat, positions, *, follow: bool, stop: asyncio.Event, poll: float, settle: float
+) -> AsyncIterator[Item]:
     tails: dict[str, _Tail] = {}
     loop = asyncio.get_running_loop()
     while True:
@@ -198,8 +220,14 @@ async def _read_directory(directory: Path, fmt: NativeFormat, positions, *, foll
                 yield item
             if final or fmt.name == "json":
                 tail.done = True
-                tail.cursor = Position(offset=tail.cursor.offset, line=tail.cursor.line, index=tail.cursor.index,
-                                       dev=tail.cursor.dev, inode=tail.cursor.inode, done=True)
+                tail.cursor = Position(
+                    offset=tail.cursor.offset,
+                    line=tail.cursor.line,
+                    index=tail.cursor.index,
+                    dev=tail.cursor.dev,
+                    inode=tail.cursor.inode,
+                    done=True,
+                )
                 yield Checkpoint(key, tail.cursor)
         if not follow or stop.is_set():
             return

@@ -7,7 +7,7 @@ import random
 
 from samband.schemas import synthetic_orgnr, synthetic_personnummer, synthetic_plate
 
-__all__ = ["native_key", "moment", "day", "pnr_dashed", "pnr_plain", "orgnr", "plate", "kronor", "BACCHUS_START"]
+__all__ = ["BACCHUS_START", "day", "kronor", "moment", "native_key", "orgnr", "plate", "pnr_dashed", "pnr_plain"]
 
 # Operation Bacchus: the liquor-bus controls at Helsingborg, spring 2017.
 BACCHUS_START = _dt.datetime(2017, 3, 3, 20, 0)

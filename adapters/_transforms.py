@@ -32,8 +32,25 @@ from samband.schemas import (
 )
 
 __all__ = [
-    "FieldError", "STOCKHOLM", "get", "opt", "items", "text", "integer", "quantity", "boolean", "amount_ore",
-    "date", "datetime", "person", "organisation", "party", "vehicle", "choice", "envelope", "subjects_of",
+    "STOCKHOLM",
+    "FieldError",
+    "amount_ore",
+    "boolean",
+    "choice",
+    "date",
+    "datetime",
+    "envelope",
+    "get",
+    "integer",
+    "items",
+    "opt",
+    "organisation",
+    "party",
+    "person",
+    "quantity",
+    "subjects_of",
+    "text",
+    "vehicle",
 ]
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -128,6 +145,7 @@ def _field(convert):
                 raise _missing(path)
             return convert(value, path)
     else:
+
         def transform(native: Any, path: str, *args: Any, optional: bool = False, **kwargs: Any) -> Any:
             value = _lookup(native, path)
             if _blank(value):
@@ -215,8 +233,19 @@ def amount_ore(value: Any, path: str, *, unit: str = "kr") -> int:
     return int(d * 100)
 
 
-_BOOL = {"j": True, "ja": True, "y": True, "yes": True, "true": True, "1": True,
-         "n": False, "nej": False, "no": False, "false": False, "0": False}
+_BOOL = {
+    "j": True,
+    "ja": True,
+    "y": True,
+    "yes": True,
+    "true": True,
+    "1": True,
+    "n": False,
+    "nej": False,
+    "no": False,
+    "false": False,
+    "0": False,
+}
 
 
 @_field
@@ -260,7 +289,9 @@ def datetime(value: Any, path: str, fmt: str | None = None, *, tz: _dt.tzinfo = 
     except ValueError:
         shaped = _shaped_like(s, fmt) if fmt else bool(_ISO_SHAPE.match(s))
         problem = "no such date or time" if shaped else f"not in the form {fmt or 'ISO 8601'}"
-        raise FieldError(f"Expected a date and time ({fmt or 'ISO 8601'}), got {s[:40]!r}: {problem}", field=path, kind="date") from None
+        raise FieldError(
+            f"Expected a date and time ({fmt or 'ISO 8601'}), got {s[:40]!r}: {problem}", field=path, kind="date"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
 
 
@@ -393,7 +424,8 @@ def _ref_fields(cls: type) -> tuple[str, ...]:
     if names is None:
         hints = typing.get_type_hints(cls)
         names = _REF_FIELDS[cls] = tuple(
-            n for n in cls.__struct_fields__  # type: ignore[attr-defined]
+            n
+            for n in cls.__struct_fields__  # type: ignore[attr-defined]
             if any(ref.__name__ in str(hints.get(n)) for ref in (PersonRef, OrganisationRef, VehicleRef))
         )
     return names
@@ -416,7 +448,7 @@ def subjects_of(record: Record) -> tuple[PersonRef | OrganisationRef | VehicleRe
 
 
 _REF_TYPES = (PersonRef, OrganisationRef, VehicleRef)
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 
 
 def envelope(
@@ -436,13 +468,23 @@ def envelope(
     try:
         if handling is None:
             return Envelope(
-                id=new_envelope_id(), record=record, region=region, operation=operation,  # type: ignore[arg-type]
-                produced_at=_dt.datetime.now(_UTC), subjects=subjects, legal_basis=legal_basis,
+                id=new_envelope_id(),
+                record=record,
+                region=region,
+                operation=operation,  # type: ignore[arg-type]
+                produced_at=_dt.datetime.now(_UTC),
+                subjects=subjects,
+                legal_basis=legal_basis,
             )
         return Envelope(
-            id=new_envelope_id(), record=record, region=region, operation=operation,  # type: ignore[arg-type]
-            produced_at=_dt.datetime.now(_UTC), subjects=subjects, legal_basis=legal_basis, handling=handling,
+            id=new_envelope_id(),
+            record=record,
+            region=region,
+            operation=operation,  # type: ignore[arg-type]
+            produced_at=_dt.datetime.now(_UTC),
+            subjects=subjects,
+            legal_basis=legal_basis,
+            handling=handling,
         )
     except ValueError as exc:
         raise FieldError(str(exc), field=region_field if "region" in str(exc) else "$", kind="value") from None
-

@@ -43,9 +43,15 @@ def _mapping(agency: str, mapping_file: Path | None):
 @click.option("--seed", type=int, default=2017, show_default=True)
 @click.option("--operation", default="bacchus-2017", show_default=True)
 @click.option("--region", default="syd", show_default=True)
-@click.option("--mapping", "mapping_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A declarative mapping file (for an agency without a mapping module).")
-def sample(agency: str, n: int, out_dir: Path, seed: int, operation: str, region: str, mapping_file: Path | None) -> None:
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A declarative mapping file (for an agency without a mapping module).",
+)
+def sample(
+    agency: str, n: int, out_dir: Path, seed: int, operation: str, region: str, mapping_file: Path | None
+) -> None:
     """Write N synthetic native records for AGENCY into OUT_DIR, in the agency's own export format."""
     mapping = _mapping(agency, mapping_file)
     records = mapping.sample(random.Random(seed), n, operation=operation, region=region)
@@ -54,20 +60,46 @@ def sample(agency: str, n: int, out_dir: Path, seed: int, operation: str, region
 
 @adapter.command("run")
 @click.argument("agency")
-@click.option("--source", type=click.Path(exists=True, allow_dash=True, path_type=Path),
-              help="A native export: a file, a directory being written to, or - for stdin.")
+@click.option(
+    "--source",
+    type=click.Path(exists=True, allow_dash=True, path_type=Path),
+    help="A native export: a file, a directory being written to, or - for stdin.",
+)
 @click.option("--follow", is_flag=True, help="Keep reading: tail the file, pick up new files in the directory.")
-@click.option("--sink", "sink_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("received"), show_default=True,
-              help="Directory for the JSON-lines file of delivered records.")
-@click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where source positions are kept [default: <state-dir>/adapters/<agency>.positions.json].")
-@click.option("--mapping", "mapping_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A declarative mapping file (for an agency without a mapping module).")
+@click.option(
+    "--sink",
+    "sink_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("received"),
+    show_default=True,
+    help="Directory for the JSON-lines file of delivered records.",
+)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where source positions are kept [default: <state-dir>/adapters/<agency>.positions.json].",
+)
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A declarative mapping file (for an agency without a mapping module).",
+)
 @click.option("--once", is_flag=True, help="Exit when the source is published and the inbox is idle.")
 @click.option("--no-inbox", is_flag=True, help="Only publish; do not consume the agency's inbox.")
 @click.pass_obj
-def run(obj, agency: str, source: Path | None, follow: bool, sink_dir: Path, state_file: Path | None,
-        mapping_file: Path | None, once: bool, no_inbox: bool) -> None:
+def run(
+    obj,
+    agency: str,
+    source: Path | None,
+    follow: bool,
+    sink_dir: Path,
+    state_file: Path | None,
+    mapping_file: Path | None,
+    once: bool,
+    no_inbox: bool,
+) -> None:
     """Publish AGENCY's native export (--source) and write its inbox to a sink until Ctrl-C."""
     mapping = _mapping(agency, mapping_file)
     state_file = state_file or obj.state_dir / "adapters" / f"{agency}.positions.json"
@@ -93,8 +125,14 @@ async def _publish(nc, mapping, source: Path, follow: bool, state_file: Path, st
         return await publish_records(nc, mapping, items, positions=positions, retry_for=None)
     total = _total_bytes(source)
     done: dict[str, int] = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(f"{mapping.agency} {source.name}", total=total)
 
         def advance(item) -> None:
@@ -118,8 +156,9 @@ def _print_summary(agency: str, summary: PublishSummary) -> None:
         console.print(f"  ... and {len(summary.rejected) - 50} more: `samband adapter dlq {agency}`")
 
 
-async def _run(obj, mapping, source: Path | None, follow: bool, sink_dir: Path, state_file: Path, once: bool,
-               no_inbox: bool) -> None:
+async def _run(
+    obj, mapping, source: Path | None, follow: bool, sink_dir: Path, state_file: Path, once: bool, no_inbox: bool
+) -> None:
     agency = mapping.agency
     nc = await obj.connect(agency)
     stop = asyncio.Event()
@@ -151,7 +190,9 @@ async def _run(obj, mapping, source: Path | None, follow: bool, sink_dir: Path, 
 
 @adapter.command("dlq")
 @click.argument("agency")
-@click.option("--kind", help="Only dead letters of this kind (syntax, encoding, oversized, truncated, missing-field, ...).")
+@click.option(
+    "--kind", help="Only dead letters of this kind (syntax, encoding, oversized, truncated, missing-field, ...)."
+)
 @click.option("--limit", type=int, default=200, show_default=True, help="The most recent N.")
 @click.option("--raw", "show_raw", is_flag=True, help="Also print each record's raw bytes (the agency's own data).")
 @click.pass_obj
@@ -166,8 +207,14 @@ def dlq(obj, agency: str, kind: str | None, limit: int, show_raw: bool) -> None:
     for col in ("seq", "rejected at", "kind", "position", "field", "reason"):
         table.add_column(col, overflow="fold")
     for seq, letter in letters:
-        table.add_row(str(seq), letter.rejected_at.strftime("%Y-%m-%d %H:%M:%S"), letter.kind, letter.position,
-                      letter.field or "", letter.reason)
+        table.add_row(
+            str(seq),
+            letter.rejected_at.strftime("%Y-%m-%d %H:%M:%S"),
+            letter.kind,
+            letter.position,
+            letter.field or "",
+            letter.reason,
+        )
     out.print(table)
     if show_raw:
         for seq, letter in letters:

@@ -13,7 +13,15 @@ from samband.schemas import RECORD_TYPES, REGIONS, Region
 
 from ._errors import AgencyFileError
 
-__all__ = ["Agency", "load_agency_file", "load_agency_dir", "builtin_agencies", "SLUG_PATTERN", "SENDABLE_RECORD_TYPES", "RESERVED_SLUGS"]
+__all__ = [
+    "RESERVED_SLUGS",
+    "SENDABLE_RECORD_TYPES",
+    "SLUG_PATTERN",
+    "Agency",
+    "builtin_agencies",
+    "load_agency_dir",
+    "load_agency_file",
+]
 
 SLUG_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
 # Record types an agency may send: the councils' decisions come from SSO and the platform's

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nkeys
 
-__all__ = ["Credentials", "ROUTER", "SSO", "AUDITOR", "ADMIN", "STEWARD"]
+__all__ = ["ADMIN", "AUDITOR", "ROUTER", "SSO", "STEWARD", "Credentials"]
 
 ROUTER, SSO, AUDITOR, ADMIN = "router", "sso", "auditor", "admin"
 # The operators' identity in the router's account: creates and changes the router's streams

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import contextlib
 import dataclasses
 import fcntl
@@ -15,15 +14,15 @@ from nats.errors import Error as NatsError
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import Error as JsError
 
+from samband.observability import get_logger
+
 from ._agencies import Agency, builtin_agencies
 from ._creds import STEWARD, Credentials
 from ._errors import BrokerConfigError, BrokerUnavailable, OnboardingError
 from ._render import render_server_config
 from ._server import NatsServer, check_config, free_port, reload_server
 
-from samband.observability import get_logger
-
-__all__ = ["provision_streams", "Deployment", "ROUTER_STREAMS", "INBOX_STREAM", "DEADLETTER_STREAM", "AGENCY_STREAMS"]
+__all__ = ["AGENCY_STREAMS", "DEADLETTER_STREAM", "INBOX_STREAM", "ROUTER_STREAMS", "Deployment", "provision_streams"]
 
 log = get_logger("samband.broker")
 
@@ -32,24 +31,43 @@ _DAY = 86_400.0
 # Streams in the ROUTER account. The audit streams refuse delete and purge, and no
 # rollup header may replace their history.
 ROUTER_STREAMS: tuple[StreamConfig, ...] = (
-    StreamConfig(name="INGEST", subjects=["ingest.>"], storage=StorageType.FILE, max_age=7 * _DAY, duplicate_window=_DAY),
+    StreamConfig(
+        name="INGEST", subjects=["ingest.>"], storage=StorageType.FILE, max_age=7 * _DAY, duplicate_window=_DAY
+    ),
     # Agency registrations (onboarding/offboarding), read by the router to know who exists.
     StreamConfig(name="REGISTRY", subjects=["registry.>"], storage=StorageType.FILE),
     StreamConfig(name="DECISIONS", subjects=["decisions.>"], storage=StorageType.FILE),
     StreamConfig(name="RECEIPTS", subjects=["receipt.>"], storage=StorageType.FILE, max_age=30 * _DAY),
     StreamConfig(
-        name="AUDIT", subjects=["audit.records"], storage=StorageType.FILE, retention=RetentionPolicy.LIMITS,
-        deny_delete=True, deny_purge=True, allow_rollup_hdrs=False, discard=DiscardPolicy.NEW, duplicate_window=600.0,
+        name="AUDIT",
+        subjects=["audit.records"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        deny_delete=True,
+        deny_purge=True,
+        allow_rollup_hdrs=False,
+        discard=DiscardPolicy.NEW,
+        duplicate_window=600.0,
         allow_direct=True,
     ),
     StreamConfig(
-        name="AUDIT_CHECKPOINTS", subjects=["audit.checkpoints"], storage=StorageType.FILE,
-        deny_delete=True, deny_purge=True, allow_rollup_hdrs=False, discard=DiscardPolicy.NEW, allow_direct=True,
+        name="AUDIT_CHECKPOINTS",
+        subjects=["audit.checkpoints"],
+        storage=StorageType.FILE,
+        deny_delete=True,
+        deny_purge=True,
+        allow_rollup_hdrs=False,
+        discard=DiscardPolicy.NEW,
+        allow_direct=True,
     ),
 )
-INBOX_STREAM = StreamConfig(name="INBOX", subjects=["in.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY)
+INBOX_STREAM = StreamConfig(
+    name="INBOX", subjects=["in.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY
+)
 # An agency's rejected native records, in its own account (see _render.py).
-DEADLETTER_STREAM = StreamConfig(name="DEADLETTER", subjects=["dlq.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY)
+DEADLETTER_STREAM = StreamConfig(
+    name="DEADLETTER", subjects=["dlq.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY
+)
 AGENCY_STREAMS = (INBOX_STREAM, DEADLETTER_STREAM)
 
 
@@ -115,14 +133,20 @@ class Deployment:
         """Write the server configuration (creating missing credentials) and check it with ``nats-server -t``."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         text = render_server_config(
-            agencies=self.agencies.values(), creds=self.creds, store_dir=self.state_dir / "jetstream",
-            port=self.port, http_port=self.http_port, extra={"pid_file": str(self.pid_file)},
+            agencies=self.agencies.values(),
+            creds=self.creds,
+            store_dir=self.state_dir / "jetstream",
+            port=self.port,
+            http_port=self.http_port,
+            extra={"pid_file": str(self.pid_file)},
         )
         candidate = self.config_file.with_suffix(".conf.new")
         candidate.write_text(text)
         check_config(candidate)
         candidate.replace(self.config_file)
-        self.meta_file.write_bytes(msgspec.json.encode(_Meta(port=self.port, http_port=self.http_port, agencies=tuple(self.agencies.values()))))
+        self.meta_file.write_bytes(
+            msgspec.json.encode(_Meta(port=self.port, http_port=self.http_port, agencies=tuple(self.agencies.values())))
+        )
         return self.config_file
 
     def start(self) -> NatsServer:
@@ -168,7 +192,9 @@ class Deployment:
                 agencies[add.slug] = add
             if remove is not None:
                 if remove not in agencies:
-                    raise OnboardingError(f"Expected an agency on the bus ({', '.join(sorted(agencies))}), got {remove!r}")
+                    raise OnboardingError(
+                        f"Expected an agency on the bus ({', '.join(sorted(agencies))}), got {remove!r}"
+                    )
                 del agencies[remove]
             self._apply(agencies)
 
@@ -199,9 +225,16 @@ class Deployment:
         """Connect as one identity (agency slug, ``router``, ``sso``, ``auditor``, ``admin``)."""
         try:
             return await nats.connect(
-                self.url, nkeys_seed=str(self.seed(identity)), name=f"samband-{identity}",
-                **{"connect_timeout": 5, "max_reconnect_attempts": -1, "reconnect_time_wait": 0.25,
-                   "error_cb": _log_error(identity), **options},
+                self.url,
+                nkeys_seed=str(self.seed(identity)),
+                name=f"samband-{identity}",
+                **{
+                    "connect_timeout": 5,
+                    "max_reconnect_attempts": -1,
+                    "reconnect_time_wait": 0.25,
+                    "error_cb": _log_error(identity),
+                    **options,
+                },
             )
         except (NatsError, OSError) as exc:
             raise BrokerUnavailable(f"cannot connect to {self.url} as {identity}: {exc!r}") from exc
@@ -261,5 +294,3 @@ async def _ensure_stream(js, cfg: StreamConfig) -> None:
             await js.update_stream(cfg)
     except (JsError, NatsError) as exc:
         raise BrokerUnavailable(f"cannot create stream {cfg.name}: {exc!r}") from exc
-
-

@@ -13,7 +13,15 @@ The tree::
 
 from __future__ import annotations
 
-__all__ = ["BrokerConfigError", "AgencyFileError", "BrokerNotFound", "BrokerStartError", "BrokerUnavailable", "BrokerReloadError", "OnboardingError"]
+__all__ = [
+    "AgencyFileError",
+    "BrokerConfigError",
+    "BrokerNotFound",
+    "BrokerReloadError",
+    "BrokerStartError",
+    "BrokerUnavailable",
+    "OnboardingError",
+]
 
 
 class BrokerConfigError(Exception):

@@ -24,7 +24,7 @@ from ._creds import ROUTER
 from ._deployment import Deployment
 from ._errors import AgencyFileError, BrokerConfigError, BrokerUnavailable, OnboardingError
 
-__all__ = ["Onboarded", "onboard", "offboard", "register", "registration_subject", "adapter_command"]
+__all__ = ["Onboarded", "adapter_command", "offboard", "onboard", "register", "registration_subject"]
 
 log = get_logger("samband.broker")
 
@@ -46,24 +46,42 @@ def adapter_command(dep: Deployment, agency: Agency, agency_file: Path) -> str |
     """The command that runs the agency's declarative adapter against this deployment."""
     if not agency.mapping:
         return None
-    return shlex.join([
-        "samband", "--state-dir", str(dep.state_dir), "adapter", "run", agency.slug,
-        "--mapping", str(mapping_path(agency, agency_file)), "--sink", str(dep.state_dir / "received"),
-    ])
+    return shlex.join(
+        [
+            "samband",
+            "--state-dir",
+            str(dep.state_dir),
+            "adapter",
+            "run",
+            agency.slug,
+            "--mapping",
+            str(mapping_path(agency, agency_file)),
+            "--sink",
+            str(dep.state_dir / "received"),
+        ]
+    )
 
 
 async def register(dep: Deployment, agency: Agency, *, active: bool = True) -> int:
     """Announce the agency to the router (REGISTRY stream in the ROUTER account); return the stream sequence."""
     reg = AgencyRegistration(
-        slug=agency.slug, name=agency.name, tier=agency.tier, regions=agency.regions,
-        sends=agency.sends, purposes=agency.purposes, active=active,
+        slug=agency.slug,
+        name=agency.name,
+        tier=agency.tier,
+        regions=agency.regions,
+        sends=agency.sends,
+        purposes=agency.purposes,
+        active=active,
     )
     # A fresh id per announcement: a re-onboarding inside the dedupe window must not be swallowed.
     msg_id = f"registry:{agency.slug}:{'on' if active else 'off'}:{time.time_ns()}"
     nc = await dep.connect(ROUTER)
     try:
         ack = await nc.jetstream().publish(
-            registration_subject(agency.slug), msgspec.json.encode(reg), headers={"Nats-Msg-Id": msg_id}, timeout=5,
+            registration_subject(agency.slug),
+            msgspec.json.encode(reg),
+            headers={"Nats-Msg-Id": msg_id},
+            timeout=5,
         )
         return ack.seq
     except (NatsError, JsError) as exc:
@@ -77,20 +95,26 @@ async def onboard(dep: Deployment, file: Path | str) -> Onboarded:
     file = Path(file)
     agency = load_agency_file(file, require_mapping=True)
     if agency.slug in dep.agencies:
-        raise AgencyFileError(f"{file}: key `slug`: Expected a slug not yet on the bus, got {agency.slug!r} (already onboarded)")
+        raise AgencyFileError(
+            f"{file}: key `slug`: Expected a slug not yet on the bus, got {agency.slug!r} (already onboarded)"
+        )
     try:
         dep.change(add=agency)
     except OnboardingError as exc:  # another `samband onboard` added it meanwhile
         raise AgencyFileError(f"{file}: key `slug`: {exc}") from exc
     except BrokerConfigError as exc:
-        raise OnboardingError(f"{file}: the broker refused the configuration with `{agency.slug}` added; nothing changed: {exc}") from exc
+        raise OnboardingError(
+            f"{file}: the broker refused the configuration with `{agency.slug}` added; nothing changed: {exc}"
+        ) from exc
     try:
         await dep.provision_inbox(agency.slug)
         seq = await register(dep, agency, active=True)
     except BrokerConfigError as exc:
         # All or nothing: an agency on the bus without its inbox or unknown to the router helps no one.
         dep.change(remove=agency.slug)
-        raise OnboardingError(f"{file}: `{agency.slug}` could not be set up and was taken off the bus again: {exc}") from exc
+        raise OnboardingError(
+            f"{file}: `{agency.slug}` could not be set up and was taken off the bus again: {exc}"
+        ) from exc
     log.info("agency onboarded", agency=agency.slug, registration_seq=seq)
     return Onboarded(agency, file, dep.seed(agency.slug), seq, adapter_command(dep, agency, file))
 
@@ -103,7 +127,9 @@ async def offboard(dep: Deployment, slug: str) -> int:
     try:
         dep.change(remove=slug)
     except BrokerConfigError as exc:
-        raise OnboardingError(f"cannot offboard {slug}: the broker refused the configuration without it; nothing changed: {exc}") from exc
+        raise OnboardingError(
+            f"cannot offboard {slug}: the broker refused the configuration without it; nothing changed: {exc}"
+        ) from exc
     seq = await register(dep, agency, active=False)
     log.info("agency offboarded", agency=slug, registration_seq=seq)
     return seq

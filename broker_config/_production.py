@@ -22,7 +22,7 @@ from ._creds import Credentials
 from ._errors import OnboardingError
 from ._render import render_server_config
 
-__all__ = ["ClusterLayout", "render_cluster", "provision_cluster"]
+__all__ = ["ClusterLayout", "provision_cluster", "render_cluster"]
 
 CLUSTER_NAME = "samband"
 
@@ -43,10 +43,13 @@ class ClusterLayout:
     def standard(cls, nodes: int, leaves: int, host: str = "127.0.0.1") -> ClusterLayout:
         """The NATS default ports, one up per node: 4222.., 6222.., 7422.., 8222..; leaves on 5222.."""
         return cls(
-            client_ports=tuple(4222 + i for i in range(nodes)), cluster_ports=tuple(6222 + i for i in range(nodes)),
-            leaf_ports=tuple(7422 + i for i in range(nodes)), http_ports=tuple(8222 + i for i in range(nodes)),
+            client_ports=tuple(4222 + i for i in range(nodes)),
+            cluster_ports=tuple(6222 + i for i in range(nodes)),
+            leaf_ports=tuple(7422 + i for i in range(nodes)),
+            http_ports=tuple(8222 + i for i in range(nodes)),
             leaf_client_ports=tuple(5222 + j for j in range(leaves)),
-            leaf_http_ports=tuple(8322 + j for j in range(leaves)), host=host,
+            leaf_http_ports=tuple(8322 + j for j in range(leaves)),
+            host=host,
         )
 
     @classmethod
@@ -54,8 +57,15 @@ class ClusterLayout:
         """Free ports on this machine (tests, or several layouts side by side)."""
         ports = iter(_free_ports(4 * nodes + 2 * leaves, host))
         take = lambda n: tuple(next(ports) for _ in range(n))  # noqa: E731
-        return cls(client_ports=take(nodes), cluster_ports=take(nodes), leaf_ports=take(nodes), http_ports=take(nodes),
-                   leaf_client_ports=take(leaves), leaf_http_ports=take(leaves), host=host)
+        return cls(
+            client_ports=take(nodes),
+            cluster_ports=take(nodes),
+            leaf_ports=take(nodes),
+            http_ports=take(nodes),
+            leaf_client_ports=take(leaves),
+            leaf_http_ports=take(leaves),
+            host=host,
+        )
 
     def node_urls(self) -> list[str]:
         return [f"nats://{self.host}:{p}" for p in self.client_ports]
@@ -118,10 +128,21 @@ def render_cluster(
             "pid_file": str(out_dir / f"{name}.pid"),
         }
         if nodes > 1:
-            extra["cluster"] = {"name": CLUSTER_NAME, "host": layout.host, "port": layout.cluster_ports[i], "routes": routes}
+            extra["cluster"] = {
+                "name": CLUSTER_NAME,
+                "host": layout.host,
+                "port": layout.cluster_ports[i],
+                "routes": routes,
+            }
         text = render_server_config(
-            agencies=agencies, creds=creds, store_dir=out_dir / f"{name}-jetstream", port=layout.client_ports[i],
-            http_port=layout.http_ports[i], host=layout.host, server_name=name, extra=extra,
+            agencies=agencies,
+            creds=creds,
+            store_dir=out_dir / f"{name}-jetstream",
+            port=layout.client_ports[i],
+            http_port=layout.http_ports[i],
+            host=layout.host,
+            server_name=name,
+            extra=extra,
         )
         path = out_dir / f"node-{i + 1}.conf"
         path.write_text(text)
@@ -136,11 +157,13 @@ def render_cluster(
             # The agency's adapter connects here with its usual seed; nothing else can.
             "accounts": {slug: {"users": [{"nkey": creds.public_key(slug)}]}},
             "leafnodes": {
-                "remotes": [{
-                    "urls": [f"nats-leaf://{layout.host}:{p}" for p in layout.leaf_ports],
-                    "account": slug,
-                    "nkey": seed,
-                }],
+                "remotes": [
+                    {
+                        "urls": [f"nats-leaf://{layout.host}:{p}" for p in layout.leaf_ports],
+                        "account": slug,
+                        "nkey": seed,
+                    }
+                ],
             },
         }
         path = out_dir / f"leaf-{slug}.conf"
@@ -149,7 +172,9 @@ def render_cluster(
     return written
 
 
-async def provision_cluster(creds: Credentials, agencies: Iterable[str], servers: list[str], *, replicas: int = 3) -> None:
+async def provision_cluster(
+    creds: Credentials, agencies: Iterable[str], servers: list[str], *, replicas: int = 3
+) -> None:
     """Create the router's streams and every agency's streams on a running cluster, ``replicas`` each.
 
     Each account's streams are made with that account's own credentials (the router's with
@@ -164,8 +189,12 @@ async def provision_cluster(creds: Credentials, agencies: Iterable[str], servers
 
     for identity, streams in [(ROUTER, ROUTER_STREAMS), *((slug, AGENCY_STREAMS) for slug in agencies)]:
         try:
-            nc = await nats.connect(servers=servers, nkeys_seed=str(creds.seed_path(identity)), connect_timeout=5,
-                                    name=f"samband-provision-{identity}")
+            nc = await nats.connect(
+                servers=servers,
+                nkeys_seed=str(creds.seed_path(identity)),
+                connect_timeout=5,
+                name=f"samband-provision-{identity}",
+            )
         except (NatsError, OSError) as exc:
             raise BrokerUnavailable(f"cannot connect to {', '.join(servers)} as {identity}: {exc!r}") from exc
         try:

@@ -26,7 +26,7 @@ import msgspec
 from ._agencies import Agency
 from ._creds import ADMIN, AUDITOR, ROUTER, SSO, STEWARD, Credentials
 
-__all__ = ["render_server_config", "ROUTER_ACCOUNT", "SSO_ACCOUNT", "SYSTEM_ACCOUNT", "JS_DENY_DESTRUCTIVE"]
+__all__ = ["JS_DENY_DESTRUCTIVE", "ROUTER_ACCOUNT", "SSO_ACCOUNT", "SYSTEM_ACCOUNT", "render_server_config"]
 
 ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_ACCOUNT = "ROUTER", "SSO", "SYS"
 
@@ -47,10 +47,17 @@ AUDITOR_READS = [
     subject
     for stream in AUDITOR_STREAMS
     for subject in (
-        f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}.>", f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.>",
-        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>", f"$JS.API.CONSUMER.INFO.{stream}.>",
-        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>", f"$JS.API.CONSUMER.DELETE.{stream}.>", f"$JS.ACK.{stream}.>",
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.INFO.{stream}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
+        f"$JS.API.CONSUMER.DELETE.{stream}.>",
+        f"$JS.ACK.{stream}.>",
     )
 ] + ["$JS.FC.>"]
 
@@ -131,9 +138,7 @@ def render_server_config(
             {"service": "receipt.*.>", "account_token_position": 2},
             {"service": "decisions.>", "accounts": [SSO_ACCOUNT]},
         ],
-        "imports": [
-            {"service": {"account": a.slug, "subject": "in.>"}, "to": f"inbox.{a.slug}.>"} for a in agencies
-        ],
+        "imports": [{"service": {"account": a.slug, "subject": "in.>"}, "to": f"inbox.{a.slug}.>"} for a in agencies],
     }
     accounts: dict[str, dict] = {
         SYSTEM_ACCOUNT: {"users": [{"nkey": creds.ensure(ADMIN)}]},

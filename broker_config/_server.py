@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ._errors import BrokerNotFound, BrokerReloadError, BrokerStartError
 
-__all__ = ["NatsServer", "find_nats_server", "free_port", "check_config", "reload_server"]
+__all__ = ["NatsServer", "check_config", "find_nats_server", "free_port", "reload_server"]
 
 
 def find_nats_server() -> Path:
@@ -58,7 +58,9 @@ class NatsServer:
     with the server's log, terminate then kill.
     """
 
-    def __init__(self, config_file: Path, *, port: int, http_port: int, log_file: Path, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, config_file: Path, *, port: int, http_port: int, log_file: Path, host: str = "127.0.0.1"
+    ) -> None:
         self.config_file = Path(config_file)
         self.host, self.port, self.http_port = host, port, http_port
         self.log_file = Path(log_file)
@@ -74,7 +76,9 @@ class NatsServer:
         log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(
             [str(binary), "-c", str(self.config_file)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         log.close()
         self._wait_ready(timeout)
@@ -96,14 +100,16 @@ class NatsServer:
                     f"nats-server exited with code {self.proc.returncode} before it was ready; its log:\n{self._log_tail()}"
                 )
             try:
-                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
+                with urllib.request.urlopen(url, timeout=1) as resp:
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, OSError):
                 pass
             time.sleep(0.05)
         self.stop()
-        raise BrokerStartError(f"nats-server was not ready within {timeout:.0f}s on {self.url}; its log:\n{self._log_tail()}")
+        raise BrokerStartError(
+            f"nats-server was not ready within {timeout:.0f}s on {self.url}; its log:\n{self._log_tail()}"
+        )
 
     def reload(self) -> None:
         """Ask the running server to re-read its configuration (SIGHUP): connections stay up."""
@@ -130,7 +136,7 @@ class NatsServer:
 
 def _varz_load_time(http_port: int) -> str | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/varz", timeout=2) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/varz", timeout=2) as resp:
             return json.loads(resp.read()).get("config_load_time")
     except (urllib.error.URLError, ConnectionError, OSError, ValueError):
         return None
@@ -145,13 +151,17 @@ def reload_server(pid_file: Path, log_file: Path, http_port: int, *, timeout: fl
     try:
         pid = int(Path(pid_file).read_text().strip())
     except (OSError, ValueError) as exc:
-        raise BrokerReloadError(f"Expected the running nats-server's pid in {pid_file}, got {exc}; is `samband up` running?") from exc
+        raise BrokerReloadError(
+            f"Expected the running nats-server's pid in {pid_file}, got {exc}; is `samband up` running?"
+        ) from exc
     before = _varz_load_time(http_port)
     log_offset = log_file.stat().st_size if log_file.exists() else 0
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError as exc:
-        raise BrokerReloadError(f"nats-server (pid {pid} from {pid_file}) is not running; start it with `samband up`") from exc
+        raise BrokerReloadError(
+            f"nats-server (pid {pid} from {pid_file}) is not running; start it with `samband up`"
+        ) from exc
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = _varz_load_time(http_port)
@@ -161,7 +171,9 @@ def reload_server(pid_file: Path, log_file: Path, http_port: int, *, timeout: fl
             with open(log_file, "rb") as f:
                 f.seek(log_offset)
                 for line in f.read().decode(errors="replace").splitlines():
-                    if "Failed to reload" in line or "[ERR]" in line and "reload" in line.lower():
-                        raise BrokerReloadError(f"nats-server refused the new configuration and keeps its last good one: {line.strip()}")
+                    if "Failed to reload" in line or ("[ERR]" in line and "reload" in line.lower()):
+                        raise BrokerReloadError(
+                            f"nats-server refused the new configuration and keeps its last good one: {line.strip()}"
+                        )
         time.sleep(0.02)
     raise BrokerReloadError(f"nats-server (pid {pid}) did not confirm the reload within {timeout:.0f}s")

@@ -37,9 +37,11 @@ def onboard(obj, file: Path, start_adapter: bool) -> None:
     dep = obj.deployment()
     result = _run(_onboard(dep, file))
     a = result.agency
-    console.print(f"[green]onboarded[/] [bold]{a.slug}[/] ({a.name}, {a.tier}): account {a.slug}, "
-                  f"credentials {result.seed_file} (0600), broker reloaded live, "
-                  f"registered with the router (REGISTRY seq {result.registration_seq})")
+    console.print(
+        f"[green]onboarded[/] [bold]{a.slug}[/] ({a.name}, {a.tier}): account {a.slug}, "
+        f"credentials {result.seed_file} (0600), broker reloaded live, "
+        f"registered with the router (REGISTRY seq {result.registration_seq})"
+    )
     if result.adapter_command:
         if start_adapter:
             log = dep.state_dir / "adapters" / f"{a.slug}.log"
@@ -49,8 +51,12 @@ def onboard(obj, file: Path, start_adapter: bool) -> None:
             beside = Path(sys.executable).parent / "samband"
             argv[0] = str(beside) if beside.is_file() else shutil.which("samband") or "samband"
             with open(log, "ab") as out:
-                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-            click.echo(f"adapter started (pid {proc.pid}, log {log}); it writes delivered records to {dep.state_dir / 'received'}")
+                proc = subprocess.Popen(
+                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                )
+            click.echo(
+                f"adapter started (pid {proc.pid}, log {log}); it writes delivered records to {dep.state_dir / 'received'}"
+            )
         else:
             click.echo("start its adapter (add --source EXPORT [--follow] to publish its export) with:")
             click.echo(f"  {result.adapter_command}")
@@ -63,8 +69,10 @@ def offboard(obj, agency: str) -> None:
     """Revoke AGENCY's credentials live; its grants lapse, its audit history stays."""
     dep = obj.deployment()
     seq = _run(_offboard(dep, agency))
-    console.print(f"[yellow]offboarded[/] [bold]{agency}[/]: credentials revoked, its connections closed by a live reload, "
-                  f"registration inactive (REGISTRY seq {seq}); the audit trail keeps its history")
+    console.print(
+        f"[yellow]offboarded[/] [bold]{agency}[/]: credentials revoked, its connections closed by a live reload, "
+        f"registration inactive (REGISTRY seq {seq}); the audit trail keeps its history"
+    )
 
 
 @click.group("creds")
@@ -82,20 +90,30 @@ def creds_show(obj, identity: str) -> None:
     if not seed.exists():
         known = sorted(p.stem for p in dep.creds.dir.glob("*.nk"))
         raise click.ClickException(f"Expected an identity with credentials ({', '.join(known)}), got {identity!r}")
-    account = identity if identity in dep.agencies else {"router": "ROUTER", "auditor": "ROUTER", "steward": "ROUTER", "sso": "SSO", "admin": "SYS"}.get(identity, "?")
+    account = (
+        identity
+        if identity in dep.agencies
+        else {"router": "ROUTER", "auditor": "ROUTER", "steward": "ROUTER", "sso": "SSO", "admin": "SYS"}.get(
+            identity, "?"
+        )
+    )
     # Plain echo, not rich: these lines are meant to be copied, so they must never be wrapped.
     sample = "out.outcome" if identity in dep.agencies else "registry.>"
     verb = "pub" if identity in dep.agencies else "sub"
-    click.echo("\n".join([
-        f"{identity} (account {account}, public key {dep.creds.public_key(identity)})",
-        f"  url:       {dep.url}",
-        f"  seed file: {seed}  (0600; keep it secret, never commit it)",
-        "  nats-py:",
-        "    import nats",
-        f'    nc = await nats.connect("{dep.url}", nkeys_seed="{seed}")',
-        "  nats CLI:",
-        f"    nats --server {dep.url} --nkey {seed} {verb} {sample}" + (" '{...}'" if verb == "pub" else ""),
-    ]))
+    click.echo(
+        "\n".join(
+            [
+                f"{identity} (account {account}, public key {dep.creds.public_key(identity)})",
+                f"  url:       {dep.url}",
+                f"  seed file: {seed}  (0600; keep it secret, never commit it)",
+                "  nats-py:",
+                "    import nats",
+                f'    nc = await nats.connect("{dep.url}", nkeys_seed="{seed}")',
+                "  nats CLI:",
+                f"    nats --server {dep.url} --nkey {seed} {verb} {sample}" + (" '{...}'" if verb == "pub" else ""),
+            ]
+        )
+    )
 
 
 @click.group("broker")
@@ -104,14 +122,30 @@ def broker() -> None:
 
 
 @broker.command("render")
-@click.option("--cluster", "nodes", type=int, default=3, show_default=True, help="Number of hub nodes (JetStream, R3 router streams).")
-@click.option("--leaf", "leaves", multiple=True, help="An agency that runs a leaf node in its own network (repeatable).")
+@click.option(
+    "--cluster",
+    "nodes",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Number of hub nodes (JetStream, R3 router streams).",
+)
+@click.option(
+    "--leaf", "leaves", multiple=True, help="An agency that runs a leaf node in its own network (repeatable)."
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--agency-file", "agency_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Extra (network) agency files to include beside the deployment's agencies.")
+@click.option(
+    "--agency-file",
+    "agency_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Extra (network) agency files to include beside the deployment's agencies.",
+)
 @click.pass_obj
-def broker_render(obj, nodes: int, leaves: tuple[str, ...], out_dir: Path, host: str, agency_files: tuple[Path, ...]) -> None:
+def broker_render(
+    obj, nodes: int, leaves: tuple[str, ...], out_dir: Path, host: str, agency_files: tuple[Path, ...]
+) -> None:
     """Write a production layout: NODES hub configs and one leaf-node config per --leaf agency."""
     from ._deployment import Deployment
 
@@ -121,8 +155,14 @@ def broker_render(obj, nodes: int, leaves: tuple[str, ...], out_dir: Path, host:
         for f in agency_files:
             a = load_agency_file(f)
             agencies[a.slug] = a
-        paths = render_cluster(agencies=agencies.values(), creds=dep.creds, out_dir=out_dir, nodes=nodes,
-                               leaves=leaves, layout=ClusterLayout.standard(nodes, len(leaves), host))
+        paths = render_cluster(
+            agencies=agencies.values(),
+            creds=dep.creds,
+            out_dir=out_dir,
+            nodes=nodes,
+            leaves=leaves,
+            layout=ClusterLayout.standard(nodes, len(leaves), host),
+        )
         from ._server import check_config
 
         for p in paths:

@@ -33,8 +33,16 @@ import nats
 from ._errors import ObservabilityError
 
 __all__ = [
-    "AckPipeline", "ConnectionClosed", "NoAnswer", "NoStream", "NotConnected", "NotSendable", "PubAck", "PublishBatch",
-    "PublishError", "PublishRefused",
+    "AckPipeline",
+    "ConnectionClosed",
+    "NoAnswer",
+    "NoStream",
+    "NotConnected",
+    "NotSendable",
+    "PubAck",
+    "PublishBatch",
+    "PublishError",
+    "PublishRefused",
 ]
 
 Item = tuple[str, bytes, "dict[str, str] | None"]
@@ -116,6 +124,8 @@ def _subject_ok(subject: str) -> bool:
         _checked_subjects.clear()
     _checked_subjects.add(subject)
     return True
+
+
 _NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 _checked_keys: set[str] = set()
 
@@ -149,7 +159,7 @@ def _header_block(headers: dict[str, str]) -> bytes:
 class PublishBatch:
     """Messages sent under one key: their answers, in the order they were sent."""
 
-    __slots__ = ("key", "reply", "results", "left", "_done", "_slices")
+    __slots__ = ("_done", "_slices", "key", "left", "reply", "results")
 
     def __init__(self, key: int, reply: str) -> None:
         self.key, self.reply = key, reply
@@ -202,7 +212,10 @@ class AckPipeline:
         if self._sub is None:
             self._prefix = self.nc.new_inbox()
             self._sub = await self.nc.subscribe(
-                self._prefix + ".>", cb=self._on_reply, pending_msgs_limit=1_000_000, pending_bytes_limit=-1,
+                self._prefix + ".>",
+                cb=self._on_reply,
+                pending_msgs_limit=1_000_000,
+                pending_bytes_limit=-1,
             )
 
     async def close(self) -> None:
@@ -243,7 +256,10 @@ class AckPipeline:
         for i, (subject, payload, headers) in enumerate(items, start):
             n = len(payload)
             if n > limit:  # the server would close the connection on it
-                batch.settle(i, NotSendable(f"Expected at most {limit} bytes (the server's max_payload), got {n} - at `{subject}`"))
+                batch.settle(
+                    i,
+                    NotSendable(f"Expected at most {limit} bytes (the server's max_payload), got {n} - at `{subject}`"),
+                )
                 continue
             if not _subject_ok(subject):
                 batch.settle(i, NotSendable(f"Expected a subject without whitespace, got {subject!r}"))
@@ -297,7 +313,7 @@ class AckPipeline:
                 batch._done = asyncio.get_running_loop().create_future()
                 try:
                     await asyncio.wait_for(batch._done, timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             self._batches.pop(batch.key, None)

@@ -13,7 +13,7 @@ import msgspec
 
 from samband.schemas import Schema
 
-__all__ = ["AuditRecord", "AuditChain", "GENESIS", "AUDIT_DECODER", "PREV_SLICE"]
+__all__ = ["AUDIT_DECODER", "GENESIS", "PREV_SLICE", "AuditChain", "AuditRecord"]
 
 GENESIS = "0" * 64
 # `{"prev":"` is 9 bytes; the 64-hex hash follows.
@@ -52,7 +52,7 @@ _encode = msgspec.json.Encoder().encode
 class AuditChain:
     """The in-memory head of the chain: the next record's sequence and previous hash."""
 
-    __slots__ = ("seq", "head")
+    __slots__ = ("head", "seq")
 
     def __init__(self, seq: int = 0, head: str = GENESIS) -> None:
         self.seq = seq

@@ -22,16 +22,16 @@ from samband.schemas import Schema
 from ._errors import AuditKeyError
 
 __all__ = [
-    "Checkpoint",
     "CHECKPOINT_DECODER",
-    "SIGNING_KEY_FILE",
     "PUBLIC_KEY_FILE",
+    "SIGNING_KEY_FILE",
+    "Checkpoint",
+    "checkpoint_signature_ok",
+    "key_id",
     "load_or_create_signing_key",
     "load_public_key",
     "public_key_pem",
-    "key_id",
     "sign_checkpoint",
-    "checkpoint_signature_ok",
 ]
 
 SIGNING_KEY_FILE = "audit-signing.key"
@@ -64,7 +64,9 @@ def load_or_create_signing_key(keys_dir: Path) -> Ed25519PrivateKey:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -110,7 +112,7 @@ def key_id(key: Ed25519PublicKey) -> str:
 
 
 def sign_checkpoint(key: Ed25519PrivateKey, seq: int, head: str, at: _dt.datetime | None = None) -> Checkpoint:
-    at = at or _dt.datetime.now(_dt.timezone.utc)
+    at = at or _dt.datetime.now(_dt.UTC)
     sig = key.sign(_signed_bytes(seq, head, at))
     return Checkpoint(seq=seq, head=head, at=at, key_id=key_id(key.public_key()), signature=sig.hex())
 

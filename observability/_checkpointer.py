@@ -97,8 +97,10 @@ class Checkpointer:
                 self._tail_wanted.clear()
             else:
                 self.broken = f"the router appended seq {last} with head {head[:16]}…, the trail has {self.head[:16]}…"
-                log.error("audit chain broken: no further checkpoints are signed; run `samband audit verify`",
-                          detail=self.broken)
+                log.error(
+                    "audit chain broken: no further checkpoints are signed; run `samband audit verify`",
+                    detail=self.broken,
+                )
 
     async def _sign_queued(self) -> None:
         try:
@@ -128,8 +130,9 @@ class Checkpointer:
             return  # already covered (an ordered consumer may replay after a reconnect)
         if seq != self.seq + 1 or data[9:73] != self.head.encode():
             self.broken = f"seq {seq} does not follow seq {self.seq} (head {self.head[:16]}…)"
-            log.error("audit chain broken: no further checkpoints are signed; run `samband audit verify`",
-                      detail=self.broken)
+            log.error(
+                "audit chain broken: no further checkpoints are signed; run `samband audit verify`", detail=self.broken
+            )
             return
         self.seq, self.head = seq, hashlib.sha256(data).hexdigest()
         if self.seq - self.signed_seq >= self.every:
@@ -147,9 +150,10 @@ class Checkpointer:
                 return False
             cp = sign_checkpoint(self.key, seq, head)
             try:
-                ack = await self.js.publish(CHECKPOINT_SUBJECT, msgspec.json.encode(cp),
-                                            headers={"Nats-Msg-Id": f"checkpoint:{seq}"}, timeout=5)
-            except (JsError, NatsError, asyncio.TimeoutError, OSError) as exc:
+                ack = await self.js.publish(
+                    CHECKPOINT_SUBJECT, msgspec.json.encode(cp), headers={"Nats-Msg-Id": f"checkpoint:{seq}"}, timeout=5
+                )
+            except (TimeoutError, JsError, NatsError, OSError) as exc:
                 log.warning("audit checkpoint not stored; will retry", seq=seq, error=repr(exc))
                 return False
             self.signed_seq = seq
@@ -166,7 +170,7 @@ class Checkpointer:
             try:
                 await self._resume()
                 break
-            except (JsError, NatsError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, JsError, NatsError, OSError) as exc:
                 log.warning("audit checkpointer cannot start; retrying", error=repr(exc))
                 await _sleep(stop, 1.0)
         else:
@@ -198,10 +202,14 @@ class Checkpointer:
             try:
                 self.tailing = True
                 return await self.js.subscribe(
-                    AUDIT_SUBJECT, stream=AUDIT_STREAM, cb=self._on_record, ordered_consumer=True,
-                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE, config=ConsumerConfig(opt_start_seq=self.seq + 1),
+                    AUDIT_SUBJECT,
+                    stream=AUDIT_STREAM,
+                    cb=self._on_record,
+                    ordered_consumer=True,
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    config=ConsumerConfig(opt_start_seq=self.seq + 1),
                 )
-            except (JsError, NatsError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, JsError, NatsError, OSError) as exc:
                 log.warning("audit checkpointer cannot read the trail; retrying", error=repr(exc))
                 await _sleep(stop, 1.0)
         return None
@@ -210,7 +218,7 @@ class Checkpointer:
         """On the way out, read what is already stored so the last checkpoint covers it."""
         try:
             last = (await self.js.stream_info(AUDIT_STREAM)).state.last_seq
-        except (JsError, NatsError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, JsError, NatsError, OSError):
             return
         deadline = time.monotonic() + timeout
         while self.seq < last and not self.broken and time.monotonic() < deadline:

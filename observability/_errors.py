@@ -20,7 +20,7 @@ The tree::
 
 from __future__ import annotations
 
-__all__ = ["ObservabilityError", "AuditUnavailable", "AuditKeyError"]
+__all__ = ["AuditKeyError", "AuditUnavailable", "ObservabilityError"]
 
 
 class ObservabilityError(Exception):

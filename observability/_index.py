@@ -48,6 +48,8 @@ class AuditFilters(TypedDict, total=False):
     decision: str | None
     since: _dt.datetime | None
     until: _dt.datetime | None
+
+
 _intern = sys.intern
 
 

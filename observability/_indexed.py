@@ -39,7 +39,7 @@ async def _info(js, stream: str):
         return await js.stream_info(stream)
     except NotFoundError:
         return None
-    except (JsError, NatsError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, JsError, NatsError) as exc:
         raise AuditUnavailable(f"cannot read stream {stream}: {exc!r}") from exc
 
 
@@ -49,26 +49,42 @@ async def catch_up(nc, store: IndexStore, public_key=None, progress: Callable[[i
     indexed = store.last_seq
     # one round trip for the three questions
     cp_info, info, stored_last = await asyncio.gather(
-        _info(js, CHECKPOINT_STREAM), _info(js, AUDIT_STREAM),
-        fetch_seqs(nc, AUDIT_STREAM, [indexed] if indexed else []))
+        _info(js, CHECKPOINT_STREAM),
+        _info(js, AUDIT_STREAM),
+        fetch_seqs(nc, AUDIT_STREAM, [indexed] if indexed else []),
+    )
     if info is None:
         raise AuditUnavailable(f"cannot read stream {AUDIT_STREAM}: it does not exist")
     first, last = info.state.first_seq, info.state.last_seq
     created = info.created.isoformat() if info.created else ""
     if indexed and store.stream_created and created and created != store.stream_created:
-        raise TrailProblem("removed", 1, f"the {AUDIT_STREAM} stream was created anew ({created}) since it was indexed "
-                                         f"(created {store.stream_created}): the {indexed} records indexed are not in it")
+        raise TrailProblem(
+            "removed",
+            1,
+            f"the {AUDIT_STREAM} stream was created anew ({created}) since it was indexed "
+            f"(created {store.stream_created}): the {indexed} records indexed are not in it",
+        )
     if info.state.messages and first != 1:
-        raise TrailProblem("removed", 1, f"the {AUDIT_STREAM} stream starts at seq {first}: seq 1..{first - 1} are gone")
+        raise TrailProblem(
+            "removed", 1, f"the {AUDIT_STREAM} stream starts at seq {first}: seq 1..{first - 1} are gone"
+        )
     if last < indexed:
-        raise TrailProblem("removed", last + 1, f"the {AUDIT_STREAM} stream ends at seq {last} but seq 1..{indexed} "
-                                                f"were indexed: seq {last + 1}..{indexed} are gone")
+        raise TrailProblem(
+            "removed",
+            last + 1,
+            f"the {AUDIT_STREAM} stream ends at seq {last} but seq 1..{indexed} "
+            f"were indexed: seq {last + 1}..{indexed} are gone",
+        )
     if indexed:
         stored = stored_last[indexed]
         if stored is None:
-            raise TrailProblem("removed", indexed, f"seq {indexed}, the last one indexed, is not in the {AUDIT_STREAM} stream")
+            raise TrailProblem(
+                "removed", indexed, f"seq {indexed}, the last one indexed, is not in the {AUDIT_STREAM} stream"
+            )
         if hashlib.sha256(stored).hexdigest() != store.head:
-            raise TrailProblem("altered", indexed, f"the stored bytes of seq {indexed} no longer hash to the head indexed")
+            raise TrailProblem(
+                "altered", indexed, f"the stored bytes of seq {indexed} no longer hash to the head indexed"
+            )
     elif created:
         store.note_stream(created)
     added = 0
@@ -103,7 +119,9 @@ async def _check_checkpoints(nc, store: IndexStore, public_key, last: int) -> No
         except ValueError as exc:
             raise TrailProblem("bad-checkpoint", -1, f"checkpoint #{n} cannot be read: {exc}") from exc
         if public_key is not None and not checkpoint_signature_ok(cp, public_key):
-            raise TrailProblem("bad-checkpoint", cp.seq, f"checkpoint at seq {cp.seq} (head {cp.head[:16]}…) has a bad signature")
+            raise TrailProblem(
+                "bad-checkpoint", cp.seq, f"checkpoint at seq {cp.seq} (head {cp.head[:16]}…) has a bad signature"
+            )
         digest = store.sha256(cp.seq)
         if digest is None:
             # signed after we read AUDIT's state (its record is there, just not indexed yet: it
@@ -111,17 +129,24 @@ async def _check_checkpoints(nc, store: IndexStore, public_key, last: int) -> No
             info = await _info(nc.jetstream(), AUDIT_STREAM)
             if info is not None and info.state.last_seq >= cp.seq:
                 return
-            raise TrailProblem("removed", store.last_seq + 1,
-                               f"a signed checkpoint vouches for seq {cp.seq} but the {AUDIT_STREAM} stream ends "
-                               f"at seq {info.state.last_seq if info else 0}")
+            raise TrailProblem(
+                "removed",
+                store.last_seq + 1,
+                f"a signed checkpoint vouches for seq {cp.seq} but the {AUDIT_STREAM} stream ends "
+                f"at seq {info.state.last_seq if info else 0}",
+            )
         if digest.hex() != cp.head:
-            raise TrailProblem("altered", cp.seq, f"the chain indexed does not meet the signed checkpoint at seq {cp.seq}: "
-                                                  "it was rewritten before it")
+            raise TrailProblem(
+                "altered",
+                cp.seq,
+                f"the chain indexed does not meet the signed checkpoint at seq {cp.seq}: it was rewritten before it",
+            )
         store.checked_checkpoint(n)
 
 
-async def indexed_query(nc, store: IndexStore, public_key=None, progress=None, *, from_stream: bool = False,
-                        **filters) -> list[bytes]:
+async def indexed_query(
+    nc, store: IndexStore, public_key=None, progress=None, *, from_stream: bool = False, **filters
+) -> list[bytes]:
     """The stored bytes of every record matching ``filters`` (see `IndexStore.find`), in trail order:
     the copies taken when indexing, or with ``from_stream`` fetched from the AUDIT stream now."""
     await catch_up(nc, store, public_key, progress)
@@ -146,6 +171,8 @@ async def indexed_query(nc, store: IndexStore, public_key=None, progress=None, *
         if data is None:
             raise TrailProblem("removed", seq, f"seq {seq} was indexed but is not in the {AUDIT_STREAM} stream")
         if sha(data).digest() != digest:
-            raise TrailProblem("altered", seq, f"the stored bytes of seq {seq} {where} no longer hash to what was indexed")
+            raise TrailProblem(
+                "altered", seq, f"the stored bytes of seq {seq} {where} no longer hash to what was indexed"
+            )
         out.append(data)
     return out

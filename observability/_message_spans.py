@@ -51,8 +51,21 @@ _ROOT = otel_context.Context()  # an empty context: a span started in it has no 
 class MessageSpan:
     """One span: its ``traceparent`` (and ``tracestate``) for the headers, its `context` for children; ended with `Spans.end`."""
 
-    __slots__ = ("_traceparent", "_tracestate", "name", "kind", "parent", "trace_id", "span_id", "flags", "trace_state",
-                 "start", "attributes", "sdk_span", "_context")
+    __slots__ = (
+        "_context",
+        "_traceparent",
+        "_tracestate",
+        "attributes",
+        "flags",
+        "kind",
+        "name",
+        "parent",
+        "sdk_span",
+        "span_id",
+        "start",
+        "trace_id",
+        "trace_state",
+    )
 
     def __init__(self, traceparent: str | None = None, tracestate: str | None = None) -> None:
         self._traceparent, self._tracestate = traceparent, tracestate
@@ -119,17 +132,19 @@ class Spans:
                     self._by_parent = _follows_parent(tracer.sampler)
                     tracer.span_processor, tracer.resource  # noqa: B018 - what `_end` needs, there
                     self._tracer = tracer
-            except Exception:  # noqa: BLE001 - an SDK without what the fast path uses: the SDK path
+            except Exception:
                 self._tracer = None
         # the SDK path: the process's cached tracer, or the given provider's
-        self._slow_tracer = get_tracer() if provider is trace.get_tracer_provider() else provider.get_tracer(_TRACER_NAME)
+        self._slow_tracer = (
+            get_tracer() if provider is trace.get_tracer_provider() else provider.get_tracer(_TRACER_NAME)
+        )
 
     def start(self, name: str, kind: SpanKind, parent: SpanContext | None, attributes: dict[str, Any]) -> MessageSpan:
         """A span starting now; ``attributes`` becomes the span's own (`end` adds to it)."""
         if self._tracer is not None:
             try:
                 return self._start(name, kind, parent, attributes)
-            except Exception:  # noqa: BLE001 - an SDK that changed under us: the slow path still works
+            except Exception:
                 self._tracer = None
         return self._start_sdk(name, kind, parent, attributes)
 
@@ -169,31 +184,46 @@ class Spans:
         ctx = _ROOT if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
         try:
             sdk = self._slow_tracer.start_span(name, context=ctx, kind=kind, attributes=attrs)
-        except Exception:  # noqa: BLE001
+        except Exception:
             sdk = trace.INVALID_SPAN
         headers = inject_span({}, sdk)
         span = MessageSpan(headers.get("traceparent"), headers.get("tracestate"))
         span.sdk_span = sdk
         ctx = sdk.get_span_context()
         if ctx.is_valid:
-            span.trace_id, span.span_id, span.flags, span.trace_state = ctx.trace_id, ctx.span_id, int(ctx.trace_flags), ctx.trace_state
+            span.trace_id, span.span_id, span.flags, span.trace_state = (
+                ctx.trace_id,
+                ctx.span_id,
+                int(ctx.trace_flags),
+                ctx.trace_state,
+            )
         return span
 
     def messaging(
-        self, operation: str, destination: str, kind: SpanKind, parent: SpanContext | None, *,
-        message_id: str | None = None, attributes: Mapping[str, Any] | None = None,
+        self,
+        operation: str,
+        destination: str,
+        kind: SpanKind,
+        parent: SpanContext | None,
+        *,
+        message_id: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> MessageSpan:
         """A messaging-convention span ``{operation} {destination}`` (``send``: PRODUCER, ``process``: CONSUMER)."""
-        return self.start(f"{operation} {destination}", kind, parent, _attrs(operation, destination, message_id, attributes))
+        return self.start(
+            f"{operation} {destination}", kind, parent, _attrs(operation, destination, message_id, attributes)
+        )
 
-    def end(self, span: MessageSpan, attributes: Mapping[str, Any] | None = None, *, error: BaseException | None = None) -> None:
+    def end(
+        self, span: MessageSpan, attributes: Mapping[str, Any] | None = None, *, error: BaseException | None = None
+    ) -> None:
         """End ``span`` now (its message was acknowledged, or failed with ``error``), adding ``attributes``."""
         try:
             if span.sdk_span is not None:
                 end_span(span.sdk_span, error, **(attributes or {}))
             elif span.start:
                 self._end(span, error, attributes)
-        except Exception:  # noqa: BLE001 - telemetry never breaks delivery
+        except Exception:
             pass
 
     def _end(self, span: MessageSpan, error: BaseException | None, extra: Mapping[str, Any] | None) -> None:
@@ -204,10 +234,20 @@ class Spans:
         if extra:
             attrs.update(extra)
         status = _UNSET if error is None else Status(StatusCode.ERROR, type(error).__name__)
-        tracer.span_processor.on_end(ReadableSpan(
-            name=span.name, context=span.context, parent=span.parent, resource=tracer.resource, attributes=attrs,
-            kind=span.kind, status=status, start_time=span.start, end_time=_time_ns(), instrumentation_scope=self._scope,
-        ))
+        tracer.span_processor.on_end(
+            ReadableSpan(
+                name=span.name,
+                context=span.context,
+                parent=span.parent,
+                resource=tracer.resource,
+                attributes=attrs,
+                kind=span.kind,
+                status=status,
+                start_time=span.start,
+                end_time=_time_ns(),
+                instrumentation_scope=self._scope,
+            )
+        )
 
 
 class ProducerSpans:
@@ -224,7 +264,11 @@ class ProducerSpans:
     def _named(self, destination: str) -> tuple[str, dict[str, Any]]:
         named = self._names.get(destination)
         if named is None:
-            attrs = {"messaging.system": "nats", "messaging.operation.name": "send", "messaging.destination.name": destination}
+            attrs = {
+                "messaging.system": "nats",
+                "messaging.operation.name": "send",
+                "messaging.destination.name": destination,
+            }
             attrs.update(self._extra)
             named = self._names[destination] = (f"send {destination}", attrs)
         return named
@@ -257,7 +301,9 @@ def _follows_parent(sampler: Any) -> bool:
     """True when ``sampler`` is the SDK's parent-based sampler with its default delegates for a parent."""
     if type(sampler) is not ParentBased:
         return False
-    return (getattr(sampler, "_remote_parent_sampled", None) is ALWAYS_ON
-            and getattr(sampler, "_local_parent_sampled", None) is ALWAYS_ON
-            and getattr(sampler, "_remote_parent_not_sampled", None) is ALWAYS_OFF
-            and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF)
+    return (
+        getattr(sampler, "_remote_parent_sampled", None) is ALWAYS_ON
+        and getattr(sampler, "_local_parent_sampled", None) is ALWAYS_ON
+        and getattr(sampler, "_remote_parent_not_sampled", None) is ALWAYS_OFF
+        and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
+    )

@@ -42,7 +42,9 @@ class StreamGap(AuditUnavailable):
         self.seq = seq
 
 
-async def read_range(nc, stream: str, start: int, last: int, *, with_subjects: bool = False, strict: bool = True) -> list:
+async def read_range(
+    nc, stream: str, start: int, last: int, *, with_subjects: bool = False, strict: bool = True
+) -> list:
     """Messages ``start..last`` of ``stream`` in order, as stored bytes (or ``(subject, bytes)``).
 
     ``strict``: every sequence must be there (an audit stream refuses deletes); otherwise a
@@ -50,23 +52,50 @@ async def read_range(nc, stream: str, start: int, last: int, *, with_subjects: b
     if last < start:
         return []
     try:
-        return await _with_consumer(nc, stream, start, lambda next_subject: wire_pull(
-            nc, next_subject, stream, start, last, batch=BATCH, with_subjects=with_subjects, strict=strict, gap=StreamGap))
+        return await _with_consumer(
+            nc,
+            stream,
+            start,
+            lambda next_subject: wire_pull(
+                nc,
+                next_subject,
+                stream,
+                start,
+                last,
+                batch=BATCH,
+                with_subjects=with_subjects,
+                strict=strict,
+                gap=StreamGap,
+            ),
+        )
     except WireUnavailable as exc:
         log.debug("bulk read with nats-py", stream=stream, reason=str(exc))
-    return await _with_consumer(nc, stream, start, lambda next_subject: _nats_pull(
-        nc, next_subject, stream, start, last, with_subjects=with_subjects, strict=strict))
+    return await _with_consumer(
+        nc,
+        stream,
+        start,
+        lambda next_subject: _nats_pull(
+            nc, next_subject, stream, start, last, with_subjects=with_subjects, strict=strict
+        ),
+    )
 
 
 async def _with_consumer(nc, stream: str, start: int, pull):
     """Run ``pull(next_subject)`` against an ephemeral pull consumer of our own, deleted afterwards."""
     js = nc.jetstream()
     try:
-        info = await js.add_consumer(stream, ConsumerConfig(
-            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
-            mem_storage=True, inactive_threshold=60.0, num_replicas=1,
-        ))
-    except (JsError, NatsError, asyncio.TimeoutError) as exc:
+        info = await js.add_consumer(
+            stream,
+            ConsumerConfig(
+                ack_policy=AckPolicy.NONE,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=start,
+                mem_storage=True,
+                inactive_threshold=60.0,
+                num_replicas=1,
+            ),
+        )
+    except (TimeoutError, JsError, NatsError) as exc:
         raise AuditUnavailable(f"cannot read stream {stream}: {exc!r}") from exc
     try:
         return await pull(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{info.name}")
@@ -75,11 +104,13 @@ async def _with_consumer(nc, stream: str, start: int, pull):
     finally:
         try:
             await js.delete_consumer(stream, info.name)
-        except (JsError, NatsError, asyncio.TimeoutError):
+        except (TimeoutError, JsError, NatsError):
             pass  # it goes by itself after inactive_threshold
 
 
-async def _nats_pull(nc, next_subject: str, stream: str, start: int, last: int, *, with_subjects: bool, strict: bool) -> list:
+async def _nats_pull(
+    nc, next_subject: str, stream: str, start: int, last: int, *, with_subjects: bool, strict: bool
+) -> list:
     """The same pull with nats-py's subscription machinery (slower per message; no second connection)."""
     total = last - start + 1
     out: list = []
@@ -97,8 +128,10 @@ async def _nats_pull(nc, next_subject: str, stream: str, start: int, last: int, 
                 hdr = msg.headers or {}
                 state["error"] = StreamGap(
                     f"Expected seq {state['next']}..{last} of stream {stream}, got status "
-                    f"{hdr.get('Status', '?')} {hdr.get('Description', '')}".rstrip() + f" after {len(out)} messages",
-                    state["next"])
+                    f"{hdr.get('Status', '?')} {hdr.get('Description', '')}".rstrip()
+                    + f" after {len(out)} messages",
+                    state["next"],
+                )
                 progress.set()
             return
         # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
@@ -109,8 +142,11 @@ async def _nats_pull(nc, next_subject: str, stream: str, start: int, last: int, 
             return
         if seq != state["next"] and (strict or seq < state["next"]):
             if state["error"] is None:
-                state["error"] = StreamGap(f"Expected seq {state['next']} of stream {stream}, got seq {seq}: "
-                                           f"seq {state['next']}..{seq - 1} are not in the stream", state["next"])
+                state["error"] = StreamGap(
+                    f"Expected seq {state['next']} of stream {stream}, got seq {seq}: "
+                    f"seq {state['next']}..{seq - 1} are not in the stream",
+                    state["next"],
+                )
             progress.set()
             return
         state["next"] = seq + 1
@@ -142,9 +178,11 @@ async def _nats_pull(nc, next_subject: str, stream: str, start: int, last: int, 
             seen = len(out)
             try:
                 await asyncio.wait_for(progress.wait(), _STALL)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if len(out) == seen:
-                    raise AuditUnavailable(f"reading stream {stream} stalled after {seen} of {total} messages") from None
+                    raise AuditUnavailable(
+                        f"reading stream {stream} stalled after {seen} of {total} messages"
+                    ) from None
     finally:
         await sub.unsubscribe()
     if state["error"] is not None:
@@ -161,12 +199,12 @@ async def fetch_seqs(nc, stream: str, seqs: list[int]) -> dict[int, bytes | None
             msg = await js.get_msg(stream, seq=seq, direct=True)
         except NotFoundError:
             return None
-        except (JsError, NatsError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, JsError, NatsError) as exc:
             raise AuditUnavailable(f"cannot get seq {seq} of stream {stream}: {exc!r}") from exc
         return msg.data if msg.seq == seq else None
 
     found: dict[int, bytes | None] = {}
     for i in range(0, len(seqs), 1000):
-        part = seqs[i:i + 1000]
+        part = seqs[i : i + 1000]
         found.update(zip(part, await asyncio.gather(*(one(s) for s in part))))
     return found

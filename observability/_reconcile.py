@@ -61,23 +61,41 @@ def reconcile(audit_records: Iterable[bytes], receipts: Iterable[tuple[str, byte
             out.gaps.append(Gap("unreadable-receipt", agency, "?", f"receipt on {subject} cannot be read: {exc}"))
             continue
         if receipt.recipient != agency:
-            out.gaps.append(Gap("wrong-recipient", agency, receipt.envelope_id,
-                                f"Expected recipient `{agency}` (the publishing account), got `{receipt.recipient}` in the receipt"))
+            out.gaps.append(
+                Gap(
+                    "wrong-recipient",
+                    agency,
+                    receipt.envelope_id,
+                    f"Expected recipient `{agency}` (the publishing account), got `{receipt.recipient}` in the receipt",
+                )
+            )
             continue
         key = (receipt.envelope_id, agency)
         if key in seen:
             continue  # a redelivered record acknowledged twice is still one write
         seen.add(key)
         if key not in expected:
-            out.gaps.append(Gap("unknown-delivery", agency, receipt.envelope_id,
-                                "a receipt for a record the trail holds no allowed delivery of"))
+            out.gaps.append(
+                Gap(
+                    "unknown-delivery",
+                    agency,
+                    receipt.envelope_id,
+                    "a receipt for a record the trail holds no allowed delivery of",
+                )
+            )
             continue
         if expected[key] != receipt.sha256:
-            out.gaps.append(Gap("hash-mismatch", agency, receipt.envelope_id,
-                                f"Expected sha256 {expected[key]}, got {receipt.sha256} in the receipt"))
+            out.gaps.append(
+                Gap(
+                    "hash-mismatch",
+                    agency,
+                    receipt.envelope_id,
+                    f"Expected sha256 {expected[key]}, got {receipt.sha256} in the receipt",
+                )
+            )
             continue
         out.confirmed += 1
-    for (env_id, recipient) in expected.keys() - seen:
+    for env_id, recipient in expected.keys() - seen:
         out.gaps.append(Gap("no-receipt", recipient, env_id, "delivered by the router, no receipt from the recipient"))
     out.gaps.sort(key=lambda g: (g.recipient, g.envelope_id, g.kind))
     return out

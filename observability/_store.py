@@ -24,8 +24,8 @@ from typing import Unpack
 import msgspec
 
 from ._audit import GENESIS
-from ._index import INDEX_VIEW, AuditFilters
 from ._errors import ObservabilityError
+from ._index import INDEX_VIEW, AuditFilters
 
 __all__ = ["FIELDS", "INDEX_FILE", "IndexMoved", "IndexStore", "TrailProblem"]
 
@@ -51,8 +51,6 @@ class TrailProblem(ObservabilityError):
     def __init__(self, kind: str, seq: int, detail: str) -> None:
         super().__init__(f"FAILED at seq {seq}: {kind}: {detail}")
         self.kind, self.seq, self.detail = kind, seq, detail
-
-
 
 
 class IndexStore:
@@ -169,7 +167,9 @@ class IndexStore:
             col = self._ids[field]
             id_ = col.get(value)
             if id_ is None:
-                id_ = col[value] = self.db.execute("INSERT INTO vals (field, value) VALUES (?, ?)", (field, value)).lastrowid
+                id_ = col[value] = self.db.execute(
+                    "INSERT INTO vals (field, value) VALUES (?, ?)", (field, value)
+                ).lastrowid
             coded.append(id_)
         self._combos[key] = tuple(coded)
         return self._combos[key]
@@ -217,7 +217,9 @@ class IndexStore:
             args.insert(0, subject)
             sql += "".join(f" AND {w}" for w in where)
         else:
-            sql = f"SELECT r.seq, r.sha256, {data} FROM records r{join}" + (" WHERE " + " AND ".join(where) if where else "")
+            sql = f"SELECT r.seq, r.sha256, {data} FROM records r{join}" + (
+                " WHERE " + " AND ".join(where) if where else ""
+            )
         return self.db.execute(sql + " ORDER BY r.seq", args).fetchall()
 
 

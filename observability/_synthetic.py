@@ -15,15 +15,21 @@ from ._checkpoint import public_key_pem, sign_checkpoint
 from ._pseudonym import Pseudonymiser
 from ._trail import Trail
 
-__all__ = ["synthetic_trail", "SYNTHETIC_T0"]
+__all__ = ["SYNTHETIC_T0", "synthetic_trail"]
 
-SYNTHETIC_T0 = _dt.datetime(2017, 3, 1, 8, 0, tzinfo=_dt.timezone.utc)
+SYNTHETIC_T0 = _dt.datetime(2017, 3, 1, 8, 0, tzinfo=_dt.UTC)
 _AGENCIES = ("polisen", "skatteverket", "tullverket", "kronofogden", "forsakringskassan", "migrationsverket")
 
 
 def synthetic_trail(
-    n: int, *, every: int = 1000, seed: int = 1, people: list[str] | None = None, n_people: int = 50,
-    key: Ed25519PrivateKey | None = None, pseudonym: Pseudonymiser | None = None,
+    n: int,
+    *,
+    every: int = 1000,
+    seed: int = 1,
+    people: list[str] | None = None,
+    n_people: int = 50,
+    key: Ed25519PrivateKey | None = None,
+    pseudonym: Pseudonymiser | None = None,
 ) -> tuple[Trail, Ed25519PrivateKey, list[str]]:
     """``n`` decisions (80 % allow, one person each, one a second), checkpointed every ``every``.
 
@@ -41,16 +47,27 @@ def synthetic_trail(
         origin, recipient = pairs[rng.randrange(len(pairs))]
         allow = rng.random() < 0.8
         at = SYNTHETIC_T0 + _dt.timedelta(seconds=i)
-        data = chain.seal(AuditRecord(
-            at=at, trace_id=f"{rng.getrandbits(128):032x}", span_id=f"{rng.getrandbits(64):016x}",
-            envelope_id=f"env-{seed}-{i:08d}", record_type="police.vehicle_control",
-            origin=origin, recipient=recipient, region="syd" if i % 3 else "vast", operation="bacchus-2017",
-            decision="allow" if allow else "deny", rule="bacchus.vehicle-control.tax" if allow else "deny.no-need-to-know",
-            policy_version="pv-synthetic", legal_basis="LUS 2016:774" if allow else None,
-            purpose="tax_control" if allow else None, fields=("vehicle", "driver", "location") if allow else (),
-            delivered_sha256=f"{rng.getrandbits(256):064x}" if allow else None,
-            subjects=(subjects[rng.randrange(len(subjects))],),
-        ))
+        data = chain.seal(
+            AuditRecord(
+                at=at,
+                trace_id=f"{rng.getrandbits(128):032x}",
+                span_id=f"{rng.getrandbits(64):016x}",
+                envelope_id=f"env-{seed}-{i:08d}",
+                record_type="police.vehicle_control",
+                origin=origin,
+                recipient=recipient,
+                region="syd" if i % 3 else "vast",
+                operation="bacchus-2017",
+                decision="allow" if allow else "deny",
+                rule="bacchus.vehicle-control.tax" if allow else "deny.no-need-to-know",
+                policy_version="pv-synthetic",
+                legal_basis="LUS 2016:774" if allow else None,
+                purpose="tax_control" if allow else None,
+                fields=("vehicle", "driver", "location") if allow else (),
+                delivered_sha256=f"{rng.getrandbits(256):064x}" if allow else None,
+                subjects=(subjects[rng.randrange(len(subjects))],),
+            )
+        )
         records.append(data)
         if chain.seq % every == 0:
             checkpoints.append(msgspec.json.encode(sign_checkpoint(key, chain.seq, chain.head, at)))

@@ -9,7 +9,6 @@ raises on the hot path: propagation failures are swallowed.
 from __future__ import annotations
 
 import functools
-
 import logging
 import os
 import re
@@ -27,15 +26,15 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
+    "SpanKind",
     "configure_tracing",
+    "consumer_span",
+    "end_span",
+    "extract_context",
     "get_tracer",
     "inject_headers",
-    "extract_context",
-    "producer_span",
-    "consumer_span",
-    "SpanKind",
-    "end_span",
     "inject_span",
+    "producer_span",
     "remote_parent",
 ]
 
@@ -72,14 +71,18 @@ def configure_tracing(
     for p in processors or []:
         provider.add_span_processor(p)
     if exporter is None:
-        exporter = os.environ.get("OTEL_TRACES_EXPORTER") or ("otlp" if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else "none")
+        exporter = os.environ.get("OTEL_TRACES_EXPORTER") or (
+            "otlp" if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else "none"
+        )
     if exporter == "otlp":
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         except ImportError:
-            logging.getLogger(__name__).warning("OTLP requested but opentelemetry-exporter-otlp is not installed; spans are not exported")
+            logging.getLogger(__name__).warning(
+                "OTLP requested but opentelemetry-exporter-otlp is not installed; spans are not exported"
+            )
     elif exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
@@ -98,7 +101,7 @@ def inject_headers(headers: dict[str, str]) -> dict[str, str]:
     """Write the current span's ``traceparent``/``tracestate`` into NATS headers."""
     try:
         _propagator.inject(headers)
-    except Exception:  # noqa: BLE001 - telemetry never breaks delivery
+    except Exception:
         pass
     return headers
 
@@ -124,7 +127,7 @@ def remote_parent(headers: Mapping[str, str] | None) -> SpanContext | None:
             return None
         ctx = trace.get_current_span(_propagator.extract(dict(headers))).get_span_context()
         return ctx if ctx.is_valid else None
-    except Exception:  # noqa: BLE001 - telemetry never breaks delivery
+    except Exception:
         return None
 
 
@@ -148,10 +151,13 @@ def _attrs(operation: str, destination: str, message_id: str | None, extra: Mapp
 
 
 @contextmanager
-def producer_span(destination: str, *, message_id: str | None = None, attributes: Mapping[str, Any] | None = None) -> Iterator[trace.Span]:
+def producer_span(
+    destination: str, *, message_id: str | None = None, attributes: Mapping[str, Any] | None = None
+) -> Iterator[trace.Span]:
     """A PRODUCER span named ``send {destination}``."""
     with get_tracer().start_as_current_span(
-        f"send {destination}", kind=SpanKind.PRODUCER,
+        f"send {destination}",
+        kind=SpanKind.PRODUCER,
         attributes=_attrs("send", destination, message_id, attributes),
     ) as span:
         yield span
@@ -159,12 +165,17 @@ def producer_span(destination: str, *, message_id: str | None = None, attributes
 
 @contextmanager
 def consumer_span(
-    destination: str, headers: Mapping[str, str] | None, *, message_id: str | None = None,
+    destination: str,
+    headers: Mapping[str, str] | None,
+    *,
+    message_id: str | None = None,
     attributes: Mapping[str, Any] | None = None,
 ) -> Iterator[trace.Span]:
     """A CONSUMER span named ``process {destination}``, child of the context in the message headers."""
     with get_tracer().start_as_current_span(
-        f"process {destination}", context=extract_context(headers), kind=SpanKind.CONSUMER,
+        f"process {destination}",
+        context=extract_context(headers),
+        kind=SpanKind.CONSUMER,
         attributes=_attrs("process", destination, message_id, attributes),
     ) as span:
         yield span
@@ -178,7 +189,7 @@ def end_span(span: trace.Span, error: BaseException | None = None, **attributes:
             span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
             span.record_exception(error)
         span.end()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
 
 
@@ -190,6 +201,6 @@ def inject_span(headers: dict[str, str], span: trace.Span) -> dict[str, str]:
             headers["traceparent"] = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
             if ctx.trace_state:
                 headers["tracestate"] = ctx.trace_state.to_header()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return headers

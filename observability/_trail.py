@@ -7,7 +7,6 @@ its exact stored bytes (each starts ``{"prev":``), then the checkpoints as store
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,18 @@ from ._errors import AuditUnavailable, ObservabilityError
 from ._reader import read_range
 
 __all__ = [
-    "AUDIT_STREAM", "AUDIT_SUBJECT", "CHECKPOINT_STREAM", "CHECKPOINT_SUBJECT", "EXPORT_FORMAT",
-    "Trail", "read_stream", "read_trail", "write_export", "read_export", "slice_trail", "ExportError",
+    "AUDIT_STREAM",
+    "AUDIT_SUBJECT",
+    "CHECKPOINT_STREAM",
+    "CHECKPOINT_SUBJECT",
+    "EXPORT_FORMAT",
+    "ExportError",
+    "Trail",
+    "read_export",
+    "read_stream",
+    "read_trail",
+    "slice_trail",
+    "write_export",
 ]
 
 AUDIT_STREAM, AUDIT_SUBJECT = "AUDIT", "audit.records"
@@ -68,21 +77,33 @@ class Trail:
 
 
 async def read_stream(
-    js, stream: str, subject: str = ">", *, start_seq: int = 1, timeout: float = 30.0, with_subjects: bool = False,
+    js,
+    stream: str,
+    subject: str = ">",
+    *,
+    start_seq: int = 1,
+    timeout: float = 30.0,
+    with_subjects: bool = False,
 ) -> list:
     """Every message of ``stream`` from ``start_seq`` (or its first) to its current last, in order, as
     stored bytes (or ``(subject, bytes)`` pairs with ``with_subjects``). ``subject`` and ``timeout``
     are kept for callers of the first version: the whole stream is read, stalls time out by themselves."""
     try:
         info = await js.stream_info(stream)
-    except (JsError, NatsError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, JsError, NatsError) as exc:
         raise AuditUnavailable(f"cannot read stream {stream}: {exc!r}") from exc
     last = info.state.last_seq
     if info.state.messages == 0 or last < start_seq:
         return []
     # the connection behind the JetStream context (nats-py keeps it as `_nc`)
-    return await read_range(js._nc, stream, max(start_seq, info.state.first_seq), last,
-                            with_subjects=with_subjects, strict=stream in (AUDIT_STREAM, CHECKPOINT_STREAM))
+    return await read_range(
+        js._nc,
+        stream,
+        max(start_seq, info.state.first_seq),
+        last,
+        with_subjects=with_subjects,
+        strict=stream in (AUDIT_STREAM, CHECKPOINT_STREAM),
+    )
 
 
 async def read_trail(js, *, public_key_pem: bytes | None = None) -> Trail:
@@ -104,11 +125,15 @@ def write_export(path: Path, trail: Trail) -> int:
     if trail.public_key_pem is None:
         raise ExportError("Expected the checkpoint public key to put in the export, got none")
     header = _Header(
-        format=EXPORT_FORMAT, exported_at=_dt.datetime.now(_dt.timezone.utc),
+        format=EXPORT_FORMAT,
+        exported_at=_dt.datetime.now(_dt.UTC),
         first_seq=record_seq(trail.records[0]) if trail.records else 0,
         last_seq=record_seq(trail.records[-1]) if trail.records else 0,
-        records=len(trail.records), checkpoints=len(trail.checkpoints),
-        public_key=trail.public_key_pem.decode(), since=trail.since, until=trail.until,
+        records=len(trail.records),
+        checkpoints=len(trail.checkpoints),
+        public_key=trail.public_key_pem.decode(),
+        since=trail.since,
+        until=trail.until,
     )
     with open(path, "wb") as f:
         f.write(msgspec.json.encode(header) + b"\n")
@@ -183,6 +208,6 @@ def slice_trail(trail: Trail, since: _dt.datetime | None, until: _dt.datetime | 
         lo_seq = before[-1] + 1
     if after:
         hi_seq = after[0]
-    records = recs[lo_seq - first_seq: hi_seq - first_seq + 1]
+    records = recs[lo_seq - first_seq : hi_seq - first_seq + 1]
     checkpoints = [c for s, c in cps if lo_seq - 1 <= s <= hi_seq]
     return Trail(records, checkpoints, trail.public_key_pem, since, until)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ._audit import GENESIS
 from ._checkpoint import CHECKPOINT_DECODER, Checkpoint, checkpoint_signature_ok
 
-__all__ = ["Problem", "VerifyResult", "chain_head", "locate", "verify_bytes", "record_seq"]
+__all__ = ["Problem", "VerifyResult", "chain_head", "locate", "record_seq", "verify_bytes"]
 
 _SEQ_AT = 81  # `{"prev":"<64 hex>","seq":` is 81 bytes
 _LOOKAHEAD = 256  # how far a reordered record is looked for
@@ -50,8 +50,10 @@ class VerifyResult:
         if self.problem is None:
             if not self.count:
                 return f"OK: empty trail, {self.checkpoints} checkpoints"
-            return (f"OK: {self.count} records (seq {self.first_seq}..{self.last_seq}), head {self.head}, "
-                    f"{self.checkpoints} signed checkpoints verified")
+            return (
+                f"OK: {self.count} records (seq {self.first_seq}..{self.last_seq}), head {self.head}, "
+                f"{self.checkpoints} signed checkpoints verified"
+            )
         p = self.problem
         return f"FAILED at seq {p.seq}: {p.kind}: {p.detail}"
 
@@ -59,7 +61,7 @@ class VerifyResult:
 def record_seq(data: bytes) -> int:
     """A stored record's sequence, read from the bytes (it follows ``prev`` at a fixed offset)."""
     try:
-        return int(data[_SEQ_AT:data.index(b",", _SEQ_AT)])
+        return int(data[_SEQ_AT : data.index(b",", _SEQ_AT)])
     except ValueError:
         return -1
 
@@ -98,14 +100,22 @@ def verify_bytes(
     elif public_key is not None:
         for cp in cps:
             if not checkpoint_signature_ok(cp, public_key):
-                problems.append(Problem("bad-checkpoint", cp.seq, f"checkpoint at seq {cp.seq} (head {cp.head[:16]}…) has a bad signature"))
+                problems.append(
+                    Problem(
+                        "bad-checkpoint",
+                        cp.seq,
+                        f"checkpoint at seq {cp.seq} (head {cp.head[:16]}…) has a bad signature",
+                    )
+                )
                 break
     good_cps = [cp for cp in cps if not any(p.kind == "bad-checkpoint" and p.seq == cp.seq for p in problems)]
 
     n = len(records)
     if n == 0:
         if good_cps:
-            problems.append(Problem("removed", 1, f"the trail is empty but a signed checkpoint vouches for seq {good_cps[-1].seq}"))
+            problems.append(
+                Problem("removed", 1, f"the trail is empty but a signed checkpoint vouches for seq {good_cps[-1].seq}")
+            )
         return _result(0, 0, 0, anchor or GENESIS, len(cps), problems)
 
     first_seq = record_seq(records[0])
@@ -161,13 +171,23 @@ def _check_against_checkpoints(records: Sequence[bytes], first_seq: int, cps: li
         if cp.seq < first_seq:
             continue
         if cp.seq > last_seq:
-            return [Problem("removed", last_seq + 1,
-                            f"records after seq {last_seq} are missing: a signed checkpoint vouches for seq {cp.seq}")]
+            return [
+                Problem(
+                    "removed",
+                    last_seq + 1,
+                    f"records after seq {last_seq} are missing: a signed checkpoint vouches for seq {cp.seq}",
+                )
+            ]
         data = records[cp.seq - first_seq]
         if hashlib.sha256(data).hexdigest() != cp.head:
-            return [Problem("altered", good_upto + 1,
-                            f"the chain was rewritten between seq {good_upto + 1} and seq {cp.seq}: "
-                            f"its head no longer matches the signed checkpoint at seq {cp.seq}")]
+            return [
+                Problem(
+                    "altered",
+                    good_upto + 1,
+                    f"the chain was rewritten between seq {good_upto + 1} and seq {cp.seq}: "
+                    f"its head no longer matches the signed checkpoint at seq {cp.seq}",
+                )
+            ]
         good_upto = cp.seq
     return []
 
@@ -191,41 +211,72 @@ def locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
         if nxt is not None and record_seq(nxt) == expected and nxt[9:73] == head:
             after = records[i + 2] if i + 2 < n else None
             if after is not None and after[9:73] == h(data):
-                return Problem("reordered", expected,
-                               f"seq {expected} is stored at position {i + 2}, after seq {seq} at position {i + 1}")
+                return Problem(
+                    "reordered",
+                    expected,
+                    f"seq {expected} is stored at position {i + 2}, after seq {seq} at position {i + 1}",
+                )
             window = range(i + 1, min(n, i + 1 + _LOOKAHEAD))
-            if seq > expected and not any(record_seq(records[j]) == seq for j in window) and _chains_into(records, data, seq, h):
-                return Problem("reordered", expected,
-                               f"seq {seq} is stored at position {i + 1}, before seq {expected}")
-            return Problem("inserted", expected,
-                           f"an extra record (claiming seq {seq}) sits at position {i + 1}, before seq {expected}; "
-                           f"seq {expected} continues the chain from seq {expected - 1}")
+            if (
+                seq > expected
+                and not any(record_seq(records[j]) == seq for j in window)
+                and _chains_into(records, data, seq, h)
+            ):
+                return Problem("reordered", expected, f"seq {seq} is stored at position {i + 1}, before seq {expected}")
+            return Problem(
+                "inserted",
+                expected,
+                f"an extra record (claiming seq {seq}) sits at position {i + 1}, before seq {expected}; "
+                f"seq {expected} continues the chain from seq {expected - 1}",
+            )
         if seq < expected:
             if prev == head:
-                return Problem("altered", expected,
-                               f"the record at position {i + 1} chains from seq {expected - 1} but claims seq {seq}")
+                return Problem(
+                    "altered",
+                    expected,
+                    f"the record at position {i + 1} chains from seq {expected - 1} but claims seq {seq}",
+                )
             if seq == expected - 1 and prev == prev_prev:
-                return Problem("inserted", seq,
-                               f"two records claim seq {seq} (positions {i} and {i + 1}); the chain continues from "
-                               f"the one at position {i + 1}, so the one at position {i} was inserted")
+                return Problem(
+                    "inserted",
+                    seq,
+                    f"two records claim seq {seq} (positions {i} and {i + 1}); the chain continues from "
+                    f"the one at position {i + 1}, so the one at position {i} was inserted",
+                )
             return Problem("inserted", seq, f"a record at position {i + 1} repeats seq {seq}, already seen")
         if seq > expected:
             if prev == head and (nxt is None or nxt[9:73] != h(data)):
-                return Problem("altered", expected,
-                               f"the record at position {i + 1} chains from seq {expected - 1} but claims seq {seq}")
+                return Problem(
+                    "altered",
+                    expected,
+                    f"the record at position {i + 1} chains from seq {expected - 1} but claims seq {seq}",
+                )
             for j in range(i + 1, min(n, i + 1 + _LOOKAHEAD)):
                 if record_seq(records[j]) == expected:
-                    return Problem("reordered", expected,
-                                   f"seq {expected} is stored at position {j + 1}, after seq {seq} at position {i + 1}")
+                    return Problem(
+                        "reordered",
+                        expected,
+                        f"seq {expected} is stored at position {j + 1}, after seq {seq} at position {i + 1}",
+                    )
             missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
             return Problem("removed", expected, f"{missing} missing: seq {seq} follows seq {expected - 1}")
         # right sequence, wrong prev: either the previous record was altered, or this one was
         if i > 0 and (nxt is None or nxt[9:73] == h(data)):
-            return Problem("altered", expected - 1,
-                           f"the stored bytes of seq {expected - 1} no longer hash to the prev recorded by seq {expected}")
-        what = "does not continue from genesis" if anchor == GENESIS.encode() else f"is not the hash of seq {expected - 1}"
-        return Problem("altered", expected, f"seq {expected} was altered: its prev {what}" if i == 0
-                       else f"seq {expected} was altered: its prev does not match seq {expected - 1}")
+            return Problem(
+                "altered",
+                expected - 1,
+                f"the stored bytes of seq {expected - 1} no longer hash to the prev recorded by seq {expected}",
+            )
+        what = (
+            "does not continue from genesis" if anchor == GENESIS.encode() else f"is not the hash of seq {expected - 1}"
+        )
+        return Problem(
+            "altered",
+            expected,
+            f"seq {expected} was altered: its prev {what}"
+            if i == 0
+            else f"seq {expected} was altered: its prev does not match seq {expected - 1}",
+        )
     return Problem("altered", expected, "the chain does not hold together")
 
 

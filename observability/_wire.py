@@ -31,8 +31,9 @@ class WireUnavailable(Exception):
     """The fast path cannot be used with this connection; read with nats-py instead."""
 
 
-async def wire_pull(nc, next_subject: str, stream: str, start: int, last: int, *, batch: int,
-                    with_subjects: bool, strict: bool, gap) -> list:
+async def wire_pull(
+    nc, next_subject: str, stream: str, start: int, last: int, *, batch: int, with_subjects: bool, strict: bool, gap
+) -> list:
     """Messages ``start..last`` from the pull consumer behind ``next_subject`` (see `read_range`)."""
     url = getattr(nc, "connected_url", None)
     sign = getattr(nc, "_signature_cb", None)
@@ -50,8 +51,16 @@ async def wire_pull(nc, next_subject: str, stream: str, start: int, last: int, *
         info = json.loads(line[5:])
         if info.get("tls_required") or not info.get("headers"):
             raise WireUnavailable("the server wants TLS, or has no headers")
-        connect = {"verbose": False, "pedantic": False, "lang": "python", "version": "samband-wire/1", "protocol": 1,
-                   "headers": True, "no_responders": True, "name": "samband-audit-reader"}
+        connect = {
+            "verbose": False,
+            "pedantic": False,
+            "lang": "python",
+            "version": "samband-wire/1",
+            "protocol": 1,
+            "headers": True,
+            "no_responders": True,
+            "name": "samband-audit-reader",
+        }
         if info.get("nonce"):
             if sign is None or public is None:
                 raise WireUnavailable("the server wants an nkey signature and the connection has none to lend")
@@ -68,7 +77,7 @@ async def wire_pull(nc, next_subject: str, stream: str, start: int, last: int, *
                 raise WireUnavailable(f"the server refused the second connection: {line.strip()!r}")
         writer.write(f"SUB {inbox} 1\r\n".encode())
         return await _pull(reader, writer, inbox, next_subject, stream, start, last, batch, with_subjects, strict, gap)
-    except (asyncio.TimeoutError, OSError, ValueError) as exc:
+    except (TimeoutError, OSError, ValueError) as exc:
         raise WireUnavailable(f"second connection failed: {exc!r}") from exc
     finally:
         writer.close()
@@ -96,7 +105,9 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
     while expect <= last:
         chunk = await asyncio.wait_for(reader.read(_READ), 30)
         if not chunk:
-            raise AuditUnavailable(f"reading stream {stream}: the server closed the connection after {len(out)} messages")
+            raise AuditUnavailable(
+                f"reading stream {stream}: the server closed the connection after {len(out)} messages"
+            )
         buf = buf + chunk if buf else chunk
         pos, n, find = 0, len(buf), buf.find
         while pos < n:
@@ -118,16 +129,24 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
                     if not strict:
                         expect = last + 1
                         continue
-                    status = buf[eol + 2:body_at].split(b"\r\n")[0][9:].decode(errors="replace")  # NATS/1.0 404 No Messages
-                    raise gap(f"Expected seq {expect}..{last} of stream {stream}, got status {status} after {len(out)} messages", expect)
+                    status = (
+                        buf[eol + 2 : body_at].split(b"\r\n")[0][9:].decode(errors="replace")
+                    )  # NATS/1.0 404 No Messages
+                    raise gap(
+                        f"Expected seq {expect}..{last} of stream {stream}, got status {status} after {len(out)} messages",
+                        expect,
+                    )
                 # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
                 seq = int(reply.split(b".", 6)[5])
                 if seq > last:
                     expect = last + 1
                     continue
                 if seq != expect and (strict or seq < expect):
-                    raise gap(f"Expected seq {expect} of stream {stream}, got seq {seq}: "
-                              f"seq {expect}..{seq - 1} are not in the stream", expect)
+                    raise gap(
+                        f"Expected seq {expect} of stream {stream}, got seq {seq}: "
+                        f"seq {expect}..{seq - 1} are not in the stream",
+                        expect,
+                    )
                 expect = seq + 1
                 data = buf[body_at:end]
                 append((parts[1].decode(), data) if with_subjects else data)

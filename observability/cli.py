@@ -25,13 +25,18 @@ from ._store import INDEX_FILE, IndexStore, TrailProblem
 from ._trail import Trail, read_export, read_stream, read_trail, slice_trail, write_export
 from ._verify import verify_bytes
 
-__all__ = ["commands", "audit", "query_broker"]
+__all__ = ["audit", "commands", "query_broker"]
 
 console = Console()
 err = Console(stderr=True)
 
-_identity = click.option("--as", "identity", default="auditor", show_default=True,
-                         help="Whose credentials read the trail (the auditor's by default).")
+_identity = click.option(
+    "--as",
+    "identity",
+    default="auditor",
+    show_default=True,
+    help="Whose credentials read the trail (the auditor's by default).",
+)
 
 
 def _when(_ctx, param, value: str | None) -> _dt.datetime | None:
@@ -40,8 +45,10 @@ def _when(_ctx, param, value: str | None) -> _dt.datetime | None:
     try:
         t = _dt.datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"Expected an ISO 8601 date or time like 2017-03-01 or 2017-03-01T12:00Z, got {value!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
+        raise click.BadParameter(
+            f"Expected an ISO 8601 date or time like 2017-03-01 or 2017-03-01T12:00Z, got {value!r}"
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
 
 
 def _run(coro):
@@ -84,15 +91,40 @@ def audit() -> None:
 @click.option("--decision", type=click.Choice(["allow", "deny"]))
 @click.option("--since", callback=_when, help="From this time (ISO 8601, UTC if no zone).")
 @click.option("--until", callback=_when, help="Up to this time.")
-@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Query an export instead of the broker.")
-@click.option("--json", "as_json", is_flag=True, help="The matching records' stored bytes as a JSON array, for machines.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Query an export instead of the broker.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="The matching records' stored bytes as a JSON array, for machines."
+)
 @click.option("--reindex", is_flag=True, help="Throw the local index away and build it again from the whole trail.")
-@click.option("--from-stream", is_flag=True, help="Fetch each hit from the AUDIT stream by sequence (checked against the "
-              "index) instead of showing the copy taken when it was indexed; slower on a large trail.")
+@click.option(
+    "--from-stream",
+    is_flag=True,
+    help="Fetch each hit from the AUDIT stream by sequence (checked against the "
+    "index) instead of showing the copy taken when it was indexed; slower on a large trail.",
+)
 @_identity
 @click.pass_obj
-def query(obj, person, origin, recipient, operation, region, decision, since, until, file, as_json, reindex,
-          from_stream, identity) -> None:
+def query(
+    obj,
+    person,
+    origin,
+    recipient,
+    operation,
+    region,
+    decision,
+    since,
+    until,
+    file,
+    as_json,
+    reindex,
+    from_stream,
+    identity,
+) -> None:
     """List the audit records matching every filter given.
 
     From the broker, through the index kept in the state directory (audit-index.sqlite3): only
@@ -109,22 +141,37 @@ def query(obj, person, origin, recipient, operation, region, decision, since, un
         try:
             key = bytes.fromhex(key_path.read_text().strip())
         except (OSError, ValueError) as exc:
-            raise click.ClickException(f"Expected the deployment's pseudonym key at {key_path}, could not read it: {exc}") from None
+            raise click.ClickException(
+                f"Expected the deployment's pseudonym key at {key_path}, could not read it: {exc}"
+            ) from None
         subject = Pseudonymiser(key)(canonical)
-    filters = dict(subject=subject, origin=origin, recipient=recipient, operation=operation, region=region,
-                   decision=decision, since=since, until=until)
+    filters = dict(
+        subject=subject,
+        origin=origin,
+        recipient=recipient,
+        operation=operation,
+        region=region,
+        decision=decision,
+        since=since,
+        until=until,
+    )
     if file:
         index = AuditIndex(read_export(file).records)
         stored, total = [index.records[i] for i in index.positions(**filters)], len(index)
     else:
         try:
-            stored, total = _run(query_broker(obj, identity, filters, reindex=reindex, from_stream=from_stream,
-                                              progress=_progress))
+            stored, total = _run(
+                query_broker(obj, identity, filters, reindex=reindex, from_stream=from_stream, progress=_progress)
+            )
         except TrailProblem as exc:
             console.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
-            err.print("No answer: the trail no longer holds what was indexed, so an answer could be incomplete. "
-                      "`samband audit verify` checks the whole trail; `--reindex` builds the index again from the "
-                      "trail as it is now.", highlight=False, soft_wrap=True)
+            err.print(
+                "No answer: the trail no longer holds what was indexed, so an answer could be incomplete. "
+                "`samband audit verify` checks the whole trail; `--reindex` builds the index again from the "
+                "trail as it is now.",
+                highlight=False,
+                soft_wrap=True,
+            )
             sys.exit(1)
     if as_json:
         sys.stdout.buffer.write(b"[" + b",".join(stored) + b"]\n")  # the stored bytes, not re-encoded
@@ -140,8 +187,9 @@ def _progress(done: int, last: int) -> None:
     err.print(f"indexing the audit trail: seq {done:,} of {last:,}", highlight=False)
 
 
-async def query_broker(obj, identity: str, filters: dict, *, reindex: bool = False, from_stream: bool = False,
-                       progress=None) -> tuple[list[bytes], int]:
+async def query_broker(
+    obj, identity: str, filters: dict, *, reindex: bool = False, from_stream: bool = False, progress=None
+) -> tuple[list[bytes], int]:
     """What `samband audit query` does against the broker: (stored bytes of the hits, records indexed)."""
     path = obj.state_dir / INDEX_FILE
     if reindex:
@@ -192,10 +240,17 @@ def _table(found: list[AuditRecord], total: int) -> tuple[str, Table]:
 
 
 @audit.command("verify")
-@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Verify an export offline instead of the broker's trail.")
-@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The checkpoint public key to trust (PEM); default: the deployment's, or the export's own.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verify an export offline instead of the broker's trail.",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The checkpoint public key to trust (PEM); default: the deployment's, or the export's own.",
+)
 @_identity
 @click.pass_obj
 def verify(obj, file: Path | None, public_key: Path | None, identity: str) -> None:
@@ -220,14 +275,18 @@ def verify(obj, file: Path | None, public_key: Path | None, identity: str) -> No
 @audit.command("export")
 @click.option("--since", callback=_when, help="Records from this time (widened to the checkpoint before it).")
 @click.option("--until", callback=_when, help="Records up to this time (widened to the checkpoint after it).")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The export file to write.")
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The export file to write."
+)
 @_identity
 @click.pass_obj
 def export(obj, since, until, out: Path, identity: str) -> None:
     """Write records (exact bytes), checkpoints and the public key, for `samband audit verify --file`."""
     trail = _run(_load(obj, identity))[0]
     if trail.public_key_pem is None:
-        raise click.ClickException(f"Expected the checkpoint public key at {obj.state_dir / 'keys' / PUBLIC_KEY_FILE}, it is missing")
+        raise click.ClickException(
+            f"Expected the checkpoint public key at {obj.state_dir / 'keys' / PUBLIC_KEY_FILE}, it is missing"
+        )
     part = slice_trail(trail, since, until)
     try:
         n = write_export(out, part)
@@ -245,13 +304,22 @@ def reconcile_cmd(obj, as_json: bool, identity: str) -> None:
     trail, receipts = _run(_load(obj, identity, receipts=True))
     result = reconcile(trail.records, receipts)
     if as_json:
-        sys.stdout.buffer.write(msgspec.json.encode({
-            "delivered": result.delivered, "receipts": result.receipts, "confirmed": result.confirmed,
-            "gaps": [g.__dict__ for g in result.gaps],
-        }) + b"\n")
+        sys.stdout.buffer.write(
+            msgspec.json.encode(
+                {
+                    "delivered": result.delivered,
+                    "receipts": result.receipts,
+                    "confirmed": result.confirmed,
+                    "gaps": [g.__dict__ for g in result.gaps],
+                }
+            )
+            + b"\n"
+        )
     else:
-        console.print(f"{result.delivered} deliveries, {result.receipts} receipts, {result.confirmed} confirmed, "
-                      f"{len(result.gaps)} gaps")
+        console.print(
+            f"{result.delivered} deliveries, {result.receipts} receipts, {result.confirmed} confirmed, "
+            f"{len(result.gaps)} gaps"
+        )
         if result.gaps:
             table = Table(title="gaps", title_justify="left")
             for col in ("recipient", "envelope", "kind", "detail"):
@@ -291,14 +359,20 @@ async def _checkpoint(obj, every: int, interval: float) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     cp = Checkpointer(nc, key, every=every, interval=interval)
-    err.print(f"checkpointer running (every {every} records or {interval:g} s, key {key_id(key.public_key())}); "
-              "SIGTERM stops", highlight=False)
+    err.print(
+        f"checkpointer running (every {every} records or {interval:g} s, key {key_id(key.public_key())}); "
+        "SIGTERM stops",
+        highlight=False,
+    )
     try:
         await cp.run(stop)
     finally:
         await nc.close()
-    err.print(f"checkpointer stopped: chain read to seq {cp.seq}, {cp.signed} checkpoints signed"
-              + (f"; CHAIN BROKEN: {cp.broken}" if cp.broken else ""), highlight=False)
+    err.print(
+        f"checkpointer stopped: chain read to seq {cp.seq}, {cp.signed} checkpoints signed"
+        + (f"; CHAIN BROKEN: {cp.broken}" if cp.broken else ""),
+        highlight=False,
+    )
 
 
 reconcile_cmd.name = "reconcile"

@@ -9,7 +9,24 @@ from ._service import Router, RouterStats
 from ._synthetic import SYNTHETIC_AT, measure_decide, synthetic_data, synthetic_envelopes, synthetic_policy
 
 __all__ = [
-    "LUS", "NOBODY", "Decision", "DeliveryFailed", "LivePolicy", "Policy", "PolicyData", "PolicyError", "Router",
-    "RouterError", "RouterStats", "SYNTHETIC_AT", "View", "grant_from", "load_policy_dir", "operation_from",
-    "measure_decide", "synthetic_data", "synthetic_envelopes", "synthetic_policy",
+    "LUS",
+    "NOBODY",
+    "SYNTHETIC_AT",
+    "Decision",
+    "DeliveryFailed",
+    "LivePolicy",
+    "Policy",
+    "PolicyData",
+    "PolicyError",
+    "Router",
+    "RouterError",
+    "RouterStats",
+    "View",
+    "grant_from",
+    "load_policy_dir",
+    "measure_decide",
+    "operation_from",
+    "synthetic_data",
+    "synthetic_envelopes",
+    "synthetic_policy",
 ]

@@ -9,7 +9,7 @@ The tree::
 
 from __future__ import annotations
 
-__all__ = ["RouterError", "PolicyError", "DeliveryFailed"]
+__all__ = ["DeliveryFailed", "PolicyError", "RouterError"]
 
 
 class RouterError(Exception):

@@ -48,30 +48,55 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
     ex = Explanation(decision=d, record_type=env.record_type)
     say = ex.steps.append
     rt, origin = env.record_type, env.origin
-    say(Step(None, f"The record is a {rt} ({env.id}) sent by {_name(policy, origin)} for operation "
-                   f"{env.operation} in region {env.region}; the question is whether {_name(policy, recipient)} may "
-                   f"receive it at {at.isoformat()} under policy version {policy.version}."))
+    say(
+        Step(
+            None,
+            f"The record is a {rt} ({env.id}) sent by {_name(policy, origin)} for operation "
+            f"{env.operation} in region {env.region}; the question is whether {_name(policy, recipient)} may "
+            f"receive it at {at.isoformat()} under policy version {policy.version}.",
+        )
+    )
     if recipient == origin:
         say(Step(False, f"{recipient} sent the record itself, and the sender never receives its own record back."))
         return _verdict(ex)
     say(Step(True, f"{recipient} is not the sender."))
     op = policy._ops.get(env.operation)
     if op is None:
-        say(Step(False, f"No council has decided an operation called {env.operation!r}. Nothing is routed outside a decided operation."))
+        say(
+            Step(
+                False,
+                f"No council has decided an operation called {env.operation!r}. Nothing is routed outside a decided operation.",
+            )
+        )
         return _verdict(ex)
     o = op.data
-    say(Step(True, f"Operation {op.id} (\"{o.name}\") was decided by {o.decided_by} for "
-                   f"{'the whole country' if o.scope == 'national' else 'region ' + o.scope}."))
+    say(
+        Step(
+            True,
+            f'Operation {op.id} ("{o.name}") was decided by {o.decided_by} for '
+            f"{'the whole country' if o.scope == 'national' else 'region ' + o.scope}.",
+        )
+    )
     if not op.active:
         say(Step(False, "The operation is closed; records of a closed operation go to no one."))
         return _verdict(ex)
     if not op.start <= at < op.end:
-        say(Step(False, f"The operation is in force {_period(o.valid_from, o.valid_to)}, which does not include {at.date()}."))
+        say(
+            Step(
+                False,
+                f"The operation is in force {_period(o.valid_from, o.valid_to)}, which does not include {at.date()}.",
+            )
+        )
         return _verdict(ex)
     say(Step(True, f"It is active and in force {_period(o.valid_from, o.valid_to)}."))
     if env.region != op.scope:
-        say(Step(False, f"The record is marked for region {env.region}, but the operation belongs to {op.scope}; "
-                        "a region's operation never carries another region's records."))
+        say(
+            Step(
+                False,
+                f"The record is marked for region {env.region}, but the operation belongs to {op.scope}; "
+                "a region's operation never carries another region's records.",
+            )
+        )
         return _verdict(ex)
     if origin not in op.members:
         say(Step(False, f"{origin} does not take part in the operation, so it cannot share records through it."))
@@ -87,13 +112,23 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
         return _verdict(ex)
     if entry.need is not None:
         n = entry.need
-        say(Step(True, f"{recipient} takes part with the purpose {n.purpose}; the need-to-know matrix gives that purpose "
-                       f"these fields of {rt}: {', '.join(n.fields)} (rule {n.rule})."))
+        say(
+            Step(
+                True,
+                f"{recipient} takes part with the purpose {n.purpose}; the need-to-know matrix gives that purpose "
+                f"these fields of {rt}: {', '.join(n.fields)} (rule {n.rule}).",
+            )
+        )
     for g in entry.grants:
         gd = policy.data.grants[g.id]
-        say(Step(None, f"{recipient} holds co-option grant {g.id} from {gd.decided_by} ({gd.reason}), valid "
-                       f"{gd.valid_from.isoformat()} to {gd.valid_to.isoformat()}, for {', '.join(gd.record_types)} "
-                       f"with the fields {', '.join(gd.fields)}, under {gd.legal_basis}."))
+        say(
+            Step(
+                None,
+                f"{recipient} holds co-option grant {g.id} from {gd.decided_by} ({gd.reason}), valid "
+                f"{gd.valid_from.isoformat()} to {gd.valid_to.isoformat()}, for {', '.join(gd.record_types)} "
+                f"with the fields {', '.join(gd.fields)}, under {gd.legal_basis}.",
+            )
+        )
     h = env.handling
     standing = policy._standing.get((origin, rt))
     marks = []
@@ -113,8 +148,13 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
         say(Step(True, "The originator put no handling restriction on the record."))
     if d.allow:
         if d.rule.startswith("cooption."):
-            say(Step(True, f"The grant is valid at {at.isoformat()}, the record is not handling-restricted, and "
-                           f"{d.legal_basis} covers both {origin} and {recipient} on {at.date()}."))
+            say(
+                Step(
+                    True,
+                    f"The grant is valid at {at.isoformat()}, the record is not handling-restricted, and "
+                    f"{d.legal_basis} covers both {origin} and {recipient} on {at.date()}.",
+                )
+            )
         else:
             say(Step(True, f"{d.legal_basis} covers both {origin} and {recipient} on {at.date()}."))
     else:
@@ -126,9 +166,13 @@ def _verdict(ex: Explanation) -> Explanation:
     d = ex.decision
     if d.allow:
         withheld = [f for f in record_fields(ex.record_type) if f not in d.fields]
-        text = (f"ALLOW by rule {d.rule}: purpose {d.purpose}, legal basis {d.legal_basis}, "
-                f"fields {', '.join(d.fields)}" + (f"; withheld: {', '.join(withheld)}" if withheld else "")
-                + ("; delivered marked no onward sharing" if d.no_onward_sharing else "") + ".")
+        text = (
+            f"ALLOW by rule {d.rule}: purpose {d.purpose}, legal basis {d.legal_basis}, "
+            f"fields {', '.join(d.fields)}"
+            + (f"; withheld: {', '.join(withheld)}" if withheld else "")
+            + ("; delivered marked no onward sharing" if d.no_onward_sharing else "")
+            + "."
+        )
     else:
         text = f"DENY by rule {d.rule}: {d.reason}. The denial is written to the audit trail."
     ex.steps.append(Step(d.allow, text))

@@ -25,7 +25,7 @@ from ._errors import PolicyError
 from ._model import AgencyEntry, Grant, Operation, PolicyData, load_policy_dir, validate
 from ._policy import Policy
 
-__all__ = ["LivePolicy", "DECISIONS_SUBJECTS", "REGISTRY_SUBJECTS", "operation_from", "grant_from"]
+__all__ = ["DECISIONS_SUBJECTS", "REGISTRY_SUBJECTS", "LivePolicy", "grant_from", "operation_from"]
 
 log = get_logger("samband.router.policy")
 
@@ -37,22 +37,40 @@ _REGISTRATION = msgspec.json.Decoder(AgencyRegistration)
 
 def operation_from(d: OperationDecision) -> Operation:
     return Operation(
-        name=d.name, scope=d.scope, decided_by=d.decided_by, participants=d.participants, record_types=d.record_types,
-        legal_basis=d.legal_basis, purposes=dict(d.purposes), valid_from=d.valid_from, valid_to=d.valid_to, status=d.status,
+        name=d.name,
+        scope=d.scope,
+        decided_by=d.decided_by,
+        participants=d.participants,
+        record_types=d.record_types,
+        legal_basis=d.legal_basis,
+        purposes=dict(d.purposes),
+        valid_from=d.valid_from,
+        valid_to=d.valid_to,
+        status=d.status,
     )
 
 
 def grant_from(d: CooptionDecision) -> Grant:
     return Grant(
-        agency=d.agency, operation=d.operation, record_types=d.record_types, fields=d.fields, valid_from=d.valid_from,
-        valid_to=d.valid_to, decided_by=d.decided_by, reason=d.reason, legal_basis=d.legal_basis, revoked=d.revoked,
+        agency=d.agency,
+        operation=d.operation,
+        record_types=d.record_types,
+        fields=d.fields,
+        valid_from=d.valid_from,
+        valid_to=d.valid_to,
+        decided_by=d.decided_by,
+        reason=d.reason,
+        legal_basis=d.legal_basis,
+        revoked=d.revoked,
     )
 
 
 class LivePolicy:
     """The router's policy source. ``current`` is always a complete compiled `Policy`."""
 
-    def __init__(self, policy_dir: Path | str | None = None, *, data: PolicyData | None = None, reload_interval: float = 1.0) -> None:
+    def __init__(
+        self, policy_dir: Path | str | None = None, *, data: PolicyData | None = None, reload_interval: float = 1.0
+    ) -> None:
         if (policy_dir is None) == (data is None):
             raise ValueError("Expected exactly one of policy_dir and data")
         self.policy_dir = Path(policy_dir) if policy_dir is not None else None
@@ -84,7 +102,8 @@ class LivePolicy:
             else:
                 agencies.pop(slug, None)  # offboarded: its grants and participations lapse at compile
         return msgspec.structs.replace(
-            self.base, agencies=agencies,
+            self.base,
+            agencies=agencies,
             operations={**self.base.operations, **(operations if operations is not None else self.operations)},
             grants={**self.base.grants, **(grants if grants is not None else self.grants)},
         )
@@ -128,7 +147,9 @@ class LivePolicy:
             verb = "revoked" if rec.revoked else "granted"
             self._recompile(f"co-option {rec.grant_id} {verb} to {rec.agency} by {rec.decided_by}")
             return True
-        return self._reject(f"{where}: Expected a council.operation_decision or council.cooption_decision, got `{env.record_type}`")
+        return self._reject(
+            f"{where}: Expected a council.operation_decision or council.cooption_decision, got `{env.record_type}`"
+        )
 
     def apply_registration(self, data: bytes, *, where: str = "registration") -> bool:
         try:
@@ -149,7 +170,9 @@ class LivePolicy:
         if self.policy_dir is None:
             return ()
         try:
-            return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in self.policy_dir.glob("*.toml")))
+            return tuple(
+                sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in self.policy_dir.glob("*.toml"))
+            )
         except OSError:
             return ()
 
@@ -161,7 +184,9 @@ class LivePolicy:
         try:
             base = load_policy_dir(self.policy_dir)
         except PolicyError as exc:
-            log.error("policy files refused; keeping the last good policy", error=str(exc), version=self.current.version)
+            log.error(
+                "policy files refused; keeping the last good policy", error=str(exc), version=self.current.version
+            )
             self.rejected.append(str(exc))
             return False
         self.base = base
@@ -172,7 +197,7 @@ class LivePolicy:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), self.reload_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if not stop.is_set() and self._files_signature() != self._signature:
                 self.reload()
@@ -191,8 +216,12 @@ class LivePolicy:
         finally:
             self._replaying = False
         self._recompile("decisions and registrations replayed")
-        log.info("policy ready", version=self.current.version, operations=len(self.current.data.operations),
-                 grants=len(self.current.data.grants))
+        log.info(
+            "policy ready",
+            version=self.current.version,
+            operations=len(self.current.data.operations),
+            grants=len(self.current.data.grants),
+        )
         if self.policy_dir is not None:
             self._tasks.append(asyncio.create_task(self._watch(stop), name="policy-files"))
 
@@ -212,11 +241,13 @@ class LivePolicy:
             if seq >= last:
                 caught_up.set()
 
-        sub = await js.subscribe(subjects, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL, cb=on_msg)
+        sub = await js.subscribe(
+            subjects, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL, cb=on_msg
+        )
         self._subs.append(sub)
         try:
             await asyncio.wait_for(caught_up.wait(), timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise ConnectionError(f"{stream} stream not replayed within {timeout}s") from exc
 
     async def close(self) -> None:

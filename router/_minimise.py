@@ -35,7 +35,7 @@ def _holds_refs(tp) -> bool:
 class View:
     """How one record type is cut down to one field set."""
 
-    __slots__ = ("record_type", "fields", "drop", "ref_fields", "_marked")
+    __slots__ = ("_marked", "drop", "fields", "record_type", "ref_fields")
 
     def __init__(self, record_type: str, fields: tuple[str, ...]) -> None:
         cls = RECORD_TYPES[record_type]
@@ -44,7 +44,8 @@ class View:
         info = msgspec.structs.fields(cls)
         self.drop = {
             f.name: (f.default_factory() if f.default_factory is not msgspec.NODEFAULT else f.default)
-            for f in info if f.name not in keep
+            for f in info
+            if f.name not in keep
         }
         self.ref_fields = tuple(f.name for f in info if f.name in keep and _holds_refs(f.type))
         self._marked: dict[Handling, Handling] = {}
@@ -63,7 +64,11 @@ class View:
 
     def apply(self, env: Envelope, decision) -> Envelope:
         record = msgspec.structs.replace(env.record, **self.drop) if self.drop else env.record
-        changes = {"record": record, "subjects": self.subjects(record, env.subjects), "legal_basis": decision.legal_basis}
+        changes = {
+            "record": record,
+            "subjects": self.subjects(record, env.subjects),
+            "legal_basis": decision.legal_basis,
+        }
         if decision.no_onward_sharing and not env.handling.no_onward_sharing:
             marked = self._marked.get(env.handling)
             if marked is None:

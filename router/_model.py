@@ -28,9 +28,20 @@ from samband.schemas import RECORD_TYPES, REGIONS, Region
 from ._errors import PolicyError
 
 __all__ = [
-    "AgencyEntry", "RegionEntry", "Coverage", "LegalBasis", "Operation", "Need", "Grant",
-    "Restriction", "PolicyData", "load_policy_dir", "validate", "record_fields", "required_fields",
     "POLICY_FILES",
+    "AgencyEntry",
+    "Coverage",
+    "Grant",
+    "LegalBasis",
+    "Need",
+    "Operation",
+    "PolicyData",
+    "RegionEntry",
+    "Restriction",
+    "load_policy_dir",
+    "record_fields",
+    "required_fields",
+    "validate",
 ]
 
 AwareDatetime = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
@@ -234,7 +245,8 @@ def record_fields(record_type: str) -> tuple[str, ...]:
 
 def required_fields(record_type: str) -> tuple[str, ...]:
     return tuple(
-        f.name for f in msgspec.structs.fields(RECORD_TYPES[record_type])
+        f.name
+        for f in msgspec.structs.fields(RECORD_TYPES[record_type])
         if f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
     )
 
@@ -264,21 +276,39 @@ def _check_fields(errs: list[str], file: str, path: str, types, fields) -> None:
         if rt in RECORD_TYPES:
             missing = [f for f in required_fields(rt) if f not in fields]
             if missing:
-                errs.append(_err(file, f"{path}.fields", f"every required field of {rt} (missing {', '.join(missing)})", list(fields)))
+                errs.append(
+                    _err(
+                        file,
+                        f"{path}.fields",
+                        f"every required field of {rt} (missing {', '.join(missing)})",
+                        list(fields),
+                    )
+                )
 
 
 def validate(data: PolicyData, *, agencies_known: bool = True) -> list[str]:
     """Every inconsistency, each naming file, key and value. ``agencies_known=False`` skips slug checks."""
     errs: list[str] = []
     if set(data.regions) != set(REGIONS):
-        errs.append(_err("regions.toml", "$.regions", f"exactly the regions {', '.join(REGIONS)}", ", ".join(data.regions)))
+        errs.append(
+            _err("regions.toml", "$.regions", f"exactly the regions {', '.join(REGIONS)}", ", ".join(data.regions))
+        )
     for basis_id, basis in data.legal_bases.items():
         for i, cov in enumerate(basis.coverage):
             if agencies_known:
                 named = [a for a in cov.agencies if a != "*"]  # "*": every agency, present and future
-                _check_agencies(errs, "legal_bases.toml", f"$.legal_bases.{basis_id}.coverage[{i}].agencies", named, data)
+                _check_agencies(
+                    errs, "legal_bases.toml", f"$.legal_bases.{basis_id}.coverage[{i}].agencies", named, data
+                )
             if cov.valid_to and cov.valid_to < cov.valid_from:
-                errs.append(_err("legal_bases.toml", f"$.legal_bases.{basis_id}.coverage[{i}].valid_to", f"a date on or after {cov.valid_from}", cov.valid_to))
+                errs.append(
+                    _err(
+                        "legal_bases.toml",
+                        f"$.legal_bases.{basis_id}.coverage[{i}].valid_to",
+                        f"a date on or after {cov.valid_from}",
+                        cov.valid_to,
+                    )
+                )
     for op_id, op in data.operations.items():
         base = f"$.operations.{op_id}"
         if agencies_known:
@@ -323,5 +353,9 @@ def check_grant(grant_id: str, g: Grant, data: PolicyData, *, agencies_known: bo
     if g.legal_basis not in data.legal_bases:
         errs.append(_err("cooptions.toml", f"{base}.legal_basis", "a basis from legal_bases.toml", g.legal_basis))
     if g.valid_to <= g.valid_from:
-        errs.append(_err("cooptions.toml", f"{base}.valid_to", f"a time after {g.valid_from.isoformat()}", g.valid_to.isoformat()))
+        errs.append(
+            _err(
+                "cooptions.toml", f"{base}.valid_to", f"a time after {g.valid_from.isoformat()}", g.valid_to.isoformat()
+            )
+        )
     return errs

@@ -22,11 +22,11 @@ from samband.schemas import RECORD_TYPES, Envelope, Handling
 from ._minimise import View, view_for
 from ._model import Grant, Need, Operation, PolicyData, load_policy_dir, record_fields, validate
 
-__all__ = ["Decision", "Policy", "LUS", "NOBODY"]
+__all__ = ["LUS", "NOBODY", "Decision", "Policy"]
 
 LUS = "LUS 2016:774"
 NOBODY = "-"  # the recipient of a denial that concerns the record itself (unknown or closed operation)
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 _FOREVER = _dt.datetime.max.replace(tzinfo=_UTC)
 
 
@@ -53,16 +53,22 @@ def _end(d: _dt.date | None) -> _dt.datetime:
 
 
 class _GrantRule:
-    __slots__ = ("id", "start", "end", "basis", "decision")
+    __slots__ = ("basis", "decision", "end", "id", "start")
 
     def __init__(self, grant_id: str, g: Grant, decision: Decision) -> None:
-        self.id, self.start, self.end, self.basis, self.decision = grant_id, g.valid_from, g.valid_to, g.legal_basis, decision
+        self.id, self.start, self.end, self.basis, self.decision = (
+            grant_id,
+            g.valid_from,
+            g.valid_to,
+            g.legal_basis,
+            decision,
+        )
 
 
 class _Entry:
     """What one recipient may get of one record type in one operation."""
 
-    __slots__ = ("need", "grants")
+    __slots__ = ("grants", "need")
 
     def __init__(self) -> None:
         self.need: Decision | None = None  # the participant's prebuilt allow
@@ -70,7 +76,19 @@ class _Entry:
 
 
 class _Op:
-    __slots__ = ("id", "data", "active", "start", "end", "scope", "members", "table", "candidates", "coopted", "by_origin")
+    __slots__ = (
+        "active",
+        "by_origin",
+        "candidates",
+        "coopted",
+        "data",
+        "end",
+        "id",
+        "members",
+        "scope",
+        "start",
+        "table",
+    )
 
     def __init__(self, op_id: str, op: Operation, members: frozenset[str]) -> None:
         self.id, self.data = op_id, op
@@ -87,7 +105,7 @@ class _Op:
 class _Standing:
     """The union of the standing restrictions on one (origin, record type)."""
 
-    __slots__ = ("named", "no_onward", "foreign", "ids")
+    __slots__ = ("foreign", "ids", "named", "no_onward")
 
     def __init__(self) -> None:
         self.named: frozenset[str] | None = None
@@ -116,7 +134,9 @@ class Policy:
         for op_id, op in data.operations.items():
             members = frozenset(p for p in op.participants if p in self._tiers)
             if len(members) != len(op.participants):
-                self.warnings.append(f"operation {op_id}: unknown participants left out: {sorted(set(op.participants) - members)}")
+                self.warnings.append(
+                    f"operation {op_id}: unknown participants left out: {sorted(set(op.participants) - members)}"
+                )
             o = self._ops[op_id] = _Op(op_id, op, members)
             for rt in op.record_types:
                 by_purpose = data.need_to_know.get(rt, {})
@@ -127,9 +147,13 @@ class Policy:
                     if need is None or agency not in need.recipients:
                         continue
                     row.setdefault(agency, _Entry()).need = Decision(
-                        allow=True, rule=need.id or f"need-to-know.{rt}.{purpose}", policy_version=v,
+                        allow=True,
+                        rule=need.id or f"need-to-know.{rt}.{purpose}",
+                        policy_version=v,
                         reason=f"{agency} takes part in operation {op_id} for {purpose}, which needs these fields of {rt}",
-                        legal_basis=op.legal_basis, purpose=purpose, fields=need.fields,
+                        legal_basis=op.legal_basis,
+                        purpose=purpose,
+                        fields=need.fields,
                     )
         for grant_id, g in sorted(data.grants.items()):
             o = self._ops.get(g.operation)
@@ -142,12 +166,19 @@ class Policy:
                     continue  # a grant never widens the operation's scope
                 fields = tuple(f for f in g.fields if f in record_fields(rt))
                 decision = Decision(
-                    allow=True, rule=f"cooption.{grant_id}", policy_version=v,
+                    allow=True,
+                    rule=f"cooption.{grant_id}",
+                    policy_version=v,
                     reason=f"{g.agency} is co-opted to operation {g.operation} by {g.decided_by} ({g.reason}); "
-                           f"delivered with no onward sharing",
-                    legal_basis=g.legal_basis, purpose="cooption", fields=fields, no_onward_sharing=True,
+                    f"delivered with no onward sharing",
+                    legal_basis=g.legal_basis,
+                    purpose="cooption",
+                    fields=fields,
+                    no_onward_sharing=True,
                 )
-                o.table.setdefault(rt, {}).setdefault(g.agency, _Entry()).grants.append(_GrantRule(grant_id, g, decision))
+                o.table.setdefault(rt, {}).setdefault(g.agency, _Entry()).grants.append(
+                    _GrantRule(grant_id, g, decision)
+                )
         for o in self._ops.values():
             for rt, row in o.table.items():
                 for agency, e in row.items():
@@ -174,7 +205,12 @@ class Policy:
                             self._views[(rt, d.fields)] = view_for(rt, d.fields)
         self._no_entry_cache: dict[tuple[str, str, str], Decision] = {}  # denials that depend on the tables only
         self._gate_cache: dict[tuple[str, str, str | None], Decision] = {}
-        self._own = Decision(allow=False, rule="deny.own-record", policy_version=v, reason="the sender never receives its own record back")
+        self._own = Decision(
+            allow=False,
+            rule="deny.own-record",
+            policy_version=v,
+            reason="the sender never receives its own record back",
+        )
 
     # ---- construction ------------------------------------------------------------------
     @classmethod
@@ -197,21 +233,47 @@ class Policy:
     @classmethod
     def skeleton(cls) -> Policy:
         """The walking skeleton's one rule: Polisen's vehicle controls to Skatteverket (tax control)."""
-        from ._model import AgencyEntry, Coverage, LegalBasis, RegionEntry
         from samband.schemas import REGIONS
 
+        from ._model import AgencyEntry, Coverage, LegalBasis, RegionEntry
+
         rt = "police.vehicle_control"
-        return cls(PolicyData(
-            agencies={"polisen": AgencyEntry(name="Polismyndigheten", tier="core"),
-                      "skatteverket": AgencyEntry(name="Skatteverket", tier="core")},
-            regions={r: RegionEntry(name=r, council=f"RSR {r}") for r in REGIONS},
-            legal_bases={LUS: LegalBasis(title="LUS", coverage=(Coverage(agencies=("polisen", "skatteverket"), valid_from=_dt.date(2016, 8, 15)),))},
-            operations={"bacchus-2017": Operation(
-                name="Operation Bacchus", scope="syd", decided_by="RSR syd", participants=("polisen", "skatteverket"),
-                record_types=(rt,), legal_basis=LUS, purposes={"skatteverket": "tax_control"}, valid_from=_dt.date(2016, 11, 1),
-            )},
-            need_to_know={rt: {"tax_control": Need(recipients=("skatteverket",), fields=record_fields(rt), id="skeleton.vehicle-control.skatteverket")}},
-        ))
+        return cls(
+            PolicyData(
+                agencies={
+                    "polisen": AgencyEntry(name="Polismyndigheten", tier="core"),
+                    "skatteverket": AgencyEntry(name="Skatteverket", tier="core"),
+                },
+                regions={r: RegionEntry(name=r, council=f"RSR {r}") for r in REGIONS},
+                legal_bases={
+                    LUS: LegalBasis(
+                        title="LUS",
+                        coverage=(Coverage(agencies=("polisen", "skatteverket"), valid_from=_dt.date(2016, 8, 15)),),
+                    )
+                },
+                operations={
+                    "bacchus-2017": Operation(
+                        name="Operation Bacchus",
+                        scope="syd",
+                        decided_by="RSR syd",
+                        participants=("polisen", "skatteverket"),
+                        record_types=(rt,),
+                        legal_basis=LUS,
+                        purposes={"skatteverket": "tax_control"},
+                        valid_from=_dt.date(2016, 11, 1),
+                    )
+                },
+                need_to_know={
+                    rt: {
+                        "tax_control": Need(
+                            recipients=("skatteverket",),
+                            fields=record_fields(rt),
+                            id="skeleton.vehicle-control.skatteverket",
+                        )
+                    }
+                },
+            )
+        )
 
     # ---- the hot path ------------------------------------------------------------------
     def _covered(self, basis: str, origin: str, recipient: str, at: _dt.datetime) -> bool:
@@ -254,22 +316,44 @@ class Policy:
         v = self.version
         op = self._ops.get(op_id)
         if why == "unknown":
-            d = Decision(allow=False, rule="deny.unknown-operation", policy_version=v,
-                         reason=f"no operation {op_id!r} has been decided; nothing is routed outside an operation")
+            d = Decision(
+                allow=False,
+                rule="deny.unknown-operation",
+                policy_version=v,
+                reason=f"no operation {op_id!r} has been decided; nothing is routed outside an operation",
+            )
         elif why == "closed":
-            d = Decision(allow=False, rule="deny.operation-closed", policy_version=v, reason=f"operation {op_id} is closed")
+            d = Decision(
+                allow=False, rule="deny.operation-closed", policy_version=v, reason=f"operation {op_id} is closed"
+            )
         elif why == "not-in-force":
-            d = Decision(allow=False, rule="deny.operation-not-in-force", policy_version=v,
-                         reason=f"operation {op_id} is in force from {op.data.valid_from} to {op.data.valid_to or 'further notice'} only")  # type: ignore[union-attr]
+            d = Decision(
+                allow=False,
+                rule="deny.operation-not-in-force",
+                policy_version=v,
+                reason=f"operation {op_id} is in force from {op.data.valid_from} to {op.data.valid_to or 'further notice'} only",
+            )  # type: ignore[union-attr]
         elif why == "scope":
-            d = Decision(allow=False, rule="deny.outside-scope", policy_version=v,
-                         reason=f"the record is marked for region {detail}, operation {op_id} belongs to {op.scope}")  # type: ignore[union-attr]
+            d = Decision(
+                allow=False,
+                rule="deny.outside-scope",
+                policy_version=v,
+                reason=f"the record is marked for region {detail}, operation {op_id} belongs to {op.scope}",
+            )  # type: ignore[union-attr]
         elif why == "sender":
-            d = Decision(allow=False, rule="deny.sender-not-participant", policy_version=v,
-                         reason=f"{detail} does not take part in operation {op_id}")
+            d = Decision(
+                allow=False,
+                rule="deny.sender-not-participant",
+                policy_version=v,
+                reason=f"{detail} does not take part in operation {op_id}",
+            )
         else:
-            d = Decision(allow=False, rule="deny.record-type-not-in-operation", policy_version=v,
-                         reason=f"{detail} is not among the record types of operation {op_id}")
+            d = Decision(
+                allow=False,
+                rule="deny.record-type-not-in-operation",
+                policy_version=v,
+                reason=f"{detail} is not among the record types of operation {op_id}",
+            )
         if len(self._gate_cache) > 65_536:  # operation names come from senders: keep the cache bounded
             self._gate_cache.clear()
         self._gate_cache[key] = d
@@ -310,15 +394,27 @@ class Policy:
             no_onward |= standing.no_onward
             foreign |= standing.foreign
         if named is not None and recipient not in named:
-            return Decision(allow=False, rule="deny.named-recipients-only", policy_version=v,
-                            reason=f"the originator restricted the record to {', '.join(named) or 'no one'}; {recipient} is not named")
+            return Decision(
+                allow=False,
+                rule="deny.named-recipients-only",
+                policy_version=v,
+                reason=f"the originator restricted the record to {', '.join(named) or 'no one'}; {recipient} is not named",
+            )
         if h.review_required:
-            return Decision(allow=False, rule="deny.held-for-review", policy_version=v,
-                            reason="the originator holds the record for its balancing test (LUS 2 §) before any release")
+            return Decision(
+                allow=False,
+                rule="deny.held-for-review",
+                policy_version=v,
+                reason="the originator holds the record for its balancing test (LUS 2 §) before any release",
+            )
         restricted = named is not None or no_onward or foreign
         if foreign and self._tiers.get(recipient) != "core":
-            return Decision(allow=False, rule="deny.foreign-origin", policy_version=v,
-                            reason=f"foreign-origin material goes only to the core agencies; {recipient} is not one")
+            return Decision(
+                allow=False,
+                rule="deny.foreign-origin",
+                policy_version=v,
+                reason=f"foreign-origin material goes only to the core agencies; {recipient} is not one",
+            )
         need = entry.need
         if need is not None:
             if self._covered(need.legal_basis, origin, recipient, at):  # type: ignore[arg-type]
@@ -327,31 +423,64 @@ class Policy:
         for g in entry.grants:
             if g.start <= at < g.end:
                 if restricted:
-                    return Decision(allow=False, rule="deny.cooption-restricted", policy_version=v,
-                                    reason=f"{recipient} is co-opted (grant {g.id}); co-opted agencies never receive handling-restricted records")
+                    return Decision(
+                        allow=False,
+                        rule="deny.cooption-restricted",
+                        policy_version=v,
+                        reason=f"{recipient} is co-opted (grant {g.id}); co-opted agencies never receive handling-restricted records",
+                    )
                 if self._covered(g.basis, origin, recipient, at):  # type: ignore[arg-type]
                     return g.decision
                 uncovered = g.basis
         if uncovered is not None:
-            return Decision(allow=False, rule="deny.no-legal-basis", policy_version=v,
-                            reason=f"{uncovered} does not cover both {origin} and {recipient} at {at.date()}")
-        return Decision(allow=False, rule="deny.cooption-expired", policy_version=v,
-                        reason=f"{recipient}'s co-option grant for operation {op.id} is not valid at {at.isoformat()}")  # type: ignore[union-attr]
+            return Decision(
+                allow=False,
+                rule="deny.no-legal-basis",
+                policy_version=v,
+                reason=f"{uncovered} does not cover both {origin} and {recipient} at {at.date()}",
+            )
+        return Decision(
+            allow=False,
+            rule="deny.cooption-expired",
+            policy_version=v,
+            reason=f"{recipient}'s co-option grant for operation {op.id} is not valid at {at.isoformat()}",
+        )  # type: ignore[union-attr]
 
     def _no_entry(self, op: _Op, rt: str, recipient: str) -> Decision:
         v = self.version
         if recipient in op.members:
             purpose = op.data.purposes.get(recipient)
-            return Decision(allow=False, rule="deny.no-need-to-know", policy_version=v,
-                            reason=f"{recipient} takes part in operation {op.id} "
-                                   + (f"for {purpose}, which the need-to-know matrix does not give {rt}" if purpose else "with no purpose decided"))
+            return Decision(
+                allow=False,
+                rule="deny.no-need-to-know",
+                policy_version=v,
+                reason=f"{recipient} takes part in operation {op.id} "
+                + (
+                    f"for {purpose}, which the need-to-know matrix does not give {rt}"
+                    if purpose
+                    else "with no purpose decided"
+                ),
+            )
         if recipient in op.coopted:
-            return Decision(allow=False, rule="deny.outside-grant", policy_version=v,
-                            reason=f"{recipient} is co-opted to operation {op.id} for {', '.join(op.coopted[recipient])} only, not {rt}")
+            return Decision(
+                allow=False,
+                rule="deny.outside-grant",
+                policy_version=v,
+                reason=f"{recipient} is co-opted to operation {op.id} for {', '.join(op.coopted[recipient])} only, not {rt}",
+            )
         if recipient not in self._tiers:
-            return Decision(allow=False, rule="deny.unknown-recipient", policy_version=v, reason=f"{recipient} is not a known agency")
-        return Decision(allow=False, rule="deny.not-participant", policy_version=v,
-                        reason=f"{recipient} neither takes part in operation {op.id} nor holds a co-option grant for it")
+            return Decision(
+                allow=False,
+                rule="deny.unknown-recipient",
+                policy_version=v,
+                reason=f"{recipient} is not a known agency",
+            )
+        return Decision(
+            allow=False,
+            rule="deny.not-participant",
+            policy_version=v,
+            reason=f"{recipient} neither takes part in operation {op.id} nor holds a co-option grant for it",
+        )
 
     def candidates(self, env: Envelope) -> tuple[str, ...]:
         """Every recipient a decision is made (and audited) for: the operation's participants and

@@ -46,7 +46,10 @@ class Puller:
     async def start(self) -> None:
         self._inbox = self.nc.new_inbox()
         self._sub = await self.nc.subscribe(
-            self._inbox, cb=self._on_msg, pending_msgs_limit=4 * self.batch + 64, pending_bytes_limit=-1,
+            self._inbox,
+            cb=self._on_msg,
+            pending_msgs_limit=4 * self.batch + 64,
+            pending_bytes_limit=-1,
         )
 
     async def close(self) -> None:
@@ -88,11 +91,11 @@ class Puller:
             await self._request()
             try:
                 await asyncio.wait_for(self._arrived.wait(), self.idle + 0.1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return []
         # No lingering for a fuller batch: what arrives while one batch is routed makes the next
         # one, so batches grow with the load by themselves and a trickle is routed at once.
-        out, self._buf = self._buf[: self.batch], self._buf[self.batch:]
+        out, self._buf = self._buf[: self.batch], self._buf[self.batch :]
         if not self._buf:
             await self._request()  # prefetch: the server fills the buffer while this batch is routed
         return out

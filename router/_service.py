@@ -39,8 +39,8 @@ from samband.observability import (
 from samband.schemas import ENVELOPE, DecodeError, Envelope, OrganisationRef, PersonRef, encode
 
 from ._live import LivePolicy
-from ._pull import Puller
 from ._policy import Decision, Policy
+from ._pull import Puller
 
 __all__ = ["Router", "RouterStats"]
 
@@ -129,7 +129,7 @@ class Router:
         """
         try:
             info = await self.js.stream_info("AUDIT")
-        except (JsError, NatsError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, JsError, NatsError) as exc:
             raise ConnectionError(f"audit stream unavailable: {exc!r}") from exc
         last_seq = info.state.last_seq
         synced = getattr(self, "_synced", None)  # (stream seq, chain seq, chain head) known to agree
@@ -143,7 +143,9 @@ class Router:
         last = b""
         if info.state.messages and first <= last_seq:
             sub = await self.js.subscribe(
-                AUDIT_SUBJECT, ordered_consumer=True, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                AUDIT_SUBJECT,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 config=ConsumerConfig(opt_start_seq=first),
             )
             try:
@@ -152,7 +154,7 @@ class Router:
                     rec = AUDIT_DECODER.decode(msg.data)
                     self._remember(f"{rec.envelope_id}:{rec.recipient}")
                     last = msg.data
-            except (JsError, NatsError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, JsError, NatsError) as exc:
                 raise ConnectionError(f"audit stream unreadable while resuming the chain: {exc!r}") from exc
             finally:
                 await sub.unsubscribe()
@@ -207,10 +209,16 @@ class Router:
         try:
             await self.js.consumer_info("INGEST", DURABLE)
         except NotFoundError:
-            await self.js.add_consumer("INGEST", ConsumerConfig(
-                durable_name=DURABLE, filter_subject="ingest.>", ack_policy=AckPolicy.EXPLICIT,
-                max_ack_pending=4096, ack_wait=60,
-            ))
+            await self.js.add_consumer(
+                "INGEST",
+                ConsumerConfig(
+                    durable_name=DURABLE,
+                    filter_subject="ingest.>",
+                    ack_policy=AckPolicy.EXPLICIT,
+                    max_ack_pending=4096,
+                    ack_wait=60,
+                ),
+            )
 
     async def _handle_batch(self, msgs: list, stop: asyncio.Event) -> None:
         """Plan, audit, deliver; while the audit trail cannot be written, deliver nothing and retry.
@@ -262,21 +270,22 @@ class Router:
             return True
         try:
             await asyncio.wait_for(stop.wait(), delay)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
     def _plan(self, msgs: list) -> _Plan:
         plan = _Plan()
-        now = _dt.datetime.now(_dt.timezone.utc)
+        now = _dt.datetime.now(_dt.UTC)
         policy = self.policy  # one policy version per batch
         spans = self.spans
         for msg in msgs:
             plan.acks.append(msg)
             # ingest.<origin>.<record type>: the origin token is written by the server from the account
             origin = msg.subject.split(".", 2)[1]
-            span = spans.messaging("process", msg.subject, _CONSUMER, remote_parent(msg.headers),
-                                   attributes={"samband.origin": origin})
+            span = spans.messaging(
+                "process", msg.subject, _CONSUMER, remote_parent(msg.headers), attributes={"samband.origin": origin}
+            )
             self.stats.records += 1
             try:
                 env = ENVELOPE.decode(msg.data)
@@ -285,8 +294,14 @@ class Router:
                 continue
             if env.origin is not None and env.origin != origin:
                 self._refuse(
-                    plan, origin, msg, now, "deny.forged-origin",
-                    f"Expected origin `{origin}` (the publishing account), got `{env.origin}` in the payload", span, env,
+                    plan,
+                    origin,
+                    msg,
+                    now,
+                    "deny.forged-origin",
+                    f"Expected origin `{origin}` (the publishing account), got `{env.origin}` in the payload",
+                    span,
+                    env,
                 )
                 continue
             env = msgspec.structs.replace(env, origin=origin)
@@ -300,13 +315,25 @@ class Router:
             for recipient, decision in decisions:
                 self._decide_one(plan, policy, env, origin, recipient, decision, now, payloads, ids, pseudonyms)
             if dspan.start:  # recording: say what was decided
-                spans.end(dspan, {"samband.decisions": [f"{r}:{'allow' if d.allow else 'deny'}:{d.rule}" for r, d in decisions]})
+                spans.end(
+                    dspan,
+                    {"samband.decisions": [f"{r}:{'allow' if d.allow else 'deny'}:{d.rule}" for r, d in decisions]},
+                )
             spans.end(span)
         return plan
 
     def _decide_one(
-        self, plan: _Plan, policy: Policy, env: Envelope, origin: str, recipient: str, decision: Decision,
-        now: _dt.datetime, payloads: dict, ids: tuple, pseudonyms: tuple[str, ...],
+        self,
+        plan: _Plan,
+        policy: Policy,
+        env: Envelope,
+        origin: str,
+        recipient: str,
+        decision: Decision,
+        now: _dt.datetime,
+        payloads: dict,
+        ids: tuple,
+        pseudonyms: tuple[str, ...],
     ) -> None:
         self.stats.decisions += 1
         payload = b""
@@ -322,19 +349,32 @@ class Router:
         key = f"{env.id}:{recipient}"
         if key not in self._recent:
             record = AuditRecord(
-                at=now, trace_id=ids[0], span_id=ids[1],
-                envelope_id=env.id, record_type=env.record_type, origin=origin, recipient=recipient,
-                region=env.region, operation=env.operation, decision="allow" if decision.allow else "deny",
-                rule=decision.rule, policy_version=decision.policy_version, legal_basis=decision.legal_basis,
-                purpose=decision.purpose, fields=decision.fields,
+                at=now,
+                trace_id=ids[0],
+                span_id=ids[1],
+                envelope_id=env.id,
+                record_type=env.record_type,
+                origin=origin,
+                recipient=recipient,
+                region=env.region,
+                operation=env.operation,
+                decision="allow" if decision.allow else "deny",
+                rule=decision.rule,
+                policy_version=decision.policy_version,
+                legal_basis=decision.legal_basis,
+                purpose=decision.purpose,
+                fields=decision.fields,
                 delivered_sha256=hashlib.sha256(payload).hexdigest() if payload else None,
-                subjects=pseudonyms, reason=decision.reason,
+                subjects=pseudonyms,
+                reason=decision.reason,
             )
             plan.audit.append((key, self.chain.seal(record), ids[2]))
         if decision.allow:
             plan.deliveries.append((f"inbox.{recipient}.{env.record_type}", payload, key, origin, recipient, ids[2]))
 
-    def _refuse(self, plan: _Plan, origin: str, msg, now, rule: str, reason: str, span, env: Envelope | None = None) -> None:
+    def _refuse(
+        self, plan: _Plan, origin: str, msg, now, rule: str, reason: str, span, env: Envelope | None = None
+    ) -> None:
         """A record that cannot be routed is refused; the refusal is audited like any denial."""
         self.stats.refused += 1
         ctx = span.context
@@ -344,10 +384,19 @@ class Router:
         self.spans.end(span, {"samband.refused": rule})
         env_id = env.id if env else f"ingest-seq-{msg.metadata.sequence.stream}"
         record = AuditRecord(
-            at=now, trace_id=format(span.trace_id, "032x"), span_id=format(span.span_id, "016x"),
-            envelope_id=env_id, record_type=env.record_type if env else msg.subject.split(".", 2)[-1],
-            origin=origin, recipient="-", region=env.region if env else "-", operation=env.operation if env else "-",
-            decision="deny", rule=rule, policy_version=self.policy.version, reason=reason,
+            at=now,
+            trace_id=format(span.trace_id, "032x"),
+            span_id=format(span.span_id, "016x"),
+            envelope_id=env_id,
+            record_type=env.record_type if env else msg.subject.split(".", 2)[-1],
+            origin=origin,
+            recipient="-",
+            region=env.region if env else "-",
+            operation=env.operation if env else "-",
+            decision="deny",
+            rule=rule,
+            policy_version=self.policy.version,
+            reason=reason,
             subjects=_subject_pseudonyms(env, self.pseudonym) if env else (),
         )
         key = f"{env_id}:-"
@@ -358,12 +407,17 @@ class Router:
         """Every audit record of the plan, acknowledged; each append must follow the stream's last
         sequence exactly. Raises ConnectionError when the trail cannot be written (fail closed)."""
         tracing = self.spans
-        spans = [tracing.messaging("send", AUDIT_SUBJECT, _PRODUCER, parent, message_id=key) for key, _, parent in plan.audit]
+        spans = [
+            tracing.messaging("send", AUDIT_SUBJECT, _PRODUCER, parent, message_id=key) for key, _, parent in plan.audit
+        ]
         base = self._audit_last_seq
-        results = await self._acks.publish([
-            (AUDIT_SUBJECT, data, {"Nats-Msg-Id": key, "Nats-Expected-Last-Sequence": str(base + i)})
-            for i, (key, data, _) in enumerate(plan.audit)
-        ], self.ack_timeout)
+        results = await self._acks.publish(
+            [
+                (AUDIT_SUBJECT, data, {"Nats-Msg-Id": key, "Nats-Expected-Last-Sequence": str(base + i)})
+                for i, (key, data, _) in enumerate(plan.audit)
+            ],
+            self.ack_timeout,
+        )
         for span, r in zip(spans, results):
             if isinstance(r, BaseException):
                 tracing.end(span, error=r)
@@ -391,12 +445,17 @@ class Router:
         failed, the input is given back to be routed again (deliveries dedupe by msg id)."""
         tracing = self.spans
         # each delivery a PRODUCER span the recipient continues
-        dspans = [tracing.messaging("send", subj, _PRODUCER, parent, message_id=key)
-                  for subj, _, key, _, _, parent in plan.deliveries]
-        results = await self._acks.publish([
-            (subj, payload, span.headers({"Nats-Msg-Id": key, "Samband-Origin": origin}))
-            for (subj, payload, key, origin, _, _), span in zip(plan.deliveries, dspans)
-        ], self.ack_timeout)
+        dspans = [
+            tracing.messaging("send", subj, _PRODUCER, parent, message_id=key)
+            for subj, _, key, _, _, parent in plan.deliveries
+        ]
+        results = await self._acks.publish(
+            [
+                (subj, payload, span.headers({"Nats-Msg-Id": key, "Samband-Origin": origin}))
+                for (subj, payload, key, origin, _, _), span in zip(plan.deliveries, dspans)
+            ],
+            self.ack_timeout,
+        )
         for span, r in zip(dspans, results):
             tracing.end(span, error=r if isinstance(r, BaseException) else None)
         failed = [(d[4], r) for d, r in zip(plan.deliveries, results) if isinstance(r, BaseException)]

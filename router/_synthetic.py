@@ -28,18 +28,58 @@ from samband.schemas import (
     synthetic_plate,
 )
 
-from ._model import AgencyEntry, Coverage, Grant, LegalBasis, Need, Operation, PolicyData, RegionEntry, record_fields, required_fields
+from ._model import (
+    AgencyEntry,
+    Coverage,
+    Grant,
+    LegalBasis,
+    Need,
+    Operation,
+    PolicyData,
+    RegionEntry,
+    record_fields,
+    required_fields,
+)
 from ._policy import LUS, Policy
 
-__all__ = ["synthetic_policy", "synthetic_data", "synthetic_envelopes", "measure_decide", "SYNTHETIC_AT"]
+__all__ = ["SYNTHETIC_AT", "measure_decide", "synthetic_data", "synthetic_envelopes", "synthetic_policy"]
 
-SYNTHETIC_AT = _dt.datetime(2024, 6, 1, 12, 0, tzinfo=_dt.timezone.utc)
-CORE = ("polisen", "sakerhetspolisen", "aklagarmyndigheten", "ekobrottsmyndigheten", "skatteverket", "kriminalvarden",
-        "kronofogden", "kustbevakningen", "tullverket", "forsakringskassan", "migrationsverket", "arbetsformedlingen")
-NETWORK = ("arbetsmiljoverket", "bolagsverket", "csn", "finansinspektionen", "ivo", "pensionsmyndigheten", "sis",
-           "transportstyrelsen", "lansstyrelsen")
-PURPOSES = ("policing", "customs_control", "tax_control", "benefit_control", "enforcement", "migration_control",
-            "economic_crime", "supervision")
+SYNTHETIC_AT = _dt.datetime(2024, 6, 1, 12, 0, tzinfo=_dt.UTC)
+CORE = (
+    "polisen",
+    "sakerhetspolisen",
+    "aklagarmyndigheten",
+    "ekobrottsmyndigheten",
+    "skatteverket",
+    "kriminalvarden",
+    "kronofogden",
+    "kustbevakningen",
+    "tullverket",
+    "forsakringskassan",
+    "migrationsverket",
+    "arbetsformedlingen",
+)
+NETWORK = (
+    "arbetsmiljoverket",
+    "bolagsverket",
+    "csn",
+    "finansinspektionen",
+    "ivo",
+    "pensionsmyndigheten",
+    "sis",
+    "transportstyrelsen",
+    "lansstyrelsen",
+)
+PURPOSES = (
+    "policing",
+    "customs_control",
+    "tax_control",
+    "benefit_control",
+    "enforcement",
+    "migration_control",
+    "economic_crime",
+    "supervision",
+)
 OSL = "OSL 2009:400 10 kap. 27 §"
 
 
@@ -57,59 +97,106 @@ def _org(rng: random.Random) -> OrganisationRef:
 
 def _vc(rng, i):
     v, p = _vehicle(rng), _person(rng)
-    return VehicleControl(control_id=f"VC-{i}", controlled_at=SYNTHETIC_AT, location="Helsingborg", vehicle=v,
-                          vehicle_kind="buss", driver=p, passengers=rng.randrange(60), remark="överlast"), (v, p)
+    return VehicleControl(
+        control_id=f"VC-{i}",
+        controlled_at=SYNTHETIC_AT,
+        location="Helsingborg",
+        vehicle=v,
+        vehicle_kind="buss",
+        driver=p,
+        passengers=rng.randrange(60),
+        remark="överlast",
+    ), (v, p)
 
 
 def _ol(rng, i):
     v, o = _vehicle(rng), _org(rng)
-    return OverloadReport(report_id=f"OL-{i}", weighed_at=SYNTHETIC_AT, location="Malmö", vehicle=v, operator=o,
-                          measured_kg=21_000, permitted_kg=18_000), (v, o)
+    return OverloadReport(
+        report_id=f"OL-{i}",
+        weighed_at=SYNTHETIC_AT,
+        location="Malmö",
+        vehicle=v,
+        operator=o,
+        measured_kg=21_000,
+        permitted_kg=18_000,
+    ), (v, o)
 
 
 def _cs(rng, i):
     v, p, o = _vehicle(rng), _person(rng), _org(rng)
-    return CustomsSeizure(seizure_id=f"CS-{i}", seized_at=SYNTHETIC_AT, location="Trelleborg", goods="sprit", quantity=480.0,
-                          unit="l", vehicle=v, holder=p, company=o), (v, p, o)
+    return CustomsSeizure(
+        seizure_id=f"CS-{i}",
+        seized_at=SYNTHETIC_AT,
+        location="Trelleborg",
+        goods="sprit",
+        quantity=480.0,
+        unit="l",
+        vehicle=v,
+        holder=p,
+        company=o,
+    ), (v, p, o)
 
 
 def _tr(rng, i):
     p = _person(rng)
-    return TaxReassessment(decision_id=f"TR-{i}", decided_on=SYNTHETIC_AT.date(), taxpayer=p, tax_year=2023,
-                           increase_ore=1_000_00, surcharge_ore=400_00), (p,)
+    return TaxReassessment(
+        decision_id=f"TR-{i}",
+        decided_on=SYNTHETIC_AT.date(),
+        taxpayer=p,
+        tax_year=2023,
+        increase_ore=1_000_00,
+        surcharge_ore=400_00,
+    ), (p,)
 
 
 def _rc(rng, i):
     p = _person(rng)
-    return RecoveryClaim(claim_id=f"RC-{i}", decided_on=SYNTHETIC_AT.date(), person=p, benefit="aktivitetsstöd", amount_ore=81_000_00), (p,)
+    return RecoveryClaim(
+        claim_id=f"RC-{i}", decided_on=SYNTHETIC_AT.date(), person=p, benefit="aktivitetsstöd", amount_ore=81_000_00
+    ), (p,)
 
 
 BUILDERS = {
-    "police.vehicle_control": _vc, "police.overload_report": _ol, "customs.seizure": _cs,
-    "tax.reassessment": _tr, "benefit.recovery_claim": _rc,
+    "police.vehicle_control": _vc,
+    "police.overload_report": _ol,
+    "customs.seizure": _cs,
+    "tax.reassessment": _tr,
+    "benefit.recovery_claim": _rc,
 }
 
 
 def synthetic_data(operations: int = 100, grants: int = 50, *, seed: int = 774) -> PolicyData:
     rng = random.Random(seed)
-    agencies = {a: AgencyEntry(name=a.title(), tier="core") for a in CORE} | {a: AgencyEntry(name=a.title(), tier="network") for a in NETWORK}
+    agencies = {a: AgencyEntry(name=a.title(), tier="core") for a in CORE} | {
+        a: AgencyEntry(name=a.title(), tier="network") for a in NETWORK
+    }
     types = tuple(BUILDERS)
     need: dict[str, dict[str, Need]] = {}
     for rt in types:
         optional = [f for f in record_fields(rt) if f not in required_fields(rt)]
         need[rt] = {
-            p: Need(recipients=tuple(sorted(rng.sample(CORE + NETWORK[:4], 6))),
-                    fields=required_fields(rt) + tuple(f for f in optional if rng.random() < 0.6), id=f"{rt}.{p}")
+            p: Need(
+                recipients=tuple(sorted(rng.sample(CORE + NETWORK[:4], 6))),
+                fields=required_fields(rt) + tuple(f for f in optional if rng.random() < 0.6),
+                id=f"{rt}.{p}",
+            )
             for p in PURPOSES
         }
     ops: dict[str, Operation] = {}
     for i in range(operations):
         scope = REGIONS[i % len(REGIONS)]
-        participants = tuple(sorted(rng.sample(CORE, rng.randrange(4, 10)) + rng.sample(NETWORK[:4], rng.randrange(0, 3))))
+        participants = tuple(
+            sorted(rng.sample(CORE, rng.randrange(4, 10)) + rng.sample(NETWORK[:4], rng.randrange(0, 3)))
+        )
         ops[f"op-{i:03d}"] = Operation(
-            name=f"Synthetic operation {i}", scope=scope, decided_by="Operativa rådet" if scope == "national" else f"RSR {scope}",
-            participants=participants, record_types=tuple(sorted(rng.sample(types, rng.randrange(2, len(types) + 1)))),
-            legal_basis=LUS, purposes={p: rng.choice(PURPOSES) for p in participants}, valid_from=_dt.date(2023, 1, 1),
+            name=f"Synthetic operation {i}",
+            scope=scope,
+            decided_by="Operativa rådet" if scope == "national" else f"RSR {scope}",
+            participants=participants,
+            record_types=tuple(sorted(rng.sample(types, rng.randrange(2, len(types) + 1)))),
+            legal_basis=LUS,
+            purposes={p: rng.choice(PURPOSES) for p in participants},
+            valid_from=_dt.date(2023, 1, 1),
         )
     op_ids = sorted(ops)
     gs: dict[str, Grant] = {}
@@ -117,21 +204,33 @@ def synthetic_data(operations: int = 100, grants: int = 50, *, seed: int = 774) 
         op_id = rng.choice(op_ids)
         rt = rng.choice(ops[op_id].record_types)
         gs[f"grant-{i:03d}"] = Grant(
-            agency=rng.choice(NETWORK), operation=op_id, record_types=(rt,), fields=required_fields(rt),
+            agency=rng.choice(NETWORK),
+            operation=op_id,
+            record_types=(rt,),
+            fields=required_fields(rt),
             # about one grant in four has expired by SYNTHETIC_AT
             valid_from=SYNTHETIC_AT - _dt.timedelta(days=rng.randrange(31, 120)),
             valid_to=SYNTHETIC_AT + _dt.timedelta(days=rng.randrange(-30, 90)),
-            decided_by=ops[op_id].decided_by, reason="synthetic", legal_basis=OSL,
+            decided_by=ops[op_id].decided_by,
+            reason="synthetic",
+            legal_basis=OSL,
         )
     return PolicyData(
         agencies=agencies,
         regions={r: RegionEntry(name=r, council="Operativa rådet" if r == "national" else f"RSR {r}") for r in REGIONS},
         legal_bases={
-            LUS: LegalBasis(title="LUS", coverage=(Coverage(agencies=CORE, valid_from=_dt.date(2016, 8, 15)),
-                                                   Coverage(agencies=NETWORK[:4], valid_from=_dt.date(2022, 5, 1)))),
+            LUS: LegalBasis(
+                title="LUS",
+                coverage=(
+                    Coverage(agencies=CORE, valid_from=_dt.date(2016, 8, 15)),
+                    Coverage(agencies=NETWORK[:4], valid_from=_dt.date(2022, 5, 1)),
+                ),
+            ),
             OSL: LegalBasis(title="OSL", coverage=(Coverage(agencies=("*",), valid_from=_dt.date(2009, 6, 30)),)),
         },
-        operations=ops, need_to_know=need, grants=gs,
+        operations=ops,
+        need_to_know=need,
+        grants=gs,
     )
 
 
@@ -149,8 +248,17 @@ def synthetic_envelopes(policy: Policy, n: int, *, seed: int = 2016) -> list[Env
         op_id, op = ops[i % len(ops)]
         rt = rng.choice([t for t in op.record_types if t in BUILDERS])
         record, subjects = BUILDERS[rt](rng, i)
-        out.append(Envelope(id=f"synthetic-{seed}-{i}", record=record, origin=rng.choice(op.participants), region=op.scope,
-                            operation=op_id, produced_at=SYNTHETIC_AT, subjects=subjects))
+        out.append(
+            Envelope(
+                id=f"synthetic-{seed}-{i}",
+                record=record,
+                origin=rng.choice(op.participants),
+                region=op.scope,
+                operation=op_id,
+                produced_at=SYNTHETIC_AT,
+                subjects=subjects,
+            )
+        )
     return out
 
 
@@ -174,5 +282,11 @@ def measure_decide(operations: int = 100, grants: int = 50, *, records: int = 10
             pass
         t2 = time.perf_counter()
         best = min(best, ((t1 - t0) - (t2 - t1)) / len(pairs))
-    return {"operations": operations, "grants": grants, "pairs": len(pairs), "allowed": allowed / len(pairs),
-            "us_per_decision": best * 1e6, "policy_version": policy.version}
+    return {
+        "operations": operations,
+        "grants": grants,
+        "pairs": len(pairs),
+        "allowed": allowed / len(pairs),
+        "us_per_decision": best * 1e6,
+        "policy_version": policy.version,
+    }

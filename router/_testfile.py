@@ -104,7 +104,9 @@ def load_test_file(path: Path) -> tuple[dict[str, Envelope], list[Case]]:
     cases = [_convert(c, Case, f"$.case[{i}]", name) for i, c in enumerate(raw.get("case", []))]
     for i, c in enumerate(cases):
         if c.record not in records:
-            raise PolicyError(f"{name}: Expected a record named in [records], got `{c.record}` - at `$.case[{i}].record`")
+            raise PolicyError(
+                f"{name}: Expected a record named in [records], got `{c.record}` - at `$.case[{i}].record`"
+            )
     return records, cases
 
 

@@ -16,7 +16,10 @@ from ._errors import PolicyError
 console = Console()
 
 _POLICY_OPTION = click.option(
-    "--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+    "--policy",
+    "policy_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
     help="Policy directory (default: the shipped demo policy, Operation Bacchus).",
 )
 
@@ -44,14 +47,23 @@ def policy() -> None:
 
 
 @policy.command("explain")
-@click.option("--record", "record_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="An envelope as JSON (as published or as delivered; a JSON-lines file: its first line).")
+@click.option(
+    "--record",
+    "record_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="An envelope as JSON (as published or as delivered; a JSON-lines file: its first line).",
+)
 @click.option("--to", "recipient", required=True, help="The recipient agency's slug.")
-@click.option("--at", "at", default=None, help="ISO 8601 time of the decision (default: now); UTC when no offset is given.")
+@click.option(
+    "--at", "at", default=None, help="ISO 8601 time of the decision (default: now); UTC when no offset is given."
+)
 @click.option("--origin", default=None, help="The sending agency, when the envelope does not name it.")
 @_POLICY_OPTION
 @click.pass_obj
-def explain_cmd(obj, record_file: Path, recipient: str, at: str | None, origin: str | None, policy_dir: Path | None) -> None:
+def explain_cmd(
+    obj, record_file: Path, recipient: str, at: str | None, origin: str | None, policy_dir: Path | None
+) -> None:
     """Print the decision for one record and one recipient, and the chain of rules that led to it."""
     import msgspec
 
@@ -69,7 +81,9 @@ def explain_cmd(obj, record_file: Path, recipient: str, at: str | None, origin: 
     if origin:
         env = msgspec.structs.replace(env, origin=origin)
     if env.origin is None:
-        raise click.ClickException(f"{record_file.name}: the envelope names no origin; give the sender with --origin AGENCY")
+        raise click.ClickException(
+            f"{record_file.name}: the envelope names no origin; give the sender with --origin AGENCY"
+        )
     when = _parse_time(at)
     ex = explain(pol, env, recipient, when)
     for line in ex.lines()[:-1]:
@@ -80,12 +94,14 @@ def explain_cmd(obj, record_file: Path, recipient: str, at: str | None, origin: 
 
 def _parse_time(at: str | None) -> _dt.datetime:
     if at is None:
-        return _dt.datetime.now(_dt.timezone.utc)
+        return _dt.datetime.now(_dt.UTC)
     try:
         when = _dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"Expected an ISO 8601 time like 2017-03-03T20:00:00+01:00, got {at!r}", param_hint="--at") from None
-    return when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
+        raise click.BadParameter(
+            f"Expected an ISO 8601 time like 2017-03-03T20:00:00+01:00, got {at!r}", param_hint="--at"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=_dt.UTC)
 
 
 @policy.command("test")
@@ -104,7 +120,10 @@ def test_cmd(obj, files: tuple[Path, ...], policy_dir: Path | None) -> None:
         if not files:
             raise click.UsageError("Expected policy test FILES (the policy directory has no tests/*.toml)")
     report = run_test_files(pol, list(files))
-    console.print(f"[bold]policy test[/]: policy version {pol.version}, {len(report.results)} cases in {len(files)} file(s)", highlight=False)
+    console.print(
+        f"[bold]policy test[/]: policy version {pol.version}, {len(report.results)} cases in {len(files)} file(s)",
+        highlight=False,
+    )
     for r in report.results:
         status = "[green]PASSED[/]" if r.passed else "[red]FAILED[/]"
         console.print(f"{r.nodeid} {status}", highlight=False)
@@ -168,14 +187,19 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
     await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     if r.ready.is_set():
-        console.print(f"router running, policy {live.version}; SIGTERM stops, SIGHUP reloads the policy files", highlight=False)
+        console.print(
+            f"router running, policy {live.version}; SIGTERM stops, SIGHUP reloads the policy files", highlight=False
+        )
     try:
         await task
     finally:
         await nc.close()  # the router acked what it handled; drain would wait on the idle pull subscription
     s = r.stats
-    console.print(f"router stopped cleanly: {s.records} records, {s.decisions} decisions ({s.allowed} allow, {s.denied} deny), "
-                  f"policy {live.version}", highlight=False)
+    console.print(
+        f"router stopped cleanly: {s.records} records, {s.decisions} decisions ({s.allowed} allow, {s.denied} deny), "
+        f"policy {live.version}",
+        highlight=False,
+    )
 
 
 commands = [policy, router]

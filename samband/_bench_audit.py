@@ -48,22 +48,45 @@ def _seal(n: int, pseudonym_key: bytes, signing_key) -> tuple[list[bytes], list[
     pseudonym = Pseudonymiser(pseudonym_key)
     pnrs = [synthetic_personnummer(rng) for _ in range(max(1, n // 20))]
     subjects = [pseudonym(p) for p in pnrs]
-    recipients = ("tullverket", "skatteverket", "forsakringskassan", "arbetsformedlingen", "kronofogden", "migrationsverket")
+    recipients = (
+        "tullverket",
+        "skatteverket",
+        "forsakringskassan",
+        "arbetsformedlingen",
+        "kronofogden",
+        "migrationsverket",
+    )
     chain = AuditChain()
-    t0 = _dt.datetime(2017, 3, 3, 20, 0, tzinfo=_dt.timezone.utc)
+    t0 = _dt.datetime(2017, 3, 3, 20, 0, tzinfo=_dt.UTC)
     records, checkpoints = [], []
     template = AuditRecord(
-        at=t0, envelope_id="", record_type="police.vehicle_control", origin="polisen", recipient="", region="syd",
-        operation="bacchus-2017", decision="allow", rule="bacchus.vehicle-control.tax", policy_version="bench",
-        legal_basis="LUS 2016:774", purpose="tax_control", fields=("control_id", "vehicle", "driver"),
+        at=t0,
+        envelope_id="",
+        record_type="police.vehicle_control",
+        origin="polisen",
+        recipient="",
+        region="syd",
+        operation="bacchus-2017",
+        decision="allow",
+        rule="bacchus.vehicle-control.tax",
+        policy_version="bench",
+        legal_basis="LUS 2016:774",
+        purpose="tax_control",
+        fields=("control_id", "vehicle", "driver"),
         delivered_sha256="0" * 64,
     )
     replace = msgspec.structs.replace
     for i in range(n):
-        rec = replace(template, at=t0 + _dt.timedelta(milliseconds=i), envelope_id=f"{rng.getrandbits(128):032x}",
-                      trace_id=f"{rng.getrandbits(128):032x}", span_id=f"{rng.getrandbits(64):016x}",
-                      delivered_sha256=f"{rng.getrandbits(256):064x}",
-                      recipient=recipients[i % 6], subjects=(subjects[rng.randrange(len(subjects))],))
+        rec = replace(
+            template,
+            at=t0 + _dt.timedelta(milliseconds=i),
+            envelope_id=f"{rng.getrandbits(128):032x}",
+            trace_id=f"{rng.getrandbits(128):032x}",
+            span_id=f"{rng.getrandbits(64):016x}",
+            delivered_sha256=f"{rng.getrandbits(256):064x}",
+            recipient=recipients[i % 6],
+            subjects=(subjects[rng.randrange(len(subjects))],),
+        )
         records.append(chain.seal(rec))
         if chain.seq % 1000 == 0 or chain.seq == n:
             checkpoints.append(msgspec.json.encode(sign_checkpoint(signing_key, chain.seq, chain.head, rec.at)))
@@ -92,9 +115,14 @@ def _verify_vs_bare(records: list[bytes], checkpoints: list[bytes], public) -> d
             fn()
             best[name] = min(best[name], time.perf_counter() - t)
     n = len(records)
-    return {"verified_ok": ok, "verify_per_s": n / best["verify"], "bare_sha256_per_s": n / best["bare"],
-            "verify_vs_bare": best["bare"] / best["verify"], "verify_seconds": best["verify"],
-            "verify_met": n / best["verify"] >= VERIFY_TARGET}
+    return {
+        "verified_ok": ok,
+        "verify_per_s": n / best["verify"],
+        "bare_sha256_per_s": n / best["bare"],
+        "verify_vs_bare": best["bare"] / best["verify"],
+        "verify_seconds": best["verify"],
+        "verify_met": n / best["verify"] >= VERIFY_TARGET,
+    }
 
 
 def _index_build(records: list[bytes], tmp: Path) -> float:
@@ -103,7 +131,7 @@ def _index_build(records: list[bytes], tmp: Path) -> float:
     t = time.perf_counter()
     with IndexStore(tmp / "build-only.sqlite3") as store:
         for i in range(0, len(records), 50_000):
-            store.add(i + 1, records[i:i + 50_000])
+            store.add(i + 1, records[i : i + 50_000])
     return len(records) / (time.perf_counter() - t)
 
 
@@ -117,7 +145,9 @@ async def _fill(dep, records: list[bytes], checkpoints: list[bytes]) -> float:
         for i, data in enumerate(records):
             # two headers of the router's sizes, so reading parses what it parses on a real trail
             # (not the server-side ones: their dedupe checks would make filling 4x slower)
-            await nc.publish("audit.records", data, headers={"Bench-Msg-Id": f"{i:032x}:tullverket", "Bench-Expected-Seq": str(i)})
+            await nc.publish(
+                "audit.records", data, headers={"Bench-Msg-Id": f"{i:032x}:tullverket", "Bench-Expected-Seq": str(i)}
+            )
             if i % 5000 == 4999:
                 await nc.flush()
         for data in checkpoints:
@@ -143,14 +173,22 @@ async def _read_ordered_push(nc, last: int) -> int:
         if msg.metadata.sequence.stream >= last:
             done.set()
 
-    sub = await nc.jetstream().subscribe("audit.records", stream="AUDIT", cb=on_msg, ordered_consumer=True,
-                                        deliver_policy=DeliverPolicy.BY_START_SEQUENCE, config=ConsumerConfig(opt_start_seq=1))
+    sub = await nc.jetstream().subscribe(
+        "audit.records",
+        stream="AUDIT",
+        cb=on_msg,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+        config=ConsumerConfig(opt_start_seq=1),
+    )
     await asyncio.wait_for(done.wait(), 600)
     await sub.unsubscribe()
     return n
 
 
-async def _broker(dep, records: list[bytes], checkpoints: list[bytes], pnrs: list[str], pseudonym_key: bytes, queries: int) -> dict:
+async def _broker(
+    dep, records: list[bytes], checkpoints: list[bytes], pnrs: list[str], pseudonym_key: bytes, queries: int
+) -> dict:
     from samband.cli import Context
     from samband.observability import AUDIT_DECODER, Pseudonymiser, read_range
     from samband.observability._reader import _nats_pull, _with_consumer  # the fallback path, measured on its own
@@ -167,7 +205,9 @@ async def _broker(dep, records: list[bytes], checkpoints: list[bytes], pnrs: lis
         del got
         cap = min(n, PUSH_CAP)
         t = time.perf_counter()
-        await _with_consumer(nc, "AUDIT", 1, lambda nxt: _nats_pull(nc, nxt, "AUDIT", 1, cap, with_subjects=False, strict=True))
+        await _with_consumer(
+            nc, "AUDIT", 1, lambda nxt: _nats_pull(nc, nxt, "AUDIT", 1, cap, with_subjects=False, strict=True)
+        )
         out["read_nats_pull_per_s"] = cap / (time.perf_counter() - t)
         t = time.perf_counter()
         await _read_ordered_push(nc, cap)
@@ -193,17 +233,37 @@ async def _broker(dep, records: list[bytes], checkpoints: list[bytes], pnrs: lis
     lat.sort()
     lat_stream.sort()
     p95 = int(0.95 * (len(lat) - 1))
-    out.update(query_p50_ms=statistics.median(lat), query_p95_ms=lat[p95], query_max_ms=lat[-1],
-               query_from_stream_p50_ms=statistics.median(lat_stream), query_from_stream_p95_ms=lat_stream[p95],
-               hits_per_query=hits / queries, queries=queries)
+    out.update(
+        query_p50_ms=statistics.median(lat),
+        query_p95_ms=lat[p95],
+        query_max_ms=lat[-1],
+        query_from_stream_p50_ms=statistics.median(lat_stream),
+        query_from_stream_p95_ms=lat_stream[p95],
+        hits_per_query=hits / queries,
+        queries=queries,
+    )
     out["query_met"] = out["query_p95_ms"] <= QUERY_TARGET_MS
     # the whole command as a person types it, Python start-up included
     procs = []
     for person in pnrs[1:4]:
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "samband", "--state-dir", str(dep.state_dir), "audit", "query",
-                               "--person", person, "--json"], capture_output=True, timeout=120,
-                              env=os.environ | {"PYTHONWARNINGS": "ignore"})
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "samband",
+                "--state-dir",
+                str(dep.state_dir),
+                "audit",
+                "query",
+                "--person",
+                person,
+                "--json",
+            ],
+            capture_output=True,
+            timeout=120,
+            env=os.environ | {"PYTHONWARNINGS": "ignore"},
+        )
         procs.append((time.perf_counter() - t) * 1000)
         if proc.returncode != 0:
             out["process_error"] = proc.stderr.decode()[-500:]
@@ -225,12 +285,17 @@ def audit_bench(n: int = 1_000_000, queries: int = 50, broker: bool = True) -> d
         signing = load_or_create_signing_key(keys)
         t = time.perf_counter()
         records, checkpoints, pnrs = _seal(n, pseudonym_key, signing)
-        r: dict = {"records": n, "checkpoints": len(checkpoints), "record_bytes": sum(map(len, records)) // n,
-                   "seal_per_s": n / (time.perf_counter() - t)}
+        r: dict = {
+            "records": n,
+            "checkpoints": len(checkpoints),
+            "record_bytes": sum(map(len, records)) // n,
+            "seal_per_s": n / (time.perf_counter() - t),
+        }
         r.update(_verify_vs_bare(records, checkpoints, signing.public_key()))
         with tempfile.TemporaryDirectory(prefix="samband-bench-index-") as tmp:
             r["index_build_per_s"] = _index_build(records, Path(tmp))
         if broker:
+
             async def run() -> dict:
                 await dep.provision()
                 return await _broker(dep, records, checkpoints, pnrs, pseudonym_key, queries)

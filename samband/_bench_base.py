@@ -21,7 +21,14 @@ from samband.broker_config import ROUTER, Deployment
 from ._bench_env import Figure, percentile
 
 __all__ = [
-    "WINDOW", "core_pubsub", "faststream_available", "faststream_forward", "jetstream_pipeline", "jetstream_round_trip", "jetstream_windowed", "numbered",
+    "WINDOW",
+    "core_pubsub",
+    "faststream_available",
+    "faststream_forward",
+    "jetstream_pipeline",
+    "jetstream_round_trip",
+    "jetstream_windowed",
+    "numbered",
 ]
 
 WINDOW = 256
@@ -42,8 +49,14 @@ def _figure(name: str, sent: list[float], done: list[float | None], seconds: flo
     lat = [(d - s) * 1000 for s, d in zip(sent, done) if d is not None]
     n = len(lat)
     return Figure(
-        name=name, records=n, seconds=seconds, rate_in=n / seconds, rate_out=n / seconds,
-        p50_ms=percentile(lat, 50), p99_ms=percentile(lat, 99), note=note,
+        name=name,
+        records=n,
+        seconds=seconds,
+        rate_in=n / seconds,
+        rate_out=n / seconds,
+        p50_ms=percentile(lat, 50),
+        p99_ms=percentile(lat, 99),
+        note=note,
     )
 
 
@@ -64,7 +77,7 @@ class _Arrivals:
     async def wait(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self.done.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass  # the figure reports how many arrived
 
     def last(self, default: float) -> float:
@@ -97,7 +110,12 @@ async def core_pubsub(dep: Deployment, payloads: list[bytes]) -> Figure:
 
 
 async def jetstream_windowed(
-    dep: Deployment, payloads: list[bytes], *, window: int = WINDOW, prefix: str = "js", headers: list[dict[str, str]] | None = None,
+    dep: Deployment,
+    payloads: list[bytes],
+    *,
+    window: int = WINDOW,
+    prefix: str = "js",
+    headers: list[dict[str, str]] | None = None,
 ) -> Figure:
     """``headers``: each message's own (with its ``Nats-Msg-Id``), built before the clock starts; else ``{prefix}-{i}``."""
     n = len(payloads)
@@ -119,7 +137,9 @@ async def jetstream_windowed(
     return _figure(f"JetStream publish, {window} acks in flight", sent, acked, seconds)
 
 
-async def jetstream_pipeline(dep: Deployment, payloads: list[bytes], headers: list[dict[str, str]], *, window: int = WINDOW) -> Figure:
+async def jetstream_pipeline(
+    dep: Deployment, payloads: list[bytes], headers: list[dict[str, str]], *, window: int = WINDOW
+) -> Figure:
     """The same messages through samband's own `AckPipeline`, as the adapter sends them (a write per
     16, a window settled before the next): what the adapter's publishing costs without its
     reading, mapping and tracing. Informational, beside the nats-py baseline the target uses."""
@@ -137,7 +157,7 @@ async def jetstream_pipeline(dep: Deployment, payloads: list[bytes], headers: li
         for i in range(w, min(w + window, n), 16):
             items = [("bench.pipe.record", payloads[j], headers[j]) for j in range(i, min(i + 16, w + window, n))]
             now = time.perf_counter()
-            sent[i:i + len(items)] = [now] * len(items)
+            sent[i : i + len(items)] = [now] * len(items)
             await pipe.send(batch, items)
             await asyncio.sleep(0)
         results = await pipe.wait(batch, 60)
@@ -193,8 +213,12 @@ async def faststream_forward(dep: Deployment, payloads: list[bytes]) -> Figure:
     broker = NatsBroker(dep.url, nkeys_seed=str(dep.seed(ROUTER)), graceful_timeout=5, logger=None)
     out = broker.publisher("bench.fs.out", stream=JStream("BENCH_FS_OUT", declare=False))
 
-    @broker.subscriber("bench.fs.in", stream=JStream("BENCH_FS_IN", declare=False), durable="faststream-bench",
-                       pull_sub=PullSub(batch_size=WINDOW))
+    @broker.subscriber(
+        "bench.fs.in",
+        stream=JStream("BENCH_FS_IN", declare=False),
+        durable="faststream-bench",
+        pull_sub=PullSub(batch_size=WINDOW),
+    )
     async def forward(body: dict) -> None:
         await out.publish(body)
 

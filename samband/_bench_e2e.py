@@ -81,9 +81,17 @@ class RouterProcess:
 
     async def __aenter__(self) -> RouterProcess:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "samband._bench_router", str(self.dep.state_dir),
-            "--policy", self.policy, "--sample", str(self.sample), *([] if self.audit else ["--no-audit"]),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "samband._bench_router",
+            str(self.dep.state_dir),
+            "--policy",
+            self.policy,
+            "--sample",
+            str(self.sample),
+            *([] if self.audit else ["--no-audit"]),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
         if line.strip() != b"ready":
@@ -149,7 +157,7 @@ class E2E:
                     router.rss.append((acked - start_seq, kib))
                 try:
                     await asyncio.wait_for(done.wait(), 0.5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
         sampler = asyncio.create_task(sample_rss())
@@ -184,7 +192,10 @@ class E2E:
             start = max(first, end - LATENCY_SAMPLE + 1)
             if end >= start:
                 sub = await js.subscribe(
-                    "in.>", stream="INBOX", ordered_consumer=True, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    "in.>",
+                    stream="INBOX",
+                    ordered_consumer=True,
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                     config=ConsumerConfig(opt_start_seq=start),
                 )
                 for _ in range(end - start + 1):
@@ -198,7 +209,13 @@ class E2E:
         return lat, found, last
 
     async def throughput(
-        self, n: int, *, policy: str = "skeleton", sample: float = 1.0, name: str, audit: bool = True,
+        self,
+        n: int,
+        *,
+        policy: str = "skeleton",
+        sample: float = 1.0,
+        name: str,
+        audit: bool = True,
     ) -> tuple[Figure, dict]:
         self.runs += 1
         run = f"r{os.getpid()}-{self.runs}"
@@ -219,13 +236,20 @@ class E2E:
         lat, copies, last = await self._read_inboxes(stats.get("delivered", {}))
         seconds = max(last - t0, 1e-9)
         fig = Figure(
-            name=name, records=summary.published, seconds=seconds, rate_in=summary.published / seconds,
-            rate_out=copies / seconds, fanout=copies / max(summary.published, 1),
-            p50_ms=percentile(lat, 50), p99_ms=percentile(lat, 99),
+            name=name,
+            records=summary.published,
+            seconds=seconds,
+            rate_in=summary.published / seconds,
+            rate_out=copies / seconds,
+            fanout=copies / max(summary.published, 1),
+            p50_ms=percentile(lat, 50),
+            p99_ms=percentile(lat, 99),
         )
         detail = {
-            "adapter_publish_seconds": t_pub[0] if t_pub else None, "router": stats,
-            "router_rss_kib": router.rss, "deliveries": copies,
+            "adapter_publish_seconds": t_pub[0] if t_pub else None,
+            "router": stats,
+            "router_rss_kib": router.rss,
+            "deliveries": copies,
             # the bench process is the adapter (and its polling of the router's progress)
             "cpu_us_per_record": cpu_per_item(*self.cpu),
         }
@@ -235,7 +259,9 @@ class E2E:
             fig.note += f"{copies} deliveries, {stats.get('audited')} audit records for {summary.published} records"
         return fig, detail
 
-    async def at_rate(self, rate: int, seconds: float, *, policy: str = "skeleton", sample: float = 1.0) -> tuple[Figure, dict]:
+    async def at_rate(
+        self, rate: int, seconds: float, *, policy: str = "skeleton", sample: float = 1.0
+    ) -> tuple[Figure, dict]:
         """Offer ``rate`` records/s for ``seconds`` through the adapter (a chunk every 10 ms) and read the latencies."""
         self.runs += 1
         run = f"r{os.getpid()}-{self.runs}"
@@ -265,8 +291,13 @@ class E2E:
             await nc.close()
         lat, copies, _ = await self._read_inboxes(router.stats.get("delivered", {}))
         fig = Figure(
-            name=f"samband at {rate}/s offered, {seconds:g} s", records=published, seconds=offered_s,
-            rate_in=published / offered_s, rate_out=copies / offered_s, fanout=copies / max(published, 1),
-            p50_ms=percentile(lat, 50), p99_ms=percentile(lat, 99),
+            name=f"samband at {rate}/s offered, {seconds:g} s",
+            records=published,
+            seconds=offered_s,
+            rate_in=published / offered_s,
+            rate_out=copies / offered_s,
+            fanout=copies / max(published, 1),
+            p50_ms=percentile(lat, 50),
+            p99_ms=percentile(lat, 99),
         )
         return fig, {"router": router.stats, "offered_seconds": offered_s}

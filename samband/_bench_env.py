@@ -22,7 +22,16 @@ from samband.broker_config import Deployment
 from samband.schemas import encode
 
 __all__ = [
-    "Figure", "NullExporter", "bench_deployment", "cpu_per_item", "cpu_seconds", "cpu_snapshot", "native_records", "payload", "percentile", "rss_kib",
+    "Figure",
+    "NullExporter",
+    "bench_deployment",
+    "cpu_per_item",
+    "cpu_seconds",
+    "cpu_snapshot",
+    "native_records",
+    "payload",
+    "percentile",
+    "rss_kib",
     "span_processor",
 ]
 
@@ -125,4 +134,7 @@ def cpu_snapshot(**pids: int | None) -> dict[str, float | None]:
 
 def cpu_per_item(before: dict, after: dict, items: int) -> dict[str, float | None]:
     """µs of CPU per item, per named process, between two snapshots."""
-    return {k: (None if before[k] is None or after[k] is None else (after[k] - before[k]) / max(items, 1) * 1e6) for k in before}
+    return {
+        k: (None if before[k] is None or after[k] is None else (after[k] - before[k]) / max(items, 1) * 1e6)
+        for k in before
+    }

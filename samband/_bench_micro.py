@@ -54,9 +54,13 @@ def schemas_bench(n: int = 20_000) -> dict:
     t_typed, _ = _best(typed)
     t_plain, _ = _best(untyped)
     return {
-        "records": n, "payload_bytes": sum(map(len, payloads)) // n,
-        "envelope_decode_validate_us": t_typed / n * 1e6, "plain_msgspec_decode_us": t_plain / n * 1e6,
-        "ratio": t_typed / t_plain, "target": "<= 3", "met": t_typed / t_plain <= 3.0,
+        "records": n,
+        "payload_bytes": sum(map(len, payloads)) // n,
+        "envelope_decode_validate_us": t_typed / n * 1e6,
+        "plain_msgspec_decode_us": t_plain / n * 1e6,
+        "ratio": t_typed / t_plain,
+        "target": "<= 3",
+        "met": t_typed / t_plain <= 3.0,
     }
 
 
@@ -68,11 +72,13 @@ def _decider(policy) -> Callable:
         return lambda env, at: len(route(env, at))
     params = inspect.signature(policy.decide).parameters
     if "origin" in params:  # the walking skeleton's signature
+
         def decide_all(env, at):
             cands = policy.candidates(env, env.origin)
             for r in cands:
                 policy.decide(env, env.origin, r, at)
             return len(cands)
+
         return decide_all
 
     def decide_all(env, at):
@@ -80,6 +86,7 @@ def _decider(policy) -> Callable:
         for r in cands:
             policy.decide(env, r, at)
         return len(cands)
+
     return decide_all
 
 
@@ -98,15 +105,18 @@ def _policy_envelopes(n: int, operations: list[str] | None) -> list:
 
 def _time_policy(policy, envs: list, label: str, at: _dt.datetime | None = None) -> dict:
     decide_all = _decider(policy)
-    at = at or _dt.datetime.now(_dt.timezone.utc)
+    at = at or _dt.datetime.now(_dt.UTC)
 
     def run() -> int:
         return sum(decide_all(env, at) for env in envs)
 
     seconds, decisions = _best(run)
     return {
-        "policy": label, "envelopes": len(envs), "decisions": decisions,
-        "us_per_decision": seconds / max(decisions, 1) * 1e6, "us_per_record": seconds / len(envs) * 1e6,
+        "policy": label,
+        "envelopes": len(envs),
+        "decisions": decisions,
+        "us_per_decision": seconds / max(decisions, 1) * 1e6,
+        "us_per_record": seconds / len(envs) * 1e6,
     }
 
 
@@ -129,8 +139,14 @@ def policy_bench(n: int = 5_000) -> dict:
     else:
         for ops, grants in ((10, 5), (100, 50), (1000, 500)):
             policy = synthetic(operations=ops, grants=grants)
-            rows.append(_time_policy(policy, envelopes(policy, n), f"synthetic: 21 agencies, 8 scopes, {ops} operations, {grants} grants",
-                                     at=router.SYNTHETIC_AT))
+            rows.append(
+                _time_policy(
+                    policy,
+                    envelopes(policy, n),
+                    f"synthetic: 21 agencies, 8 scopes, {ops} operations, {grants} grants",
+                    at=router.SYNTHETIC_AT,
+                )
+            )
     return {"rows": rows, "notes": notes}
 
 
@@ -189,10 +205,16 @@ async def adapters_bench(dep, n: int = 20_000, *, rounds: int = 3, exporter=None
             summary = await publish_records(nc, polisen, read_jsonl(exports[r]))
             seconds = time.perf_counter() - t
             await nc.close()
-            adapter_rounds.append(Figure(
-                name="adapter: read file, map, trace, publish", records=summary.published, seconds=seconds,
-                rate_in=summary.published / seconds, rate_out=summary.published / seconds,
-                note="" if summary.published == n else f"{n - summary.published} not published"))
+            adapter_rounds.append(
+                Figure(
+                    name="adapter: read file, map, trace, publish",
+                    records=summary.published,
+                    seconds=seconds,
+                    rate_in=summary.published / seconds,
+                    rate_out=summary.published / seconds,
+                    note="" if summary.published == n else f"{n - summary.published} not published",
+                )
+            )
             pipe_rounds.append(await jetstream_pipeline(dep, payloads, headers))
     spans = None
     if exporter is not None:
@@ -207,9 +229,18 @@ async def adapters_bench(dep, n: int = 20_000, *, rounds: int = 3, exporter=None
     pipeline = pipe_rounds[adapter_rounds.index(adapter)]
     ratio = adapter.rate_in / raw.rate_in
     return {
-        "adapter": adapter, "raw_jetstream": raw, "ratio": ratio, "target": ">= 0.5", "met": ratio >= 0.5,
-        "pipeline": pipeline, "adapter_vs_pipeline": adapter.rate_in / pipeline.rate_in,
-        "rounds": [{"adapter": a.rate_in, "raw_jetstream": b.rate_in, "ratio": a.rate_in / b.rate_in}
-                   for a, b in zip(adapter_rounds, raw_rounds)],
-        "payload_bytes": payload_bytes, "spans_exported": spans, "records": n,
+        "adapter": adapter,
+        "raw_jetstream": raw,
+        "ratio": ratio,
+        "target": ">= 0.5",
+        "met": ratio >= 0.5,
+        "pipeline": pipeline,
+        "adapter_vs_pipeline": adapter.rate_in / pipeline.rate_in,
+        "rounds": [
+            {"adapter": a.rate_in, "raw_jetstream": b.rate_in, "ratio": a.rate_in / b.rate_in}
+            for a, b in zip(adapter_rounds, raw_rounds)
+        ],
+        "payload_bytes": payload_bytes,
+        "spans_exported": spans,
+        "records": n,
     }

@@ -31,12 +31,28 @@ def fmt(v: float | None, spec: str = ",.0f") -> str:
 
 def figures_table(title: str, figures: list[dict], out: Console) -> None:
     t = Table(title=title, title_justify="left")
-    for col, just in (("run", "left"), ("records", "right"), ("records/s in", "right"), ("deliveries/s out", "right"),
-                      ("fan-out", "right"), ("p50 ms", "right"), ("p99 ms", "right"), ("note", "left")):
+    for col, just in (
+        ("run", "left"),
+        ("records", "right"),
+        ("records/s in", "right"),
+        ("deliveries/s out", "right"),
+        ("fan-out", "right"),
+        ("p50 ms", "right"),
+        ("p99 ms", "right"),
+        ("note", "left"),
+    ):
         t.add_column(col, justify=just)
     for f in figures:
-        t.add_row(f["name"], fmt(f["records"]), fmt(f["rate_in"]), fmt(f["rate_out"]), fmt(f["fanout"], ".1f"),
-                  fmt(f["p50_ms"], ",.1f"), fmt(f["p99_ms"], ",.1f"), f.get("note", ""))
+        t.add_row(
+            f["name"],
+            fmt(f["records"]),
+            fmt(f["rate_in"]),
+            fmt(f["rate_out"]),
+            fmt(f["fanout"], ".1f"),
+            fmt(f["p50_ms"], ",.1f"),
+            fmt(f["p99_ms"], ",.1f"),
+            f.get("note", ""),
+        )
     out.print(t)
 
 
@@ -56,11 +72,20 @@ def _targets(r: dict, latency_s: float) -> list[Target]:
     sb = r["samband"]["fanout1_traced"]["rate_in"]
     lat = r.get("latency")
     out = [
-        Target(name="samband e2e / raw JetStream windowed publish", target=">= 0.5", value=ratio(sb, js),
-               met=None if js is None else sb / js >= 0.5, note=_ceiling_note(r, js)),
-        Target(name="samband e2e / FastStream decode + republish", target=">= 10", value=ratio(sb, fs),
-               met=None if fs is None else sb / fs >= 10,
-               note="" if fs else "FastStream not installed"),
+        Target(
+            name="samband e2e / raw JetStream windowed publish",
+            target=">= 0.5",
+            value=ratio(sb, js),
+            met=None if js is None else sb / js >= 0.5,
+            note=_ceiling_note(r, js),
+        ),
+        Target(
+            name="samband e2e / FastStream decode + republish",
+            target=">= 10",
+            value=ratio(sb, fs),
+            met=None if fs is None else sb / fs >= 10,
+            note="" if fs else "FastStream not installed",
+        ),
     ]
     p99 = lat["p99_ms"] if lat else None
     note = f"measured over {latency_s:g} s (the issue's figure is 30 s: --latency 30)" if lat and latency_s < 30 else ""
@@ -68,11 +93,17 @@ def _targets(r: dict, latency_s: float) -> list[Target]:
     if lat and p99 is not None and p99 > 5.0 and rtt and rtt.get("p50_ms") is not None:
         note = (note + "; " if note else "") + (
             f"floor here: 3 acknowledged stores in sequence (ingest, audit, inbox), one alone p50 "
-            f"{rtt['p50_ms']:.2f} ms, p99 {rtt['p99_ms']:.2f} ms")
-    out.append(Target(
-        name=f"p99 adapter publish -> recipient inbox ack at {lat['rate_in']:,.0f}/s" if lat else "p99 at 1k msg/s",
-        target="<= 5 ms", value=p99, met=None if p99 is None else p99 <= 5.0, note=note,
-    ))
+            f"{rtt['p50_ms']:.2f} ms, p99 {rtt['p99_ms']:.2f} ms"
+        )
+    out.append(
+        Target(
+            name=f"p99 adapter publish -> recipient inbox ack at {lat['rate_in']:,.0f}/s" if lat else "p99 at 1k msg/s",
+            target="<= 5 ms",
+            value=p99,
+            met=None if p99 is None else p99 <= 5.0,
+            note=note,
+        )
+    )
     out.append(rss_target(r["records"], r["router"]["router_rss_kib"], r["router"]["router"].get("peak_rss_kib")))
     return out
 
@@ -82,10 +113,20 @@ def rss_target(records: int, rss: list, peak_kib: int | None) -> Target:
     if len(rss) >= 4 and records >= 100_000:
         mid = next(k for n, k in rss if n >= rss[-1][0] / 2)
         growth = (rss[-1][1] - mid) / mid
-        return Target(name="router RSS growth, mid-run to end", target="<= 10%", value=growth * 100, met=growth <= 0.10,
-                      note=f"peak {fmt(peak_kib and peak_kib / 1024)} MiB")
-    return Target(name="router RSS flat over records", target="<= 10% growth", value=None, met=None,
-                  note="judged with --records >= 100000 (1M: samband bench memory)")
+        return Target(
+            name="router RSS growth, mid-run to end",
+            target="<= 10%",
+            value=growth * 100,
+            met=growth <= 0.10,
+            note=f"peak {fmt(peak_kib and peak_kib / 1024)} MiB",
+        )
+    return Target(
+        name="router RSS flat over records",
+        target="<= 10% growth",
+        value=None,
+        met=None,
+        note="judged with --records >= 100000 (1M: samband bench memory)",
+    )
 
 
 def _ceiling_note(r: dict, raw: float | None) -> str:
@@ -103,37 +144,59 @@ def cpu_lines(r: dict) -> list[str]:
     js = r.get("cpu_us_per_message_jetstream") or {}
     if None not in js.values() and js:
         total = sum(js.values())
-        lines.append(f"CPU per message, raw JetStream windowed publish: client {js['client']:,.0f} µs + nats-server "
-                     f"{js['broker']:,.0f} µs = {total:,.0f} µs")
+        lines.append(
+            f"CPU per message, raw JetStream windowed publish: client {js['client']:,.0f} µs + nats-server "
+            f"{js['broker']:,.0f} µs = {total:,.0f} µs"
+        )
     sb = (r.get("router") or {}).get("cpu_us_per_record") or {}
     if None not in sb.values() and sb:
         total = sum(sb.values())
-        lines.append(f"CPU per record, samband e2e fan-out 1 traced: adapter {sb['adapter']:,.0f} µs (the bench process: "
-                     f"it also makes the synthetic records and polls the router's progress) + router "
-                     f"{sb['router']:,.0f} µs + nats-server {sb['broker']:,.0f} µs = {total:,.0f} µs: {cpus} cores "
-                     f"carry at most {cpus * 1e6 / total:,.0f} records/s however the work is spread")
+        lines.append(
+            f"CPU per record, samband e2e fan-out 1 traced: adapter {sb['adapter']:,.0f} µs (the bench process: "
+            f"it also makes the synthetic records and polls the router's progress) + router "
+            f"{sb['router']:,.0f} µs + nats-server {sb['broker']:,.0f} µs = {total:,.0f} µs: {cpus} cores "
+            f"carry at most {cpus * 1e6 / total:,.0f} records/s however the work is spread"
+        )
     return lines
 
 
 def report(r: dict, out: Console, latency_s: float) -> list[Target]:
-    figures = [f for f in (r["baselines"]["core"], r["baselines"]["jetstream"], r["baselines"].get("jetstream_rtt"),
-                           r["baselines"].get("faststream")) if f]
+    figures = [
+        f
+        for f in (
+            r["baselines"]["core"],
+            r["baselines"]["jetstream"],
+            r["baselines"].get("jetstream_rtt"),
+            r["baselines"].get("faststream"),
+        )
+        if f
+    ]
     figures += [f for f in r["samband"].values() if f]
     if r.get("latency"):
         figures.append(r["latency"])
-    figures_table(f"samband bench: {r['records']:,} records of {r['payload_bytes']} bytes "
-           f"(baselines {r['baseline_records']:,}) on {r['machine']['cpus']} cores", figures, out)
+    figures_table(
+        f"samband bench: {r['records']:,} records of {r['payload_bytes']} bytes "
+        f"(baselines {r['baseline_records']:,}) on {r['machine']['cpus']} cores",
+        figures,
+        out,
+    )
     peak = r["router"]["router"].get("peak_rss_kib")
-    out.print(f"router process peak RSS: {fmt(peak and peak / 1024, ',.1f')} MiB over {r['records']:,} records; "
-              f"spans exported by the router (traced run): {r['router']['router'].get('spans')}")
+    out.print(
+        f"router process peak RSS: {fmt(peak and peak / 1024, ',.1f')} MiB over {r['records']:,} records; "
+        f"spans exported by the router (traced run): {r['router']['router'].get('spans')}"
+    )
     sampled, traced = r["samband"]["fanout1_sampled"]["rate_in"], r["samband"]["fanout1_traced"]["rate_in"]
-    out.print(f"tracing: 1% parent-based sampling runs at {fmt(ratio(sampled, traced), '.2f')}x the all-traced rate "
-              f"(audit records are written for every decision in both)")
+    out.print(
+        f"tracing: 1% parent-based sampling runs at {fmt(ratio(sampled, traced), '.2f')}x the all-traced rate "
+        f"(audit records are written for every decision in both)"
+    )
     bare = (r["samband"].get("fanout1_bare") or {}).get("rate_in")
     if bare:
-        out.print(f"audit + tracing: all traced with every audit record appended runs at {fmt(ratio(traced, bare), '.2f')}x "
-                  f"the rate of the same router appending no audit record and untraced (bench only); "
-                  f"1% sampled with the audit at {fmt(ratio(sampled, bare), '.2f')}x")
+        out.print(
+            f"audit + tracing: all traced with every audit record appended runs at {fmt(ratio(traced, bare), '.2f')}x "
+            f"the rate of the same router appending no audit record and untraced (bench only); "
+            f"1% sampled with the audit at {fmt(ratio(sampled, bare), '.2f')}x"
+        )
     for line in cpu_lines(r):
         out.print(line)
     if r.get("latency"):

@@ -73,8 +73,14 @@ async def _run(state_dir: Path, policy_name: str, audit: bool = True) -> dict:
     await platform.stop()
     s = router.stats
     return {
-        "records": s.records, "batches": s.batches, "decisions": s.decisions, "allowed": s.allowed, "denied": s.denied,
-        "audited": s.audited, "delivered": dict(s.delivered), "refused": s.refused,
+        "records": s.records,
+        "batches": s.batches,
+        "decisions": s.decisions,
+        "allowed": s.allowed,
+        "denied": s.denied,
+        "audited": s.audited,
+        "delivered": dict(s.delivered),
+        "refused": s.refused,
     }
 
 
@@ -90,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = configure_tracing(
-        "samband-router", sample_ratio=args.sample,
+        "samband-router",
+        sample_ratio=args.sample,
         processors=[BatchSpanProcessor(exporter, max_queue_size=65_536, max_export_batch_size=4096)],
     )
     stats = asyncio.run(_run(args.state_dir, args.policy, audit=not args.no_audit))

@@ -20,8 +20,13 @@ console = Console()
 @click.option("--port", type=int, default=4222, show_default=True, help="Client port on 127.0.0.1.")
 @click.option("--http-port", type=int, default=8222, show_default=True, help="Monitoring port on 127.0.0.1.")
 @click.option("--no-router", is_flag=True, help="Start only the broker.")
-@click.option("--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Policy directory (default: the shipped demo policy). Reloaded on change or SIGHUP.")
+@click.option(
+    "--policy",
+    "policy_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Policy directory (default: the shipped demo policy). Reloaded on change or SIGHUP.",
+)
 @click.pass_obj
 def up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None) -> None:
     """Start the embedded nats-server (and the router) on this deployment's state directory; Ctrl-C stops."""
@@ -67,7 +72,9 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
 
 
 @click.command()
-@click.option("--records", "n", type=int, default=200, show_default=True, help="Synthetic Polisen vehicle controls to send.")
+@click.option(
+    "--records", "n", type=int, default=200, show_default=True, help="Synthetic Polisen vehicle controls to send."
+)
 def demo(n: int) -> None:
     """Run Operation Bacchus on an embedded nats-server with synthetic data, print what happened."""
     configure_logging(level="error")
@@ -76,21 +83,39 @@ def demo(n: int) -> None:
 
     r = asyncio.run(run_demo(n))
     console.print(f"[bold]samband demo[/]: Operation Bacchus (region syd) on an embedded nats-server at {r.url}")
-    console.print(f"polisen: read {r.read} lines of vehicle controls, published {r.published}, rejected {len(r.rejected)}; "
-                  f"published {r.overload_reports} overload reports")
+    console.print(
+        f"polisen: read {r.read} lines of vehicle controls, published {r.published}, rejected {len(r.rejected)}; "
+        f"published {r.overload_reports} overload reports"
+    )
     for rej in r.rejected:
         console.print(f"  [red]rejected[/] {rej}")
-    console.print(f"SSO: co-opted transportstyrelsen live (grant {r.cooption}); policy versions {' -> '.join(r.policy_versions)}")
-    console.print(f"router: {r.decisions} decisions ({r.allowed} allow, {r.denied} deny), {r.audit_records} audit records written")
+    console.print(
+        f"SSO: co-opted transportstyrelsen live (grant {r.cooption}); policy versions {' -> '.join(r.policy_versions)}"
+    )
+    console.print(
+        f"router: {r.decisions} decisions ({r.allowed} allow, {r.denied} deny), {r.audit_records} audit records written"
+    )
     table = Table(title="per agency (fields: what each recipient's purpose or grant lets it see)")
-    for col, just in (("agency", "left"), ("allow", "right"), ("deny", "right"), ("delivered", "right"),
-                      ("written to sink", "right"), ("fields it sees", "left")):
+    for col, just in (
+        ("agency", "left"),
+        ("allow", "right"),
+        ("deny", "right"),
+        ("delivered", "right"),
+        ("written to sink", "right"),
+        ("fields it sees", "left"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for agency in sorted(set(r.per_agency) | set(r.received)):
         counts = r.per_agency.get(agency, {})
         seen = "; ".join(_fields_seen(rt, f) for rt, f in sorted(r.fields.get(agency, {}).items()))
-        table.add_row(agency, str(counts.get("allow", 0)), str(counts.get("deny", 0)), str(r.delivered.get(agency, 0)),
-                      str(r.received.get(agency, "-")), seen)
+        table.add_row(
+            agency,
+            str(counts.get("allow", 0)),
+            str(counts.get("deny", 0)),
+            str(r.delivered.get(agency, 0)),
+            str(r.received.get(agency, "-")),
+            seen,
+        )
     console.print(table)
     rules = Table(title="decisions per rule")
     rules.add_column("decision")

@@ -40,12 +40,18 @@ from samband.schemas import (
 
 from ._platform import Platform, shipped_policy_dir
 
-__all__ = ["DemoResult", "run_demo", "BACCHUS_RECIPIENTS"]
+__all__ = ["BACCHUS_RECIPIENTS", "DemoResult", "run_demo"]
 
 OPERATION = "bacchus-2017"
 BACCHUS_RECIPIENTS = (
-    "tullverket", "skatteverket", "forsakringskassan", "kronofogden", "arbetsformedlingen", "migrationsverket",
-    "ekobrottsmyndigheten", "transportstyrelsen",
+    "tullverket",
+    "skatteverket",
+    "forsakringskassan",
+    "kronofogden",
+    "arbetsformedlingen",
+    "migrationsverket",
+    "ekobrottsmyndigheten",
+    "transportstyrelsen",
 )
 
 
@@ -90,24 +96,39 @@ def overload_reports(n: int, seed: int = 2017) -> list[Envelope]:
         operator = OrganisationRef(orgnr=synthetic_orgnr(rng))
         permitted = rng.choice([18_000, 19_500, 24_000])
         rec = OverloadReport(
-            report_id=f"PM-OL-2017-{rng.getrandbits(32):08x}", weighed_at=start + _dt.timedelta(minutes=23 * i),
-            location="Helsingborg, färjeläget", vehicle=vehicle, operator=operator,
-            measured_kg=permitted + rng.randrange(300, 4_000), permitted_kg=permitted,
+            report_id=f"PM-OL-2017-{rng.getrandbits(32):08x}",
+            weighed_at=start + _dt.timedelta(minutes=23 * i),
+            location="Helsingborg, färjeläget",
+            vehicle=vehicle,
+            operator=operator,
+            measured_kg=permitted + rng.randrange(300, 4_000),
+            permitted_kg=permitted,
         )
-        out.append(Envelope(
-            id=new_envelope_id(), record=rec, region="syd", operation=OPERATION,
-            produced_at=_dt.datetime.now(_dt.timezone.utc), subjects=(vehicle, operator), legal_basis="LUS 2016:774",
-        ))
+        out.append(
+            Envelope(
+                id=new_envelope_id(),
+                record=rec,
+                region="syd",
+                operation=OPERATION,
+                produced_at=_dt.datetime.now(_dt.UTC),
+                subjects=(vehicle, operator),
+                legal_basis="LUS 2016:774",
+            )
+        )
     return out
 
 
 def cooption_decision(now: _dt.datetime) -> Envelope:
     """RSR Syd co-opts Transportstyrelsen for the overload reports; SSO publishes it (valid 30 days)."""
     grant = CooptionDecision(
-        grant_id=f"bacchus-transportstyrelsen-{now:%Y%m%d}", agency="transportstyrelsen", operation=OPERATION,
+        grant_id=f"bacchus-transportstyrelsen-{now:%Y%m%d}",
+        agency="transportstyrelsen",
+        operation=OPERATION,
         record_types=("police.overload_report",),
         fields=("report_id", "weighed_at", "location", "vehicle", "operator", "measured_kg", "permitted_kg"),
-        valid_from=now - _dt.timedelta(hours=1), valid_to=now + _dt.timedelta(days=30), decided_by="RSR Syd",
+        valid_from=now - _dt.timedelta(hours=1),
+        valid_to=now + _dt.timedelta(days=30),
+        decided_by="RSR Syd",
         reason="overload reports for company controls and supervision cases against the bus companies",
         legal_basis="OSL 2009:400 10 kap. 27 §",
     )
@@ -117,7 +138,9 @@ def cooption_decision(now: _dt.datetime) -> Envelope:
 async def _publish_sso(dep: Deployment, env: Envelope) -> None:
     nc = await dep.connect(SSO)
     try:
-        await nc.jetstream().publish(f"decisions.cooption.{env.record.grant_id}", encode(env), headers={"Nats-Msg-Id": env.id})
+        await nc.jetstream().publish(
+            f"decisions.cooption.{env.record.grant_id}", encode(env), headers={"Nats-Msg-Id": env.id}
+        )
     finally:
         await nc.close()
 
@@ -127,7 +150,9 @@ async def _publish_overload(dep: Deployment, envs: list[Envelope]) -> int:
     js = nc.jetstream()
     try:
         futs = [
-            await js.publish_async(f"out.{e.record_type}", encode(e), headers={"Nats-Msg-Id": f"polisen:{e.record.report_id}"})
+            await js.publish_async(
+                f"out.{e.record_type}", encode(e), headers={"Nats-Msg-Id": f"polisen:{e.record.report_id}"}
+            )
             for e in envs
         ]
         acks = await asyncio.gather(*futs)
@@ -163,7 +188,9 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
         root = Path(tmp)
         agencies = builtin_agencies()
         # Transportstyrelsen is a network agency: on the bus only once onboarded, as here.
-        agencies.setdefault("transportstyrelsen", Agency(slug="transportstyrelsen", name="Transportstyrelsen", tier="network"))
+        agencies.setdefault(
+            "transportstyrelsen", Agency(slug="transportstyrelsen", name="Transportstyrelsen", tier="network")
+        )
         dep = Deployment(root / "state", agencies=agencies.values())
         dep.start()
         result.url = dep.url
@@ -175,7 +202,7 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
             for agency in BACCHUS_RECIPIENTS:
                 await platform.start_sink(agency)
             # SSO's live decision: the router applies it at once (a new policy version)
-            decision = cooption_decision(_dt.datetime.now(_dt.timezone.utc))
+            decision = cooption_decision(_dt.datetime.now(_dt.UTC))
             await _publish_sso(dep, decision)
             deadline = time.monotonic() + timeout
             while decision.record.grant_id not in live.grants and time.monotonic() < deadline:

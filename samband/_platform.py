@@ -13,7 +13,13 @@ from pathlib import Path
 
 from samband.adapters import InboxSink, consume_inbox
 from samband.broker_config import ROUTER, Deployment
-from samband.observability import Checkpointer, Pseudonymiser, get_logger, load_or_create_key, load_or_create_signing_key
+from samband.observability import (
+    Checkpointer,
+    Pseudonymiser,
+    get_logger,
+    load_or_create_key,
+    load_or_create_signing_key,
+)
 from samband.router import LivePolicy, Policy, Router
 
 __all__ = ["Platform", "shipped_policy_dir"]
@@ -64,8 +70,9 @@ class Platform:
         ``fed``: the router started next tells it each append instead of it reading the trail."""
         nc = await self.deployment.connect(ROUTER)
         self._conns.append(nc)
-        self.checkpointer = Checkpointer(nc, load_or_create_signing_key(self.deployment.state_dir / "keys"),
-                                         every=every, interval=interval)
+        self.checkpointer = Checkpointer(
+            nc, load_or_create_signing_key(self.deployment.state_dir / "keys"), every=every, interval=interval
+        )
         task = asyncio.create_task(self.checkpointer.run(self._checkpointer_stop, fed=fed), name="checkpointer")
         self._tasks.append(task)
         if fed:  # it must know where it stands before the router's first append reaches it
@@ -92,7 +99,7 @@ class Platform:
                 self._checkpointer_stop.set()
             try:
                 await asyncio.wait_for(t, 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 t.cancel()
         for nc in self._conns:
             await nc.close()

@@ -11,7 +11,7 @@ import click
 
 from ._commands import demo, up
 
-__all__ = ["main", "cli"]
+__all__ = ["cli", "main"]
 
 # Where verbs live: each package's cli.py, beside what it calls.
 _VERB_MODULES = (
@@ -48,9 +48,13 @@ class Context:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=lambda: os.environ.get("SAMBAND_STATE", ".samband"), show_default=".samband",
-              help="Where credentials, keys, the rendered config and the JetStream store live (env SAMBAND_STATE).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("SAMBAND_STATE", ".samband"),
+    show_default=".samband",
+    help="Where credentials, keys, the rendered config and the JetStream store live (env SAMBAND_STATE).",
+)
 @click.pass_context
 def cli(ctx: click.Context, state_dir: Path) -> None:
     """samband: the federated message bus for the multi-agency effort against organised crime."""

@@ -22,14 +22,14 @@ from ._identifiers import (
 )
 
 __all__ = [
-    "Schema",
+    "REGIONS",
+    "OrganisationRef",
+    "PersonRef",
     "Record",
     "Region",
-    "REGIONS",
-    "PersonRef",
-    "OrganisationRef",
-    "VehicleRef",
+    "Schema",
     "SubjectRef",
+    "VehicleRef",
 ]
 
 Region = Literal["nord", "mitt", "bergslagen", "stockholm", "ost", "vast", "syd", "national"]
@@ -62,7 +62,7 @@ class _Seen:
     Only values that passed are kept, and a value that is valid stays valid.
     """
 
-    __slots__ = ("values", "limit")
+    __slots__ = ("limit", "values")
 
     def __init__(self, limit: int = 1 << 16) -> None:
         self.values: set[str] = set()
@@ -95,7 +95,9 @@ def _fast_pnr(value: str) -> bool:
 
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 # month and day of every real date, and of every samordningsnummer (day + 60)
-_MMDD = frozenset(f"{m:02d}{d + plus:02d}" for m in range(1, 13) for d in range(1, _DAYS[m - 1] + 1) for plus in (0, 60))
+_MMDD = frozenset(
+    f"{m:02d}{d + plus:02d}" for m in range(1, 13) for d in range(1, _DAYS[m - 1] + 1) for plus in (0, 60)
+)
 _MMDD_LEAP = _MMDD | {"0229", "0289"}
 _today_memo: list = [None, ""]
 
@@ -115,10 +117,22 @@ def _non_canonical(kind: str, masked: str, canonical: str) -> InvalidIdentifier:
 # The patterns go into the published JSON Schema only: msgspec checks a `pattern` with a
 # Python regex call per value (a third of an envelope's decode); `__post_init__` checks the
 # same shape, and more, at a set lookup for identifiers seen before.
-Personnummer = Annotated[str, msgspec.Meta(
-    extra_json_schema={"pattern": PNR_PATTERN}, description="Personnummer or samordningsnummer, 12 digits YYYYMMDDNNNC")]
-Organisationsnummer = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": ORGNR_PATTERN}, description="Organisationsnummer NNNNNN-NNNN")]
-Plate = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": PLATE_PATTERN}, description="Swedish registration plate ABC123 or ABC12D")]
+Personnummer = Annotated[
+    str,
+    msgspec.Meta(
+        extra_json_schema={"pattern": PNR_PATTERN},
+        description="Personnummer or samordningsnummer, 12 digits YYYYMMDDNNNC",
+    ),
+]
+Organisationsnummer = Annotated[
+    str, msgspec.Meta(extra_json_schema={"pattern": ORGNR_PATTERN}, description="Organisationsnummer NNNNNN-NNNN")
+]
+Plate = Annotated[
+    str,
+    msgspec.Meta(
+        extra_json_schema={"pattern": PLATE_PATTERN}, description="Swedish registration plate ABC123 or ABC12D"
+    ),
+]
 
 
 class PersonRef(Schema, tag="person", kw_only=True):
@@ -129,7 +143,9 @@ class PersonRef(Schema, tag="person", kw_only=True):
     def __post_init__(self) -> None:
         if self.pnr in _SEEN_PNR.values:
             return
-        if not _fast_pnr(self.pnr) and normalise_personnummer(self.pnr) != self.pnr:  # raises with the exact reason when invalid
+        if (
+            not _fast_pnr(self.pnr) and normalise_personnummer(self.pnr) != self.pnr
+        ):  # raises with the exact reason when invalid
             raise _non_canonical("personnummer", mask_personnummer(self.pnr), "YYYYMMDDNNNC")
         _SEEN_PNR.add(self.pnr)
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["BusSubject", "BUS_SUBJECTS"]
+__all__ = ["BUS_SUBJECTS", "BusSubject"]
 
 
 class BusSubject(NamedTuple):
-    channel: str        # the AsyncAPI channel id
-    address: str        # the NATS subject, parameters in braces
-    account: str        # whose NATS account the subject is in: `agency`, `ROUTER` or `SSO`
+    channel: str  # the AsyncAPI channel id
+    address: str  # the NATS subject, parameters in braces
+    account: str  # whose NATS account the subject is in: `agency`, `ROUTER` or `SSO`
     stream: str | None  # the JetStream stream that stores it
-    message: str        # the message name (see MESSAGES in _export.py)
+    message: str  # the message name (see MESSAGES in _export.py)
     sender: str
     receiver: str
     description: str
@@ -25,52 +25,118 @@ class BusSubject(NamedTuple):
 
 BUS_SUBJECTS: tuple[BusSubject, ...] = (
     BusSubject(
-        "outbound", "out.{recordType}", "agency", "INGEST", "envelope", "the agency's adapter", "the router",
+        "outbound",
+        "out.{recordType}",
+        "agency",
+        "INGEST",
+        "envelope",
+        "the agency's adapter",
+        "the router",
         "An agency publishes a record it shares. `out.>` is a service import of the router's `ingest.<agency>.>`: "
         "the PubAck comes from the router's INGEST stream, `Nats-Msg-Id` dedupes re-reads.",
     ),
     BusSubject(
-        "ingest", "ingest.{agency}.{recordType}", "ROUTER", "INGEST", "envelope", "an agency (through `out.>`)", "the router",
+        "ingest",
+        "ingest.{agency}.{recordType}",
+        "ROUTER",
+        "INGEST",
+        "envelope",
+        "an agency (through `out.>`)",
+        "the router",
         "What the router sees of an agency's `out.<type>`. The agency token is set by the server from the publishing "
         "account (`account_token_position: 2`), so origin cannot be forged.",
     ),
     BusSubject(
-        "delivery", "inbox.{agency}.{recordType}", "ROUTER", "INBOX", "envelope", "the router", "the recipient agency",
+        "delivery",
+        "inbox.{agency}.{recordType}",
+        "ROUTER",
+        "INBOX",
+        "envelope",
+        "the router",
+        "the recipient agency",
         "The router delivers a minimised record to one recipient, after its audit record is durable. A service import "
         "of the agency's `in.>`; the PubAck comes from the recipient's own INBOX stream (dedupe id `<envelope id>:<recipient>`).",
     ),
     BusSubject(
-        "inbox", "in.{recordType}", "agency", "INBOX", "envelope", "the router (through `inbox.<agency>.>`)", "the agency's adapter",
+        "inbox",
+        "in.{recordType}",
+        "agency",
+        "INBOX",
+        "envelope",
+        "the router (through `inbox.<agency>.>`)",
+        "the agency's adapter",
         "What the recipient reads: its INBOX stream in its own account. Only the router can write it.",
     ),
     BusSubject(
-        "deadLetters", "dlq.{reason}", "agency", "DEADLETTER", "deadLetter", "the agency's adapter", "the agency's IT team",
+        "deadLetters",
+        "dlq.{reason}",
+        "agency",
+        "DEADLETTER",
+        "deadLetter",
+        "the agency's adapter",
+        "the agency's IT team",
         "A native record the adapter rejected, with the reason; kept in the agency's own account (no other party needs it).",
     ),
     BusSubject(
-        "decisions", "decisions.{kind}.{decisionId}", "ROUTER", "DECISIONS", "envelope", "SSO (the councils' secretariat)", "the router",
+        "decisions",
+        "decisions.{kind}.{decisionId}",
+        "ROUTER",
+        "DECISIONS",
+        "envelope",
+        "SSO (the councils' secretariat)",
+        "the router",
         "Operation and co-option decisions of the councils, each in an envelope (`council.operation_decision`, "
         "`council.cooption_decision`). Exported by ROUTER to the SSO account only; routing changes live.",
     ),
     BusSubject(
-        "registry", "registry.agencies.{agency}", "ROUTER", "REGISTRY", "agencyRegistration", "onboarding", "the router",
+        "registry",
+        "registry.agencies.{agency}",
+        "ROUTER",
+        "REGISTRY",
+        "agencyRegistration",
+        "onboarding",
+        "the router",
         "An agency joined, changed or left (`platform.agency_registration`, bare, not in an envelope).",
     ),
     BusSubject(
-        "receiptsOut", "receipts.{receiptKey}", "agency", "RECEIPTS", "receipt", "the recipient's adapter", "the router (audit reconcile)",
+        "receiptsOut",
+        "receipts.{receiptKey}",
+        "agency",
+        "RECEIPTS",
+        "receipt",
+        "the recipient's adapter",
+        "the router (audit reconcile)",
         "A recipient's word that it wrote a delivered record to its system (`platform.receipt`, bare). A service import "
         "of the router's `receipt.<agency>.>`.",
     ),
     BusSubject(
-        "receipts", "receipt.{agency}.{receiptKey}", "ROUTER", "RECEIPTS", "receipt", "an agency (through `receipts.>`)", "audit reconcile",
+        "receipts",
+        "receipt.{agency}.{receiptKey}",
+        "ROUTER",
+        "RECEIPTS",
+        "receipt",
+        "an agency (through `receipts.>`)",
+        "audit reconcile",
         "What the router stores of an agency's receipts; the agency token is set by the server from the account.",
     ),
     BusSubject(
-        "auditRecords", "audit.records", "ROUTER", "AUDIT", "auditRecord", "the router", "security chiefs (`samband audit`)",
+        "auditRecords",
+        "audit.records",
+        "ROUTER",
+        "AUDIT",
+        "auditRecord",
+        "the router",
+        "security chiefs (`samband audit`)",
         "One hash-chained record per decision, allow or deny, appended before any delivery. The stream refuses delete and purge.",
     ),
     BusSubject(
-        "auditCheckpoints", "audit.checkpoints", "ROUTER", "AUDIT_CHECKPOINTS", "auditCheckpoint", "the router", "auditors",
+        "auditCheckpoints",
+        "audit.checkpoints",
+        "ROUTER",
+        "AUDIT_CHECKPOINTS",
+        "auditCheckpoint",
+        "the router",
+        "auditors",
         "Ed25519-signed checkpoints over the audit chain's head.",
     ),
 )

@@ -60,7 +60,9 @@ class Codec(Generic[T]):
         self.name = name
         self.tolerant = tolerant
         self._decoder = msgspec.json.Decoder(_tolerant(type_) if tolerant else type_)
-        self._enveloped = isinstance(type_, type) and issubclass(type_, msgspec.Struct) and "record" in type_.__struct_fields__
+        self._enveloped = (
+            isinstance(type_, type) and issubclass(type_, msgspec.Struct) and "record" in type_.__struct_fields__
+        )
 
     def __repr__(self) -> str:
         return f"Codec({self.type.__name__}, {self.name!r}{', tolerant=True' if self.tolerant else ''})"

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Change", "compare_schemas", "check_evolution", "parse_version"]
+__all__ = ["Change", "check_evolution", "compare_schemas", "parse_version"]
 
 # Words for people, not for machines: they never change what a reader accepts.
 _DOC_KEYS = frozenset({"title", "description", "examples", "$comment", "$schema", "$id"})
@@ -78,7 +78,11 @@ class _Walker:
             self._seen.add(key)
         if "default" in o2 or "default" in n2:
             if o2.get("default", ...) != n2.get("default", ...):
-                self.add("breaking", path, f"changed default: was {json.dumps(o2.get('default'))}, now {json.dumps(n2.get('default'))}")
+                self.add(
+                    "breaking",
+                    path,
+                    f"changed default: was {json.dumps(o2.get('default'))}, now {json.dumps(n2.get('default'))}",
+                )
         if o2.get("type") == "object" and n2.get("type") == "object" and ("properties" in o2 or "properties" in n2):
             self._object(o2, n2, path)
         elif "anyOf" in o2 or "anyOf" in n2:  # one side may be a union of one
@@ -127,7 +131,11 @@ class _Walker:
         nv = {self._variant_key(v, self.new_defs): v for v in n["anyOf"]}
         tagged = all(k.startswith("tag ") for k in (*ov, *nv))
         for k in ov.keys() - nv.keys():
-            what = f"removed record type `{k[4:]}`" if tagged else f"no longer accepts {self._describe(ov[k], self.old_defs)}"
+            what = (
+                f"removed record type `{k[4:]}`"
+                if tagged
+                else f"no longer accepts {self._describe(ov[k], self.old_defs)}"
+            )
             self.add("breaking", path, what)
         for k in nv.keys() - ov.keys():
             if tagged:  # a reader meeting an unknown tag refuses it by name; policy routes a new type only once named
@@ -153,7 +161,11 @@ class _Walker:
             self.diff(o["items"], n["items"], f"{path}[]")
             o, n = {k: v for k, v in o.items() if k != "items"}, {k: v for k, v in n.items() if k != "items"}
         if _strip(o) != _strip(n):
-            self.add("breaking", path, f"retyped: was {self._describe(o, self.old_defs)}, now {self._describe(n, self.new_defs)}")
+            self.add(
+                "breaking",
+                path,
+                f"retyped: was {self._describe(o, self.old_defs)}, now {self._describe(n, self.new_defs)}",
+            )
 
 
 def _strip(s: Any) -> Any:
@@ -180,8 +192,13 @@ def _root(doc: dict) -> dict:
 
 
 def check_evolution(
-    name: str, old: dict, old_version: tuple[int, int], new: dict, new_version: tuple[int, int],
-    *, shallow: frozenset[str] | set[str] = frozenset(),
+    name: str,
+    old: dict,
+    old_version: tuple[int, int],
+    new: dict,
+    new_version: tuple[int, int],
+    *,
+    shallow: frozenset[str] | set[str] = frozenset(),
 ) -> list[str]:
     """What is wrong with going from ``old`` at ``old_version`` to ``new`` at ``new_version`` (empty: nothing)."""
     ov, nv = ".".join(map(str, old_version)), ".".join(map(str, new_version))
@@ -191,10 +208,14 @@ def check_evolution(
         return []  # a new major may change anything; it is a new contract
     changes = compare_schemas(old, new, shallow=shallow)
     problems = [
-        f"{name} {ov} -> {nv}: breaking change without a major version bump: {c}" for c in changes if c.kind == "breaking"
+        f"{name} {ov} -> {nv}: breaking change without a major version bump: {c}"
+        for c in changes
+        if c.kind == "breaking"
     ]
     if new_version[1] <= old_version[1]:
         problems += [
-            f"{name} {ov} -> {nv}: additive change without a minor version bump: {c}" for c in changes if c.kind == "additive"
+            f"{name} {ov} -> {nv}: additive change without a minor version bump: {c}"
+            for c in changes
+            if c.kind == "additive"
         ]
     return problems

@@ -10,7 +10,7 @@ from typing import ClassVar
 from ._base import REGIONS, Region, Schema, SubjectRef
 from ._records import AnyRecord
 
-__all__ = ["Envelope", "Handling", "new_envelope_id", "ENVELOPE_SCHEMA"]
+__all__ = ["ENVELOPE_SCHEMA", "Envelope", "Handling", "new_envelope_id"]
 
 ENVELOPE_SCHEMA = "samband.envelope/1"
 
@@ -31,7 +31,7 @@ def _refill() -> str:
     # across threads (each `next` gives a value to one caller only)
     global _random
     h = os.urandom(10 * 256).hex()
-    _random = iter([h[i:i + 20] for i in range(20, len(h), 20)])
+    _random = iter([h[i : i + 20] for i in range(20, len(h), 20)])
     return h[:20]
 
 
@@ -84,10 +84,10 @@ class Envelope(Schema, kw_only=True):
         if self.region not in REGIONS:  # Literal already checks on decode; this guards direct construction
             raise ValueError(f"Expected region one of {REGIONS}, got {self.region!r}")
         if self.record_type == "security.intelligence_note" and not self.handling.named_recipients:
-            raise ValueError("Expected handling.named_recipients on a security.intelligence_note (always handling-restricted), got none")
+            raise ValueError(
+                "Expected handling.named_recipients on a security.intelligence_note (always handling-restricted), got none"
+            )
 
     @property
     def record_type(self) -> str:
         return self.record.__struct_config__.tag  # type: ignore[return-value]
-
-

@@ -12,7 +12,7 @@ messages are always masked.
 
 from __future__ import annotations
 
-__all__ = ["SchemaError", "InvalidIdentifier", "DecodeError"]
+__all__ = ["DecodeError", "InvalidIdentifier", "SchemaError"]
 
 
 class SchemaError(Exception):

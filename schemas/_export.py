@@ -14,8 +14,16 @@ from ._envelope import ENVELOPE_SCHEMA, Envelope
 from ._records import RECORD_TYPES, AgencyRegistration, Receipt
 
 __all__ = [
-    "json_schema", "schema_documents", "check_snapshot", "asyncapi_document", "export_schemas", "register_message", "version_of",
-    "ASYNCAPI_FILE", "ENVELOPE_FILE", "JSON_SCHEMA_DIALECT",
+    "ASYNCAPI_FILE",
+    "ENVELOPE_FILE",
+    "JSON_SCHEMA_DIALECT",
+    "asyncapi_document",
+    "check_snapshot",
+    "export_schemas",
+    "json_schema",
+    "register_message",
+    "schema_documents",
+    "version_of",
 ]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -86,14 +94,19 @@ def _asyncapi_schema(s: Any) -> Any:
 _HEADERS = {
     "type": "object",
     "properties": {
-        "Nats-Msg-Id": {"type": "string", "description": "JetStream dedupe id (e.g. `<agency>:<native key>`, `<envelope id>:<recipient>`)"},
+        "Nats-Msg-Id": {
+            "type": "string",
+            "description": "JetStream dedupe id (e.g. `<agency>:<native key>`, `<envelope id>:<recipient>`)",
+        },
         "traceparent": {"type": "string", "description": "W3C trace context"},
         "tracestate": {"type": "string"},
     },
 }
 
 _PARAMETERS = {
-    "agency": {"description": "The agency's slug, e.g. `polisen`; set by the server from the account, never by the sender."},
+    "agency": {
+        "description": "The agency's slug, e.g. `polisen`; set by the server from the account, never by the sender."
+    },
     "reason": {
         "description": "Why the record was rejected.",
         "enum": ["syntax", "encoding", "oversized", "truncated", "missing-field", "identifier", "date", "value"],
@@ -112,16 +125,23 @@ def asyncapi_document(*, server: str = "127.0.0.1:4222") -> dict[str, Any]:
         components.update(_asyncapi_schema(doc.get("$defs", {})))
     messages: dict[str, Any] = {
         "envelope": {
-            "name": "envelope", "title": f"Envelope ({ENVELOPE_SCHEMA})", "contentType": "application/json",
+            "name": "envelope",
+            "title": f"Envelope ({ENVELOPE_SCHEMA})",
+            "contentType": "application/json",
             "summary": "One record with everything routing and audit need; `record.type` is the record type.",
-            "headers": _HEADERS, "payload": {"$ref": "#/components/schemas/Envelope"},
+            "headers": _HEADERS,
+            "payload": {"$ref": "#/components/schemas/Envelope"},
         },
         "agencyRegistration": {
-            "name": "agencyRegistration", "title": "Agency registration", "contentType": "application/json",
+            "name": "agencyRegistration",
+            "title": "Agency registration",
+            "contentType": "application/json",
             "payload": {"$ref": "#/components/schemas/AgencyRegistration"},
         },
         "receipt": {
-            "name": "receipt", "title": "Receipt", "contentType": "application/json",
+            "name": "receipt",
+            "title": "Receipt",
+            "contentType": "application/json",
             "payload": {"$ref": "#/components/schemas/Receipt"},
         },
     }
@@ -131,7 +151,13 @@ def asyncapi_document(*, server: str = "127.0.0.1:4222") -> dict[str, Any]:
             payload: dict[str, Any] = {"$ref": f"#/components/schemas/{type_.__name__}"}
         else:
             title, payload = name, {"type": "object", "description": f"Defined by {owner}."}
-        messages[name] = {"name": name, "title": title, "contentType": "application/json", "headers": _HEADERS, "payload": payload}
+        messages[name] = {
+            "name": name,
+            "title": title,
+            "contentType": "application/json",
+            "headers": _HEADERS,
+            "payload": payload,
+        }
     params = dict(_PARAMETERS, recordType={"description": "The record type (its tag).", "enum": sorted(RECORD_TYPES)})
 
     channels: dict[str, Any] = {}
@@ -150,8 +176,18 @@ def asyncapi_document(*, server: str = "127.0.0.1:4222") -> dict[str, Any]:
         channels[s.channel] = channel
         ref = {"$ref": f"#/channels/{s.channel}"}
         msg = [{"$ref": f"#/channels/{s.channel}/messages/{s.message}"}]
-        operations[f"send_{s.channel}"] = {"action": "send", "channel": ref, "messages": msg, "summary": f"{s.sender} publishes"}
-        operations[f"receive_{s.channel}"] = {"action": "receive", "channel": ref, "messages": msg, "summary": f"{s.receiver} consumes"}
+        operations[f"send_{s.channel}"] = {
+            "action": "send",
+            "channel": ref,
+            "messages": msg,
+            "summary": f"{s.sender} publishes",
+        }
+        operations[f"receive_{s.channel}"] = {
+            "action": "receive",
+            "channel": ref,
+            "messages": msg,
+            "summary": f"{s.receiver} consumes",
+        }
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -162,7 +198,9 @@ def asyncapi_document(*, server: str = "127.0.0.1:4222") -> dict[str, Any]:
             "recipient, and an audit trail of every disclosure.",
         },
         "defaultContentType": "application/json",
-        "servers": {"embedded": {"host": server, "protocol": "nats", "description": "The embedded nats-server of `samband up`."}},
+        "servers": {
+            "embedded": {"host": server, "protocol": "nats", "description": "The embedded nats-server of `samband up`."}
+        },
         "channels": channels,
         "operations": operations,
         "components": {"schemas": components, "messages": messages},
@@ -194,13 +232,22 @@ def check_snapshot(directory: Path) -> list[str]:
             continue
         old = json.loads(path.read_text(encoding="utf-8"))
         if path.name not in current:
-            problems.append(f"{old.get('title', path.stem)}: removed (its readers break); keep the type until no one sends it")
+            problems.append(
+                f"{old.get('title', path.stem)}: removed (its readers break); keep the type until no one sends it"
+            )
             continue
         new = current[path.name]
         problems += check_evolution(
-            new["title"], old, parse_version(old["x-samband-version"]), new, parse_version(new["x-samband-version"]),
+            new["title"],
+            old,
+            parse_version(old["x-samband-version"]),
+            new,
+            parse_version(new["x-samband-version"]),
             shallow={"$.record"} if path.name == ENVELOPE_FILE else set(),
         )
     known = {p.name for p in Path(directory).glob("*.json")}
-    problems += [f"{current[n]['title']}: not in the snapshot; run `samband schemas export {directory}`" for n in sorted(current.keys() - known)]
+    problems += [
+        f"{current[n]['title']}: not in the snapshot; run `samband schemas export {directory}`"
+        for n in sorted(current.keys() - known)
+    ]
     return problems

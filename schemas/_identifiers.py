@@ -19,21 +19,21 @@ import time
 from ._errors import InvalidIdentifier
 
 __all__ = [
-    "luhn_digit",
-    "normalise_personnummer",
-    "is_samordningsnummer",
-    "mask_personnummer",
-    "mask_orgnr",
-    "mask_plate",
-    "normalise_orgnr",
-    "normalise_plate",
-    "synthetic_personnummer",
-    "synthetic_orgnr",
-    "synthetic_plate",
-    "PNR_SHAPE",
-    "PNR_PATTERN",
     "ORGNR_PATTERN",
     "PLATE_PATTERN",
+    "PNR_PATTERN",
+    "PNR_SHAPE",
+    "is_samordningsnummer",
+    "luhn_digit",
+    "mask_orgnr",
+    "mask_personnummer",
+    "mask_plate",
+    "normalise_orgnr",
+    "normalise_personnummer",
+    "normalise_plate",
+    "synthetic_orgnr",
+    "synthetic_personnummer",
+    "synthetic_plate",
 ]
 
 # Anything shaped like a personnummer/samordningsnummer in free text (used by the log
@@ -128,7 +128,9 @@ def normalise_personnummer(value: str, *, today: _dt.date | None = None) -> str:
     m = _PNR_INPUT.match(value.strip()) if isinstance(value, str) else None
     if not m:
         raise _shape_error(
-            "personnummer", "of 10 or 12 digits (YYMMDD-NNNC or YYYYMMDDNNNC)", value,
+            "personnummer",
+            "of 10 or 12 digits (YYMMDD-NNNC or YYYYMMDDNNNC)",
+            value,
             mask_personnummer(value) if isinstance(value, str) else "",
         )
     century, yymmdd, sep, tail = m.groups()
@@ -170,7 +172,9 @@ def normalise_orgnr(value: str) -> str:
     ten = m.group(2) + m.group(3)
     masked = mask_orgnr(ten)
     if int(ten[2]) < 2:
-        raise InvalidIdentifier(f"Invalid organisationsnummer {masked}: third digit must be 2 or more (a personnummer is a person)")
+        raise InvalidIdentifier(
+            f"Invalid organisationsnummer {masked}: third digit must be 2 or more (a personnummer is a person)"
+        )
     if luhn_digit(ten[:9]) != int(ten[9]):
         raise InvalidIdentifier(f"Invalid organisationsnummer {masked}: bad check digit")
     return f"{ten[:6]}-{ten[6:]}"

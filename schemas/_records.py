@@ -13,16 +13,36 @@ from typing import Literal
 from ._base import OrganisationRef, PersonRef, Record, Region, VehicleRef
 
 __all__ = [
-    "VehicleControl", "PersonControl", "OverloadReport", "IncidentReport",
-    "CustomsSeizure", "ConsignmentControl",
-    "TaxAudit", "TaxReassessment", "PopulationFact",
-    "BenefitControl", "RecoveryClaim", "StoppedPayment",
-    "Debt", "Distraint", "PaymentSecurity",
-    "ResidenceStatus", "ExpulsionDecision",
-    "PrisonPlacement", "MaritimeControl", "ProsecutionDecision", "EconomicCrimeNotice",
-    "IntelligenceNote", "SituationReport", "Outcome",
-    "OperationDecision", "CooptionDecision", "AgencyRegistration", "Receipt",
-    "RECORD_TYPES", "AnyRecord",
+    "RECORD_TYPES",
+    "AgencyRegistration",
+    "AnyRecord",
+    "BenefitControl",
+    "ConsignmentControl",
+    "CooptionDecision",
+    "CustomsSeizure",
+    "Debt",
+    "Distraint",
+    "EconomicCrimeNotice",
+    "ExpulsionDecision",
+    "IncidentReport",
+    "IntelligenceNote",
+    "MaritimeControl",
+    "OperationDecision",
+    "Outcome",
+    "OverloadReport",
+    "PaymentSecurity",
+    "PersonControl",
+    "PopulationFact",
+    "PrisonPlacement",
+    "ProsecutionDecision",
+    "Receipt",
+    "RecoveryClaim",
+    "ResidenceStatus",
+    "SituationReport",
+    "StoppedPayment",
+    "TaxAudit",
+    "TaxReassessment",
+    "VehicleControl",
 ]
 
 
@@ -374,13 +394,37 @@ class Receipt(Record, tag="platform.receipt", kw_only=True):
 
 
 AnyRecord = (
-    VehicleControl | PersonControl | OverloadReport | IncidentReport | CustomsSeizure | ConsignmentControl
-    | TaxAudit | TaxReassessment | PopulationFact | BenefitControl | RecoveryClaim | StoppedPayment
-    | Debt | Distraint | PaymentSecurity | ResidenceStatus | ExpulsionDecision | PrisonPlacement
-    | MaritimeControl | ProsecutionDecision | EconomicCrimeNotice | IntelligenceNote | SituationReport
-    | Outcome | OperationDecision | CooptionDecision | AgencyRegistration | Receipt
+    VehicleControl
+    | PersonControl
+    | OverloadReport
+    | IncidentReport
+    | CustomsSeizure
+    | ConsignmentControl
+    | TaxAudit
+    | TaxReassessment
+    | PopulationFact
+    | BenefitControl
+    | RecoveryClaim
+    | StoppedPayment
+    | Debt
+    | Distraint
+    | PaymentSecurity
+    | ResidenceStatus
+    | ExpulsionDecision
+    | PrisonPlacement
+    | MaritimeControl
+    | ProsecutionDecision
+    | EconomicCrimeNotice
+    | IntelligenceNote
+    | SituationReport
+    | Outcome
+    | OperationDecision
+    | CooptionDecision
+    | AgencyRegistration
+    | Receipt
 )
 
 RECORD_TYPES: dict[str, type[Record]] = {
-    cls.__struct_config__.tag: cls for cls in AnyRecord.__args__  # type: ignore[attr-defined]
+    cls.__struct_config__.tag: cls
+    for cls in AnyRecord.__args__  # type: ignore[attr-defined]
 }

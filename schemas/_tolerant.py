@@ -54,8 +54,14 @@ def tolerant(cls: type[msgspec.Struct]) -> type[msgspec.Struct]:
         else:
             fields.append((f.name, tp))
     twin = msgspec.defstruct(
-        cls.__name__, fields, bases=(cls,), module=cls.__module__, namespace=_twin_namespace(cls),
-        forbid_unknown_fields=False, frozen=True, kw_only=True,
+        cls.__name__,
+        fields,
+        bases=(cls,),
+        module=cls.__module__,
+        namespace=_twin_namespace(cls),
+        forbid_unknown_fields=False,
+        frozen=True,
+        kw_only=True,
     )
     twin.__qualname__ = f"tolerant({cls.__qualname__})"
     return twin
@@ -64,16 +70,16 @@ def tolerant(cls: type[msgspec.Struct]) -> type[msgspec.Struct]:
 def _twin_namespace(cls: type[msgspec.Struct]) -> dict[str, Any]:
     # msgspec compares (and hashes) structs by exact type; a twin must equal the strict
     # value it stands for, or `env.handling == Handling()` would quietly turn false.
-    def __eq__(self, other):  # noqa: N807
+    def __eq__(self, other):
         if isinstance(other, cls) and getattr(type(other), "__strict__", type(other)) is cls:
             return msgspec.structs.astuple(self) == msgspec.structs.astuple(other)
         return NotImplemented
 
-    def __ne__(self, other):  # noqa: N807
+    def __ne__(self, other):
         eq = __eq__(self, other)
         return eq if eq is NotImplemented else not eq
 
-    def __hash__(self):  # noqa: N807
+    def __hash__(self):
         return hash(cls(**msgspec.structs.asdict(self)))
 
     return {"__eq__": __eq__, "__ne__": __ne__, "__hash__": __hash__, "__strict__": cls}

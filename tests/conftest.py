@@ -71,7 +71,9 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> 
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {getattr(predicate, '__doc__', None) or predicate}")
+            raise AssertionError(
+                f"condition not met within {timeout}s: {getattr(predicate, '__doc__', None) or predicate}"
+            )
         await asyncio.sleep(interval)
 
 
@@ -89,7 +91,7 @@ async def retry_until_ready(make, timeout: float = 30.0):
     while True:
         try:
             return await make()
-        except (BrokerConfigError, JsError, nats.errors.Error, asyncio.TimeoutError):
+        except (TimeoutError, BrokerConfigError, JsError, nats.errors.Error):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.25)
@@ -106,7 +108,10 @@ def samband_process(state_dir: Path, *args: str, ready: str, env: dict | None = 
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "samband", "--state-dir", str(state_dir), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ | {"COLUMNS": "200"} | (env or {}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"} | (env or {}),
     )
     lines: list[str] = []
     deadline = time.monotonic() + timeout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from click.testing import CliRunner
 
 from samband.broker_config import free_port
@@ -19,7 +18,9 @@ def test_samband_help_lists_the_subcommands_that_exist():
 
 
 def _run_up_until_ready(state):
-    return samband_process(state, "up", "--port", str(free_port()), "--http-port", str(free_port()), ready="router running")
+    return samband_process(
+        state, "up", "--port", str(free_port()), "--http-port", str(free_port()), ready="router running"
+    )
 
 
 def test_samband_up_starts_the_broker_and_router_and_stops_cleanly_on_sigterm(tmp_path):
@@ -34,8 +35,12 @@ def test_an_offboarded_core_agency_stays_off_when_samband_up_restarts(tmp_path):
     state = tmp_path / "state"
     stop_samband_process(*_run_up_until_ready(state))
     dep = Deployment.load(state)
-    Deployment(state, agencies=[a for a in dep.agencies.values() if a.slug != "kustbevakningen"],
-               port=dep.port, http_port=dep.http_port).render()  # what `samband offboard` leaves behind
+    Deployment(
+        state,
+        agencies=[a for a in dep.agencies.values() if a.slug != "kustbevakningen"],
+        port=dep.port,
+        http_port=dep.http_port,
+    ).render()  # what `samband offboard` leaves behind
     stop_samband_process(*_run_up_until_ready(state))
     assert "kustbevakningen" not in Deployment.load(state).agencies
     assert '"kustbevakningen"' not in (state / "nats-server.conf").read_text()

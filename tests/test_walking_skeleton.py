@@ -8,13 +8,13 @@ import random
 import msgspec
 import pytest
 
+from samband._platform import Platform
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER
 from samband.observability import AUDIT_DECODER, Pseudonymiser, load_or_create_key
 from samband.router import Policy
 from samband.schemas import ENVELOPE
-from samband._platform import Platform
 
 from .conftest import wait_for
 
@@ -118,11 +118,24 @@ async def test_re_reading_the_same_export_creates_no_second_record(bus, tmp_path
     assert (again.published, again.duplicates) == (0, 5)
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("regnr", "IQV123", "Expected registration plate like ABC123 or ABC12D, got I***** of 6 characters - at `$.regnr` in polisen.jsonl:1"),
-    ("forare", {"personnummer": "850230-1234"}, "Invalid personnummer 198502**-****: no such date - at `$.forare.personnummer` in polisen.jsonl:1"),
-])
-async def test_a_record_with_a_bad_identifier_is_rejected_naming_the_field_and_line(bus, tmp_path, field, value, message):
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        (
+            "regnr",
+            "IQV123",
+            "Expected registration plate like ABC123 or ABC12D, got I***** of 6 characters - at `$.regnr` in polisen.jsonl:1",
+        ),
+        (
+            "forare",
+            {"personnummer": "850230-1234"},
+            "Invalid personnummer 198502**-****: no such date - at `$.forare.personnummer` in polisen.jsonl:1",
+        ),
+    ],
+)
+async def test_a_record_with_a_bad_identifier_is_rejected_naming_the_field_and_line(
+    bus, tmp_path, field, value, message
+):
     rec = polisen.sample(random.Random(10), 1)[0] | {field: value}
     export = tmp_path / "polisen.jsonl"
     write_export(export, [rec])

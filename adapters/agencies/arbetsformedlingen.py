@@ -23,10 +23,13 @@ def key(n: dict[str, Any]) -> str:
 def to_envelope(n: dict[str, Any]) -> Envelope:
     common = dict(person=t.person(n, "Personnummer"), benefit=t.text(n, "Ersättning"))
     if t.choice(n, "Typ", {"Kontroll": "control", "Stoppad utbetalning": "stopped"}) == "control":
-        record: Any = BenefitControl(control_id=key(n), opened_on=t.date(n, "Datum"),
-                                     finding=t.text(n, "Kommentar", optional=True), **common)
+        record: Any = BenefitControl(
+            control_id=key(n), opened_on=t.date(n, "Datum"), finding=t.text(n, "Kommentar", optional=True), **common
+        )
     else:
-        record = StoppedPayment(payment_id=key(n), stopped_on=t.date(n, "Datum"), amount_ore=t.amount_ore(n, "Belopp"), **common)
+        record = StoppedPayment(
+            payment_id=key(n), stopped_on=t.date(n, "Datum"), amount_ore=t.amount_ore(n, "Belopp"), **common
+        )
     return t.envelope(record, region=t.text(n, "Region"), operation=t.text(n, "Insats"))
 
 
@@ -34,12 +37,17 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
     out = []
     for i in range(n):
         stopped = i % 2 == 1
-        out.append({
-            "Id": syn.native_key(rng, "AF"), "Typ": "Stoppad utbetalning" if stopped else "Kontroll",
-            "Datum": syn.day(rng, i).isoformat(), "Personnummer": syn.pnr_dashed(rng),
-            "Ersättning": rng.choice(["aktivitetsstöd", "etableringsersättning", "lönebidrag"]),
-            "Belopp": syn.kronor(rng, 1_000, 60_000) if stopped else "",
-            "Kommentar": "" if stopped else "anställd som chaufför utan anmälan",
-            "Region": region, "Insats": operation,
-        })
+        out.append(
+            {
+                "Id": syn.native_key(rng, "AF"),
+                "Typ": "Stoppad utbetalning" if stopped else "Kontroll",
+                "Datum": syn.day(rng, i).isoformat(),
+                "Personnummer": syn.pnr_dashed(rng),
+                "Ersättning": rng.choice(["aktivitetsstöd", "etableringsersättning", "lönebidrag"]),
+                "Belopp": syn.kronor(rng, 1_000, 60_000) if stopped else "",
+                "Kommentar": "" if stopped else "anställd som chaufför utan anmälan",
+                "Region": region,
+                "Insats": operation,
+            }
+        )
     return out

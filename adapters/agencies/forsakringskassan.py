@@ -23,13 +23,19 @@ def key(n: dict[str, Any]) -> str:
 def to_envelope(n: dict[str, Any]) -> Envelope:
     if t.choice(n, "Ärendetyp", {"KONTROLL": "control", "ÅTERKRAV": "claim"}) == "control":
         record: Any = BenefitControl(
-            control_id=key(n), opened_on=t.date(n, "Beslutsdatum"), person=t.person(n, "Personnummer"),
-            benefit=t.text(n, "Förmån"), finding=t.text(n, "Utfall", optional=True),
+            control_id=key(n),
+            opened_on=t.date(n, "Beslutsdatum"),
+            person=t.person(n, "Personnummer"),
+            benefit=t.text(n, "Förmån"),
+            finding=t.text(n, "Utfall", optional=True),
         )
     else:
         record = RecoveryClaim(
-            claim_id=key(n), decided_on=t.date(n, "Beslutsdatum"), person=t.person(n, "Personnummer"),
-            benefit=t.text(n, "Förmån"), amount_ore=t.amount_ore(n, "Belopp"),
+            claim_id=key(n),
+            decided_on=t.date(n, "Beslutsdatum"),
+            person=t.person(n, "Personnummer"),
+            benefit=t.text(n, "Förmån"),
+            amount_ore=t.amount_ore(n, "Belopp"),
         )
     return t.envelope(record, region=t.text(n, "Region"), operation=t.text(n, "Insats"))
 
@@ -38,12 +44,17 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
     out = []
     for i in range(n):
         claim = i % 3 == 2
-        out.append({
-            "Ärendenr": syn.native_key(rng, "FK"), "Ärendetyp": "ÅTERKRAV" if claim else "KONTROLL",
-            "Beslutsdatum": syn.day(rng, i).isoformat(), "Personnummer": syn.pnr_dashed(rng),
-            "Förmån": rng.choice(["sjukpenning", "bostadsbidrag", "aktivitetsersättning", "föräldrapenning"]),
-            "Belopp": syn.kronor(rng, 2_000, 250_000) if claim else "",
-            "Utfall": "" if claim else rng.choice(["felaktig utbetalning", "ingen avvikelse", "utreds vidare"]),
-            "Region": region, "Insats": operation,
-        })
+        out.append(
+            {
+                "Ärendenr": syn.native_key(rng, "FK"),
+                "Ärendetyp": "ÅTERKRAV" if claim else "KONTROLL",
+                "Beslutsdatum": syn.day(rng, i).isoformat(),
+                "Personnummer": syn.pnr_dashed(rng),
+                "Förmån": rng.choice(["sjukpenning", "bostadsbidrag", "aktivitetsersättning", "föräldrapenning"]),
+                "Belopp": syn.kronor(rng, 2_000, 250_000) if claim else "",
+                "Utfall": "" if claim else rng.choice(["felaktig utbetalning", "ingen avvikelse", "utreds vidare"]),
+                "Region": region,
+                "Insats": operation,
+            }
+        )
     return out

@@ -22,8 +22,13 @@ def key(n: dict[str, Any]) -> str:
 
 
 def to_envelope(n: dict[str, Any]) -> Envelope:
-    record = PrisonPlacement(client=t.person(n, "Personnummer"), kind=t.choice(n, "Placeringsform", _KINDS),
-                             unit=t.text(n, "Enhet"), from_date=t.date(n, "Från"), to_date=t.date(n, "Till", optional=True))
+    record = PrisonPlacement(
+        client=t.person(n, "Personnummer"),
+        kind=t.choice(n, "Placeringsform", _KINDS),
+        unit=t.text(n, "Enhet"),
+        from_date=t.date(n, "Från"),
+        to_date=t.date(n, "Till", optional=True),
+    )
     return t.envelope(record, region=t.text(n, "Region"), operation=t.text(n, "Insats"))
 
 
@@ -32,7 +37,16 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
     for i in range(n):
         kind = rng.choice(list(_KINDS))
         unit = {"Anstalt": "Anstalten Ystad", "Häkte": "Häktet Helsingborg", "Frivård": "Frivården Helsingborg"}[kind]
-        out.append({"Placeringsid": syn.native_key(rng, "KV"), "Personnummer": syn.pnr_dashed(rng), "Placeringsform": kind,
-                    "Enhet": unit, "Från": syn.day(rng, i).isoformat(), "Till": "" if kind == "Häkte" else "2018-01-31",
-                    "Region": region, "Insats": operation})
+        out.append(
+            {
+                "Placeringsid": syn.native_key(rng, "KV"),
+                "Personnummer": syn.pnr_dashed(rng),
+                "Placeringsform": kind,
+                "Enhet": unit,
+                "Från": syn.day(rng, i).isoformat(),
+                "Till": "" if kind == "Häkte" else "2018-01-31",
+                "Region": region,
+                "Insats": operation,
+            }
+        )
     return out

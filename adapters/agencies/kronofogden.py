@@ -17,11 +17,15 @@ from samband.schemas import Debt, Distraint, Envelope, PaymentSecurity
 agency = "kronofogden"
 format = "fixed"
 _COMMON = [("malnr", 14), ("datum", 8), ("galdenar", 13), ("region", 10), ("insats", 20)]
-native = FixedWidth(type_field="posttyp", encoding="latin-1", layouts={
-    "SK": _COMMON + [("borgenar", 30), ("belopp", 13)],
-    "UT": _COMMON + [("egendom", 30), ("varde", 13), ("regnr", 7)],
-    "BS": _COMMON + [("belopp", 13)],
-})
+native = FixedWidth(
+    type_field="posttyp",
+    encoding="latin-1",
+    layouts={
+        "SK": _COMMON + [("borgenar", 30), ("belopp", 13)],
+        "UT": _COMMON + [("egendom", 30), ("varde", 13), ("regnr", 7)],
+        "BS": _COMMON + [("belopp", 13)],
+    },
+)
 
 
 def key(n: dict[str, Any]) -> str:
@@ -32,15 +36,24 @@ def to_envelope(n: dict[str, Any]) -> Envelope:
     common = dict(case_id=t.text(n, "malnr"), debtor=t.party(n, "galdenar"))
     kind = t.text(n, "posttyp")
     if kind == "SK":
-        record: Any = Debt(registered_on=t.date(n, "datum", "%Y%m%d"), creditor=t.text(n, "borgenar"),
-                           amount_ore=t.amount_ore(n, "belopp", unit="ore"), **common)
+        record: Any = Debt(
+            registered_on=t.date(n, "datum", "%Y%m%d"),
+            creditor=t.text(n, "borgenar"),
+            amount_ore=t.amount_ore(n, "belopp", unit="ore"),
+            **common,
+        )
     elif kind == "UT":
-        record = Distraint(decided_on=t.date(n, "datum", "%Y%m%d"), property=t.text(n, "egendom"),
-                           value_ore=t.amount_ore(n, "varde", unit="ore", optional=True),
-                           vehicle=t.vehicle(n, "regnr", optional=True), **common)
+        record = Distraint(
+            decided_on=t.date(n, "datum", "%Y%m%d"),
+            property=t.text(n, "egendom"),
+            value_ore=t.amount_ore(n, "varde", unit="ore", optional=True),
+            vehicle=t.vehicle(n, "regnr", optional=True),
+            **common,
+        )
     else:
-        record = PaymentSecurity(decided_on=t.date(n, "datum", "%Y%m%d"), amount_ore=t.amount_ore(n, "belopp", unit="ore"),
-                                 **common)
+        record = PaymentSecurity(
+            decided_on=t.date(n, "datum", "%Y%m%d"), amount_ore=t.amount_ore(n, "belopp", unit="ore"), **common
+        )
     return t.envelope(record, region=t.text(n, "region"), operation=t.text(n, "insats"))
 
 
@@ -49,14 +62,26 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
     for i in range(n):
         kind = ("SK", "UT", "BS")[i % 3]
         debtor = syn.orgnr(rng) if rng.random() < 0.3 else syn.pnr_dashed(rng)
-        rec = {"posttyp": kind, "malnr": syn.native_key(rng, "KFM")[:14], "datum": syn.day(rng, i).strftime("%Y%m%d"),
-               "galdenar": debtor, "region": region, "insats": operation}
+        rec = {
+            "posttyp": kind,
+            "malnr": syn.native_key(rng, "KFM")[:14],
+            "datum": syn.day(rng, i).strftime("%Y%m%d"),
+            "galdenar": debtor,
+            "region": region,
+            "insats": operation,
+        }
         if kind == "SK":
-            rec |= {"borgenar": rng.choice(["Skatteverket", "CSN", "Försäkringskassan"]), "belopp": str(rng.randrange(10**5, 10**9))}
+            rec |= {
+                "borgenar": rng.choice(["Skatteverket", "CSN", "Försäkringskassan"]),
+                "belopp": str(rng.randrange(10**5, 10**9)),
+            }
         elif kind == "UT":
             plate = syn.plate(rng)
-            rec |= {"egendom": f"buss {plate}" if rng.random() < 0.5 else "banktillgodohavande",
-                    "varde": str(rng.randrange(10**5, 10**8)), "regnr": plate}
+            rec |= {
+                "egendom": f"buss {plate}" if rng.random() < 0.5 else "banktillgodohavande",
+                "varde": str(rng.randrange(10**5, 10**8)),
+                "regnr": plate,
+            }
         else:
             rec |= {"belopp": str(rng.randrange(10**6, 10**9))}
         out.append(rec)

@@ -17,7 +17,12 @@ from samband.schemas import Envelope, IncidentReport, OverloadReport, PersonCont
 agency = "polisen"
 format = "jsonl"
 
-_KEYS = {"fordonskontroll": "kontrollId", "personkontroll": "kontrollId", "overlast": "rapportId", "handelse": "diarienr"}
+_KEYS = {
+    "fordonskontroll": "kontrollId",
+    "personkontroll": "kontrollId",
+    "overlast": "rapportId",
+    "handelse": "diarienr",
+}
 
 
 def _kind(native: dict[str, Any]) -> str:
@@ -34,26 +39,39 @@ def to_envelope(native: dict[str, Any]) -> Envelope:
     own_key = t.text(n, _KEYS[kind])
     if kind == "fordonskontroll":
         record: Any = VehicleControl(
-            control_id=own_key, controlled_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
-            vehicle=t.vehicle(n, "regnr"), vehicle_kind=t.text(n, "fordonstyp"),
+            control_id=own_key,
+            controlled_at=t.datetime(n, "tidpunkt"),
+            location=t.text(n, "plats"),
+            vehicle=t.vehicle(n, "regnr"),
+            vehicle_kind=t.text(n, "fordonstyp"),
             driver=t.person(n, "forare.personnummer", optional=True),
-            passengers=t.integer(n, "antalPassagerare", optional=True) or 0, remark=t.text(n, "anmarkning", optional=True),
+            passengers=t.integer(n, "antalPassagerare", optional=True) or 0,
+            remark=t.text(n, "anmarkning", optional=True),
         )
     elif kind == "personkontroll":
         record = PersonControl(
-            control_id=own_key, controlled_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
-            person=t.person(n, "person.personnummer"), reason=t.text(n, "skal", optional=True),
+            control_id=own_key,
+            controlled_at=t.datetime(n, "tidpunkt"),
+            location=t.text(n, "plats"),
+            person=t.person(n, "person.personnummer"),
+            reason=t.text(n, "skal", optional=True),
             remark=t.text(n, "anmarkning", optional=True),
         )
     elif kind == "overlast":
         record = OverloadReport(
-            report_id=own_key, weighed_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
-            vehicle=t.vehicle(n, "regnr"), operator=t.organisation(n, "transportor.orgnr", optional=True),
-            measured_kg=t.integer(n, "uppmattViktKg"), permitted_kg=t.integer(n, "tillatenViktKg"),
+            report_id=own_key,
+            weighed_at=t.datetime(n, "tidpunkt"),
+            location=t.text(n, "plats"),
+            vehicle=t.vehicle(n, "regnr"),
+            operator=t.organisation(n, "transportor.orgnr", optional=True),
+            measured_kg=t.integer(n, "uppmattViktKg"),
+            permitted_kg=t.integer(n, "tillatenViktKg"),
         )
     else:
         record = IncidentReport(
-            incident_id=own_key, occurred_at=t.datetime(n, "tidpunkt"), location=t.text(n, "plats"),
+            incident_id=own_key,
+            occurred_at=t.datetime(n, "tidpunkt"),
+            location=t.text(n, "plats"),
             offence=t.text(n, "brott"),
             suspects=tuple(t.person(n, f"misstankta.{i}.personnummer") for i in range(len(t.items(n, "misstankta")))),
             summary=t.text(n, "sammanfattning", optional=True),
@@ -62,7 +80,11 @@ def to_envelope(native: dict[str, Any]) -> Envelope:
 
 
 def sample(
-    rng: random.Random, n: int, *, operation: str = "bacchus-2017", region: str = "syd",
+    rng: random.Random,
+    n: int,
+    *,
+    operation: str = "bacchus-2017",
+    region: str = "syd",
     kinds: Sequence[str] = ("fordonskontroll",),
 ) -> list[dict[str, Any]]:
     """Synthetic records as Polisen's export writes them; ``kinds`` rotate (e.g. add ``"overlast"``)."""
@@ -73,23 +95,42 @@ def sample(
         common = {"tidpunkt": at, "plats": "Helsingborg, färjeläget", "region": region, "insats": operation}
         if kind == "fordonskontroll":
             rec = {
-                "kontrollId": syn.native_key(rng, "PM-2017"), **common, "regnr": syn.plate(rng),
+                "kontrollId": syn.native_key(rng, "PM-2017"),
+                **common,
+                "regnr": syn.plate(rng),
                 "fordonstyp": rng.choice(["buss", "buss", "minibuss", "personbil"]),
-                "forare": {"personnummer": syn.pnr_dashed(rng)}, "antalPassagerare": rng.randrange(0, 60),
+                "forare": {"personnummer": syn.pnr_dashed(rng)},
+                "antalPassagerare": rng.randrange(0, 60),
                 "anmarkning": rng.choice([None, "alkohol över införselkvot", "överlast", "ingen anmärkning"]),
             }
         elif kind == "personkontroll":
-            rec = {"rapporttyp": kind, "kontrollId": syn.native_key(rng, "PK-2017"), **common,
-                   "person": {"personnummer": syn.pnr_dashed(rng)}, "skal": "passagerare i kontrollerad buss"}
+            rec = {
+                "rapporttyp": kind,
+                "kontrollId": syn.native_key(rng, "PK-2017"),
+                **common,
+                "person": {"personnummer": syn.pnr_dashed(rng)},
+                "skal": "passagerare i kontrollerad buss",
+            }
         elif kind == "overlast":
             permitted = rng.choice([18_000, 19_500, 24_000])
-            rec = {"rapporttyp": kind, "rapportId": syn.native_key(rng, "OL-2017"), **common, "regnr": syn.plate(rng),
-                   "transportor": {"orgnr": syn.orgnr(rng)}, "uppmattViktKg": permitted + rng.randrange(300, 4000),
-                   "tillatenViktKg": permitted}
+            rec = {
+                "rapporttyp": kind,
+                "rapportId": syn.native_key(rng, "OL-2017"),
+                **common,
+                "regnr": syn.plate(rng),
+                "transportor": {"orgnr": syn.orgnr(rng)},
+                "uppmattViktKg": permitted + rng.randrange(300, 4000),
+                "tillatenViktKg": permitted,
+            }
         elif kind == "handelse":
-            rec = {"rapporttyp": kind, "diarienr": syn.native_key(rng, "K"), **common,
-                   "brott": rng.choice(["olovlig försäljning av alkohol", "smuggling", "rattfylleri"]),
-                   "misstankta": [{"personnummer": syn.pnr_dashed(rng)}], "sammanfattning": "anmälan upprättad vid kontroll"}
+            rec = {
+                "rapporttyp": kind,
+                "diarienr": syn.native_key(rng, "K"),
+                **common,
+                "brott": rng.choice(["olovlig försäljning av alkohol", "smuggling", "rattfylleri"]),
+                "misstankta": [{"personnummer": syn.pnr_dashed(rng)}],
+                "sammanfattning": "anmälan upprättad vid kontroll",
+            }
         else:
             raise ValueError(f"Expected a Polisen report kind one of {tuple(_KEYS)}, got {kind!r}")
         out.append(rec)

@@ -26,16 +26,29 @@ def key(n: dict[str, Any]) -> str:
 def to_envelope(n: dict[str, Any]) -> Envelope:
     kind = t.choice(n, "@typ", {"revision": "audit", "omprovning": "reassessment", "folkbokforing": "population"})
     if kind == "audit":
-        record: Any = TaxAudit(audit_id=key(n), opened_on=t.date(n, "Beslutsdatum"), taxpayer=t.party(n, "Skattskyldig"),
-                               scope=t.text(n, "Omfattning"),
-                               status=t.choice(n, "Status", {"pågår": "opened", "avslutad": "closed"}, optional=True) or "opened")
+        record: Any = TaxAudit(
+            audit_id=key(n),
+            opened_on=t.date(n, "Beslutsdatum"),
+            taxpayer=t.party(n, "Skattskyldig"),
+            scope=t.text(n, "Omfattning"),
+            status=t.choice(n, "Status", {"pågår": "opened", "avslutad": "closed"}, optional=True) or "opened",
+        )
     elif kind == "reassessment":
-        record = TaxReassessment(decision_id=key(n), decided_on=t.date(n, "Beslutsdatum"), taxpayer=t.party(n, "Skattskyldig"),
-                                 tax_year=t.integer(n, "Inkomstar"), increase_ore=t.amount_ore(n, "Hojning"),
-                                 surcharge_ore=t.amount_ore(n, "Skattetillagg", optional=True))
+        record = TaxReassessment(
+            decision_id=key(n),
+            decided_on=t.date(n, "Beslutsdatum"),
+            taxpayer=t.party(n, "Skattskyldig"),
+            tax_year=t.integer(n, "Inkomstar"),
+            increase_ore=t.amount_ore(n, "Hojning"),
+            surcharge_ore=t.amount_ore(n, "Skattetillagg", optional=True),
+        )
     else:
-        record = PopulationFact(person=t.person(n, "Skattskyldig"), fact=t.text(n, "Uppgift"),
-                                valid_from=t.date(n, "Beslutsdatum"), municipality=t.text(n, "Kommun", optional=True))
+        record = PopulationFact(
+            person=t.person(n, "Skattskyldig"),
+            fact=t.text(n, "Uppgift"),
+            valid_from=t.date(n, "Beslutsdatum"),
+            municipality=t.text(n, "Kommun", optional=True),
+        )
     return t.envelope(record, region=t.text(n, "Region"), operation=t.text(n, "Insats"))
 
 
@@ -43,16 +56,31 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
     out = []
     for i in range(n):
         kind = ("revision", "omprovning", "folkbokforing")[i % 3]
-        rec: dict[str, Any] = {"@id": syn.native_key(rng, "SKV"), "@typ": kind, "Beslutsdatum": syn.day(rng, i).isoformat(),
-                               "Region": region, "Insats": operation}
+        rec: dict[str, Any] = {
+            "@id": syn.native_key(rng, "SKV"),
+            "@typ": kind,
+            "Beslutsdatum": syn.day(rng, i).isoformat(),
+            "Region": region,
+            "Insats": operation,
+        }
         if kind == "revision":
-            rec |= {"Skattskyldig": syn.orgnr(rng), "Omfattning": "moms och arbetsgivaravgifter, bussbolag",
-                    "Status": rng.choice(["pågår", "avslutad"])}
+            rec |= {
+                "Skattskyldig": syn.orgnr(rng),
+                "Omfattning": "moms och arbetsgivaravgifter, bussbolag",
+                "Status": rng.choice(["pågår", "avslutad"]),
+            }
         elif kind == "omprovning":
-            rec |= {"Skattskyldig": syn.pnr_plain(rng), "Inkomstar": "2016", "Hojning": syn.kronor(rng, 10_000, 900_000),
-                    "Skattetillagg": syn.kronor(rng, 1_000, 90_000)}
+            rec |= {
+                "Skattskyldig": syn.pnr_plain(rng),
+                "Inkomstar": "2016",
+                "Hojning": syn.kronor(rng, 10_000, 900_000),
+                "Skattetillagg": syn.kronor(rng, 1_000, 90_000),
+            }
         else:
-            rec |= {"Skattskyldig": syn.pnr_plain(rng), "Uppgift": rng.choice(["utvandrad", "okänd adress", "ny adress"]),
-                    "Kommun": rng.choice(["Helsingborg", "Malmö", "Trelleborg", "Ystad"])}
+            rec |= {
+                "Skattskyldig": syn.pnr_plain(rng),
+                "Uppgift": rng.choice(["utvandrad", "okänd adress", "ny adress"]),
+                "Kommun": rng.choice(["Helsingborg", "Malmö", "Trelleborg", "Ystad"]),
+            }
         out.append(rec)
     return out

@@ -26,15 +26,23 @@ def key(native_: dict[str, Any]) -> str:
 def to_envelope(n: dict[str, Any]) -> Envelope:
     if t.opt(n, "@typ") == "kontroll":
         record: Any = ConsignmentControl(
-            control_id=key(n), controlled_at=t.datetime(n, "Tidpunkt"), declarant=t.organisation(n, "Deklarant.Orgnr"),
-            goods=t.text(n, "Vara"), declared_value_ore=t.amount_ore(n, "DeklareratVarde", optional=True),
+            control_id=key(n),
+            controlled_at=t.datetime(n, "Tidpunkt"),
+            declarant=t.organisation(n, "Deklarant.Orgnr"),
+            goods=t.text(n, "Vara"),
+            declared_value_ore=t.amount_ore(n, "DeklareratVarde", optional=True),
             finding=t.text(n, "Resultat", optional=True),
         )
     else:
         record = CustomsSeizure(
-            seizure_id=key(n), seized_at=t.datetime(n, "Tidpunkt"), location=t.text(n, "Plats"), goods=t.text(n, "Vara"),
-            quantity=t.quantity(n, "Mangd", optional=True), unit=t.text(n, "Enhet", optional=True),
-            vehicle=t.vehicle(n, "Fordon.Regnr", optional=True), holder=t.person(n, "Innehavare.Personnummer", optional=True),
+            seizure_id=key(n),
+            seized_at=t.datetime(n, "Tidpunkt"),
+            location=t.text(n, "Plats"),
+            goods=t.text(n, "Vara"),
+            quantity=t.quantity(n, "Mangd", optional=True),
+            unit=t.text(n, "Enhet", optional=True),
+            vehicle=t.vehicle(n, "Fordon.Regnr", optional=True),
+            holder=t.person(n, "Innehavare.Personnummer", optional=True),
             company=t.organisation(n, "Foretag.Orgnr", optional=True),
         )
     return t.envelope(record, region=t.text(n, "Region"), operation=t.text(n, "Insats"))
@@ -45,13 +53,30 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
     for i in range(n):
         common = {"Tidpunkt": syn.moment(rng, i).strftime("%Y-%m-%dT%H:%M:%S"), "Region": region, "Insats": operation}
         if i % 4 == 3:
-            out.append({"@id": syn.native_key(rng, "TV-K"), "@typ": "kontroll", **common,
-                        "Deklarant": {"Orgnr": syn.orgnr(rng)}, "Vara": "öl och vin, kommersiell sändning",
-                        "DeklareratVarde": syn.kronor(rng, 5_000, 400_000), "Resultat": "avvikelse mot deklaration"})
+            out.append(
+                {
+                    "@id": syn.native_key(rng, "TV-K"),
+                    "@typ": "kontroll",
+                    **common,
+                    "Deklarant": {"Orgnr": syn.orgnr(rng)},
+                    "Vara": "öl och vin, kommersiell sändning",
+                    "DeklareratVarde": syn.kronor(rng, 5_000, 400_000),
+                    "Resultat": "avvikelse mot deklaration",
+                }
+            )
         else:
-            out.append({"@id": syn.native_key(rng, "TV-B"), "@typ": "beslag", **common, "Plats": "Helsingborg, färjeläget",
-                        "Vara": rng.choice(["sprit", "vin", "öl", "cigaretter"]),
-                        "Mangd": f"{rng.randrange(20, 4000)},{rng.randrange(10)}", "Enhet": "liter",
-                        "Fordon": {"Regnr": syn.plate(rng)}, "Innehavare": {"Personnummer": syn.pnr_plain(rng)},
-                        "Foretag": {"Orgnr": syn.orgnr(rng)}})
+            out.append(
+                {
+                    "@id": syn.native_key(rng, "TV-B"),
+                    "@typ": "beslag",
+                    **common,
+                    "Plats": "Helsingborg, färjeläget",
+                    "Vara": rng.choice(["sprit", "vin", "öl", "cigaretter"]),
+                    "Mangd": f"{rng.randrange(20, 4000)},{rng.randrange(10)}",
+                    "Enhet": "liter",
+                    "Fordon": {"Regnr": syn.plate(rng)},
+                    "Innehavare": {"Personnummer": syn.pnr_plain(rng)},
+                    "Foretag": {"Orgnr": syn.orgnr(rng)},
+                }
+            )
     return out

@@ -23,7 +23,8 @@ async def run_export(bus, agency: str, source: Path, *, positions: Positions | N
         )
         key = str(Path(source).resolve())
         letters = [
-            letter for _, letter in await list_dead_letters(nc)
+            letter
+            for _, letter in await list_dead_letters(nc)
             if letter.source == key or letter.source.startswith(key + "/")
         ]
     finally:

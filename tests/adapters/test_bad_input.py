@@ -17,8 +17,12 @@ FIELDS = {
     "kronofogden": {"pnr": ("galdenar",), "date": ("datum",), "required": ("borgenar",)},
     "tullverket": {"pnr": ("Innehavare", "Personnummer"), "date": ("Tidpunkt",), "required": ("Vara",)},
 }
-IMPOSSIBLE = {"polisen": "2017-02-30T20:00:00+01:00", "forsakringskassan": "2017-02-30", "kronofogden": "20170230",
-              "tullverket": "2017-02-30T20:00:00"}
+IMPOSSIBLE = {
+    "polisen": "2017-02-30T20:00:00+01:00",
+    "forsakringskassan": "2017-02-30",
+    "kronofogden": "20170230",
+    "tullverket": "2017-02-30T20:00:00",
+}
 BAD_PNR = "850312-1235"  # 850312-1231 is valid (Luhn over 850312123 gives 1)
 
 
@@ -45,24 +49,34 @@ def build(agency: str, case: str, n: int = 6) -> tuple[bytes, int]:
         _set(records[bad], FIELDS[agency]["date"], IMPOSSIBLE[agency])
     if case in ("missing-field", "check-digit", "impossible-date"):
         return fmt.dump(records), bad
-    good = fmt.dump(records[:bad] + records[bad + 1:])
+    good = fmt.dump(records[:bad] + records[bad + 1 :])
     one = fmt.dump([records[bad]])
     if fmt.name == "csv":
         one = one.split(b"\r\n", 1)[1]  # without the header
     elif fmt.name == "xml":
-        one = one[one.index(b"<Beslag"): one.rindex(b"</Beslag>") + len(b"</Beslag>")] + b"\n"
+        one = one[one.index(b"<Beslag") : one.rindex(b"</Beslag>") + len(b"</Beslag>")] + b"\n"
     if case == "syntax":
-        broken = {"jsonl": one.replace(b'"plats"', b'"plats', 1), "csv": one.replace(b";", b';"', 1),
-                  "fixed": b"XX" + one[2:], "xml": one.replace(b"</Vara>", b"</Varaa>", 1)}[fmt.name]
+        broken = {
+            "jsonl": one.replace(b'"plats"', b'"plats', 1),
+            "csv": one.replace(b";", b';"', 1),
+            "fixed": b"XX" + one[2:],
+            "xml": one.replace(b"</Vara>", b"</Varaa>", 1),
+        }[fmt.name]
     elif case == "encoding":  # Latin-1 bytes in a UTF-8 source, UTF-8 bytes in a Latin-1 source
-        broken = {"jsonl": one.replace("färjeläget".encode(), "färjeläget".encode("latin-1")),
-                  "csv": one[:-2].replace(b";", ";å".encode(), 1) + b"\r\n",
-                  "fixed": one[:40] + "ö".encode() + one[42:],
-                  "xml": one.replace("färjeläget".encode(), "färjeläget".encode("latin-1"))}[fmt.name]
+        broken = {
+            "jsonl": one.replace("färjeläget".encode(), "färjeläget".encode("latin-1")),
+            "csv": one[:-2].replace(b";", ";å".encode(), 1) + b"\r\n",
+            "fixed": one[:40] + "ö".encode() + one[42:],
+            "xml": one.replace("färjeläget".encode(), "färjeläget".encode("latin-1")),
+        }[fmt.name]
     elif case == "oversized":
         pad = b"x" * (MAX_RECORD_BYTES + 10)
-        broken = {"jsonl": one.replace(b'"plats":"', b'"plats":"' + pad, 1), "csv": one.replace(b";", b";" + pad, 1),
-                  "fixed": one[:-2] + pad + b"\r\n", "xml": one.replace(b"<Vara>", b"<Vara>" + pad, 1)}[fmt.name]
+        broken = {
+            "jsonl": one.replace(b'"plats":"', b'"plats":"' + pad, 1),
+            "csv": one.replace(b";", b";" + pad, 1),
+            "fixed": one[:-2] + pad + b"\r\n",
+            "xml": one.replace(b"<Vara>", b"<Vara>" + pad, 1),
+        }[fmt.name]
     if case == "truncated":
         cut = {"jsonl": 40, "csv": 30, "fixed": 50, "xml": 200}[fmt.name]
         if fmt.name == "xml":
@@ -83,37 +97,101 @@ def build(agency: str, case: str, n: int = 6) -> tuple[bytes, int]:
 AGENCIES = ("polisen", "forsakringskassan", "kronofogden", "tullverket")
 CASES = ("syntax", "missing-field", "check-digit", "impossible-date", "encoding", "oversized", "truncated")
 EXPECTED = {
-    ('polisen', 'syntax'): "malformed JSON: expected ':' at column 83 - at polisen.jsonl:3",
-    ('polisen', 'missing-field'): 'Expected a value, got none (missing required field) - at `$.plats` in polisen.jsonl:3',
-    ('polisen', 'check-digit'): 'Invalid personnummer 198503**-****: bad check digit - at `$.forare.personnummer` in polisen.jsonl:3',
-    ('polisen', 'impossible-date'): "Expected a date and time (ISO 8601), got '2017-02-30T20:00:00+01:00': no such date or time - at `$.tidpunkt` in polisen.jsonl:3",
-    ('polisen', 'encoding'): 'Expected UTF-8 text, got byte 0xe4 at column 98 - at polisen.jsonl:3',
-    ('polisen', 'oversized'): 'record of 1048868 bytes exceeds the 1048576-byte limit - at polisen.jsonl:3',
-    ('polisen', 'truncated'): 'truncated last record (the source ends inside it): malformed JSON: Input data was truncated - at polisen.jsonl:7',
-    ('forsakringskassan', 'syntax'): 'malformed CSV: unexpected end of data - at forsakringskassan.csv:4',
-    ('forsakringskassan', 'missing-field'): 'Expected a value, got none (missing required field) - at `$.Förmån` in forsakringskassan.csv:4',
-    ('forsakringskassan', 'check-digit'): 'Invalid personnummer 198503**-****: bad check digit - at `$.Personnummer` in forsakringskassan.csv:4',
-    ('forsakringskassan', 'impossible-date'): "Expected a date (%Y-%m-%d), got '2017-02-30': no such date - at `$.Beslutsdatum` in forsakringskassan.csv:4",
-    ('forsakringskassan', 'encoding'): 'Expected Latin-1 text, got UTF-8 bytes 0xc3 0xa5 at column 15 - at forsakringskassan.csv:4',
-    ('forsakringskassan', 'oversized'): 'record of 1048673 bytes exceeds the 1048576-byte limit - at forsakringskassan.csv:4',
-    ('forsakringskassan', 'truncated'): 'truncated last record (the source ends inside it): Expected 9 fields separated by `;`, got 3 - at forsakringskassan.csv:8',
-    ('kronofogden', 'syntax'): "Expected record type one of ('SK', 'UT', 'BS'), got 'XX' - at `$.posttyp` in kronofogden.txt:4",
-    ('kronofogden', 'missing-field'): 'Expected a value, got none (missing required field) - at `$.borgenar` in kronofogden.txt:4',
-    ('kronofogden', 'check-digit'): 'Invalid personnummer 198503**-****: bad check digit - at `$.galdenar` in kronofogden.txt:4',
-    ('kronofogden', 'impossible-date'): "Expected a date (%Y%m%d), got '20170230': no such date - at `$.datum` in kronofogden.txt:4",
-    ('kronofogden', 'encoding'): 'Expected Latin-1 text, got UTF-8 bytes 0xc3 0xb6 at column 41 - at kronofogden.txt:4',
-    ('kronofogden', 'oversized'): 'record of 1048697 bytes exceeds the 1048576-byte limit - at kronofogden.txt:4',
-    ('kronofogden', 'truncated'): 'truncated last record (the source ends inside it): Expected a `SK` record of 110 characters, got 50 - at kronofogden.txt:7',
-    ('tullverket', 'syntax'): 'malformed XML: mismatched tag at column 15 - at tullverket.xml:44',
-    ('tullverket', 'missing-field'): 'Expected a value, got none (missing required field) - at `$.Vara` in tullverket.xml:39',
-    ('tullverket', 'check-digit'): 'Invalid personnummer 198503**-****: bad check digit - at `$.Innehavare.Personnummer` in tullverket.xml:39',
-    ('tullverket', 'impossible-date'): "Expected a date and time (ISO 8601), got '2017-02-30T20:00:00': no such date or time - at `$.Tidpunkt` in tullverket.xml:39",
-    ('tullverket', 'encoding'): 'Expected UTF-8 text, got byte 0xe4 at column 26 - at tullverket.xml:43',
-    ('tullverket', 'oversized'): 'record of 1049064 bytes exceeds the 1048576-byte limit - at tullverket.xml:39',
-    ('tullverket', 'truncated'): 'truncated last record (the source ends inside it): malformed XML: unclosed token at column 5 - at tullverket.xml:109',
+    ("polisen", "syntax"): "malformed JSON: expected ':' at column 83 - at polisen.jsonl:3",
+    (
+        "polisen",
+        "missing-field",
+    ): "Expected a value, got none (missing required field) - at `$.plats` in polisen.jsonl:3",
+    (
+        "polisen",
+        "check-digit",
+    ): "Invalid personnummer 198503**-****: bad check digit - at `$.forare.personnummer` in polisen.jsonl:3",
+    (
+        "polisen",
+        "impossible-date",
+    ): "Expected a date and time (ISO 8601), got '2017-02-30T20:00:00+01:00': no such date or time - at `$.tidpunkt` in polisen.jsonl:3",
+    ("polisen", "encoding"): "Expected UTF-8 text, got byte 0xe4 at column 98 - at polisen.jsonl:3",
+    ("polisen", "oversized"): "record of 1048868 bytes exceeds the 1048576-byte limit - at polisen.jsonl:3",
+    (
+        "polisen",
+        "truncated",
+    ): "truncated last record (the source ends inside it): malformed JSON: Input data was truncated - at polisen.jsonl:7",
+    ("forsakringskassan", "syntax"): "malformed CSV: unexpected end of data - at forsakringskassan.csv:4",
+    (
+        "forsakringskassan",
+        "missing-field",
+    ): "Expected a value, got none (missing required field) - at `$.Förmån` in forsakringskassan.csv:4",
+    (
+        "forsakringskassan",
+        "check-digit",
+    ): "Invalid personnummer 198503**-****: bad check digit - at `$.Personnummer` in forsakringskassan.csv:4",
+    (
+        "forsakringskassan",
+        "impossible-date",
+    ): "Expected a date (%Y-%m-%d), got '2017-02-30': no such date - at `$.Beslutsdatum` in forsakringskassan.csv:4",
+    (
+        "forsakringskassan",
+        "encoding",
+    ): "Expected Latin-1 text, got UTF-8 bytes 0xc3 0xa5 at column 15 - at forsakringskassan.csv:4",
+    (
+        "forsakringskassan",
+        "oversized",
+    ): "record of 1048673 bytes exceeds the 1048576-byte limit - at forsakringskassan.csv:4",
+    (
+        "forsakringskassan",
+        "truncated",
+    ): "truncated last record (the source ends inside it): Expected 9 fields separated by `;`, got 3 - at forsakringskassan.csv:8",
+    (
+        "kronofogden",
+        "syntax",
+    ): "Expected record type one of ('SK', 'UT', 'BS'), got 'XX' - at `$.posttyp` in kronofogden.txt:4",
+    (
+        "kronofogden",
+        "missing-field",
+    ): "Expected a value, got none (missing required field) - at `$.borgenar` in kronofogden.txt:4",
+    (
+        "kronofogden",
+        "check-digit",
+    ): "Invalid personnummer 198503**-****: bad check digit - at `$.galdenar` in kronofogden.txt:4",
+    (
+        "kronofogden",
+        "impossible-date",
+    ): "Expected a date (%Y%m%d), got '20170230': no such date - at `$.datum` in kronofogden.txt:4",
+    ("kronofogden", "encoding"): "Expected Latin-1 text, got UTF-8 bytes 0xc3 0xb6 at column 41 - at kronofogden.txt:4",
+    ("kronofogden", "oversized"): "record of 1048697 bytes exceeds the 1048576-byte limit - at kronofogden.txt:4",
+    (
+        "kronofogden",
+        "truncated",
+    ): "truncated last record (the source ends inside it): Expected a `SK` record of 110 characters, got 50 - at kronofogden.txt:7",
+    ("tullverket", "syntax"): "malformed XML: mismatched tag at column 15 - at tullverket.xml:44",
+    (
+        "tullverket",
+        "missing-field",
+    ): "Expected a value, got none (missing required field) - at `$.Vara` in tullverket.xml:39",
+    (
+        "tullverket",
+        "check-digit",
+    ): "Invalid personnummer 198503**-****: bad check digit - at `$.Innehavare.Personnummer` in tullverket.xml:39",
+    (
+        "tullverket",
+        "impossible-date",
+    ): "Expected a date and time (ISO 8601), got '2017-02-30T20:00:00': no such date or time - at `$.Tidpunkt` in tullverket.xml:39",
+    ("tullverket", "encoding"): "Expected UTF-8 text, got byte 0xe4 at column 26 - at tullverket.xml:43",
+    ("tullverket", "oversized"): "record of 1049064 bytes exceeds the 1048576-byte limit - at tullverket.xml:39",
+    (
+        "tullverket",
+        "truncated",
+    ): "truncated last record (the source ends inside it): malformed XML: unclosed token at column 5 - at tullverket.xml:109",
 }
-KIND = {"syntax": "syntax", "missing-field": "missing-field", "check-digit": "identifier", "impossible-date": "date",
-        "encoding": "encoding", "oversized": "oversized", "truncated": "truncated"}
+KIND = {
+    "syntax": "syntax",
+    "missing-field": "missing-field",
+    "check-digit": "identifier",
+    "impossible-date": "date",
+    "encoding": "encoding",
+    "oversized": "oversized",
+    "truncated": "truncated",
+}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -128,19 +206,29 @@ async def test_a_bad_record_is_dead_lettered_with_its_reason_and_the_rest_is_pub
     assert (rej.kind, str(rej)) == (KIND[case], EXPECTED[agency, case])
     assert len(letters) == 1
     letter = letters[0]
-    assert (letter.kind, letter.position, letter.reason, letter.field) == (rej.kind, rej.position, rej.reason, rej.field)
+    assert (letter.kind, letter.position, letter.reason, letter.field) == (
+        rej.kind,
+        rej.position,
+        rej.reason,
+        rej.field,
+    )
     if case == "oversized":
         assert letter.raw is None and letter.raw_ref.length > MAX_RECORD_BYTES and len(letter.raw_ref.sha256) == 64
     else:
-        assert letter.raw and data[letter.offset: letter.offset + letter.length] == letter.raw
+        assert letter.raw and data[letter.offset : letter.offset + letter.length] == letter.raw
 
 
-@pytest.mark.parametrize("field,value,reason", [
-    ("forare", "199001011234", "Expected an object, got `str` - at `$.forare`"),
-    ("forare", [{"personnummer": "850312-1231"}], "Expected an object, got `list` - at `$.forare`"),
-    ("fordonstyp", 3, "Expected text, got `int` - at `$.fordonstyp`"),
-])
-async def test_a_wrongly_shaped_field_is_a_dead_letter_never_a_silently_dropped_value(bus, export_dir, field, value, reason):
+@pytest.mark.parametrize(
+    "field,value,reason",
+    [
+        ("forare", "199001011234", "Expected an object, got `str` - at `$.forare`"),
+        ("forare", [{"personnummer": "850312-1231"}], "Expected an object, got `list` - at `$.forare`"),
+        ("fordonstyp", 3, "Expected text, got `int` - at `$.fordonstyp`"),
+    ],
+)
+async def test_a_wrongly_shaped_field_is_a_dead_letter_never_a_silently_dropped_value(
+    bus, export_dir, field, value, reason
+):
     import msgspec
 
     records = mapping_for("polisen").sample(random.Random(f"shape-{field}-{value!r}"), 3, operation=OPERATION)

@@ -24,7 +24,9 @@ async def deliver(bus, envelopes, *, suffix: str = "") -> None:
     try:
         js = nc.jetstream()
         for env in envelopes:
-            await js.publish(f"inbox.{AGENCY}.{env.record_type}", encode(env), headers={"Nats-Msg-Id": f"{env.id}:{AGENCY}{suffix}"})
+            await js.publish(
+                f"inbox.{AGENCY}.{env.record_type}", encode(env), headers={"Nats-Msg-Id": f"{env.id}:{AGENCY}{suffix}"}
+            )
     finally:
         await nc.close()
 
@@ -36,8 +38,12 @@ async def receipts_after(bus, seq: int) -> list:
         info = await js.stream_info("RECEIPTS")
         if info.state.last_seq <= seq:
             return []
-        sub = await js.subscribe(f"receipt.{AGENCY}.>", ordered_consumer=True, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                                 config=ConsumerConfig(opt_start_seq=seq + 1))
+        sub = await js.subscribe(
+            f"receipt.{AGENCY}.>",
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config=ConsumerConfig(opt_start_seq=seq + 1),
+        )
         out = [await sub.next_msg(timeout=5) for _ in range(info.state.last_seq - seq)]
         await sub.unsubscribe()
         return out
@@ -64,7 +70,7 @@ async def run_sink(bus, sink: InboxSink) -> int:
             await asyncio.sleep(0.05)
             try:
                 info = await js.consumer_info("INBOX", f"{AGENCY}-sink")
-            except Exception:  # noqa: BLE001 - not created yet
+            except Exception:
                 continue
             if info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq > 0:
                 break
@@ -77,7 +83,9 @@ async def run_sink(bus, sink: InboxSink) -> int:
     return written
 
 
-async def test_a_delivered_record_is_written_once_and_receipted_even_when_delivered_again_after_a_restart(bus, tmp_path):
+async def test_a_delivered_record_is_written_once_and_receipted_even_when_delivered_again_after_a_restart(
+    bus, tmp_path
+):
     mapping = mapping_for(AGENCY)
     envs = [mapping.to_envelope(n) for n in mapping.sample(random.Random("inbound"), 5, operation=OPERATION)]
     before = await receipts_last_seq(bus)

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from samband.adapters import CORE_AGENCIES, Positions, mapping_for, native_format, read_source, write_export, publish_records
+from samband.adapters import (
+    CORE_AGENCIES,
+    Positions,
+    mapping_for,
+    native_format,
+    publish_records,
+    read_source,
+    write_export,
+)
 from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
@@ -21,7 +29,9 @@ async def ingest_since(bus, agency: str, after_seq: int, count: int) -> list:
     try:
         js = nc.jetstream()
         sub = await js.subscribe(
-            f"ingest.{agency}.>", ordered_consumer=True, deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            f"ingest.{agency}.>",
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             config=ConsumerConfig(opt_start_seq=after_seq + 1),
         )
         msgs = [await sub.next_msg(timeout=5) for _ in range(count)]
@@ -46,8 +56,9 @@ async def test_each_core_agencys_synthetic_export_reaches_ingest_once_under_its_
     path = write_export(mapping, records, export_dir)
     before = await ingest_last_seq(bus)
     summary, letters = await run_export(bus, agency, path)
-    assert (summary.read, summary.published, summary.duplicates, summary.dead_lettered) == (12, 12, 0, 0), \
-        [str(r) for r in summary.rejected]
+    assert (summary.read, summary.published, summary.duplicates, summary.dead_lettered) == (12, 12, 0, 0), [
+        str(r) for r in summary.rejected
+    ]
     assert letters == []
     msgs = await ingest_since(bus, agency, before, 12)
     # the origin is the server-side subject token, the dedupe id the native key
@@ -94,11 +105,13 @@ async def test_a_restarted_adapter_continues_after_the_last_acknowledged_record(
     try:
         first = await publish_records(nc, mapping, stopped_after(300), positions=Positions(state), window=64)
         positions = Positions(state)  # a new process: only what is on disk
-        second = await publish_records(nc, mapping, read_source(path, native_format(mapping), positions=positions),
-                                       positions=positions, window=64)
+        second = await publish_records(
+            nc, mapping, read_source(path, native_format(mapping), positions=positions), positions=positions, window=64
+        )
         third_positions = Positions(state)
-        third = await publish_records(nc, mapping, read_source(path, native_format(mapping), positions=third_positions),
-                                      positions=third_positions)
+        third = await publish_records(
+            nc, mapping, read_source(path, native_format(mapping), positions=third_positions), positions=third_positions
+        )
     finally:
         await nc.close()
     assert (first.read, first.published) == (300, 300)
@@ -116,15 +129,16 @@ async def test_records_appended_to_a_followed_file_are_published_as_they_arrive(
     path = export_dir / "polisen.jsonl"
     data = fmt.dump(records)
     half = data.index(b"\n", len(data) // 2) + 1
-    path.write_bytes(data[:half] + data[half:half + 20])  # the writer is in the middle of a line
+    path.write_bytes(data[:half] + data[half : half + 20])  # the writer is in the middle of a line
     stop = asyncio.Event()
     nc = await bus.connect("polisen")
     try:
-        task = asyncio.create_task(publish_records(
-            nc, mapping, read_source(path, fmt, follow=True, stop=stop, poll=0.05), window=1))
+        task = asyncio.create_task(
+            publish_records(nc, mapping, read_source(path, fmt, follow=True, stop=stop, poll=0.05), window=1)
+        )
         await asyncio.sleep(0.3)
         with open(path, "ab") as f:
-            f.write(data[half + 20:])
+            f.write(data[half + 20 :])
         await asyncio.sleep(0.3)
         stop.set()
         summary = await task

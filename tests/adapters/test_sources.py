@@ -26,9 +26,15 @@ async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_t
     stop = asyncio.Event()
     nc = await bus.connect("kustbevakningen")
     try:
-        task = asyncio.create_task(publish_records(
-            nc, mapping, read_source(watched, fmt, positions=positions, follow=True, stop=stop, poll=0.05, settle=0.2),
-            positions=positions, window=1))
+        task = asyncio.create_task(
+            publish_records(
+                nc,
+                mapping,
+                read_source(watched, fmt, positions=positions, follow=True, stop=stop, poll=0.05, settle=0.2),
+                positions=positions,
+                window=1,
+            )
+        )
         await asyncio.sleep(0.3)
         # the export job writes the next day's file and dies in the middle of its last line
         (watched / "2017-03-04.jsonl").write_bytes(fmt.dump(records[3:6]) + b'{"kontrollnummer": "KBV-')
@@ -43,8 +49,10 @@ async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_t
     rej = summary.rejected[0]
     assert (rej.kind, rej.position) == ("truncated", "2017-03-04.jsonl:4")
     saved = Positions(state)
-    assert [saved.get(str((watched / n).resolve())).done for n in ("2017-03-03.jsonl", "2017-03-04.jsonl", "2017-03-05.jsonl")] \
-        == [True, True, False]  # the newest file may still grow
+    assert [
+        saved.get(str((watched / n).resolve())).done
+        for n in ("2017-03-03.jsonl", "2017-03-04.jsonl", "2017-03-05.jsonl")
+    ] == [True, True, False]  # the newest file may still grow
 
 
 async def test_a_json_document_is_read_whole_and_a_malformed_one_is_dead_lettered_as_one_file(bus, export_dir):
@@ -56,7 +64,10 @@ async def test_a_json_document_is_read_whole_and_a_malformed_one_is_dead_lettere
     bad.write_bytes(b'{"beslut": [{"beslutsId": "MIG-1", }]}')
     summary, letters = await run_export(bus, "migrationsverket", export_dir)
     assert (summary.read, summary.published, summary.dead_lettered) == (5, 4, 1)
-    assert str(summary.rejected[0]) == "malformed JSON document: trailing comma in object at column 36 - at beslut-2.json:1"
+    assert (
+        str(summary.rejected[0])
+        == "malformed JSON document: trailing comma in object at column 36 - at beslut-2.json:1"
+    )
     assert [(d.kind, d.position) for d in letters] == [("syntax", "beslut-2.json:1")]
 
 
@@ -92,8 +103,9 @@ async def test_records_published_while_the_broker_restarts_arrive_once_and_in_or
         js = rc.jetstream()
         info = await js.stream_info("INGEST")
         assert info.state.messages == 400  # once each
-        sub = await js.subscribe("ingest.polisen.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL,
-                                 config=ConsumerConfig())
+        sub = await js.subscribe(
+            "ingest.polisen.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL, config=ConsumerConfig()
+        )
         ids = [ENVELOPE.decode((await sub.next_msg(timeout=5)).data).record.control_id for _ in range(400)]
     finally:
         await rc.close()

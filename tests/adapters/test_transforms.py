@@ -12,7 +12,9 @@ def test_a_person_seen_again_in_an_export_is_the_same_validated_reference():
     first = t.person({"forare": {"personnummer": "850312-1231"}}, "forare.personnummer")
     again = t.person({"p": "850312-1231"}, "p")
     assert first == PersonRef(pnr="198503121231") and again is first
-    assert t.vehicle({"regnr": "ABC123"}, "regnr") is t.vehicle({"regnr": "ABC123"}, "regnr") == VehicleRef(plate="ABC123")
+    assert (
+        t.vehicle({"regnr": "ABC123"}, "regnr") is t.vehicle({"regnr": "ABC123"}, "regnr") == VehicleRef(plate="ABC123")
+    )
 
 
 @pytest.mark.parametrize("attempt", [1, 2])

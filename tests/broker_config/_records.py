@@ -9,13 +9,22 @@ from samband.schemas import Envelope, VehicleControl, VehicleRef, encode, new_en
 
 
 def vehicle_control(rng: random.Random, *, origin: str | None = None, region: str = "syd") -> Envelope:
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     plate = synthetic_plate(rng)
     return Envelope(
         id=new_envelope_id(),
-        record=VehicleControl(control_id=f"PM-{rng.randrange(10**9)}", controlled_at=now, location="Helsingborg",
-                              vehicle=VehicleRef(plate=plate), vehicle_kind="buss"),
-        origin=origin, region=region, operation="bacchus-2017", produced_at=now, subjects=(VehicleRef(plate=plate),),
+        record=VehicleControl(
+            control_id=f"PM-{rng.randrange(10**9)}",
+            controlled_at=now,
+            location="Helsingborg",
+            vehicle=VehicleRef(plate=plate),
+            vehicle_kind="buss",
+        ),
+        origin=origin,
+        region=region,
+        operation="bacchus-2017",
+        produced_at=now,
+        subjects=(VehicleRef(plate=plate),),
     )
 
 

@@ -8,15 +8,42 @@ from pathlib import Path
 import pytest
 
 from samband.broker_config import (
-    SENDABLE_RECORD_TYPES, AgencyFileError, Credentials, builtin_agencies, check_config,
-    load_agency_dir, load_agency_file, render_server_config,
+    SENDABLE_RECORD_TYPES,
+    AgencyFileError,
+    Credentials,
+    builtin_agencies,
+    check_config,
+    load_agency_dir,
+    load_agency_file,
+    render_server_config,
 )
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
-CORE = {"polisen", "sakerhetspolisen", "aklagarmyndigheten", "ekobrottsmyndigheten", "skatteverket", "kriminalvarden",
-        "kronofogden", "kustbevakningen", "tullverket", "forsakringskassan", "migrationsverket", "arbetsformedlingen"}
-NETWORK = {"arbetsmiljoverket", "bolagsverket", "csn", "finansinspektionen", "ivo", "pensionsmyndigheten", "sis",
-           "transportstyrelsen", "lansstyrelsen"}
+CORE = {
+    "polisen",
+    "sakerhetspolisen",
+    "aklagarmyndigheten",
+    "ekobrottsmyndigheten",
+    "skatteverket",
+    "kriminalvarden",
+    "kronofogden",
+    "kustbevakningen",
+    "tullverket",
+    "forsakringskassan",
+    "migrationsverket",
+    "arbetsformedlingen",
+}
+NETWORK = {
+    "arbetsmiljoverket",
+    "bolagsverket",
+    "csn",
+    "finansinspektionen",
+    "ivo",
+    "pensionsmyndigheten",
+    "sis",
+    "transportstyrelsen",
+    "lansstyrelsen",
+}
 
 
 def test_the_twelve_core_agencies_ship_complete_and_the_nine_network_agencies_ship_as_onboarding_files():
@@ -40,7 +67,7 @@ def _write(tmp_path: Path, text: str, name: str = "nyvarket.toml") -> Path:
     return path
 
 
-GOOD = '''slug = "nyverket"
+GOOD = """slug = "nyverket"
 name = "Nyverket"
 tier = "network"
 regions = ["syd"]
@@ -48,30 +75,49 @@ sends = ["outcome"]
 purposes = ["supervision"]
 contact = "nyverket@example"
 mapping = "mappings/nyverket.toml"
-'''
+"""
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (('regions = ["syd"]', 'regions = ["syd", "gotland"]'),
-     "key `regions[1]`: Expected a region (nord, mitt, bergslagen, stockholm, ost, vast, syd, national), got 'gotland'"),
-    (('sends = ["outcome"]', 'sends = ["police.vehicel_control"]'),
-     f"key `sends[0]`: Expected a record type ({', '.join(SENDABLE_RECORD_TYPES)}), got 'police.vehicel_control'"),
-    (('sends = ["outcome"]', 'sends = ["council.operation_decision"]'),
-     f"key `sends[0]`: Expected a record type ({', '.join(SENDABLE_RECORD_TYPES)}), got 'council.operation_decision'"),
-    (('mapping = "mappings/nyverket.toml"', 'mapping = "mappings/saknas.toml"'),
-     "key `mapping`: Expected an existing mapping file (looked for {dir}/mappings/saknas.toml), got 'mappings/saknas.toml'"),
-    (('mapping = "mappings/nyverket.toml"\n', ''),
-     "key `mapping`: Expected the path of the agency's adapter mapping file (a network agency joins by configuration only), "
-     "got nothing (the key is missing)"),
-    (('slug = "nyverket"', 'slug = "Ny Verket"'),
-     "key `slug`: Expected lower-case letters, digits or `_`, 2-32 long, starting with a letter, got 'Ny Verket'"),
-    (('slug = "nyverket"', 'slug = "router"'),
-     "key `slug`: Expected a name other than the platform's own (admin, auditor, global, router, sso, steward, sys), got 'router'"),
-    (('name = "Nyverket"\n', ''), "key `name`: Expected a value, got nothing (the key is missing)"),
-    (('contact = ', 'kontakt = '),
-     "key `kontakt`: Expected one of the keys contact, mapping, name, purposes, regions, sends, slug, tier, got 'kontakt'"),
-    (('tier = "network"', 'tier = "partner"'), "Invalid enum value 'partner' - at `$.tier`"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ('regions = ["syd"]', 'regions = ["syd", "gotland"]'),
+            "key `regions[1]`: Expected a region (nord, mitt, bergslagen, stockholm, ost, vast, syd, national), got 'gotland'",
+        ),
+        (
+            ('sends = ["outcome"]', 'sends = ["police.vehicel_control"]'),
+            f"key `sends[0]`: Expected a record type ({', '.join(SENDABLE_RECORD_TYPES)}), got 'police.vehicel_control'",
+        ),
+        (
+            ('sends = ["outcome"]', 'sends = ["council.operation_decision"]'),
+            f"key `sends[0]`: Expected a record type ({', '.join(SENDABLE_RECORD_TYPES)}), got 'council.operation_decision'",
+        ),
+        (
+            ('mapping = "mappings/nyverket.toml"', 'mapping = "mappings/saknas.toml"'),
+            "key `mapping`: Expected an existing mapping file (looked for {dir}/mappings/saknas.toml), got 'mappings/saknas.toml'",
+        ),
+        (
+            ('mapping = "mappings/nyverket.toml"\n', ""),
+            "key `mapping`: Expected the path of the agency's adapter mapping file (a network agency joins by configuration only), "
+            "got nothing (the key is missing)",
+        ),
+        (
+            ('slug = "nyverket"', 'slug = "Ny Verket"'),
+            "key `slug`: Expected lower-case letters, digits or `_`, 2-32 long, starting with a letter, got 'Ny Verket'",
+        ),
+        (
+            ('slug = "nyverket"', 'slug = "router"'),
+            "key `slug`: Expected a name other than the platform's own (admin, auditor, global, router, sso, steward, sys), got 'router'",
+        ),
+        (('name = "Nyverket"\n', ""), "key `name`: Expected a value, got nothing (the key is missing)"),
+        (
+            ("contact = ", "kontakt = "),
+            "key `kontakt`: Expected one of the keys contact, mapping, name, purposes, regions, sends, slug, tier, got 'kontakt'",
+        ),
+        (('tier = "network"', 'tier = "partner"'), "Invalid enum value 'partner' - at `$.tier`"),
+    ],
+)
 def test_a_broken_agency_file_is_refused_naming_the_file_the_key_and_the_bad_value(tmp_path, change, message):
     path = _write(tmp_path, GOOD.replace(*change))
     with pytest.raises(AgencyFileError) as err:
@@ -105,7 +151,6 @@ def test_the_rendered_configuration_passes_nats_server_t_with_all_21_agencies(tm
     auditor = router_users[1]["permissions"]["publish"]["allow"]
     assert not any("DELETE.AUDIT" in s and "CONSUMER" not in s for s in auditor)
     assert not any("PURGE" in s for s in auditor)
-
 
 
 def test_two_agency_files_with_one_slug_are_refused_naming_both(tmp_path):

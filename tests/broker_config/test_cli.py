@@ -46,8 +46,10 @@ def test_onboard_from_the_command_line_prints_the_adapter_command_and_refuses_a_
     result = _samband(fresh_deployment, "onboard", str(file))
     assert result.exit_code == 0, result.output
     assert "onboarded bolagsverket (Bolagsverket, network): account bolagsverket" in result.output
-    assert (f"samband --state-dir {fresh_deployment.state_dir} adapter run bolagsverket --mapping "
-            f"{ONBOARDING / 'mappings' / 'bolagsverket.toml'} --sink {fresh_deployment.state_dir / 'received'}") in result.output
+    assert (
+        f"samband --state-dir {fresh_deployment.state_dir} adapter run bolagsverket --mapping "
+        f"{ONBOARDING / 'mappings' / 'bolagsverket.toml'} --sink {fresh_deployment.state_dir / 'received'}"
+    ) in result.output
     again = _samband(fresh_deployment, "onboard", str(file))
     assert again.exit_code == 1
     assert again.output.replace("\n", "") == (
@@ -61,8 +63,13 @@ def test_onboard_from_the_command_line_prints_the_adapter_command_and_refuses_a_
 def test_onboard_refuses_a_broken_file_and_the_running_broker_keeps_its_config(fresh_deployment, tmp_path):
     before = fresh_deployment.config_file.read_text()
     bad = tmp_path / "gotlandsverket.toml"
-    bad.write_text((ONBOARDING / "ivo.toml").read_text().replace('slug = "ivo"', 'slug = "gotlandsverket"')
-                   .replace('"ost"', '"gotland"').replace('mapping = "mappings/ivo.toml"', f'mapping = "{ONBOARDING}/mappings/ivo.toml"'))
+    bad.write_text(
+        (ONBOARDING / "ivo.toml")
+        .read_text()
+        .replace('slug = "ivo"', 'slug = "gotlandsverket"')
+        .replace('"ost"', '"gotland"')
+        .replace('mapping = "mappings/ivo.toml"', f'mapping = "{ONBOARDING}/mappings/ivo.toml"')
+    )
     result = _samband(fresh_deployment, "onboard", str(bad))
     assert result.exit_code == 1
     assert result.output.replace("\n", "").startswith(f"Error: {bad}: key `regions[4]`: Expected a region (")
@@ -73,11 +80,27 @@ def test_onboard_refuses_a_broken_file_and_the_running_broker_keeps_its_config(f
 
 def test_broker_render_writes_a_three_node_cluster_and_a_leaf_per_agency_each_checked(fresh_deployment, tmp_path):
     out = tmp_path / "prod"
-    result = _samband(fresh_deployment, "broker", "render", "--cluster", "3", "--leaf", "polisen", "--leaf", "tullverket",
-                      "--out", str(out))
+    result = _samband(
+        fresh_deployment,
+        "broker",
+        "render",
+        "--cluster",
+        "3",
+        "--leaf",
+        "polisen",
+        "--leaf",
+        "tullverket",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.glob("*.conf")) == [
-        "leaf-polisen.conf", "leaf-tullverket.conf", "node-1.conf", "node-2.conf", "node-3.conf"]
+        "leaf-polisen.conf",
+        "leaf-tullverket.conf",
+        "node-1.conf",
+        "node-2.conf",
+        "node-3.conf",
+    ]
     node = json.loads((out / "node-2.conf").read_text())
     assert node["cluster"]["routes"] == [f"nats-route://127.0.0.1:{6222 + i}" for i in range(3)]
     assert node["server_name"] == "samband-2" and node["leafnodes"]["port"] == 7423
@@ -106,8 +129,15 @@ def test_onboard_can_start_the_agencys_declarative_adapter_in_the_background(fre
     try:
         argv = _cmdline(pid)
         assert argv[-9:] == [
-            "--state-dir", str(dep.state_dir), "adapter", "run", "csn", "--mapping",
-            str(ONBOARDING / "mappings" / "csn.toml"), "--sink", str(dep.state_dir / "received"),
+            "--state-dir",
+            str(dep.state_dir),
+            "adapter",
+            "run",
+            "csn",
+            "--mapping",
+            str(ONBOARDING / "mappings" / "csn.toml"),
+            "--sink",
+            str(dep.state_dir / "received"),
         ]
         assert Path(argv[1]).name == "samband"
         assert (dep.state_dir / "adapters" / "csn.log").exists()

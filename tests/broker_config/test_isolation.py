@@ -41,6 +41,7 @@ async def test_no_agency_can_publish_subscribe_or_destroy_across_accounts_for_ev
     def collector(slug):
         async def cb(exc):
             violations[slug].append(str(exc))
+
         return cb
 
     conns = dict(zip(slugs, await asyncio.gather(*(bus.connect(s, error_cb=collector(s)) for s in slugs))))
@@ -58,8 +59,10 @@ async def test_no_agency_can_publish_subscribe_or_destroy_across_accounts_for_ev
             # Its own inbox is written by the router only; its streams and the audit trail cannot be destroyed.
             await nc.publish("in.police.vehicle_control", b"{}")
             await nc.subscribe("in.>")
-            expected[a] |= {'nats: permissions violation for publish to "in.police.vehicle_control"',
-                            'nats: permissions violation for subscription to "in.>"'}
+            expected[a] |= {
+                'nats: permissions violation for publish to "in.police.vehicle_control"',
+                'nats: permissions violation for subscription to "in.>"',
+            }
             for api in JS_DENY_DESTRUCTIVE:
                 for stream in ("AUDIT", "INBOX"):
                     subject = api.replace(">", stream)
@@ -105,9 +108,12 @@ async def _refused(dep, identity: str, subjects: list[str], payload: bytes = b"{
 async def test_the_audit_trail_refuses_delete_and_purge_even_for_the_router_and_the_auditor(bus):
     for identity in (ROUTER, AUDITOR):
         # what delete_stream, purge_stream and delete_msg send
-        errors = await _refused(bus, identity, [api.replace(">", "AUDIT") for api in JS_DENY_DESTRUCTIVE], b'{"seq": 1}')
+        errors = await _refused(
+            bus, identity, [api.replace(">", "AUDIT") for api in JS_DENY_DESTRUCTIVE], b'{"seq": 1}'
+        )
         assert errors == sorted(
-            f'nats: permissions violation for publish to "$js.api.stream.{op}.audit"' for op in ("delete", "purge", "msg.delete")
+            f'nats: permissions violation for publish to "$js.api.stream.{op}.audit"'
+            for op in ("delete", "purge", "msg.delete")
         )
     nc = await bus.connect(ROUTER)
     try:
@@ -121,7 +127,8 @@ async def test_the_routers_credentials_cannot_change_the_audit_streams_limits_an
     # what update_stream sends; a lower max_msgs with discard=old would drop the oldest records
     errors = await _refused(bus, ROUTER, [f"$JS.API.STREAM.UPDATE.{s}" for s in ("AUDIT", "AUDIT_CHECKPOINTS")])
     assert errors == [
-        f'nats: permissions violation for publish to "$js.api.stream.update.{s}"' for s in ("audit", "audit_checkpoints")
+        f'nats: permissions violation for publish to "$js.api.stream.update.{s}"'
+        for s in ("audit", "audit_checkpoints")
     ]
     nc = await bus.connect(STEWARD)
     try:
@@ -157,12 +164,18 @@ async def test_only_sso_publishes_council_decisions_and_sso_reaches_no_agency(bu
     def collector(who):
         async def cb(exc):
             seen[who].append(str(exc))
+
         return cb
 
     sso = await bus.connect(SSO, error_cb=collector("sso"))
     polisen = await bus.connect("polisen", error_cb=collector("polisen"))
     try:
-        for subject in ("inbox.polisen.police.incident", "ingest.polisen.police.incident", "audit.records", "registry.agencies.x"):
+        for subject in (
+            "inbox.polisen.police.incident",
+            "ingest.polisen.police.incident",
+            "audit.records",
+            "registry.agencies.x",
+        ):
             await sso.publish(subject, b"{}")
         await polisen.publish("decisions.cooption.forged", b"{}")
         await sso.flush()
@@ -170,7 +183,12 @@ async def test_only_sso_publishes_council_decisions_and_sso_reaches_no_agency(bu
         await wait_for(lambda: len(seen["sso"]) >= 4 and len(seen["polisen"]) >= 1, timeout=5)
         assert sorted(seen["sso"]) == sorted(
             f'nats: permissions violation for publish to "{s}"'
-            for s in ("inbox.polisen.police.incident", "ingest.polisen.police.incident", "audit.records", "registry.agencies.x")
+            for s in (
+                "inbox.polisen.police.incident",
+                "ingest.polisen.police.incident",
+                "audit.records",
+                "registry.agencies.x",
+            )
         )
         assert seen["polisen"] == ['nats: permissions violation for publish to "decisions.cooption.forged"']
     finally:

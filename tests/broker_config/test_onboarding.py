@@ -18,8 +18,17 @@ from ..conftest import wait_for
 from ._records import vehicle_control_bytes
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
-NINE = ("arbetsmiljoverket", "bolagsverket", "csn", "finansinspektionen", "ivo", "pensionsmyndigheten", "sis",
-        "transportstyrelsen", "lansstyrelsen")
+NINE = (
+    "arbetsmiljoverket",
+    "bolagsverket",
+    "csn",
+    "finansinspektionen",
+    "ivo",
+    "pensionsmyndigheten",
+    "sis",
+    "transportstyrelsen",
+    "lansstyrelsen",
+)
 REGISTRATION = msgspec.json.Decoder(AgencyRegistration)
 
 
@@ -38,7 +47,7 @@ class Traffic:
             try:
                 await js.publish(subject, data, headers={"Nats-Msg-Id": f"{prefix}-{who}-{i}"}, timeout=5)
                 self.acked[who] += 1
-            except Exception as exc:  # noqa: BLE001 - every failure is a finding of this test
+            except Exception as exc:
                 self.errors.append(f"{who} #{i}: {exc!r}")
             i += 1
 
@@ -62,7 +71,9 @@ async def _can_publish_and_receive(dep: Deployment, slug: str, router: nats.NATS
         assert (summary.read, summary.published, summary.rejected) == (3, 3, [])
         subjects = f"ingest.{slug}.{mapping.spec.record_type}"
         assert await _messages(dep, ROUTER, "INGEST", subjects) == 3  # seen by the router as from `slug`
-        ack = await router.jetstream().publish(f"inbox.{slug}.outcome", b'{"delivered": 1}', headers={"Nats-Msg-Id": f"deliver-{slug}"})
+        ack = await router.jetstream().publish(
+            f"inbox.{slug}.outcome", b'{"delivered": 1}', headers={"Nats-Msg-Id": f"deliver-{slug}"}
+        )
         assert ack.stream == "INBOX"  # the PubAck comes from the agency's own inbox stream
         msg = await nc.jetstream().get_msg("INBOX", ack.seq)
         assert (msg.subject, msg.data) == ("in.outcome", b'{"delivered": 1}')
@@ -109,7 +120,8 @@ async def test_the_nine_network_agencies_onboard_one_after_another_while_traffic
             result = await onboard(dep, ONBOARDING / f"{slug}.toml")
             assert result.agency.slug == slug and result.seed_file.stat().st_mode & 0o777 == 0o600
             assert result.adapter_command.endswith(
-                f"adapter run {slug} --mapping {ONBOARDING / 'mappings' / (slug + '.toml')} --sink {dep.state_dir / 'received'}")
+                f"adapter run {slug} --mapping {ONBOARDING / 'mappings' / (slug + '.toml')} --sink {dep.state_dir / 'received'}"
+            )
             # traffic kept flowing through the reload
             await wait_for(lambda before=before: all(traffic.acked[k] > before[k] + 5 for k in before))
     finally:
@@ -182,8 +194,10 @@ async def test_a_reload_the_server_refuses_leaves_the_running_broker_on_its_last
     with pytest.raises(OnboardingError) as err:
         await onboard(stale, ONBOARDING / "ivo.toml")
     message = str(err.value)
-    assert message.startswith(f"{ONBOARDING / 'ivo.toml'}: the broker refused the configuration with `ivo` added; nothing changed: "
-                              "nats-server refused the new configuration and keeps its last good one: ")
+    assert message.startswith(
+        f"{ONBOARDING / 'ivo.toml'}: the broker refused the configuration with `ivo` added; nothing changed: "
+        "nats-server refused the new configuration and keeps its last good one: "
+    )
     assert "config reload not supported for Port" in message
     assert dep.config_file.read_text() == good
     assert "ivo" not in Deployment.load(dep.state_dir).agencies and not dep.seed("ivo").exists()
@@ -206,6 +220,8 @@ async def test_two_onboardings_started_from_the_same_snapshot_both_land(fresh_de
     for slug in ("sis", "ivo"):
         nc = await dep.connect(slug)
         try:
-            assert (await nc.jetstream().publish("out.outcome", b"{}", headers={"Nats-Msg-Id": f"both-{slug}"})).stream == "INGEST"
+            assert (
+                await nc.jetstream().publish("out.outcome", b"{}", headers={"Nats-Msg-Id": f"both-{slug}"})
+            ).stream == "INGEST"
         finally:
             await nc.close()

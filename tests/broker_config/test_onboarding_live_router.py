@@ -36,7 +36,9 @@ async def _audit(dep) -> list:
         await nc.close()
 
 
-async def test_an_agency_onboarded_live_receives_through_the_running_router_until_it_is_offboarded(fresh_deployment, tmp_path):
+async def test_an_agency_onboarded_live_receives_through_the_running_router_until_it_is_offboarded(
+    fresh_deployment, tmp_path
+):
     dep = fresh_deployment
     await dep.provision()
     live = LivePolicy(shipped_policy_dir())
@@ -45,9 +47,11 @@ async def test_an_agency_onboarded_live_receives_through_the_running_router_unti
     try:
         await onboard(dep, ONBOARDING / "transportstyrelsen.toml")
         # registered with the running router, no restart
-        await wait_for(lambda: "transportstyrelsen" in live.registrations and live.registrations["transportstyrelsen"].active)
+        await wait_for(
+            lambda: "transportstyrelsen" in live.registrations and live.registrations["transportstyrelsen"].active
+        )
         sink = await platform.start_sink("transportstyrelsen")
-        grant = cooption_decision(_dt.datetime.now(_dt.timezone.utc))
+        grant = cooption_decision(_dt.datetime.now(_dt.UTC))
         await _publish(dep, SSO, f"decisions.cooption.{grant.record.grant_id}", grant)
         await wait_for(lambda: grant.record.grant_id in live.grants)
         first, second = overload_reports(2, seed=7740)

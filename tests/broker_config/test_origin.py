@@ -34,15 +34,20 @@ async def test_a_record_is_from_the_publishing_account_and_a_forged_origin_is_re
     rng = random.Random(774)
     honest, honest_bytes = vehicle_control_bytes(rng)  # no origin in the payload: the router fills it in
     forged, forged_bytes = vehicle_control_bytes(rng, origin="polisen")  # tullverket pretending to be polisen
-    claims_other, claims_other_bytes = vehicle_control_bytes(rng, origin="skatteverket")  # polisen claiming skatteverket
+    claims_other, claims_other_bytes = vehicle_control_bytes(
+        rng, origin="skatteverket"
+    )  # polisen claiming skatteverket
     platform = Platform(bus, Policy.skeleton(), tmp_path / "received")
     router = await platform.start_router()
     sink = await platform.start_sink("skatteverket")
     polisen, tullverket = await bus.connect("polisen"), await bus.connect("tullverket")
     try:
         refused_before = router.stats.refused
-        for nc, env, data in ((polisen, honest, honest_bytes), (tullverket, forged, forged_bytes),
-                              (polisen, claims_other, claims_other_bytes)):
+        for nc, env, data in (
+            (polisen, honest, honest_bytes),
+            (tullverket, forged, forged_bytes),
+            (polisen, claims_other, claims_other_bytes),
+        ):
             await nc.jetstream().publish("out.police.vehicle_control", data, headers={"Nats-Msg-Id": env.id})
         await wait_for(lambda: len(sink) >= 1 and router.stats.refused >= refused_before + 2)
     finally:
@@ -55,7 +60,9 @@ async def test_a_record_is_from_the_publishing_account_and_a_forged_origin_is_re
     assert [(e.id, e.origin) for e in delivered] == [(honest.id, "polisen")]
     (forged_audit,) = await _audit_for(bus, forged.id)
     assert (forged_audit.origin, forged_audit.decision, forged_audit.rule, forged_audit.reason) == (
-        "tullverket", "deny", "deny.forged-origin",
+        "tullverket",
+        "deny",
+        "deny.forged-origin",
         "Expected origin `tullverket` (the publishing account), got `polisen` in the payload",
     )
     (other_audit,) = await _audit_for(bus, claims_other.id)

@@ -9,8 +9,14 @@ from contextlib import ExitStack
 import nats
 
 from samband.broker_config import (
-    ROUTER, ClusterLayout, Credentials, NatsServer, builtin_agencies,
-    check_config, provision_cluster, render_cluster,
+    ROUTER,
+    ClusterLayout,
+    Credentials,
+    NatsServer,
+    builtin_agencies,
+    check_config,
+    provision_cluster,
+    render_cluster,
 )
 from samband.observability import Pseudonymiser, load_or_create_key
 from samband.router import Policy, Router
@@ -23,14 +29,31 @@ from ._records import vehicle_control_bytes
 async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node_cluster_to_another_agency(tmp_path):
     creds = Credentials(tmp_path / "state")
     layout = ClusterLayout.free(3, 1)
-    paths = render_cluster(agencies=builtin_agencies().values(), creds=creds, out_dir=tmp_path / "prod", nodes=3,
-                           leaves=["polisen"], layout=layout)
+    paths = render_cluster(
+        agencies=builtin_agencies().values(),
+        creds=creds,
+        out_dir=tmp_path / "prod",
+        nodes=3,
+        leaves=["polisen"],
+        layout=layout,
+    )
     for p in paths:
         check_config(p)
-    hubs = [NatsServer(paths[i], port=layout.client_ports[i], http_port=layout.http_ports[i],
-                       log_file=tmp_path / f"node-{i + 1}.log") for i in range(3)]
-    leaf = NatsServer(paths[3], port=layout.leaf_client_ports[0], http_port=layout.leaf_http_ports[0],
-                      log_file=tmp_path / "leaf-polisen.log")
+    hubs = [
+        NatsServer(
+            paths[i],
+            port=layout.client_ports[i],
+            http_port=layout.http_ports[i],
+            log_file=tmp_path / f"node-{i + 1}.log",
+        )
+        for i in range(3)
+    ]
+    leaf = NatsServer(
+        paths[3],
+        port=layout.leaf_client_ports[0],
+        http_port=layout.leaf_http_ports[0],
+        log_file=tmp_path / "leaf-polisen.log",
+    )
     stop = asyncio.Event()
     with ExitStack() as stack:
         # a node is healthy only once it sees the others: start all three together
@@ -42,10 +65,14 @@ async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node
         stack.enter_context(leaf.start())
         router_nc = await nats.connect(layout.node_urls()[0], nkeys_seed=str(creds.seed_path(ROUTER)))
         skv = await nats.connect(layout.node_urls()[2], nkeys_seed=str(creds.seed_path("skatteverket")))
-        polisen = await nats.connect(f"nats://127.0.0.1:{layout.leaf_client_ports[0]}", nkeys_seed=str(creds.seed_path("polisen")))
+        polisen = await nats.connect(
+            f"nats://127.0.0.1:{layout.leaf_client_ports[0]}", nkeys_seed=str(creds.seed_path("polisen"))
+        )
         try:
             # what `samband broker provision --server ... --replicas 3` does
-            await retry_until_ready(lambda: provision_cluster(creds, ["polisen", "skatteverket"], layout.node_urls(), replicas=3))
+            await retry_until_ready(
+                lambda: provision_cluster(creds, ["polisen", "skatteverket"], layout.node_urls(), replicas=3)
+            )
             info = await router_nc.jetstream().stream_info("AUDIT")
             assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
             inbox = await skv.jetstream().stream_info("INBOX")
@@ -54,8 +81,9 @@ async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node
             task = asyncio.create_task(router.run(stop))
             env, data = vehicle_control_bytes(random.Random(3))
             # Polisen publishes on its own leaf node; the PubAck comes from the hub's R3 INGEST stream.
-            ack = await retry_until_ready(lambda: polisen.jetstream().publish("out.police.vehicle_control", data,
-                                                                   headers={"Nats-Msg-Id": env.id}))
+            ack = await retry_until_ready(
+                lambda: polisen.jetstream().publish("out.police.vehicle_control", data, headers={"Nats-Msg-Id": env.id})
+            )
             assert ack.stream == "INGEST"
             await wait_for(lambda: router.stats.delivered.get("skatteverket", 0) >= 1, timeout=20)
             msg = await skv.jetstream().get_last_msg("INBOX", "in.police.vehicle_control")

@@ -35,11 +35,22 @@ class RouterProcess:
         if self.policy == "skeleton":
             cmd, ready = ["-m", "samband._bench_router", str(self.dep.state_dir), "--policy", "skeleton"], b"ready"
         else:
-            cmd = ["-m", "samband", "--state-dir", str(self.dep.state_dir), "router", "run", "--policy", str(self.policy)]
+            cmd = [
+                "-m",
+                "samband",
+                "--state-dir",
+                str(self.dep.state_dir),
+                "router",
+                "run",
+                "--policy",
+                str(self.policy),
+            ]
             ready = b"router running"
         self.proc = subprocess.Popen(
-            [sys.executable, *cmd], stdout=subprocess.PIPE,
-            stderr=open(self.log, "ab"), env={**_env(), "COLUMNS": "200"},  # noqa: SIM115 - the child owns it
+            [sys.executable, *cmd],
+            stdout=subprocess.PIPE,
+            stderr=open(self.log, "ab"),
+            env={**_env(), "COLUMNS": "200"},
         )
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
@@ -58,7 +69,9 @@ class RouterProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=30)
-        assert self.proc.returncode == 0, f"router exited with {self.proc.returncode}; log: {self.log.read_text()[-2000:]}"
+        assert self.proc.returncode == 0, (
+            f"router exited with {self.proc.returncode}; log: {self.log.read_text()[-2000:]}"
+        )
         return out.decode()
 
 
@@ -66,7 +79,10 @@ def samband(dep: Deployment, *args: str, timeout: float = 120.0) -> subprocess.C
     """Run the ``samband`` CLI against ``dep`` as its own process."""
     return subprocess.run(
         [sys.executable, "-m", "samband", "--state-dir", str(dep.state_dir), *args],
-        capture_output=True, text=True, timeout=timeout, env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
     )
 
 
@@ -78,7 +94,7 @@ async def router_progress(dep: Deployment) -> tuple[int, int, int]:
         last = (await js.stream_info("INGEST")).state.last_seq
         try:
             info = await js.consumer_info("INGEST", "router")
-        except Exception:  # noqa: BLE001 - not created yet
+        except Exception:
             return last, 0, last
         return last, info.ack_floor.stream_seq, info.num_pending + info.num_ack_pending
     finally:

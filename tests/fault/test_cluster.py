@@ -13,8 +13,14 @@ import pytest
 from samband.adapters import NativeRecord, publish_records
 from samband.adapters.agencies import polisen
 from samband.broker_config import (
-    ROUTER, ROUTER_STREAMS, ClusterLayout, Credentials, NatsServer, builtin_agencies,
-    provision_streams, render_cluster,
+    ROUTER,
+    ROUTER_STREAMS,
+    ClusterLayout,
+    Credentials,
+    NatsServer,
+    builtin_agencies,
+    provision_streams,
+    render_cluster,
 )
 
 from ..conftest import retry_until_ready
@@ -25,19 +31,33 @@ pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
 N = 10_000
 
 
-async def _connect(layout: ClusterLayout, creds: Credentials, identity: str, urls: list[str] | None = None) -> nats.NATS:
+async def _connect(
+    layout: ClusterLayout, creds: Credentials, identity: str, urls: list[str] | None = None
+) -> nats.NATS:
     return await nats.connect(
-        urls or layout.node_urls(), nkeys_seed=str(creds.seed_path(identity)), max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25, connect_timeout=2,
+        urls or layout.node_urls(),
+        nkeys_seed=str(creds.seed_path(identity)),
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+        connect_timeout=2,
     )
 
 
 async def test_losing_the_stream_leader_of_a_three_node_cluster_under_load_loses_nothing(tmp_path):
     creds = Credentials(tmp_path / "state")
     layout = ClusterLayout.free(3, 0)
-    paths = render_cluster(agencies=builtin_agencies().values(), creds=creds, out_dir=tmp_path / "cluster", nodes=3, layout=layout)
-    nodes = {f"samband-{i + 1}": NatsServer(paths[i], port=layout.client_ports[i], http_port=layout.http_ports[i],
-                                            log_file=tmp_path / f"node-{i + 1}.log") for i in range(3)}
+    paths = render_cluster(
+        agencies=builtin_agencies().values(), creds=creds, out_dir=tmp_path / "cluster", nodes=3, layout=layout
+    )
+    nodes = {
+        f"samband-{i + 1}": NatsServer(
+            paths[i],
+            port=layout.client_ports[i],
+            http_port=layout.http_ports[i],
+            log_file=tmp_path / f"node-{i + 1}.log",
+        )
+        for i in range(3)
+    }
     natives = polisen.sample(random.Random(31337), N, operation="bacchus-2017", region="syd")
     for i, n in enumerate(natives):
         n["kontrollId"] = f"PM-CLUSTER-{i:05d}"
@@ -56,7 +76,9 @@ async def test_losing_the_stream_leader_of_a_three_node_cluster_under_load_loses
         assert info.config.num_replicas == 3
 
         agency = await _connect(layout, creds, "polisen")
-        load = asyncio.create_task(publish_records(agency, polisen, [NativeRecord(f"cluster:{i}", b"", n) for i, n in enumerate(natives)]))
+        load = asyncio.create_task(
+            publish_records(agency, polisen, [NativeRecord(f"cluster:{i}", b"", n) for i, n in enumerate(natives)])
+        )
         while (await retry_until_ready(lambda: js.stream_info("INGEST"))).state.messages < N // 3:
             assert not load.done(), load.exception() if load.done() else ""
             await asyncio.sleep(0.02)

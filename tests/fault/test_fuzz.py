@@ -62,7 +62,9 @@ def fuzzed(rng: random.Random, n: int, kinds: tuple[int, ...] = STRUCTURAL) -> l
             lines.append(msgspec.json.encode(rng.choice([[1, 2, i], i, f"text {i}", None, True])))
             continue
         elif kind == 9:
-            raw = bytes(rng.randrange(256) for _ in range(rng.randrange(8, 200))).replace(b"\n", b"").replace(b"\r", b"")
+            raw = (
+                bytes(rng.randrange(256) for _ in range(rng.randrange(8, 200))).replace(b"\n", b"").replace(b"\r", b"")
+            )
             lines.append(b"\xff" + str(i).encode() + raw)  # not UTF-8, not JSON
             continue
         elif kind == 10:
@@ -80,9 +82,25 @@ async def _run_fuzzed(dep, tmp_path, n: int, kinds: tuple[int, ...]) -> None:
     export.write_bytes(b"\n".join(lines) + b"\n")
 
     proc = subprocess.run(
-        [sys.executable, "-m", "samband", "--state-dir", str(dep.state_dir), "adapter", "run", "polisen",
-         "--source", str(export), "--once", "--sink", str(tmp_path / "received")],
-        capture_output=True, text=True, timeout=240, env=_env(),
+        [
+            sys.executable,
+            "-m",
+            "samband",
+            "--state-dir",
+            str(dep.state_dir),
+            "adapter",
+            "run",
+            "polisen",
+            "--source",
+            str(export),
+            "--once",
+            "--sink",
+            str(tmp_path / "received"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=_env(),
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "Traceback" not in proc.stderr

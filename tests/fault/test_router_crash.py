@@ -22,7 +22,14 @@ N = int(os.environ.get("SAMBAND_FAULT_RECORDS", "10000"))
 
 # Operation Bacchus as shipped: a vehicle control goes to six agencies (customs, tax, two benefit
 # agencies, enforcement, migration), each with the fields its purpose allows.
-BACCHUS_RECIPIENTS = {"tullverket", "skatteverket", "forsakringskassan", "arbetsformedlingen", "kronofogden", "migrationsverket"}
+BACCHUS_RECIPIENTS = {
+    "tullverket",
+    "skatteverket",
+    "forsakringskassan",
+    "arbetsformedlingen",
+    "kronofogden",
+    "migrationsverket",
+}
 
 
 class _Ids(msgspec.Struct):

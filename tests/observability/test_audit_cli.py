@@ -24,7 +24,8 @@ from .test_fail_closed import publish
 async def audit_cli(dep, *args):
     # the CLI runs its own event loop: give it a thread of its own
     return await asyncio.to_thread(
-        CliRunner().invoke, cli, ["--state-dir", str(dep.state_dir), "audit", *args], catch_exceptions=False)
+        CliRunner().invoke, cli, ["--state-dir", str(dep.state_dir), "audit", *args], catch_exceptions=False
+    )
 
 
 async def test_a_live_trail_is_checkpointed_verified_exported_and_queried_by_person(fresh_deployment, tmp_path):
@@ -54,7 +55,9 @@ async def test_a_live_trail_is_checkpointed_verified_exported_and_queried_by_per
 
     out = await audit_cli(dep, "verify")  # as the auditor
     assert out.exit_code == 0, out.output
-    assert out.output.startswith(f"OK: 25 records (seq 1..25), head {verify_bytes(trail.records).head}, 3 signed checkpoints verified")
+    assert out.output.startswith(
+        f"OK: 25 records (seq 1..25), head {verify_bytes(trail.records).head}, 3 signed checkpoints verified"
+    )
 
     export = tmp_path / "evidence.jsonl"
     out = await audit_cli(dep, "export", "--out", str(export))
@@ -70,10 +73,12 @@ async def test_a_live_trail_is_checkpointed_verified_exported_and_queried_by_per
     assert {r["envelope_id"] for r in found} == expected
     assert all(r["recipient"] == "skatteverket" and r["decision"] == "allow" for r in found)
     # the same answer offline from the export, as a table that never shows the personnummer
-    out = await audit_cli(dep, "query", "--person", driver[2:8] + "-" + driver[8:], "--file", str(export), "--to", "skatteverket")
+    out = await audit_cli(
+        dep, "query", "--person", driver[2:8] + "-" + driver[8:], "--file", str(export), "--to", "skatteverket"
+    )
     assert out.exit_code == 0 and f"{len(expected)} of 25 audit records" in out.output
     assert driver not in out.output and driver[2:] not in out.output
-    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
     assert "0 of 25 audit records" in (await audit_cli(dep, "query", "--since", future, "--file", str(export))).output
     assert mask_personnummer(driver) not in out.output
 
@@ -92,18 +97,36 @@ async def test_reconcile_lists_deliveries_without_a_receipt_and_receipts_that_do
     lines = sink.path.read_bytes().splitlines()
     envs = [ENVELOPE.decode(line) for line in lines]
     import hashlib
-    now = dt.datetime.now(dt.timezone.utc)
+
+    now = dt.datetime.now(dt.UTC)
     nc = await dep.connect("skatteverket")
     try:
         js = nc.jetstream()
         # receipts of the recipient's own: two good, one with the wrong hash, one naming another recipient
         for env, raw in zip(envs[:2], lines[:2]):
-            await js.publish("receipts.written", msgspec.json.encode(
-                Receipt(envelope_id=env.id, recipient="skatteverket", written_at=now, sha256=hashlib.sha256(raw).hexdigest())))
-        await js.publish("receipts.written", msgspec.json.encode(
-            Receipt(envelope_id=envs[2].id, recipient="skatteverket", written_at=now, sha256="0" * 64)))
-        await js.publish("receipts.written", msgspec.json.encode(
-            Receipt(envelope_id=envs[3].id, recipient="tullverket", written_at=now, sha256="0" * 64)))
+            await js.publish(
+                "receipts.written",
+                msgspec.json.encode(
+                    Receipt(
+                        envelope_id=env.id,
+                        recipient="skatteverket",
+                        written_at=now,
+                        sha256=hashlib.sha256(raw).hexdigest(),
+                    )
+                ),
+            )
+        await js.publish(
+            "receipts.written",
+            msgspec.json.encode(
+                Receipt(envelope_id=envs[2].id, recipient="skatteverket", written_at=now, sha256="0" * 64)
+            ),
+        )
+        await js.publish(
+            "receipts.written",
+            msgspec.json.encode(
+                Receipt(envelope_id=envs[3].id, recipient="tullverket", written_at=now, sha256="0" * 64)
+            ),
+        )
     finally:
         await nc.close()
     out = await audit_cli(dep, "reconcile", "--json")  # as the auditor: read-only on AUDIT* and RECEIPTS

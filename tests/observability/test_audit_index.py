@@ -18,14 +18,23 @@ from nats.js.api import DiscardPolicy
 
 from samband.broker_config import ROUTER, STEWARD
 from samband.observability import (
-    AUDIT_DECODER, INDEX_FILE, AuditChain, AuditRecord, IndexStore, Pseudonymiser, catch_up, load_or_create_key,
-    load_or_create_signing_key, read_trail, sign_checkpoint,
+    AUDIT_DECODER,
+    INDEX_FILE,
+    AuditChain,
+    AuditRecord,
+    IndexStore,
+    Pseudonymiser,
+    catch_up,
+    load_or_create_key,
+    load_or_create_signing_key,
+    read_trail,
+    sign_checkpoint,
 )
 from samband.schemas import synthetic_personnummer
 
 from .test_audit_cli import audit_cli
 
-T0 = dt.datetime(2017, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2017, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
 class Trail:
@@ -43,12 +52,21 @@ class Trail:
         try:
             js = nc.jetstream()
             for _ in range(n):
-                data = chain.seal(AuditRecord(
-                    at=T0 + dt.timedelta(seconds=chain.seq), envelope_id=f"env-{chain.seq:05d}",
-                    record_type="police.vehicle_control", origin="polisen", recipient=self.rng.choice(["tullverket", "skatteverket"]),
-                    region="syd", operation="bacchus-2017", decision="allow", rule="bacchus.vehicle-control.tax",
-                    policy_version="pv-test", subjects=(self.pseudonym(self.rng.choice(self.people)),),
-                ))
+                data = chain.seal(
+                    AuditRecord(
+                        at=T0 + dt.timedelta(seconds=chain.seq),
+                        envelope_id=f"env-{chain.seq:05d}",
+                        record_type="police.vehicle_control",
+                        origin="polisen",
+                        recipient=self.rng.choice(["tullverket", "skatteverket"]),
+                        region="syd",
+                        operation="bacchus-2017",
+                        decision="allow",
+                        rule="bacchus.vehicle-control.tax",
+                        policy_version="pv-test",
+                        subjects=(self.pseudonym(self.rng.choice(self.people)),),
+                    )
+                )
                 await js.publish("audit.records", data, headers={"Nats-Expected-Last-Sequence": str(chain.seq - 1)})
         finally:
             await nc.close()
@@ -137,7 +155,9 @@ async def test_a_record_that_does_not_chain_makes_the_query_refuse_to_answer(fre
     for _ in range(2):  # and it stays so: the index did not move past the break
         out = await audit_cli(dep, "query", "--person", trail.people[0])
         assert out.exit_code == 1
-        assert out.stdout.startswith("FAILED at seq 21: altered: seq 21 was altered: its prev is not the hash of seq 20")
+        assert out.stdout.startswith(
+            "FAILED at seq 21: altered: seq 21 was altered: its prev is not the hash of seq 20"
+        )
         assert "No answer" in out.output
     assert IndexStore(dep.state_dir / INDEX_FILE).last_seq == 20
 
@@ -175,7 +195,9 @@ async def test_a_trail_replaced_since_it_was_indexed_is_refused_until_reindexed(
     assert out.exit_code == 1
     assert out.stdout.startswith("FAILED at seq 1: removed: the AUDIT stream was created anew")
     code, got = await query_json(dep, "--reindex", "--person", trail.people[0])
-    assert code == 0 and msgspec.json.decode(got) == [msgspec.json.decode(d) for d in await trail.expected(trail.people[0])]
+    assert code == 0 and msgspec.json.decode(got) == [
+        msgspec.json.decode(d) for d in await trail.expected(trail.people[0])
+    ]
 
 
 @pytest.mark.parametrize("where", ["index's copy", "AUDIT stream"])
@@ -196,8 +218,9 @@ async def test_a_hit_whose_bytes_differ_from_what_was_indexed_is_refused(fresh_d
     db.close()
     out = await audit_cli(dep, "query", "--person", person, *args)
     assert out.exit_code == 1
-    assert out.stdout.startswith(f"FAILED at seq {hit}: altered: the stored bytes of seq {hit} in the {where} "
-                                 "no longer hash to what was indexed")
+    assert out.stdout.startswith(
+        f"FAILED at seq {hit}: altered: the stored bytes of seq {hit} in the {where} no longer hash to what was indexed"
+    )
 
 
 async def test_a_forged_checkpoint_makes_the_query_refuse_to_answer(fresh_deployment):

@@ -12,11 +12,15 @@ from structlog.testing import capture_logs
 
 from samband.broker_config import ROUTER
 from samband.observability import (
-    Checkpointer, load_or_create_signing_key, load_public_key, read_trail, verify_bytes,
+    Checkpointer,
+    load_or_create_signing_key,
+    load_public_key,
+    read_trail,
+    synthetic_trail,
+    verify_bytes,
 )
 
 from ..conftest import wait_for
-from samband.observability import synthetic_trail
 
 
 async def append(js, records) -> None:
@@ -29,8 +33,20 @@ async def test_samband_audit_checkpoint_signs_every_n_records_and_on_the_way_out
     await dep.provision()
     trail = synthetic_trail(23, every=10**9, seed=61)[0]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "samband", "--state-dir", str(dep.state_dir), "audit", "checkpoint", "--every", "10",
-        "--interval", "60", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "COLUMNS": "200"},
+        sys.executable,
+        "-m",
+        "samband",
+        "--state-dir",
+        str(dep.state_dir),
+        "audit",
+        "checkpoint",
+        "--every",
+        "10",
+        "--interval",
+        "60",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
     )
     rc = await dep.connect(ROUTER)
     js = rc.jetstream()
@@ -81,7 +97,9 @@ async def test_the_checkpointer_refuses_to_sign_a_chain_that_does_not_hold_toget
     assert [c.seq for c in got.decoded_checkpoints()] == [5]
     assert cp.broken.startswith("seq 8 does not follow seq 6")
     errors = [e for e in logs if e["log_level"] == "error"]
-    assert [e["event"] for e in errors] == ["audit chain broken: no further checkpoints are signed; run `samband audit verify`"]
+    assert [e["event"] for e in errors] == [
+        "audit chain broken: no further checkpoints are signed; run `samband audit verify`"
+    ]
 
 
 def _head(data: bytes) -> str:
@@ -117,7 +135,9 @@ async def test_fed_by_the_router_the_checkpointer_signs_every_nth_record_without
     assert verify_bytes(got.records, got.checkpoints, load_public_key(dep.state_dir / "keys" / "audit-signing.pub")).ok
 
 
-async def test_records_the_checkpointer_never_checked_are_read_from_the_trail_before_the_feed_takes_over(fresh_deployment):
+async def test_records_the_checkpointer_never_checked_are_read_from_the_trail_before_the_feed_takes_over(
+    fresh_deployment,
+):
     dep = fresh_deployment
     await dep.provision()
     records = synthetic_trail(30, every=10**9, seed=64)[0].records
@@ -160,7 +180,9 @@ async def test_a_fed_checkpointer_does_not_sign_over_an_unchecked_stretch_that_d
     assert [c.seq for c in got.decoded_checkpoints()] == [5]
 
 
-async def test_a_platform_stopped_while_routing_leaves_its_last_batch_covered_by_the_last_checkpoint(fresh_deployment, tmp_path):
+async def test_a_platform_stopped_while_routing_leaves_its_last_batch_covered_by_the_last_checkpoint(
+    fresh_deployment, tmp_path
+):
     from samband._platform import Platform
     from samband.router import Policy
 

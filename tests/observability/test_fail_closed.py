@@ -42,7 +42,9 @@ async def set_audit_max_msgs(js, limit: int) -> None:
     await js.update_stream(dataclasses.replace(info.config, max_msgs=limit))
 
 
-async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_delivery_resumes_by_itself(fresh_deployment, tmp_path):
+async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_delivery_resumes_by_itself(
+    fresh_deployment, tmp_path
+):
     dep = fresh_deployment
     await dep.provision()
     platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
@@ -99,7 +101,9 @@ async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_de
         await rc.close()
 
 
-async def test_a_recipient_whose_inbox_refuses_gets_its_records_once_it_accepts_again_each_audited_once(fresh_deployment, tmp_path):
+async def test_a_recipient_whose_inbox_refuses_gets_its_records_once_it_accepts_again_each_audited_once(
+    fresh_deployment, tmp_path
+):
     dep = fresh_deployment
     await dep.provision()
     platform = Platform(dep, Policy.skeleton(), tmp_path / "received")

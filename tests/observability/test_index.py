@@ -15,23 +15,41 @@ P = Pseudonymiser(b"k" * 32)
 
 
 def brute(*, subject=None, since=None, until=None, **eq):
-    return [r.seq for r in ALL if (subject is None or subject in r.subjects)
-            and (since is None or r.at >= since) and (until is None or r.at <= until)
-            and all(getattr(r, k) == v for k, v in eq.items())]
+    return [
+        r.seq
+        for r in ALL
+        if (subject is None or subject in r.subjects)
+        and (since is None or r.at >= since)
+        and (until is None or r.at <= until)
+        and all(getattr(r, k) == v for k, v in eq.items())
+    ]
 
 
-@pytest.mark.parametrize("filters", [
-    {"subject": P(PEOPLE[0])},
-    {"subject": P(PEOPLE[1]), "decision": "deny"},
-    {"origin": "polisen", "recipient": "skatteverket"},
-    {"region": "vast", "decision": "allow", "operation": "bacchus-2017"},
-    {"since": SYNTHETIC_T0 + dt.timedelta(seconds=1000), "until": SYNTHETIC_T0 + dt.timedelta(seconds=1500)},
-    {"subject": P(PEOPLE[2]), "origin": "tullverket", "since": SYNTHETIC_T0 + dt.timedelta(seconds=700)},
-    {"subject": "p:nobody"},
-    {"recipient": "nobody"},
-    {},
-], ids=["person", "person-denials", "agency-pair", "region-decision-operation", "window", "person-origin-since",
-        "unknown-person", "unknown-recipient", "everything"])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"subject": P(PEOPLE[0])},
+        {"subject": P(PEOPLE[1]), "decision": "deny"},
+        {"origin": "polisen", "recipient": "skatteverket"},
+        {"region": "vast", "decision": "allow", "operation": "bacchus-2017"},
+        {"since": SYNTHETIC_T0 + dt.timedelta(seconds=1000), "until": SYNTHETIC_T0 + dt.timedelta(seconds=1500)},
+        {"subject": P(PEOPLE[2]), "origin": "tullverket", "since": SYNTHETIC_T0 + dt.timedelta(seconds=700)},
+        {"subject": "p:nobody"},
+        {"recipient": "nobody"},
+        {},
+    ],
+    ids=[
+        "person",
+        "person-denials",
+        "agency-pair",
+        "region-decision-operation",
+        "window",
+        "person-origin-since",
+        "unknown-person",
+        "unknown-recipient",
+        "everything",
+    ],
+)
 def test_an_index_query_returns_exactly_the_records_a_full_read_would(filters):
     got = [r.seq for r in INDEX.query(**filters)]
     assert got == brute(**filters)

@@ -9,11 +9,11 @@ import pytest
 from samband._demo import BACCHUS_RECIPIENTS, write_polisen_export
 from samband._platform import Platform, shipped_policy_dir
 from samband.adapters import publish_records, read_jsonl
+from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, Agency, Deployment, builtin_agencies
 from samband.observability import configure_logging, read_stream, read_trail
 from samband.router import LivePolicy
 from samband.schemas import PNR_SHAPE, InvalidIdentifier, normalise_personnummer
-from samband.adapters.agencies import polisen
 
 from ..conftest import wait_for
 
@@ -21,7 +21,9 @@ from ..conftest import wait_for
 @pytest.fixture
 def demo_deployment(tmp_path):
     agencies = builtin_agencies()
-    agencies.setdefault("transportstyrelsen", Agency(slug="transportstyrelsen", name="Transportstyrelsen", tier="network"))
+    agencies.setdefault(
+        "transportstyrelsen", Agency(slug="transportstyrelsen", name="Transportstyrelsen", tier="network")
+    )
     dep = Deployment(tmp_path / "state", agencies=agencies.values())
     dep.start()
     try:
@@ -43,7 +45,9 @@ def leaks(text: str, people: set[str]) -> set[str]:
     return found
 
 
-async def test_a_demo_run_leaves_no_personnummer_in_clear_text_in_logs_traces_or_audit(demo_deployment, spans, tmp_path):
+async def test_a_demo_run_leaves_no_personnummer_in_clear_text_in_logs_traces_or_audit(
+    demo_deployment, spans, tmp_path
+):
     dep = demo_deployment
     export = tmp_path / "polisen.jsonl"
     write_polisen_export(export, 60, seed=99)
@@ -68,8 +72,13 @@ async def test_a_demo_run_leaves_no_personnummer_in_clear_text_in_logs_traces_or
             published = (await publish_records(nc, polisen, read_jsonl(export))).published
         finally:
             await nc.close()
-        await wait_for(lambda: router.stats.records >= published and sum(len(s) for s in platform.sinks.values())
-                       >= sum(router.stats.delivered.values()) > 0, timeout=30)
+        await wait_for(
+            lambda: (
+                router.stats.records >= published
+                and sum(len(s) for s in platform.sinks.values()) >= sum(router.stats.delivered.values()) > 0
+            ),
+            timeout=30,
+        )
         await platform.stop()
     finally:
         configure_logging(level="warning", json=True)

@@ -27,7 +27,9 @@ def _parsed(traceparent: str) -> tuple[int, int, int]:
     return int(trace_id, 16), int(span_id, 16), int(flags, 16)
 
 
-async def test_every_published_record_has_its_own_producer_span_whose_context_travels_in_headers_and_envelope(bus, spans, tmp_path):
+async def test_every_published_record_has_its_own_producer_span_whose_context_travels_in_headers_and_envelope(
+    bus, spans, tmp_path
+):
     records = polisen.sample(random.Random(8811), 5, operation="adapter-tests")
     export = tmp_path / "polisen.jsonl"
     export.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in records))
@@ -40,8 +42,11 @@ async def test_every_published_record_has_its_own_producer_span_whose_context_tr
     msgs = await ingest_since(bus, "polisen", before, 5)
 
     ids = [f"polisen:{polisen.key(r)}" for r in records]
-    sent = {s.attributes["messaging.message.id"]: s for s in spans.get_finished_spans()
-            if s.name == "send out.police.vehicle_control" and s.attributes.get("messaging.message.id") in ids}
+    sent = {
+        s.attributes["messaging.message.id"]: s
+        for s in spans.get_finished_spans()
+        if s.name == "send out.police.vehicle_control" and s.attributes.get("messaging.message.id") in ids
+    }
     assert sorted(sent) == sorted(ids), "one PRODUCER span per record"
     for msg in msgs:
         span = sent[msg.headers["Nats-Msg-Id"]]
@@ -51,9 +56,12 @@ async def test_every_published_record_has_its_own_producer_span_whose_context_tr
         assert ENVELOPE.decode(msg.data).traceparent == msg.headers["traceparent"]
         assert span.kind is SpanKind.PRODUCER and span.parent is None
         assert dict(span.attributes) == {
-            "messaging.system": "nats", "messaging.operation.name": "send",
-            "messaging.destination.name": "out.police.vehicle_control", "messaging.message.id": msg.headers["Nats-Msg-Id"],
-            "samband.agency": "polisen", "messaging.nats.stream.sequence": msg.metadata.sequence.stream,
+            "messaging.system": "nats",
+            "messaging.operation.name": "send",
+            "messaging.destination.name": "out.police.vehicle_control",
+            "messaging.message.id": msg.headers["Nats-Msg-Id"],
+            "samband.agency": "polisen",
+            "messaging.nats.stream.sequence": msg.metadata.sequence.stream,
         }
         assert span.instrumentation_scope.name == "samband"
         assert span.resource.attributes["service.name"] == "samband-tests"
@@ -77,7 +85,11 @@ def test_a_message_span_is_what_the_sdk_and_its_propagator_would_make():
     headers = span.headers({})
     # the propagator reads our header back into the very span context
     ctx = trace.get_current_span(TraceContextTextMapPropagator().extract(headers)).get_span_context()
-    assert (ctx.trace_id, ctx.span_id, ctx.trace_flags) == (done.context.trace_id, done.context.span_id, done.context.trace_flags)
+    assert (ctx.trace_id, ctx.span_id, ctx.trace_flags) == (
+        done.context.trace_id,
+        done.context.span_id,
+        done.context.trace_flags,
+    )
     assert done.name == "send out.police.vehicle_control" and done.status.status_code is StatusCode.UNSET
     assert done.attributes["messaging.nats.stream.sequence"] == 7
 
@@ -127,7 +139,10 @@ def test_a_ratio_sampled_message_span_gets_the_decision_the_sdk_sampler_gives_it
     for span in made:
         spans.end(span)
     sampled = {_parsed(s.traceparent)[0] for s in made if _parsed(s.traceparent)[2] & 1}
-    expected = {_parsed(s.traceparent)[0] for s in made
-                if TraceIdRatioBased(0.5).should_sample(None, _parsed(s.traceparent)[0], "send out.x").decision.is_sampled()}
+    expected = {
+        _parsed(s.traceparent)[0]
+        for s in made
+        if TraceIdRatioBased(0.5).should_sample(None, _parsed(s.traceparent)[0], "send out.x").decision.is_sampled()
+    }
     assert sampled == expected and 0 < len(sampled) < 200
     assert {s.context.trace_id for s in exporter.get_finished_spans()} == sampled

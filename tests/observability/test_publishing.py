@@ -13,7 +13,14 @@ import pytest_asyncio
 
 from samband.broker_config import ROUTER
 from samband.observability import (
-    AckPipeline, ConnectionClosed, NoAnswer, NoStream, NotConnected, NotSendable, PublishError, PublishRefused,
+    AckPipeline,
+    ConnectionClosed,
+    NoAnswer,
+    NoStream,
+    NotConnected,
+    NotSendable,
+    PublishError,
+    PublishRefused,
 )
 
 from ..conftest import fresh_subject, scratch_stream
@@ -80,8 +87,13 @@ async def test_a_message_the_stream_does_not_answer_in_time_is_answered_no_answe
 async def test_slices_sent_one_after_another_are_stored_in_the_order_sent(pub):
     batch = await pub.acks.open()
     for start in range(0, 100, 16):  # as an adapter sends while it maps the next records
-        await pub.acks.send(batch, [(pub.subject, str(i).encode(), {"Nats-Msg-Id": f"{pub.subject}-{i}"})
-                                    for i in range(start, min(start + 16, 100))])
+        await pub.acks.send(
+            batch,
+            [
+                (pub.subject, str(i).encode(), {"Nats-Msg-Id": f"{pub.subject}-{i}"})
+                for i in range(start, min(start + 16, 100))
+            ],
+        )
     results = await pub.acks.wait(batch, timeout=10)
     assert [r.seq for r in results] == list(range(results[0].seq, results[0].seq + 100))
     sub = await pub.js.subscribe(pub.subject, ordered_consumer=True)
@@ -100,16 +112,20 @@ async def test_a_header_value_with_a_line_break_cannot_add_a_header(pub):
 async def test_an_oversized_message_is_answered_max_payload_and_the_rest_of_the_batch_is_stored(pub):
     big = b"x" * (pub.nc.max_payload + 1)
     first, too_big, last = await pub.acks.publish(
-        [(pub.subject, b"1", None), (pub.subject, big, None), (pub.subject, b"3", None)], timeout=10)
+        [(pub.subject, b"1", None), (pub.subject, big, None), (pub.subject, b"3", None)], timeout=10
+    )
     assert isinstance(too_big, NotSendable)
-    assert str(too_big) == (f"Expected at most {pub.nc.max_payload} bytes (the server's max_payload), "
-                            f"got {pub.nc.max_payload + 1} - at `{pub.subject}`")
+    assert str(too_big) == (
+        f"Expected at most {pub.nc.max_payload} bytes (the server's max_payload), "
+        f"got {pub.nc.max_payload + 1} - at `{pub.subject}`"
+    )
     assert last.seq == first.seq + 1 and pub.nc.is_connected  # the server never saw it: no broken connection
 
 
 async def test_a_subject_that_would_inject_protocol_is_refused_and_the_rest_of_the_batch_is_stored(pub):
     first, bad, last = await pub.acks.publish(
-        [(pub.subject, b"1", None), (pub.subject + "\r\nPUB x 0", b"2", None), (pub.subject, b"3", None)], timeout=10)
+        [(pub.subject, b"1", None), (pub.subject + "\r\nPUB x 0", b"2", None), (pub.subject, b"3", None)], timeout=10
+    )
     assert isinstance(bad, NotSendable)
     assert str(bad) == f"Expected a subject without whitespace, got {pub.subject + chr(13) + chr(10) + 'PUB x 0'!r}"
     assert last.seq == first.seq + 1 and pub.nc.is_connected

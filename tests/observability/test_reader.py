@@ -20,8 +20,9 @@ async def filled_stream(dep, name: str, subjects_in_order: list[str]):
     try:
         js = nc.jetstream()
         # one message per subject is kept: publishing a subject again removes its older message
-        await js.add_stream(StreamConfig(name=name, subjects=[f"{name.lower()}.>"], storage=StorageType.FILE,
-                                         max_msgs_per_subject=1))
+        await js.add_stream(
+            StreamConfig(name=name, subjects=[f"{name.lower()}.>"], storage=StorageType.FILE, max_msgs_per_subject=1)
+        )
         sent = []
         for i, subject in enumerate(subjects_in_order):
             data = f'{{"n":{i},"pad":"{"x" * (i % 700)}"}}'.encode()
@@ -34,10 +35,17 @@ async def filled_stream(dep, name: str, subjects_in_order: list[str]):
 
 async def test_the_fast_read_gives_the_stored_bytes_in_order_exactly_as_nats_py_does(fresh_deployment):
     async with filled_stream(fresh_deployment, "READ", [f"s{i}" for i in range(3_210)]) as (nc, sent):
-        fast = await _with_consumer(nc, "READ", 101, lambda nxt: wire_pull(
-            nc, nxt, "READ", 101, 3_210, batch=500, with_subjects=True, strict=True, gap=StreamGap))
-        slow = await _with_consumer(nc, "READ", 101, lambda nxt: _nats_pull(
-            nc, nxt, "READ", 101, 3_210, with_subjects=True, strict=True))
+        fast = await _with_consumer(
+            nc,
+            "READ",
+            101,
+            lambda nxt: wire_pull(
+                nc, nxt, "READ", 101, 3_210, batch=500, with_subjects=True, strict=True, gap=StreamGap
+            ),
+        )
+        slow = await _with_consumer(
+            nc, "READ", 101, lambda nxt: _nats_pull(nc, nxt, "READ", 101, 3_210, with_subjects=True, strict=True)
+        )
         assert fast == slow == [(f"read.s{i}", d) for i, d in enumerate(sent)][100:]
         assert await read_range(nc, "READ", 1, 3_210) == sent
 
@@ -46,10 +54,14 @@ async def test_the_fast_read_gives_the_stored_bytes_in_order_exactly_as_nats_py_
 async def test_a_hole_in_the_stream_is_named_not_skipped(fresh_deployment, reader):
     # seq 1 a, 2 b, 3 c, 4 b: seq 2 is gone
     async with filled_stream(fresh_deployment, "HOLE", ["a", "b", "c", "b"]) as (nc, sent):
+
         def pull(strict):
             if reader == "wire":
-                return lambda nxt: wire_pull(nc, nxt, "HOLE", 1, 4, batch=2, with_subjects=False, strict=strict, gap=StreamGap)
+                return lambda nxt: wire_pull(
+                    nc, nxt, "HOLE", 1, 4, batch=2, with_subjects=False, strict=strict, gap=StreamGap
+                )
             return lambda nxt: _nats_pull(nc, nxt, "HOLE", 1, 4, with_subjects=False, strict=strict)
+
         with pytest.raises(StreamGap) as err:
             await _with_consumer(nc, "HOLE", 1, pull(True))
         assert str(err.value) == "Expected seq 2 of stream HOLE, got seq 3: seq 2..2 are not in the stream"
@@ -64,6 +76,12 @@ async def test_where_no_second_connection_can_be_made_the_read_goes_through_nats
     async with filled_stream(fresh_deployment, "LEND", [f"s{i}" for i in range(40)]) as (nc, sent):
         nc._signature_cb = None  # a client that cannot lend its nkey signature (e.g. another auth kind)
         with pytest.raises(WireUnavailable, match="wants an nkey signature"):
-            await _with_consumer(nc, "LEND", 1, lambda nxt: wire_pull(
-                nc, nxt, "LEND", 1, 40, batch=10, with_subjects=False, strict=True, gap=StreamGap))
+            await _with_consumer(
+                nc,
+                "LEND",
+                1,
+                lambda nxt: wire_pull(
+                    nc, nxt, "LEND", 1, 40, batch=10, with_subjects=False, strict=True, gap=StreamGap
+                ),
+            )
         assert await read_range(nc, "LEND", 1, 40) == sent

@@ -8,9 +8,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samband.observability import AUDIT_DECODER, AuditChain, verify_bytes
-
-from samband.observability import synthetic_trail
+from samband.observability import AUDIT_DECODER, AuditChain, synthetic_trail, verify_bytes
 
 TRAIL = synthetic_trail(40, every=1000, seed=7)[0]
 

@@ -30,8 +30,12 @@ async def test_one_trace_runs_from_the_senders_publish_to_the_recipients_sink_wr
         publish = next(s for s in spans.get_finished_spans() if s.name == "send out.police.vehicle_control")
         trace_id = publish.context.trace_id
         # wait for this record's own copy (the shared INGEST may hold earlier tests' records too)
-        await wait_for(lambda: any(s.name == "process in.police.vehicle_control" and s.context.trace_id == trace_id
-                                   for s in spans.get_finished_spans()))
+        await wait_for(
+            lambda: any(
+                s.name == "process in.police.vehicle_control" and s.context.trace_id == trace_id
+                for s in spans.get_finished_spans()
+            )
+        )
     finally:
         await nc.close()
         await platform.stop()

@@ -11,10 +11,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from samband.cli import cli
 from samband.observability import (
-    AUDIT_DECODER, AuditChain, Checkpoint, key_id, read_export, sign_checkpoint, verify_bytes, write_export,
+    AUDIT_DECODER,
+    AuditChain,
+    Checkpoint,
+    key_id,
+    read_export,
+    sign_checkpoint,
+    synthetic_trail,
+    verify_bytes,
+    write_export,
 )
-
-from samband.observability import synthetic_trail
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,10 @@ def test_a_trail_of_thousands_of_decisions_verifies_with_its_count_and_head(trai
 
     out = verify_cli(export_file(tmp_path, t))
     assert out.exit_code == 0
-    assert out.output.strip() == (f"OK: 5000 records (seq 1..5000), head {head}, 10 signed checkpoints verified; "
-                                  f"checkpoints signed by key {key_id(key.public_key())}")
+    assert out.output.strip() == (
+        f"OK: 5000 records (seq 1..5000), head {head}, 10 signed checkpoints verified; "
+        f"checkpoints signed by key {key_id(key.public_key())}"
+    )
 
 
 def _lines(path):
@@ -70,17 +78,33 @@ def tamper_inserted(lines):
     # A forger writes a plausible record that chains to seq 1233 and claims seq 1234.
     prev = AUDIT_DECODER.decode(lines[1233])
     chain = AuditChain(prev.seq, hashlib.sha256(lines[1233]).hexdigest())
-    forged = chain.seal(msgspec.structs.replace(AUDIT_DECODER.decode(lines[1234]), envelope_id="env-forged", recipient="tullverket"))
+    forged = chain.seal(
+        msgspec.structs.replace(AUDIT_DECODER.decode(lines[1234]), envelope_id="env-forged", recipient="tullverket")
+    )
     lines.insert(1234, forged)
 
 
-@pytest.mark.parametrize(("tamper", "kind", "seq", "detail"), [
-    (tamper_altered, "altered", 1234, "the stored bytes of seq 1234 no longer hash to the prev recorded by seq 1235"),
-    (tamper_removed, "removed", 1234, "seq 1234 missing: seq 1235 follows seq 1233"),
-    (tamper_reordered, "reordered", 1234, "seq 1234 is stored at position 1235, after seq 1235 at position 1234"),
-    (tamper_inserted, "inserted", 1234, "two records claim seq 1234 (positions 1234 and 1235); the chain continues "
-                                        "from the one at position 1235, so the one at position 1234 was inserted"),
-], ids=["altered", "removed", "reordered", "inserted"])
+@pytest.mark.parametrize(
+    ("tamper", "kind", "seq", "detail"),
+    [
+        (
+            tamper_altered,
+            "altered",
+            1234,
+            "the stored bytes of seq 1234 no longer hash to the prev recorded by seq 1235",
+        ),
+        (tamper_removed, "removed", 1234, "seq 1234 missing: seq 1235 follows seq 1233"),
+        (tamper_reordered, "reordered", 1234, "seq 1234 is stored at position 1235, after seq 1235 at position 1234"),
+        (
+            tamper_inserted,
+            "inserted",
+            1234,
+            "two records claim seq 1234 (positions 1234 and 1235); the chain continues "
+            "from the one at position 1235, so the one at position 1234 was inserted",
+        ),
+    ],
+    ids=["altered", "removed", "reordered", "inserted"],
+)
 def test_tampering_with_an_exported_copy_is_detected_and_located(trail, tmp_path, tamper, kind, seq, detail):
     path = export_file(tmp_path, trail[0])
     lines = _lines(path)
@@ -103,7 +127,10 @@ def test_a_forged_checkpoint_is_detected(trail, tmp_path):
     _write(path, lines)
     out = verify_cli(path)
     assert out.exit_code == 1
-    assert out.output.strip() == f"FAILED at seq 2000: bad-checkpoint: checkpoint at seq 2000 (head {real.head[:16]}…) has a bad signature"
+    assert (
+        out.output.strip()
+        == f"FAILED at seq 2000: bad-checkpoint: checkpoint at seq 2000 (head {real.head[:16]}…) has a bad signature"
+    )
 
 
 def test_a_rewritten_chain_that_still_holds_together_is_caught_by_the_signed_heads(trail):
@@ -117,20 +144,26 @@ def test_a_rewritten_chain_that_still_holds_together_is_caught_by_the_signed_hea
             rec = msgspec.structs.replace(rec, recipient="tullverket")
         records[i] = chain.seal(rec)
     result = verify_bytes(records, t.checkpoints, key.public_key())
-    assert str(result) == ("FAILED at seq 1001: altered: the chain was rewritten between seq 1001 and seq 1500: "
-                           "its head no longer matches the signed checkpoint at seq 1500")
+    assert str(result) == (
+        "FAILED at seq 1001: altered: the chain was rewritten between seq 1001 and seq 1500: "
+        "its head no longer matches the signed checkpoint at seq 1500"
+    )
 
 
 def test_records_cut_off_the_end_are_missed_by_the_last_checkpoint(trail):
     t, key = trail
     result = verify_bytes(t.records[:4200], t.checkpoints, key.public_key())
-    assert str(result) == "FAILED at seq 4201: removed: records after seq 4200 are missing: a signed checkpoint vouches for seq 4500"
+    assert (
+        str(result)
+        == "FAILED at seq 4201: removed: records after seq 4200 are missing: a signed checkpoint vouches for seq 4500"
+    )
 
 
 def test_an_export_of_a_time_window_starts_after_a_checkpoint_and_verifies_on_its_own(trail, tmp_path):
-    from samband.observability import slice_trail
-    from samband.observability import SYNTHETIC_T0 as T0
     import datetime as dt
+
+    from samband.observability import SYNTHETIC_T0 as T0
+    from samband.observability import slice_trail
 
     t, key = trail
     part = slice_trail(t, T0 + dt.timedelta(seconds=1200), T0 + dt.timedelta(seconds=2100))

@@ -15,10 +15,12 @@ from .conftest import SHIPPED
 
 ENV = {"COLUMNS": "400"}
 
-VC = ('{"id":"x1","record":{"type":"police.vehicle_control","control_id":"PM-1","controlled_at":"2017-03-03T20:07:00+01:00",'
-      '"location":"Helsingborg","vehicle":{"type":"vehicle","plate":"LLS264"},"vehicle_kind":"buss",'
-      '"driver":{"type":"person","pnr":"195711134550"}},"region":"syd","operation":"bacchus-2017",'
-      '"produced_at":"2017-03-03T20:07:00+01:00"}')
+VC = (
+    '{"id":"x1","record":{"type":"police.vehicle_control","control_id":"PM-1","controlled_at":"2017-03-03T20:07:00+01:00",'
+    '"location":"Helsingborg","vehicle":{"type":"vehicle","plate":"LLS264"},"vehicle_kind":"buss",'
+    '"driver":{"type":"person","pnr":"195711134550"}},"region":"syd","operation":"bacchus-2017",'
+    '"produced_at":"2017-03-03T20:07:00+01:00"}'
+)
 
 
 def test_the_shipped_policy_tests_pass_and_report_like_pytest():
@@ -32,24 +34,34 @@ def test_the_shipped_policy_tests_pass_and_report_like_pytest():
 def test_without_files_policy_test_runs_the_policy_directorys_own_tests():
     result = CliRunner().invoke(cli, ["policy", "test"], env=ENV)
     assert result.exit_code == 0, result.output
-    assert "national_and_lus.toml::CSN takes part in region Mitt 2020 but LUS does not cover CSN before 2022-05-01 PASSED" in result.output
+    assert (
+        "national_and_lus.toml::CSN takes part in region Mitt 2020 but LUS does not cover CSN before 2022-05-01 PASSED"
+        in result.output
+    )
 
 
 def test_a_failing_policy_test_is_reported_with_what_was_expected_and_exits_1(tmp_path):
     text = (SHIPPED / "tests" / "bacchus.toml").read_text()
-    broken = text.replace('to = "forsakringskassan"\nat = 2017-03-04T08:00:00+01:00\nexpect = "allow"',
-                          'to = "forsakringskassan"\nat = 2017-03-04T08:00:00+01:00\nexpect = "deny"', 1)
+    broken = text.replace(
+        'to = "forsakringskassan"\nat = 2017-03-04T08:00:00+01:00\nexpect = "allow"',
+        'to = "forsakringskassan"\nat = 2017-03-04T08:00:00+01:00\nexpect = "deny"',
+        1,
+    )
     (tmp_path / "bacchus.toml").write_text(broken)
     result = CliRunner().invoke(cli, ["policy", "test", str(tmp_path / "bacchus.toml")], env=ENV)
     assert result.exit_code == 1
     assert "::Försäkringskassan learns who travelled, not the passengers or the remark FAILED" in result.output
-    assert ("E   expected deny, got allow by rule bacchus.vehicle-control.benefits: forsakringskassan takes part in "
-            "operation bacchus-2017 for benefit_control, which needs these fields of police.vehicle_control") in result.output
+    assert (
+        "E   expected deny, got allow by rule bacchus.vehicle-control.benefits: forsakringskassan takes part in "
+        "operation bacchus-2017 for benefit_control, which needs these fields of police.vehicle_control"
+    ) in result.output
     assert result.output.rstrip().splitlines()[-1].startswith("==================== 1 failed, 19 passed in ")
 
 
 def test_a_policy_test_file_with_a_bad_case_is_an_error_naming_the_key(tmp_path):
-    (tmp_path / "t.toml").write_text('[[case]]\nname = "x"\nrecord = "nope"\nto = "tullverket"\nat = 2017-01-01T00:00:00Z\nexpect = "maybe"\n')
+    (tmp_path / "t.toml").write_text(
+        '[[case]]\nname = "x"\nrecord = "nope"\nto = "tullverket"\nat = 2017-01-01T00:00:00Z\nexpect = "maybe"\n'
+    )
     result = CliRunner().invoke(cli, ["policy", "test", str(tmp_path / "t.toml")], env=ENV)
     assert result.exit_code == 1
     assert "ERROR t.toml: Invalid enum value 'maybe' - at `$.case[0].expect` (value 'maybe')" in result.output
@@ -57,18 +69,36 @@ def test_a_policy_test_file_with_a_bad_case_is_an_error_naming_the_key(tmp_path)
 
 def test_explain_tells_a_security_chief_why_transportstyrelsen_gets_no_vehicle_controls(tmp_path):
     (tmp_path / "vc.json").write_text(VC)
-    result = CliRunner().invoke(cli, ["policy", "explain", "--record", str(tmp_path / "vc.json"), "--to", "transportstyrelsen",
-                                      "--origin", "polisen", "--at", "2017-03-03T12:00:00"], env=ENV)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "policy",
+            "explain",
+            "--record",
+            str(tmp_path / "vc.json"),
+            "--to",
+            "transportstyrelsen",
+            "--origin",
+            "polisen",
+            "--at",
+            "2017-03-03T12:00:00",
+        ],
+        env=ENV,
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "✓ The sender polisen takes part in the operation." in lines
-    assert lines[-1] == ("✗ DENY by rule deny.outside-grant: transportstyrelsen is co-opted to operation bacchus-2017 for "
-                         "police.overload_report only, not police.vehicle_control. The denial is written to the audit trail.")
+    assert lines[-1] == (
+        "✗ DENY by rule deny.outside-grant: transportstyrelsen is co-opted to operation bacchus-2017 for "
+        "police.overload_report only, not police.vehicle_control. The denial is written to the audit trail."
+    )
 
 
 def test_explain_without_an_origin_says_how_to_give_one(tmp_path):
     (tmp_path / "vc.json").write_text(VC)
-    result = CliRunner().invoke(cli, ["policy", "explain", "--record", str(tmp_path / "vc.json"), "--to", "tullverket"], env=ENV)
+    result = CliRunner().invoke(
+        cli, ["policy", "explain", "--record", str(tmp_path / "vc.json"), "--to", "tullverket"], env=ENV
+    )
     assert result.exit_code == 1
     assert "Error: vc.json: the envelope names no origin; give the sender with --origin AGENCY" in result.output
 

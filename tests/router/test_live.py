@@ -23,16 +23,30 @@ from ..conftest import wait_for
 from .conftest import SHIPPED
 from .helpers import vehicle_control
 
-NOW = _dt.datetime.now(_dt.timezone.utc)
+NOW = _dt.datetime.now(_dt.UTC)
 
 
-def grant(agency: str = "kustbevakningen", *, grant_id: str = "bacchus-kbv", valid_to: _dt.datetime | None = None,
-          fields=("control_id", "controlled_at", "location", "vehicle", "vehicle_kind"), revoked: bool = False,
-          basis: str = "LUS 2016:774") -> Envelope:
+def grant(
+    agency: str = "kustbevakningen",
+    *,
+    grant_id: str = "bacchus-kbv",
+    valid_to: _dt.datetime | None = None,
+    fields=("control_id", "controlled_at", "location", "vehicle", "vehicle_kind"),
+    revoked: bool = False,
+    basis: str = "LUS 2016:774",
+) -> Envelope:
     rec = CooptionDecision(
-        grant_id=grant_id, agency=agency, operation="bacchus-2017", record_types=("police.vehicle_control",), fields=fields,
-        valid_from=NOW - _dt.timedelta(hours=1), valid_to=valid_to or NOW + _dt.timedelta(days=1), decided_by="RSR Syd",
-        reason="vessels' crews on the liquor buses", legal_basis=basis, revoked=revoked,
+        grant_id=grant_id,
+        agency=agency,
+        operation="bacchus-2017",
+        record_types=("police.vehicle_control",),
+        fields=fields,
+        valid_from=NOW - _dt.timedelta(hours=1),
+        valid_to=valid_to or NOW + _dt.timedelta(days=1),
+        decided_by="RSR Syd",
+        reason="vessels' crews on the liquor buses",
+        legal_basis=basis,
+        revoked=revoked,
     )
     return Envelope(id=new_envelope_id(), record=rec, region="syd", operation="bacchus-2017", produced_at=NOW)
 
@@ -76,12 +90,16 @@ async def audit_records(dep) -> list:
     try:
         js = rc.jetstream()
         info = await js.stream_info("AUDIT")
-        return [AUDIT_DECODER.decode((await js.get_msg("AUDIT", seq)).data) for seq in range(1, info.state.last_seq + 1)]
+        return [
+            AUDIT_DECODER.decode((await js.get_msg("AUDIT", seq)).data) for seq in range(1, info.state.last_seq + 1)
+        ]
     finally:
         await rc.close()
 
 
-async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted_router_rebuilds_it(fresh_deployment, tmp_path):
+async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted_router_rebuilds_it(
+    fresh_deployment, tmp_path
+):
     dep = fresh_deployment
     await dep.provision()
     live = LivePolicy(SHIPPED)
@@ -107,10 +125,12 @@ async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted
         assert env["handling"]["no_onward_sharing"] is True
     trail = await audit_records(dep)
     # before the grant kustbevakningen was no candidate at all; after it, each record was allowed
-    first = trail[:2 * 8]  # 2 records x (7 other participants + Transportstyrelsen, co-opted by the file)
+    first = trail[: 2 * 8]  # 2 records x (7 other participants + Transportstyrelsen, co-opted by the file)
     assert {r.policy_version for r in first} == {before} and "kustbevakningen" not in {r.recipient for r in first}
     mine = [r for r in trail if r.recipient == "kustbevakningen"]
-    assert [(r.decision, r.rule, r.policy_version) for r in mine] == [("allow", "cooption.bacchus-kbv", live.version)] * 3
+    assert [(r.decision, r.rule, r.policy_version) for r in mine] == [
+        ("allow", "cooption.bacchus-kbv", live.version)
+    ] * 3
 
     # a restart replays the DECISIONS stream before routing: the same policy, the same version
     again = LivePolicy(SHIPPED)
@@ -125,13 +145,20 @@ async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted
 
 async def test_a_newly_registered_network_agency_can_be_co_opted_live(fresh_deployment):
     async with live_policy(fresh_deployment) as (live, rc):
-        assert live.apply_decision(encode(grant("tullverket_lab", basis="OSL 2009:400 10 kap. 27 §"))) is True  # accepted, but no such agency yet
+        assert (
+            live.apply_decision(encode(grant("tullverket_lab", basis="OSL 2009:400 10 kap. 27 §"))) is True
+        )  # accepted, but no such agency yet
         assert live.current.decide(vehicle_control(), "tullverket_lab", NOW).rule == "deny.unknown-recipient"
         reg = AgencyRegistration(slug="tullverket_lab", name="Tullverkets laboratorium", tier="network")
         await rc.jetstream().publish("registry.agencies.tullverket_lab", msgspec.json.encode(reg))
         await wait_for(lambda: "tullverket_lab" in live.current.data.agencies)
         d = live.current.decide(vehicle_control(), "tullverket_lab", NOW)
-        assert (d.allow, d.rule, d.legal_basis, d.no_onward_sharing) == (True, "cooption.bacchus-kbv", "OSL 2009:400 10 kap. 27 §", True)
+        assert (d.allow, d.rule, d.legal_basis, d.no_onward_sharing) == (
+            True,
+            "cooption.bacchus-kbv",
+            "OSL 2009:400 10 kap. 27 §",
+            True,
+        )
         # offboarding: the grant lapses with the agency
         off = msgspec.structs.replace(reg, active=False)
         await rc.jetstream().publish("registry.agencies.tullverket_lab", msgspec.json.encode(off))
@@ -146,7 +173,8 @@ async def test_a_bad_decision_is_refused_and_the_policy_stays_as_it_was(fresh_de
         await wait_for(lambda: live.rejected)
     assert live.version == version
     assert live.rejected[0].endswith(
-        "Expected a field of police.vehicle_control, got `shoe_size` - at `$.grants.bacchus-kbv.fields[1]`")
+        "Expected a field of police.vehicle_control, got `shoe_size` - at `$.grants.bacchus-kbv.fields[1]`"
+    )
 
 
 async def test_a_council_closing_its_operation_stops_all_routing_and_the_denial_is_audited(fresh_deployment, tmp_path):
@@ -159,11 +187,20 @@ async def test_a_council_closing_its_operation_stops_all_routing_and_the_denial_
         await wait_for(router.ready.is_set)
         op = live.current.operation("bacchus-2017")
         closed = OperationDecision(
-            operation="bacchus-2017", name=op.name, scope=op.scope, decided_by=op.decided_by, participants=op.participants,
-            record_types=op.record_types, legal_basis=op.legal_basis, purposes=op.purposes, valid_from=op.valid_from,
+            operation="bacchus-2017",
+            name=op.name,
+            scope=op.scope,
+            decided_by=op.decided_by,
+            participants=op.participants,
+            record_types=op.record_types,
+            legal_basis=op.legal_basis,
+            purposes=op.purposes,
+            valid_from=op.valid_from,
             status="closed",
         )
-        await sso_publishes(dep, Envelope(id=new_envelope_id(), record=closed, region="syd", operation="bacchus-2017", produced_at=NOW))
+        await sso_publishes(
+            dep, Envelope(id=new_envelope_id(), record=closed, region="syd", operation="bacchus-2017", produced_at=NOW)
+        )
         await wait_for(lambda: live.current.operation("bacchus-2017").status == "closed")
         native = await polisen_publishes(dep, 2, seed=23)
         await wait_for(lambda: router.stats.records >= 2)
@@ -190,10 +227,15 @@ async def test_policy_files_reload_while_records_flow_without_a_loss_or_a_second
         publishing = asyncio.create_task(polisen_publishes(dep, 300, seed=24))
         for i in range(6):  # migrationsverket's fields change back and forth under the flow
             await asyncio.sleep(0.05)
-            text = original if i % 2 else original.replace(
-                'recipients = ["migrationsverket"]  # persons with an expulsion decision acting as straw buyers\n'
-                'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver"]',
-                'recipients = ["migrationsverket"]\nfields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind"]')
+            text = (
+                original
+                if i % 2
+                else original.replace(
+                    'recipients = ["migrationsverket"]  # persons with an expulsion decision acting as straw buyers\n'
+                    'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver"]',
+                    'recipients = ["migrationsverket"]\nfields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind"]',
+                )
+            )
             need.write_text(text + f"\n# edit {i}\n")
             await asyncio.sleep(0.1)
         native = await publishing
@@ -204,7 +246,9 @@ async def test_policy_files_reload_while_records_flow_without_a_loss_or_a_second
     ids = [msgspec.json.decode(line)["record"]["control_id"] for line in sink.path.read_bytes().splitlines()]
     assert sorted(ids) == sorted(r["kontrollId"] for r in native)  # each exactly once
     assert router.stats.delivered["migrationsverket"] == 300
-    assert len(live.versions) >= 4 and len(set(live.versions)) == 2  # each edit a new version; the same content, the same version
+    assert (
+        len(live.versions) >= 4 and len(set(live.versions)) == 2
+    )  # each edit a new version; the same content, the same version
 
 
 def test_a_broken_policy_file_on_reload_keeps_the_last_good_policy(tmp_path):
@@ -216,7 +260,13 @@ def test_a_broken_policy_file_on_reload_keeps_the_last_good_policy(tmp_path):
     ops.write_text(ops.read_text().replace('scope = "syd"', 'scope = "skåne"', 1))
     assert live.reload() is False
     assert live.version == version and live.versions == [version]
-    assert live.rejected == ["operations.toml: Invalid enum value 'skåne' - at `$.operations.bacchus-2017.scope` (value 'skåne')"]
-    ops.write_text(ops.read_text().replace('scope = "skåne"', 'scope = "syd"').replace('valid_from = 2016-11-01', 'valid_from = 2016-12-01'))
+    assert live.rejected == [
+        "operations.toml: Invalid enum value 'skåne' - at `$.operations.bacchus-2017.scope` (value 'skåne')"
+    ]
+    ops.write_text(
+        ops.read_text()
+        .replace('scope = "skåne"', 'scope = "syd"')
+        .replace("valid_from = 2016-11-01", "valid_from = 2016-12-01")
+    )
     assert live.reload() is True and live.version != version
     assert live.current.operation("bacchus-2017").valid_from == _dt.date(2016, 12, 1)

@@ -20,28 +20,44 @@ ALL_VC = ("control_id", "controlled_at", "location", "vehicle", "vehicle_kind", 
 VC_WITH_DRIVER = ("control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver")
 
 
-@pytest.mark.parametrize("recipient,rule,purpose,fields", [
-    ("tullverket", "bacchus.vehicle-control.customs", "customs_control", ALL_VC),
-    ("skatteverket", "bacchus.vehicle-control.tax", "tax_control", ALL_VC),
-    ("forsakringskassan", "bacchus.vehicle-control.benefits", "benefit_control", VC_WITH_DRIVER),
-    ("arbetsformedlingen", "bacchus.vehicle-control.benefits", "benefit_control", VC_WITH_DRIVER),
-    ("kronofogden", "bacchus.vehicle-control.enforcement", "enforcement", VC_WITH_DRIVER),
-    ("migrationsverket", "bacchus.vehicle-control.migration", "migration_control", VC_WITH_DRIVER),
-])
-def test_a_helsingborg_vehicle_control_reaches_each_bacchus_agency_with_the_fields_its_task_needs(policy, recipient, rule, purpose, fields):
+@pytest.mark.parametrize(
+    "recipient,rule,purpose,fields",
+    [
+        ("tullverket", "bacchus.vehicle-control.customs", "customs_control", ALL_VC),
+        ("skatteverket", "bacchus.vehicle-control.tax", "tax_control", ALL_VC),
+        ("forsakringskassan", "bacchus.vehicle-control.benefits", "benefit_control", VC_WITH_DRIVER),
+        ("arbetsformedlingen", "bacchus.vehicle-control.benefits", "benefit_control", VC_WITH_DRIVER),
+        ("kronofogden", "bacchus.vehicle-control.enforcement", "enforcement", VC_WITH_DRIVER),
+        ("migrationsverket", "bacchus.vehicle-control.migration", "migration_control", VC_WITH_DRIVER),
+    ],
+)
+def test_a_helsingborg_vehicle_control_reaches_each_bacchus_agency_with_the_fields_its_task_needs(
+    policy, recipient, rule, purpose, fields
+):
     d = policy.decide(vehicle_control(), recipient, AT)
     assert (d.allow, d.rule, d.purpose, d.fields, d.legal_basis) == (True, rule, purpose, fields, "LUS 2016:774")
     assert d.policy_version == policy.version and not d.no_onward_sharing
 
 
-def test_the_route_of_a_vehicle_control_decides_for_every_participant_and_the_co_opted_agency_but_not_the_sender(policy):
+def test_the_route_of_a_vehicle_control_decides_for_every_participant_and_the_co_opted_agency_but_not_the_sender(
+    policy,
+):
     decisions = dict(policy.route(vehicle_control(), AT))
-    assert sorted(decisions) == ["arbetsformedlingen", "ekobrottsmyndigheten", "forsakringskassan", "kronofogden",
-                                 "migrationsverket", "skatteverket", "transportstyrelsen", "tullverket"]
+    assert sorted(decisions) == [
+        "arbetsformedlingen",
+        "ekobrottsmyndigheten",
+        "forsakringskassan",
+        "kronofogden",
+        "migrationsverket",
+        "skatteverket",
+        "transportstyrelsen",
+        "tullverket",
+    ]
     assert decisions["ekobrottsmyndigheten"].rule == "deny.no-need-to-know"
     assert decisions["transportstyrelsen"].rule == "deny.outside-grant"
     assert decisions["transportstyrelsen"].reason == (
-        "transportstyrelsen is co-opted to operation bacchus-2017 for police.overload_report only, not police.vehicle_control")
+        "transportstyrelsen is co-opted to operation bacchus-2017 for police.overload_report only, not police.vehicle_control"
+    )
 
 
 def test_the_sender_never_receives_its_own_record_back(policy):
@@ -58,7 +74,11 @@ def test_a_record_of_an_unknown_operation_is_denied_once_for_the_record_itself(p
 def test_a_record_of_a_closed_operation_is_denied(policy):
     env = vehicle_control(operation="vast-arbetsplatser-2017", region="vast")
     [(recipient, d)] = policy.route(env, _dt.datetime(2017, 6, 1, tzinfo=UTC))
-    assert (recipient, d.rule, d.reason) == (NOBODY, "deny.operation-closed", "operation vast-arbetsplatser-2017 is closed")
+    assert (recipient, d.rule, d.reason) == (
+        NOBODY,
+        "deny.operation-closed",
+        "operation vast-arbetsplatser-2017 is closed",
+    )
 
 
 def test_a_regions_operation_never_carries_a_record_marked_for_another_region(policy):
@@ -75,13 +95,20 @@ def test_an_agency_outside_the_operation_gets_nothing(policy):
 
 def test_a_sender_outside_the_operation_routes_nothing(policy):
     [(_, d)] = policy.route(vehicle_control(origin="kustbevakningen"), AT)
-    assert (d.rule, d.reason) == ("deny.sender-not-participant", "kustbevakningen does not take part in operation bacchus-2017")
+    assert (d.rule, d.reason) == (
+        "deny.sender-not-participant",
+        "kustbevakningen does not take part in operation bacchus-2017",
+    )
 
 
 def test_transportstyrelsen_gets_overload_reports_under_its_grant_marked_no_onward_sharing(policy):
     d = policy.decide(overload_report(), "transportstyrelsen", _dt.datetime(2017, 3, 3, tzinfo=UTC))
     assert (d.allow, d.rule, d.legal_basis, d.no_onward_sharing) == (
-        True, "cooption.bacchus-2017-transportstyrelsen", "OSL 2009:400 10 kap. 27 §", True)
+        True,
+        "cooption.bacchus-2017-transportstyrelsen",
+        "OSL 2009:400 10 kap. 27 §",
+        True,
+    )
     delivered = policy.deliverable(overload_report(), d)
     assert delivered.handling.no_onward_sharing and delivered.legal_basis == "OSL 2009:400 10 kap. 27 §"
 
@@ -89,7 +116,10 @@ def test_transportstyrelsen_gets_overload_reports_under_its_grant_marked_no_onwa
 def test_a_co_opted_agency_stops_receiving_when_its_grant_expires(policy):
     d = policy.decide(overload_report(), "transportstyrelsen", _dt.datetime(2017, 7, 1, tzinfo=UTC))
     assert (d.allow, d.rule) == (False, "deny.cooption-expired")
-    assert d.reason == "transportstyrelsen's co-option grant for operation bacchus-2017 is not valid at 2017-07-01T00:00:00+00:00"
+    assert (
+        d.reason
+        == "transportstyrelsen's co-option grant for operation bacchus-2017 is not valid at 2017-07-01T00:00:00+00:00"
+    )
 
 
 def test_a_co_opted_agency_never_receives_a_handling_restricted_record(policy):
@@ -103,7 +133,10 @@ def test_a_record_for_named_recipients_only_never_reaches_anyone_else(policy):
     env = vehicle_control(handling=Handling(named_recipients=("tullverket",)))
     decisions = dict(policy.route(env, AT))
     assert [r for r, d in decisions.items() if d.allow] == ["tullverket"]
-    assert decisions["skatteverket"].reason == "the originator restricted the record to tullverket; skatteverket is not named"
+    assert (
+        decisions["skatteverket"].reason
+        == "the originator restricted the record to tullverket; skatteverket is not named"
+    )
 
 
 def test_a_named_recipient_outside_the_operation_is_still_denied_and_audited(policy):
@@ -133,15 +166,25 @@ def test_a_record_held_for_the_originators_balancing_test_is_not_released(policy
 
 def test_lus_covers_csn_only_from_2022_05_01(shipped_data):
     op = shipped_data.operations["mitt-valfard-2020"]
-    data = msgspec.structs.replace(shipped_data, operations={
-        **shipped_data.operations, "mitt-valfard-2020": msgspec.structs.replace(op, valid_to=None)})
+    data = msgspec.structs.replace(
+        shipped_data,
+        operations={**shipped_data.operations, "mitt-valfard-2020": msgspec.structs.replace(op, valid_to=None)},
+    )
     policy = Policy.compile(data)
     from samband.schemas import Envelope, PersonRef, TaxReassessment, new_envelope_id, synthetic_personnummer
 
     person = PersonRef(pnr=synthetic_personnummer(random.Random(3)))
-    env = Envelope(id=new_envelope_id(), origin="skatteverket", region="mitt", operation="mitt-valfard-2020",
-                   produced_at=AT, subjects=(person,),
-                   record=TaxReassessment(decision_id="SKV-1", decided_on=_dt.date(2020, 5, 1), taxpayer=person, tax_year=2019, increase_ore=10_000_00))
+    env = Envelope(
+        id=new_envelope_id(),
+        origin="skatteverket",
+        region="mitt",
+        operation="mitt-valfard-2020",
+        produced_at=AT,
+        subjects=(person,),
+        record=TaxReassessment(
+            decision_id="SKV-1", decided_on=_dt.date(2020, 5, 1), taxpayer=person, tax_year=2019, increase_ore=10_000_00
+        ),
+    )
     before = policy.decide(env, "csn", _dt.datetime(2022, 4, 30, 23, 59, tzinfo=UTC))
     after = policy.decide(env, "csn", _dt.datetime(2022, 5, 1, tzinfo=UTC))
     assert (before.allow, before.rule) == (False, "deny.no-legal-basis")
@@ -150,10 +193,16 @@ def test_lus_covers_csn_only_from_2022_05_01(shipped_data):
 
 
 def test_field_minimisation_drops_the_fields_and_the_subjects_a_purpose_does_not_need(shipped_data):
-    data = msgspec.structs.replace(shipped_data, need_to_know={
-        **shipped_data.need_to_know,
-        "police.vehicle_control": {**shipped_data.need_to_know["police.vehicle_control"],
-                                   "benefit_control": Need(recipients=("forsakringskassan",), fields=VC_WITH_DRIVER[:5], id="no-driver")}})
+    data = msgspec.structs.replace(
+        shipped_data,
+        need_to_know={
+            **shipped_data.need_to_know,
+            "police.vehicle_control": {
+                **shipped_data.need_to_know["police.vehicle_control"],
+                "benefit_control": Need(recipients=("forsakringskassan",), fields=VC_WITH_DRIVER[:5], id="no-driver"),
+            },
+        },
+    )
     policy = Policy.compile(data)
     env = vehicle_control()
     d = policy.decide(env, "forsakringskassan", AT)
@@ -167,28 +216,60 @@ def test_field_minimisation_drops_the_fields_and_the_subjects_a_purpose_does_not
 
 def test_the_policy_version_is_a_hash_of_the_policy_and_changes_with_it(shipped_data, policy):
     assert Policy.compile(load_policy_dir(SHIPPED)).version == policy.version
-    changed = msgspec.structs.replace(shipped_data, legal_bases={**shipped_data.legal_bases, "X 1:1": LegalBasis(
-        title="x", coverage=(Coverage(agencies=("polisen",), valid_from=_dt.date(2020, 1, 1)),))})
+    changed = msgspec.structs.replace(
+        shipped_data,
+        legal_bases={
+            **shipped_data.legal_bases,
+            "X 1:1": LegalBasis(
+                title="x", coverage=(Coverage(agencies=("polisen",), valid_from=_dt.date(2020, 1, 1)),)
+            ),
+        },
+    )
     assert Policy.compile(changed).version != policy.version
 
 
-@pytest.mark.parametrize("file,old,new,message", [
-    ("agencies.toml", 'name = "Transportstyrelsen"\ntier = "network"', 'name = "Transportstyrelsen"\ntier = "nätverk"',
-     "agencies.toml: Invalid enum value 'nätverk' - at `$.agencies.transportstyrelsen.tier` (value 'nätverk')"),
-    ("operations.toml", "valid_from = 2016-11-01", 'valid_from = "autumn 2016"',
-     "operations.toml: Invalid RFC3339 encoded date - at `$.operations.bacchus-2017.valid_from` (value 'autumn 2016')"),
-    ("operations.toml", '"polisen", "tullverket", "skatteverket"', '"polisen", "tullverk", "skatteverket"',
-     "operations.toml: Expected an agency slug from agencies.toml, got `tullverk` - at `$.operations.bacchus-2017.participants[1]`"),
-    ("need_to_know.toml", 'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver"]\n\n[need_to_know."police.vehicle_control".enforcement]',
-     'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver", "shoe_size"]\n\n[need_to_know."police.vehicle_control".enforcement]',
-     "need_to_know.toml: Expected a field of police.vehicle_control, got `shoe_size` - at `$.need_to_know.police.vehicle_control.benefit_control.fields[6]`"),
-    ("cooptions.toml", 'fields = ["report_id", "weighed_at", "location", "vehicle", "operator", "measured_kg", "permitted_kg"]',
-     'fields = ["report_id", "weighed_at", "location", "vehicle", "operator", "measured_kg"]',
-     "cooptions.toml: Expected every required field of police.overload_report (missing permitted_kg), got "
-     "`['report_id', 'weighed_at', 'location', 'vehicle', 'operator', 'measured_kg']` - at `$.grants.bacchus-2017-transportstyrelsen.fields`"),
-    ("cooptions.toml", "valid_from = 2017-01-09T00:00:00+01:00", "valid_from = 2017-01-09T00:00:00",
-     "cooptions.toml: Expected `datetime` with a timezone component - at `$.grants.bacchus-2017-transportstyrelsen.valid_from` (value 2017-01-09T00:00:00)"),
-])
+@pytest.mark.parametrize(
+    "file,old,new,message",
+    [
+        (
+            "agencies.toml",
+            'name = "Transportstyrelsen"\ntier = "network"',
+            'name = "Transportstyrelsen"\ntier = "nätverk"',
+            "agencies.toml: Invalid enum value 'nätverk' - at `$.agencies.transportstyrelsen.tier` (value 'nätverk')",
+        ),
+        (
+            "operations.toml",
+            "valid_from = 2016-11-01",
+            'valid_from = "autumn 2016"',
+            "operations.toml: Invalid RFC3339 encoded date - at `$.operations.bacchus-2017.valid_from` (value 'autumn 2016')",
+        ),
+        (
+            "operations.toml",
+            '"polisen", "tullverket", "skatteverket"',
+            '"polisen", "tullverk", "skatteverket"',
+            "operations.toml: Expected an agency slug from agencies.toml, got `tullverk` - at `$.operations.bacchus-2017.participants[1]`",
+        ),
+        (
+            "need_to_know.toml",
+            'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver"]\n\n[need_to_know."police.vehicle_control".enforcement]',
+            'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver", "shoe_size"]\n\n[need_to_know."police.vehicle_control".enforcement]',
+            "need_to_know.toml: Expected a field of police.vehicle_control, got `shoe_size` - at `$.need_to_know.police.vehicle_control.benefit_control.fields[6]`",
+        ),
+        (
+            "cooptions.toml",
+            'fields = ["report_id", "weighed_at", "location", "vehicle", "operator", "measured_kg", "permitted_kg"]',
+            'fields = ["report_id", "weighed_at", "location", "vehicle", "operator", "measured_kg"]',
+            "cooptions.toml: Expected every required field of police.overload_report (missing permitted_kg), got "
+            "`['report_id', 'weighed_at', 'location', 'vehicle', 'operator', 'measured_kg']` - at `$.grants.bacchus-2017-transportstyrelsen.fields`",
+        ),
+        (
+            "cooptions.toml",
+            "valid_from = 2017-01-09T00:00:00+01:00",
+            "valid_from = 2017-01-09T00:00:00",
+            "cooptions.toml: Expected `datetime` with a timezone component - at `$.grants.bacchus-2017-transportstyrelsen.valid_from` (value 2017-01-09T00:00:00)",
+        ),
+    ],
+)
 def test_a_bad_policy_file_is_refused_naming_the_file_the_key_and_the_value(tmp_path, file, old, new, message):
     shutil.copytree(SHIPPED, tmp_path / "policy")
     path = tmp_path / "policy" / file

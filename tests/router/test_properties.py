@@ -16,7 +16,7 @@ DATA = synthetic_data(operations=30, grants=40, seed=11)
 POLICY = Policy(DATA)
 ENVELOPES = synthetic_envelopes(POLICY, 300, seed=12)
 AGENCIES = sorted(DATA.agencies) + ["okand_myndighet"]
-UTC = _dt.timezone.utc
+UTC = _dt.UTC
 EMPTY = Policy(msgspec.structs.replace(DATA, operations={}, grants={}))
 
 envelopes = st.sampled_from(ENVELOPES)
@@ -25,21 +25,32 @@ times = st.one_of(
     st.just(SYNTHETIC_AT),
     st.datetimes(min_value=_dt.datetime(2015, 1, 1), max_value=_dt.datetime(2026, 12, 31), timezones=st.just(UTC)),
     # right around the grants' ends, where expiry bites
-    st.builds(lambda g, s: g.valid_to + _dt.timedelta(seconds=s), st.sampled_from(list(DATA.grants.values())),
-              st.integers(min_value=-2, max_value=2)),
+    st.builds(
+        lambda g, s: g.valid_to + _dt.timedelta(seconds=s),
+        st.sampled_from(list(DATA.grants.values())),
+        st.integers(min_value=-2, max_value=2),
+    ),
 )
 handlings = st.builds(
     Handling,
     named_recipients=st.one_of(st.none(), st.lists(st.sampled_from(AGENCIES), max_size=4, unique=True).map(tuple)),
-    no_onward_sharing=st.booleans(), foreign_origin=st.booleans(), review_required=st.booleans(),
+    no_onward_sharing=st.booleans(),
+    foreign_origin=st.booleans(),
+    review_required=st.booleans(),
 )
 FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _justifying_grants(env, recipient, at):
-    return [g for g in DATA.grants.values()
-            if g.agency == recipient and g.operation == env.operation and env.record_type in g.record_types
-            and not g.revoked and g.valid_from <= at < g.valid_to]
+    return [
+        g
+        for g in DATA.grants.values()
+        if g.agency == recipient
+        and g.operation == env.operation
+        and env.record_type in g.record_types
+        and not g.revoked
+        and g.valid_from <= at < g.valid_to
+    ]
 
 
 @FAST

@@ -31,9 +31,15 @@ async def _backlog(js, name: str, n: int, *, ack_wait: float) -> tuple[str, str]
     """A durable consumer of its own on a fresh subject, and ``n`` numbered records waiting for it."""
     root = _root()
     durable = root.replace(".", "-")
-    await js.add_consumer(name, ConsumerConfig(
-        durable_name=durable, filter_subject=f"{root}.>", ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait,
-    ))
+    await js.add_consumer(
+        name,
+        ConsumerConfig(
+            durable_name=durable,
+            filter_subject=f"{root}.>",
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+        ),
+    )
     for i in range(n):
         await js.publish(f"{root}.r", str(i).encode())
     return root, durable

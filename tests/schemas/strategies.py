@@ -26,13 +26,15 @@ _seeds = st.integers(0, 2**32)
 # Identifiers are drawn from a small pool so the bounded "already validated" set is
 # exercised both ways (first sight and seen again).
 _IDENTIFIERS = {
-    PersonRef: st.builds(lambda seed, s: PersonRef(pnr=synthetic_personnummer(random.Random(seed), samordning=s)), _seeds, st.booleans()),
+    PersonRef: st.builds(
+        lambda seed, s: PersonRef(pnr=synthetic_personnummer(random.Random(seed), samordning=s)), _seeds, st.booleans()
+    ),
     OrganisationRef: st.builds(lambda seed: OrganisationRef(orgnr=synthetic_orgnr(random.Random(seed))), _seeds),
     VehicleRef: st.builds(lambda seed: VehicleRef(plate=synthetic_plate(random.Random(seed))), _seeds),
 }
 
 _text = st.text(max_size=40)
-_zones = st.sampled_from([_dt.timezone.utc, _dt.timezone(_dt.timedelta(hours=1)), _dt.timezone(_dt.timedelta(hours=2))])
+_zones = st.sampled_from([_dt.UTC, _dt.timezone(_dt.timedelta(hours=1)), _dt.timezone(_dt.timedelta(hours=2))])
 _datetimes = st.datetimes(min_value=_dt.datetime(1990, 1, 1), max_value=_dt.datetime(2040, 1, 1), timezones=_zones)
 _dates = st.dates(min_value=_dt.date(1990, 1, 1), max_value=_dt.date(2040, 1, 1))
 
@@ -76,7 +78,11 @@ def struct_strategy(cls: type[msgspec.Struct]) -> st.SearchStrategy:
     info = mi.type_info(cls)
     required = {f.name: _for(f.type) for f in info.fields if f.required}
     optional = {f.name: _for(f.type) for f in info.fields if not f.required}
-    return st.fixed_dictionaries(required, optional=optional).map(lambda kw: _build(cls, kw)).filter(lambda x: x is not None)
+    return (
+        st.fixed_dictionaries(required, optional=optional)
+        .map(lambda kw: _build(cls, kw))
+        .filter(lambda x: x is not None)
+    )
 
 
 def _build(cls, kw):
@@ -92,7 +98,11 @@ def envelopes(draw, record: st.SearchStrategy | None = None) -> Envelope:
     """Envelopes carrying any record; an intelligence note always names its recipients, as the envelope demands."""
     from samband.schemas import RECORD_TYPES
 
-    rec = draw(record if record is not None else st.sampled_from(sorted(RECORD_TYPES)).flatmap(lambda t: struct_strategy(RECORD_TYPES[t])))
+    rec = draw(
+        record
+        if record is not None
+        else st.sampled_from(sorted(RECORD_TYPES)).flatmap(lambda t: struct_strategy(RECORD_TYPES[t]))
+    )
     handling = draw(struct_strategy(Handling))
     if rec.__struct_config__.tag == "security.intelligence_note" and not handling.named_recipients:
         handling = msgspec.structs.replace(handling, named_recipients=("polisen",))

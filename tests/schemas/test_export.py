@@ -20,8 +20,14 @@ from samband.schemas import BUS_SUBJECTS, RECORD_TYPES, Schema, asyncapi_documen
 ASYNCAPI_SCHEMA = json.loads((Path(__file__).parent / "asyncapi" / "asyncapi-3.0.0-without-id.json").read_text())
 VALIDATOR = jsonschema.Draft7Validator(ASYNCAPI_SCHEMA)
 
-SAMPLE = {"agency": "polisen", "recordType": "police.vehicle_control", "reason": "identifier", "kind": "cooption",
-          "decisionId": "bacchus-2024", "receiptKey": "0190a1b2"}
+SAMPLE = {
+    "agency": "polisen",
+    "recordType": "police.vehicle_control",
+    "reason": "identifier",
+    "kind": "cooption",
+    "decisionId": "bacchus-2024",
+    "receiptKey": "0190a1b2",
+}
 
 
 def _instance(address: str) -> str:
@@ -46,7 +52,11 @@ def test_export_writes_a_schema_per_record_type_the_envelope_and_the_asyncapi_do
     assert files == {f"{tag}.json" for tag in RECORD_TYPES} | {"envelope.json", "asyncapi.json"}
     assert "30 files in" in result.output
     doc = json.loads((tmp_path / "out" / "police.vehicle_control.json").read_text())
-    assert (doc["title"], doc["x-samband-version"], doc["$ref"]) == ("police.vehicle_control", "1.0", "#/$defs/VehicleControl")
+    assert (doc["title"], doc["x-samband-version"], doc["$ref"]) == (
+        "police.vehicle_control",
+        "1.0",
+        "#/$defs/VehicleControl",
+    )
     jsonschema.Draft202012Validator.check_schema(doc)
     assert CliRunner().invoke(cli, ["schemas", "check", str(tmp_path / "out")]).exit_code == 0
 
@@ -58,11 +68,15 @@ def test_the_asyncapi_document_validates_against_the_official_asyncapi_3_schema(
     assert doc["asyncapi"] == "3.0.0"
 
 
-@pytest.mark.parametrize("breakage", [
-    lambda d: d["channels"]["outbound"].update(address=5),
-    lambda d: d["operations"]["send_outbound"].update(action="publish"),
-    lambda d: d["components"]["schemas"]["Envelope"].update(type=5),
-], ids=["address not a string", "action not send/receive", "payload schema not a schema"])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda d: d["channels"]["outbound"].update(address=5),
+        lambda d: d["operations"]["send_outbound"].update(action="publish"),
+        lambda d: d["components"]["schemas"]["Envelope"].update(type=5),
+    ],
+    ids=["address not a string", "action not send/receive", "payload schema not a schema"],
+)
 def test_the_validation_would_catch_a_broken_document(breakage):
     doc = copy.deepcopy(asyncapi_document())
     breakage(doc)
@@ -78,7 +92,11 @@ def test_every_channel_carries_its_message_schema_and_every_record_type_is_a_par
     assert doc["channels"]["outbound"]["parameters"]["recordType"]["enum"] == sorted(RECORD_TYPES)
     assert doc["components"]["messages"]["envelope"]["payload"] == {"$ref": "#/components/schemas/Envelope"}
     assert doc["channels"]["deadLetters"]["x-samband"] == {
-        "account": "agency", "stream": "DEADLETTER", "sender": "the agency's adapter", "receiver": "the agency's IT team"}
+        "account": "agency",
+        "stream": "DEADLETTER",
+        "sender": "the agency's adapter",
+        "receiver": "the agency's IT team",
+    }
     assert {c.__name__ for c in RECORD_TYPES.values()} <= doc["components"]["schemas"].keys()
 
 
@@ -91,8 +109,9 @@ def test_every_stream_of_the_deployment_is_described_by_a_subject_of_the_bus():
 
 
 def test_every_subject_the_broker_lets_an_agency_or_the_router_use_is_described(tmp_path):
-    config = json.loads(render_server_config(
-        agencies=[], creds=Credentials(tmp_path), store_dir=tmp_path / "js", port=4222))
+    config = json.loads(
+        render_server_config(agencies=[], creds=Credentials(tmp_path), store_dir=tmp_path / "js", port=4222)
+    )
     router = config["accounts"]["ROUTER"]
     exported = [e["service"] for e in router["exports"]]
     ours = [_instance(s.address) for s in BUS_SUBJECTS if s.account == "ROUTER"]
@@ -100,9 +119,14 @@ def test_every_subject_the_broker_lets_an_agency_or_the_router_use_is_described(
         assert any(_matches(pattern, subject) for subject in ours), pattern
     from samband.broker_config import Agency
 
-    config = json.loads(render_server_config(
-        agencies=[Agency(slug="polisen", name="Polismyndigheten", tier="core")], creds=Credentials(tmp_path),
-        store_dir=tmp_path / "js", port=4222))
+    config = json.loads(
+        render_server_config(
+            agencies=[Agency(slug="polisen", name="Polismyndigheten", tier="core")],
+            creds=Credentials(tmp_path),
+            store_dir=tmp_path / "js",
+            port=4222,
+        )
+    )
     agency = config["accounts"]["polisen"]
     allowed = [p for p in agency["users"][0]["permissions"]["publish"]["allow"] if not p.startswith("$JS")]
     theirs = [_instance(s.address) for s in BUS_SUBJECTS if s.account == "agency"]
@@ -132,4 +156,7 @@ def test_a_package_that_owns_a_message_gives_it_its_payload_schema(monkeypatch):
     assert list(VALIDATOR.iter_errors(doc)) == []
     with pytest.raises(ValueError) as err:
         register_message("auditTrail", AuditLine)
-    assert str(err.value) == "Expected a message name one of ['auditCheckpoint', 'auditRecord', 'deadLetter'], got 'auditTrail'"
+    assert (
+        str(err.value)
+        == "Expected a message name one of ['auditCheckpoint', 'auditRecord', 'deadLetter'], got 'auditTrail'"
+    )

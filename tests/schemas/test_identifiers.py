@@ -45,16 +45,19 @@ def test_every_generated_orgnr_and_plate_validates(seed):
     assert normalise_plate(plate) == plate == VehicleRef(plate=plate).plate
 
 
-@pytest.mark.parametrize("written,expected", [
-    ("850312-1231", "198503121231"),
-    ("8503121231", "198503121231"),
-    ("19850312-1231", "198503121231"),
-    (" 198503121231 ", "198503121231"),
-    ("250312-1234", "202503121234"),     # a child: the latest year ending in 25 that is not in the future
-    ("250312+1234", "192503121234"),     # '+': turns 100 or more this year
-    ("260101+1238", "192601011238"),     # turns 100 this year: '+' from the new year, not from the birthday
-    ("850372-1238", "198503721238"),     # samordningsnummer: day 12 + 60
-])
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("850312-1231", "198503121231"),
+        ("8503121231", "198503121231"),
+        ("19850312-1231", "198503121231"),
+        (" 198503121231 ", "198503121231"),
+        ("250312-1234", "202503121234"),  # a child: the latest year ending in 25 that is not in the future
+        ("250312+1234", "192503121234"),  # '+': turns 100 or more this year
+        ("260101+1238", "192601011238"),  # turns 100 this year: '+' from the new year, not from the birthday
+        ("850372-1238", "198503721238"),  # samordningsnummer: day 12 + 60
+    ],
+)
 def test_written_forms_normalise_to_twelve_digits_with_the_right_century(written, expected):
     assert normalise_personnummer(written, today=TODAY) == expected
 
@@ -63,20 +66,44 @@ INVALID = [
     (normalise_personnummer, "198503121235", "Invalid personnummer 198503**-****: bad check digit"),
     (normalise_personnummer, "19850230-1231", "Invalid personnummer 198502**-****: no such date"),
     (normalise_personnummer, "19840230-1231", "Invalid personnummer 198402**-****: no such date"),
-    (normalise_personnummer, "8503121",
-     "Expected personnummer of 10 or 12 digits (YYMMDD-NNNC or YYYYMMDDNNNC), got **** of 7 characters"),
-    (normalise_personnummer, "1985031212310",
-     "Expected personnummer of 10 or 12 digits (YYMMDD-NNNC or YYYYMMDDNNNC), got 198503**-**** of 13 characters"),
-    (normalise_personnummer, "850392-1231", "Invalid personnummer 198503**-****: no such date"),   # samordningsnummer day 92
-    (normalise_personnummer, "850345-1231", "Invalid personnummer 198503**-****: no such date"),   # neither a day nor day + 60
-    (normalise_personnummer, "19850312+1231", "Invalid personnummer 198503**-****: `+` belongs to the 10-digit form only"),
+    (
+        normalise_personnummer,
+        "8503121",
+        "Expected personnummer of 10 or 12 digits (YYMMDD-NNNC or YYYYMMDDNNNC), got **** of 7 characters",
+    ),
+    (
+        normalise_personnummer,
+        "1985031212310",
+        "Expected personnummer of 10 or 12 digits (YYMMDD-NNNC or YYYYMMDDNNNC), got 198503**-**** of 13 characters",
+    ),
+    (
+        normalise_personnummer,
+        "850392-1231",
+        "Invalid personnummer 198503**-****: no such date",
+    ),  # samordningsnummer day 92
+    (
+        normalise_personnummer,
+        "850345-1231",
+        "Invalid personnummer 198503**-****: no such date",
+    ),  # neither a day nor day + 60
+    (
+        normalise_personnummer,
+        "19850312+1231",
+        "Invalid personnummer 198503**-****: `+` belongs to the 10-digit form only",
+    ),
     (normalise_personnummer, "20271231-1231", "Invalid personnummer 202712**-****: date of birth in the future"),
-    (normalise_personnummer, "８５０３１２-１２３１",  # full-width digits are not digits of a personnummer
-     "Expected personnummer of 10 or 12 digits (YYMMDD-NNNC or YYYYMMDDNNNC), got **** of 11 characters"),
+    (
+        normalise_personnummer,
+        "８５０３１２-１２３１",  # full-width digits are not digits of a personnummer
+        "Expected personnummer of 10 or 12 digits (YYMMDD-NNNC or YYYYMMDDNNNC), got **** of 11 characters",
+    ),
     (normalise_personnummer, 198503121231, "Expected personnummer as `str`, got `int`"),
     (normalise_orgnr, "556677-8890", "Invalid organisationsnummer 5566**-****: bad check digit"),
-    (normalise_orgnr, "851212-1231",
-     "Invalid organisationsnummer 8512**-****: third digit must be 2 or more (a personnummer is a person)"),
+    (
+        normalise_orgnr,
+        "851212-1231",
+        "Invalid organisationsnummer 8512**-****: third digit must be 2 or more (a personnummer is a person)",
+    ),
     (normalise_orgnr, "55667788", "Expected organisationsnummer NNNNNN-NNNN, got **** of 8 characters"),
     (normalise_plate, "ABC12O", "Expected registration plate like ABC123 or ABC12D, got A***** of 6 characters"),
     (normalise_plate, "AIC123", "Expected registration plate like ABC123 or ABC12D, got A***** of 6 characters"),
@@ -106,6 +133,10 @@ def test_a_reference_built_by_hand_holds_only_the_canonical_form():
 def test_references_never_show_the_identifier_in_repr_or_str():
     rng = random.Random(1)
     pnr, orgnr, plate = synthetic_personnummer(rng), synthetic_orgnr(rng), synthetic_plate(rng)
-    for ref, secret in [(PersonRef(pnr=pnr), pnr[6:]), (OrganisationRef(orgnr=orgnr), orgnr[4:]), (VehicleRef(plate=plate), plate[1:])]:
+    for ref, secret in [
+        (PersonRef(pnr=pnr), pnr[6:]),
+        (OrganisationRef(orgnr=orgnr), orgnr[4:]),
+        (VehicleRef(plate=plate), plate[1:]),
+    ]:
         assert secret not in repr(ref) and secret not in str(ref)
     assert repr(PersonRef(pnr=pnr)) == f"PersonRef(pnr='{pnr[:6]}**-****')"

@@ -55,8 +55,15 @@ def _evolve(old, new):
 
 
 def test_a_reader_of_1_0_decodes_what_a_1_1_writer_sends_with_the_tolerant_reader():
-    sent = encode(ControlV1_1(control_id="K-1", controlled_at=_dt.datetime(2024, 5, 2, 6, tzinfo=_dt.timezone.utc),
-                              person=PersonRef(pnr=PNR), passengers=31, seats=52))
+    sent = encode(
+        ControlV1_1(
+            control_id="K-1",
+            controlled_at=_dt.datetime(2024, 5, 2, 6, tzinfo=_dt.UTC),
+            person=PersonRef(pnr=PNR),
+            passengers=31,
+            seats=52,
+        )
+    )
     read = Codec(ControlV1_0, "test.control", tolerant=True).decode(sent)
     assert isinstance(read, ControlV1_0)
     assert (read.control_id, read.passengers, read.person) == ("K-1", 31, PersonRef(pnr=PNR))
@@ -127,13 +134,20 @@ class NewValue(Record, tag="test.control", kw_only=True):
     passengers: int = 0
 
 
-@pytest.mark.parametrize("new,problem", [
-    (Removed, "breaking change without a major version bump: removed field `person` - at `$`"),
-    (Retyped, "breaking change without a major version bump: retyped: was string, now integer - at `$.control_id`"),
-    (NewRequired, "breaking change without a major version bump: new required field `officer` - at `$`"),
-    (NarrowedDefault, "breaking change without a major version bump: changed default: was 0, now 1 - at `$.passengers`"),
-    (NewValue, "breaking change without a major version bump: field `person` is no longer required - at `$`"),
-], ids=["removed field", "retyped field", "new required field", "changed default", "made optional"])
+@pytest.mark.parametrize(
+    "new,problem",
+    [
+        (Removed, "breaking change without a major version bump: removed field `person` - at `$`"),
+        (Retyped, "breaking change without a major version bump: retyped: was string, now integer - at `$.control_id`"),
+        (NewRequired, "breaking change without a major version bump: new required field `officer` - at `$`"),
+        (
+            NarrowedDefault,
+            "breaking change without a major version bump: changed default: was 0, now 1 - at `$.passengers`",
+        ),
+        (NewValue, "breaking change without a major version bump: field `person` is no longer required - at `$`"),
+    ],
+    ids=["removed field", "retyped field", "new required field", "changed default", "made optional"],
+)
 def test_a_breaking_change_fails_the_check_unless_the_major_version_is_bumped(new, problem):
     assert _evolve(ControlV1_0, new)[0] == f"test.control 1.0 -> 1.1: {problem}"
 
@@ -214,6 +228,8 @@ def test_schemas_check_on_the_command_line_fails_naming_the_breaking_change(tmp_
     path.write_text(json.dumps(doc))
     result = CliRunner().invoke(cli, ["schemas", "check", str(tmp_path / "snap")])
     assert result.exit_code == 1
-    assert ("benefit.recovery_claim 1.0 -> 1.0: breaking change without a major version bump: "
-            "retyped: was string, now integer - at `$.amount_ore`") in result.output
+    assert (
+        "benefit.recovery_claim 1.0 -> 1.0: breaking change without a major version bump: "
+        "retyped: was string, now integer - at `$.amount_ore`"
+    ) in result.output
     assert CliRunner().invoke(cli, ["schemas", "check", str(SNAPSHOT)]).exit_code == 0

@@ -416,9 +416,8 @@ class Policy:
                 reason=f"foreign-origin material goes only to the core agencies; {recipient} is not one",
             )
         need = entry.need
-        if need is not None:
-            if self._covered(need.legal_basis, origin, recipient, at):  # type: ignore[arg-type]
-                return need if not no_onward or need.no_onward_sharing else _marked(need)
+        if need is not None and self._covered(need.legal_basis, origin, recipient, at):  # type: ignore[arg-type]
+            return need if not no_onward or need.no_onward_sharing else _marked(need)
         uncovered = need.legal_basis if need is not None else None
         for g in entry.grants:
             if g.start <= at < g.end:

@@ -278,7 +278,7 @@ def measure_decide(operations: int = 100, grants: int = 50, *, records: int = 10
         for e, r in pairs:
             decide(e, r, at)
         t1 = time.perf_counter()
-        for e, r in pairs:
+        for _e, _r in pairs:
             pass
         t2 = time.perf_counter()
         best = min(best, ((t1 - t0) - (t2 - t1)) / len(pairs))

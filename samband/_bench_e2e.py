@@ -287,7 +287,7 @@ class E2E:
                         await asyncio.sleep(delay)
                 return published, loop.time() - start
 
-            t0, (published, offered_s) = await self._drive(publish, router, timeout=120.0)
+            _t0, (published, offered_s) = await self._drive(publish, router, timeout=120.0)
             await nc.close()
         lat, copies, _ = await self._read_inboxes(router.stats.get("delivered", {}))
         fig = Figure(

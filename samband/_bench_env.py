@@ -72,7 +72,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def native_records(n: int, *, run: str, seed: int = 2017, start: int = 0) -> Iterator[NativeRecord]:

@@ -93,7 +93,7 @@ def _decider(policy) -> Callable:
 def _policy_envelopes(n: int, operations: list[str] | None) -> list:
     rng = random.Random(7)
     out = []
-    for i, r in enumerate(native_records(n, run="policy")):
+    for _i, r in enumerate(native_records(n, run="policy")):
         native = r.value
         if operations:
             native["insats"] = rng.choice(operations)

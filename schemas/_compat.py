@@ -76,13 +76,12 @@ class _Walker:
             if key in self._seen:  # a recursive type: compared once per place
                 return
             self._seen.add(key)
-        if "default" in o2 or "default" in n2:
-            if o2.get("default", ...) != n2.get("default", ...):
-                self.add(
-                    "breaking",
-                    path,
-                    f"changed default: was {json.dumps(o2.get('default'))}, now {json.dumps(n2.get('default'))}",
-                )
+        if ("default" in o2 or "default" in n2) and o2.get("default", ...) != n2.get("default", ...):
+            self.add(
+                "breaking",
+                path,
+                f"changed default: was {json.dumps(o2.get('default'))}, now {json.dumps(n2.get('default'))}",
+            )
         if o2.get("type") == "object" and n2.get("type") == "object" and ("properties" in o2 or "properties" in n2):
             self._object(o2, n2, path)
         elif "anyOf" in o2 or "anyOf" in n2:  # one side may be a union of one

@@ -46,12 +46,10 @@ class RouterProcess:
                 str(self.policy),
             ]
             ready = b"router running"
-        self.proc = subprocess.Popen(
-            [sys.executable, *cmd],
-            stdout=subprocess.PIPE,
-            stderr=open(self.log, "ab"),
-            env={**_env(), "COLUMNS": "200"},
-        )
+        with open(self.log, "ab") as stderr:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, *cmd], stdout=subprocess.PIPE, stderr=stderr, env={**_env(), "COLUMNS": "200"}
+            )
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
         if not line.startswith(ready) or time.monotonic() > deadline:

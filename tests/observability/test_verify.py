@@ -116,7 +116,7 @@ def test_tampering_with_an_exported_copy_is_detected_and_located(trail, tmp_path
 
 
 def test_a_forged_checkpoint_is_detected(trail, tmp_path):
-    t, key = trail
+    t, _key = trail
     path = export_file(tmp_path, t)
     lines = _lines(path)
     cp_lines = [i for i, line in enumerate(lines) if line.startswith(b'{"seq":')]
@@ -165,7 +165,7 @@ def test_an_export_of_a_time_window_starts_after_a_checkpoint_and_verifies_on_it
     from samband.observability import SYNTHETIC_T0 as T0
     from samband.observability import slice_trail
 
-    t, key = trail
+    t, _key = trail
     part = slice_trail(t, T0 + dt.timedelta(seconds=1200), T0 + dt.timedelta(seconds=2100))
     # widened to the checkpoints at 1000 and 2500 so both ends are vouched for by a signature
     assert (AUDIT_DECODER.decode(part.records[0]).seq, AUDIT_DECODER.decode(part.records[-1]).seq) == (1001, 2500)

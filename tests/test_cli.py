@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from samband.broker_config import free_port
 from samband.cli import cli
 
-from .conftest import samband_process, stop_samband_process
+from ._support import samband_process, stop_samband_process
 
 
 def test_samband_help_lists_the_subcommands_that_exist():

@@ -16,7 +16,7 @@ from samband.observability import AUDIT_DECODER, Pseudonymiser, load_or_create_k
 from samband.router import Policy
 from samband.schemas import ENVELOPE
 
-from .conftest import wait_for
+from ._support import wait_for
 
 
 def write_export(path, records, *, broken_after: int | None = None) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from samband.adapters import MAX_RECORD_BYTES, mapping_for, native_format
 
-from .conftest import OPERATION, run_export
+from .._support import OPERATION, run_export
 
 # Where each agency's sample keeps the fields the cases break (record 0 of each sample).
 FIELDS = {

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from samband.cli import cli
 
-from .conftest import OPERATION
+from .._support import OPERATION
 
 
 def samband(bus, *args: str):

@@ -12,7 +12,7 @@ from samband.adapters._declarative import load_mapping
 from samband.adapters._registry import MAPPINGS_DIR
 from samband.broker_config import Agency, Deployment, builtin_agencies
 
-from .conftest import OPERATION, run_export
+from .._support import OPERATION, run_export
 
 EXAMPLE = (MAPPINGS_DIR / "transportstyrelsen.toml").read_text(encoding="utf-8")
 

@@ -13,7 +13,7 @@ from samband.adapters import InboxSink, consume_inbox, mapping_for
 from samband.broker_config import ROUTER
 from samband.schemas import Receipt, encode
 
-from .conftest import OPERATION
+from .._support import OPERATION
 
 AGENCY = "kustbevakningen"
 

@@ -20,7 +20,7 @@ from samband.adapters import (
 from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
-from .conftest import OPERATION, run_export
+from .._support import OPERATION, run_export
 
 
 async def ingest_since(bus, agency: str, after_seq: int, count: int) -> list:

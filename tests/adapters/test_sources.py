@@ -11,7 +11,7 @@ from samband.adapters import Positions, mapping_for, native_format, publish_reco
 from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
-from .conftest import OPERATION, run_export
+from .._support import OPERATION, run_export
 
 
 async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_tail_is_dead_lettered(bus, tmp_path):

@@ -11,7 +11,7 @@ from nats.js.errors import NotFoundError
 
 from samband.broker_config import AUDITOR, JS_DENY_DESTRUCTIVE, ROUTER, SSO, STEWARD
 
-from ..conftest import wait_for
+from .._support import wait_for
 
 
 async def _stream_counts(dep, slugs) -> tuple[dict[str, int], int]:

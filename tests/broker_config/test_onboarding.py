@@ -14,7 +14,7 @@ from samband.adapters import mapping_for, native_format, publish_records, read_f
 from samband.broker_config import ROUTER, Deployment, OnboardingError, offboard, onboard, registration_subject
 from samband.schemas import AgencyRegistration
 
-from ..conftest import wait_for
+from .._support import wait_for
 from ._records import vehicle_control_bytes
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"

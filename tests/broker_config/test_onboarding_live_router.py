@@ -13,7 +13,7 @@ from samband.observability import AUDIT_DECODER
 from samband.router import LivePolicy
 from samband.schemas import ENVELOPE, encode
 
-from ..conftest import wait_for
+from .._support import wait_for
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
 

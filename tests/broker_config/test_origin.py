@@ -10,7 +10,7 @@ from samband.observability import AUDIT_DECODER
 from samband.router import Policy
 from samband.schemas import ENVELOPE
 
-from ..conftest import wait_for
+from .._support import wait_for
 from ._records import vehicle_control_bytes
 
 

@@ -22,7 +22,7 @@ from samband.observability import Pseudonymiser, load_or_create_key
 from samband.router import Policy, Router
 from samband.schemas import ENVELOPE
 
-from ..conftest import retry_until_ready, wait_for
+from .._support import retry_until_ready, wait_for
 from ._records import vehicle_control_bytes
 
 

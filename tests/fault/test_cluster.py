@@ -23,7 +23,7 @@ from samband.broker_config import (
     render_cluster,
 )
 
-from ..conftest import retry_until_ready
+from .._support import retry_until_ready
 from ._procs import duplicates
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]

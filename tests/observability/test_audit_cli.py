@@ -17,7 +17,7 @@ from samband.observability import PUBLIC_KEY_FILE, SIGNING_KEY_FILE, read_trail,
 from samband.router import Policy
 from samband.schemas import ENVELOPE, Receipt, mask_personnummer
 
-from ..conftest import wait_for
+from .._support import wait_for
 from .test_fail_closed import publish
 
 

@@ -20,7 +20,7 @@ from samband.observability import (
     verify_bytes,
 )
 
-from ..conftest import wait_for
+from .._support import wait_for
 
 
 async def append(js, records) -> None:

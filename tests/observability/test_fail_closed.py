@@ -19,7 +19,7 @@ from samband.observability import AUDIT_DECODER, read_trail, verify_bytes
 from samband.router import Policy
 from samband.schemas import ENVELOPE
 
-from ..conftest import wait_for
+from .._support import wait_for
 
 
 async def publish(dep, tmp_path, name: str, seed: int, n: int) -> int:

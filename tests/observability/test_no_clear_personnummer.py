@@ -15,7 +15,7 @@ from samband.observability import configure_logging, read_stream, read_trail
 from samband.router import LivePolicy
 from samband.schemas import PNR_SHAPE, InvalidIdentifier, normalise_personnummer
 
-from ..conftest import wait_for
+from .._support import wait_for
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from samband.observability import (
     PublishRefused,
 )
 
-from ..conftest import fresh_subject, scratch_stream
+from .._support import fresh_subject, scratch_stream
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
 

@@ -15,7 +15,7 @@ from samband.observability import configure_logging, get_logger, get_tracer
 from samband.router import Policy
 from samband.schemas import synthetic_personnummer
 
-from ..conftest import wait_for
+from .._support import wait_for
 
 
 async def test_one_trace_runs_from_the_senders_publish_to_the_recipients_sink_write(bus, spans, tmp_path):

@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import importlib.resources
-from pathlib import Path
-
 import pytest
 
 from samband.router import Policy, PolicyData, load_policy_dir
 
-SHIPPED = Path(str(importlib.resources.files("samband.broker_config") / "policy"))
+from .._support import SHIPPED
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,7 @@ from click.testing import CliRunner
 
 from samband.cli import cli
 
-from ..conftest import samband_process, stop_samband_process
-from .conftest import SHIPPED
+from .._support import SHIPPED, samband_process, stop_samband_process
 
 ENV = {"COLUMNS": "400"}
 

@@ -19,9 +19,7 @@ from samband.observability import AUDIT_DECODER
 from samband.router import LivePolicy
 from samband.schemas import AgencyRegistration, CooptionDecision, Envelope, OperationDecision, encode, new_envelope_id
 
-from ..conftest import wait_for
-from .conftest import SHIPPED
-from .helpers import vehicle_control
+from .._support import SHIPPED, vehicle_control, wait_for
 
 NOW = _dt.datetime.now(_dt.UTC)
 

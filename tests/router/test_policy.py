@@ -13,8 +13,7 @@ from samband.router import NOBODY, Policy, PolicyError, load_policy_dir
 from samband.router._model import Coverage, LegalBasis, Need
 from samband.schemas import Handling
 
-from .conftest import SHIPPED
-from .helpers import AT, UTC, overload_report, vehicle_control
+from .._support import AT, SHIPPED, UTC, overload_report, vehicle_control
 
 ALL_VC = ("control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver", "passengers", "remark")
 VC_WITH_DRIVER = ("control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver")

@@ -10,7 +10,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from samband.router._pull import Puller
 
-from ..conftest import fresh_subject, scratch_stream
+from .._support import fresh_subject, scratch_stream
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
 

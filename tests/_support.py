@@ -1,0 +1,210 @@
+"""Helpers the test modules share (the structlog `testing` habit): waiting for a condition with a
+deadline, scratch streams, `samband` as its own process, envelopes for the policy tests, and an
+agency export run through the adapter runtime. Fixtures stay in the conftest files; helpers live here."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import importlib.resources
+import random
+from pathlib import Path
+
+from samband.adapters import Positions, list_dead_letters, mapping_for, native_format, publish_records, read_source
+from samband.broker_config import Deployment
+from samband.schemas import (
+    Envelope,
+    Handling,
+    OrganisationRef,
+    OverloadReport,
+    PersonRef,
+    VehicleControl,
+    VehicleRef,
+    new_envelope_id,
+    synthetic_orgnr,
+    synthetic_personnummer,
+    synthetic_plate,
+)
+
+# The shipped policy (package data of samband.broker_config).
+SHIPPED = Path(str(importlib.resources.files("samband.broker_config") / "policy"))
+
+
+async def scratch_stream(bus: Deployment, name: str, root: str):
+    """A memory stream ``name`` on ``<root>.>`` in the router's account, for one test module, and a
+    connection to it (idempotent: the router may not delete streams, so tests use subjects of their own)."""
+    from nats.js.api import StorageType, StreamConfig
+
+    from samband.broker_config import ROUTER
+
+    nc = await bus.connect(ROUTER)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=name, subjects=[f"{root}.>"], storage=StorageType.MEMORY))
+    return nc, js
+
+
+def fresh_subject(root: str) -> str:
+    """A subject prefix under ``root`` no other test uses."""
+    return f"{root}.{random.getrandbits(40):x}"
+
+
+async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll ``predicate`` until true; fail with a clear message after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(
+                f"condition not met within {timeout}s: {getattr(predicate, '__doc__', None) or predicate}"
+            )
+        await asyncio.sleep(interval)
+
+
+async def retry_until_ready(make, timeout: float = 30.0):
+    """Call ``make()`` until JetStream answers: a fresh cluster first elects its meta leader (and,
+    after a node is killed, a new stream leader). Fails with the last error after ``timeout``."""
+    import time
+
+    import nats
+    from nats.js.errors import Error as JsError
+
+    from samband.broker_config import BrokerConfigError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await make()
+        except (TimeoutError, BrokerConfigError, JsError, nats.errors.Error):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
+def samband_process(state_dir: Path, *args: str, ready: str, env: dict | None = None, timeout: float = 30.0):
+    """Start ``samband --state-dir STATE ARGS...`` as its own process and read its output until a line
+    contains ``ready``; fails with everything it printed if it exits or stays silent. Returns
+    (process, lines so far); stop it with ``stop_samband_process``."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "samband", "--state-dir", str(state_dir), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"} | (env or {}),
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if ready in line or proc.poll() is not None:
+            break
+    if not any(ready in ln for ln in lines):
+        proc.kill()
+        raise AssertionError(f"`samband {' '.join(args)}` never printed {ready!r}:\n" + "".join(lines))
+    return proc, lines
+
+
+def stop_samband_process(proc, lines: list[str]) -> str:
+    """SIGTERM, then the rest of its output; fails unless it exits 0."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, "".join(lines) + out
+    return out
+
+
+# ---- envelopes for the policy tests (synthetic identifiers with valid checksums) ----
+UTC = _dt.UTC
+AT = _dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+IN_2017 = _dt.datetime(2017, 3, 3, 20, 0, tzinfo=UTC)
+
+
+def vehicle_control(
+    rng: random.Random | None = None,
+    *,
+    origin: str = "polisen",
+    operation: str = "bacchus-2017",
+    region: str = "syd",
+    handling: Handling = Handling(),
+) -> Envelope:
+    rng = rng or random.Random(1)
+    vehicle = VehicleRef(plate=synthetic_plate(rng))
+    driver = PersonRef(pnr=synthetic_personnummer(rng))
+    rec = VehicleControl(
+        control_id=f"PM-{rng.getrandbits(32):08x}",
+        controlled_at=IN_2017,
+        location="Helsingborg, färjeläget",
+        vehicle=vehicle,
+        vehicle_kind="buss",
+        driver=driver,
+        passengers=41,
+        remark="alkohol över införselkvot",
+    )
+    return Envelope(
+        id=new_envelope_id(),
+        record=rec,
+        origin=origin,
+        region=region,
+        operation=operation,
+        produced_at=IN_2017,
+        subjects=(vehicle, driver),
+        handling=handling,
+    )
+
+
+def overload_report(
+    rng: random.Random | None = None, *, handling: Handling = Handling(), origin: str = "polisen"
+) -> Envelope:
+    rng = rng or random.Random(2)
+    vehicle = VehicleRef(plate=synthetic_plate(rng))
+    operator = OrganisationRef(orgnr=synthetic_orgnr(rng))
+    rec = OverloadReport(
+        report_id=f"PM-OL-{rng.getrandbits(32):08x}",
+        weighed_at=IN_2017,
+        location="Helsingborg",
+        vehicle=vehicle,
+        operator=operator,
+        measured_kg=21_300,
+        permitted_kg=18_000,
+    )
+    return Envelope(
+        id=new_envelope_id(),
+        record=rec,
+        origin=origin,
+        region="syd",
+        operation="bacchus-2017",
+        produced_at=IN_2017,
+        subjects=(vehicle, operator),
+        handling=handling,
+    )
+
+
+# ---- the adapter runtime over an export file ----
+# Records these tests publish belong to no decided operation, so a router started by another
+# test (one shared server) denies them instead of delivering them into someone's sink.
+OPERATION = "adapter-tests"
+
+
+async def run_export(bus, agency: str, source: Path, *, positions: Positions | None = None, **kwargs):
+    """Publish ``source`` with the agency's own credentials; the summary and the dead letters from this source."""
+    mapping = mapping_for(agency)
+    nc = await bus.connect(agency)
+    try:
+        summary = await publish_records(
+            nc, mapping, read_source(source, native_format(mapping), positions=positions), positions=positions, **kwargs
+        )
+        key = str(Path(source).resolve())
+        letters = [
+            letter
+            for _, letter in await list_dead_letters(nc)
+            if letter.source == key or letter.source.startswith(key + "/")
+        ]
+    finally:
+        await nc.close()
+    return summary, letters

@@ -25,7 +25,8 @@ from typing import Any
 import msgspec
 import nats
 
-from samband.observability import AckPipeline, MessageSpan, ProducerSpans, PubAck, PublishBatch, get_logger
+from samband.observability import MessageSpan, ProducerSpans, get_logger
+from samband.observability.bus import AckPipeline, PubAck, PublishBatch
 from samband.schemas import Envelope, SchemaError, encode
 
 from ._deadletter import dead_letter_for

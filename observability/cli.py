@@ -13,17 +13,31 @@ from rich.console import Console
 from rich.table import Table
 
 from samband.schemas import InvalidIdentifier, normalise_personnummer
+from samband.schemas.layout import RECEIPTS_STREAM
 
-from ._audit import AUDIT_DECODER, AuditRecord
-from ._checkpoint import PUBLIC_KEY_FILE, key_id, load_public_key
-from ._errors import AuditUnavailable, ObservabilityError
-from ._index import AuditIndex
-from ._indexed import indexed_query
+from ._errors import ObservabilityError
 from ._pseudonym import Pseudonymiser
-from ._reconcile import reconcile
-from ._store import INDEX_FILE, IndexStore, TrailProblem
-from ._trail import Trail, read_export, read_stream, read_trail, slice_trail, write_export
-from ._verify import verify_bytes
+from .audit import (
+    AUDIT_DECODER,
+    INDEX_FILE,
+    PUBLIC_KEY_FILE,
+    AuditIndex,
+    AuditRecord,
+    AuditUnavailable,
+    IndexStore,
+    Trail,
+    TrailProblem,
+    indexed_query,
+    key_id,
+    load_public_key,
+    read_export,
+    read_stream,
+    read_trail,
+    reconcile,
+    slice_trail,
+    verify_bytes,
+    write_export,
+)
 
 __all__ = ["audit", "commands", "query_broker"]
 
@@ -63,13 +77,12 @@ def _run(coro):
 async def _load(obj, identity: str, *, receipts: bool = False) -> tuple[Trail, list]:
     nc = await obj.connect(identity)
     try:
-        js = nc.jetstream()
         pem_path = obj.state_dir / "keys" / PUBLIC_KEY_FILE
-        trail = await read_trail(js, public_key_pem=pem_path.read_bytes() if pem_path.exists() else None)
+        trail = await read_trail(nc, public_key_pem=pem_path.read_bytes() if pem_path.exists() else None)
         got = []
         if receipts:
             try:
-                got = await read_stream(js, "RECEIPTS", "receipt.>", with_subjects=True)
+                got = await read_stream(nc, RECEIPTS_STREAM, with_subjects=True)
             except AuditUnavailable as exc:
                 raise AuditUnavailable(f"{exc}; `{identity}` may lack read access to RECEIPTS") from exc
         return trail, got
@@ -349,8 +362,7 @@ def checkpoint_cmd(obj, every: int, interval: float) -> None:
 async def _checkpoint(obj, every: int, interval: float) -> None:
     import signal
 
-    from ._checkpoint import load_or_create_signing_key
-    from ._checkpointer import Checkpointer
+    from .audit import Checkpointer, load_or_create_signing_key
 
     key = load_or_create_signing_key(obj.state_dir / "keys")
     nc = await obj.connect("router")  # checkpoints are written in the router's account

@@ -3,13 +3,12 @@
 The tree::
 
     RouterError                 base of everything this package raises
-    ├── PolicyError             a policy file or decision message is invalid (names the file, the key and the value)
-    └── DeliveryFailed          a recipient's inbox did not acknowledge a delivery (wraps the nats-py error)
+    └── PolicyError             a policy file or decision message is invalid (names the file, the key and the value)
 """
 
 from __future__ import annotations
 
-__all__ = ["DeliveryFailed", "PolicyError", "RouterError"]
+__all__ = ["PolicyError", "RouterError"]
 
 
 class RouterError(Exception):
@@ -18,7 +17,3 @@ class RouterError(Exception):
 
 class PolicyError(RouterError, ValueError):
     """Policy data failed validation."""
-
-
-class DeliveryFailed(RouterError):
-    """A delivery was not acknowledged by the recipient's inbox stream."""

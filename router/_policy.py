@@ -18,13 +18,13 @@ from pathlib import Path
 import msgspec
 
 from samband.schemas import RECORD_TYPES, Envelope, Handling
+from samband.schemas.layout import LUS
 
 from ._minimise import View, view_for
 from ._model import Grant, Need, Operation, PolicyData, load_policy_dir, record_fields, validate
 
 __all__ = ["LUS", "NOBODY", "Decision", "Policy"]
 
-LUS = "LUS 2016:774"
 NOBODY = "-"  # the recipient of a denial that concerns the record itself (unknown or closed operation)
 _UTC = _dt.UTC
 _FOREVER = _dt.datetime.max.replace(tzinfo=_UTC)
@@ -229,51 +229,6 @@ class Policy:
 
     def validate(self) -> list[str]:
         return validate(self.data)
-
-    @classmethod
-    def skeleton(cls) -> Policy:
-        """The walking skeleton's one rule: Polisen's vehicle controls to Skatteverket (tax control)."""
-        from samband.schemas import REGIONS
-
-        from ._model import AgencyEntry, Coverage, LegalBasis, RegionEntry
-
-        rt = "police.vehicle_control"
-        return cls(
-            PolicyData(
-                agencies={
-                    "polisen": AgencyEntry(name="Polismyndigheten", tier="core"),
-                    "skatteverket": AgencyEntry(name="Skatteverket", tier="core"),
-                },
-                regions={r: RegionEntry(name=r, council=f"RSR {r}") for r in REGIONS},
-                legal_bases={
-                    LUS: LegalBasis(
-                        title="LUS",
-                        coverage=(Coverage(agencies=("polisen", "skatteverket"), valid_from=_dt.date(2016, 8, 15)),),
-                    )
-                },
-                operations={
-                    "bacchus-2017": Operation(
-                        name="Operation Bacchus",
-                        scope="syd",
-                        decided_by="RSR syd",
-                        participants=("polisen", "skatteverket"),
-                        record_types=(rt,),
-                        legal_basis=LUS,
-                        purposes={"skatteverket": "tax_control"},
-                        valid_from=_dt.date(2016, 11, 1),
-                    )
-                },
-                need_to_know={
-                    rt: {
-                        "tax_control": Need(
-                            recipients=("skatteverket",),
-                            fields=record_fields(rt),
-                            id="skeleton.vehicle-control.skatteverket",
-                        )
-                    }
-                },
-            )
-        )
 
     # ---- the hot path ------------------------------------------------------------------
     def _covered(self, basis: str, origin: str, recipient: str, at: _dt.datetime) -> bool:

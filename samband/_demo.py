@@ -24,7 +24,7 @@ from nats.js.api import DeliverPolicy
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, SSO, Agency, Deployment, builtin_agencies
-from samband.observability import AUDIT_DECODER
+from samband.observability.audit import AUDIT_DECODER
 from samband.router import LivePolicy
 from samband.schemas import (
     CooptionDecision,

@@ -13,13 +13,8 @@ from pathlib import Path
 
 from samband.adapters import InboxSink, consume_inbox
 from samband.broker_config import ROUTER, Deployment
-from samband.observability import (
-    Checkpointer,
-    Pseudonymiser,
-    get_logger,
-    load_or_create_key,
-    load_or_create_signing_key,
-)
+from samband.observability import Pseudonymiser, get_logger, load_or_create_key
+from samband.observability.audit import Appender, AuditAppender, Checkpointer, load_or_create_signing_key
 from samband.router import LivePolicy, Policy, Router
 
 __all__ = ["Platform", "shipped_policy_dir"]
@@ -48,12 +43,15 @@ class Platform:
     def pseudonymiser(self) -> Pseudonymiser:
         return Pseudonymiser(load_or_create_key(self.deployment.state_dir / "keys" / "pseudonym.key"))
 
-    async def start_router(self, *, router_class: type[Router] | None = None) -> Router:
-        """The router, and beside it the checkpointer it feeds (see `Checkpointer`)."""
+    async def start_router(self, *, appender: AuditAppender | None = None) -> Router:
+        """The router with its appender, and beside it the checkpointer the appender feeds (see
+        `Checkpointer`). ``appender``: another writer of the trail (`samband bench` measures with one)."""
         checkpointer = await self.start_checkpointer(fed=True)
         nc = await self.deployment.connect(ROUTER)
         self._conns.append(nc)
-        self.router = (router_class or Router)(nc, self.policy, self.pseudonymiser(), checkpointer=checkpointer)
+        if appender is None:
+            appender = Appender(nc, checkpointer=checkpointer)
+        self.router = Router(nc, self.policy, self.pseudonymiser(), appender=appender)
         task = asyncio.create_task(self.router.run(self._stop), name="router")
         self._tasks.append(task)
         # Return a router that routes: its chain resumed from the trail and its input subscribed

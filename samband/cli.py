@@ -20,7 +20,7 @@ _VERB_MODULES = (
     "samband.broker_config.cli",
     "samband.router.cli",
     "samband.adapters.cli",
-    "samband.bench",
+    "samband.bench.cli",
 )
 
 

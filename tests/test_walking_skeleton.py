@@ -12,9 +12,10 @@ from samband._platform import Platform
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER
-from samband.observability import AUDIT_DECODER, Pseudonymiser, load_or_create_key
-from samband.router import Policy
+from samband.observability import Pseudonymiser, load_or_create_key
+from samband.observability.audit import AUDIT_DECODER
 from samband.schemas import ENVELOPE
+from samband.testing import skeleton_policy
 
 from ._support import wait_for
 
@@ -42,7 +43,7 @@ async def test_a_polisen_vehicle_control_reaches_skatteverkets_sink_audited_befo
     native = polisen.sample(random.Random(7), 3, operation="bacchus-2017")
     export = tmp_path / "polisen.jsonl"
     write_export(export, native)
-    platform = Platform(bus, Policy.skeleton(), tmp_path / "received")
+    platform = Platform(bus, skeleton_policy(), tmp_path / "received")
     await platform.start_router()
     sink = await platform.start_sink("skatteverket")
     nc = await bus.connect("polisen")

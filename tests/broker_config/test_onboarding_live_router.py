@@ -9,7 +9,7 @@ from pathlib import Path
 from samband._demo import cooption_decision, overload_reports
 from samband._platform import Platform, shipped_policy_dir
 from samband.broker_config import AUDITOR, SSO, offboard, onboard
-from samband.observability import AUDIT_DECODER
+from samband.observability.audit import AUDIT_DECODER
 from samband.router import LivePolicy
 from samband.schemas import ENVELOPE, encode
 

@@ -6,9 +6,9 @@ import random
 
 from samband._platform import Platform
 from samband.broker_config import AUDITOR
-from samband.observability import AUDIT_DECODER
-from samband.router import Policy
+from samband.observability.audit import AUDIT_DECODER
 from samband.schemas import ENVELOPE
+from samband.testing import skeleton_policy
 
 from .._support import wait_for
 from ._records import vehicle_control_bytes
@@ -37,7 +37,7 @@ async def test_a_record_is_from_the_publishing_account_and_a_forged_origin_is_re
     claims_other, claims_other_bytes = vehicle_control_bytes(
         rng, origin="skatteverket"
     )  # polisen claiming skatteverket
-    platform = Platform(bus, Policy.skeleton(), tmp_path / "received")
+    platform = Platform(bus, skeleton_policy(), tmp_path / "received")
     router = await platform.start_router()
     sink = await platform.start_sink("skatteverket")
     polisen, tullverket = await bus.connect("polisen"), await bus.connect("tullverket")

@@ -33,7 +33,7 @@ class RouterProcess:
 
     def start(self, timeout: float = 30.0) -> RouterProcess:
         if self.policy == "skeleton":
-            cmd, ready = ["-m", "samband._bench_router", str(self.dep.state_dir), "--policy", "skeleton"], b"ready"
+            cmd, ready = ["-m", "samband.bench._router", str(self.dep.state_dir), "--policy", "skeleton"], b"ready"
         else:
             cmd = [
                 "-m",

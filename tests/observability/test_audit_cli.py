@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from samband._platform import Platform
 from samband.broker_config import ROUTER
 from samband.cli import cli
-from samband.observability import PUBLIC_KEY_FILE, SIGNING_KEY_FILE, read_trail, verify_bytes
-from samband.router import Policy
+from samband.observability.audit import PUBLIC_KEY_FILE, SIGNING_KEY_FILE, read_trail, verify_bytes
 from samband.schemas import ENVELOPE, Receipt, mask_personnummer
+from samband.testing import skeleton_policy
 
 from .._support import wait_for
 from .test_fail_closed import publish
@@ -31,7 +31,7 @@ async def audit_cli(dep, *args):
 async def test_a_live_trail_is_checkpointed_verified_exported_and_queried_by_person(fresh_deployment, tmp_path):
     dep = fresh_deployment
     await dep.provision()
-    platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
+    platform = Platform(dep, skeleton_policy(), tmp_path / "received")
     await platform.start_router()
     platform.checkpointer.every = 10
     sink = await platform.start_sink("skatteverket")
@@ -47,7 +47,7 @@ async def test_a_live_trail_is_checkpointed_verified_exported_and_queried_by_per
     assert (keys / PUBLIC_KEY_FILE).read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
     rc = await dep.connect(ROUTER)
     try:
-        trail = await read_trail(rc.jetstream(), public_key_pem=(keys / PUBLIC_KEY_FILE).read_bytes())
+        trail = await read_trail(rc, public_key_pem=(keys / PUBLIC_KEY_FILE).read_bytes())
     finally:
         await rc.close()
     # the last checkpoint, signed on the way out, covers the whole trail
@@ -86,7 +86,7 @@ async def test_a_live_trail_is_checkpointed_verified_exported_and_queried_by_per
 async def test_reconcile_lists_deliveries_without_a_receipt_and_receipts_that_do_not_match(fresh_deployment, tmp_path):
     dep = fresh_deployment
     await dep.provision()
-    platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
+    platform = Platform(dep, skeleton_policy(), tmp_path / "received")
     await platform.start_router()
     sink = await platform.start_sink("skatteverket")
     try:

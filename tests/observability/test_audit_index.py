@@ -17,15 +17,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.api import DiscardPolicy
 
 from samband.broker_config import ROUTER, STEWARD
-from samband.observability import (
+from samband.observability import Pseudonymiser, load_or_create_key
+from samband.observability.audit import (
     AUDIT_DECODER,
     INDEX_FILE,
     AuditChain,
     AuditRecord,
     IndexStore,
-    Pseudonymiser,
     catch_up,
-    load_or_create_key,
     load_or_create_signing_key,
     read_trail,
     sign_checkpoint,
@@ -74,7 +73,7 @@ class Trail:
     async def stored(self) -> list[bytes]:
         nc = await self.dep.connect(ROUTER)
         try:
-            return (await read_trail(nc.jetstream())).records
+            return (await read_trail(nc)).records
         finally:
             await nc.close()
 

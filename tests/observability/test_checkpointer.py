@@ -11,14 +11,14 @@ import sys
 from structlog.testing import capture_logs
 
 from samband.broker_config import ROUTER
-from samband.observability import (
+from samband.observability.audit import (
     Checkpointer,
     load_or_create_signing_key,
     load_public_key,
     read_trail,
-    synthetic_trail,
     verify_bytes,
 )
+from samband.testing import skeleton_policy, synthetic_trail
 
 from .._support import wait_for
 
@@ -63,7 +63,7 @@ async def test_samband_audit_checkpoint_signs_every_n_records_and_on_the_way_out
             await asyncio.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
-        got = await read_trail(js)
+        got = await read_trail(rc)
     finally:
         await rc.close()
         if proc.returncode is None:
@@ -91,7 +91,7 @@ async def test_the_checkpointer_refuses_to_sign_a_chain_that_does_not_hold_toget
             await wait_for(lambda: cp.broken is not None)
             stop.set()
             await asyncio.wait_for(task, 10)
-        got = await read_trail(nc.jetstream())
+        got = await read_trail(nc)
     finally:
         await nc.close()
     assert [c.seq for c in got.decoded_checkpoints()] == [5]
@@ -128,7 +128,7 @@ async def test_fed_by_the_router_the_checkpointer_signs_every_nth_record_without
         assert not cp.tailing
         stop.set()
         await asyncio.wait_for(task, 10)
-        got = await read_trail(nc.jetstream())
+        got = await read_trail(nc)
     finally:
         await nc.close()
     assert [c.seq for c in got.decoded_checkpoints()] == [10, 20, 23]  # every 10th record exactly, and on the way out
@@ -153,7 +153,7 @@ async def test_records_the_checkpointer_never_checked_are_read_from_the_trail_be
         await wait_for(lambda: not cp.tailing and cp.seq == 30)
         stop.set()
         await asyncio.wait_for(task, 10)
-        got = await read_trail(js)
+        got = await read_trail(nc)
     finally:
         await nc.close()
     assert [c.seq for c in got.decoded_checkpoints()] == [10, 20, 30]
@@ -173,7 +173,7 @@ async def test_a_fed_checkpointer_does_not_sign_over_an_unchecked_stretch_that_d
         await wait_for(lambda: cp.broken is not None)
         stop.set()
         await asyncio.wait_for(task, 10)
-        got = await read_trail(js)
+        got = await read_trail(nc)
     finally:
         await nc.close()
     assert cp.broken.startswith("seq 8 does not follow seq 6")
@@ -184,13 +184,12 @@ async def test_a_platform_stopped_while_routing_leaves_its_last_batch_covered_by
     fresh_deployment, tmp_path
 ):
     from samband._platform import Platform
-    from samband.router import Policy
 
     from .test_fail_closed import publish
 
     dep = fresh_deployment
     await dep.provision()
-    platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
+    platform = Platform(dep, skeleton_policy(), tmp_path / "received")
     await platform.start_router()
     platform.checkpointer.every = 10**9  # only the one on the way out
     assert await publish(dep, tmp_path, "busy", 66, 1500) == 1500
@@ -198,7 +197,7 @@ async def test_a_platform_stopped_while_routing_leaves_its_last_batch_covered_by
     await platform.stop()  # the router is still routing: it finishes its batch, then the checkpointer signs
     rc = await dep.connect(ROUTER)
     try:
-        got = await read_trail(rc.jetstream())
+        got = await read_trail(rc)
     finally:
         await rc.close()
     assert got.records and got.decoded_checkpoints()[-1].seq == len(got.records)

@@ -15,9 +15,9 @@ from samband._platform import Platform
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, STEWARD
-from samband.observability import AUDIT_DECODER, read_trail, verify_bytes
-from samband.router import Policy
+from samband.observability.audit import AUDIT_DECODER, read_trail, verify_bytes
 from samband.schemas import ENVELOPE
+from samband.testing import skeleton_policy
 
 from .._support import wait_for
 
@@ -47,7 +47,7 @@ async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_de
 ):
     dep = fresh_deployment
     await dep.provision()
-    platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
+    platform = Platform(dep, skeleton_policy(), tmp_path / "received")
     router = await platform.start_router()
     sink = await platform.start_sink("skatteverket")
     rc = await dep.connect(STEWARD)
@@ -63,7 +63,7 @@ async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_de
             await wait_for(lambda: router.blocked)
             await asyncio.sleep(1.0)
             assert (await rjs.stream_info("AUDIT")).state.messages == stored + 3
-            audited = {AUDIT_DECODER.decode(d).envelope_id for d in (await read_trail(rjs)).records}
+            audited = {AUDIT_DECODER.decode(d).envelope_id for d in (await read_trail(rc)).records}
             delivered = {ENVELOPE.decode(line).id for line in sink.path.read_bytes().splitlines()}
             assert delivered <= audited, "a record was delivered while its audit record could not be written"
             assert len(delivered) <= 13 and router.blocked
@@ -77,7 +77,7 @@ async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_de
         await platform.stop()
 
     try:
-        trail = await read_trail(rjs)
+        trail = await read_trail(rc)
         assert verify_bytes(trail.records).ok, "the chain has a hole or a fork after the outage"
         records = [AUDIT_DECODER.decode(d) for d in trail.records]
         allowed = Counter(r.envelope_id for r in records if r.decision == "allow" and r.recipient == "skatteverket")
@@ -106,7 +106,7 @@ async def test_a_recipient_whose_inbox_refuses_gets_its_records_once_it_accepts_
 ):
     dep = fresh_deployment
     await dep.provision()
-    platform = Platform(dep, Policy.skeleton(), tmp_path / "received")
+    platform = Platform(dep, skeleton_policy(), tmp_path / "received")
     await platform.start_router()
     sc = await dep.connect("skatteverket")
     sjs = sc.jetstream()
@@ -135,7 +135,7 @@ async def test_a_recipient_whose_inbox_refuses_gets_its_records_once_it_accepts_
         await platform.stop()
     rc = await dep.connect(ROUTER)
     try:
-        records = [AUDIT_DECODER.decode(d) for d in (await read_trail(rc.jetstream())).records]
+        records = [AUDIT_DECODER.decode(d) for d in (await read_trail(rc)).records]
     finally:
         await rc.close()
     assert len(records) == 6 and len({r.envelope_id for r in records}) == 6

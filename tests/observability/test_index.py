@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from samband.observability import AUDIT_DECODER, SYNTHETIC_T0, AuditIndex, Pseudonymiser, synthetic_trail
+from samband.observability import Pseudonymiser
+from samband.observability.audit import AUDIT_DECODER, AuditIndex
+from samband.testing import SYNTHETIC_T0, synthetic_trail
 
 TRAIL, _, PEOPLE = synthetic_trail(3000, seed=11, n_people=40)
 INDEX = AuditIndex(TRAIL.records)

@@ -11,7 +11,8 @@ from samband._platform import Platform, shipped_policy_dir
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, Agency, Deployment, builtin_agencies
-from samband.observability import configure_logging, read_stream, read_trail
+from samband.observability import configure_logging
+from samband.observability.audit import read_stream, read_trail
 from samband.router import LivePolicy
 from samband.schemas import PNR_SHAPE, InvalidIdentifier, normalise_personnummer
 
@@ -84,8 +85,8 @@ async def test_a_demo_run_leaves_no_personnummer_in_clear_text_in_logs_traces_or
         configure_logging(level="warning", json=True)
     rc = await dep.connect(ROUTER)
     try:
-        trail = await read_trail(rc.jetstream())
-        receipts = await read_stream(rc.jetstream(), "RECEIPTS", "receipt.>")
+        trail = await read_trail(rc)
+        receipts = await read_stream(rc, "RECEIPTS")
     finally:
         await rc.close()
     assert len(trail.records) >= published and trail.checkpoints

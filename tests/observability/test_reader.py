@@ -8,8 +8,8 @@ import pytest
 from nats.js.api import StorageType, StreamConfig
 
 from samband.broker_config import ROUTER
-from samband.observability._reader import StreamGap, _nats_pull, _with_consumer, read_range
-from samband.observability._wire import wire_pull
+from samband.observability.bus._reader import StreamGap, _nats_pull, _with_consumer, read_range
+from samband.observability.bus._wire import wire_pull
 
 
 @contextlib.asynccontextmanager
@@ -71,7 +71,7 @@ async def test_a_hole_in_the_stream_is_named_not_skipped(fresh_deployment, reade
 
 
 async def test_where_no_second_connection_can_be_made_the_read_goes_through_nats_py(fresh_deployment):
-    from samband.observability._wire import WireUnavailable
+    from samband.observability.bus._wire import WireUnavailable
 
     async with filled_stream(fresh_deployment, "LEND", [f"s{i}" for i in range(40)]) as (nc, sent):
         nc._signature_cb = None  # a client that cannot lend its nkey signature (e.g. another auth kind)

@@ -8,7 +8,8 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samband.observability import AUDIT_DECODER, AuditChain, synthetic_trail, verify_bytes
+from samband.observability.audit import AUDIT_DECODER, AuditChain, verify_bytes
+from samband.testing import synthetic_trail
 
 TRAIL = synthetic_trail(40, every=1000, seed=7)[0]
 

@@ -12,8 +12,8 @@ from samband._platform import Platform
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
 from samband.observability import configure_logging, get_logger, get_tracer
-from samband.router import Policy
 from samband.schemas import synthetic_personnummer
+from samband.testing import skeleton_policy
 
 from .._support import wait_for
 
@@ -21,7 +21,7 @@ from .._support import wait_for
 async def test_one_trace_runs_from_the_senders_publish_to_the_recipients_sink_write(bus, spans, tmp_path):
     export = tmp_path / "polisen.jsonl"
     export.write_bytes(msgspec.json.encode(polisen.sample(random.Random(8801), 1, operation="bacchus-2017")[0]) + b"\n")
-    platform = Platform(bus, Policy.skeleton(), tmp_path / "received")
+    platform = Platform(bus, skeleton_policy(), tmp_path / "received")
     await platform.start_router()
     await platform.start_sink("skatteverket")
     nc = await bus.connect("polisen")
@@ -125,7 +125,7 @@ def test_trace_and_span_ids_with_ten_digits_in_a_row_are_not_mistaken_for_a_pers
 async def test_a_refused_record_s_audit_append_joins_the_senders_trace(bus, spans, tmp_path):
     from samband.observability import inject_headers, producer_span
 
-    platform = Platform(bus, Policy.skeleton(), tmp_path / "received")
+    platform = Platform(bus, skeleton_policy(), tmp_path / "received")
     await platform.start_router()
     nc = await bus.connect("polisen")
     try:

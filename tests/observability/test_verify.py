@@ -10,17 +10,17 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from samband.cli import cli
-from samband.observability import (
+from samband.observability.audit import (
     AUDIT_DECODER,
     AuditChain,
     Checkpoint,
     key_id,
     read_export,
     sign_checkpoint,
-    synthetic_trail,
     verify_bytes,
     write_export,
 )
+from samband.testing import synthetic_trail
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +162,8 @@ def test_records_cut_off_the_end_are_missed_by_the_last_checkpoint(trail):
 def test_an_export_of_a_time_window_starts_after_a_checkpoint_and_verifies_on_its_own(trail, tmp_path):
     import datetime as dt
 
-    from samband.observability import SYNTHETIC_T0 as T0
-    from samband.observability import slice_trail
+    from samband.observability.audit import slice_trail
+    from samband.testing import SYNTHETIC_T0 as T0
 
     t, _key = trail
     part = slice_trail(t, T0 + dt.timedelta(seconds=1200), T0 + dt.timedelta(seconds=2100))

@@ -12,6 +12,7 @@ import pytest
 from samband.router import NOBODY, Policy, PolicyError, load_policy_dir
 from samband.router._model import Coverage, LegalBasis, Need
 from samband.schemas import Handling
+from samband.testing import skeleton_policy
 
 from .._support import AT, SHIPPED, UTC, overload_report, vehicle_control
 
@@ -281,6 +282,6 @@ def test_a_bad_policy_file_is_refused_naming_the_file_the_key_and_the_value(tmp_
 
 
 def test_the_walking_skeleton_policy_still_sends_vehicle_controls_to_skatteverket():
-    p = Policy.skeleton()
+    p = skeleton_policy()
     d = p.decide(vehicle_control(), "skatteverket", AT)
     assert (d.allow, d.rule, d.fields) == (True, "skeleton.vehicle-control.skatteverket", ALL_VC)

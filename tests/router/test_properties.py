@@ -8,9 +8,10 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from samband.router import SYNTHETIC_AT, Policy, synthetic_data, synthetic_envelopes
+from samband.router import Policy
 from samband.router._explain import explain
 from samband.schemas import Handling
+from samband.testing import SYNTHETIC_AT, synthetic_data, synthetic_envelopes
 
 DATA = synthetic_data(operations=30, grants=40, seed=11)
 POLICY = Policy(DATA)

@@ -9,7 +9,7 @@ import msgspec
 
 from samband.schemas import Receipt
 
-from ._audit import AUDIT_DECODER
+from ._record import AUDIT_DECODER
 
 __all__ = ["Gap", "Reconciliation", "reconcile"]
 

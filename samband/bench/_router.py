@@ -1,14 +1,14 @@
 """The router as a process of its own, for `samband bench` (its RSS is measured apart from the load).
 
-``python -m samband._bench_router STATE_DIR [--policy skeleton|bacchus] [--sample 1.0] [--no-audit]``
+``python -m samband.bench._router STATE_DIR [--policy skeleton|bacchus] [--sample 1.0] [--no-audit]``
 
 Runs the platform's router on the deployment in STATE_DIR until SIGTERM/SIGINT, then prints
 one JSON line: the router's stats, its peak RSS (VmHWM) and the spans it produced.
 
-``--no-audit`` is for measuring what the audit trail costs and nothing else: the router seals
-its audit records as always but does not append them, so it delivers without an audit record,
-which samband never does. It exists only in this bench module, in a subclass; the router
-itself has no such switch.
+``--no-audit`` is for measuring what the audit trail costs and nothing else: the router is given
+an appender that seals its audit records as always but does not append them, so it delivers
+without an audit record, which samband never does. It exists only in this bench module; the
+router itself has no such switch.
 """
 
 from __future__ import annotations
@@ -24,41 +24,50 @@ import msgspec
 from samband.broker_config import Deployment
 from samband.observability import configure_logging, configure_tracing
 
-from ._bench_env import NullExporter, rss_kib
+from ._env import NullExporter, rss_kib
 
-__all__ = ["load_policy", "main"]
+__all__ = ["UnauditedAppender", "load_policy", "main"]
 
 
-def _unaudited_router_class():
-    from samband.router import Router
+class UnauditedAppender:
+    """Bench only: seals every draft into a chain (its CPU is kept) but appends nothing.
 
-    class UnauditedRouter(Router):
-        """Bench only: the audit records are sealed (their CPU is kept) but not appended."""
+    Handed to the router through its public seam (`Platform.start_router(appender=...)`); the
+    router itself has no switch to deliver without an audit record.
+    """
 
-        async def _append_audit(self, plan) -> None:
-            return None
+    def __init__(self) -> None:
+        from samband.observability.audit import AuditChain
 
-    return UnauditedRouter
+        self.chain = AuditChain()
+
+    async def start(self) -> None:
+        return None
+
+    async def append(self, drafts) -> int:
+        for d in drafts:
+            self.chain.seal(d.record)
+        return 0  # stored none
+
+    async def close(self) -> None:
+        return None
 
 
 def load_policy(name: str):
     """``skeleton`` (fan-out 1) or ``bacchus`` (the demo's Operation Bacchus, when the policy files exist)."""
+    from samband._platform import shipped_policy_dir
     from samband.router import Policy
+    from samband.testing import skeleton_policy
 
     if name == "skeleton":
-        return Policy.skeleton()
+        return skeleton_policy()
     if name == "bacchus":
-        from . import _platform
-
-        shipped = getattr(_platform, "shipped_policy_dir", None)
-        if shipped is None or not hasattr(Policy, "load"):
-            raise SystemExit("no shipped Operation Bacchus policy on this version")
-        return Policy.load(shipped())
+        return Policy.load(shipped_policy_dir())
     return Policy.load(Path(name))
 
 
 async def _run(state_dir: Path, policy_name: str, audit: bool = True) -> dict:
-    from ._platform import Platform
+    from samband._platform import Platform
 
     dep = Deployment.load(state_dir)
     stop = asyncio.Event()
@@ -66,8 +75,7 @@ async def _run(state_dir: Path, policy_name: str, audit: bool = True) -> dict:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     platform = Platform(dep, load_policy(policy_name), state_dir / "received")
-    platform._stop = stop  # the platform's tasks end on our signal
-    router = await platform.start_router(router_class=None if audit else _unaudited_router_class())
+    router = await platform.start_router(appender=None if audit else UnauditedAppender())
     print("ready", flush=True)
     await stop.wait()
     await platform.stop()
@@ -85,7 +93,7 @@ async def _run(state_dir: Path, policy_name: str, audit: bool = True) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m samband._bench_router")
+    ap = argparse.ArgumentParser(prog="python -m samband.bench._router")
     ap.add_argument("state_dir", type=Path)
     ap.add_argument("--policy", default="skeleton")
     ap.add_argument("--sample", type=float, default=1.0, help="parent-based ratio sampler for root spans")

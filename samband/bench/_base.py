@@ -18,7 +18,7 @@ from nats.js.api import StorageType, StreamConfig
 
 from samband.broker_config import ROUTER, Deployment
 
-from ._bench_env import Figure, percentile
+from ._env import Figure, percentile
 
 __all__ = [
     "WINDOW",
@@ -143,7 +143,7 @@ async def jetstream_pipeline(
     """The same messages through samband's own `AckPipeline`, as the adapter sends them (a write per
     16, a window settled before the next): what the adapter's publishing costs without its
     reading, mapping and tracing. Informational, beside the nats-py baseline the target uses."""
-    from samband.observability import AckPipeline
+    from samband.observability.bus import AckPipeline
 
     n = len(payloads)
     nc = await dep.connect(ROUTER)

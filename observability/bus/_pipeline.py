@@ -9,10 +9,9 @@ the answers, and a batch waits once: every message gets its PubAck, the server's
 timeout, in the order it was sent.
 
 Sending: a whole slice of a batch is framed here (``HPUB``) into one buffer and handed to nats-py
-as one command, instead of nats-py framing, validating and queueing each message (half of an
-adapter's time went there, measured with cProfile). The framing follows nats-py's own
-(``hpub_cmd``; header values with CR/LF have them replaced by spaces, as nats-py does). If the
-client lacks the internals used (``_send_command``, ``_flush_pending``), each message goes through
+as one command through `_shim.write`, instead of nats-py framing, validating and queueing each
+message (half of an adapter's time went there, measured with cProfile). The framing is
+`_framing`'s (nats-py's own format). Where the shim cannot be used, each message goes through
 ``NATS.publish``: slower, the same on the wire.
 
 Nothing is sent while the client is disconnected: nats-py would buffer it and send it first
@@ -24,34 +23,27 @@ retries them in order once the connection is back.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Sequence
 
 import msgspec
 import nats
 
-from ._errors import ObservabilityError
+from . import _shim
+from ._errors import (
+    ApiError,
+    ConnectionClosed,
+    NoAnswer,
+    NoStream,
+    NotConnected,
+    NotSendable,
+    PublishError,
+    PublishRefused,
+)
+from ._framing import HeaderKeyError, header_block, subject_ok
 
-__all__ = [
-    "AckPipeline",
-    "ConnectionClosed",
-    "NoAnswer",
-    "NoStream",
-    "NotConnected",
-    "NotSendable",
-    "PubAck",
-    "PublishBatch",
-    "PublishError",
-    "PublishRefused",
-]
+__all__ = ["AckPipeline", "Item", "PubAck", "PublishBatch"]
 
 Item = tuple[str, bytes, "dict[str, str] | None"]
-
-
-class ApiError(msgspec.Struct, forbid_unknown_fields=False):
-    code: int = 0
-    err_code: int = 0
-    description: str = ""
 
 
 class PubAck(msgspec.Struct, forbid_unknown_fields=False):
@@ -65,95 +57,19 @@ class PubAck(msgspec.Struct, forbid_unknown_fields=False):
 _PUBACK = msgspec.json.Decoder(PubAck)
 
 
-class PublishError(ObservabilityError, ConnectionError):
-    """A publish the pipeline answers with instead of an ack; publish it again, in order."""
-
-
-class PublishRefused(PublishError):
-    """The stream answered a publish with an error (e.g. a wrong expected last sequence)."""
-
-    def __init__(self, error: ApiError) -> None:
-        self.error = error
-        super().__init__(f"{error.description} (code {error.code}, err_code {error.err_code})")
-
-
-class NoStream(PublishError):
-    """No stream listens on the subject: the server answered 503 (no responders)."""
-
-    def __init__(self, subject: str) -> None:
-        super().__init__(f"Expected a stream on `{subject}`, got no responders")
-
-
-class NoAnswer(PublishError, TimeoutError):
-    """Neither an ack nor an error came back within the timeout."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(f"Expected an answer from the stream within {timeout:g} s, got none")
-
-
-class NotConnected(PublishError):
-    """Not sent: the client is reconnecting. Publish it again, in order, once it is connected."""
-
-    def __init__(self) -> None:
-        super().__init__("not connected to the broker")
-
-
-class ConnectionClosed(PublishError):
-    """Not sent: the connection is closed for good."""
-
-    def __init__(self) -> None:
-        super().__init__("Expected an open connection to the broker, got a closed one")
-
-
-class NotSendable(PublishError):
-    """Never sent, because the server would refuse it and close the connection."""
-
-
-_HEADER_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_SUBJECT_INVALID = re.compile(r"\s")  # as nats-py's publish path: whitespace (CR/LF above all) would inject protocol
-_checked_subjects: set[str] = set()
-
-
-def _subject_ok(subject: str) -> bool:
-    """Checked once per distinct subject (subjects repeat: a record type, a recipient)."""
-    if subject in _checked_subjects:
-        return True
-    if not subject or _SUBJECT_INVALID.search(subject):
-        return False
-    if len(_checked_subjects) > 10_000:
-        _checked_subjects.clear()
-    _checked_subjects.add(subject)
-    return True
-
-
-_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
-_checked_keys: set[str] = set()
-
-
 def _translated(exc: BaseException, nc: nats.NATS) -> PublishError:
     """nats-py's error for a message it could not send, as ours (the cause kept)."""
     out: PublishError
     if nc.is_closed or isinstance(exc, nats.errors.ConnectionClosedError):
         out = ConnectionClosed()
-    elif isinstance(exc, (nats.errors.MaxPayloadError, nats.errors.BadSubjectError)):
+    elif isinstance(
+        exc, (nats.errors.MaxPayloadError, nats.errors.BadSubjectError, nats.errors.BadHeaderError, HeaderKeyError)
+    ):
         out = NotSendable(f"Expected a message the server accepts, got {type(exc).__name__}: {exc}")
     else:
         out = NotConnected()
     out.__cause__ = exc
     return out
-
-
-def _header_block(headers: dict[str, str]) -> bytes:
-    """``NATS/1.0`` and the headers, as nats-py writes them (keys checked once, CR/LF never passed)."""
-    for k in headers:
-        if k not in _checked_keys:
-            if not _HEADER_KEY.fullmatch(k):
-                raise nats.errors.BadHeaderError(k)
-            _checked_keys.add(k)
-    body = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
-    if body.count("\n") != len(headers) or body.count("\r") != len(headers):  # a value held CR or LF
-        body = "".join([f"{k}: {v.strip().translate(_NEWLINES)}\r\n" for k, v in headers.items()])
-    return f"NATS/1.0\r\n{body}\r\n".encode()
 
 
 class PublishBatch:
@@ -205,8 +121,8 @@ class AckPipeline:
         self._sub = None
         self._batches: dict[int, PublishBatch] = {}
         self._next = 0
-        # nats-py internals for one write per slice; without them, NATS.publish per message
-        self._fast = callable(getattr(nc, "_send_command", None)) and callable(getattr(nc, "_flush_pending", None))
+        # one write per slice through the shim; without it, NATS.publish per message
+        self._fast = _shim.can_write(nc)
 
     async def start(self) -> None:
         if self._sub is None:
@@ -261,18 +177,23 @@ class AckPipeline:
                     NotSendable(f"Expected at most {limit} bytes (the server's max_payload), got {n} - at `{subject}`"),
                 )
                 continue
-            if not _subject_ok(subject):
+            if not subject_ok(subject):
                 batch.settle(i, NotSendable(f"Expected a subject without whitespace, got {subject!r}"))
                 continue
+            # the commands of `hpub_cmd`/`pub_cmd`, written straight into the slice's one buffer
             if headers:
-                hdr = _header_block(headers)
+                try:
+                    hdr = header_block(headers)
+                except HeaderKeyError as exc:
+                    batch.settle(i, NotSendable(f"{exc} - at `{subject}`"))
+                    continue
                 h = len(hdr)
                 parts += (f"HPUB {subject} {reply}{i} {h} {h + n}\r\n".encode(), hdr, payload, b"\r\n")
             else:
                 parts += (f"PUB {subject} {reply}{i} {n}\r\n".encode(), payload, b"\r\n")
             size += n
         try:
-            await self._write(b"".join(parts), len(items), size)
+            await _shim.write(nc, b"".join(parts), len(items), size)
         except (nats.errors.Error, OSError) as exc:
             batch.fail_from(start, _translated(exc, self.nc))
 
@@ -285,15 +206,7 @@ class AckPipeline:
             for s in subjects:
                 await nc.publish(s)
             return
-        await self._write("".join([f"PUB {s} 0\r\n\r\n" for s in subjects]).encode(), len(subjects), 0)
-
-    async def _write(self, data: bytes, msgs: int, size: int) -> None:
-        nc = self.nc
-        nc.stats["out_msgs"] += msgs
-        nc.stats["out_bytes"] += size
-        await nc._send_command(data)
-        if nc._flush_queue is not None and nc._flush_queue.empty():
-            await nc._flush_pending()
+        await _shim.write(nc, "".join([f"PUB {s} 0\r\n\r\n" for s in subjects]).encode(), len(subjects), 0)
 
     async def _send_each(self, batch: PublishBatch, items: Sequence[Item], start: int) -> None:
         publish = self.nc.publish

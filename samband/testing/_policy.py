@@ -1,4 +1,5 @@
-"""A large synthetic policy and matching records, for `samband bench policy` and property tests.
+"""Synthetic policies and matching records: the walking skeleton's one rule, and a large policy for
+`samband bench policy` and the property tests.
 
 ``synthetic_policy(operations=100, grants=50)`` has the 21 agencies, the 8 scopes, LUS with its
 dated coverage, ``operations`` operations spread over the scopes and ``grants`` co-option grants,
@@ -10,8 +11,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
-import time
 
+from samband.router import (
+    AgencyEntry,
+    Coverage,
+    Grant,
+    LegalBasis,
+    Need,
+    Operation,
+    Policy,
+    PolicyData,
+    RegionEntry,
+    record_fields,
+    required_fields,
+)
 from samband.schemas import (
     REGIONS,
     CustomsSeizure,
@@ -27,22 +40,9 @@ from samband.schemas import (
     synthetic_personnummer,
     synthetic_plate,
 )
+from samband.schemas.layout import LUS
 
-from ._model import (
-    AgencyEntry,
-    Coverage,
-    Grant,
-    LegalBasis,
-    Need,
-    Operation,
-    PolicyData,
-    RegionEntry,
-    record_fields,
-    required_fields,
-)
-from ._policy import LUS, Policy
-
-__all__ = ["SYNTHETIC_AT", "measure_decide", "synthetic_data", "synthetic_envelopes", "synthetic_policy"]
+__all__ = ["SYNTHETIC_AT", "skeleton_policy", "synthetic_data", "synthetic_envelopes", "synthetic_policy"]
 
 SYNTHETIC_AT = _dt.datetime(2024, 6, 1, 12, 0, tzinfo=_dt.UTC)
 CORE = (
@@ -262,31 +262,42 @@ def synthetic_envelopes(policy: Policy, n: int, *, seed: int = 2016) -> list[Env
     return out
 
 
-def measure_decide(operations: int = 100, grants: int = 50, *, records: int = 1000, rounds: int = 7) -> dict:
-    """Time ``decide`` over every (record, candidate recipient) of ``records`` synthetic records.
-
-    Returns the best round's mean cost per decision in microseconds (the loop's own cost
-    subtracted), the number of pairs and the share allowed, for `samband bench policy`.
-    """
-    policy = synthetic_policy(operations, grants)
-    pairs = [(e, r) for e in synthetic_envelopes(policy, records) for r in policy.candidates(e)]
-    decide, at = policy.decide, SYNTHETIC_AT
-    allowed = sum(decide(e, r, at).allow for e, r in pairs)
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for e, r in pairs:
-            decide(e, r, at)
-        t1 = time.perf_counter()
-        for _e, _r in pairs:
-            pass
-        t2 = time.perf_counter()
-        best = min(best, ((t1 - t0) - (t2 - t1)) / len(pairs))
-    return {
-        "operations": operations,
-        "grants": grants,
-        "pairs": len(pairs),
-        "allowed": allowed / len(pairs),
-        "us_per_decision": best * 1e6,
-        "policy_version": policy.version,
-    }
+def skeleton_policy() -> Policy:
+    """The walking skeleton's one rule: Polisen's vehicle controls to Skatteverket (tax control)."""
+    rt = "police.vehicle_control"
+    return Policy(
+        PolicyData(
+            agencies={
+                "polisen": AgencyEntry(name="Polismyndigheten", tier="core"),
+                "skatteverket": AgencyEntry(name="Skatteverket", tier="core"),
+            },
+            regions={r: RegionEntry(name=r, council=f"RSR {r}") for r in REGIONS},
+            legal_bases={
+                LUS: LegalBasis(
+                    title="LUS",
+                    coverage=(Coverage(agencies=("polisen", "skatteverket"), valid_from=_dt.date(2016, 8, 15)),),
+                )
+            },
+            operations={
+                "bacchus-2017": Operation(
+                    name="Operation Bacchus",
+                    scope="syd",
+                    decided_by="RSR syd",
+                    participants=("polisen", "skatteverket"),
+                    record_types=(rt,),
+                    legal_basis=LUS,
+                    purposes={"skatteverket": "tax_control"},
+                    valid_from=_dt.date(2016, 11, 1),
+                )
+            },
+            need_to_know={
+                rt: {
+                    "tax_control": Need(
+                        recipients=("skatteverket",),
+                        fields=record_fields(rt),
+                        id="skeleton.vehicle-control.skatteverket",
+                    )
+                }
+            },
+        )
+    )

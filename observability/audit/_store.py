@@ -23,9 +23,9 @@ from typing import Unpack
 
 import msgspec
 
-from ._audit import GENESIS
-from ._errors import ObservabilityError
+from ._errors import AuditError
 from ._index import INDEX_VIEW, AuditFilters
+from ._record import GENESIS, PREV_SLICE
 
 __all__ = ["FIELDS", "INDEX_FILE", "IndexMoved", "IndexStore", "TrailProblem"]
 
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS stored (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
 _TABLES = ("meta", "vals", "records", "subjects", "stored")
 
 
-class TrailProblem(ObservabilityError):
+class TrailProblem(AuditError):
     """The trail no longer holds what was indexed, or does not chain: no answer can be vouched for."""
 
     def __init__(self, kind: str, seq: int, detail: str) -> None:
@@ -129,7 +129,7 @@ class IndexStore:
             head = self.head.encode()
             seq = first_seq
             for data in records:
-                if data[9:73] != head:
+                if data[PREV_SLICE] != head:
                     raise self._problem(records, first_seq)
                 try:
                     v = decode(data)

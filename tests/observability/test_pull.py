@@ -1,4 +1,4 @@
-"""The router's input, against the real nats-server: it comes in batches that follow the load,
+"""Pulling from a durable consumer (the router's input), against the real nats-server: it comes in batches that follow the load,
 and what was pulled but not routed is given back when the router stops."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from samband.router._pull import Puller
+from samband.observability.bus import Puller
 
 from .._support import fresh_subject, scratch_stream
 

@@ -1,4 +1,4 @@
-"""Pull from the router's durable consumer without a timer per message or a round trip per batch.
+"""Pull from a durable consumer (the router's input) without a timer per message or a round trip per batch.
 
 nats-py's ``fetch`` waits for each message of a batch with its own ``wait_for`` and ends a
 busy batch on a short expiry, so batches came out at half their size and the waiting was a
@@ -17,11 +17,11 @@ import msgspec
 import nats
 from nats.aio.msg import Msg
 
-from samband.observability import get_logger
+from .._logging import get_logger
 
 __all__ = ["Puller"]
 
-log = get_logger("samband.router")
+log = get_logger("samband.bus")
 
 _REQUEST = msgspec.json.Encoder()
 # Status answers that end a pull request: no messages (no_wait), expired, or the server gave up on it.

@@ -22,11 +22,13 @@ from nats.errors import Error as NatsError
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
+from samband.schemas.layout import AUDIT_CHECKPOINT_STREAM as CHECKPOINT_STREAM
+from samband.schemas.layout import AUDIT_STREAM
+
+from ..bus import StreamGap, fetch_seqs, read_range
 from ._checkpoint import CHECKPOINT_DECODER, checkpoint_signature_ok
-from ._errors import AuditUnavailable
-from ._reader import StreamGap, fetch_seqs, read_range
+from ._errors import AuditUnavailable, reading
 from ._store import IndexMoved, IndexStore, TrailProblem
-from ._trail import AUDIT_STREAM, CHECKPOINT_STREAM
 
 __all__ = ["CHUNK", "catch_up", "indexed_query"]
 
@@ -45,6 +47,11 @@ async def _info(js, stream: str):
 
 async def catch_up(nc, store: IndexStore, public_key=None, progress: Callable[[int, int], None] | None = None) -> int:
     """Index what was appended since ``store.last_seq``; returns how many records were added."""
+    with reading():
+        return await _catch_up(nc, store, public_key, progress)
+
+
+async def _catch_up(nc, store: IndexStore, public_key, progress: Callable[[int, int], None] | None) -> int:
     js = nc.jetstream()
     indexed = store.last_seq
     # one round trip for the three questions
@@ -150,6 +157,11 @@ async def indexed_query(
     """The stored bytes of every record matching ``filters`` (see `IndexStore.find`), in trail order:
     the copies taken when indexing, or with ``from_stream`` fetched from the AUDIT stream now."""
     await catch_up(nc, store, public_key, progress)
+    with reading():
+        return await _fetch_hits(nc, store, from_stream, filters)
+
+
+async def _fetch_hits(nc, store: IndexStore, from_stream: bool, filters) -> list[bytes]:
     hits = store.find(copies=not from_stream, **filters)
     if not hits:
         return []

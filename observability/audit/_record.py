@@ -12,12 +12,12 @@ import hashlib
 import msgspec
 
 from samband.schemas import Schema
+from samband.schemas.layout import AUDIT_RECORD_PREV
 
 __all__ = ["AUDIT_DECODER", "GENESIS", "PREV_SLICE", "AuditChain", "AuditRecord"]
 
 GENESIS = "0" * 64
-# `{"prev":"` is 9 bytes; the 64-hex hash follows.
-PREV_SLICE = slice(9, 73)
+PREV_SLICE = AUDIT_RECORD_PREV  # where a stored record's ``prev`` is (schemas.layout)
 
 
 class AuditRecord(Schema, omit_defaults=False, kw_only=True):

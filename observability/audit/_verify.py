@@ -15,12 +15,15 @@ from dataclasses import dataclass
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ._audit import GENESIS
+from samband.schemas.layout import AUDIT_RECORD_PREV as _PREV
+from samband.schemas.layout import AUDIT_RECORD_SEQ_AT
+
 from ._checkpoint import CHECKPOINT_DECODER, Checkpoint, checkpoint_signature_ok
+from ._record import GENESIS
 
 __all__ = ["Problem", "VerifyResult", "chain_head", "locate", "record_seq", "verify_bytes"]
 
-_SEQ_AT = 81  # `{"prev":"<64 hex>","seq":` is 81 bytes
+_SEQ_AT = AUDIT_RECORD_SEQ_AT
 _LOOKAHEAD = 256  # how far a reordered record is looked for
 
 
@@ -123,7 +126,7 @@ def verify_bytes(
         anchor = GENESIS
     if anchor is None:
         before = [cp for cp in good_cps if cp.seq == first_seq - 1]
-        anchor = before[0].head if before else records[0][9:73].decode("ascii", "replace")
+        anchor = before[0].head if before else records[0][_PREV].decode("ascii", "replace")
     expected_first = 1 if anchor == GENESIS else first_seq
 
     # ---- fast path: one sha256 per record over the stored bytes, nothing decoded
@@ -138,7 +141,7 @@ def verify_bytes(
 
 
 def chain_head(records: Iterable[bytes], head: bytes) -> bytes | None:
-    """The hex sha256 of the last record if every record's ``prev`` (bytes 9..73) is the hash of the
+    """The hex sha256 of the last record if every record's ``prev`` (``_PREV``) is the hash of the
     one before it (the first's is ``head``); None at the first link that does not hold.
 
     The hot loop of `verify`: per record one slice compare and one hash of the stored bytes, no
@@ -149,7 +152,7 @@ def chain_head(records: Iterable[bytes], head: bytes) -> bytes | None:
     """
     new = hashlib.sha256().copy
     for data in records:
-        if data[9:73] != head:
+        if data[_PREV] != head:
             return None
         h = new()
         h.update(data)
@@ -203,14 +206,14 @@ def locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
         return sha(d).hexdigest().encode()
 
     for i, data in enumerate(records):
-        seq, prev = record_seq(data), data[9:73]
+        seq, prev = record_seq(data), data[_PREV]
         if seq == expected and prev == head:
             prev_prev, head, expected = prev, h(data), expected + 1
             continue
         nxt = records[i + 1] if i + 1 < n else None
-        if nxt is not None and record_seq(nxt) == expected and nxt[9:73] == head:
+        if nxt is not None and record_seq(nxt) == expected and nxt[_PREV] == head:
             after = records[i + 2] if i + 2 < n else None
-            if after is not None and after[9:73] == h(data):
+            if after is not None and after[_PREV] == h(data):
                 return Problem(
                     "reordered",
                     expected,
@@ -245,7 +248,7 @@ def locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
                 )
             return Problem("inserted", seq, f"a record at position {i + 1} repeats seq {seq}, already seen")
         if seq > expected:
-            if prev == head and (nxt is None or nxt[9:73] != h(data)):
+            if prev == head and (nxt is None or nxt[_PREV] != h(data)):
                 return Problem(
                     "altered",
                     expected,
@@ -261,7 +264,7 @@ def locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
             missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
             return Problem("removed", expected, f"{missing} missing: seq {seq} follows seq {expected - 1}")
         # right sequence, wrong prev: either the previous record was altered, or this one was
-        if i > 0 and (nxt is None or nxt[9:73] == h(data)):
+        if i > 0 and (nxt is None or nxt[_PREV] == h(data)):
             return Problem(
                 "altered",
                 expected - 1,
@@ -283,4 +286,4 @@ def locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
 def _chains_into(records: Sequence[bytes], data: bytes, seq: int, h) -> bool:
     """Is ``data`` the genuine record ``seq`` (the record after it, wherever stored, names its hash)?"""
     digest = h(data)
-    return any(record_seq(r) == seq + 1 and r[9:73] == digest for r in records) or seq == record_seq(records[-1])
+    return any(record_seq(r) == seq + 1 and r[_PREV] == digest for r in records) or seq == record_seq(records[-1])

@@ -8,12 +8,10 @@ import random
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from samband.observability import Pseudonymiser
+from samband.observability.audit import AuditChain, AuditRecord, Trail, public_key_pem, sign_checkpoint
 from samband.schemas import synthetic_personnummer
-
-from ._audit import AuditChain, AuditRecord
-from ._checkpoint import public_key_pem, sign_checkpoint
-from ._pseudonym import Pseudonymiser
-from ._trail import Trail
+from samband.schemas.layout import LUS
 
 __all__ = ["SYNTHETIC_T0", "synthetic_trail"]
 
@@ -61,7 +59,7 @@ def synthetic_trail(
                 decision="allow" if allow else "deny",
                 rule="bacchus.vehicle-control.tax" if allow else "deny.no-need-to-know",
                 policy_version="pv-synthetic",
-                legal_basis="LUS 2016:774" if allow else None,
+                legal_basis=LUS if allow else None,
                 purpose="tax_control" if allow else None,
                 fields=("vehicle", "driver", "location") if allow else (),
                 delivered_sha256=f"{rng.getrandbits(256):064x}" if allow else None,

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from samband.schemas import Schema
 
-from ._errors import AuditKeyError
+from .._errors import AuditKeyError
 
 __all__ = [
     "CHECKPOINT_DECODER",

@@ -1,7 +1,7 @@
 """samband end to end: adapter publish -> router decision -> audit append -> delivery into the inbox.
 
 The adapter (Polisen's mapping and ``publish_records``) runs in this process; the router runs
-as a process of its own (``samband._bench_router``), so its memory is measured alone. A
+as a process of its own (``samband.bench._router``), so its memory is measured alone. A
 record's latency is the time its copy was stored in the recipient's INBOX stream (the
 inbox PubAck) minus the envelope's ``produced_at``, which the adapter sets just before its
 publish: both come from the record itself, not from the load generator's bookkeeping.
@@ -27,7 +27,7 @@ from samband.adapters import publish_records
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, Deployment
 
-from ._bench_env import Figure, cpu_per_item, cpu_snapshot, native_records, percentile, rss_kib
+from ._env import Figure, cpu_per_item, cpu_snapshot, native_records, percentile, rss_kib
 
 __all__ = ["E2E", "RouterProcess", "install_sampler", "set_adapter_sampling"]
 
@@ -71,7 +71,7 @@ def set_adapter_sampling(ratio: float) -> None:
 
 
 class RouterProcess:
-    """``python -m samband._bench_router`` on the deployment; RSS sampled from /proc while it runs."""
+    """``python -m samband.bench._router`` on the deployment; RSS sampled from /proc while it runs."""
 
     def __init__(self, dep: Deployment, policy: str, sample: float, *, audit: bool = True) -> None:
         self.dep, self.policy, self.sample, self.audit = dep, policy, sample, audit
@@ -83,7 +83,7 @@ class RouterProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "samband._bench_router",
+            "samband.bench._router",
             str(self.dep.state_dir),
             "--policy",
             self.policy,

@@ -29,10 +29,13 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
-from ._audit import GENESIS, PREV_SLICE
+from samband.schemas.layout import AUDIT_CHECKPOINT_STREAM as CHECKPOINT_STREAM
+from samband.schemas.layout import AUDIT_CHECKPOINT_SUBJECT as CHECKPOINT_SUBJECT
+from samband.schemas.layout import AUDIT_STREAM, AUDIT_SUBJECT
+
+from .._logging import get_logger
 from ._checkpoint import CHECKPOINT_DECODER, sign_checkpoint
-from ._logging import get_logger
-from ._trail import AUDIT_STREAM, AUDIT_SUBJECT, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT
+from ._record import GENESIS, PREV_SLICE
 from ._verify import record_seq
 
 __all__ = ["Checkpointer"]
@@ -128,7 +131,7 @@ class Checkpointer:
         seq = record_seq(data)
         if seq <= self.seq:
             return  # already covered (an ordered consumer may replay after a reconnect)
-        if seq != self.seq + 1 or data[9:73] != self.head.encode():
+        if seq != self.seq + 1 or data[PREV_SLICE] != self.head.encode():
             self.broken = f"seq {seq} does not follow seq {self.seq} (head {self.head[:16]}…)"
             log.error(
                 "audit chain broken: no further checkpoints are signed; run `samband audit verify`", detail=self.broken

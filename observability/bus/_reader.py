@@ -22,24 +22,16 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
-from ._errors import AuditUnavailable
-from ._logging import get_logger
+from .._logging import get_logger
+from ._errors import ReadError, StreamGap
 from ._wire import WireUnavailable, wire_pull
 
 __all__ = ["BATCH", "StreamGap", "fetch_seqs", "read_range"]
 
-log = get_logger("samband.audit")
+log = get_logger("samband.bus")
 
 BATCH = 5000  # messages per pull request; two in flight (~8 MB of 800-byte records)
 _STALL = 30.0  # seconds without a message before the read gives up
-
-
-class StreamGap(AuditUnavailable):
-    """The stream does not hold a message the read expected (a hole, or the stream ended early)."""
-
-    def __init__(self, message: str, seq: int) -> None:
-        super().__init__(message)
-        self.seq = seq
 
 
 async def read_range(
@@ -96,11 +88,11 @@ async def _with_consumer(nc, stream: str, start: int, pull):
             ),
         )
     except (TimeoutError, JsError, NatsError) as exc:
-        raise AuditUnavailable(f"cannot read stream {stream}: {exc!r}") from exc
+        raise ReadError(f"cannot read stream {stream}: {exc!r}") from exc
     try:
         return await pull(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{info.name}")
     except (JsError, NatsError) as exc:
-        raise AuditUnavailable(f"cannot read stream {stream}: {exc!r}") from exc
+        raise ReadError(f"cannot read stream {stream}: {exc!r}") from exc
     finally:
         try:
             await js.delete_consumer(stream, info.name)
@@ -180,9 +172,7 @@ async def _nats_pull(
                 await asyncio.wait_for(progress.wait(), _STALL)
             except TimeoutError:
                 if len(out) == seen:
-                    raise AuditUnavailable(
-                        f"reading stream {stream} stalled after {seen} of {total} messages"
-                    ) from None
+                    raise ReadError(f"reading stream {stream} stalled after {seen} of {total} messages") from None
     finally:
         await sub.unsubscribe()
     if state["error"] is not None:
@@ -200,7 +190,7 @@ async def fetch_seqs(nc, stream: str, seqs: list[int]) -> dict[int, bytes | None
         except NotFoundError:
             return None
         except (TimeoutError, JsError, NatsError) as exc:
-            raise AuditUnavailable(f"cannot get seq {seq} of stream {stream}: {exc!r}") from exc
+            raise ReadError(f"cannot get seq {seq} of stream {stream}: {exc!r}") from exc
         return msg.data if msg.seq == seq else None
 
     found: dict[int, bytes | None] = {}

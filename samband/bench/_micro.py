@@ -1,4 +1,4 @@
-"""The sub-benchmarks: `bench schemas`, `bench policy`, `bench adapters` (`bench audit`: _bench_audit.py).
+"""The sub-benchmarks: `bench schemas`, `bench policy`, `bench adapters` (`bench audit`: _audit.py).
 
 Each measures one part against its own baseline in the same process, best of a few rounds
 (the machine is shared; the best round is the least disturbed one).
@@ -19,7 +19,7 @@ import msgspec
 from samband.adapters.agencies import polisen
 from samband.schemas import ENVELOPE, encode
 
-from ._bench_env import Figure, native_records
+from ._env import Figure, native_records
 
 __all__ = ["adapters_bench", "policy_bench", "schemas_bench"]
 
@@ -122,31 +122,23 @@ def _time_policy(policy, envs: list, label: str, at: _dt.datetime | None = None)
 
 def policy_bench(n: int = 5_000) -> dict:
     """µs per decision on the shipped policy, and on synthetic policies of growing size when the router has them."""
-    import samband.router as router
+    from samband.testing import SYNTHETIC_AT, synthetic_envelopes, synthetic_policy
 
-    from ._bench_router import load_policy
+    from ._router import load_policy
 
-    rows, notes = [], []
-    try:
-        rows.append(_time_policy(load_policy("bacchus"), _policy_envelopes(n, None), "shipped (Operation Bacchus)"))
-    except SystemExit as exc:
-        notes.append(str(exc))
-        rows.append(_time_policy(load_policy("skeleton"), _policy_envelopes(n, None), "walking skeleton (1 rule)"))
-    synthetic = getattr(router, "synthetic_policy", None)
-    envelopes = getattr(router, "synthetic_envelopes", None)
-    if synthetic is None or envelopes is None:
-        notes.append("samband.router.synthetic_policy is not on this version: growth not measured")
-    else:
-        for ops, grants in ((10, 5), (100, 50), (1000, 500)):
-            policy = synthetic(operations=ops, grants=grants)
-            rows.append(
-                _time_policy(
-                    policy,
-                    envelopes(policy, n),
-                    f"synthetic: 21 agencies, 8 scopes, {ops} operations, {grants} grants",
-                    at=router.SYNTHETIC_AT,
-                )
+    rows: list[dict] = []
+    notes: list[str] = []
+    rows.append(_time_policy(load_policy("bacchus"), _policy_envelopes(n, None), "shipped (Operation Bacchus)"))
+    for ops, grants in ((10, 5), (100, 50), (1000, 500)):
+        policy = synthetic_policy(operations=ops, grants=grants)
+        rows.append(
+            _time_policy(
+                policy,
+                synthetic_envelopes(policy, n),
+                f"synthetic: 21 agencies, 8 scopes, {ops} operations, {grants} grants",
+                at=SYNTHETIC_AT,
             )
+        )
     return {"rows": rows, "notes": notes}
 
 
@@ -183,7 +175,7 @@ async def adapters_bench(dep, n: int = 20_000, *, rounds: int = 3, exporter=None
     """
     from samband.adapters import publish_records, read_jsonl
 
-    from ._bench_base import jetstream_pipeline, jetstream_windowed
+    from ._base import jetstream_pipeline, jetstream_windowed
 
     stamp = time.time_ns()
     adapter_rounds: list[Figure] = []

@@ -16,15 +16,13 @@ from nats.errors import Error as NatsError
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
+from samband.schemas.layout import AUDIT_CHECKPOINT_STREAM, AUDIT_STREAM
+
+from ..bus import ReadError, read_range
 from ._checkpoint import CHECKPOINT_DECODER, Checkpoint, load_public_key
-from ._errors import AuditUnavailable, ObservabilityError
-from ._reader import read_range
+from ._errors import AuditError, AuditUnavailable
 
 __all__ = [
-    "AUDIT_STREAM",
-    "AUDIT_SUBJECT",
-    "CHECKPOINT_STREAM",
-    "CHECKPOINT_SUBJECT",
     "EXPORT_FORMAT",
     "ExportError",
     "Trail",
@@ -35,12 +33,10 @@ __all__ = [
     "write_export",
 ]
 
-AUDIT_STREAM, AUDIT_SUBJECT = "AUDIT", "audit.records"
-CHECKPOINT_STREAM, CHECKPOINT_SUBJECT = "AUDIT_CHECKPOINTS", "audit.checkpoints"
 EXPORT_FORMAT = "samband-audit-export/1"
 
 
-class ExportError(ObservabilityError):
+class ExportError(AuditError):
     """An export file that cannot be read as one."""
 
 
@@ -76,41 +72,35 @@ class Trail:
         return load_public_key(self.public_key_pem) if self.public_key_pem else None
 
 
-async def read_stream(
-    js,
-    stream: str,
-    subject: str = ">",
-    *,
-    start_seq: int = 1,
-    timeout: float = 30.0,
-    with_subjects: bool = False,
-) -> list:
+async def read_stream(nc, stream: str, *, start_seq: int = 1, with_subjects: bool = False) -> list:
     """Every message of ``stream`` from ``start_seq`` (or its first) to its current last, in order, as
-    stored bytes (or ``(subject, bytes)`` pairs with ``with_subjects``). ``subject`` and ``timeout``
-    are kept for callers of the first version: the whole stream is read, stalls time out by themselves."""
+    stored bytes (or ``(subject, bytes)`` pairs with ``with_subjects``)."""
+    js = nc.jetstream()
     try:
         info = await js.stream_info(stream)
     except (TimeoutError, JsError, NatsError) as exc:
-        raise AuditUnavailable(f"cannot read stream {stream}: {exc!r}") from exc
+        raise AuditUnavailable(f"Expected to read stream {stream}, got {exc!r}") from exc
     last = info.state.last_seq
     if info.state.messages == 0 or last < start_seq:
         return []
-    # the connection behind the JetStream context (nats-py keeps it as `_nc`)
-    return await read_range(
-        js._nc,
-        stream,
-        max(start_seq, info.state.first_seq),
-        last,
-        with_subjects=with_subjects,
-        strict=stream in (AUDIT_STREAM, CHECKPOINT_STREAM),
-    )
-
-
-async def read_trail(js, *, public_key_pem: bytes | None = None) -> Trail:
-    """The whole trail from the broker: AUDIT and AUDIT_CHECKPOINTS."""
-    records = await read_stream(js, AUDIT_STREAM, AUDIT_SUBJECT)
     try:
-        checkpoints = await read_stream(js, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT)
+        return await read_range(
+            nc,
+            stream,
+            max(start_seq, info.state.first_seq),
+            last,
+            with_subjects=with_subjects,
+            strict=stream in (AUDIT_STREAM, AUDIT_CHECKPOINT_STREAM),
+        )
+    except ReadError as exc:
+        raise AuditUnavailable(str(exc)) from exc
+
+
+async def read_trail(nc, *, public_key_pem: bytes | None = None) -> Trail:
+    """The whole trail from the broker: AUDIT and AUDIT_CHECKPOINTS."""
+    records = await read_stream(nc, AUDIT_STREAM)
+    try:
+        checkpoints = await read_stream(nc, AUDIT_CHECKPOINT_STREAM)
     except AuditUnavailable as exc:
         if not isinstance(exc.__cause__, NotFoundError):
             raise

@@ -41,7 +41,8 @@ PUSH_CAP = 100_000  # the old reader is slow: it reads at most this many
 def _seal(n: int, pseudonym_key: bytes, signing_key) -> tuple[list[bytes], list[bytes], list[str]]:
     """``n`` decisions sealed with the real chain, a checkpoint every 1000; one subject each, drawn
     from ``n / 20`` persons (50,000 in a million: about 20 decisions about each)."""
-    from samband.observability import AuditChain, AuditRecord, Pseudonymiser, sign_checkpoint
+    from samband.observability import Pseudonymiser
+    from samband.observability.audit import AuditChain, AuditRecord, sign_checkpoint
     from samband.schemas import synthetic_personnummer
 
     rng = random.Random(11)
@@ -94,7 +95,7 @@ def _seal(n: int, pseudonym_key: bytes, signing_key) -> tuple[list[bytes], list[
 
 
 def _verify_vs_bare(records: list[bytes], checkpoints: list[bytes], public) -> dict:
-    from samband.observability import verify_bytes
+    from samband.observability.audit import verify_bytes
 
     sha = hashlib.sha256
 
@@ -126,7 +127,7 @@ def _verify_vs_bare(records: list[bytes], checkpoints: list[bytes], public) -> d
 
 
 def _index_build(records: list[bytes], tmp: Path) -> float:
-    from samband.observability import IndexStore
+    from samband.observability.audit import IndexStore
 
     t = time.perf_counter()
     with IndexStore(tmp / "build-only.sqlite3") as store:
@@ -190,8 +191,10 @@ async def _broker(
     dep, records: list[bytes], checkpoints: list[bytes], pnrs: list[str], pseudonym_key: bytes, queries: int
 ) -> dict:
     from samband.cli import Context
-    from samband.observability import AUDIT_DECODER, Pseudonymiser, read_range
-    from samband.observability._reader import _nats_pull, _with_consumer  # the fallback path, measured on its own
+    from samband.observability import Pseudonymiser
+    from samband.observability.audit import AUDIT_DECODER
+    from samband.observability.bus import read_range
+    from samband.observability.bus._reader import _nats_pull, _with_consumer  # the fallback path, measured on its own
     from samband.observability.cli import query_broker
 
     n = len(records)
@@ -276,8 +279,9 @@ async def _broker(
 
 def audit_bench(n: int = 1_000_000, queries: int = 50, broker: bool = True) -> dict:
     """Verify vs a bare loop, index build, broker read, and the person query over an ``n``-record trail."""
-    from samband._bench_env import bench_deployment
-    from samband.observability import load_or_create_key, load_or_create_signing_key
+    from samband.bench._env import bench_deployment
+    from samband.observability import load_or_create_key
+    from samband.observability.audit import load_or_create_signing_key
 
     with bench_deployment() as dep:
         keys = dep.state_dir / "keys"

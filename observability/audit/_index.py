@@ -15,7 +15,7 @@ from typing import TypedDict, Unpack
 
 import msgspec
 
-from ._audit import AUDIT_DECODER, AuditRecord
+from ._record import AUDIT_DECODER, AuditRecord
 
 __all__ = ["AuditFilters", "AuditIndex"]
 

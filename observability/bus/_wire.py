@@ -9,7 +9,7 @@ messages out of the socket buffer with `bytes.find`: no per-message object but t
 Consumer creation and deletion, stream info and direct gets stay on nats-py.
 
 If anything it needs is not there (a TLS server, another kind of authentication, a nats-py
-without the attributes used) it raises `WireUnavailable` and the caller reads with nats-py.
+whose signer `_shim.signer` cannot find) it raises `WireUnavailable` and the caller reads with nats-py.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ import secrets
 
 import msgspec
 
-from ._errors import AuditUnavailable
+from . import _shim
+from ._errors import BusError, ReadError
 
 __all__ = ["WireUnavailable", "wire_pull"]
 
 _READ = 1 << 20
 
 
-class WireUnavailable(Exception):
+class WireUnavailable(BusError):
     """The fast path cannot be used with this connection; read with nats-py instead."""
 
 
@@ -35,9 +36,8 @@ async def wire_pull(
     nc, next_subject: str, stream: str, start: int, last: int, *, batch: int, with_subjects: bool, strict: bool, gap
 ) -> list:
     """Messages ``start..last`` from the pull consumer behind ``next_subject`` (see `read_range`)."""
-    url = getattr(nc, "connected_url", None)
-    sign = getattr(nc, "_signature_cb", None)
-    public = getattr(nc, "_public_nkey", None)
+    url = nc.connected_url
+    lent = _shim.signer(nc)
     if url is None or url.scheme not in ("nats", "") or not url.hostname:
         raise WireUnavailable(f"not a plain nats:// connection: {url}")
     try:
@@ -62,8 +62,9 @@ async def wire_pull(
             "name": "samband-audit-reader",
         }
         if info.get("nonce"):
-            if sign is None or public is None:
+            if lent is None:
                 raise WireUnavailable("the server wants an nkey signature and the connection has none to lend")
+            sign, public = lent
             connect["sig"] = sign(info["nonce"]).decode()
             connect["nkey"] = public
         inbox = f"_INBOX.{secrets.token_hex(11)}"
@@ -105,9 +106,7 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
     while expect <= last:
         chunk = await asyncio.wait_for(reader.read(_READ), 30)
         if not chunk:
-            raise AuditUnavailable(
-                f"reading stream {stream}: the server closed the connection after {len(out)} messages"
-            )
+            raise ReadError(f"reading stream {stream}: the server closed the connection after {len(out)} messages")
         buf = buf + chunk if buf else chunk
         pos, n, find = 0, len(buf), buf.find
         while pos < n:
@@ -157,7 +156,7 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
                 err = buf[pos:eol].decode(errors="replace")
                 if "Permissions Violation" in err and not out:  # e.g. another inbox prefix: nats-py knows it
                     raise WireUnavailable(err)
-                raise AuditUnavailable(f"reading stream {stream}: {err}")
+                raise ReadError(f"reading stream {stream}: {err}")
             else:  # +OK, PONG, INFO
                 pos = eol + 2
         buf = buf[pos:]

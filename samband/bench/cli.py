@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ._bench_report import Target, figures_table, fmt, kv_table, print_targets, report, rss_target
+from ._report import Target, figures_table, fmt, kv_table, print_targets, report, rss_target
 
 __all__ = ["bench", "commands"]
 
@@ -35,7 +35,7 @@ BASELINE_CAP = 50_000  # the baselines' rates are flat well before this; FastStr
 async def _run(records: int, latency_s: float, rate: int, baseline_cap: int) -> dict:
     from samband.broker_config import find_nats_server
 
-    from ._bench_base import (
+    from ._base import (
         core_pubsub,
         faststream_available,
         faststream_forward,
@@ -43,9 +43,9 @@ async def _run(records: int, latency_s: float, rate: int, baseline_cap: int) -> 
         jetstream_windowed,
         numbered,
     )
-    from ._bench_e2e import E2E
-    from ._bench_env import bench_deployment, cpu_per_item, cpu_snapshot, payload
-    from ._bench_router import load_policy
+    from ._e2e import E2E
+    from ._env import bench_deployment, cpu_per_item, cpu_snapshot, payload
+    from ._router import load_policy
 
     started = time.perf_counter()
     base = payload()
@@ -171,8 +171,8 @@ def bench(
         return
     from samband.observability import configure_logging, configure_tracing
 
-    from ._bench_e2e import install_sampler
-    from ._bench_env import span_processor
+    from ._e2e import install_sampler
+    from ._env import span_processor
 
     configure_logging(level="error")
     configure_tracing("samband-bench-adapter", processors=[span_processor()])
@@ -197,7 +197,7 @@ def _emit(result: dict, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 def bench_schemas(records: int, as_json: bool) -> None:
     """Envelope decode + validation vs a plain msgspec decode of the same bytes (target <= 3x)."""
-    from ._bench_micro import schemas_bench
+    from ._micro import schemas_bench
 
     r = schemas_bench(records)
     kv_table(
@@ -219,7 +219,7 @@ def bench_schemas(records: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 def bench_policy(records: int, as_json: bool) -> None:
     """µs per routing decision, and how it grows with operations and grants."""
-    from ._bench_micro import policy_bench
+    from ._micro import policy_bench
 
     r = policy_bench(records)
     t = Table(title="bench policy: the pure decision, no I/O", title_justify="left")
@@ -250,7 +250,7 @@ def bench_policy(records: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 def bench_audit(records: int, queries: int, no_broker: bool, as_json: bool) -> None:
     """Verify vs a bare sha256 loop, index build, broker read, and `audit query --person` over a trail (1M by default)."""
-    from ._bench_audit import QUERY_TARGET_MS, VERIFY_TARGET, audit_bench
+    from ._audit import QUERY_TARGET_MS, VERIFY_TARGET, audit_bench
 
     with console.status(
         f"sealing {records:,} audit records, verifying, indexing" + ("" if no_broker else ", then through the broker")
@@ -332,8 +332,8 @@ def bench_adapters(records: int, rounds: int, as_json: bool) -> None:
     """An adapter publishing from a file, every record traced, vs raw windowed JetStream publish of the same messages (target >= 0.5x)."""
     from samband.observability import configure_logging, configure_tracing
 
-    from ._bench_env import NullExporter, bench_deployment, span_processor
-    from ._bench_micro import adapters_bench
+    from ._env import NullExporter, bench_deployment, span_processor
+    from ._micro import adapters_bench
 
     configure_logging(level="error")
     exporter = NullExporter()
@@ -395,8 +395,8 @@ def bench_memory(records: int, as_json: bool) -> None:
     """The router's resident memory over a long run (1M records, fan-out 1, all traced): it must stay flat."""
     from samband.observability import configure_logging, configure_tracing
 
-    from ._bench_e2e import E2E, install_sampler
-    from ._bench_env import bench_deployment, span_processor
+    from ._e2e import E2E, install_sampler
+    from ._env import bench_deployment, span_processor
 
     configure_logging(level="error")
     configure_tracing("samband-bench-adapter", processors=[span_processor()])

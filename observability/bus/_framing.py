@@ -1,0 +1,72 @@
+"""The NATS client protocol's publish commands as pure functions (as nats.py's protocol/command.py).
+
+Testable without a socket; `AckPipeline` joins a slice of a batch into one write with them, and
+the bulk reader asks for pull batches with them. The header block follows nats-py's own framing
+(``NATS/1.0``, ``Key: value`` lines, a blank line): header values with CR or LF have them replaced
+by spaces, as nats-py does, so a value can never inject protocol.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["HeaderKeyError", "header_block", "hpub_cmd", "pub_cmd", "subject_ok"]
+
+_HEADER_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# as nats-py's publish path: whitespace (CR/LF above all) in a subject would inject protocol
+_SUBJECT_INVALID = re.compile(r"\s")
+_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
+# Subjects and header keys repeat (a record type, a recipient, `Nats-Msg-Id`): each distinct
+# one is checked once; the sets are bounded because subjects come from senders.
+_checked_subjects: set[str] = set()
+_checked_keys: set[str] = set()
+_LIMIT = 10_000
+
+
+class HeaderKeyError(ValueError):
+    """A header key with characters that HTTP-style headers do not allow."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Expected a header key of visible ASCII without `:`, got {key!r}")
+
+
+def subject_ok(subject: str) -> bool:
+    """A non-empty subject without whitespace."""
+    if subject in _checked_subjects:
+        return True
+    if not subject or _SUBJECT_INVALID.search(subject):
+        return False
+    if len(_checked_subjects) > _LIMIT:
+        _checked_subjects.clear()
+    _checked_subjects.add(subject)
+    return True
+
+
+def header_block(headers: dict[str, str]) -> bytes:
+    """``NATS/1.0`` and the headers, as nats-py writes them; raises `HeaderKeyError` for a bad key."""
+    for k in headers:
+        if k not in _checked_keys:
+            if not _HEADER_KEY.fullmatch(k):
+                raise HeaderKeyError(k)
+            if len(_checked_keys) > _LIMIT:
+                _checked_keys.clear()
+            _checked_keys.add(k)
+    body = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
+    if body.count("\n") != len(headers) or body.count("\r") != len(headers):  # a value held CR or LF
+        body = "".join([f"{k}: {v.strip().translate(_NEWLINES)}\r\n" for k, v in headers.items()])
+    return f"NATS/1.0\r\n{body}\r\n".encode()
+
+
+def pub_cmd(subject: str, reply: str, payload: bytes) -> bytes:
+    """``PUB <subject> [reply] <size>`` and the payload."""
+    head = f"PUB {subject} {reply} {len(payload)}\r\n" if reply else f"PUB {subject} {len(payload)}\r\n"
+    return head.encode() + payload + b"\r\n"
+
+
+def hpub_cmd(subject: str, reply: str, headers: bytes, payload: bytes) -> bytes:
+    """``HPUB <subject> [reply] <header size> <total size>``, the header block and the payload."""
+    h = len(headers)
+    head = (
+        f"HPUB {subject} {reply} {h} {h + len(payload)}\r\n" if reply else f"HPUB {subject} {h} {h + len(payload)}\r\n"
+    )
+    return head.encode() + headers + payload + b"\r\n"

@@ -1,0 +1,19 @@
+"""samband.testing: synthetic data and helpers that tests and `samband bench` of several packages reuse.
+
+Everything here is synthetic (valid-checksum identifiers from `samband.schemas`' generators) and
+seeded: the walking skeleton's one-rule policy, a large synthetic policy with records in its
+operations, and a sealed, signed synthetic audit trail.
+"""
+
+from ._policy import SYNTHETIC_AT, skeleton_policy, synthetic_data, synthetic_envelopes, synthetic_policy
+from ._trail import SYNTHETIC_T0, synthetic_trail
+
+__all__ = [
+    "SYNTHETIC_AT",
+    "SYNTHETIC_T0",
+    "skeleton_policy",
+    "synthetic_data",
+    "synthetic_envelopes",
+    "synthetic_policy",
+    "synthetic_trail",
+]

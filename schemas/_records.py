@@ -424,4 +424,4 @@ AnyRecord = (
     | Receipt
 )
 
-RECORD_TYPES: dict[str, type[Record]] = {cls.__struct_config__.tag: cls for cls in AnyRecord.__args__}
+RECORD_TYPES: dict[str, type[AnyRecord]] = {cls.__struct_config__.tag: cls for cls in AnyRecord.__args__}

@@ -123,7 +123,8 @@ async def list_dead_letters(
             continue
         except (JsError, NatsError) as exc:
             raise AdapterError(f"cannot read dead letter {seq}: {exc!r}") from exc
-        letter = DEAD_LETTER.decode(msg.data)
+        # nats-py hands an empty message back as None; b"" is then a DecodeError like any bad letter
+        letter = DEAD_LETTER.decode(msg.data or b"")
         if kind is None or letter.kind == kind:
             out.append((seq, letter))
     if limit is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     pass
 
 
-class FormatSpec(_Strict, kw_only=True):
+class FormatSpec(_Strict, frozen=True, kw_only=True):
     name: str  # jsonl, json, xml, csv, fixed
     encoding: str = "utf-8"
     delimiter: str = ";"
@@ -41,7 +42,7 @@ class FormatSpec(_Strict, kw_only=True):
     layouts: dict[str, list[tuple[str, int]]] = {}  # fixed: record type code -> [[column, width], ...]
 
 
-class FieldSpec(_Strict, kw_only=True):
+class FieldSpec(_Strict, frozen=True, kw_only=True):
     path: str | None = None
     transform: str = "text"
     format: str | None = None  # date/datetime: strptime format
@@ -52,7 +53,7 @@ class FieldSpec(_Strict, kw_only=True):
     many: bool = False  # a list of values at ``path`` (a tuple field)
 
 
-class EnvelopeSpec(_Strict, kw_only=True):
+class EnvelopeSpec(_Strict, frozen=True, kw_only=True):
     region: str | None = None  # a constant region ...
     region_path: str | None = None  # ... or where the record names it
     operation: str | None = None
@@ -60,7 +61,7 @@ class EnvelopeSpec(_Strict, kw_only=True):
     legal_basis: str | None = "LUS 2016:774"
 
 
-class MappingFile(_Strict, kw_only=True):
+class MappingFile(_Strict, frozen=True, kw_only=True):
     agency: str
     record_type: str
     key: str  # the native key's path: the publish dedupe id
@@ -71,7 +72,8 @@ class MappingFile(_Strict, kw_only=True):
 
 
 FORMAT_NAMES = ("jsonl", "json", "xml", "csv", "fixed")
-TRANSFORMS = {
+# by name, each with its own keyword arguments (fmt, unit, options); None for a constant
+TRANSFORMS: dict[str, Callable[..., Any] | None] = {
     "text": t.text,
     "integer": t.integer,
     "quantity": t.quantity,
@@ -171,7 +173,7 @@ def _native_format(fmt: FormatSpec) -> NativeFormat:
     if fmt.name == "xml":
         return Xml(record_tag=fmt.record_tag or "", root_tag=fmt.root_tag, encoding=fmt.encoding)
     return FixedWidth(
-        layouts={k: [tuple(c) for c in v] for k, v in fmt.layouts.items()},
+        layouts={k: [(name, width) for name, width in v] for k, v in fmt.layouts.items()},
         type_field=fmt.type_field,
         encoding=fmt.encoding,
     )
@@ -224,9 +226,9 @@ class DeclarativeMapping:
         return t.text(native, self.spec.key)
 
     def _value(self, native: Any, f: FieldSpec) -> Any:
-        if f.transform == "constant":
-            return f.value
         fn = TRANSFORMS[f.transform]
+        if fn is None or f.path is None:  # a constant (validated: every other transform has a path)
+            return f.value
         kwargs: dict[str, Any] = {}
         if f.transform in ("date", "datetime") and f.format:
             kwargs["fmt"] = f.format
@@ -246,8 +248,9 @@ class DeclarativeMapping:
         env = self.spec.envelope
         return t.envelope(
             record,
-            region=env.region or t.text(native, env.region_path),  # type: ignore[arg-type]
-            operation=env.operation or t.text(native, env.operation_path),  # type: ignore[arg-type]
+            # validated: exactly one of region and region_path is set (and of operation, operation_path)
+            region=env.region or t.text(native, env.region_path or ""),
+            operation=env.operation or t.text(native, env.operation_path or ""),
             legal_basis=env.legal_basis,
             region_field=f"$.{env.region_path or 'region'}",
         )

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from samband.schemas import PNR_SHAPE, mask_personnummer
 
+from ._state import Position
+
 __all__ = ["REJECT_KINDS", "AdapterError", "MappingFileError", "PublishFailed", "RejectedRecord", "SourceError"]
 
 # Why a record was rejected; each is a dead-letter subject `dlq.<kind>`.
@@ -73,7 +75,7 @@ class RejectedRecord(AdapterError):
         self.length = len(raw) if length is None else length
         self.end = offset + self.length if end is None else end  # resume point after this record
         self.index = index
-        self.mark = None  # the source position after this record (set by the reader)
+        self.mark: Position | None = None  # the source position after this record (set by the reader)
 
 
 class PublishFailed(AdapterError):

@@ -149,7 +149,8 @@ _COMMENT_OR_PI = re.compile(rb"<\?.*?\?>|<!--.*?-->", re.S)
 
 
 def frame_xml(chunks: Iterator[bytes], *, tag: str, offset: int, line: int, index: int, final: bool) -> Iterator[Frame]:
-    """Frame by the record element ``<tag ...>...</tag>``; between records only the root, prolog and comments may stand."""
+    """Frame by the record element ``<tag ...>...</tag>``; between records only the root, prolog and comments
+    may stand."""
     open_re = re.compile(rb"<" + re.escape(tag.encode()) + rb"[\s/>]")
     close = b"</" + tag.encode() + b">"
     buf = bytearray()

@@ -30,13 +30,14 @@ MAPPINGS_DIR = Path(__file__).parent / "mappings"
 
 
 def mapping_for(agency: str, *, mapping_file: Path | None = None) -> AgencyMapping:
-    """The agency's mapping module, else its declarative mapping (``mapping_file`` or the packaged ``mappings/<agency>.toml``)."""
+    """The agency's mapping module, else its declarative mapping (``mapping_file`` or the packaged
+    ``mappings/<agency>.toml``)."""
     if mapping_file is not None:
         from ._declarative import load_mapping
 
         return load_mapping(mapping_file, agency=agency)
     try:
-        return importlib.import_module(f"samband.adapters.agencies.{agency}")  # type: ignore[return-value]
+        return importlib.import_module(f"samband.adapters.agencies.{agency}")
     except ModuleNotFoundError as exc:
         if exc.name != f"samband.adapters.agencies.{agency}":
             raise

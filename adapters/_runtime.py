@@ -101,19 +101,20 @@ class _Publisher:
     def add(self, e: _Entry) -> None:
         self.unsent.append(e)
 
-    async def flush(self) -> None:
-        """Send what was added since the last flush (one write), after everything before it."""
+    async def flush(self) -> PublishBatch:
+        """Send what was added since the last flush (one write), after everything before it; the open batch."""
         if self.batch is None:
             self.batch = await self.pipe.open()
-        unsent, self.unsent = self.unsent, []
-        await self.pipe.send(self.batch, [(e.subject, e.payload, e.headers) for e in unsent])
+        batch, unsent, self.unsent = self.batch, self.unsent, []
+        await self.pipe.send(batch, [(e.subject, e.payload, e.headers) for e in unsent])
+        return batch
 
     async def settle(self, entries: list[_Entry]) -> None:
         """Wait for every ack of the window; re-publish the unacknowledged ones until they are acknowledged."""
-        await self.flush()
+        batch = await self.flush()
         started, delay = time.monotonic(), 0.1
         todo = [e for e in entries if e.subject]
-        batch, self.batch = self.batch, None
+        self.batch = None
         while True:
             for e, r in zip(todo, await self.pipe.wait(batch, self.ack_timeout)):
                 e.result = r
@@ -127,7 +128,8 @@ class _Publisher:
                 ) from first.result
             if self.retry_for is not None and time.monotonic() - started > self.retry_for:
                 raise PublishFailed(
-                    f"Expected an ack for {_where(first)} from the broker, got {first.result!r} for {self.retry_for:.0f}s"
+                    f"Expected an ack for {_where(first)} from the broker, "
+                    f"got {first.result!r} for {self.retry_for:.0f}s"
                 ) from first.result
             log.warning(
                 "publish not acknowledged; retrying", pending=len(failed), error=repr(first.result), delay=delay

@@ -176,7 +176,7 @@ async def read_source(
     cursor = positions.get(key) if positions is not None else Position()
     while True:
         for item in read_file(path, fmt, start=cursor, final=not follow, key=key):
-            cursor = item.mark  # type: ignore[union-attr]
+            cursor = item.mark
             yield item
         if not follow or stop.is_set():
             return
@@ -216,7 +216,8 @@ async def _read_directory(
             if not final and fmt.name == "json" and now - tail.quiet_since < settle:
                 continue  # a JSON document is read whole, once its writer is done
             for item in read_file(p, fmt, start=tail.cursor, final=final or fmt.name == "json", key=key):
-                tail.cursor = item.mark  # type: ignore[union-attr]
+                if item.mark is not None:  # always set by read_file; None only on records made elsewhere
+                    tail.cursor = item.mark
                 yield item
             if final or fmt.name == "json":
                 tail.done = True

@@ -11,19 +11,22 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import time as _time
+import types
 import typing
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, Protocol, TypeVar, cast, overload
 from zoneinfo import ZoneInfo
 
 from samband.schemas import (
+    AnyRecord,
     Envelope,
     Handling,
     InvalidIdentifier,
     OrganisationRef,
     PersonRef,
     Record,
+    Region,
     VehicleRef,
     new_envelope_id,
     normalise_orgnr,
@@ -127,7 +130,31 @@ def items(native: Any, path: str) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _field(convert):
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class _Convert(Protocol[T_co]):
+    """``convert(value, path, ...)``: a plain function, whose code `_field` inspects."""
+
+    __code__: types.CodeType
+    __name__: str
+
+    def __call__(self, value: Any, path: str, /, *args: Any, **kwargs: Any) -> T_co: ...
+
+
+class _Transform(Protocol[T_co]):
+    """``fn(native, path, ..., optional=False)``: the converted value, or None when ``optional`` and blank."""
+
+    @overload
+    def __call__(
+        self, native: Any, path: str, /, *args: Any, optional: Literal[False] = False, **kwargs: Any
+    ) -> T_co: ...
+    @overload
+    def __call__(self, native: Any, path: str, /, *args: Any, optional: bool, **kwargs: Any) -> T_co | None: ...
+
+
+def _field(convert: _Convert[T]) -> _Transform[T]:
     """Make ``convert(value, path, ...)`` a transform ``fn(native, path, ..., optional=False)``.
 
     The value is looked up once; a blank one is a `FieldError` (``missing-field``), or None when ``optional``.
@@ -135,7 +162,7 @@ def _field(convert):
     code = convert.__code__
     if code.co_argcount == 2 and not code.co_kwonlyargcount and not code.co_flags & 0x0C:
         # the common shape, convert(value, path): no *args/**kwargs to pack on every record
-        def transform(native: Any, path: str, *, optional: bool = False) -> Any:
+        def transform(native: Any, path: str, *, optional: bool = False) -> T | None:
             value = native.get(path, _MISSING) if type(native) is dict else _MISSING
             if value is _MISSING:
                 value = _lookup(native, path)
@@ -144,9 +171,11 @@ def _field(convert):
                     return None
                 raise _missing(path)
             return convert(value, path)
+
+        fn: Any = transform  # Any: a function with a `convert` attribute, which no function type can say
     else:
 
-        def transform(native: Any, path: str, *args: Any, optional: bool = False, **kwargs: Any) -> Any:
+        def transform_args(native: Any, path: str, *args: Any, optional: bool = False, **kwargs: Any) -> T | None:
             value = _lookup(native, path)
             if _blank(value):
                 if optional:
@@ -154,9 +183,11 @@ def _field(convert):
                 raise _missing(path)
             return convert(value, path, *args, **kwargs)
 
-    transform.__name__, transform.__doc__ = convert.__name__, convert.__doc__
-    transform.convert = convert  # type: ignore[attr-defined]
-    return transform
+        fn = transform_args
+    fn.__name__, fn.__doc__ = convert.__name__, convert.__doc__
+    fn.convert = convert
+    # either function is a Transform[T]: None only when ``optional`` is true
+    return cast("_Transform[T]", fn)
 
 
 def _text(value: Any, path: str) -> str:
@@ -165,6 +196,10 @@ def _text(value: Any, path: str) -> str:
     return value.strip()
 
 
+@overload
+def text(native: Any, path: str, *, optional: Literal[False] = False) -> str: ...
+@overload
+def text(native: Any, path: str, *, optional: bool) -> str | None: ...
 def text(native: Any, path: str, *, optional: bool = False) -> str | None:
     """Text, stripped. (The most used transform, so `_field`'s steps are written out here.)"""
     value = native.get(path, _MISSING) if type(native) is dict else _MISSING
@@ -262,7 +297,8 @@ _ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|
 
 
 def _shaped_like(value: str, fmt: str) -> bool:
-    """Digits where the format has digits: then a failure means an impossible date (2017-02-30, month 13), not a typo."""
+    """Digits where the format has digits: then a failure means an impossible date (2017-02-30, month 13),
+    not a typo."""
     example = _dt.datetime(2017, 1, 1, 0, 0, 0).strftime(fmt)
     return re.sub(r"\d", "9", value) == re.sub(r"\d", "9", example)
 
@@ -452,7 +488,7 @@ _UTC = _dt.UTC
 
 
 def envelope(
-    record: Record,
+    record: AnyRecord,
     *,
     region: str,
     operation: str,
@@ -465,13 +501,15 @@ def envelope(
     subjects = subjects_of(record)
     if extra_subjects:
         subjects += tuple(extra_subjects)
+    # the native text is not yet a Region: Envelope checks it (ValueError, turned into a FieldError below)
+    region_ = cast(Region, region)
     try:
         if handling is None:
             return Envelope(
                 id=new_envelope_id(),
                 record=record,
-                region=region,
-                operation=operation,  # type: ignore[arg-type]
+                region=region_,
+                operation=operation,
                 produced_at=_dt.datetime.now(_UTC),
                 subjects=subjects,
                 legal_basis=legal_basis,
@@ -479,8 +517,8 @@ def envelope(
         return Envelope(
             id=new_envelope_id(),
             record=record,
-            region=region,
-            operation=operation,  # type: ignore[arg-type]
+            region=region_,
+            operation=operation,
             produced_at=_dt.datetime.now(_UTC),
             subjects=subjects,
             legal_basis=legal_basis,

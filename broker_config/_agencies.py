@@ -40,7 +40,7 @@ class Agency(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     slug: str
     name: str
     tier: Literal["core", "network"]
-    regions: tuple[Region, ...] = REGIONS  # type: ignore[assignment]
+    regions: tuple[Region, ...] = REGIONS
     sends: tuple[str, ...] = ()
     purposes: tuple[str, ...] = ()
     contact: str | None = None
@@ -135,7 +135,8 @@ def load_agency_dir(folder: Path, *, require_mapping: bool | None = None) -> dic
         agency = load_agency_file(path, require_mapping=require_mapping)
         if agency.slug in out:
             raise AgencyFileError(
-                f"{path}: key `slug`: Expected a slug no other agency file uses, got {agency.slug!r} (also in {files[agency.slug]})"
+                f"{path}: key `slug`: Expected a slug no other agency file uses, "
+                f"got {agency.slug!r} (also in {files[agency.slug]})"
             )
         out[agency.slug], files[agency.slug] = agency, path
     return out

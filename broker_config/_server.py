@@ -97,7 +97,8 @@ class NatsServer:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise BrokerStartError(
-                    f"nats-server exited with code {self.proc.returncode} before it was ready; its log:\n{self._log_tail()}"
+                    f"nats-server exited with code {self.proc.returncode} before it was ready; "
+                    f"its log:\n{self._log_tail()}"
                 )
             try:
                 with urllib.request.urlopen(url, timeout=1) as resp:

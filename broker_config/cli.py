@@ -55,7 +55,8 @@ def onboard(obj, file: Path, start_adapter: bool) -> None:
                     argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
                 )
             click.echo(
-                f"adapter started (pid {proc.pid}, log {log}); it writes delivered records to {dep.state_dir / 'received'}"
+                f"adapter started (pid {proc.pid}, log {log}); "
+                f"it writes delivered records to {dep.state_dir / 'received'}"
             )
         else:
             click.echo("start its adapter (add --source EXPORT [--follow] to publish its export) with:")

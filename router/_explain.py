@@ -65,7 +65,8 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
         say(
             Step(
                 False,
-                f"No council has decided an operation called {env.operation!r}. Nothing is routed outside a decided operation.",
+                f"No council has decided an operation called {env.operation!r}. "
+                "Nothing is routed outside a decided operation.",
             )
         )
         return _verdict(ex)

@@ -51,17 +51,17 @@ class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     pass
 
 
-class AgencyEntry(_Model, kw_only=True):
+class AgencyEntry(_Model, frozen=True, kw_only=True):
     name: str
     tier: Literal["core", "network"]
 
 
-class RegionEntry(_Model, kw_only=True):
+class RegionEntry(_Model, frozen=True, kw_only=True):
     name: str
     council: str
 
 
-class Coverage(_Model, kw_only=True):
+class Coverage(_Model, frozen=True, kw_only=True):
     """The agencies a basis covers between two dates (``valid_to`` inclusive; open when absent)."""
 
     agencies: tuple[str, ...]
@@ -69,12 +69,12 @@ class Coverage(_Model, kw_only=True):
     valid_to: _dt.date | None = None
 
 
-class LegalBasis(_Model, kw_only=True):
+class LegalBasis(_Model, frozen=True, kw_only=True):
     title: str
     coverage: tuple[Coverage, ...]
 
 
-class Operation(_Model, kw_only=True):
+class Operation(_Model, frozen=True, kw_only=True):
     """A joint operation (insats) as its council decided it; ``purposes`` maps participant -> purpose."""
 
     name: str
@@ -89,7 +89,7 @@ class Operation(_Model, kw_only=True):
     status: Literal["active", "closed"] = "active"
 
 
-class Need(_Model, kw_only=True):
+class Need(_Model, frozen=True, kw_only=True):
     """One cell of the need-to-know matrix: for a record type and a purpose, who and which fields."""
 
     recipients: tuple[str, ...]
@@ -97,7 +97,7 @@ class Need(_Model, kw_only=True):
     id: str | None = None
 
 
-class Grant(_Model, kw_only=True):
+class Grant(_Model, frozen=True, kw_only=True):
     """A co-option (adjungering): one agency, one operation, listed record types and fields, a period."""
 
     agency: str
@@ -112,7 +112,7 @@ class Grant(_Model, kw_only=True):
     revoked: bool = False
 
 
-class Restriction(_Model, kw_only=True):
+class Restriction(_Model, frozen=True, kw_only=True):
     """A standing originator restriction: applies to every record of ``origin`` of these types."""
 
     origin: str
@@ -123,7 +123,7 @@ class Restriction(_Model, kw_only=True):
     reason: str
 
 
-class PolicyData(_Model, kw_only=True):
+class PolicyData(_Model, frozen=True, kw_only=True):
     """The whole policy: the files merged with the councils' decisions and the registrations."""
 
     agencies: dict[str, AgencyEntry]
@@ -135,31 +135,31 @@ class PolicyData(_Model, kw_only=True):
     restrictions: dict[str, Restriction] = {}
 
 
-class _AgenciesFile(_Model, kw_only=True):
+class _AgenciesFile(_Model, frozen=True, kw_only=True):
     agencies: dict[str, AgencyEntry]
 
 
-class _RegionsFile(_Model, kw_only=True):
+class _RegionsFile(_Model, frozen=True, kw_only=True):
     regions: dict[str, RegionEntry]
 
 
-class _LegalBasesFile(_Model, kw_only=True):
+class _LegalBasesFile(_Model, frozen=True, kw_only=True):
     legal_bases: dict[str, LegalBasis]
 
 
-class _OperationsFile(_Model, kw_only=True):
+class _OperationsFile(_Model, frozen=True, kw_only=True):
     operations: dict[str, Operation] = {}
 
 
-class _NeedFile(_Model, kw_only=True):
+class _NeedFile(_Model, frozen=True, kw_only=True):
     need_to_know: dict[str, dict[str, Need]] = {}
 
 
-class _CooptionsFile(_Model, kw_only=True):
+class _CooptionsFile(_Model, frozen=True, kw_only=True):
     grants: dict[str, Grant] = {}
 
 
-class _RestrictionsFile(_Model, kw_only=True):
+class _RestrictionsFile(_Model, frozen=True, kw_only=True):
     restrictions: dict[str, Restriction] = {}
 
 

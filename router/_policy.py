@@ -131,6 +131,7 @@ class Policy:
                 for slug in c.agencies:
                     cov.setdefault(slug, []).append((_start(c.valid_from), _end(c.valid_to)))
         self._ops: dict[str, _Op] = {}
+        o: _Op | None
         for op_id, op in data.operations.items():
             members = frozenset(p for p in op.participants if p in self._tiers)
             if len(members) != len(op.participants):
@@ -150,7 +151,8 @@ class Policy:
                         allow=True,
                         rule=need.id or f"need-to-know.{rt}.{purpose}",
                         policy_version=v,
-                        reason=f"{agency} takes part in operation {op_id} for {purpose}, which needs these fields of {rt}",
+                        reason=f"{agency} takes part in operation {op_id} for {purpose}, "
+                        f"which needs these fields of {rt}",
                         legal_basis=op.legal_basis,
                         purpose=purpose,
                         fields=need.fields,
@@ -282,19 +284,22 @@ class Policy:
                 allow=False, rule="deny.operation-closed", policy_version=v, reason=f"operation {op_id} is closed"
             )
         elif why == "not-in-force":
+            assert op is not None  # _gate found it
             d = Decision(
                 allow=False,
                 rule="deny.operation-not-in-force",
                 policy_version=v,
-                reason=f"operation {op_id} is in force from {op.data.valid_from} to {op.data.valid_to or 'further notice'} only",
-            )  # type: ignore[union-attr]
+                reason=f"operation {op_id} is in force from {op.data.valid_from} "
+                f"to {op.data.valid_to or 'further notice'} only",
+            )
         elif why == "scope":
+            assert op is not None  # _gate found it
             d = Decision(
                 allow=False,
                 rule="deny.outside-scope",
                 policy_version=v,
                 reason=f"the record is marked for region {detail}, operation {op_id} belongs to {op.scope}",
-            )  # type: ignore[union-attr]
+            )
         elif why == "sender":
             d = Decision(
                 allow=False,
@@ -328,6 +333,7 @@ class Policy:
     def _decide_in(self, op: _Op, env: Envelope, rt: str, recipient: str, at: _dt.datetime) -> Decision:
         """The recipient's part of the decision, once the record passed `_gate`."""
         origin = env.origin
+        assert origin is not None  # _gate let only a member of the operation through
         v = self.version
         entry = op.table[rt].get(recipient)
         if entry is None:
@@ -353,7 +359,8 @@ class Policy:
                 allow=False,
                 rule="deny.named-recipients-only",
                 policy_version=v,
-                reason=f"the originator restricted the record to {', '.join(named) or 'no one'}; {recipient} is not named",
+                reason=f"the originator restricted the record to {', '.join(named) or 'no one'}; "
+                f"{recipient} is not named",
             )
         if h.review_required:
             return Decision(
@@ -381,9 +388,10 @@ class Policy:
                         allow=False,
                         rule="deny.cooption-restricted",
                         policy_version=v,
-                        reason=f"{recipient} is co-opted (grant {g.id}); co-opted agencies never receive handling-restricted records",
+                        reason=f"{recipient} is co-opted (grant {g.id}); "
+                        "co-opted agencies never receive handling-restricted records",
                     )
-                if self._covered(g.basis, origin, recipient, at):  # type: ignore[arg-type]
+                if self._covered(g.basis, origin, recipient, at):
                     return g.decision
                 uncovered = g.basis
         if uncovered is not None:
@@ -398,7 +406,7 @@ class Policy:
             rule="deny.cooption-expired",
             policy_version=v,
             reason=f"{recipient}'s co-option grant for operation {op.id} is not valid at {at.isoformat()}",
-        )  # type: ignore[union-attr]
+        )
 
     def _no_entry(self, op: _Op, rt: str, recipient: str) -> Decision:
         v = self.version
@@ -420,7 +428,8 @@ class Policy:
                 allow=False,
                 rule="deny.outside-grant",
                 policy_version=v,
-                reason=f"{recipient} is co-opted to operation {op.id} for {', '.join(op.coopted[recipient])} only, not {rt}",
+                reason=f"{recipient} is co-opted to operation {op.id} for {', '.join(op.coopted[recipient])} only, "
+                f"not {rt}",
             )
         if recipient not in self._tiers:
             return Decision(
@@ -445,11 +454,11 @@ class Policy:
         origin = env.origin
         named = env.handling.named_recipients
         if not named:
-            cands = op.by_origin.get(origin)  # type: ignore[arg-type]
+            cands = op.by_origin.get(origin) if origin is not None else None
             if cands is None:
                 cands = tuple(c for c in op.candidates if c != origin)
                 if origin in op.members:
-                    op.by_origin[origin] = cands  # type: ignore[index]
+                    op.by_origin[origin] = cands
             return cands
         cands = op.candidates + tuple(n for n in named if n not in op.candidates)
         return tuple(c for c in cands if c != origin)

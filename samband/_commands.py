@@ -106,7 +106,7 @@ def demo(n: int) -> None:
     ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for agency in sorted(set(r.per_agency) | set(r.received)):
-        counts = r.per_agency.get(agency, {})
+        counts: dict[str, int] = r.per_agency.get(agency, {})
         seen = "; ".join(_fields_seen(rt, f) for rt, f in sorted(r.fields.get(agency, {}).items()))
         table.add_row(
             agency,

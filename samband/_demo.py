@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 from nats.js.api import DeliverPolicy
@@ -31,6 +32,7 @@ from samband.schemas import (
     Envelope,
     OrganisationRef,
     OverloadReport,
+    Record,
     VehicleRef,
     encode,
     new_envelope_id,
@@ -66,7 +68,7 @@ class DemoResult:
     denied: int = 0
     delivered: dict[str, int] = field(default_factory=dict)
     received: dict[str, int] = field(default_factory=dict)
-    per_agency: dict[str, Counter] = field(default_factory=dict)  # recipient -> allow/deny counts
+    per_agency: dict[str, Counter[str]] = field(default_factory=dict)  # recipient -> allow/deny counts
     rules: Counter = field(default_factory=Counter)  # (decision, rule) -> count
     fields: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # recipient -> record type -> fields
     policy_versions: list[str] = field(default_factory=list)
@@ -135,11 +137,24 @@ def cooption_decision(now: _dt.datetime) -> Envelope:
     return Envelope(id=new_envelope_id(), record=grant, region="syd", operation=OPERATION, produced_at=now)
 
 
+R = TypeVar("R", bound=Record)
+
+
+def _record(env: Envelope, kind: type[R]) -> R:
+    """The record this demo put in ``env``, as its own type (an envelope's record may be of any record type)."""
+    rec = env.record
+    if not isinstance(rec, kind):
+        raise TypeError(f"Expected a `{kind.__name__}` record, got `{type(rec).__name__}`")
+    return rec
+
+
 async def _publish_sso(dep: Deployment, env: Envelope) -> None:
     nc = await dep.connect(SSO)
     try:
         await nc.jetstream().publish(
-            f"decisions.cooption.{env.record.grant_id}", encode(env), headers={"Nats-Msg-Id": env.id}
+            f"decisions.cooption.{_record(env, CooptionDecision).grant_id}",
+            encode(env),
+            headers={"Nats-Msg-Id": env.id},
         )
     finally:
         await nc.close()
@@ -151,7 +166,9 @@ async def _publish_overload(dep: Deployment, envs: list[Envelope]) -> int:
     try:
         futs = [
             await js.publish_async(
-                f"out.{e.record_type}", encode(e), headers={"Nats-Msg-Id": f"polisen:{e.record.report_id}"}
+                f"out.{e.record_type}",
+                encode(e),
+                headers={"Nats-Msg-Id": f"polisen:{_record(e, OverloadReport).report_id}"},
             )
             for e in envs
         ]
@@ -203,11 +220,12 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
                 await platform.start_sink(agency)
             # SSO's live decision: the router applies it at once (a new policy version)
             decision = cooption_decision(_dt.datetime.now(_dt.UTC))
+            grant_id = _record(decision, CooptionDecision).grant_id
             await _publish_sso(dep, decision)
             deadline = time.monotonic() + timeout
-            while decision.record.grant_id not in live.grants and time.monotonic() < deadline:
+            while grant_id not in live.grants and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
-            result.cooption = decision.record.grant_id
+            result.cooption = grant_id
             export = root / "polisen.jsonl"
             write_polisen_export(export, n)
             nc = await dep.connect("polisen")

@@ -40,14 +40,14 @@ ENVELOPE = Codec(Envelope, "envelope")
 ENVELOPE_READER = Codec(Envelope, "envelope", tolerant=True)
 
 
-def codec_for(record_type: str | type, *, tolerant: bool = False) -> Codec:
+def codec_for(record_type: str | type[Record], *, tolerant: bool = False) -> Codec[Record]:
     """The one codec of a record type (by tag or class), strict unless ``tolerant``."""
     return _codec(_RECORD_TYPES[record_type] if isinstance(record_type, str) else record_type, tolerant)
 
 
 @_functools.cache
-def _codec(cls: type, tolerant: bool) -> Codec:
-    return Codec(cls, cls.__struct_config__.tag, tolerant=tolerant)
+def _codec(cls: type[Record], tolerant: bool) -> Codec[Record]:
+    return Codec(cls, str(cls.__struct_config__.tag), tolerant=tolerant)  # a record's tag is always a str
 
 
 __all__ = [

@@ -33,14 +33,14 @@ __all__ = [
 ]
 
 Region = Literal["nord", "mitt", "bergslagen", "stockholm", "ost", "vast", "syd", "national"]
-REGIONS: tuple[str, ...] = ("nord", "mitt", "bergslagen", "stockholm", "ost", "vast", "syd", "national")
+REGIONS: tuple[Region, ...] = ("nord", "mitt", "bergslagen", "stockholm", "ost", "vast", "syd", "national")
 
 
 class Schema(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Every struct on the bus: immutable, strict, compact on the wire."""
 
 
-class Record(Schema, tag_field="type"):
+class Record(Schema, frozen=True, tag_field="type"):
     """A record type in the envelope's tagged union.
 
     ``VERSION`` is ``(major, minor)``. A minor bump only adds optional fields (with a
@@ -135,7 +135,7 @@ Plate = Annotated[
 ]
 
 
-class PersonRef(Schema, tag="person", kw_only=True):
+class PersonRef(Schema, tag="person", frozen=True, kw_only=True):
     """A person referenced by a record: canonical 12-digit personnummer or samordningsnummer."""
 
     pnr: Personnummer
@@ -155,7 +155,7 @@ class PersonRef(Schema, tag="person", kw_only=True):
     __str__ = __repr__
 
 
-class OrganisationRef(Schema, tag="organisation", kw_only=True):
+class OrganisationRef(Schema, tag="organisation", frozen=True, kw_only=True):
     """An organisation (a legal person) referenced by a record; a sole trader is a `PersonRef`."""
 
     orgnr: Organisationsnummer
@@ -173,7 +173,7 @@ class OrganisationRef(Schema, tag="organisation", kw_only=True):
     __str__ = __repr__
 
 
-class VehicleRef(Schema, tag="vehicle", kw_only=True):
+class VehicleRef(Schema, tag="vehicle", frozen=True, kw_only=True):
     """A vehicle referenced by a record, by its registration plate."""
 
     plate: Plate

@@ -55,7 +55,8 @@ BUS_SUBJECTS: tuple[BusSubject, ...] = (
         "the router",
         "the recipient agency",
         "The router delivers a minimised record to one recipient, after its audit record is durable. A service import "
-        "of the agency's `in.>`; the PubAck comes from the recipient's own INBOX stream (dedupe id `<envelope id>:<recipient>`).",
+        "of the agency's `in.>`; the PubAck comes from the recipient's own INBOX stream "
+        "(dedupe id `<envelope id>:<recipient>`).",
     ),
     BusSubject(
         "inbox",
@@ -75,7 +76,8 @@ BUS_SUBJECTS: tuple[BusSubject, ...] = (
         "deadLetter",
         "the agency's adapter",
         "the agency's IT team",
-        "A native record the adapter rejected, with the reason; kept in the agency's own account (no other party needs it).",
+        "A native record the adapter rejected, with the reason; kept in the agency's own account "
+        "(no other party needs it).",
     ),
     BusSubject(
         "decisions",
@@ -106,8 +108,8 @@ BUS_SUBJECTS: tuple[BusSubject, ...] = (
         "receipt",
         "the recipient's adapter",
         "the router (audit reconcile)",
-        "A recipient's word that it wrote a delivered record to its system (`platform.receipt`, bare). A service import "
-        "of the router's `receipt.<agency>.>`.",
+        "A recipient's word that it wrote a delivered record to its system (`platform.receipt`, bare). "
+        "A service import of the router's `receipt.<agency>.>`.",
     ),
     BusSubject(
         "receipts",
@@ -127,7 +129,8 @@ BUS_SUBJECTS: tuple[BusSubject, ...] = (
         "auditRecord",
         "the router",
         "security chiefs (`samband audit`)",
-        "One hash-chained record per decision, allow or deny, appended before any delivery. The stream refuses delete and purge.",
+        "One hash-chained record per decision, allow or deny, appended before any delivery. "
+        "The stream refuses delete and purge.",
     ),
     BusSubject(
         "auditCheckpoints",

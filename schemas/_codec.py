@@ -13,7 +13,7 @@ from ._tolerant import tolerant as _tolerant
 
 __all__ = ["Codec", "encode"]
 
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 
 _encoder = msgspec.json.Encoder()
 encode = _encoder.encode

@@ -39,7 +39,7 @@ _random = iter(())
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # the RFC variant bits 10, then two random bits
 
 
-class Handling(Schema, kw_only=True):
+class Handling(Schema, frozen=True, kw_only=True):
     """Originator restrictions. The router enforces them and never relaxes them.
 
     ``named_recipients``: only these agencies may receive the record; ``no_onward_sharing``:
@@ -54,7 +54,7 @@ class Handling(Schema, kw_only=True):
     review_required: bool = False
 
 
-class Envelope(Schema, kw_only=True):
+class Envelope(Schema, frozen=True, kw_only=True):
     """One record on the bus with everything routing and audit need.
 
     ``origin`` is set by the router from the publishing account; a sender that fills it
@@ -85,7 +85,8 @@ class Envelope(Schema, kw_only=True):
             raise ValueError(f"Expected region one of {REGIONS}, got {self.region!r}")
         if self.record_type == "security.intelligence_note" and not self.handling.named_recipients:
             raise ValueError(
-                "Expected handling.named_recipients on a security.intelligence_note (always handling-restricted), got none"
+                "Expected handling.named_recipients on a security.intelligence_note "
+                "(always handling-restricted), got none"
             )
 
     @property

@@ -4,7 +4,8 @@ The tree::
 
     SchemaError                 base of everything this package raises
     ├── InvalidIdentifier       a personnummer, samordningsnummer, organisationsnummer or plate that fails validation
-    └── DecodeError             bytes that do not decode into the expected schema (wraps msgspec's ValidationError/DecodeError)
+    └── DecodeError             bytes that do not decode into the expected schema
+                                (wraps msgspec's ValidationError/DecodeError)
 
 Messages follow msgspec's form: what was expected, what came, and where. Identifiers in
 messages are always masked.

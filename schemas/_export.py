@@ -167,7 +167,8 @@ def asyncapi_document(*, server: str = "127.0.0.1:4222") -> dict[str, Any]:
         channel: dict[str, Any] = {
             "address": s.address,
             "title": s.channel,
-            "description": f"{s.description}\n\nAccount: {s.account}. Stream: {s.stream}. Sender: {s.sender}. Receiver: {s.receiver}.",
+            "description": f"{s.description}\n\n"
+            f"Account: {s.account}. Stream: {s.stream}. Sender: {s.sender}. Receiver: {s.receiver}.",
             "messages": {s.message: {"$ref": f"#/components/messages/{s.message}"}},
             "x-samband": {"account": s.account, "stream": s.stream, "sender": s.sender, "receiver": s.receiver},
         }

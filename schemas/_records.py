@@ -61,7 +61,7 @@ def _in_order(record: Record, first: str, last: str, *, strictly: bool = False) 
 
 
 # ---- Polismyndigheten -----------------------------------------------------------------
-class VehicleControl(Record, tag="police.vehicle_control", kw_only=True):
+class VehicleControl(Record, tag="police.vehicle_control", frozen=True, kw_only=True):
     """A vehicle (and its driver) checked at a control point, e.g. the Bacchus bus controls at Helsingborg."""
 
     control_id: str
@@ -74,7 +74,7 @@ class VehicleControl(Record, tag="police.vehicle_control", kw_only=True):
     remark: str | None = None
 
 
-class PersonControl(Record, tag="police.person_control", kw_only=True):
+class PersonControl(Record, tag="police.person_control", frozen=True, kw_only=True):
     """A person checked by the police (identity or body search), outside any vehicle control."""
 
     control_id: str
@@ -85,7 +85,7 @@ class PersonControl(Record, tag="police.person_control", kw_only=True):
     remark: str | None = None
 
 
-class OverloadReport(Record, tag="police.overload_report", kw_only=True):
+class OverloadReport(Record, tag="police.overload_report", frozen=True, kw_only=True):
     """A vehicle weighed over its permitted gross weight (what Transportstyrelsen is co-opted for)."""
 
     report_id: str
@@ -97,7 +97,7 @@ class OverloadReport(Record, tag="police.overload_report", kw_only=True):
     permitted_kg: int
 
 
-class IncidentReport(Record, tag="police.incident", kw_only=True):
+class IncidentReport(Record, tag="police.incident", frozen=True, kw_only=True):
     """A police incident report (anmälan): the offence, where and when, and the suspects."""
 
     incident_id: str
@@ -109,7 +109,7 @@ class IncidentReport(Record, tag="police.incident", kw_only=True):
 
 
 # ---- Tullverket -----------------------------------------------------------------------
-class CustomsSeizure(Record, tag="customs.seizure", kw_only=True):
+class CustomsSeizure(Record, tag="customs.seizure", frozen=True, kw_only=True):
     """Tullverket's seizure of goods, e.g. 145,000 litres of alcohol; ``quantity`` is a measure, not money."""
 
     seizure_id: str
@@ -123,7 +123,7 @@ class CustomsSeizure(Record, tag="customs.seizure", kw_only=True):
     company: OrganisationRef | None = None
 
 
-class ConsignmentControl(Record, tag="customs.consignment_control", kw_only=True):
+class ConsignmentControl(Record, tag="customs.consignment_control", frozen=True, kw_only=True):
     """Tullverket's control of a declared consignment and what it found."""
 
     control_id: str
@@ -135,7 +135,7 @@ class ConsignmentControl(Record, tag="customs.consignment_control", kw_only=True
 
 
 # ---- Skatteverket ---------------------------------------------------------------------
-class TaxAudit(Record, tag="tax.audit", kw_only=True):
+class TaxAudit(Record, tag="tax.audit", frozen=True, kw_only=True):
     """Skatteverket's tax audit (revision) of a person or a company."""
 
     audit_id: str
@@ -145,7 +145,7 @@ class TaxAudit(Record, tag="tax.audit", kw_only=True):
     status: Literal["opened", "closed"] = "opened"
 
 
-class TaxReassessment(Record, tag="tax.reassessment", kw_only=True):
+class TaxReassessment(Record, tag="tax.reassessment", frozen=True, kw_only=True):
     """Höjning av skatt: a decided increase of assessed tax."""
 
     decision_id: str
@@ -156,7 +156,7 @@ class TaxReassessment(Record, tag="tax.reassessment", kw_only=True):
     surcharge_ore: int | None = None
 
 
-class PopulationFact(Record, tag="tax.population_fact", kw_only=True):
+class PopulationFact(Record, tag="tax.population_fact", frozen=True, kw_only=True):
     """A folkbokföring fact: registered address, emigration, protected identity, ..."""
 
     person: PersonRef
@@ -166,7 +166,7 @@ class PopulationFact(Record, tag="tax.population_fact", kw_only=True):
 
 
 # ---- Försäkringskassan / Arbetsförmedlingen -------------------------------------------
-class BenefitControl(Record, tag="benefit.control", kw_only=True):
+class BenefitControl(Record, tag="benefit.control", frozen=True, kw_only=True):
     """Försäkringskassan's or Arbetsförmedlingen's control of a benefit a person receives."""
 
     control_id: str
@@ -176,7 +176,7 @@ class BenefitControl(Record, tag="benefit.control", kw_only=True):
     finding: str | None = None
 
 
-class RecoveryClaim(Record, tag="benefit.recovery_claim", kw_only=True):
+class RecoveryClaim(Record, tag="benefit.recovery_claim", frozen=True, kw_only=True):
     """Återkrav: a claim to pay back a benefit paid in error."""
 
     claim_id: str
@@ -186,7 +186,7 @@ class RecoveryClaim(Record, tag="benefit.recovery_claim", kw_only=True):
     amount_ore: int
 
 
-class StoppedPayment(Record, tag="benefit.stopped_payment", kw_only=True):
+class StoppedPayment(Record, tag="benefit.stopped_payment", frozen=True, kw_only=True):
     """Förhindrad felaktig utbetalning: a payment stopped before it was made."""
 
     payment_id: str
@@ -197,7 +197,7 @@ class StoppedPayment(Record, tag="benefit.stopped_payment", kw_only=True):
 
 
 # ---- Kronofogdemyndigheten ------------------------------------------------------------
-class Debt(Record, tag="enforcement.debt", kw_only=True):
+class Debt(Record, tag="enforcement.debt", frozen=True, kw_only=True):
     """A debt registered for enforcement at Kronofogden (amount in öre)."""
 
     case_id: str
@@ -207,7 +207,7 @@ class Debt(Record, tag="enforcement.debt", kw_only=True):
     amount_ore: int
 
 
-class Distraint(Record, tag="enforcement.distraint", kw_only=True):
+class Distraint(Record, tag="enforcement.distraint", frozen=True, kw_only=True):
     """Utmätning."""
 
     case_id: str
@@ -218,7 +218,7 @@ class Distraint(Record, tag="enforcement.distraint", kw_only=True):
     vehicle: VehicleRef | None = None
 
 
-class PaymentSecurity(Record, tag="enforcement.payment_security", kw_only=True):
+class PaymentSecurity(Record, tag="enforcement.payment_security", frozen=True, kw_only=True):
     """Betalningssäkring."""
 
     case_id: str
@@ -228,7 +228,7 @@ class PaymentSecurity(Record, tag="enforcement.payment_security", kw_only=True):
 
 
 # ---- Migrationsverket -----------------------------------------------------------------
-class ResidenceStatus(Record, tag="migration.residence_status", kw_only=True):
+class ResidenceStatus(Record, tag="migration.residence_status", frozen=True, kw_only=True):
     """Migrationsverket: a person's residence status (permit, asylum seeker, none) and work permit."""
 
     person: PersonRef
@@ -237,7 +237,7 @@ class ResidenceStatus(Record, tag="migration.residence_status", kw_only=True):
     work_permit: bool | None = None
 
 
-class ExpulsionDecision(Record, tag="migration.expulsion_decision", kw_only=True):
+class ExpulsionDecision(Record, tag="migration.expulsion_decision", frozen=True, kw_only=True):
     """Utvisning."""
 
     decision_id: str
@@ -248,7 +248,7 @@ class ExpulsionDecision(Record, tag="migration.expulsion_decision", kw_only=True
 
 
 # ---- Kriminalvården, Kustbevakningen, Åklagarmyndigheten, Ekobrottsmyndigheten --------
-class PrisonPlacement(Record, tag="prison.placement", kw_only=True):
+class PrisonPlacement(Record, tag="prison.placement", frozen=True, kw_only=True):
     """A client placed in prison, remand or under probation (frivård)."""
 
     client: PersonRef
@@ -261,7 +261,7 @@ class PrisonPlacement(Record, tag="prison.placement", kw_only=True):
         _in_order(self, "from_date", "to_date")
 
 
-class MaritimeControl(Record, tag="coastguard.maritime_control", kw_only=True):
+class MaritimeControl(Record, tag="coastguard.maritime_control", frozen=True, kw_only=True):
     """Kustbevakningen's control of a vessel at sea."""
 
     control_id: str
@@ -272,7 +272,7 @@ class MaritimeControl(Record, tag="coastguard.maritime_control", kw_only=True):
     finding: str | None = None
 
 
-class ProsecutionDecision(Record, tag="prosecution.decision", kw_only=True):
+class ProsecutionDecision(Record, tag="prosecution.decision", frozen=True, kw_only=True):
     """Åklagarmyndigheten's decision on prosecution for a suspect."""
 
     decision_id: str
@@ -282,7 +282,7 @@ class ProsecutionDecision(Record, tag="prosecution.decision", kw_only=True):
     offences: tuple[str, ...] = ()
 
 
-class EconomicCrimeNotice(Record, tag="ecocrime.case_notice", kw_only=True):
+class EconomicCrimeNotice(Record, tag="ecocrime.case_notice", frozen=True, kw_only=True):
     """Ekobrottsmyndigheten's notice of an economic-crime case, with the estimated damage in öre."""
 
     case_id: str
@@ -294,7 +294,7 @@ class EconomicCrimeNotice(Record, tag="ecocrime.case_notice", kw_only=True):
 
 
 # ---- Säkerhetspolisen, Nuc/Ruc --------------------------------------------------------
-class IntelligenceNote(Record, tag="security.intelligence_note", kw_only=True):
+class IntelligenceNote(Record, tag="security.intelligence_note", frozen=True, kw_only=True):
     """Always handling-restricted: the envelope must name its recipients (checked by `Envelope`)."""
 
     note_id: str
@@ -304,7 +304,7 @@ class IntelligenceNote(Record, tag="security.intelligence_note", kw_only=True):
     persons: tuple[PersonRef, ...] = ()
 
 
-class SituationReport(Record, tag="intel.situation_report", kw_only=True):
+class SituationReport(Record, tag="intel.situation_report", frozen=True, kw_only=True):
     """Lägesbild from Nuc or a Ruc."""
 
     report_id: str
@@ -318,7 +318,7 @@ class SituationReport(Record, tag="intel.situation_report", kw_only=True):
         _in_order(self, "period_from", "period_to")
 
 
-class Outcome(Record, tag="outcome", kw_only=True):
+class Outcome(Record, tag="outcome", frozen=True, kw_only=True):
     """Utfall: money recovered or saved by an agency in a region (e.g. region Mitt 2020: 63 MSEK)."""
 
     agency: str
@@ -334,7 +334,7 @@ class Outcome(Record, tag="outcome", kw_only=True):
 
 
 # ---- The councils (published by SSO) and the platform ---------------------------------
-class OperationDecision(Record, tag="council.operation_decision", kw_only=True):
+class OperationDecision(Record, tag="council.operation_decision", frozen=True, kw_only=True):
     """An RSR or Operativa rådet decides (or changes, or closes) a joint operation."""
 
     operation: str
@@ -353,7 +353,7 @@ class OperationDecision(Record, tag="council.operation_decision", kw_only=True):
         _in_order(self, "valid_from", "valid_to")
 
 
-class CooptionDecision(Record, tag="council.cooption_decision", kw_only=True):
+class CooptionDecision(Record, tag="council.cooption_decision", frozen=True, kw_only=True):
     """Adjungering: a time-bounded, revocable grant to one agency in one operation."""
 
     grant_id: str
@@ -372,7 +372,7 @@ class CooptionDecision(Record, tag="council.cooption_decision", kw_only=True):
         _in_order(self, "valid_from", "valid_to", strictly=True)
 
 
-class AgencyRegistration(Record, tag="platform.agency_registration", kw_only=True):
+class AgencyRegistration(Record, tag="platform.agency_registration", frozen=True, kw_only=True):
     """Onboarding (or offboarding) of an agency, announced to the router."""
 
     slug: str
@@ -384,7 +384,7 @@ class AgencyRegistration(Record, tag="platform.agency_registration", kw_only=Tru
     active: bool = True
 
 
-class Receipt(Record, tag="platform.receipt", kw_only=True):
+class Receipt(Record, tag="platform.receipt", frozen=True, kw_only=True):
     """A recipient's word that it wrote a delivered record to its system (for `audit reconcile`)."""
 
     envelope_id: str
@@ -424,7 +424,4 @@ AnyRecord = (
     | Receipt
 )
 
-RECORD_TYPES: dict[str, type[Record]] = {
-    cls.__struct_config__.tag: cls
-    for cls in AnyRecord.__args__  # type: ignore[attr-defined]
-}
+RECORD_TYPES: dict[str, type[AnyRecord]] = {cls.__struct_config__.tag: cls for cls in AnyRecord.__args__}

@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import types
 import typing
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, TypeVar, Union, cast
 
 import msgspec
 
 __all__ = ["tolerant"]
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 def _rewrite(tp: Any) -> Any:
@@ -24,27 +26,33 @@ def _rewrite(tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is Annotated:
         base, *meta = typing.get_args(tp)
-        return Annotated[(_rewrite(base), *meta)]  # type: ignore[return-value]
+        return Annotated[(_rewrite(base), *meta)]
     if origin in (Union, types.UnionType):
         return functools.reduce(lambda a, b: a | b, (_rewrite(a) for a in typing.get_args(tp)))
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple[_rewrite(args[0]), ...]
-        return tuple[tuple(_rewrite(a) for a in args)]  # type: ignore[misc]
+            # GenericAlias is what ``tuple[x, ...]`` builds; spelt out because the item is a runtime value
+            return types.GenericAlias(tuple, (_rewrite(args[0]), ...))
+        return types.GenericAlias(tuple, tuple(_rewrite(a) for a in args))
     if origin in (list, frozenset, set):
         return origin[_rewrite(typing.get_args(tp)[0])]
     if origin is dict:
         k, v = typing.get_args(tp)
-        return dict[_rewrite(k), _rewrite(v)]
+        return types.GenericAlias(dict, (_rewrite(k), _rewrite(v)))
     return tp
 
 
-@functools.cache
-def tolerant(cls: type[msgspec.Struct]) -> type[msgspec.Struct]:
+def tolerant(cls: type[S]) -> type[S]:
     """The twin of ``cls`` (and of every struct inside it) that ignores unknown fields."""
+    # the twin subclasses ``cls`` (bases=(cls,)), which defstruct's return type cannot say
+    return cast("type[S]", _twin(cls))
+
+
+@functools.cache
+def _twin(cls: type[msgspec.Struct]) -> type[msgspec.Struct]:
     hints = typing.get_type_hints(cls, include_extras=True)
-    fields = []
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for f in msgspec.structs.fields(cls):
         tp = _rewrite(hints[f.name])
         if f.default is not msgspec.NODEFAULT:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, TypedDict
 
 from samband.adapters import _synthetic as syn
 from samband.adapters import _transforms as t
 from samband.adapters._formats import Csv
-from samband.schemas import BenefitControl, Envelope, StoppedPayment
+from samband.schemas import BenefitControl, Envelope, PersonRef, StoppedPayment
 
 agency = "arbetsformedlingen"
 format = "csv"
@@ -20,8 +20,13 @@ def key(n: dict[str, Any]) -> str:
     return t.text(n, "Id")
 
 
+class _Common(TypedDict):
+    person: PersonRef
+    benefit: str
+
+
 def to_envelope(n: dict[str, Any]) -> Envelope:
-    common = dict(person=t.person(n, "Personnummer"), benefit=t.text(n, "Ersättning"))
+    common: _Common = dict(person=t.person(n, "Personnummer"), benefit=t.text(n, "Ersättning"))
     if t.choice(n, "Typ", {"Kontroll": "control", "Stoppad utbetalning": "stopped"}) == "control":
         record: Any = BenefitControl(
             control_id=key(n), opened_on=t.date(n, "Datum"), finding=t.text(n, "Kommentar", optional=True), **common

@@ -7,12 +7,12 @@ Record types (first two characters): ``SK`` debt (skuld), ``UT`` distraint (utmÃ
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, TypedDict
 
 from samband.adapters import _synthetic as syn
 from samband.adapters import _transforms as t
 from samband.adapters._formats import FixedWidth
-from samband.schemas import Debt, Distraint, Envelope, PaymentSecurity
+from samband.schemas import Debt, Distraint, Envelope, OrganisationRef, PaymentSecurity, PersonRef
 
 agency = "kronofogden"
 format = "fixed"
@@ -32,8 +32,13 @@ def key(n: dict[str, Any]) -> str:
     return f"{t.text(n, 'posttyp')}-{t.text(n, 'malnr')}"
 
 
+class _Common(TypedDict):
+    case_id: str
+    debtor: PersonRef | OrganisationRef
+
+
 def to_envelope(n: dict[str, Any]) -> Envelope:
-    common = dict(case_id=t.text(n, "malnr"), debtor=t.party(n, "galdenar"))
+    common: _Common = dict(case_id=t.text(n, "malnr"), debtor=t.party(n, "galdenar"))
     kind = t.text(n, "posttyp")
     if kind == "SK":
         record: Any = Debt(

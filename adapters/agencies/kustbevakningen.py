@@ -36,7 +36,8 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
             {
                 "kontrollnummer": syn.native_key(rng, "KBV"),
                 "tid": syn.moment(rng, i, minutes=40, aware=True).isoformat(),
-                "position": f"N 56°{rng.randrange(0, 6):02d},{rng.randrange(10)}' E 012°{rng.randrange(35, 45)},{rng.randrange(10)}'",
+                "position": f"N 56°{rng.randrange(0, 6):02d},{rng.randrange(10)}' "
+                f"E 012°{rng.randrange(35, 45)},{rng.randrange(10)}'",
                 "fartyg": {
                     "namn": rng.choice(["M/S Aurora", "M/S Hamlet", "M/S Tycho Brahe"]),
                     "imo": 9_000_000 + rng.randrange(10**6),

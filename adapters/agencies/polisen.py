@@ -93,6 +93,7 @@ def sample(
         kind = kinds[i % len(kinds)]
         at = syn.moment(rng, i, aware=True).isoformat()
         common = {"tidpunkt": at, "plats": "Helsingborg, färjeläget", "region": region, "insats": operation}
+        rec: dict[str, Any]  # a native record, as the export writes it
         if kind == "fordonskontroll":
             rec = {
                 "kontrollId": syn.native_key(rng, "PM-2017"),

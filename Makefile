@@ -21,17 +21,15 @@ install: $(STAMP)
 demo: install
 	$(BIN)/samband demo
 
-test: install
-	$(BIN)/ruff check . --extend-ignore E501  # long lines: being cut to 120 (#21), then this flag goes
-	$(BIN)/ruff format --check .
+test: lint
 	$(BIN)/python -m pytest -q
 
 # ruff, then mypy over every package. mypy reads a tree of links that names each top-level
 # folder by its installed name (samband.router -> router/), since it does not read package-dir.
 lint: install
-	$(BIN)/ruff check . --extend-ignore E501  # long lines: being cut to 120 (#21), then this flag goes
+	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	@rm -rf .mypy-tree && mkdir -p .mypy-tree/samband
+	@rm -rf .mypy-tree/samband && mkdir -p .mypy-tree/samband
 	@for f in samband/*; do case $$f in *__pycache__) ;; *) ln -s ../../$$f .mypy-tree/samband/ ;; esac; done
 	@for d in schemas observability broker_config router adapters; do ln -s ../../$$d .mypy-tree/samband/$$d; done
 	cd .mypy-tree && ../$(BIN)/mypy --config-file ../pyproject.toml -p samband

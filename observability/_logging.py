@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -28,12 +29,12 @@ def _scrub(value: Any) -> Any:
 _OWN_IDS = frozenset({"trace_id", "span_id"})
 
 
-def scrub_identifiers(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def scrub_identifiers(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
     """Last line of defence: anything shaped like a personnummer is masked before it is written."""
     return {k: v if k in _OWN_IDS else _scrub(v) for k, v in event.items()}
 
 
-def _add_trace_ids(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_trace_ids(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     ctx = trace.get_current_span().get_span_context()
     if ctx.is_valid:
         event["trace_id"] = format(ctx.trace_id, "032x")

@@ -1,4 +1,5 @@
-"""Spans for messages handled in batches (an adapter's publishes, the router's routing), at a fraction of the SDK's per-span cost.
+"""Spans for messages handled in batches (an adapter's publishes, the router's routing), at a fraction
+of the SDK's per-span cost.
 
 A file-loading adapter publishes thousands of records a second, each with its own PRODUCER
 span (OTel messaging conventions: ``send {destination}``, ``messaging.*`` attributes) and
@@ -22,8 +23,9 @@ router's time); for a child of a parent-based sampler with its default delegates
 decision is the parent's sampled flag, as the SDK decides it. `ProducerSpans` names the
 adapter's PRODUCER spans on top of it.
 
-When the installed provider is not the SDK's (no tracing configured: no span, no header) or
-the fast path fails, the SDK's own `start_span` is used. Telemetry never breaks
+What it reads of the SDK is read through `_otel_shim` (the gain measured there). When the
+installed provider is not the SDK's (no tracing configured: no span, no header) or the fast path
+fails, the SDK's own `start_span` is used. Telemetry never breaks
 delivery: nothing here raises.
 """
 
@@ -35,11 +37,11 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from ._tracing import _TRACER_NAME, _attrs, end_span, get_tracer, inject_span
+from ._otel_shim import FastTracer, fast_tracer, follows_parent, root_ratio
+from ._tracing import TRACER_NAME, end_span, get_tracer, inject_span, messaging_attributes
 
 __all__ = ["MessageSpan", "ProducerSpans", "Spans"]
 
@@ -49,7 +51,8 @@ _ROOT = otel_context.Context()  # an empty context: a span started in it has no 
 
 
 class MessageSpan:
-    """One span: its ``traceparent`` (and ``tracestate``) for the headers, its `context` for children; ended with `Spans.end`."""
+    """One span: its ``traceparent`` (and ``tracestate``) for the headers, its `context` for children;
+    ended with `Spans.end`."""
 
     __slots__ = (
         "_context",
@@ -70,10 +73,15 @@ class MessageSpan:
     def __init__(self, traceparent: str | None = None, tracestate: str | None = None) -> None:
         self._traceparent, self._tracestate = traceparent, tracestate
         self.trace_id = self.span_id = self.flags = 0  # trace id 0: no trace (tracing not configured)
-        self.trace_state = None
+        self.trace_state: TraceState | None = None
         self.start = 0  # 0: not recording (unsampled), nothing to export
         self.sdk_span: trace.Span | None = None
         self._context: SpanContext | None = None
+        # set only on a recording span (see `Spans._start`)
+        self.name = ""
+        self.kind = SpanKind.INTERNAL
+        self.parent: SpanContext | None = None
+        self.attributes: dict[str, Any] = {}
 
     # Formatted when first asked: most of the router's spans (process, decide, audit append)
     # never travel in headers, and the format is a few µs per span on this VM.
@@ -117,42 +125,38 @@ class Spans:
 
     def __init__(self, provider: Any = None) -> None:
         provider = provider if provider is not None else trace.get_tracer_provider()
-        self._tracer = None
+        self._fast: FastTracer | None = fast_tracer(provider, TRACER_NAME)
         self._ratio: tuple[int, int] | None = None
         self._by_parent = False
-        if isinstance(provider, TracerProvider):
-            try:
-                tracer = provider.get_tracer(_TRACER_NAME)
-                if getattr(tracer, "_is_enabled", lambda: True)():
-                    self._scope = getattr(tracer, "_instrumentation_scope", None)
-                    ids = tracer.id_generator
-                    self._new_trace_id, self._new_span_id = ids.generate_trace_id, ids.generate_span_id
-                    self._random_root = ids.is_trace_id_random()
-                    self._ratio = _root_ratio(tracer.sampler)
-                    self._by_parent = _follows_parent(tracer.sampler)
-                    tracer.span_processor, tracer.resource  # noqa: B018 - what `_end` needs, there
-                    self._tracer = tracer
-            except Exception:
-                self._tracer = None
+        if self._fast is not None:
+            self._ratio = root_ratio(self._fast.sampler)
+            self._by_parent = follows_parent(self._fast.sampler)
         # the SDK path: the process's cached tracer, or the given provider's
         self._slow_tracer = (
-            get_tracer() if provider is trace.get_tracer_provider() else provider.get_tracer(_TRACER_NAME)
+            get_tracer() if provider is trace.get_tracer_provider() else provider.get_tracer(TRACER_NAME)
         )
+
+    @property
+    def fast(self) -> bool:
+        """Whether spans take the fast path (the SDK's internals, through `_otel_shim`)."""
+        return self._fast is not None
 
     def start(self, name: str, kind: SpanKind, parent: SpanContext | None, attributes: dict[str, Any]) -> MessageSpan:
         """A span starting now; ``attributes`` becomes the span's own (`end` adds to it)."""
-        if self._tracer is not None:
+        if self._fast is not None:
             try:
-                return self._start(name, kind, parent, attributes)
+                return self._start(self._fast, name, kind, parent, attributes)
             except Exception:
-                self._tracer = None
+                self._fast = None
         return self._start_sdk(name, kind, parent, attributes)
 
-    def _start(self, name: str, kind: SpanKind, parent: SpanContext | None, attrs: dict[str, Any]) -> MessageSpan:
-        state = None
+    def _start(
+        self, fast: FastTracer, name: str, kind: SpanKind, parent: SpanContext | None, attrs: dict[str, Any]
+    ) -> MessageSpan:
+        state: TraceState | None = None
         if parent is None:
-            trace_id = self._new_trace_id()
-            random_id = self._random_root
+            trace_id = fast.new_trace_id()
+            random_id = fast.random_root
             if self._ratio is not None:  # the default sampler on a root span: its decision, without its call chain
                 limit, bound = self._ratio
                 recording = sampled = trace_id & limit < bound
@@ -168,11 +172,11 @@ class Spans:
                 state = parent.trace_state or None
         if not decided:
             ctx = _ROOT if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
-            result = self._tracer.sampler.should_sample(ctx, trace_id, name, kind, attrs)  # type: ignore[union-attr]
+            result = fast.sampler.should_sample(ctx, trace_id, name, kind, attrs)
             sampled, recording = result.decision.is_sampled(), result.decision.is_recording()
             attrs, state = dict(result.attributes or {}), result.trace_state
         flags = (1 if sampled else 0) | (2 if random_id else 0)
-        span_id = self._new_span_id()
+        span_id = fast.new_span_id()
         span = MessageSpan()
         span.trace_id, span.span_id, span.flags, span.trace_state = trace_id, span_id, flags, state
         if recording:
@@ -189,13 +193,13 @@ class Spans:
         headers = inject_span({}, sdk)
         span = MessageSpan(headers.get("traceparent"), headers.get("tracestate"))
         span.sdk_span = sdk
-        ctx = sdk.get_span_context()
-        if ctx.is_valid:
+        own = sdk.get_span_context()
+        if own.is_valid:
             span.trace_id, span.span_id, span.flags, span.trace_state = (
-                ctx.trace_id,
-                ctx.span_id,
-                int(ctx.trace_flags),
-                ctx.trace_state,
+                own.trace_id,
+                own.span_id,
+                int(own.trace_flags),
+                own.trace_state,
             )
         return span
 
@@ -211,7 +215,10 @@ class Spans:
     ) -> MessageSpan:
         """A messaging-convention span ``{operation} {destination}`` (``send``: PRODUCER, ``process``: CONSUMER)."""
         return self.start(
-            f"{operation} {destination}", kind, parent, _attrs(operation, destination, message_id, attributes)
+            f"{operation} {destination}",
+            kind,
+            parent,
+            messaging_attributes(operation, destination, message_id, attributes),
         )
 
     def end(
@@ -227,7 +234,7 @@ class Spans:
             pass
 
     def _end(self, span: MessageSpan, error: BaseException | None, extra: Mapping[str, Any] | None) -> None:
-        tracer = self._tracer
+        tracer = self._fast
         if tracer is None:
             return
         attrs = span.attributes  # this span's own dict (see `_start`)
@@ -245,7 +252,7 @@ class Spans:
                 status=status,
                 start_time=span.start,
                 end_time=_time_ns(),
-                instrumentation_scope=self._scope,
+                instrumentation_scope=tracer.scope,
             )
         )
 
@@ -264,12 +271,7 @@ class ProducerSpans:
     def _named(self, destination: str) -> tuple[str, dict[str, Any]]:
         named = self._names.get(destination)
         if named is None:
-            attrs = {
-                "messaging.system": "nats",
-                "messaging.operation.name": "send",
-                "messaging.destination.name": destination,
-            }
-            attrs.update(self._extra)
+            attrs = messaging_attributes("send", destination, None, self._extra)
             named = self._names[destination] = (f"send {destination}", attrs)
         return named
 
@@ -283,27 +285,3 @@ class ProducerSpans:
 
 _FLAGS = {flags: TraceFlags(flags) for flags in range(4)}
 _UNSET = Status(StatusCode.UNSET)
-
-
-def _root_ratio(sampler: Any) -> tuple[int, int] | None:
-    """(limit, bound) when ``sampler`` is exactly the SDK's parent-based ratio sampler (samband's default).
-
-    For a span without a parent its decision is ``trace_id & limit < bound``, with the
-    attributes kept and no trace state; any other sampler is asked on every span.
-    """
-    root = getattr(sampler, "_root", None) if type(sampler) is ParentBased else None
-    if type(root) is not TraceIdRatioBased:
-        return None
-    return root.TRACE_ID_LIMIT, root.bound
-
-
-def _follows_parent(sampler: Any) -> bool:
-    """True when ``sampler`` is the SDK's parent-based sampler with its default delegates for a parent."""
-    if type(sampler) is not ParentBased:
-        return False
-    return (
-        getattr(sampler, "_remote_parent_sampled", None) is ALWAYS_ON
-        and getattr(sampler, "_local_parent_sampled", None) is ALWAYS_ON
-        and getattr(sampler, "_remote_parent_not_sampled", None) is ALWAYS_OFF
-        and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
-    )

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 _propagator = TraceContextTextMapPropagator()
-_TRACER_NAME = "samband"
+TRACER_NAME = "samband"
 
 
 def configure_tracing(
@@ -94,7 +94,7 @@ def get_tracer() -> trace.Tracer:
     # One tracer for the process, as OTel advises: the SDK's get_tracer builds a scope and a tracer
     # on every call, which was a tenth of the router's and the adapter's time (samband bench profile).
     # Before a provider is installed this is OTel's proxy tracer, which follows the provider later.
-    return trace.get_tracer(_TRACER_NAME)
+    return trace.get_tracer(TRACER_NAME)
 
 
 def inject_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -137,10 +137,19 @@ def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context |
     return None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
 
 
-def _attrs(operation: str, destination: str, message_id: str | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+# The conventions' operation types for the operation names samband uses.
+_OPERATION_TYPES = {"send": "send", "process": "process", "receive": "receive", "settle": "settle"}
+
+
+def messaging_attributes(
+    operation: str, destination: str, message_id: str | None, extra: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """A messaging span's attributes per the OTel messaging conventions (nats, the operation's name
+    and type, the destination, the message id), with ``extra`` added."""
     attrs: dict[str, Any] = {
         "messaging.system": "nats",
         "messaging.operation.name": operation,
+        "messaging.operation.type": _OPERATION_TYPES.get(operation, operation),
         "messaging.destination.name": destination,
     }
     if message_id:
@@ -158,7 +167,7 @@ def producer_span(
     with get_tracer().start_as_current_span(
         f"send {destination}",
         kind=SpanKind.PRODUCER,
-        attributes=_attrs("send", destination, message_id, attributes),
+        attributes=messaging_attributes("send", destination, message_id, attributes),
     ) as span:
         yield span
 
@@ -176,7 +185,7 @@ def consumer_span(
         f"process {destination}",
         context=extract_context(headers),
         kind=SpanKind.CONSUMER,
-        attributes=_attrs("process", destination, message_id, attributes),
+        attributes=messaging_attributes("process", destination, message_id, attributes),
     ) as span:
         yield span
 

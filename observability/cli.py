@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 import msgspec
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from samband.schemas import InvalidIdentifier, normalise_personnummer
@@ -222,31 +223,31 @@ async def query_broker(
 def _table(found: list[AuditRecord], total: int) -> tuple[str, Table]:
     # Columns whose value is the same on every row go to the title: the table stays readable
     # in an 80-column terminal for the usual query (one operation, one region).
-    cols = [
-        ("seq", lambda r: str(r.seq), {"justify": "right"}),
-        ("time (UTC)", lambda r: r.at.strftime("%Y-%m-%d %H:%M:%S"), {}),
-        ("envelope", lambda r: r.envelope_id, {}),
-        ("from → to", lambda r: f"{r.origin} → {r.recipient}", {}),
-        ("record type", lambda r: r.record_type, {}),
-        ("operation", lambda r: r.operation, {}),
-        ("region", lambda r: r.region, {}),
-        ("decision", lambda r: f"[{'green' if r.decision == 'allow' else 'red'}]{r.decision}[/]", {}),
-        ("rule", lambda r: r.rule, {}),
-        ("legal basis", lambda r: r.legal_basis or "-", {}),
-        ("purpose", lambda r: r.purpose or "-", {}),
-        ("fields", lambda r: ", ".join(r.fields) or "-", {}),
+    cols: list[tuple[str, Callable[[AuditRecord], str], JustifyMethod]] = [
+        ("seq", lambda r: str(r.seq), "right"),
+        ("time (UTC)", lambda r: r.at.strftime("%Y-%m-%d %H:%M:%S"), "left"),
+        ("envelope", lambda r: r.envelope_id, "left"),
+        ("from → to", lambda r: f"{r.origin} → {r.recipient}", "left"),
+        ("record type", lambda r: r.record_type, "left"),
+        ("operation", lambda r: r.operation, "left"),
+        ("region", lambda r: r.region, "left"),
+        ("decision", lambda r: f"[{'green' if r.decision == 'allow' else 'red'}]{r.decision}[/]", "left"),
+        ("rule", lambda r: r.rule, "left"),
+        ("legal basis", lambda r: r.legal_basis or "-", "left"),
+        ("purpose", lambda r: r.purpose or "-", "left"),
+        ("fields", lambda r: ", ".join(r.fields) or "-", "left"),
     ]
     shared, shown = [], []
-    for name, get, kw in cols:
+    for name, get, justify in cols:
         values = {get(r) for r in found}
         if len(found) > 1 and len(values) == 1 and name not in ("seq", "time (UTC)", "envelope"):
             shared.append(f"{name} {values.pop()}")
         else:
-            shown.append((name, get, kw))
+            shown.append((name, get, justify))
     header = " · ".join([f"{len(found)} of {total} audit records", *shared])
     table = Table()
-    for name, _, kw in shown:
-        table.add_column(name, **kw)
+    for name, _, justify in shown:
+        table.add_column(name, justify=justify)
     for r in found:
         table.add_row(*(get(r) for _, get, _ in shown))
     return header, table

@@ -39,7 +39,7 @@ PUBLIC_KEY_FILE = "audit-signing.pub"
 _DOMAIN = "samband-audit-checkpoint/1"
 
 
-class Checkpoint(Schema, omit_defaults=False, kw_only=True):
+class Checkpoint(Schema, frozen=True, omit_defaults=False, kw_only=True):
     """``head`` is the sha256 (hex) of the exact bytes of the record with sequence ``seq``."""
 
     seq: int
@@ -76,11 +76,12 @@ def load_or_create_signing_key(keys_dir: Path) -> Ed25519PrivateKey:
                 f.write(pem)
             (path.parent / PUBLIC_KEY_FILE).write_bytes(public_key_pem(key.public_key()))
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError) as exc:
         raise AuditKeyError(f"Expected an Ed25519 private key (PEM) in {path}, could not read it: {exc}") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise AuditKeyError(f"Expected an Ed25519 private key in {path}, got {type(key).__name__}")
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise AuditKeyError(f"Expected an Ed25519 private key in {path}, got {type(loaded).__name__}")
+    key = loaded
     pub = path.parent / PUBLIC_KEY_FILE
     if not pub.exists():
         pub.write_bytes(public_key_pem(key.public_key()))

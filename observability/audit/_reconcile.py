@@ -18,7 +18,8 @@ _RECEIPT = msgspec.json.Decoder(Receipt)
 
 @dataclass(frozen=True)
 class Gap:
-    """``kind``: ``no-receipt``, ``hash-mismatch``, ``unknown-delivery``, ``wrong-recipient`` or ``unreadable-receipt``."""
+    """``kind``: ``no-receipt``, ``hash-mismatch``, ``unknown-delivery``, ``wrong-recipient`` or
+    ``unreadable-receipt``."""
 
     kind: str
     recipient: str

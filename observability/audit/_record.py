@@ -20,7 +20,7 @@ GENESIS = "0" * 64
 PREV_SLICE = AUDIT_RECORD_PREV  # where a stored record's ``prev`` is (schemas.layout)
 
 
-class AuditRecord(Schema, omit_defaults=False, kw_only=True):
+class AuditRecord(Schema, frozen=True, omit_defaults=False, kw_only=True):
     """One decision about one (record, recipient). Subjects are keyed pseudonyms, never identifiers."""
 
     prev: str = GENESIS

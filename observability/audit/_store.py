@@ -35,11 +35,15 @@ FIELDS = ("origin", "recipient", "region", "operation", "decision")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS vals (id INTEGER PRIMARY KEY, field TEXT NOT NULL, value TEXT NOT NULL, UNIQUE (field, value));
+CREATE TABLE IF NOT EXISTS vals (
+    id INTEGER PRIMARY KEY, field TEXT NOT NULL, value TEXT NOT NULL, UNIQUE (field, value)
+);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY, at REAL NOT NULL, origin INTEGER NOT NULL, recipient INTEGER NOT NULL,
     region INTEGER NOT NULL, operation INTEGER NOT NULL, decision INTEGER NOT NULL, sha256 BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS subjects (subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (subject, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subjects (
+    subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (subject, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stored (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
 """
 _TABLES = ("meta", "vals", "records", "subjects", "stored")
@@ -124,7 +128,9 @@ class IndexStore:
             new = hashlib.sha256().copy
             decode = INDEX_VIEW.decode
             combos, code = self._combos, self._code
-            rows, subjects, copies = [], [], []
+            rows: list[tuple] = []
+            subjects: list[tuple[str, int]] = []
+            copies: list[tuple[int, bytes]] = []
             row, subject, copy = rows.append, subjects.append, copies.append
             head = self.head.encode()
             seq = first_seq
@@ -162,14 +168,14 @@ class IndexStore:
 
     def _code(self, key: tuple[str, ...]) -> tuple[int, ...]:
         """The value ids of one combination of field values, adding the values not seen yet."""
-        coded = []
-        for field, value in zip(FIELDS, key):
+        coded: list[int] = []
+        for field, value in zip(FIELDS, key, strict=True):
             col = self._ids[field]
             id_ = col.get(value)
             if id_ is None:
-                id_ = col[value] = self.db.execute(
-                    "INSERT INTO vals (field, value) VALUES (?, ?)", (field, value)
-                ).lastrowid
+                rowid = self.db.execute("INSERT INTO vals (field, value) VALUES (?, ?)", (field, value)).lastrowid
+                assert rowid is not None  # an INSERT into a rowid table always has one
+                id_ = col[value] = rowid
             coded.append(id_)
         self._combos[key] = tuple(coded)
         return self._combos[key]
@@ -197,7 +203,8 @@ class IndexStore:
         subject, since, until = filters.get("subject"), filters.get("since"), filters.get("until")
         origin, recipient, region = filters.get("origin"), filters.get("recipient"), filters.get("region")
         operation, decision = filters.get("operation"), filters.get("decision")
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         for field, value in zip(FIELDS, (origin, recipient, region, operation, decision)):
             if value is not None:
                 id_ = self._ids[field].get(value)
@@ -213,7 +220,10 @@ class IndexStore:
             args.append(until.timestamp())
         data, join = ("c.data", " JOIN stored c ON c.seq = r.seq") if copies else ("NULL", "")
         if subject is not None:
-            sql = f"SELECT r.seq, r.sha256, {data} FROM subjects s JOIN records r ON r.seq = s.seq{join} WHERE s.subject = ?"
+            sql = (
+                f"SELECT r.seq, r.sha256, {data} FROM subjects s JOIN records r ON r.seq = s.seq{join} "
+                "WHERE s.subject = ?"
+            )
             args.insert(0, subject)
             sql += "".join(f" AND {w}" for w in where)
         else:

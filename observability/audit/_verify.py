@@ -29,7 +29,8 @@ _LOOKAHEAD = 256  # how far a reordered record is looked for
 
 @dataclass(frozen=True)
 class Problem:
-    """What is wrong (``altered``, ``removed``, ``reordered``, ``inserted``, ``bad-checkpoint``), from which sequence."""
+    """What is wrong (``altered``, ``removed``, ``reordered``, ``inserted``, ``bad-checkpoint``), from
+    which sequence."""
 
     kind: str
     seq: int

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import msgspec
 import nats
+from nats.aio.subscription import Subscription
 
 from . import _shim
 from ._errors import (
@@ -118,7 +119,7 @@ class AckPipeline:
     def __init__(self, nc: nats.NATS) -> None:
         self.nc = nc
         self._prefix = ""
-        self._sub = None
+        self._sub: Subscription | None = None
         self._batches: dict[int, PublishBatch] = {}
         self._next = 0
         # one write per slice through the shim; without it, NATS.publish per message

@@ -16,6 +16,7 @@ import time
 import msgspec
 import nats
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from .._logging import get_logger
 
@@ -37,7 +38,7 @@ class Puller:
         self.idle = idle  # how long one pull request waits on the server for records
         self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._inbox = ""
-        self._sub = None
+        self._sub: Subscription | None = None
         self._buf: list[Msg] = []
         self._arrived = asyncio.Event()
         self._owed = 0  # messages the open request may still deliver
@@ -110,5 +111,6 @@ class Puller:
         elif status in _ENDS:
             self._owed = 0
             if status == "409":
-                log.warning("pull request ended by the server", status=status, description=hdr.get("Description", ""))
+                description = hdr.get("Description", "") if hdr else ""
+                log.warning("pull request ended by the server", status=status, description=description)
         # 100 (idle heartbeat) needs nothing

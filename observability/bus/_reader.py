@@ -100,6 +100,14 @@ async def _with_consumer(nc, stream: str, start: int, pull):
             pass  # it goes by itself after inactive_threshold
 
 
+class _PullState:
+    __slots__ = ("error", "next")
+
+    def __init__(self, start: int) -> None:
+        self.next = start  # the next stream sequence expected
+        self.error: StreamGap | None = None
+
+
 async def _nats_pull(
     nc, next_subject: str, stream: str, start: int, last: int, *, with_subjects: bool, strict: bool
 ) -> list:
@@ -107,41 +115,41 @@ async def _nats_pull(
     total = last - start + 1
     out: list = []
     append = out.append
-    state = {"next": start, "error": None}
+    state = _PullState(start)
     progress = asyncio.Event()
 
     async def on_msg(msg) -> None:
         reply = msg.reply
         if not reply:  # a status: 404 no messages, 408 expired, 409 consumer gone
             if not strict:  # holes were skipped, so fewer than asked for: the stream's end
-                state["next"] = last + 1
+                state.next = last + 1
                 progress.set()
-            elif state["error"] is None and len(out) < total:
+            elif state.error is None and len(out) < total:
                 hdr = msg.headers or {}
-                state["error"] = StreamGap(
-                    f"Expected seq {state['next']}..{last} of stream {stream}, got status "
+                state.error = StreamGap(
+                    f"Expected seq {state.next}..{last} of stream {stream}, got status "
                     f"{hdr.get('Status', '?')} {hdr.get('Description', '')}".rstrip()
                     + f" after {len(out)} messages",
-                    state["next"],
+                    state.next,
                 )
                 progress.set()
             return
         # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
         seq = int(reply.split(".", 6)[5])
         if seq > last:  # appended since we looked (only when holes made us ask for more)
-            state["next"] = last + 1
+            state.next = last + 1
             progress.set()
             return
-        if seq != state["next"] and (strict or seq < state["next"]):
-            if state["error"] is None:
-                state["error"] = StreamGap(
-                    f"Expected seq {state['next']} of stream {stream}, got seq {seq}: "
-                    f"seq {state['next']}..{seq - 1} are not in the stream",
-                    state["next"],
+        if seq != state.next and (strict or seq < state.next):
+            if state.error is None:
+                state.error = StreamGap(
+                    f"Expected seq {state.next} of stream {stream}, got seq {seq}: "
+                    f"seq {state.next}..{seq - 1} are not in the stream",
+                    state.next,
                 )
             progress.set()
             return
-        state["next"] = seq + 1
+        state.next = seq + 1
         append((msg.subject, msg.data) if with_subjects else msg.data)
         if len(out) % BATCH == 0 or seq >= last:
             progress.set()
@@ -163,7 +171,7 @@ async def _nats_pull(
             while requested - len(out) < 2 * BATCH and requested < total:
                 await ask()
             progress.clear()  # no await from here to the wait: no message can slip between
-            if state["next"] > last or state["error"] is not None:
+            if state.next > last or state.error is not None:
                 break
             if requested - len(out) < 2 * BATCH and requested < total:
                 continue
@@ -175,8 +183,8 @@ async def _nats_pull(
                     raise ReadError(f"reading stream {stream} stalled after {seen} of {total} messages") from None
     finally:
         await sub.unsubscribe()
-    if state["error"] is not None:
-        raise state["error"]
+    if state.error is not None:
+        raise state.error
     return out
 
 

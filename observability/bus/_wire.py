@@ -132,7 +132,8 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
                         buf[eol + 2 : body_at].split(b"\r\n")[0][9:].decode(errors="replace")
                     )  # NATS/1.0 404 No Messages
                     raise gap(
-                        f"Expected seq {expect}..{last} of stream {stream}, got status {status} after {len(out)} messages",
+                        f"Expected seq {expect}..{last} of stream {stream}, "
+                        f"got status {status} after {len(out)} messages",
                         expect,
                     )
                 # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>

@@ -223,7 +223,9 @@ async def _broker(
     await query_broker(obj, "auditor", {"subject": pseudonym(pnrs[0])})
     out["cold_build_seconds"] = time.perf_counter() - t
     rng = random.Random(3)
-    lat, lat_stream, hits = [], [], 0
+    lat: list[float] = []
+    lat_stream: list[float] = []
+    hits = 0
     for _ in range(queries):
         person = rng.choice(pnrs)
         for from_stream, into in ((False, lat), (True, lat_stream)):

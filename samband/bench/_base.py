@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 from nats.js.api import StorageType, StreamConfig
 
@@ -117,19 +118,21 @@ async def jetstream_windowed(
     prefix: str = "js",
     headers: list[dict[str, str]] | None = None,
 ) -> Figure:
-    """``headers``: each message's own (with its ``Nats-Msg-Id``), built before the clock starts; else ``{prefix}-{i}``."""
+    """``headers``: each message's own (with its ``Nats-Msg-Id``), built before the clock starts;
+    else ``{prefix}-{i}``."""
     n = len(payloads)
     nc = await dep.connect(ROUTER)
     js = nc.jetstream(publish_async_max_pending=window)
     await _ensure(js, "BENCH_JS", ["bench.js.>"])
-    sent, acked = [0.0] * n, [None] * n
+    sent: list[float] = [0.0] * n
+    acked: list[float | None] = [None] * n
     futs = []
     t0 = time.perf_counter()
     for i, p in enumerate(payloads):
         sent[i] = time.perf_counter()
         hdr = headers[i] if headers is not None else {"Nats-Msg-Id": f"{prefix}-{i}"}
         fut = await js.publish_async("bench.js.record", p, headers=hdr)
-        fut.add_done_callback(lambda f, i=i: acked.__setitem__(i, time.perf_counter()))
+        fut.add_done_callback(partial(_acked_at, acked, i))
         futs.append(fut)
     await asyncio.wait_for(asyncio.gather(*futs), 60)
     seconds = time.perf_counter() - t0
@@ -150,7 +153,8 @@ async def jetstream_pipeline(
     await _ensure(nc.jetstream(), "BENCH_PIPE", ["bench.pipe.>"])
     pipe = AckPipeline(nc)
     await pipe.start()
-    sent, acked = [0.0] * n, [None] * n
+    sent: list[float] = [0.0] * n
+    acked: list[float | None] = [None] * n
     t0 = time.perf_counter()
     for w in range(0, n, window):
         batch = await pipe.open()
@@ -181,7 +185,8 @@ async def jetstream_round_trip(dep: Deployment, payload: bytes, n: int = 300) ->
     nc = await dep.connect(ROUTER)
     js = nc.jetstream()
     await _ensure(js, "BENCH_RTT", ["bench.rtt.>"])
-    sent, acked = [0.0] * n, [None] * n
+    sent: list[float] = [0.0] * n
+    acked: list[float | None] = [None] * n
     t0 = time.perf_counter()
     for i in range(n):
         sent[i] = time.perf_counter()
@@ -190,6 +195,10 @@ async def jetstream_round_trip(dep: Deployment, payload: bytes, n: int = 300) ->
     seconds = time.perf_counter() - t0
     await nc.close()
     return _figure("JetStream publish, one at a time (ack RTT)", sent, acked, seconds)
+
+
+def _acked_at(acked: list[float | None], i: int, _future: object) -> None:
+    acked[i] = time.perf_counter()
 
 
 def faststream_available() -> bool:

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -93,6 +94,7 @@ class RouterProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # both piped above
         line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
         if line.strip() != b"ready":
             err = await self.proc.stderr.read()
@@ -135,7 +137,7 @@ class E2E:
             return 0, 1
         return info.ack_floor.stream_seq, info.num_pending + info.num_ack_pending
 
-    async def _drive(self, publish, router: RouterProcess, timeout: float) -> tuple[float, dict]:
+    async def _drive(self, publish, router: RouterProcess, timeout: float) -> tuple[float, Any]:
         rc = await self.dep.connect(ROUTER)
         js = rc.jetstream()
         # Start from an idle router: a previous run's backlog must not count against this one.

@@ -7,7 +7,6 @@ Each measures one part against its own baseline in the same process, best of a f
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import random
 import tempfile
 import time
@@ -66,20 +65,8 @@ def schemas_bench(n: int = 20_000) -> dict:
 
 # ---- policy --------------------------------------------------------------------------------
 def _decider(policy) -> Callable:
-    """One call that decides every candidate of an envelope, for the policy API on this version."""
-    route = getattr(policy, "route", None)
-    if route is not None:
-        return lambda env, at: len(route(env, at))
-    params = inspect.signature(policy.decide).parameters
-    if "origin" in params:  # the walking skeleton's signature
-
-        def decide_all(env, at):
-            cands = policy.candidates(env, env.origin)
-            for r in cands:
-                policy.decide(env, env.origin, r, at)
-            return len(cands)
-
-        return decide_all
+    """One call that decides every candidate of an envelope."""
+    return lambda env, at: len(policy.route(env, at))
 
     def decide_all(env, at):
         cands = policy.candidates(env)
@@ -211,8 +198,11 @@ async def adapters_bench(dep, n: int = 20_000, *, rounds: int = 3, exporter=None
     spans = None
     if exporter is not None:
         from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
 
-        trace.get_tracer_provider().force_flush()
+        provider = trace.get_tracer_provider()
+        if isinstance(provider, TracerProvider):
+            provider.force_flush()
         spans = exporter.exported - spans_before
     # Each round is a pair measured back to back; the (lower) median pair is the result, which
     # cancels the load other processes put on a shared machine between rounds.

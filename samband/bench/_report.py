@@ -4,7 +4,7 @@ the lines that say where the time goes (CPU per process, audit + tracing cost, t
 from __future__ import annotations
 
 import msgspec
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
@@ -31,7 +31,7 @@ def fmt(v: float | None, spec: str = ",.0f") -> str:
 
 def figures_table(title: str, figures: list[dict], out: Console) -> None:
     t = Table(title=title, title_justify="left")
-    for col, just in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("run", "left"),
         ("records", "right"),
         ("records/s in", "right"),
@@ -40,7 +40,8 @@ def figures_table(title: str, figures: list[dict], out: Console) -> None:
         ("p50 ms", "right"),
         ("p99 ms", "right"),
         ("note", "left"),
-    ):
+    )
+    for col, just in columns:
         t.add_column(col, justify=just)
     for f in figures:
         t.add_row(

@@ -249,7 +249,8 @@ def bench_policy(records: int, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 def bench_audit(records: int, queries: int, no_broker: bool, as_json: bool) -> None:
-    """Verify vs a bare sha256 loop, index build, broker read, and `audit query --person` over a trail (1M by default)."""
+    """Verify vs a bare sha256 loop, index build, broker read, and `audit query --person` over a trail
+    (1M by default)."""
     from ._audit import QUERY_TARGET_MS, VERIFY_TARGET, audit_bench
 
     with console.status(
@@ -329,7 +330,8 @@ def bench_audit(records: int, queries: int, no_broker: bool, as_json: bool) -> N
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 def bench_adapters(records: int, rounds: int, as_json: bool) -> None:
-    """An adapter publishing from a file, every record traced, vs raw windowed JetStream publish of the same messages (target >= 0.5x)."""
+    """An adapter publishing from a file, every record traced, vs raw windowed JetStream publish of the
+    same messages (target >= 0.5x)."""
     from samband.observability import configure_logging, configure_tracing
 
     from ._env import NullExporter, bench_deployment, span_processor
@@ -348,7 +350,8 @@ def bench_adapters(records: int, rounds: int, as_json: bool) -> None:
     r["sampler"] = provider.sampler.get_description()
     figs = [r["adapter"], r["raw_jetstream"], r["pipeline"]]
     figures_table(
-        f"bench adapters: {records:,} Polisen records ({r['payload_bytes']}-byte envelopes), the median of {rounds} rounds",
+        f"bench adapters: {records:,} Polisen records ({r['payload_bytes']}-byte envelopes), "
+        f"the median of {rounds} rounds",
         figs,
         console,
     )
@@ -364,7 +367,8 @@ def bench_adapters(records: int, rounds: int, as_json: bool) -> None:
     )
     for i, rd in enumerate(r["rounds"], 1):
         console.print(
-            f"  round {i}: raw {rd['raw_jetstream']:,.0f}/s, then adapter {rd['adapter']:,.0f}/s: ratio {rd['ratio']:.2f}"
+            f"  round {i}: raw {rd['raw_jetstream']:,.0f}/s, then adapter {rd['adapter']:,.0f}/s: "
+            f"ratio {rd['ratio']:.2f}"
         )
     console.print("  the result is the round with the median ratio (the lower one of an even count)")
     console.print(

@@ -58,6 +58,7 @@ async def test_every_published_record_has_its_own_producer_span_whose_context_tr
         assert dict(span.attributes) == {
             "messaging.system": "nats",
             "messaging.operation.name": "send",
+            "messaging.operation.type": "send",
             "messaging.destination.name": "out.police.vehicle_control",
             "messaging.message.id": msg.headers["Nats-Msg-Id"],
             "samband.agency": "polisen",

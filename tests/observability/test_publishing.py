@@ -153,7 +153,9 @@ async def test_nothing_is_sent_while_disconnected_each_message_is_answered_not_c
                 break
             await asyncio.sleep(0.05)
         results = await acks.publish([(f"ingest.polisen.x.{i}", b"x", {}) for i in range(3)], timeout=5)
-        assert [str(r) for r in results] == ["Expected a connected client, got one that is reconnecting to the broker"] * 3
+        assert [str(r) for r in results] == [
+            "Expected a connected client, got one that is reconnecting to the broker"
+        ] * 3
         assert all(isinstance(r, NotConnected) for r in results)
         assert nc._pending_data_size == 0  # nothing buffered to be sent ahead of a retry on reconnect
     finally:

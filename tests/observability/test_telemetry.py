@@ -59,6 +59,8 @@ async def test_one_trace_runs_from_the_senders_publish_to_the_recipients_sink_wr
     for span in (publish, process, append, deliver, receive):
         assert span.attributes["messaging.system"] == "nats"
         assert span.attributes["messaging.destination.name"] == span.name.split(" ", 1)[1]
+        # the conventions' operation type: what the span's name begins with (send, process)
+        assert span.attributes["messaging.operation.type"] == span.name.split(" ", 1)[0]
     envelope_key = deliver.attributes["messaging.message.id"]
     assert envelope_key.endswith(":skatteverket") and append.attributes["messaging.message.id"] == envelope_key
     assert append.attributes["messaging.nats.stream.sequence"] >= 1

@@ -88,11 +88,11 @@ async def _with_consumer(nc, stream: str, start: int, pull):
             ),
         )
     except (TimeoutError, JsError, NatsError) as exc:
-        raise ReadError(f"cannot read stream {stream}: {exc!r}") from exc
+        raise ReadError(f"Expected to read stream {stream}, got {exc!r}") from exc
     try:
         return await pull(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{info.name}")
     except (JsError, NatsError) as exc:
-        raise ReadError(f"cannot read stream {stream}: {exc!r}") from exc
+        raise ReadError(f"Expected to read stream {stream}, got {exc!r}") from exc
     finally:
         try:
             await js.delete_consumer(stream, info.name)
@@ -198,7 +198,7 @@ async def fetch_seqs(nc, stream: str, seqs: list[int]) -> dict[int, bytes | None
         except NotFoundError:
             return None
         except (TimeoutError, JsError, NatsError) as exc:
-            raise ReadError(f"cannot get seq {seq} of stream {stream}: {exc!r}") from exc
+            raise ReadError(f"Expected seq {seq} of stream {stream}, got {exc!r}") from exc
         return msg.data if msg.seq == seq else None
 
     found: dict[int, bytes | None] = {}

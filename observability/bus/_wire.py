@@ -43,7 +43,7 @@ async def wire_pull(
     try:
         reader, writer = await asyncio.open_connection(url.hostname, url.port or 4222, limit=_READ * 4)
     except OSError as exc:
-        raise WireUnavailable(f"cannot open a second connection: {exc!r}") from exc
+        raise WireUnavailable(f"Expected a second connection, got {exc!r}") from exc
     try:
         line = await asyncio.wait_for(reader.readline(), 5)
         if not line.startswith(b"INFO "):

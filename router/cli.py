@@ -135,7 +135,7 @@ def test_cmd(obj, files: tuple[Path, ...], policy_dir: Path | None) -> None:
             console.print(f"[bold red]____ {r.case.name} ____[/]", highlight=False)
             console.print(f"record {r.case.record} to {r.case.to} at {r.case.at.isoformat()}", highlight=False)
             for f in r.failures:
-                console.print(f"E   {f}", highlight=False)
+                console.print(f"E   {f}", highlight=False, markup=False)  # a field list reads like markup
     passed = len(report.results) - len(report.failed)
     parts = [f"{len(report.failed)} failed"] if report.failed else []
     parts.append(f"{passed} passed")

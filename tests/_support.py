@@ -17,6 +17,7 @@ from samband.schemas import (
     Handling,
     OrganisationRef,
     OverloadReport,
+    Passenger,
     PersonRef,
     VehicleControl,
     VehicleRef,
@@ -132,10 +133,17 @@ def vehicle_control(
     operation: str = "bacchus-2017",
     region: str = "syd",
     handling: Handling = Handling(),
+    straw_buyers: int = 0,
 ) -> Envelope:
+    """A Bacchus bus control; ``straw_buyers``: that many identified passengers named as buyers of the
+    liquor, each with a samordningsnummer (travellers without a Swedish personnummer)."""
     rng = rng or random.Random(1)
     vehicle = VehicleRef(plate=synthetic_plate(rng))
     driver = PersonRef(pnr=synthetic_personnummer(rng))
+    on_board = tuple(
+        Passenger(person=PersonRef(pnr=synthetic_personnummer(rng, samordning=True)), role="straw_buyer")
+        for _ in range(straw_buyers)
+    )
     rec = VehicleControl(
         control_id=f"PM-{rng.getrandbits(32):08x}",
         controlled_at=IN_2017,
@@ -145,6 +153,7 @@ def vehicle_control(
         driver=driver,
         passengers=41,
         remark="alkohol över införselkvot",
+        identified_passengers=on_board,
     )
     return Envelope(
         id=new_envelope_id(),
@@ -153,7 +162,7 @@ def vehicle_control(
         region=region,
         operation=operation,
         produced_at=IN_2017,
-        subjects=(vehicle, driver),
+        subjects=(vehicle, driver, *(p.person for p in on_board)),
         handling=handling,
     )
 

@@ -1,4 +1,4 @@
-"""`samband policy explain|test` and `samband router run`."""
+"""`samband policy explain|test`, `samband router run` and `samband decision ...` (in `_decision_cli`)."""
 
 from __future__ import annotations
 
@@ -170,10 +170,16 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
     from ._live import LivePolicy
     from ._service import Router
 
+    from ._councils import CouncilKeys
+    from ._errors import CouncilKeyError
+
     try:
-        live = LivePolicy(policy_dir)
-    except PolicyError as exc:
+        councils = CouncilKeys.of_state(obj.state_dir)
+        live = LivePolicy(policy_dir, councils=councils)
+    except (PolicyError, CouncilKeyError) as exc:
         raise click.ClickException(str(exc)) from None
+    if not councils.keys:
+        console.print(f"no council keys trusted ({councils.source}): every decision will be refused", highlight=False)
     nc = await obj.connect("router")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -202,4 +208,6 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
     )
 
 
-commands = [policy, router]
+from ._decision_cli import decision  # noqa: E402 - the councils' verbs live in their own module
+
+commands = [policy, router, decision]

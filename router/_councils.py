@@ -88,7 +88,7 @@ class _TrustFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 class CouncilKeys:
     """The councils' public keys the router trusts; `verify` answers for one decision message."""
 
-    def __init__(self, keys: dict[str, Ed25519PublicKey] | None = None, *, source: str = "no trusted keys") -> None:
+    def __init__(self, keys: dict[str, Ed25519PublicKey] | None = None, *, source: str = "none trusted") -> None:
         self.keys = dict(keys or {})
         self.source = source
 
@@ -106,7 +106,9 @@ class CouncilKeys:
         for council, entry in data.councils.items():
             where = f"$.councils.{council}"
             if council not in COUNCILS:
-                raise CouncilKeyError(f"{path}: Expected a council ({', '.join(COUNCILS)}), got `{council}` - at `{where}`")
+                raise CouncilKeyError(
+                    f"{path}: Expected a council ({', '.join(COUNCILS)}), got `{council}` - at `{where}`"
+                )
             try:
                 raw = base64.b64decode(entry.public_key, validate=True)
                 keys[council] = Ed25519PublicKey.from_public_bytes(raw)
@@ -121,13 +123,13 @@ class CouncilKeys:
     def of_state(cls, state_dir: Path | str) -> CouncilKeys:
         """The trust file of a deployment, or no trusted keys (every decision refused) when it has none."""
         path = Path(state_dir) / TRUST_FILE
-        return cls.load(path) if path.exists() else cls(source=f"{path} (missing)")
+        return cls.load(path) if path.exists() else cls(source=f"none trusted: no {path}")
 
     def verify(self, council: str, body: bytes, signature: str) -> str | None:
         """None when ``signature`` is ``council``'s over ``body``; otherwise why not, in the house's shape."""
         key = self.keys.get(council)
         if key is None:
-            return f"Expected a council whose public key the router trusts, got `{council}` (not in {self.source})"
+            return f"Expected a council whose public key the router trusts ({self.source}), got `{council}`"
         if not signature.startswith(_PREFIX):
             return f"Expected `{SIGNATURE_HEADER}` as ed25519:<base64>, got `{signature[:40]}`"
         try:

@@ -19,6 +19,7 @@ import click
 import msgspec
 from rich.console import Console
 
+from samband.observability import configure_logging
 from samband.schemas import REGIONS, encode
 
 from . import _drafting as draft
@@ -103,6 +104,7 @@ def _common(fn: Callable) -> Callable:
 
 def _run(obj, council: str, key_dir: Path | None, policy_dir, dry_run: bool, as_json: bool, make) -> None:
     """Draft with ``make(data)``, sign, check as the router will, show the impact, publish."""
+    configure_logging(level="critical")  # what matters is printed; the replay's log lines are not
     try:
         key = load_private_key(key_dir or obj.state_dir / PRIVATE_DIR, council)
     except CouncilKeyError as exc:
@@ -137,7 +139,7 @@ async def _decide(obj, council, key, policy_dir, dry_run: bool, as_json: bool, m
         }
         sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
         return
-    _say(f"{entry.decided_by} ({council}): {entry.action} {entry.kind} {entry.target}: {entry.reason}")
+    _say(f"decision of {entry.decided_by}, signed by {council}: {entry.action} {entry.kind} {entry.target}")
     for line in impact.lines():
         _say(line)
     if seq is None:
@@ -168,7 +170,9 @@ def decision() -> None:
 @click.option("--participant", "participants", multiple=True, help="AGENCY or AGENCY=PURPOSE (repeat).")
 @click.option("--record-type", "record_types", multiple=True, help="A record type the operation covers (repeat).")
 @click.option("--legal-basis", default=None, help="Default: LUS 2016:774.")
-@click.option("--from", "valid_from", default=None, help="First day in force, YYYY-MM-DD (Swedish time; default today).")
+@click.option(
+    "--from", "valid_from", default=None, help="First day in force, YYYY-MM-DD (Swedish time; default today)."
+)
 @click.option("--to", "valid_to", default=None, help="Last day in force, inclusive (default: until further notice).")
 @_common
 def create_cmd(obj, operation, name, participants, record_types, legal_basis, valid_from, valid_to, **common) -> None:
@@ -244,11 +248,17 @@ def close_cmd(obj, operation, **common) -> None:
 @click.option("--record-type", "record_types", multiple=True, required=True, help="A record type (repeat).")
 @click.option("--field", "fields", multiple=True, required=True, help="A field it may see (repeat, or a,b,c).")
 @click.option("--from", "valid_from", required=True, help="YYYY-MM-DD (from Swedish midnight) or a time.")
-@click.option("--to", "valid_to", required=True, help="YYYY-MM-DD, inclusive (to the Swedish midnight after it), or a time.")
+@click.option(
+    "--to", "valid_to", required=True, help="YYYY-MM-DD, inclusive (to the Swedish midnight after it), or a time."
+)
 @click.option("--reason", required=True, help="The council's reason, recorded with the grant.")
 @click.option("--legal-basis", required=True, help="The provision the disclosure rests on (legal_bases.toml).")
 @click.option(
-    "--region", "regions", multiple=True, type=click.Choice(REGIONS), help="Reach outside the agency's declared regions."
+    "--region",
+    "regions",
+    multiple=True,
+    type=click.Choice(REGIONS),
+    help="Reach outside the agency's declared regions.",
 )
 @_common
 def grant_cmd(obj, grant_id, agency, op_id, record_types, fields, valid_from, valid_to, reason, legal_basis, regions,
@@ -311,6 +321,7 @@ def _instant(value: str, option: str, *, end_of_day: bool = False) -> _dt.dateti
 def list_cmd(obj, policy_dir: Path | None, as_json: bool) -> None:
     """The operations and grants in force (and which decision or file set each), then every decision
     message of the DECISIONS stream, admitted or refused, with the reason."""
+    configure_logging(level="critical")
     live = asyncio.run(_live(obj, policy_dir))
     now = _dt.datetime.now(_dt.UTC)
     rows = _in_force(live, now)

@@ -237,7 +237,10 @@ class DecisionLedger:
                 refuse(f"an operation in `{rec.scope}` (decided by {council_for(rec.scope)})", "$.record.scope")
             before = current.operations.get(rec.operation)
             if before is not None and before.scope != scope:
-                refuse(f"operation {rec.operation} of `{before.scope}` (decided by {before.decided_by})", "$.record.operation")
+                refuse(
+                    f"operation {rec.operation} of `{before.scope}` (decided by {before.decided_by})",
+                    "$.record.operation",
+                )
         else:
             op = current.operations.get(rec.operation)
             if op is not None and op.scope != scope:
@@ -246,7 +249,9 @@ class DecisionLedger:
             if before is not None:
                 held = current.operations.get(before.operation)
                 if held is not None and held.scope != scope:
-                    refuse(f"grant {rec.grant_id} of operation {before.operation} in `{held.scope}`", "$.record.grant_id")
+                    refuse(
+                        f"grant {rec.grant_id} of operation {before.operation} in `{held.scope}`", "$.record.grant_id"
+                    )
         if rec.decided_by != name:
             raise _Refused(
                 f"Expected `decided_by` {name} (the council that signed), got `{rec.decided_by[:60]}` "
@@ -256,7 +261,9 @@ class DecisionLedger:
     def _check_order(self, kind: str, target: str, env: Envelope, stored_at: _dt.datetime | None) -> None:
         seen = self._admitted.get(env.id)
         if seen is not None:
-            raise _Refused(f"Expected a decision not admitted before, got {env.id} again (admitted as {seen.ref}) - at `$.id`")
+            raise _Refused(
+                f"Expected a decision not admitted before, got {env.id} again (admitted as {seen.ref}) - at `$.id`"
+            )
         in_force = self.in_force.get((kind, target))
         if in_force is not None and in_force.issued_at is not None and env.produced_at <= in_force.issued_at:
             raise _Refused(

@@ -192,7 +192,9 @@ def grant(
     if op is None:
         raise _expect("--operation", "an operation in the policy (samband decision list)", op_id)
     if op.scope != COUNCILS[council]:
-        raise _expect("--operation", f"an operation within {council}'s scope ({COUNCILS[council]})", f"{op_id} ({op.scope})")
+        raise _expect(
+            "--operation", f"an operation within {council}'s scope ({COUNCILS[council]})", f"{op_id} ({op.scope})"
+        )
     types = _record_types(record_types, "--record-type")
     if not types:
         raise _expect("--record-type", "at least one record type", "nothing")

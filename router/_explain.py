@@ -162,7 +162,11 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
                 )
             )
         else:
-            say(Step(True, f"{d.legal_basis} covers both {origin} and {recipient} on {swedish_date(at)} (Swedish time)."))
+            say(
+                Step(
+                    True, f"{d.legal_basis} covers both {origin} and {recipient} on {swedish_date(at)} (Swedish time)."
+                )
+            )
     else:
         say(Step(False, d.reason + "."))
     return _verdict(ex)

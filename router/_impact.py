@@ -40,11 +40,17 @@ class Change:
         else:
             gained = [f for f in self.fields_after if f not in self.fields_before]
             lost = [f for f in self.fields_before if f not in self.fields_after]
-            detail = "; ".join(
-                part
-                for part in (f"adds {', '.join(gained)}" if gained else "", f"drops {', '.join(lost)}" if lost else "")
-                if part
-            ) or "same fields"
+            detail = (
+                "; ".join(
+                    part
+                    for part in (
+                        f"adds {', '.join(gained)}" if gained else "",
+                        f"drops {', '.join(lost)}" if lost else "",
+                    )
+                    if part
+                )
+                or "same fields"
+            )
         return f"{sign} {self.recipient} in {self.operation} by rule {self.rule}: {self.what}, {detail}"
 
 
@@ -145,7 +151,9 @@ def _grant_lines(before: Policy, after: Policy) -> list[str]:
         if new.revoked and not old.revoked:
             out.append(f"revoked: {k}: {new.agency} in {new.operation}")
         else:
-            out.append(f"changed: {k}: {new.agency} in {new.operation}, {swedish_text(new.valid_from)} to {swedish_text(new.valid_to)}")
+            out.append(
+                f"changed: {k}: {new.agency} in {new.operation}, {swedish_text(new.valid_from)} to {swedish_text(new.valid_to)}"
+            )
     return out
 
 

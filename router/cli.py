@@ -167,11 +167,10 @@ def run_cmd(obj, policy_dir: Path | None, batch: int) -> None:
 async def _run(obj, policy_dir: Path, batch: int) -> None:
     from samband.observability import Pseudonymiser, load_or_create_key
 
-    from ._live import LivePolicy
-    from ._service import Router
-
     from ._councils import CouncilKeys
     from ._errors import CouncilKeyError
+    from ._live import LivePolicy
+    from ._service import Router
 
     try:
         councils = CouncilKeys.of_state(obj.state_dir)

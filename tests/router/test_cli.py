@@ -49,7 +49,10 @@ def test_a_failing_policy_test_is_reported_with_what_was_expected_and_exits_1(tm
     (tmp_path / "bacchus.toml").write_text(broken)
     result = CliRunner().invoke(cli, ["policy", "test", str(tmp_path / "bacchus.toml")], env=ENV)
     assert result.exit_code == 1
-    assert "::Försäkringskassan learns who travelled and in what role, not the head count or the remark FAILED" in result.output
+    assert (
+        "::Försäkringskassan learns who travelled and in what role, not the head count or the remark FAILED"
+        in result.output
+    )
     assert (
         "E   expected deny, got allow by rule bacchus-2017/vehicle-control.benefits: forsakringskassan takes part in "
         "operation bacchus-2017 for benefit_control, which needs these fields of police.vehicle_control"

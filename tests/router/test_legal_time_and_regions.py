@@ -59,7 +59,9 @@ def test_lus_covers_arbetsmiljoverket_from_swedish_midnight_on_2022_05_01(policy
 
 def test_lus_covers_tullverket_from_swedish_midnight_on_2016_08_15(shipped_data):
     # Operation Bacchus as if decided a fortnight earlier: the statute, not the operation, decides here.
-    policy = _replace(shipped_data, operations=_with_operation(shipped_data, "bacchus-2017", valid_from=_dt.date(2016, 8, 1)))
+    policy = _replace(
+        shipped_data, operations=_with_operation(shipped_data, "bacchus-2017", valid_from=_dt.date(2016, 8, 1))
+    )
     env = vehicle_control()
     before = policy.decide(env, "tullverket", _dt.datetime(2016, 8, 14, 23, 30, tzinfo=STOCKHOLM_SUMMER))
     after = policy.decide(env, "tullverket", _dt.datetime(2016, 8, 15, 0, 30, tzinfo=STOCKHOLM_SUMMER))

@@ -15,7 +15,7 @@ from samband._platform import Platform
 from samband.adapters import publish_records
 from samband.adapters._sources import NativeRecord
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER, SSO
+from samband.broker_config import ROUTER
 from samband.observability.audit import AUDIT_DECODER
 from samband.router import LivePolicy, create_council_keys, load_private_key, sign_decision
 from samband.schemas import AgencyRegistration, CooptionDecision, Envelope, OperationDecision, encode, new_envelope_id

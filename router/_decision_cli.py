@@ -21,10 +21,11 @@ from rich.console import Console
 
 from samband.observability import configure_logging
 from samband.schemas import REGIONS, encode
+from samband.schemas.layout import DECISIONS_STREAM, decision_subject
 
 from . import _drafting as draft
 from ._councils import COUNCILS, PRIVATE_DIR, CouncilKeys, load_private_key, sign_decision
-from ._decisions import DECISIONS_STREAM, DecisionEntry
+from ._decisions import DecisionEntry
 from ._errors import CouncilKeyError, DecisionRefused, PolicyError
 from ._impact import changes
 from ._legal_time import SWEDISH_TIME, day_end, day_start, swedish_text
@@ -151,7 +152,7 @@ async def _decide(obj, council, key, policy_dir, dry_run: bool, as_json: bool, m
 async def _publish(obj, kind, target, body: bytes, headers: dict[str, str]) -> int:
     nc = await _connect(obj, "sso")
     try:
-        ack = await nc.jetstream().publish(f"decisions.{kind}.{target}", body, headers=headers, timeout=_NAT_TIMEOUT)
+        ack = await nc.jetstream().publish(decision_subject(kind, target), body, headers=headers, timeout=_NAT_TIMEOUT)
     except Exception as exc:  # nats-py's errors: one line, not a traceback
         raise click.ClickException(f"the decision was not published: {exc!r}") from None
     finally:

@@ -24,17 +24,17 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NoReturn
 
 import msgspec
 
 from samband.schemas import ENVELOPE, CooptionDecision, DecodeError, Envelope, OperationDecision
+from samband.schemas.layout import DECISIONS_STREAM
 
 from ._councils import COUNCIL_HEADER, COUNCILS, SIGNATURE_HEADER, CouncilKeys, council_for
 from ._model import Grant, Operation, PolicyData, validate
 
 __all__ = [
-    "DECISIONS_STREAM",
     "MAX_CLOCK_SKEW",
     "MAX_DECISION_BYTES",
     "DecisionEntry",
@@ -44,7 +44,6 @@ __all__ = [
     "operation_from",
 ]
 
-DECISIONS_STREAM = "DECISIONS"
 MAX_DECISION_BYTES = 64 * 1024  # a decision names agencies, types and fields: a few kB at most
 MAX_CLOCK_SKEW = _dt.timedelta(minutes=5)
 
@@ -227,7 +226,7 @@ class DecisionLedger:
         scope = COUNCILS[council]
         name = current.regions[scope].council if scope in current.regions else council
 
-        def refuse(what: str, where: str) -> None:
+        def refuse(what: str, where: str) -> NoReturn:
             raise _Refused(f"Expected a decision within {council}'s scope ({scope}), got {what} - at `{where}`")
 
         if env.region != scope:
@@ -235,22 +234,22 @@ class DecisionLedger:
         if isinstance(rec, OperationDecision):
             if rec.scope != scope:
                 refuse(f"an operation in `{rec.scope}` (decided by {council_for(rec.scope)})", "$.record.scope")
-            before = current.operations.get(rec.operation)
-            if before is not None and before.scope != scope:
+            existing = current.operations.get(rec.operation)
+            if existing is not None and existing.scope != scope:
                 refuse(
-                    f"operation {rec.operation} of `{before.scope}` (decided by {before.decided_by})",
+                    f"operation {rec.operation} of `{existing.scope}` (decided by {existing.decided_by})",
                     "$.record.operation",
                 )
         else:
             op = current.operations.get(rec.operation)
             if op is not None and op.scope != scope:
                 refuse(f"a grant in operation {rec.operation} of `{op.scope}`", "$.record.operation")
-            before = current.grants.get(rec.grant_id)
-            if before is not None:
-                held = current.operations.get(before.operation)
+            granted = current.grants.get(rec.grant_id)
+            if granted is not None:
+                held = current.operations.get(granted.operation)
                 if held is not None and held.scope != scope:
                     refuse(
-                        f"grant {rec.grant_id} of operation {before.operation} in `{held.scope}`", "$.record.grant_id"
+                        f"grant {rec.grant_id} of operation {granted.operation} in `{held.scope}`", "$.record.grant_id"
                     )
         if rec.decided_by != name:
             raise _Refused(

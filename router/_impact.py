@@ -152,7 +152,8 @@ def _grant_lines(before: Policy, after: Policy) -> list[str]:
             out.append(f"revoked: {k}: {new.agency} in {new.operation}")
         else:
             out.append(
-                f"changed: {k}: {new.agency} in {new.operation}, {swedish_text(new.valid_from)} to {swedish_text(new.valid_to)}"
+                f"changed: {k}: {new.agency} in {new.operation}, "
+                f"{swedish_text(new.valid_from)} to {swedish_text(new.valid_to)}"
             )
     return out
 

@@ -26,20 +26,24 @@ from nats.js.errors import Error as JsError
 
 from samband.observability import get_logger
 from samband.schemas import AgencyRegistration
+from samband.schemas.layout import (
+    DECISIONS_STREAM,
+    DECISIONS_SUBJECTS,
+    REGISTRATION_PREFIX,
+    REGISTRY_STREAM,
+    REGISTRY_SUBJECTS,
+)
 
 from ._councils import CouncilKeys
-from ._decisions import DECISIONS_STREAM, DecisionEntry, DecisionLedger, Proposal
+from ._decisions import DecisionEntry, DecisionLedger, Proposal
 from ._errors import DecisionRefused, PolicyError
 from ._model import AgencyEntry, Grant, Operation, PolicyData, load_policy_dir
 from ._policy import Policy
 
-__all__ = ["DECISIONS_SUBJECTS", "REGISTRY_SUBJECTS", "LivePolicy"]
+__all__ = ["LivePolicy"]
 
 log = get_logger("samband.router.policy")
 
-DECISIONS_SUBJECTS = "decisions.>"
-REGISTRY_SUBJECTS = "registry.>"  # the whole stream, so catching up never waits on a message we skip
-REGISTRATION_PREFIX = "registry.agencies."
 _REGISTRATION = msgspec.json.Decoder(AgencyRegistration)
 
 
@@ -234,7 +238,8 @@ class LivePolicy:
         js = nc.jetstream()
         self._replaying = True
         try:
-            for stream, subjects in (("REGISTRY", REGISTRY_SUBJECTS), (DECISIONS_STREAM, DECISIONS_SUBJECTS)):
+            # REGISTRY whole (`registry.>`), so catching up never waits on a message it skips
+            for stream, subjects in ((REGISTRY_STREAM, REGISTRY_SUBJECTS), (DECISIONS_STREAM, DECISIONS_SUBJECTS)):
                 await self._follow(js, stream, subjects, timeout)
         finally:
             self._replaying = False

@@ -2,9 +2,9 @@
 
 Polisen's adapter publishes vehicle controls from Helsingborg (with one malformed line in the
 export) and Polisen publishes overload reports; SSO co-opts Transportstyrelsen live for the
-overload reports (a decision signed with RSR Syd's key, made at set-up); the router decides per recipient from the shipped policy, audits, and
-delivers each agency only the fields its purpose needs; every recipient's sink writes what it
-got. The summary is read back from the audit trail.
+overload reports (a decision signed with RSR Syd's key, made at set-up); the router decides
+per recipient from the shipped policy, audits, and delivers each agency only the fields its
+purpose needs; every recipient's sink writes what it got. The summary is read back from the audit trail.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from samband.schemas import (
     synthetic_orgnr,
     synthetic_plate,
 )
+from samband.schemas.layout import decision_subject
 
 from ._platform import Platform, shipped_policy_dir
 
@@ -155,9 +156,9 @@ async def publish_decision(dep: Deployment, env: Envelope, council: str = "rsr-s
     body = encode(env)
     rec = env.record
     if isinstance(rec, CooptionDecision):
-        subject = f"decisions.cooption.{rec.grant_id}"
+        subject = decision_subject("cooption", rec.grant_id)
     else:
-        subject = f"decisions.operation.{_record(env, OperationDecision).operation}"
+        subject = decision_subject("operation", _record(env, OperationDecision).operation)
     headers = sign_decision(load_private_key(dep.state_dir / "councils", council), council, body)
     nc = await dep.connect(SSO)
     try:

@@ -214,8 +214,10 @@ class DecisionLedger:
             grants = {**grants, target: grant_from(rec)}
             table, what = "grants", (f"grant {target} revoked" if rec.revoked else f"{rec.agency} co-opted ({target})")
         data = merge(operations, grants)
-        errs = validate(data, agencies_known=agencies_known)
-        mine = [e for e in errs if f"`$.{table}.{target}" in e] or errs
+        # Refused only for what this decision brings in: a policy file changed under an older
+        # decision must not block every decision after it.
+        already = set(validate(current, agencies_known=agencies_known))
+        mine = [e for e in validate(data, agencies_known=agencies_known) if e not in already]
         if mine:
             text = mine[0].split(": ", 1)[1]
             raise _Refused(text.replace(f"`$.{table}.{target}", "`$.record"))

@@ -178,7 +178,7 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
     except (PolicyError, CouncilKeyError) as exc:
         raise click.ClickException(str(exc)) from None
     if not councils.keys:
-        console.print(f"no council keys trusted ({councils.source}): every decision will be refused", highlight=False)
+        click.echo(f"warning: no council keys trusted ({councils.source}): every decision will be refused", err=True)
     nc = await obj.connect("router")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -380,3 +380,48 @@ async def test_a_vast_agency_registered_live_gets_nothing_from_syd_until_a_grant
         allowed = live.current.decide(vehicle_control(), "vastverket", NOW)
     assert (denied.allow, denied.rule) == (False, "deny.outside-agency-regions")
     assert (allowed.allow, allowed.rule) == (True, "cooption.vv")
+
+
+def test_a_policy_file_change_that_breaks_an_older_decision_does_not_block_the_next_ones(tmp_path):
+    import shutil
+
+    policy_dir = tmp_path / "policy"
+    shutil.copytree(SHIPPED, policy_dir)
+    create_council_keys(tmp_path)
+    live = LivePolicy(policy_dir, councils=CouncilKeys.of_state(tmp_path))
+
+    class _Dep:
+        state_dir = tmp_path
+
+    op = OperationDecision(
+        operation="vast-arbetsliv",
+        name="Work-life crime in region Väst",
+        scope="vast",
+        decided_by="RSR Väst",
+        participants=("skatteverket", "arbetsmiljoverket"),
+        record_types=("tax.audit",),
+        legal_basis="LUS 2016:774",
+        purposes={"skatteverket": "tax_control", "arbetsmiljoverket": "workplace_inspection"},
+        valid_from=_dt.date(2026, 1, 1),
+    )
+    env = Envelope(id=new_envelope_id(), record=op, region="vast", operation=op.operation, produced_at=NOW)
+    body, headers = signed(_Dep, env, "rsr-vast")
+    assert live.apply_decision(body, headers=headers, seq=1), live.rejected
+    # the matrix loses the purpose that operation gives Arbetsmiljöverket: the older decision is now invalid
+    need = policy_dir / "need_to_know.toml"
+    text = need.read_text()
+    cut = text.index('[need_to_know."tax.audit".workplace_inspection]')
+    need.write_text(text[:cut] + text[text.index('[need_to_know."supervision.finding".tax_control]') :])
+    text = need.read_text()
+    cut = text.index('[need_to_know."supervision.finding".workplace_inspection]')
+    need.write_text(text[:cut] + text[text.index("# ---- Persons and intelligence") :])
+    ops = policy_dir / "operations.toml"
+    ops.write_text(ops.read_text().replace('arbetsmiljoverket = "workplace_inspection"\n', ""))
+    assert live.reload(), live.rejected
+    body, headers = signed(_Dep, grant("g2"))
+    assert live.apply_decision(body, headers=headers, seq=2), live.rejected  # unrelated: admitted
+    bad, bad_headers = signed(_Dep, grant("g3", fields=("control_id", "shoe_size")))
+    assert not live.apply_decision(bad, headers=bad_headers, seq=3)  # its own fault: refused, for it
+    assert live.rejected[-1] == (
+        "decision: Expected a field of police.vehicle_control, got `shoe_size` - at `$.record.fields[1]`"
+    )

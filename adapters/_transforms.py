@@ -27,6 +27,7 @@ from samband.schemas import (
     PersonRef,
     Record,
     Region,
+    Schema,
     VehicleRef,
     new_envelope_id,
     normalise_orgnr,
@@ -455,31 +456,43 @@ _REF_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _ref_fields(cls: type) -> tuple[str, ...]:
-    """The fields of a record type that can hold a person, organisation or vehicle (computed once per type)."""
+    """The fields of a record type that can hold a person, organisation or vehicle, directly or in a
+    struct of their own (a vehicle control's identified passengers); computed once per type."""
     names = _REF_FIELDS.get(cls)
     if names is None:
-        hints = typing.get_type_hints(cls)
         names = _REF_FIELDS[cls] = tuple(
             n
-            for n in cls.__struct_fields__  # type: ignore[attr-defined]
-            if any(ref.__name__ in str(hints.get(n)) for ref in (PersonRef, OrganisationRef, VehicleRef))
+            for n, tp in typing.get_type_hints(cls).items()
+            if n in cls.__struct_fields__ and _names_refs(tp)  # type: ignore[attr-defined]
         )
     return names
+
+
+def _names_refs(tp: Any) -> bool:
+    if isinstance(tp, type):
+        if issubclass(tp, _REF_TYPES):
+            return True
+        return issubclass(tp, Schema) and any(_names_refs(t) for t in typing.get_type_hints(tp).values())
+    return any(_names_refs(a) for a in typing.get_args(tp) if a is not Ellipsis)
+
+
+def _collect(value: Any, out: list) -> None:
+    if isinstance(value, _REF_TYPES):
+        if value not in out:
+            out.append(value)
+    elif type(value) is tuple:
+        for item in value:
+            _collect(item, out)
+    elif value is not None and hasattr(value, "__struct_fields__"):
+        for name in _ref_fields(type(value)):
+            _collect(getattr(value, name), out)
 
 
 def subjects_of(record: Record) -> tuple[PersonRef | OrganisationRef | VehicleRef, ...]:
     """Every person, organisation and vehicle a record refers to, in field order, without repeats."""
     out: list = []
     for name in _ref_fields(type(record)):
-        value = getattr(record, name)
-        if value is None:
-            continue
-        if type(value) is tuple:
-            for item in value:
-                if isinstance(item, _REF_TYPES) and item not in out:
-                    out.append(item)
-        elif isinstance(value, _REF_TYPES) and value not in out:
-            out.append(value)
+        _collect(getattr(record, name), out)
     return tuple(out)
 
 

@@ -36,7 +36,17 @@ ROUTER_STREAMS: tuple[StreamConfig, ...] = (
     ),
     # Agency registrations (onboarding/offboarding), read by the router to know who exists.
     StreamConfig(name="REGISTRY", subjects=["registry.>"], storage=StorageType.FILE),
-    StreamConfig(name="DECISIONS", subjects=["decisions.>"], storage=StorageType.FILE),
+    # The councils' signed decisions: their history is kept (an audit entry cites `DECISIONS#<seq>`),
+    # and no decision is larger than the router reads (router/_decisions.py: MAX_DECISION_BYTES).
+    StreamConfig(
+        name="DECISIONS",
+        subjects=["decisions.>"],
+        storage=StorageType.FILE,
+        deny_delete=True,
+        deny_purge=True,
+        allow_rollup_hdrs=False,
+        max_msg_size=64 * 1024,
+    ),
     StreamConfig(name="RECEIPTS", subjects=["receipt.>"], storage=StorageType.FILE, max_age=30 * _DAY),
     StreamConfig(
         name="AUDIT",

@@ -40,9 +40,10 @@ AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
 # The router appends to the audit streams but may not change them: a lower `max_msgs` with
 # `discard=old` would make the server drop the oldest audit records. Only the steward may.
 ROUTER_DENY = [*JS_DENY_DESTRUCTIVE, *(f"$JS.API.STREAM.UPDATE.{s}" for s in AUDIT_STREAMS)]
-# The auditor reads the audit streams and the recipients' receipts (for `audit reconcile`):
+# The auditor reads the audit streams, the recipients' receipts (for `audit reconcile`) and the
+# governance streams (the councils' DECISIONS and the agency REGISTRY, for `samband decision`):
 # info, direct/msg get, its own consumers, and nothing else.
-AUDITOR_STREAMS = (*AUDIT_STREAMS, "RECEIPTS")
+AUDITOR_STREAMS = (*AUDIT_STREAMS, "RECEIPTS", "DECISIONS", "REGISTRY")
 AUDITOR_READS = [
     subject
     for stream in AUDITOR_STREAMS

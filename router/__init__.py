@@ -4,8 +4,11 @@ from inspect import isfunction
 
 from msgspec import Struct
 
-from ._errors import PolicyError, RouterError
-from ._live import LivePolicy, grant_from, operation_from
+from ._councils import COUNCILS, CouncilKeys, council_for, create_council_keys, load_private_key, sign_decision
+from ._decisions import DecisionEntry, Proposal, grant_from, operation_from
+from ._errors import CouncilKeyError, DecisionRefused, PolicyError, RouterError
+from ._legal_time import SWEDISH_TIME
+from ._live import LivePolicy
 from ._minimise import View
 from ._model import (
     AgencyEntry,
@@ -26,10 +29,16 @@ from ._policy import NOBODY, Decision, Policy
 from ._service import Router, RouterStats
 
 __all__ = [
+    "COUNCILS",
     "NOBODY",
+    "SWEDISH_TIME",
     "AgencyEntry",
+    "CouncilKeyError",
+    "CouncilKeys",
     "Coverage",
     "Decision",
+    "DecisionEntry",
+    "DecisionRefused",
     "Delivery",
     "Grant",
     "LegalBasis",
@@ -41,17 +50,22 @@ __all__ = [
     "Policy",
     "PolicyData",
     "PolicyError",
+    "Proposal",
     "RegionEntry",
     "Restriction",
     "Router",
     "RouterError",
     "RouterStats",
     "View",
+    "council_for",
+    "create_council_keys",
     "grant_from",
     "load_policy_dir",
+    "load_private_key",
     "operation_from",
     "record_fields",
     "required_fields",
+    "sign_decision",
 ]
 
 # Tracebacks and reprs name the package, not the private module (httpx's habit). Not msgspec Structs:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from samband.schemas import Envelope
 
+from ._legal_time import swedish_date
 from ._model import record_fields
 from ._policy import Decision, Policy
 
@@ -40,7 +41,7 @@ def _name(policy: Policy, slug: str | None) -> str:
 
 
 def _period(start, end) -> str:
-    return f"from {start} " + (f"to {end}" if end else "until further notice")
+    return f"from {start} " + (f"to {end}" if end else "until further notice") + " (Swedish calendar days)"
 
 
 def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> Explanation:
@@ -85,7 +86,8 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
         say(
             Step(
                 False,
-                f"The operation is in force {_period(o.valid_from, o.valid_to)}, which does not include {at.date()}.",
+                f"The operation is in force {_period(o.valid_from, o.valid_to)}, which does not include "
+                f"{swedish_date(at)}.",
             )
         )
         return _verdict(ex)
@@ -101,6 +103,9 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
         return _verdict(ex)
     if origin not in op.members:
         say(Step(False, f"{origin} does not take part in the operation, so it cannot share records through it."))
+        return _verdict(ex)
+    if origin in op.outside:
+        say(Step(False, d.reason + "."))
         return _verdict(ex)
     say(Step(True, f"The sender {origin} takes part in the operation."))
     if rt not in op.table:
@@ -153,11 +158,15 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
                 Step(
                     True,
                     f"The grant is valid at {at.isoformat()}, the record is not handling-restricted, and "
-                    f"{d.legal_basis} covers both {origin} and {recipient} on {at.date()}.",
+                    f"{d.legal_basis} covers both {origin} and {recipient} on {swedish_date(at)} (Swedish time).",
                 )
             )
         else:
-            say(Step(True, f"{d.legal_basis} covers both {origin} and {recipient} on {at.date()}."))
+            say(
+                Step(
+                    True, f"{d.legal_basis} covers both {origin} and {recipient} on {swedish_date(at)} (Swedish time)."
+                )
+            )
     else:
         say(Step(False, d.reason + "."))
     return _verdict(ex)

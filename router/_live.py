@@ -1,15 +1,21 @@
 """The live policy: files, the councils' decisions and the agency registrations, merged and recompiled.
 
-The state is a pure function of (policy files, the REGISTRY stream, the DECISIONS stream in
-order), so a restarted router that replays both streams before it routes anything rebuilds
-the same policy with the same version. Every change compiles a whole new `Policy` and swaps
-it in one assignment; the routing loop reads ``current`` once per batch, so a change never
-drops or duplicates a message (the batch in flight finishes under the version it began with).
+The state is a pure function of (policy files, the councils' trusted public keys, the REGISTRY
+stream, the DECISIONS stream in order), so a restarted router that replays both streams before
+it routes anything rebuilds the same policy with the same version. A decision is applied only
+when `DecisionLedger` admits it (signed by the council whose scope covers it, new, in order,
+valid); a refused one is logged, kept in ``rejected`` and ``history``, and handed to the
+``refusal_listeners`` (where the audit trail will record it), and never stops the router.
+
+Every change compiles a whole new `Policy` and swaps it in one assignment; the routing loop
+reads ``current`` once per batch, so a change never drops or duplicates a message (the batch in
+flight finishes under the version it began with).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,57 +25,42 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import Error as JsError
 
 from samband.observability import get_logger
-from samband.schemas import ENVELOPE, AgencyRegistration, CooptionDecision, DecodeError, OperationDecision
+from samband.schemas import AgencyRegistration
+from samband.schemas.layout import (
+    DECISIONS_STREAM,
+    DECISIONS_SUBJECTS,
+    REGISTRATION_PREFIX,
+    REGISTRY_STREAM,
+    REGISTRY_SUBJECTS,
+)
 
-from ._errors import PolicyError
-from ._model import AgencyEntry, Grant, Operation, PolicyData, load_policy_dir, validate
+from ._councils import CouncilKeys
+from ._decisions import DecisionEntry, DecisionLedger, Proposal
+from ._errors import DecisionRefused, PolicyError
+from ._model import AgencyEntry, Grant, Operation, PolicyData, load_policy_dir
 from ._policy import Policy
 
-__all__ = ["DECISIONS_SUBJECTS", "REGISTRY_SUBJECTS", "LivePolicy", "grant_from", "operation_from"]
+__all__ = ["LivePolicy"]
 
 log = get_logger("samband.router.policy")
 
-DECISIONS_SUBJECTS = "decisions.>"
-REGISTRY_SUBJECTS = "registry.>"  # the whole stream, so catching up never waits on a message we skip
-REGISTRATION_PREFIX = "registry.agencies."
 _REGISTRATION = msgspec.json.Decoder(AgencyRegistration)
 
 
-def operation_from(d: OperationDecision) -> Operation:
-    return Operation(
-        name=d.name,
-        scope=d.scope,
-        decided_by=d.decided_by,
-        participants=d.participants,
-        record_types=d.record_types,
-        legal_basis=d.legal_basis,
-        purposes=dict(d.purposes),
-        valid_from=d.valid_from,
-        valid_to=d.valid_to,
-        status=d.status,
-    )
-
-
-def grant_from(d: CooptionDecision) -> Grant:
-    return Grant(
-        agency=d.agency,
-        operation=d.operation,
-        record_types=d.record_types,
-        fields=d.fields,
-        valid_from=d.valid_from,
-        valid_to=d.valid_to,
-        decided_by=d.decided_by,
-        reason=d.reason,
-        legal_basis=d.legal_basis,
-        revoked=d.revoked,
-    )
-
-
 class LivePolicy:
-    """The router's policy source. ``current`` is always a complete compiled `Policy`."""
+    """The router's policy source. ``current`` is always a complete compiled `Policy`.
+
+    ``councils``: the public keys of the councils the router trusts (`CouncilKeys.of_state`);
+    without them every decision is refused.
+    """
 
     def __init__(
-        self, policy_dir: Path | str | None = None, *, data: PolicyData | None = None, reload_interval: float = 1.0
+        self,
+        policy_dir: Path | str | None = None,
+        *,
+        data: PolicyData | None = None,
+        councils: CouncilKeys | None = None,
+        reload_interval: float = 1.0,
     ) -> None:
         if (policy_dir is None) == (data is None):
             raise ValueError("Expected exactly one of policy_dir and data")
@@ -80,6 +71,11 @@ class LivePolicy:
         self.operations: dict[str, Operation] = {}
         self.grants: dict[str, Grant] = {}
         self.rejected: list[str] = []
+        self.ledger = DecisionLedger(councils or CouncilKeys())
+        # Called with each refused decision (and whether it was met while replaying): the one seam
+        # through which the audit trail will record refusals (issue #16, part 2).
+        self.refusal_listeners: list[Callable[[DecisionEntry, bool], None]] = []
+        self.next_seq = 1  # the DECISIONS sequence the next message will most likely get
         self.current: Policy = Policy(self.base)
         self.versions: list[str] = [self.current.version]
         self.listeners: list[Callable[[Policy, str], None]] = []
@@ -93,12 +89,21 @@ class LivePolicy:
     def version(self) -> str:
         return self.current.version
 
+    @property
+    def history(self) -> list[DecisionEntry]:
+        """Every decision message met so far, admitted or refused, in stream order."""
+        return self.ledger.history
+
+    def authority(self, kind: str, target: str) -> DecisionEntry | None:
+        """The decision that put an operation or a grant in its present state (None: the policy files)."""
+        return self.ledger.in_force.get((kind, target))
+
     # ---- merging and compiling ---------------------------------------------------------
     def merged(self, *, operations=None, grants=None, registrations=None) -> PolicyData:
         agencies = dict(self.base.agencies)
         for slug, reg in (registrations if registrations is not None else self.registrations).items():
             if reg.active:
-                agencies[slug] = AgencyEntry(name=reg.name, tier=reg.tier)
+                agencies[slug] = AgencyEntry(name=reg.name, tier=reg.tier, regions=reg.regions or None)
             else:
                 agencies.pop(slug, None)  # offboarded: its grants and participations lapse at compile
         return msgspec.structs.replace(
@@ -123,33 +128,57 @@ class LivePolicy:
             listener(policy, cause)
 
     # ---- the councils' decisions and the registrations ---------------------------------
-    def apply_decision(self, env_bytes: bytes, *, where: str = "decision") -> bool:
-        """Apply one SSO decision message (an Envelope); a bad one is logged and skipped, never half-applied."""
-        try:
-            env = ENVELOPE.decode(env_bytes)
-        except DecodeError as exc:
-            return self._reject(f"{where}: {exc}")
-        rec = env.record
-        if isinstance(rec, OperationDecision):
-            ops = {**self.operations, rec.operation: operation_from(rec)}
-            errs = validate(self.merged(operations=ops), agencies_known=False)
-            if errs:
-                return self._reject(f"{where}: {errs[0].split(': ', 1)[1]}")
-            self.operations = ops
-            self._recompile(f"operation decision {rec.operation} ({rec.status}) by {rec.decided_by}")
-            return True
-        if isinstance(rec, CooptionDecision):
-            grants = {**self.grants, rec.grant_id: grant_from(rec)}
-            errs = validate(self.merged(grants=grants), agencies_known=False)
-            if errs:
-                return self._reject(f"{where}: {errs[0].split(': ', 1)[1]}")
-            self.grants = grants
-            verb = "revoked" if rec.revoked else "granted"
-            self._recompile(f"co-option {rec.grant_id} {verb} to {rec.agency} by {rec.decided_by}")
-            return True
-        return self._reject(
-            f"{where}: Expected a council.operation_decision or council.cooption_decision, got `{env.record_type}`"
+    def examine(
+        self,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        seq: int = 0,
+        stored_at: _dt.datetime | None = None,
+        agencies_known: bool = False,
+    ) -> Proposal | DecisionEntry:
+        """What a decision message would do (a `Proposal`) or why it is refused; changes nothing."""
+        return self.ledger.examine(
+            body,
+            headers,
+            current=self.merged(),  # not `current`: while replaying, that is compiled only at the end
+            operations=self.operations,
+            grants=self.grants,
+            merge=lambda ops, grants: self.merged(operations=ops, grants=grants),
+            seq=seq,
+            stored_at=stored_at,
+            agencies_known=agencies_known,
         )
+
+    def preview(self, body: bytes, headers: dict[str, str], *, agencies_known: bool = True) -> Proposal:
+        """The decision as the router would admit it next, or `DecisionRefused` with the router's reason."""
+        seen = self.examine(body, headers, seq=self.next_seq, agencies_known=agencies_known)
+        if isinstance(seen, DecisionEntry):
+            raise DecisionRefused(seen.reason)
+        return seen
+
+    def apply_decision(
+        self,
+        body: bytes,
+        *,
+        headers: dict[str, str] | None = None,
+        seq: int = 0,
+        stored_at: _dt.datetime | None = None,
+        where: str = "decision",
+    ) -> bool:
+        """Apply one council's decision message; a refused one is logged and kept, never half-applied."""
+        seen = self.examine(body, headers, seq=seq, stored_at=stored_at)
+        self.next_seq = max(self.next_seq, seq + 1)
+        if isinstance(seen, DecisionEntry):
+            self.ledger.refuse(seen)
+            for listener in self.refusal_listeners:
+                listener(seen, self._replaying)
+            return self._reject(f"{where}: {seen.reason}", council=seen.council, target=seen.target)
+        self.ledger.admit(seen)
+        self.operations, self.grants = seen.operations, seen.grants
+        e = seen.entry
+        self._recompile(f"{e.ref}: {e.reason} ({e.council})")
+        return True
 
     def apply_registration(self, data: bytes, *, where: str = "registration") -> bool:
         try:
@@ -160,9 +189,9 @@ class LivePolicy:
         self._recompile(f"agency {reg.slug} {'registered' if reg.active else 'offboarded'}")
         return True
 
-    def _reject(self, message: str) -> bool:
+    def _reject(self, message: str, **context: str | None) -> bool:
         self.rejected.append(message)
-        log.error("policy change refused", reason=message)
+        log.error("policy change refused", reason=message, **{k: v for k, v in context.items() if v})
         return False
 
     # ---- files -------------------------------------------------------------------------
@@ -203,16 +232,15 @@ class LivePolicy:
                 self.reload()
 
     # ---- the streams -------------------------------------------------------------------
-    async def start(self, nc, stop: asyncio.Event, *, timeout: float = 30.0) -> None:
-        """Replay REGISTRY then DECISIONS up to their current end, compile once, then follow both live."""
+    async def start(self, nc, stop: asyncio.Event, *, timeout: float = 30.0, watch: bool = True) -> None:
+        """Replay REGISTRY then DECISIONS up to their current end, compile once, then follow both live
+        (``watch``: and re-read the policy files when they change)."""
         js = nc.jetstream()
         self._replaying = True
         try:
-            for stream, subjects, apply in (
-                ("REGISTRY", REGISTRY_SUBJECTS, self.apply_registration),
-                ("DECISIONS", DECISIONS_SUBJECTS, self.apply_decision),
-            ):
-                await self._follow(js, stream, subjects, apply, timeout)
+            # REGISTRY whole (`registry.>`), so catching up never waits on a message it skips
+            for stream, subjects in ((REGISTRY_STREAM, REGISTRY_SUBJECTS), (DECISIONS_STREAM, DECISIONS_SUBJECTS)):
+                await self._follow(js, stream, subjects, timeout)
         finally:
             self._replaying = False
         self._recompile("decisions and registrations replayed")
@@ -222,10 +250,24 @@ class LivePolicy:
             operations=len(self.current.data.operations),
             grants=len(self.current.data.grants),
         )
-        if self.policy_dir is not None:
+        if self.policy_dir is not None and watch:
             self._tasks.append(asyncio.create_task(self._watch(stop), name="policy-files"))
 
-    async def _follow(self, js, stream: str, subjects: str, apply, timeout: float) -> None:
+    def _on_message(self, stream: str, msg) -> None:
+        seq = msg.metadata.sequence.stream
+        where = f"{msg.subject} (#{seq})"
+        try:
+            if stream == DECISIONS_STREAM:
+                self.apply_decision(
+                    msg.data, headers=msg.headers, seq=seq, stored_at=msg.metadata.timestamp, where=where
+                )
+            elif msg.subject.startswith(REGISTRATION_PREFIX):
+                self.apply_registration(msg.data, where=where)
+        except Exception as exc:  # a message that trips a bug must never stop the policy following its stream
+            log.exception("policy message not applied", where=where)
+            self._reject(f"{where}: not applied: {exc!r}")
+
+    async def _follow(self, js, stream: str, subjects: str, timeout: float) -> None:
         try:
             last = (await js.stream_info(stream)).state.last_seq
         except (JsError, NatsError) as exc:
@@ -235,10 +277,8 @@ class LivePolicy:
             caught_up.set()
 
         async def on_msg(msg) -> None:
-            seq = msg.metadata.sequence.stream
-            if stream != "REGISTRY" or msg.subject.startswith(REGISTRATION_PREFIX):
-                apply(msg.data, where=f"{msg.subject} (#{seq})")
-            if seq >= last:
+            self._on_message(stream, msg)
+            if msg.metadata.sequence.stream >= last:
                 caught_up.set()
 
         sub = await js.subscribe(

@@ -32,10 +32,22 @@ def _holds_refs(tp) -> bool:
     return False
 
 
+def _inner_refs(tp) -> tuple[str, ...]:
+    """For a tuple of structs that name subjects (a vehicle control's identified passengers), the
+    attributes of each item that hold them; empty for any other field."""
+    if typing.get_origin(tp) is not tuple:
+        return ()
+    for item in typing.get_args(tp):
+        if isinstance(item, type) and issubclass(item, msgspec.Struct) and not issubclass(item, _REF_TYPES):
+            hints = typing.get_type_hints(item)
+            return tuple(f for f in item.__struct_fields__ if _holds_refs(hints[f]))
+    return ()
+
+
 class View:
     """How one record type is cut down to one field set."""
 
-    __slots__ = ("_marked", "drop", "fields", "record_type", "ref_fields")
+    __slots__ = ("_marked", "drop", "fields", "nested_refs", "record_type", "ref_fields")
 
     def __init__(self, record_type: str, fields: tuple[str, ...]) -> None:
         cls = RECORD_TYPES[record_type]
@@ -47,7 +59,11 @@ class View:
             for f in info
             if f.name not in keep
         }
-        self.ref_fields = tuple(f.name for f in info if f.name in keep and _holds_refs(f.type))
+        hints = typing.get_type_hints(cls)
+        self.ref_fields = tuple(f.name for f in info if f.name in keep and _holds_refs(hints[f.name]))
+        self.nested_refs = tuple(
+            (f.name, inner) for f in info if f.name in keep and (inner := _inner_refs(hints[f.name]))
+        )
         self._marked: dict[Handling, Handling] = {}
 
     def subjects(self, record, subjects: tuple) -> tuple:
@@ -60,6 +76,10 @@ class View:
                 named.update(value)
             else:
                 named.add(value)
+        for name, inner in self.nested_refs:
+            for item in getattr(record, name):
+                for attr in inner:
+                    named.add(getattr(item, attr))
         return tuple(s for s in subjects if s in named)
 
     def apply(self, env: Envelope, decision) -> Envelope:

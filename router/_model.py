@@ -39,6 +39,7 @@ __all__ = [
     "RegionEntry",
     "Restriction",
     "load_policy_dir",
+    "purposes",
     "record_fields",
     "required_fields",
     "validate",
@@ -52,8 +53,13 @@ class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class AgencyEntry(_Model, frozen=True, kw_only=True):
+    """An agency the policy knows. ``regions``: where it declared that it takes part (its agency file,
+    announced at onboarding); absent means every region. An agency never receives from, nor sends
+    into, an operation outside its regions unless a co-option grant names the operation's region."""
+
     name: str
     tier: Literal["core", "network"]
+    regions: tuple[Region, ...] | None = None
 
 
 class RegionEntry(_Model, frozen=True, kw_only=True):
@@ -62,7 +68,7 @@ class RegionEntry(_Model, frozen=True, kw_only=True):
 
 
 class Coverage(_Model, frozen=True, kw_only=True):
-    """The agencies a basis covers between two dates (``valid_to`` inclusive; open when absent)."""
+    """The agencies a basis covers between two Swedish calendar days (``valid_to`` inclusive; open when absent)."""
 
     agencies: tuple[str, ...]
     valid_from: _dt.date
@@ -75,7 +81,8 @@ class LegalBasis(_Model, frozen=True, kw_only=True):
 
 
 class Operation(_Model, frozen=True, kw_only=True):
-    """A joint operation (insats) as its council decided it; ``purposes`` maps participant -> purpose."""
+    """A joint operation (insats) as its council decided it; ``purposes`` maps participant -> purpose.
+    ``valid_from``/``valid_to`` are Swedish calendar days, inclusive."""
 
     name: str
     scope: Region
@@ -98,7 +105,11 @@ class Need(_Model, frozen=True, kw_only=True):
 
 
 class Grant(_Model, frozen=True, kw_only=True):
-    """A co-option (adjungering): one agency, one operation, listed record types and fields, a period."""
+    """A co-option (adjungering): one agency, one operation, listed record types and fields, a period.
+
+    ``regions``: the regions outside the agency's declared ones that the council explicitly
+    reaches into; without it the grant never takes the agency outside its declared regions.
+    """
 
     agency: str
     operation: str
@@ -110,6 +121,7 @@ class Grant(_Model, frozen=True, kw_only=True):
     reason: str
     legal_basis: str
     revoked: bool = False
+    regions: tuple[Region, ...] = ()
 
 
 class Restriction(_Model, frozen=True, kw_only=True):
@@ -286,6 +298,11 @@ def _check_fields(errs: list[str], file: str, path: str, types, fields) -> None:
                 )
 
 
+def purposes(data: PolicyData) -> frozenset[str]:
+    """Every purpose the need-to-know matrix knows (an operation may give its participants only these)."""
+    return frozenset(p for by_purpose in data.need_to_know.values() for p in by_purpose)
+
+
 def validate(data: PolicyData, *, agencies_known: bool = True) -> list[str]:
     """Every inconsistency, each naming file, key and value. ``agencies_known=False`` skips slug checks."""
     errs: list[str] = []
@@ -316,9 +333,14 @@ def validate(data: PolicyData, *, agencies_known: bool = True) -> list[str]:
         _check_types(errs, "operations.toml", f"{base}.record_types", op.record_types)
         if op.legal_basis not in data.legal_bases:
             errs.append(_err("operations.toml", f"{base}.legal_basis", "a basis from legal_bases.toml", op.legal_basis))
-        for agency in op.purposes:
+        known_purposes = purposes(data)
+        for agency, purpose in op.purposes.items():
             if agency not in op.participants:
                 errs.append(_err("operations.toml", f"{base}.purposes.{agency}", "a purpose for a participant", agency))
+            elif purpose not in known_purposes:
+                errs.append(
+                    _err("operations.toml", f"{base}.purposes.{agency}", "a purpose from need_to_know.toml", purpose)
+                )
         if op.valid_to and op.valid_to < op.valid_from:
             errs.append(_err("operations.toml", f"{base}.valid_to", f"a date on or after {op.valid_from}", op.valid_to))
     for rt, by_purpose in data.need_to_know.items():

@@ -20,14 +20,13 @@ import msgspec
 from samband.schemas import RECORD_TYPES, Envelope, Handling
 from samband.schemas.layout import LUS
 
+from ._legal_time import day_end, day_start, swedish_date, swedish_text
 from ._minimise import View, view_for
 from ._model import Grant, Need, Operation, PolicyData, load_policy_dir, record_fields, validate
 
 __all__ = ["LUS", "NOBODY", "Decision", "Policy"]
 
 NOBODY = "-"  # the recipient of a denial that concerns the record itself (unknown or closed operation)
-_UTC = _dt.UTC
-_FOREVER = _dt.datetime.max.replace(tzinfo=_UTC)
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,23 +42,15 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     no_onward_sharing: bool = False
 
 
-def _start(d: _dt.date) -> _dt.datetime:
-    return _dt.datetime(d.year, d.month, d.day, tzinfo=_UTC)
-
-
-def _end(d: _dt.date | None) -> _dt.datetime:
-    """Dates in the policy are inclusive: a period ``to 2017-06-30`` ends at 2017-07-01 00:00 UTC."""
-    return _FOREVER if d is None or d == _dt.date.max else _start(d + _dt.timedelta(days=1))
-
-
 class _GrantRule:
     __slots__ = ("basis", "decision", "end", "id", "start")
 
     def __init__(self, grant_id: str, g: Grant, decision: Decision) -> None:
+        # in UTC, like every bound the hot path compares with (same tzinfo: no offset lookups)
         self.id, self.start, self.end, self.basis, self.decision = (
             grant_id,
-            g.valid_from,
-            g.valid_to,
+            g.valid_from.astimezone(_dt.UTC),
+            g.valid_to.astimezone(_dt.UTC),
             g.legal_basis,
             decision,
         )
@@ -85,6 +76,7 @@ class _Op:
         "end",
         "id",
         "members",
+        "outside",
         "scope",
         "start",
         "table",
@@ -93,9 +85,11 @@ class _Op:
     def __init__(self, op_id: str, op: Operation, members: frozenset[str]) -> None:
         self.id, self.data = op_id, op
         self.active = op.status == "active"
-        self.start, self.end = _start(op.valid_from), _end(op.valid_to)
+        self.start, self.end = day_start(op.valid_from), day_end(op.valid_to)
         self.scope = op.scope
         self.members = members
+        # agencies named (as participants or by a grant) whose declared regions leave out the scope
+        self.outside: set[str] = set()
         self.table: dict[str, dict[str, _Entry]] = {}
         self.candidates: tuple[str, ...] = ()
         self.coopted: dict[str, list[str]] = {}  # co-opted agency -> the record types its grants cover
@@ -123,13 +117,14 @@ class Policy:
         self.warnings: list[str] = []
         v = self.version
         self._tiers = {slug: a.tier for slug, a in data.agencies.items()}
+        regions = {slug: frozenset(a.regions) for slug, a in data.agencies.items() if a.regions}
         # legal basis -> agency -> [(start, end)]
         self._coverage: dict[str, dict[str, list[tuple[_dt.datetime, _dt.datetime]]]] = {}
         for basis_id, basis in data.legal_bases.items():
             cov = self._coverage[basis_id] = {}
             for c in basis.coverage:
                 for slug in c.agencies:
-                    cov.setdefault(slug, []).append((_start(c.valid_from), _end(c.valid_to)))
+                    cov.setdefault(slug, []).append((day_start(c.valid_from), day_end(c.valid_to)))
         self._ops: dict[str, _Op] = {}
         o: _Op | None
         for op_id, op in data.operations.items():
@@ -139,17 +134,18 @@ class Policy:
                     f"operation {op_id}: unknown participants left out: {sorted(set(op.participants) - members)}"
                 )
             o = self._ops[op_id] = _Op(op_id, op, members)
+            o.outside.update(a for a in members if a in regions and op.scope not in regions[a])
             for rt in op.record_types:
                 by_purpose = data.need_to_know.get(rt, {})
                 row = o.table.setdefault(rt, {})
                 for agency in sorted(members):
                     purpose = op.purposes.get(agency)
                     need: Need | None = by_purpose.get(purpose) if purpose else None
-                    if need is None or agency not in need.recipients:
+                    if need is None or agency not in need.recipients or agency in o.outside:
                         continue
                     row.setdefault(agency, _Entry()).need = Decision(
                         allow=True,
-                        rule=need.id or f"need-to-know.{rt}.{purpose}",
+                        rule=f"{op_id}/{need.id or f'{rt}.{purpose}'}",  # per operation: the audit says which
                         policy_version=v,
                         reason=f"{agency} takes part in operation {op_id} for {purpose}, "
                         f"which needs these fields of {rt}",
@@ -162,6 +158,9 @@ class Policy:
             if g.revoked or o is None or g.agency not in self._tiers:
                 if not g.revoked:
                     self.warnings.append(f"grant {grant_id}: unknown agency or operation, left out")
+                continue
+            if g.agency in regions and o.scope not in regions[g.agency] and o.scope not in g.regions:
+                o.outside.add(g.agency)  # the council did not name the region: no grant outside the agency's own
                 continue
             for rt in g.record_types:
                 if rt not in o.data.record_types:
@@ -186,7 +185,7 @@ class Policy:
                 for agency, e in row.items():
                     if e.grants:
                         o.coopted.setdefault(agency, []).append(rt)
-            o.candidates = tuple(sorted(o.members | set(o.coopted)))
+            o.candidates = tuple(sorted(o.members | set(o.coopted) | o.outside))
         self._standing: dict[tuple[str, str], _Standing] = {}
         for rid, r in sorted(data.restrictions.items()):
             types = RECORD_TYPES if "*" in r.record_types else r.record_types
@@ -259,6 +258,8 @@ class Policy:
             return op, self._gate_denial("scope", op.id, env.region)
         if env.origin not in op.members:
             return op, self._gate_denial("sender", op.id, env.origin)
+        if env.origin in op.outside:
+            return op, self._gate_denial("sender-regions", op.id, env.origin)
         if rt not in op.table:
             return op, self._gate_denial("type", op.id, rt)
         return op, None
@@ -290,7 +291,7 @@ class Policy:
                 rule="deny.operation-not-in-force",
                 policy_version=v,
                 reason=f"operation {op_id} is in force from {op.data.valid_from} "
-                f"to {op.data.valid_to or 'further notice'} only",
+                f"to {op.data.valid_to or 'further notice'} only (Swedish calendar days)",
             )
         elif why == "scope":
             assert op is not None  # _gate found it
@@ -307,6 +308,8 @@ class Policy:
                 policy_version=v,
                 reason=f"{detail} does not take part in operation {op_id}",
             )
+        elif why == "sender-regions":
+            d = self._outside_regions(op, detail)  # type: ignore[arg-type]
         else:
             d = Decision(
                 allow=False,
@@ -381,8 +384,11 @@ class Policy:
         if need is not None and self._covered(need.legal_basis, origin, recipient, at):  # type: ignore[arg-type]
             return need if not no_onward or need.no_onward_sharing else _marked(need)
         uncovered = need.legal_basis if need is not None else None
+        upcoming: _GrantRule | None = None
         for g in entry.grants:
-            if g.start <= at < g.end:
+            if at < g.start:
+                upcoming = g if upcoming is None or g.start < upcoming.start else upcoming
+            elif at < g.end:
                 if restricted:
                     return Decision(
                         allow=False,
@@ -399,17 +405,38 @@ class Policy:
                 allow=False,
                 rule="deny.no-legal-basis",
                 policy_version=v,
-                reason=f"{uncovered} does not cover both {origin} and {recipient} at {at.date()}",
+                reason=f"{uncovered} does not cover both {origin} and {recipient} on {swedish_date(at)} (Swedish time)",
             )
+        if upcoming is not None:
+            return Decision(
+                allow=False,
+                rule="deny.cooption-not-started",
+                policy_version=v,
+                reason=f"{recipient}'s co-option grant {upcoming.id} for operation {op.id} starts at "
+                f"{swedish_text(upcoming.start)}",
+            )
+        last = max(entry.grants, key=lambda g: g.end)
         return Decision(
             allow=False,
             rule="deny.cooption-expired",
             policy_version=v,
-            reason=f"{recipient}'s co-option grant for operation {op.id} is not valid at {at.isoformat()}",
+            reason=f"{recipient}'s co-option grant {last.id} for operation {op.id} ended at {swedish_text(last.end)}",
+        )
+
+    def _outside_regions(self, op: _Op, agency: str) -> Decision:
+        declared = self.data.agencies[agency].regions or ()
+        return Decision(
+            allow=False,
+            rule="deny.outside-agency-regions",
+            policy_version=self.version,
+            reason=f"{agency} declared the regions {', '.join(declared)}; operation {op.id} belongs to {op.scope}, "
+            f"and no co-option grant names {op.scope}",
         )
 
     def _no_entry(self, op: _Op, rt: str, recipient: str) -> Decision:
         v = self.version
+        if recipient in op.outside:
+            return self._outside_regions(op, recipient)
         if recipient in op.members:
             purpose = op.data.purposes.get(recipient)
             return Decision(

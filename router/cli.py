@@ -1,4 +1,4 @@
-"""`samband policy explain|test` and `samband router run`."""
+"""`samband policy explain|test`, `samband router run` and `samband decision ...` (in `_decision_cli`)."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def test_cmd(obj, files: tuple[Path, ...], policy_dir: Path | None) -> None:
             console.print(f"[bold red]____ {r.case.name} ____[/]", highlight=False)
             console.print(f"record {r.case.record} to {r.case.to} at {r.case.at.isoformat()}", highlight=False)
             for f in r.failures:
-                console.print(f"E   {f}", highlight=False)
+                console.print(f"E   {f}", highlight=False, markup=False)  # a field list reads like markup
     passed = len(report.results) - len(report.failed)
     parts = [f"{len(report.failed)} failed"] if report.failed else []
     parts.append(f"{passed} passed")
@@ -167,13 +167,18 @@ def run_cmd(obj, policy_dir: Path | None, batch: int) -> None:
 async def _run(obj, policy_dir: Path, batch: int) -> None:
     from samband.observability import Pseudonymiser, load_or_create_key
 
+    from ._councils import CouncilKeys
+    from ._errors import CouncilKeyError
     from ._live import LivePolicy
     from ._service import Router
 
     try:
-        live = LivePolicy(policy_dir)
-    except PolicyError as exc:
+        councils = CouncilKeys.of_state(obj.state_dir)
+        live = LivePolicy(policy_dir, councils=councils)
+    except (PolicyError, CouncilKeyError) as exc:
         raise click.ClickException(str(exc)) from None
+    if not councils.keys:
+        click.echo(f"warning: no council keys trusted ({councils.source}): every decision will be refused", err=True)
     nc = await obj.connect("router")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -202,4 +207,6 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
     )
 
 
-commands = [policy, router]
+from ._decision_cli import decision  # noqa: E402 - the councils' verbs live in their own module
+
+commands = [policy, router, decision]

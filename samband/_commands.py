@@ -37,7 +37,7 @@ def up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None)
 
 async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None) -> None:
     from samband.broker_config import Deployment, builtin_agencies
-    from samband.router import LivePolicy
+    from samband.router import LivePolicy, create_council_keys
 
     from ._platform import Platform, shipped_policy_dir
 
@@ -57,8 +57,9 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
     platform = None
     try:
         await dep.provision()
+        councils = create_council_keys(dep.state_dir)  # at set-up; kept as they are afterwards
         if not no_router:
-            live = LivePolicy(policy_dir or shipped_policy_dir())
+            live = LivePolicy(policy_dir or shipped_policy_dir(), councils=councils)
             loop.add_signal_handler(signal.SIGHUP, live.reload)
             platform = Platform(dep, live, dep.state_dir / "received")
             await platform.start_router()

@@ -2,9 +2,9 @@
 
 Polisen's adapter publishes vehicle controls from Helsingborg (with one malformed line in the
 export) and Polisen publishes overload reports; SSO co-opts Transportstyrelsen live for the
-overload reports; the router decides per recipient from the shipped policy, audits, and
-delivers each agency only the fields its purpose needs; every recipient's sink writes what it
-got. The summary is read back from the audit trail.
+overload reports (a decision signed with RSR Syd's key, made at set-up); the router decides
+per recipient from the shipped policy, audits, and delivers each agency only the fields its
+purpose needs; every recipient's sink writes what it got. The summary is read back from the audit trail.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, SSO, Agency, Deployment, builtin_agencies
 from samband.observability.audit import AUDIT_DECODER
-from samband.router import LivePolicy
+from samband.router import LivePolicy, create_council_keys, load_private_key, sign_decision
 from samband.schemas import (
     CooptionDecision,
     Envelope,
+    OperationDecision,
     OrganisationRef,
     OverloadReport,
     Record,
@@ -39,10 +40,11 @@ from samband.schemas import (
     synthetic_orgnr,
     synthetic_plate,
 )
+from samband.schemas.layout import decision_subject
 
 from ._platform import Platform, shipped_policy_dir
 
-__all__ = ["BACCHUS_RECIPIENTS", "DemoResult", "run_demo"]
+__all__ = ["BACCHUS_RECIPIENTS", "DemoResult", "publish_decision", "run_demo"]
 
 OPERATION = "bacchus-2017"
 BACCHUS_RECIPIENTS = (
@@ -148,16 +150,22 @@ def _record(env: Envelope, kind: type[R]) -> R:
     return rec
 
 
-async def _publish_sso(dep: Deployment, env: Envelope) -> None:
+async def publish_decision(dep: Deployment, env: Envelope, council: str = "rsr-syd") -> int:
+    """SSO publishes a council's decision, signed with the council's key from the deployment's set-up
+    (``<state>/councils``); returns its DECISIONS sequence (what `samband decision` does for people)."""
+    body = encode(env)
+    rec = env.record
+    if isinstance(rec, CooptionDecision):
+        subject = decision_subject("cooption", rec.grant_id)
+    else:
+        subject = decision_subject("operation", _record(env, OperationDecision).operation)
+    headers = sign_decision(load_private_key(dep.state_dir / "councils", council), council, body)
     nc = await dep.connect(SSO)
     try:
-        await nc.jetstream().publish(
-            f"decisions.cooption.{_record(env, CooptionDecision).grant_id}",
-            encode(env),
-            headers={"Nats-Msg-Id": env.id},
-        )
+        ack = await nc.jetstream().publish(subject, body, headers={**headers, "Nats-Msg-Id": env.id})
     finally:
         await nc.close()
+    return ack.seq
 
 
 async def _publish_overload(dep: Deployment, envs: list[Envelope]) -> int:
@@ -213,7 +221,7 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
         result.url = dep.url
         try:
             await dep.provision()
-            live = LivePolicy(shipped_policy_dir())
+            live = LivePolicy(shipped_policy_dir(), councils=create_council_keys(dep.state_dir))
             platform = Platform(dep, live, root / "received")
             router = await platform.start_router()
             for agency in BACCHUS_RECIPIENTS:
@@ -221,7 +229,7 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
             # SSO's live decision: the router applies it at once (a new policy version)
             decision = cooption_decision(_dt.datetime.now(_dt.UTC))
             grant_id = _record(decision, CooptionDecision).grant_id
-            await _publish_sso(dep, decision)
+            await publish_decision(dep, decision)
             deadline = time.monotonic() + timeout
             while grant_id not in live.grants and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)

@@ -64,7 +64,7 @@ class Envelope(Schema, frozen=True, kw_only=True):
     which basis a disclosure rests on. ``traceparent`` is the W3C trace context.
     """
 
-    VERSION: ClassVar[tuple[int, int]] = (1, 0)
+    VERSION: ClassVar[tuple[int, int]] = (1, 1)
 
     id: str
     schema: str = ENVELOPE_SCHEMA

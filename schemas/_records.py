@@ -8,9 +8,11 @@ validated and masked. Optional fields (``= None``) are what field minimisation m
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
-from ._base import OrganisationRef, PersonRef, Record, Region, VehicleRef
+import msgspec
+
+from ._base import OrganisationRef, PersonRef, Record, Region, Schema, VehicleRef
 
 __all__ = [
     "RECORD_TYPES",
@@ -30,6 +32,7 @@ __all__ = [
     "OperationDecision",
     "Outcome",
     "OverloadReport",
+    "Passenger",
     "PaymentSecurity",
     "PersonControl",
     "PopulationFact",
@@ -40,6 +43,7 @@ __all__ = [
     "ResidenceStatus",
     "SituationReport",
     "StoppedPayment",
+    "SupervisionFinding",
     "TaxAudit",
     "TaxReassessment",
     "VehicleControl",
@@ -61,8 +65,26 @@ def _in_order(record: Record, first: str, last: str, *, strictly: bool = False) 
 
 
 # ---- Polismyndigheten -----------------------------------------------------------------
+class Passenger(Schema, frozen=True, kw_only=True):
+    """A person travelling in a controlled vehicle whose identity was checked, and their role on board.
+
+    ``straw_buyer`` (målvakt): named as the buyer of goods carried for someone else, as on the
+    Bacchus liquor buses; ``tour_leader``: organises the trip on board; ``co_driver``: a second driver.
+    """
+
+    person: PersonRef  # a personnummer or a samordningsnummer
+    role: Literal["passenger", "straw_buyer", "tour_leader", "co_driver"]
+
+
 class VehicleControl(Record, tag="police.vehicle_control", frozen=True, kw_only=True):
-    """A vehicle (and its driver) checked at a control point, e.g. the Bacchus bus controls at Helsingborg."""
+    """A vehicle (and its driver) checked at a control point, e.g. the Bacchus bus controls at Helsingborg.
+
+    ``passengers`` is the head count on board; ``identified_passengers`` are those whose
+    identity was checked, each with a role (1.1). Field minimisation keeps or drops the list
+    as a whole, and the persons in it leave the envelope's subjects with it.
+    """
+
+    VERSION: ClassVar[tuple[int, int]] = (1, 1)
 
     control_id: str
     controlled_at: _dt.datetime
@@ -72,6 +94,7 @@ class VehicleControl(Record, tag="police.vehicle_control", frozen=True, kw_only=
     driver: PersonRef | None = None
     passengers: int = 0
     remark: str | None = None
+    identified_passengers: tuple[Passenger, ...] = ()
 
 
 class PersonControl(Record, tag="police.person_control", frozen=True, kw_only=True):
@@ -293,6 +316,25 @@ class EconomicCrimeNotice(Record, tag="ecocrime.case_notice", frozen=True, kw_on
     estimated_damage_ore: int | None = None
 
 
+# ---- The supervisory authorities among the network agencies ---------------------------
+class SupervisionFinding(Record, tag="supervision.finding", frozen=True, kw_only=True):
+    """A supervisory authority's finding about an organisation it supervises, e.g. Arbetsmiljöverket's
+    sanction fee after a workplace inspection, Transportstyrelsen's revoked traffic permit,
+    Länsstyrelsen's revoked serving licence, Finansinspektionen's remark against a firm.
+
+    ``permit_id`` names the permit or licence the finding concerns; ``sanction_ore`` is the
+    fee or fine decided, in öre.
+    """
+
+    finding_id: str
+    decided_on: _dt.date
+    organisation: OrganisationRef
+    category: Literal["sanction_fee", "injunction", "prohibition", "permit_revoked", "remark"]
+    permit_id: str | None = None
+    sanction_ore: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    summary: str | None = None
+
+
 # ---- Säkerhetspolisen, Nuc/Ruc --------------------------------------------------------
 class IntelligenceNote(Record, tag="security.intelligence_note", frozen=True, kw_only=True):
     """Always handling-restricted: the envelope must name its recipients (checked by `Envelope`)."""
@@ -354,7 +396,14 @@ class OperationDecision(Record, tag="council.operation_decision", frozen=True, k
 
 
 class CooptionDecision(Record, tag="council.cooption_decision", frozen=True, kw_only=True):
-    """Adjungering: a time-bounded, revocable grant to one agency in one operation."""
+    """Adjungering: a time-bounded, revocable grant to one agency in one operation.
+
+    ``regions`` (1.1): the regions outside those the agency declared that the council
+    explicitly reaches into with this grant; without it a grant never takes an agency
+    outside its declared regions.
+    """
+
+    VERSION: ClassVar[tuple[int, int]] = (1, 1)
 
     grant_id: str
     agency: str
@@ -367,6 +416,7 @@ class CooptionDecision(Record, tag="council.cooption_decision", frozen=True, kw_
     reason: str
     legal_basis: str
     revoked: bool = False
+    regions: tuple[Region, ...] = ()
 
     def __post_init__(self) -> None:
         _in_order(self, "valid_from", "valid_to", strictly=True)
@@ -415,6 +465,7 @@ AnyRecord = (
     | MaritimeControl
     | ProsecutionDecision
     | EconomicCrimeNotice
+    | SupervisionFinding
     | IntelligenceNote
     | SituationReport
     | Outcome

@@ -32,6 +32,7 @@ __all__ = [
     "REGISTRY_STREAM",
     "REGISTRY_SUBJECTS",
     "ROUTER_DURABLE",
+    "decision_subject",
     "delivery_subject",
     "ingest_origin",
 ]
@@ -55,6 +56,11 @@ DEADLETTER_STREAM, DEADLETTER_SUBJECTS = "DEADLETTER", "dlq.>"
 def delivery_subject(recipient: str, record_type: str) -> str:
     """Where the router delivers a record to ``recipient`` (a service import of its ``in.>``)."""
     return f"inbox.{recipient}.{record_type}"
+
+
+def decision_subject(kind: str, target: str) -> str:
+    """Where a council's decision is published: ``decisions.operation.<id>`` or ``decisions.cooption.<id>``."""
+    return f"decisions.{kind}.{target}"
 
 
 def ingest_origin(subject: str) -> str:

@@ -17,6 +17,7 @@ from samband.schemas import (
     Handling,
     OrganisationRef,
     OverloadReport,
+    Passenger,
     PersonRef,
     VehicleControl,
     VehicleRef,
@@ -109,6 +110,42 @@ def samband_process(state_dir: Path, *args: str, ready: str, env: dict | None = 
     return proc, lines
 
 
+def keep_reading(proc, lines: list[str]):
+    """Read the rest of a `samband_process`'s output into ``lines`` in a thread (so a busy process never
+    blocks on a full pipe, and a test can wait for a line); returns the thread for `stop_read_process`."""
+    import threading
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader
+
+
+def stop_read_process(proc, lines: list[str], reader) -> str:
+    """SIGTERM a process whose output `keep_reading` reads; fails unless it exits 0. Returns all it printed."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    reader.join(timeout=10)
+    assert proc.returncode == 0, "".join(lines)
+    return "".join(lines)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "") -> None:
+    """`wait_for` for tests without an event loop: poll until true, fail clearly after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {what or predicate}")
+        time.sleep(interval)
+
+
 def stop_samband_process(proc, lines: list[str]) -> str:
     """SIGTERM, then the rest of its output; fails unless it exits 0."""
     import signal
@@ -132,10 +169,17 @@ def vehicle_control(
     operation: str = "bacchus-2017",
     region: str = "syd",
     handling: Handling = Handling(),
+    straw_buyers: int = 0,
 ) -> Envelope:
+    """A Bacchus bus control; ``straw_buyers``: that many identified passengers named as buyers of the
+    liquor, each with a samordningsnummer (travellers without a Swedish personnummer)."""
     rng = rng or random.Random(1)
     vehicle = VehicleRef(plate=synthetic_plate(rng))
     driver = PersonRef(pnr=synthetic_personnummer(rng))
+    on_board = tuple(
+        Passenger(person=PersonRef(pnr=synthetic_personnummer(rng, samordning=True)), role="straw_buyer")
+        for _ in range(straw_buyers)
+    )
     rec = VehicleControl(
         control_id=f"PM-{rng.getrandbits(32):08x}",
         controlled_at=IN_2017,
@@ -145,6 +189,7 @@ def vehicle_control(
         driver=driver,
         passengers=41,
         remark="alkohol över införselkvot",
+        identified_passengers=on_board,
     )
     return Envelope(
         id=new_envelope_id(),
@@ -153,7 +198,7 @@ def vehicle_control(
         region=region,
         operation=operation,
         produced_at=IN_2017,
-        subjects=(vehicle, driver),
+        subjects=(vehicle, driver, *(p.person for p in on_board)),
         handling=handling,
     )
 

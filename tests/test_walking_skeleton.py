@@ -80,7 +80,7 @@ async def test_a_polisen_vehicle_control_reaches_skatteverkets_sink_audited_befo
     finally:
         await rc.close()
         await sc.close()
-    assert audit.decision == "allow" and audit.rule == "skeleton.vehicle-control.skatteverket"
+    assert audit.decision == "allow" and audit.rule == "bacchus-2017/skeleton.vehicle-control.skatteverket"
     assert audit.legal_basis == "LUS 2016:774" and audit.purpose == "tax_control"
     # the audit record names the exact bytes that were delivered ...
     assert audit.delivered_sha256 == hashlib.sha256(inbox_msg.data).hexdigest()

@@ -1,7 +1,8 @@
 """Polismyndigheten: JSON-lines control reports and incidents (e.g. the Bacchus bus controls at Helsingborg).
 
 ``rapporttyp`` picks the record: ``fordonskontroll`` (the default, for exports that predate
-the field), ``overlast``, ``personkontroll``, ``handelse``.
+the field), ``overlast``, ``personkontroll``, ``handelse``. A vehicle control lists the
+passengers whose identity was checked under ``passagerare`` (``personnummer``, ``roll``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from samband.adapters import _synthetic as syn
 from samband.adapters import _transforms as t
-from samband.schemas import Envelope, IncidentReport, OverloadReport, PersonControl, VehicleControl
+from samband.schemas import Envelope, IncidentReport, OverloadReport, Passenger, PersonControl, VehicleControl
 
 agency = "polisen"
 format = "jsonl"
@@ -23,6 +24,8 @@ _KEYS = {
     "overlast": "rapportId",
     "handelse": "diarienr",
 }
+# Polisen's words for a passenger's role on board -> the shared schema's.
+_ROLES = {"passagerare": "passenger", "målvakt": "straw_buyer", "reseledare": "tour_leader", "andreförare": "co_driver"}
 
 
 def _kind(native: dict[str, Any]) -> str:
@@ -47,6 +50,7 @@ def to_envelope(native: dict[str, Any]) -> Envelope:
             driver=t.person(n, "forare.personnummer", optional=True),
             passengers=t.integer(n, "antalPassagerare", optional=True) or 0,
             remark=t.text(n, "anmarkning", optional=True),
+            identified_passengers=_passengers(n),
         )
     elif kind == "personkontroll":
         record = PersonControl(
@@ -79,6 +83,16 @@ def to_envelope(native: dict[str, Any]) -> Envelope:
     return t.envelope(record, region=t.text(n, "region"), operation=t.text(n, "insats"))
 
 
+def _passengers(n: dict[str, Any]) -> tuple[Passenger, ...]:
+    return tuple(
+        Passenger(
+            person=t.person(n, f"passagerare.{i}.personnummer"),
+            role=t.choice(n, f"passagerare.{i}.roll", _ROLES, optional=True) or "passenger",
+        )
+        for i in range(len(t.items(n, "passagerare")))
+    )
+
+
 def sample(
     rng: random.Random,
     n: int,
@@ -103,6 +117,15 @@ def sample(
                 "forare": {"personnummer": syn.pnr_dashed(rng)},
                 "antalPassagerare": rng.randrange(0, 60),
                 "anmarkning": rng.choice([None, "alkohol över införselkvot", "överlast", "ingen anmärkning"]),
+                # the passengers whose identity was checked: a few per bus, some named as buyers of the
+                # liquor, some travellers without a personnummer (a samordningsnummer)
+                "passagerare": [
+                    {
+                        "personnummer": syn.pnr_dashed(rng, samordning=rng.random() < 0.25),
+                        "roll": rng.choice(["passagerare", "målvakt", "målvakt"]),
+                    }
+                    for _ in range(rng.randrange(0, 4))
+                ],
             }
         elif kind == "personkontroll":
             rec = {

@@ -111,7 +111,7 @@ EXPECTED = {
         "impossible-date",
     ): "Expected a date and time (ISO 8601), got '2017-02-30T20:00:00+01:00': no such date or time - at `$.tidpunkt` in polisen.jsonl:3",
     ("polisen", "encoding"): "Expected UTF-8 text, got byte 0xe4 at column 98 - at polisen.jsonl:3",
-    ("polisen", "oversized"): "record of 1048868 bytes exceeds the 1048576-byte limit - at polisen.jsonl:3",
+    ("polisen", "oversized"): "record of 1048874 bytes exceeds the 1048576-byte limit - at polisen.jsonl:3",
     (
         "polisen",
         "truncated",

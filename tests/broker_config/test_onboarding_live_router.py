@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from samband._demo import cooption_decision, overload_reports
+from samband._demo import cooption_decision, overload_reports, publish_decision
 from samband._platform import Platform, shipped_policy_dir
-from samband.broker_config import AUDITOR, SSO, offboard, onboard
+from samband.broker_config import AUDITOR, offboard, onboard
 from samband.observability.audit import AUDIT_DECODER
-from samband.router import LivePolicy
+from samband.router import LivePolicy, create_council_keys
 from samband.schemas import ENVELOPE, encode
 
 from .._support import wait_for
@@ -41,7 +41,7 @@ async def test_an_agency_onboarded_live_receives_through_the_running_router_unti
 ):
     dep = fresh_deployment
     await dep.provision()
-    live = LivePolicy(shipped_policy_dir())
+    live = LivePolicy(shipped_policy_dir(), councils=create_council_keys(dep.state_dir))
     platform = Platform(dep, live, tmp_path / "received")
     router = await platform.start_router()
     try:
@@ -52,7 +52,7 @@ async def test_an_agency_onboarded_live_receives_through_the_running_router_unti
         )
         sink = await platform.start_sink("transportstyrelsen")
         grant = cooption_decision(_dt.datetime.now(_dt.UTC))
-        await _publish(dep, SSO, f"decisions.cooption.{grant.record.grant_id}", grant)
+        await publish_decision(dep, grant, "rsr-syd")
         await wait_for(lambda: grant.record.grant_id in live.grants)
         first, second = overload_reports(2, seed=7740)
         await _publish(dep, "polisen", "out.police.overload_report", first)

@@ -20,9 +20,10 @@ pytestmark = [pytest.mark.fault, pytest.mark.timeout(900)]
 N = int(os.environ.get("SAMBAND_FAULT_RECORDS", "10000"))
 
 
-# Operation Bacchus as shipped: a vehicle control goes to six agencies (customs, tax, two benefit
-# agencies, enforcement, migration), each with the fields its purpose allows.
+# Operation Bacchus as shipped: a vehicle control goes to seven agencies (customs, tax, two benefit
+# agencies, enforcement, migration, economic crime), each with the fields its purpose allows.
 BACCHUS_RECIPIENTS = {
+    "ekobrottsmyndigheten",
     "tullverket",
     "skatteverket",
     "forsakringskassan",

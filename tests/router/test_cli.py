@@ -27,7 +27,7 @@ def test_the_shipped_policy_tests_pass_and_report_like_pytest():
     result = CliRunner().invoke(cli, ["policy", "test", *files], env=ENV)
     assert result.exit_code == 0, result.output
     assert "bacchus.toml::Transportstyrelsen stops receiving when its grant expires PASSED" in result.output
-    assert result.output.rstrip().splitlines()[-1].startswith("==================== 26 passed in ")
+    assert result.output.rstrip().splitlines()[-1].startswith("==================== 38 passed in ")
 
 
 def test_without_files_policy_test_runs_the_policy_directorys_own_tests():
@@ -49,12 +49,15 @@ def test_a_failing_policy_test_is_reported_with_what_was_expected_and_exits_1(tm
     (tmp_path / "bacchus.toml").write_text(broken)
     result = CliRunner().invoke(cli, ["policy", "test", str(tmp_path / "bacchus.toml")], env=ENV)
     assert result.exit_code == 1
-    assert "::Försäkringskassan learns who travelled, not the passengers or the remark FAILED" in result.output
     assert (
-        "E   expected deny, got allow by rule bacchus.vehicle-control.benefits: forsakringskassan takes part in "
+        "::Försäkringskassan learns who travelled and in what role, not the head count or the remark FAILED"
+        in result.output
+    )
+    assert (
+        "E   expected deny, got allow by rule bacchus-2017/vehicle-control.benefits: forsakringskassan takes part in "
         "operation bacchus-2017 for benefit_control, which needs these fields of police.vehicle_control"
     ) in result.output
-    assert result.output.rstrip().splitlines()[-1].startswith("==================== 1 failed, 19 passed in ")
+    assert result.output.rstrip().splitlines()[-1].startswith("==================== 1 failed, 25 passed in ")
 
 
 def test_a_policy_test_file_with_a_bad_case_is_an_error_naming_the_key(tmp_path):

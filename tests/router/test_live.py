@@ -10,13 +10,14 @@ import shutil
 
 import msgspec
 
+from samband._demo import publish_decision
 from samband._platform import Platform
 from samband.adapters import publish_records
 from samband.adapters._sources import NativeRecord
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER, SSO
+from samband.broker_config import ROUTER
 from samband.observability.audit import AUDIT_DECODER
-from samband.router import LivePolicy
+from samband.router import LivePolicy, create_council_keys, load_private_key, sign_decision
 from samband.schemas import AgencyRegistration, CooptionDecision, Envelope, OperationDecision, encode, new_envelope_id
 
 from .._support import SHIPPED, vehicle_control, wait_for
@@ -53,7 +54,7 @@ def grant(
 async def live_policy(dep):
     """The shipped policy following the deployment's DECISIONS and REGISTRY streams, as the router runs it."""
     await dep.provision()
-    live = LivePolicy(SHIPPED)
+    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
     rc = await dep.connect(ROUTER)
     try:
         await live.start(rc, asyncio.Event())
@@ -64,11 +65,13 @@ async def live_policy(dep):
 
 
 async def sso_publishes(dep, env: Envelope) -> None:
-    nc = await dep.connect(SSO)
-    try:
-        await nc.jetstream().publish(f"decisions.{env.record_type}.{env.id}", encode(env))
-    finally:
-        await nc.close()
+    """SSO publishes RSR Syd's decision, signed with the council's key."""
+    await publish_decision(dep, env, "rsr-syd")
+
+
+def signed(dep, env: Envelope, council: str = "rsr-syd") -> tuple[bytes, dict[str, str]]:
+    body = encode(env)
+    return body, sign_decision(load_private_key(dep.state_dir / "councils", council), council, body)
 
 
 async def polisen_publishes(dep, n: int, seed: int) -> list[dict]:
@@ -100,7 +103,7 @@ async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted
 ):
     dep = fresh_deployment
     await dep.provision()
-    live = LivePolicy(SHIPPED)
+    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
     platform = Platform(dep, live, tmp_path / "received")
     router = await platform.start_router()
     sink = await platform.start_sink("kustbevakningen")
@@ -131,7 +134,7 @@ async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted
     ] * 3
 
     # a restart replays the DECISIONS stream before routing: the same policy, the same version
-    again = LivePolicy(SHIPPED)
+    again = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
     platform2 = Platform(dep, again, tmp_path / "received2")
     router2 = await platform2.start_router()
     try:
@@ -143,9 +146,8 @@ async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted
 
 async def test_a_newly_registered_network_agency_can_be_co_opted_live(fresh_deployment):
     async with live_policy(fresh_deployment) as (live, rc):
-        assert (
-            live.apply_decision(encode(grant("tullverket_lab", basis="OSL 2009:400 10 kap. 27 §"))) is True
-        )  # accepted, but no such agency yet
+        body, headers = signed(fresh_deployment, grant("tullverket_lab", basis="OSL 2009:400 10 kap. 27 §"))
+        assert live.apply_decision(body, headers=headers, seq=1) is True  # accepted, but no such agency yet
         assert live.current.decide(vehicle_control(), "tullverket_lab", NOW).rule == "deny.unknown-recipient"
         reg = AgencyRegistration(slug="tullverket_lab", name="Tullverkets laboratorium", tier="network")
         await rc.jetstream().publish("registry.agencies.tullverket_lab", msgspec.json.encode(reg))
@@ -171,14 +173,14 @@ async def test_a_bad_decision_is_refused_and_the_policy_stays_as_it_was(fresh_de
         await wait_for(lambda: live.rejected)
     assert live.version == version
     assert live.rejected[0].endswith(
-        "Expected a field of police.vehicle_control, got `shoe_size` - at `$.grants.bacchus-kbv.fields[1]`"
+        "Expected a field of police.vehicle_control, got `shoe_size` - at `$.record.fields[1]`"
     )
 
 
 async def test_a_council_closing_its_operation_stops_all_routing_and_the_denial_is_audited(fresh_deployment, tmp_path):
     dep = fresh_deployment
     await dep.provision()
-    live = LivePolicy(SHIPPED)
+    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
     platform = Platform(dep, live, tmp_path / "received")
     router = await platform.start_router()
     try:
@@ -230,7 +232,7 @@ async def test_policy_files_reload_while_records_flow_without_a_loss_or_a_second
                 if i % 2
                 else original.replace(
                     'recipients = ["migrationsverket"]  # persons with an expulsion decision acting as straw buyers\n'
-                    'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver"]',
+                    'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver", "identified_passengers"]',
                     'recipients = ["migrationsverket"]\nfields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind"]',
                 )
             )

@@ -16,19 +16,31 @@ from samband.testing import skeleton_policy
 
 from .._support import AT, SHIPPED, UTC, overload_report, vehicle_control
 
-ALL_VC = ("control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver", "passengers", "remark")
+ALL_VC = (
+    "control_id",
+    "controlled_at",
+    "location",
+    "vehicle",
+    "vehicle_kind",
+    "driver",
+    "passengers",
+    "identified_passengers",
+    "remark",
+)
 VC_WITH_DRIVER = ("control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver")
+VC_WHO_TRAVELLED = (*VC_WITH_DRIVER, "identified_passengers")
 
 
 @pytest.mark.parametrize(
     "recipient,rule,purpose,fields",
     [
-        ("tullverket", "bacchus.vehicle-control.customs", "customs_control", ALL_VC),
-        ("skatteverket", "bacchus.vehicle-control.tax", "tax_control", ALL_VC),
-        ("forsakringskassan", "bacchus.vehicle-control.benefits", "benefit_control", VC_WITH_DRIVER),
-        ("arbetsformedlingen", "bacchus.vehicle-control.benefits", "benefit_control", VC_WITH_DRIVER),
-        ("kronofogden", "bacchus.vehicle-control.enforcement", "enforcement", VC_WITH_DRIVER),
-        ("migrationsverket", "bacchus.vehicle-control.migration", "migration_control", VC_WITH_DRIVER),
+        ("tullverket", "bacchus-2017/vehicle-control.customs", "customs_control", ALL_VC),
+        ("skatteverket", "bacchus-2017/vehicle-control.tax", "tax_control", ALL_VC),
+        ("forsakringskassan", "bacchus-2017/vehicle-control.benefits", "benefit_control", VC_WHO_TRAVELLED),
+        ("arbetsformedlingen", "bacchus-2017/vehicle-control.benefits", "benefit_control", VC_WHO_TRAVELLED),
+        ("kronofogden", "bacchus-2017/vehicle-control.enforcement", "enforcement", VC_WHO_TRAVELLED),
+        ("migrationsverket", "bacchus-2017/vehicle-control.migration", "migration_control", VC_WHO_TRAVELLED),
+        ("ekobrottsmyndigheten", "bacchus-2017/vehicle-control.economic-crime", "economic_crime", ALL_VC),
     ],
 )
 def test_a_helsingborg_vehicle_control_reaches_each_bacchus_agency_with_the_fields_its_task_needs(
@@ -53,7 +65,7 @@ def test_the_route_of_a_vehicle_control_decides_for_every_participant_and_the_co
         "transportstyrelsen",
         "tullverket",
     ]
-    assert decisions["ekobrottsmyndigheten"].rule == "deny.no-need-to-know"
+    assert decisions["ekobrottsmyndigheten"].rule == "bacchus-2017/vehicle-control.economic-crime"
     assert decisions["transportstyrelsen"].rule == "deny.outside-grant"
     assert decisions["transportstyrelsen"].reason == (
         "transportstyrelsen is co-opted to operation bacchus-2017 for police.overload_report only, not police.vehicle_control"
@@ -116,9 +128,18 @@ def test_transportstyrelsen_gets_overload_reports_under_its_grant_marked_no_onwa
 def test_a_co_opted_agency_stops_receiving_when_its_grant_expires(policy):
     d = policy.decide(overload_report(), "transportstyrelsen", _dt.datetime(2017, 7, 1, tzinfo=UTC))
     assert (d.allow, d.rule) == (False, "deny.cooption-expired")
-    assert (
-        d.reason
-        == "transportstyrelsen's co-option grant for operation bacchus-2017 is not valid at 2017-07-01T00:00:00+00:00"
+    assert d.reason == (
+        "transportstyrelsen's co-option grant bacchus-2017-transportstyrelsen for operation bacchus-2017 "
+        "ended at 2017-07-01T00:00:00+02:00"
+    )
+
+
+def test_a_co_option_grant_that_has_not_started_is_not_yet_valid_rather_than_expired(policy):
+    d = policy.decide(overload_report(), "transportstyrelsen", _dt.datetime(2017, 1, 8, 22, 30, tzinfo=UTC))
+    assert (d.allow, d.rule) == (False, "deny.cooption-not-started")
+    assert d.reason == (
+        "transportstyrelsen's co-option grant bacchus-2017-transportstyrelsen for operation bacchus-2017 "
+        "starts at 2017-01-09T00:00:00+01:00"
     )
 
 
@@ -185,11 +206,11 @@ def test_lus_covers_csn_only_from_2022_05_01(shipped_data):
             decision_id="SKV-1", decided_on=_dt.date(2020, 5, 1), taxpayer=person, tax_year=2019, increase_ore=10_000_00
         ),
     )
-    before = policy.decide(env, "csn", _dt.datetime(2022, 4, 30, 23, 59, tzinfo=UTC))
-    after = policy.decide(env, "csn", _dt.datetime(2022, 5, 1, tzinfo=UTC))
+    before = policy.decide(env, "csn", _dt.datetime(2022, 4, 30, 21, 59, tzinfo=UTC))  # 23:59 in Stockholm
+    after = policy.decide(env, "csn", _dt.datetime(2022, 4, 30, 22, 0, tzinfo=UTC))  # Swedish midnight
     assert (before.allow, before.rule) == (False, "deny.no-legal-basis")
-    assert before.reason == "LUS 2016:774 does not cover both skatteverket and csn at 2022-04-30"
-    assert (after.allow, after.rule) == (True, "reassessment.study-aid")
+    assert before.reason == "LUS 2016:774 does not cover both skatteverket and csn on 2022-04-30 (Swedish time)"
+    assert (after.allow, after.rule) == (True, "mitt-valfard-2020/reassessment.study-aid")
 
 
 def test_field_minimisation_drops_the_fields_and_the_subjects_a_purpose_does_not_need(shipped_data):
@@ -212,6 +233,32 @@ def test_field_minimisation_drops_the_fields_and_the_subjects_a_purpose_does_not
     wire = msgspec.json.decode(msgspec.json.encode(out))
     assert sorted(wire["record"]) == ["control_id", "controlled_at", "location", "type", "vehicle", "vehicle_kind"]
     assert env.record.driver.pnr not in msgspec.json.encode(out).decode()
+
+
+def test_a_straw_buyers_samordningsnummer_reaches_migrationsverket_and_no_recipient_whose_purpose_leaves_it_out(
+    shipped_data,
+):
+    data = msgspec.structs.replace(
+        shipped_data,
+        need_to_know={
+            **shipped_data.need_to_know,
+            "police.vehicle_control": {
+                **shipped_data.need_to_know["police.vehicle_control"],
+                "benefit_control": Need(recipients=("forsakringskassan",), fields=VC_WITH_DRIVER, id="no-passengers"),
+            },
+        },
+    )
+    policy = Policy.compile(data)
+    env = vehicle_control(straw_buyers=2)
+    buyers = [p.person for p in env.record.identified_passengers]
+    to_migrationsverket = policy.deliverable(env, policy.decide(env, "migrationsverket", AT))
+    assert [p.role for p in to_migrationsverket.record.identified_passengers] == ["straw_buyer", "straw_buyer"]
+    assert [s for s in to_migrationsverket.subjects if s in buyers] == buyers
+    to_forsakringskassan = policy.deliverable(env, policy.decide(env, "forsakringskassan", AT))
+    assert to_forsakringskassan.record.identified_passengers == ()
+    assert to_forsakringskassan.subjects == (env.record.vehicle, env.record.driver)  # the buyers do not ride along
+    wire = msgspec.json.encode(to_forsakringskassan).decode()
+    assert not any(b.pnr in wire for b in buyers)
 
 
 def test_the_policy_version_is_a_hash_of_the_policy_and_changes_with_it(shipped_data, policy):
@@ -251,7 +298,7 @@ def test_the_policy_version_is_a_hash_of_the_policy_and_changes_with_it(shipped_
         ),
         (
             "need_to_know.toml",
-            'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver"]\n\n[need_to_know."police.vehicle_control".enforcement]',
+            'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver", "identified_passengers"]\n\n[need_to_know."police.vehicle_control".enforcement]',
             'fields = ["control_id", "controlled_at", "location", "vehicle", "vehicle_kind", "driver", "shoe_size"]\n\n[need_to_know."police.vehicle_control".enforcement]',
             "need_to_know.toml: Expected a field of police.vehicle_control, got `shoe_size` - at `$.need_to_know.police.vehicle_control.benefit_control.fields[6]`",
         ),
@@ -284,4 +331,8 @@ def test_a_bad_policy_file_is_refused_naming_the_file_the_key_and_the_value(tmp_
 def test_the_walking_skeleton_policy_still_sends_vehicle_controls_to_skatteverket():
     p = skeleton_policy()
     d = p.decide(vehicle_control(), "skatteverket", AT)
-    assert (d.allow, d.rule, d.fields) == (True, "skeleton.vehicle-control.skatteverket", ALL_VC)
+    assert (d.allow, d.rule, d.fields) == (
+        True,
+        "bacchus-2017/skeleton.vehicle-control.skatteverket",
+        tuple(f for f in ALL_VC if f != "identified_passengers") + ("identified_passengers",),
+    )

@@ -42,6 +42,8 @@ _dates = st.dates(min_value=_dt.date(1990, 1, 1), max_value=_dt.date(2040, 1, 1)
 def _for(t: mi.Type) -> st.SearchStrategy:
     if isinstance(t, mi.Metadata):
         return _for(t.type)
+    if isinstance(t, mi.IntType) and t.ge is not None:  # e.g. an amount in öre that cannot be negative
+        return st.integers(t.ge, 2**63 - 1)
     if isinstance(t, mi.StructType):
         return struct_strategy(t.cls)
     if isinstance(t, mi.UnionType):

@@ -50,11 +50,11 @@ def test_export_writes_a_schema_per_record_type_the_envelope_and_the_asyncapi_do
     assert result.exit_code == 0, result.output
     files = {p.name for p in (tmp_path / "out").iterdir()}
     assert files == {f"{tag}.json" for tag in RECORD_TYPES} | {"envelope.json", "asyncapi.json"}
-    assert "30 files in" in result.output
+    assert "31 files in" in result.output
     doc = json.loads((tmp_path / "out" / "police.vehicle_control.json").read_text())
     assert (doc["title"], doc["x-samband-version"], doc["$ref"]) == (
         "police.vehicle_control",
-        "1.0",
+        "1.1",
         "#/$defs/VehicleControl",
     )
     jsonschema.Draft202012Validator.check_schema(doc)

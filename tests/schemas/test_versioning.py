@@ -203,7 +203,7 @@ def test_the_snapshot_check_catches_a_field_removed_from_a_real_record_type(tmp_
     doc["$defs"]["VehicleControl"]["required"].append("trailer")
     path.write_text(json.dumps(doc))
     assert check_snapshot(tmp_path / "snap") == [
-        "police.vehicle_control 1.0 -> 1.0: breaking change without a major version bump: removed field `trailer` - at `$`"
+        "police.vehicle_control 1.1 -> 1.1: breaking change without a major version bump: removed field `trailer` - at `$`"
     ]
 
 

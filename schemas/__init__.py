@@ -31,7 +31,7 @@ from ._identifiers import (
     synthetic_personnummer,
     synthetic_plate,
 )
-from ._outcomes import OUTCOME_CATEGORIES, category_name
+from ._outcomes import OUTCOME_CATEGORIES, category_name, format_kronor
 from ._records import *  # noqa: F403 - the record types are the package's surface
 from ._records import RECORD_TYPES as _RECORD_TYPES
 from ._records import __all__ as _records_all
@@ -85,6 +85,7 @@ __all__ = [
     "compare_schemas",
     "encode",
     "export_schemas",
+    "format_kronor",
     "is_samordningsnummer",
     "json_schema",
     "luhn_digit",

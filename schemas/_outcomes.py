@@ -8,7 +8,7 @@ change meaning; a new category is a new id (readers that do not know it show the
 
 from __future__ import annotations
 
-__all__ = ["OUTCOME_CATEGORIES", "category_name"]
+__all__ = ["OUTCOME_CATEGORIES", "category_name", "format_kronor"]
 
 OUTCOME_CATEGORIES: dict[str, str] = {
     "tax_reassessment": "höjning av skatt",
@@ -27,3 +27,9 @@ OUTCOME_CATEGORIES: dict[str, str] = {
 def category_name(category: str) -> str:
     """The Swedish words for a category id; an unknown id is shown as it is."""
     return OUTCOME_CATEGORIES.get(category, category)
+
+
+def format_kronor(ore: int) -> str:
+    """An amount in öre as Swedish reports write kronor: ``123456789`` -> ``1 234 567,89`` (integers only)."""
+    sign, ore = ("-", -ore) if ore < 0 else ("", ore)
+    return f"{sign}{ore // 100:,}".replace(",", " ") + f",{ore % 100:02d}"

@@ -304,8 +304,9 @@ class Policy:
                 allow=False,
                 rule="deny.operation-not-in-force",
                 policy_version=self.version,
-                reason=f"operation {op.id} is in force from {op.data.valid_from} to {op.data.valid_to or 'further notice'}; "
-                f"its outcomes reach the follow-up up to {routes.rules.report_within_days} days after its end",
+                reason=f"operation {op.id} is in force from {op.data.valid_from} to "
+                f"{op.data.valid_to or 'further notice'}; its outcomes reach the follow-up up to "
+                f"{routes.rules.report_within_days} days after its end",
             )
         if env.region != op.scope:
             return self._gate_denial("scope", op.id, env.region)

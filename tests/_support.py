@@ -253,3 +253,67 @@ async def run_export(bus, agency: str, source: Path, *, positions: Positions | N
     finally:
         await nc.close()
     return summary, letters
+
+
+# ---- outcomes and the follow-up ----
+async def publish_figures(bus, figures: str, out_dir: Path, *, n: int = 12, seed: int = 2020) -> int:
+    """Each involved agency's events for a seed figure set (`samband adapter sample --figures`), written as
+    its own export and its outcome export and published by its adapter with derived outcomes on, with its
+    own credentials. Returns the messages published (records and outcomes)."""
+    from samband.adapters import FIGURES, OutcomeExport, figure_events, write_export
+
+    rng = random.Random(seed)
+    sent = 0
+    for agency in sorted({line.agency for line in FIGURES[figures].lines}):
+        mapping = mapping_for(agency)
+        natives, rows = figure_events(mapping, figures, rng, n)
+        export = OutcomeExport(agency)
+        nc = await bus.connect(agency)
+        try:
+            for m, records, name in ((mapping, natives, None), (export, rows, f"{agency}.utfall.csv")):
+                if records:
+                    path = write_export(m, records, out_dir, name=name)
+                    items = read_source(path, native_format(m))
+                    summary = await publish_records(nc, m, items, derive_outcomes=True)
+                    assert not summary.rejected, [str(r) for r in summary.rejected]
+                    sent += summary.published + summary.outcomes
+        finally:
+            await nc.close()
+    return sent
+
+
+async def audit_entries(bus, envelope_id: str) -> list:
+    """Every audit record of one envelope (read with the auditor's credentials), in trail order."""
+    from samband.broker_config import AUDITOR
+    from samband.observability import AUDIT_DECODER
+
+    nc = await bus.connect(AUDITOR)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("AUDIT")
+        out = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            rec = AUDIT_DECODER.decode((await js.get_msg("AUDIT", seq)).data)
+            if rec.envelope_id == envelope_id:
+                out.append(rec)
+        return out
+    finally:
+        await nc.close()
+
+
+async def inbox_envelopes(bus, agency: str, record_type: str) -> list[Envelope]:
+    """What ``agency`` received of ``record_type``, read from its INBOX with its own credentials."""
+    from samband.schemas import ENVELOPE_READER
+
+    nc = await bus.connect(agency)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("INBOX")
+        out = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg("INBOX", seq)
+            if msg.subject == f"in.{record_type}":
+                out.append(ENVELOPE_READER.decode(msg.data))
+        return out
+    finally:
+        await nc.close()

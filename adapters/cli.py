@@ -373,11 +373,10 @@ def report(
 
 async def _report(obj, identity, region, start, end, operation, agency, scope) -> OutcomeReport:
     try:
-        nc = await obj.connect(identity)
-    except click.ClickException:
-        raise
-    except Exception as exc:  # the composition layer's connect raises broker_config's errors, not ours to import
-        raise ReportError(f"cannot connect as {identity}: {exc}") from exc
+        # one retry, not for ever: a report is a question, and nobody waits for a broker that is gone
+        nc = await obj.deployment().connect(identity, max_reconnect_attempts=1)
+    except Exception as exc:  # the deployment raises broker_config's errors, which this package may not import
+        raise ReportError(str(exc)) from exc
     try:
         return await outcomes_report(
             nc, identity, region=region, start=start, end=end, operation=operation, agency=agency, scope=scope

@@ -317,3 +317,62 @@ async def inbox_envelopes(bus, agency: str, record_type: str) -> list[Envelope]:
         return out
     finally:
         await nc.close()
+
+
+async def send_as(bus, agency: str, env: Envelope, *, msg_id: str | None = None) -> None:
+    """Publish ``env`` to ``out.<type>`` with ``agency``'s credentials, as a hostile agency would: no adapter."""
+    from samband.schemas import encode
+
+    nc = await bus.connect(agency)
+    try:
+        await nc.jetstream().publish(
+            f"out.{env.record_type}", encode(env), headers={"Nats-Msg-Id": msg_id or f"{agency}:{env.id}"}
+        )
+    finally:
+        await nc.close()
+
+
+async def audited(bus, envelope_id: str, count: int = 1, timeout: float = 20.0) -> list:
+    """The audit records of one envelope, once at least ``count`` are in the trail (fails after ``timeout``)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        entries = await audit_entries(bus, envelope_id)
+        if len(entries) >= count:
+            return entries
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(
+                f"expected {count} audit records of {envelope_id} within {timeout}s, got {len(entries)}"
+            )
+        await asyncio.sleep(0.05)
+
+
+async def report_as(bus, identity: str, **filters):
+    """The outcomes report ``identity`` makes from its own inbox, with its own credentials."""
+    from samband.adapters import outcomes_report
+
+    nc = await bus.connect(identity)
+    try:
+        return await outcomes_report(nc, identity, **filters)
+    finally:
+        await nc.close()
+
+
+def samband_cli(dep, *args: str):
+    """``samband --state-dir <dep> ARGS`` in this process; never a traceback."""
+    from click.testing import CliRunner
+
+    from samband.cli import cli
+
+    result = CliRunner().invoke(cli, ["--state-dir", str(dep.state_dir), *args], env={"COLUMNS": "200"})
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def report_json(dep, *args: str) -> dict:
+    """``samband outcomes report ARGS --json``, which must succeed."""
+    import json
+
+    result = samband_cli(dep, "outcomes", "report", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)

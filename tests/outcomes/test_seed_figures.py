@@ -7,11 +7,8 @@ what the adapters sent through the router to the reporting identity's inbox.
 
 from __future__ import annotations
 
-import json
-
-from click.testing import CliRunner
-
-from samband.cli import cli
+from .._support import report_json
+from .._support import samband_cli as samband
 
 MSEK = 100_000_000  # öre
 
@@ -35,18 +32,6 @@ BACCHUS = {
     ("recovery_claim", "arbetsformedlingen"): 81_000_00,  # återkrav har beslutats på drygt 81 000 kr
 }
 BACCHUS_REQUESTED = {("recovery_claim", "arbetsformedlingen"): 500_000_00}  # en begäran om återkrav ... 500 000 kr
-
-
-def samband(dep, *args: str):
-    result = CliRunner().invoke(cli, ["--state-dir", str(dep.state_dir), *args], env={"COLUMNS": "200"})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result
-
-
-def report_json(dep, *args: str) -> dict:
-    result = samband(dep, "outcomes", "report", *args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
 
 
 def amounts(lines: list[dict]) -> dict[tuple[str, str], int]:
@@ -97,7 +82,7 @@ def test_ruc_syds_report_on_operation_bacchus_gives_each_agencys_results_from_th
 
 
 def test_the_national_follow_up_receives_both_and_reports_per_region_and_agency(follow_up):
-    everything = report_json(follow_up.dep)  # no region: uppfoljning, every region
+    everything = report_json(follow_up.dep, "--to", "2020-12-31")  # no region: uppfoljning, every region
     assert everything["identity"] == "uppfoljning"
     assert everything["total_ore"] == 63 * MSEK + 11_591_000_00
     assert amounts(report_json(follow_up.dep, "--as", "uppfoljning", "--region", "mitt")["lines"]) == MITT_2020

@@ -366,7 +366,9 @@ def report(
     elif as_csv:
         click.echo(report_csv(result), nl=False)
     else:
-        Console().print(report_table(result, names))
+        out = Console()
+        out.width = max(out.width, 100)  # the table needs 93 columns; narrower, rich would wrap its words
+        out.print(report_table(result, names))
     if chart is not None:
         console.print(f"chart: {write_chart(result, chart, names=names)}")
 

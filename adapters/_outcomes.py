@@ -216,7 +216,7 @@ async def read_received_outcomes(
     name: str | None = None
     try:
         info = await psub.consumer_info()
-        name, pending = info.name, info.num_pending
+        name, pending = info.name, info.num_pending or 0
         if pending > limit:
             raise ReportError(f"Expected at most {limit} outcome records in the inbox, got {pending}")
         while len(out) < pending:

@@ -71,6 +71,13 @@ def outcome_row(
     }
 
 
+def _text(n: dict[str, Any], key: str) -> str:
+    """A required text column (`t.text` raises when it is blank, so it is never None here)."""
+    value = t.text(n, key)
+    assert value is not None
+    return value
+
+
 class OutcomeExport:
     """The outcome export as one agency's adapter reads it (an `AgencyMapping`)."""
 
@@ -85,21 +92,21 @@ class OutcomeExport:
         return f"utfall:{t.text(n, 'Id')}"
 
     def to_envelope(self, n: dict[str, Any]) -> Envelope:
-        named = t.text(n, "Myndighet")
+        named = _text(n, "Myndighet")
         if named != self.agency:
             raise FieldError(
                 f"Expected `{self.agency}` (this adapter's agency), got `{named[:40]}`", field="$.Myndighet"
             )
-        category = _CATEGORY.get(t.text(n, "Kategori").strip().lower())
+        category = _CATEGORY.get(_text(n, "Kategori").lower())
         if category is None:
             raise FieldError(
-                f"Expected a category ({', '.join(OUTCOME_CATEGORIES.values())}), got `{t.text(n, 'Kategori')[:40]}`",
+                f"Expected a category ({', '.join(OUTCOME_CATEGORIES.values())}), got `{_text(n, 'Kategori')[:40]}`",
                 field="$.Kategori",
             )
         amount = t.amount_ore(n, "Belopp")
         if amount <= 0:
-            raise FieldError(f"Expected an amount above 0 kr, got `{t.text(n, 'Belopp')[:40]}`", field="$.Belopp")
-        region, operation = t.text(n, "Region"), t.text(n, "Insats")
+            raise FieldError(f"Expected an amount above 0 kr, got `{_text(n, 'Belopp')[:40]}`", field="$.Belopp")
+        region, operation = _text(n, "Region"), _text(n, "Insats")
         record = Outcome(
             agency=self.agency,
             region=region,  # type: ignore[arg-type] # checked by the envelope

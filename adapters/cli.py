@@ -178,9 +178,10 @@ async def _publish(
     positions = Positions(state_file) if str(source) != "-" else None
     items = read_source(source, native_format(mapping), positions=positions, follow=follow, stop=stop)
     show_bar = not follow and str(source) != "-" and console.is_terminal
-    options = dict(positions=positions, retry_for=None, derive_outcomes=derive_outcomes)
     if not show_bar:
-        return await publish_records(nc, mapping, items, **options)
+        return await publish_records(
+            nc, mapping, items, positions=positions, retry_for=None, derive_outcomes=derive_outcomes
+        )
     total = _total_bytes(source)
     done: dict[str, int] = {}
     with Progress(
@@ -199,7 +200,15 @@ async def _publish(
                 done[item.source] = mark.offset
                 bar.update(task, completed=sum(done.values()))
 
-        return await publish_records(nc, mapping, items, progress=advance, **options)
+        return await publish_records(
+            nc,
+            mapping,
+            items,
+            positions=positions,
+            retry_for=None,
+            progress=advance,
+            derive_outcomes=derive_outcomes,
+        )
 
 
 def _print_summary(agency: str, summary: PublishSummary) -> None:

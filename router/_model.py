@@ -178,7 +178,7 @@ class _RestrictionsFile(_Model, frozen=True, kw_only=True):
     restrictions: dict[str, Restriction] = {}
 
 
-class _OutcomesFile(_Model, kw_only=True):
+class _OutcomesFile(_Model, frozen=True, kw_only=True):
     outcomes: OutcomeRules
 
 

@@ -536,9 +536,9 @@ class Policy:
         origin = env.origin
         named = env.handling.named_recipients
         if self._outcome_candidates and env.record.__struct_config__.tag == OUTCOME:
-            cands = self._outcome_candidates[op.id]
-            cands += tuple(n for n in named or () if n not in cands)
-            return tuple(c for c in cands if c != origin)
+            followers = self._outcome_candidates[op.id]
+            followers += tuple(n for n in named or () if n not in followers)
+            return tuple(c for c in followers if c != origin)
         if not named:
             cands = op.by_origin.get(origin) if origin is not None else None
             if cands is None:

@@ -62,7 +62,7 @@ def write_chart(report: OutcomeReport, path: Path, *, names: Mapping[str, str] |
         fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
         try:
             bottoms = [0] * len(categories)
-            colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
+            colours = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]
             for i, agency in enumerate(agencies):
                 heights = [kronor.get((c, agency), 0) for c in categories]
                 ax.bar(

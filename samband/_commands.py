@@ -155,8 +155,9 @@ def _print_follow_up(f) -> None:
 
     for p in f.pictures:
         console.print(
-            f"situation picture from [bold]{p.centre}[/] ({p.operation}) reached {len(p.with_persons) + len(p.without)} "
-            f"members; with the priority persons: {', '.join(p.with_persons) or '-'}; "
+            f"situation picture from [bold]{p.centre}[/] ({p.operation}) reached "
+            f"{len(p.with_persons) + len(p.without)} members; "
+            f"with the priority persons: {', '.join(p.with_persons) or '-'}; "
             f"without them: {', '.join(p.without) or '-'}",
             highlight=False,
         )

@@ -285,7 +285,7 @@ async def publish_figures(bus, figures: str, out_dir: Path, *, n: int = 12, seed
 async def audit_entries(bus, envelope_id: str) -> list:
     """Every audit record of one envelope (read with the auditor's credentials), in trail order."""
     from samband.broker_config import AUDITOR
-    from samband.observability import AUDIT_DECODER
+    from samband.observability.audit import AUDIT_DECODER
 
     nc = await bus.connect(AUDITOR)
     try:

@@ -247,7 +247,7 @@ class Policy:
                 if entry.need is None:  # a participant's own cell for outcomes, if the matrix has one, stands
                     entry.need = Decision(
                         allow=True,
-                        rule=rules.id,
+                        rule=f"{o.id}/{rules.id}",  # Operativa rådet's rule, in this operation
                         policy_version=self.version,
                         reason=routes.reason(r, o.scope),
                         legal_basis=rules.legal_basis,

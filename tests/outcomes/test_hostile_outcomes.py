@@ -129,8 +129,8 @@ async def test_an_outcome_published_twice_reaches_the_ruc_once_and_counts_once(f
     await wait_for(both_routed)
     entries = await audited(follow_up.dep, env.id, count=2)
     assert sorted((e.recipient, e.rule) for e in entries) == [
-        ("ruc_ost", "outcome.follow-up"),
-        ("uppfoljning", "outcome.follow-up"),
+        ("ruc_ost", "samverkan-ost/outcome.follow-up"),
+        ("uppfoljning", "samverkan-ost/outcome.follow-up"),
     ]
     assert [e.id for e in await inbox_envelopes(follow_up.dep, "ruc_ost", "outcome")] == [env.id]
     report = await report_as(follow_up.dep, "ruc_ost", region="ost")

@@ -86,8 +86,8 @@ async def test_ruc_mitts_regional_picture_reaches_rsr_mitts_members_and_not_the_
     assert {e.recipient for e in entries if e.decision == "allow"} == set(CORE)
     rules = {e.recipient: e.rule for e in entries}
     assert (rules["tullverket"], rules["forsakringskassan"]) == (
-        "situation-report.intelligence",
-        "situation-report.picture",
+        "samverkan-mitt/situation-report.intelligence",
+        "samverkan-mitt/situation-report.picture",
     )
     fk = await received(follow_up, "forsakringskassan", env)
     assert fk is not None and fk.record.priority_persons == ()

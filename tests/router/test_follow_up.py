@@ -33,12 +33,12 @@ def outcome(**record) -> Envelope:
 
 def test_explain_follows_an_outcome_of_a_closed_operation_to_the_follow_up_without_contradicting_itself(policy):
     ex = explain(policy, outcome(), "ruc_vast", AT)
-    assert ex.decision.allow and ex.decision.rule == "outcome.follow-up"
+    assert ex.decision.allow and ex.decision.rule == "vast-arbetsplatser-2017/outcome.follow-up"
     lines = ex.lines()
     assert not any(line.startswith("✗") for line in lines), lines
     assert (
-        "✓ Its outcomes reach the follow-up while it is in force from 2017-02-01 to 2017-12-31 and up to "
-        "400 days after it ends, closed or not."
+        "✓ Its outcomes reach the follow-up while it is in force from 2017-02-01 to 2017-12-31 (Swedish calendar "
+        "days) and up to 400 days after it ends, closed or not."
     ) in lines
 
 

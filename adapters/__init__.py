@@ -1,20 +1,48 @@
 """samband.adapters: the shared adapter runtime and the agencies' mappings."""
 
+from ._chart import CHART_SUFFIXES, write_chart
 from ._deadletter import DEAD_LETTER, DeadLetter, RawRef, list_dead_letters
-from ._errors import REJECT_KINDS, AdapterError, MappingFileError, PublishFailed, RejectedRecord, SourceError
+from ._derive import DERIVED_CATEGORIES, derive_outcome
+from ._errors import (
+    REJECT_KINDS,
+    AdapterError,
+    MappingFileError,
+    PublishFailed,
+    RejectedRecord,
+    ReportError,
+    SourceError,
+)
+from ._figures import FIGURES, FigureLine, FigureSet, figure_events
 from ._formats import MAX_RECORD_BYTES, Csv, FixedWidth, JsonDocument, JsonLines, NativeFormat, Xml
 from ._inbound import RECEIPT_SUBJECT, InboxSink, consume_inbox
 from ._mapping import AgencyMapping, native_format
+from ._outcomes import (
+    OutcomeLine,
+    OutcomeReport,
+    Subtotal,
+    aggregate,
+    outcomes_report,
+    read_received_outcomes,
+    report_csv,
+    report_json,
+    sek,
+)
+from ._outcomes_view import report_table, report_title
 from ._registry import CORE_AGENCIES, mapping_for, write_export
 from ._runtime import PublishSummary, map_record, publish_records
 from ._sources import Checkpoint, NativeRecord, read_file, read_jsonl, read_source
 from ._state import Position, Positions
 from ._transforms import FieldError
+from ._utfall import OUTCOME_EXPORT_COLUMNS, OutcomeExport, outcome_row
 
 __all__ = [
+    "CHART_SUFFIXES",
     "CORE_AGENCIES",
     "DEAD_LETTER",
+    "DERIVED_CATEGORIES",
+    "FIGURES",
     "MAX_RECORD_BYTES",
+    "OUTCOME_EXPORT_COLUMNS",
     "RECEIPT_SUBJECT",
     "REJECT_KINDS",
     "AdapterError",
@@ -23,6 +51,8 @@ __all__ = [
     "Csv",
     "DeadLetter",
     "FieldError",
+    "FigureLine",
+    "FigureSet",
     "FixedWidth",
     "InboxSink",
     "JsonDocument",
@@ -30,22 +60,39 @@ __all__ = [
     "MappingFileError",
     "NativeFormat",
     "NativeRecord",
+    "OutcomeExport",
+    "OutcomeLine",
+    "OutcomeReport",
     "Position",
     "Positions",
     "PublishFailed",
     "PublishSummary",
     "RawRef",
     "RejectedRecord",
+    "ReportError",
     "SourceError",
+    "Subtotal",
     "Xml",
+    "aggregate",
     "consume_inbox",
+    "derive_outcome",
+    "figure_events",
     "list_dead_letters",
     "map_record",
     "mapping_for",
     "native_format",
+    "outcome_row",
+    "outcomes_report",
     "publish_records",
     "read_file",
     "read_jsonl",
+    "read_received_outcomes",
     "read_source",
+    "report_csv",
+    "report_json",
+    "report_table",
+    "report_title",
+    "sek",
+    "write_chart",
     "write_export",
 ]

@@ -6,7 +6,9 @@ The tree::
     ├── RejectedRecord          one native record could not be parsed, mapped or validated (goes to dead letters)
     ├── PublishFailed           the broker did not acknowledge a publish in time (wraps the nats-py error)
     ├── SourceError             a source (file, directory, stdin) cannot be read at all
-    └── MappingFileError        a declarative mapping file is invalid (the message names the bad key)
+    ├── MappingFileError        a declarative mapping file is invalid (the message names the bad key)
+    └── ReportError             an outcomes report cannot be made: outside the identity's scope, nothing received,
+                                its inbox unreadable
 
 A `RejectedRecord` reads like msgspec's errors: what was expected, what came, and where,
 ``<reason> - at `$.field` in <file>:<line>``. Its ``kind`` is the dead-letter subject's last
@@ -19,7 +21,15 @@ from samband.schemas import PNR_SHAPE, mask_personnummer
 
 from ._state import Position
 
-__all__ = ["REJECT_KINDS", "AdapterError", "MappingFileError", "PublishFailed", "RejectedRecord", "SourceError"]
+__all__ = [
+    "REJECT_KINDS",
+    "AdapterError",
+    "MappingFileError",
+    "PublishFailed",
+    "RejectedRecord",
+    "ReportError",
+    "SourceError",
+]
 
 # Why a record was rejected; each is a dead-letter subject `dlq.<kind>`.
 REJECT_KINDS = (
@@ -88,3 +98,11 @@ class SourceError(AdapterError):
 
 class MappingFileError(AdapterError):
     """A declarative mapping file is invalid; the message names the bad key and the file."""
+
+
+class ReportError(AdapterError):
+    """An outcomes report cannot be made; ``usage`` when the request itself is wrong (a region outside the scope)."""
+
+    def __init__(self, message: str, *, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage

@@ -30,6 +30,7 @@ from samband.observability.bus import AckPipeline, PubAck, PublishBatch
 from samband.schemas import Envelope, SchemaError, encode
 
 from ._deadletter import dead_letter_for
+from ._derive import derive_outcome
 from ._errors import PublishFailed, RejectedRecord
 from ._mapping import AgencyMapping
 from ._sources import Checkpoint, NativeRecord
@@ -50,6 +51,7 @@ class PublishSummary:
     duplicates: int = 0
     rejected: list[RejectedRecord] = field(default_factory=list)
     retries: int = 0
+    outcomes: int = 0  # outcomes derived from the records and published beside them (derive_outcomes)
 
     @property
     def dead_lettered(self) -> int:
@@ -87,6 +89,7 @@ class _Entry:
     result: Any = None  # its PubAck, or why it is not (yet) stored
     is_dead_letter: bool = False
     span: MessageSpan | None = None
+    derived: bool = False  # an outcome derived from the record before it
 
 
 class _Publisher:
@@ -161,13 +164,16 @@ async def publish_records(
     dead_letters: bool = True,
     progress: Callable[[Any], None] | None = None,
     trace: bool = True,
+    derive_outcomes: bool = False,
 ) -> PublishSummary:
     """Map and publish each record to ``out.<record type>`` with ``Nats-Msg-Id`` = ``<agency>:<native key>``.
 
     A record that cannot be parsed, mapped or validated is dead-lettered to ``dlq.<kind>`` (in
     the agency's own account) and counted in ``summary.rejected``; the run goes on. With
     ``positions``, each source's position is saved after every acknowledged window.
-    ``retry_for=None`` retries an unreachable broker for ever.
+    ``retry_for=None`` retries an unreachable broker for ever. ``derive_outcomes``: beside each
+    record with an amount, publish the `Outcome` derived from it (``<agency>:<native key>:outcome``,
+    see `derive_outcome`), counted in ``summary.outcomes``.
     """
     summary = PublishSummary()
     pub = _Publisher(nc, ack_timeout=ack_timeout, retry_for=retry_for, summary=summary)
@@ -189,6 +195,8 @@ async def publish_records(
             if ack is not None and not e.is_dead_letter:
                 if ack.duplicate:
                     summary.duplicates += 1
+                elif e.derived:
+                    summary.outcomes += 1
                 else:
                     summary.published += 1
                 if e.span is not None:
@@ -217,6 +225,10 @@ async def publish_records(
             else:
                 summary.read += 1
                 await publish(item, key, env)
+                if derive_outcomes:
+                    derived = derive_outcome(env, agency)
+                    if derived is not None:
+                        await publish(item, f"{key}:outcome", derived, derived=True)
                 return
         elif isinstance(item, Checkpoint):
             pending.append(_Entry(item))
@@ -234,7 +246,7 @@ async def publish_records(
         if len(pending) >= window:
             await settle(pending)
 
-    async def publish(item: NativeRecord, key: str, env: Envelope) -> None:
+    async def publish(item: NativeRecord, key: str, env: Envelope, *, derived: bool = False) -> None:
         record_class = type(env.record)
         subject = subjects.get(record_class)
         if subject is None:
@@ -251,7 +263,7 @@ async def publish_records(
                     headers["tracestate"] = span.tracestate
                 env = replace(env, traceparent=traceparent)
         payload = encode(env)
-        e = _Entry(item, subject, payload, headers, span=span)
+        e = _Entry(item, subject, payload, headers, span=span, derived=derived)
         pub.add(e)
         pending.append(e)
         n = len(pending)

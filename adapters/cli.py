@@ -1,8 +1,10 @@
-"""`samband adapter ...`: run an agency's adapter, make sample exports, list dead letters."""
+"""`samband adapter ...` (run an agency's adapter, make sample exports, list dead letters) and
+`samband outcomes report` (what the cooperation achieved, from the outcomes an identity received)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import random
 import signal
 from pathlib import Path
@@ -12,14 +14,21 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from samband.schemas import REGIONS
+
+from ._chart import CHART_SUFFIXES, write_chart
 from ._deadletter import list_dead_letters
-from ._errors import AdapterError
+from ._errors import AdapterError, ReportError
+from ._figures import FIGURES, figure_events
 from ._inbound import InboxSink, consume_inbox
 from ._mapping import native_format
+from ._outcomes import OutcomeReport, outcomes_report, report_csv, report_json
+from ._outcomes_view import report_table
 from ._registry import mapping_for, write_export
 from ._runtime import PublishSummary, publish_records
 from ._sources import read_source
 from ._state import Positions
+from ._utfall import OutcomeExport
 
 console = Console(stderr=True)
 
@@ -29,7 +38,9 @@ def adapter() -> None:
     """Run an agency's adapter: publish its native export, receive its inbox, see its dead letters."""
 
 
-def _mapping(agency: str, mapping_file: Path | None):
+def _mapping(agency: str, mapping_file: Path | None, *, outcome_export: bool = False):
+    if outcome_export:  # the shared outcome export (utfall CSV), read by any agency's adapter
+        return OutcomeExport(agency)
     try:
         return mapping_for(agency, mapping_file=mapping_file)
     except AdapterError as exc:
@@ -49,13 +60,46 @@ def _mapping(agency: str, mapping_file: Path | None):
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A declarative mapping file (for an agency without a mapping module).",
 )
+@click.option("--outcome-export", is_flag=True, help="Write N rows of the outcome export (utfall CSV) instead.")
+@click.option(
+    "--figures",
+    type=click.Choice(sorted(FIGURES)),
+    help="A year of outcome events adding up to the seeds' figures (N events per figure); "
+    "writes the agency's export and/or its outcome export.",
+)
 def sample(
-    agency: str, n: int, out_dir: Path, seed: int, operation: str, region: str, mapping_file: Path | None
+    agency: str,
+    n: int,
+    out_dir: Path,
+    seed: int,
+    operation: str,
+    region: str,
+    mapping_file: Path | None,
+    outcome_export: bool,
+    figures: str | None,
 ) -> None:
     """Write N synthetic native records for AGENCY into OUT_DIR, in the agency's own export format."""
-    mapping = _mapping(agency, mapping_file)
-    records = mapping.sample(random.Random(seed), n, operation=operation, region=region)
-    click.echo(str(write_export(mapping, records, out_dir)))
+    mapping = _mapping(agency, mapping_file, outcome_export=outcome_export)
+    if figures is None:
+        records = mapping.sample(random.Random(seed), n, operation=operation, region=region)
+        click.echo(str(write_export(mapping, records, out_dir, name=_export_name(mapping))))
+        return
+    involved = sorted({line.agency for line in FIGURES[figures].lines})
+    if agency not in involved:
+        raise click.UsageError(f"Expected an agency with results in {figures} ({', '.join(involved)}), got `{agency}`")
+    if n < 1:
+        raise click.UsageError(f"Expected at least 1 event per figure, got {n}")
+    natives, rows = figure_events(mapping, figures, random.Random(seed), n)
+    if natives:
+        click.echo(str(write_export(mapping, natives, out_dir)))
+    if rows:
+        export = OutcomeExport(agency)
+        click.echo(str(write_export(export, rows, out_dir, name=_export_name(export))))
+
+
+def _export_name(mapping) -> str | None:
+    suffix = getattr(mapping, "suffix", None)
+    return f"{mapping.agency}{suffix}" if suffix else None
 
 
 @adapter.command("run")
@@ -88,6 +132,14 @@ def sample(
 )
 @click.option("--once", is_flag=True, help="Exit when the source is published and the inbox is idle.")
 @click.option("--no-inbox", is_flag=True, help="Only publish; do not consume the agency's inbox.")
+@click.option(
+    "--outcomes",
+    "derive_outcomes",
+    is_flag=True,
+    help="Beside each record with an amount (reassessment, recovery claim, stopped payment, distraint, "
+    "payment security), publish the outcome derived from it for the follow-up.",
+)
+@click.option("--outcome-export", is_flag=True, help="The source is the agency's outcome export (utfall CSV).")
 @click.pass_obj
 def run(
     obj,
@@ -99,12 +151,15 @@ def run(
     mapping_file: Path | None,
     once: bool,
     no_inbox: bool,
+    derive_outcomes: bool,
+    outcome_export: bool,
 ) -> None:
     """Publish AGENCY's native export (--source) and write its inbox to a sink until Ctrl-C."""
-    mapping = _mapping(agency, mapping_file)
-    state_file = state_file or obj.state_dir / "adapters" / f"{agency}.positions.json"
+    mapping = _mapping(agency, mapping_file, outcome_export=outcome_export)
+    kind = ".utfall" if outcome_export else ""
+    state_file = state_file or obj.state_dir / "adapters" / f"{agency}{kind}.positions.json"
     try:
-        asyncio.run(_run(obj, mapping, source, follow, sink_dir, state_file, once, no_inbox))
+        asyncio.run(_run(obj, mapping, source, follow, sink_dir, state_file, once, no_inbox, derive_outcomes))
     except AdapterError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -117,12 +172,16 @@ def _total_bytes(source: Path) -> int:
     return 0
 
 
-async def _publish(nc, mapping, source: Path, follow: bool, state_file: Path, stop: asyncio.Event) -> PublishSummary:
+async def _publish(
+    nc, mapping, source: Path, follow: bool, state_file: Path, stop: asyncio.Event, derive_outcomes: bool = False
+) -> PublishSummary:
     positions = Positions(state_file) if str(source) != "-" else None
     items = read_source(source, native_format(mapping), positions=positions, follow=follow, stop=stop)
     show_bar = not follow and str(source) != "-" and console.is_terminal
     if not show_bar:
-        return await publish_records(nc, mapping, items, positions=positions, retry_for=None)
+        return await publish_records(
+            nc, mapping, items, positions=positions, retry_for=None, derive_outcomes=derive_outcomes
+        )
     total = _total_bytes(source)
     done: dict[str, int] = {}
     with Progress(
@@ -141,14 +200,24 @@ async def _publish(nc, mapping, source: Path, follow: bool, state_file: Path, st
                 done[item.source] = mark.offset
                 bar.update(task, completed=sum(done.values()))
 
-        return await publish_records(nc, mapping, items, positions=positions, retry_for=None, progress=advance)
+        return await publish_records(
+            nc,
+            mapping,
+            items,
+            positions=positions,
+            retry_for=None,
+            progress=advance,
+            derive_outcomes=derive_outcomes,
+        )
 
 
 def _print_summary(agency: str, summary: PublishSummary) -> None:
     table = Table(title=f"{agency}: outbound")
-    for col in ("read", "published", "duplicates", "dead-lettered"):
+    derived = ("outcomes derived",) if summary.outcomes else ()
+    for col in ("read", "published", *derived, "duplicates", "dead-lettered"):
         table.add_column(col, justify="right")
-    table.add_row(str(summary.read), str(summary.published), str(summary.duplicates), str(summary.dead_lettered))
+    counts = (summary.read, summary.published, *((summary.outcomes,) if derived else ()), summary.duplicates)
+    table.add_row(*map(str, counts), str(summary.dead_lettered))
     console.print(table)
     for rej in summary.rejected[:50]:
         console.print(f"  [red]dlq.{rej.kind}[/] {rej}")
@@ -157,7 +226,15 @@ def _print_summary(agency: str, summary: PublishSummary) -> None:
 
 
 async def _run(
-    obj, mapping, source: Path | None, follow: bool, sink_dir: Path, state_file: Path, once: bool, no_inbox: bool
+    obj,
+    mapping,
+    source: Path | None,
+    follow: bool,
+    sink_dir: Path,
+    state_file: Path,
+    once: bool,
+    no_inbox: bool,
+    derive_outcomes: bool = False,
 ) -> None:
     agency = mapping.agency
     nc = await obj.connect(agency)
@@ -169,7 +246,7 @@ async def _run(
     consumer = asyncio.create_task(consume_inbox(nc, agency, sink, stop, receipts=True)) if sink is not None else None
     try:
         if source is not None:
-            summary = await _publish(nc, mapping, source, follow, state_file, stop)
+            summary = await _publish(nc, mapping, source, follow, state_file, stop, derive_outcomes)
             _print_summary(agency, summary)
         if once or consumer is None:
             last = -1
@@ -230,4 +307,93 @@ async def _dlq(obj, agency: str, kind: str | None, limit: int):
         await nc.close()
 
 
-commands = [adapter]
+_DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.group("outcomes")
+def outcomes() -> None:
+    """What the cooperation achieved: reports from the outcome records an identity received (docs/outcomes.md)."""
+
+
+@outcomes.command("report")
+@click.option("--region", type=click.Choice(REGIONS), help="Only outcomes of this region.")
+@click.option("--year", type=int, help="Only outcomes whose period ends in this year.")
+@click.option("--from", "from_", type=_DAY, help="Only outcomes whose period ends on or after this day.")
+@click.option("--to", type=_DAY, help="Only outcomes whose period ends on or before this day.")
+@click.option("--operation", help="Only outcomes of this operation.")
+@click.option("--agency", help="Only this agency's outcomes.")
+@click.option(
+    "--as",
+    "identity",
+    help="The reporting identity, whose inbox and credentials are used [default: the region's Ruc, "
+    "or uppfoljning (the national follow-up) without --region or for national].",
+)
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON (amounts in öre and as SEK).")
+@click.option("--csv", "as_csv", is_flag=True, help="One CSV row per category, agency and status.")
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw a bar per category stacked by agency to FILE (.svg or .png).",
+)
+@click.pass_obj
+def report(
+    obj,
+    region: str | None,
+    year: int | None,
+    from_: _dt.datetime | None,
+    to: _dt.datetime | None,
+    operation: str | None,
+    agency: str | None,
+    identity: str | None,
+    as_json: bool,
+    as_csv: bool,
+    chart: Path | None,
+) -> None:
+    """Outcomes per category and agency in SEK, with totals, from what the reporting identity received."""
+    start, end = from_ and from_.date(), to and to.date()
+    if year is not None:
+        if start or end:
+            raise click.UsageError("Expected --year or --from/--to, got both")
+        start, end = _dt.date(year, 1, 1), _dt.date(year, 12, 31)
+    if as_json and as_csv:
+        raise click.UsageError("Expected --json or --csv, got both")
+    if chart is not None and chart.suffix.lower() not in CHART_SUFFIXES:
+        raise click.BadParameter(f"Expected a file ending in .svg or .png, got `{chart.name}`", param_hint="--chart")
+    identity = identity or (f"ruc_{region}" if region not in (None, "national") else "uppfoljning")
+    parties = obj.deployment().agencies
+    if identity not in parties:
+        raise click.UsageError(f"Expected an identity on the bus ({', '.join(sorted(parties))}), got `{identity}`")
+    try:
+        result = asyncio.run(_report(obj, identity, region, start, end, operation, agency, parties[identity].regions))
+    except ReportError as exc:
+        if exc.usage:
+            raise click.UsageError(str(exc)) from None
+        raise click.ClickException(str(exc)) from None
+    names = {slug: a.name for slug, a in parties.items()}
+    if as_json:
+        click.echo(report_json(result).decode(), nl=False)
+    elif as_csv:
+        click.echo(report_csv(result), nl=False)
+    else:
+        out = Console()
+        out.width = max(out.width, 100)  # the table needs 93 columns; narrower, rich would wrap its words
+        out.print(report_table(result, names))
+    if chart is not None:
+        console.print(f"chart: {write_chart(result, chart, names=names)}")
+
+
+async def _report(obj, identity, region, start, end, operation, agency, scope) -> OutcomeReport:
+    try:
+        # one retry, not for ever: a report is a question, and nobody waits for a broker that is gone
+        nc = await obj.deployment().connect(identity, max_reconnect_attempts=1)
+    except Exception as exc:  # the deployment raises broker_config's errors, which this package may not import
+        raise ReportError(str(exc)) from exc
+    try:
+        return await outcomes_report(
+            nc, identity, region=region, start=start, end=end, operation=operation, agency=agency, scope=scope
+        )
+    finally:
+        await nc.close()
+
+
+commands = [adapter, outcomes]

@@ -35,11 +35,16 @@ RESERVED_SLUGS = frozenset({"router", "sso", "sys", "auditor", "admin", "steward
 
 
 class Agency(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One agency on the bus: its slug is its NATS account name and subject token."""
+    """One agency on the bus: its slug is its NATS account name and subject token.
+
+    Tier ``centre``: the effort's joint centres (Nuc, the seven Ruc, Operativa rådet's national
+    follow-up) are parties like agencies, each with its account, credentials and inbox; they
+    ship with samband and are never onboarded (docs/outcomes.md).
+    """
 
     slug: str
     name: str
-    tier: Literal["core", "network"]
+    tier: Literal["core", "network", "centre"]
     regions: tuple[Region, ...] = REGIONS
     sends: tuple[str, ...] = ()
     purposes: tuple[str, ...] = ()
@@ -119,7 +124,7 @@ def mapping_path(agency: Agency, agency_file: Path) -> Path:
 
 
 def builtin_agencies() -> dict[str, Agency]:
-    """The agency files shipped in the package: the twelve core agencies.
+    """The agency files shipped in the package: the twelve core agencies and the nine centres.
 
     The nine network agencies join live with ``samband onboard`` (examples/onboarding/).
     """

@@ -79,6 +79,15 @@ DEADLETTER_STREAM = StreamConfig(
     name="DEADLETTER", subjects=["dlq.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY
 )
 AGENCY_STREAMS = (INBOX_STREAM, DEADLETTER_STREAM)
+# A centre (a Ruc, the national follow-up) makes its year's outcomes report from its inbox in the
+# next year's first quarter (docs/outcomes.md): its inbox keeps 400 days, not 30.
+CENTRE_INBOX_STREAM = dataclasses.replace(INBOX_STREAM, max_age=400 * _DAY)
+CENTRE_STREAMS = (CENTRE_INBOX_STREAM, DEADLETTER_STREAM)
+
+
+def streams_for(agency: Agency | None) -> tuple[StreamConfig, ...]:
+    """The streams in an agency's own account: its INBOX and DEADLETTER (a centre's inbox keeps longer)."""
+    return CENTRE_STREAMS if agency is not None and agency.tier == "centre" else AGENCY_STREAMS
 
 
 class _Meta(msgspec.Struct, frozen=True):
@@ -263,7 +272,7 @@ class Deployment:
         """The agency's own streams: its INBOX (written by the router) and its DEADLETTER."""
         nc = await self.connect(slug)
         try:
-            await provision_streams(nc, AGENCY_STREAMS)
+            await provision_streams(nc, streams_for(self.agencies.get(slug)))
         finally:
             await nc.close()
 

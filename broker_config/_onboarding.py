@@ -64,6 +64,8 @@ def adapter_command(dep: Deployment, agency: Agency, agency_file: Path) -> str |
 
 async def register(dep: Deployment, agency: Agency, *, active: bool = True) -> int:
     """Announce the agency to the router (REGISTRY stream in the ROUTER account); return the stream sequence."""
+    if agency.tier == "centre":  # shipped in the policy's agencies.toml, never announced (see onboard)
+        raise OnboardingError(f"Expected an agency of tier core or network, got centre {agency.slug!r}")
     reg = AgencyRegistration(
         slug=agency.slug,
         name=agency.name,
@@ -94,6 +96,10 @@ async def onboard(dep: Deployment, file: Path | str) -> Onboarded:
     """Onboard the agency described by ``file`` onto the running broker of ``dep``."""
     file = Path(file)
     agency = load_agency_file(file, require_mapping=True)
+    if agency.tier == "centre":
+        raise AgencyFileError(
+            f"{file}: key `tier`: Expected core or network (the effort's centres ship with samband), got 'centre'"
+        )
     if agency.slug in dep.agencies:
         raise AgencyFileError(
             f"{file}: key `slug`: Expected a slug not yet on the bus, got {agency.slug!r} (already onboarded)"
@@ -124,6 +130,8 @@ async def offboard(dep: Deployment, slug: str) -> int:
     agency = dep.agencies.get(slug)
     if agency is None:
         raise OnboardingError(f"Expected an agency on the bus ({', '.join(sorted(dep.agencies))}), got {slug!r}")
+    if agency.tier == "centre":
+        raise OnboardingError(f"Expected an agency, got the centre {slug!r} (the effort's centres ship with samband)")
     try:
         dep.change(remove=slug)
     except BrokerConfigError as exc:

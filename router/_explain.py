@@ -13,6 +13,7 @@ from samband.schemas import Envelope
 
 from ._legal_time import swedish_date
 from ._model import record_fields
+from ._outcomes import OUTCOME
 from ._policy import Decision, Policy
 
 __all__ = ["Explanation", "Step", "explain"]
@@ -79,6 +80,10 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
             f"{'the whole country' if o.scope == 'national' else 'region ' + o.scope}.",
         )
     )
+    if rt == OUTCOME and policy._outcomes is not None:
+        if not _outcome_steps(policy, env, recipient, at, op, d, say):
+            return _verdict(ex)
+        return _restrictions_and_basis(policy, env, recipient, at, d, ex)
     if not op.active:
         say(Step(False, "The operation is closed; records of a closed operation go to no one."))
         return _verdict(ex)
@@ -135,8 +140,16 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
                 f"with the fields {', '.join(gd.fields)}, under {gd.legal_basis}.",
             )
         )
+    return _restrictions_and_basis(policy, env, recipient, at, d, ex)
+
+
+def _restrictions_and_basis(
+    policy: Policy, env: Envelope, recipient: str, at: _dt.datetime, d: Decision, ex: Explanation
+) -> Explanation:
+    say = ex.steps.append
+    rt, origin = env.record_type, env.origin
     h = env.handling
-    standing = policy._standing.get((origin, rt))
+    standing = policy._standing.get((origin or "", rt))
     marks = []
     if h.named_recipients is not None:
         marks.append(f"only to {', '.join(h.named_recipients)}")
@@ -170,6 +183,53 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
     else:
         say(Step(False, d.reason + "."))
     return _verdict(ex)
+
+
+def _outcome_steps(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime, op, d: Decision, say) -> bool:
+    """An outcome's path (outcomes.toml): the reporting window, scope and sender, the outcome's own
+    claims, then whether the recipient follows up the operation's region. False once one fails."""
+    routes = policy._outcomes
+    assert routes is not None
+    o, origin = op.data, env.origin
+    window = f"{routes.rules.report_within_days} days after it ends"
+    if d.rule == "deny.operation-not-in-force":
+        say(
+            Step(
+                False,
+                f"The operation is in force {_period(o.valid_from, o.valid_to)}; its outcomes reach the "
+                f"follow-up up to {window}, which does not include {at.date()}.",
+            )
+        )
+        return False
+    say(
+        Step(
+            True,
+            f"Its outcomes reach the follow-up while it is in force {_period(o.valid_from, o.valid_to)} "
+            f"and up to {window}, closed or not.",
+        )
+    )
+    if d.rule in ("deny.outside-scope", "deny.sender-not-participant"):
+        say(Step(False, d.reason + "."))
+        return False
+    say(Step(True, f"The sender {origin} takes part in the operation, for region {op.scope}."))
+    if d.rule.startswith("deny.outcome-"):
+        say(Step(False, f"The outcome itself is refused: {d.reason}."))
+        return False
+    say(
+        Step(
+            True,
+            "The outcome is the sender's own, for its envelope's region and operation, in a known "
+            "category, with a plausible amount and period.",
+        )
+    )
+    entry = op.table[OUTCOME].get(recipient)
+    if entry is None or entry.need is None:
+        followers = ", ".join(routes.recipients(op.scope)) or "no one"
+        say(Step(False, f"Outcomes of region {op.scope} go to {followers} (outcomes.toml); {d.reason}."))
+        return False
+    n = entry.need
+    say(Step(True, f"{n.reason} (outcomes.toml, rule {n.rule}): the fields {', '.join(n.fields)}."))
+    return True
 
 
 def _verdict(ex: Explanation) -> Explanation:

@@ -9,6 +9,7 @@ A policy directory holds one TOML file per part (see docs/policy.md)::
     need_to_know.toml   [need_to_know."<type>".<purpose>]  recipients, fields
     cooptions.toml      [grants.<id>]                agency, operation, record_types, fields, valid_from/to, ...
     restrictions.toml   [restrictions.<id>]          origin, record_types, named_recipients, no_onward_sharing, ...
+    outcomes.toml       [outcomes]                   id, decided_by, legal_basis, fields, regions, all_regions, ...
 
 Every error names the file, the key (a JSON path, as msgspec writes it) and the value.
 """
@@ -26,6 +27,7 @@ import msgspec
 from samband.schemas import RECORD_TYPES, REGIONS, Region
 
 from ._errors import PolicyError
+from ._outcomes import OUTCOME, OutcomeRules
 
 __all__ = [
     "POLICY_FILES",
@@ -58,7 +60,7 @@ class AgencyEntry(_Model, frozen=True, kw_only=True):
     into, an operation outside its regions unless a co-option grant names the operation's region."""
 
     name: str
-    tier: Literal["core", "network"]
+    tier: Literal["core", "network", "centre"]
     regions: tuple[Region, ...] | None = None
 
 
@@ -145,6 +147,7 @@ class PolicyData(_Model, frozen=True, kw_only=True):
     need_to_know: dict[str, dict[str, Need]] = {}
     grants: dict[str, Grant] = {}
     restrictions: dict[str, Restriction] = {}
+    outcomes: OutcomeRules | None = None
 
 
 class _AgenciesFile(_Model, frozen=True, kw_only=True):
@@ -175,7 +178,11 @@ class _RestrictionsFile(_Model, frozen=True, kw_only=True):
     restrictions: dict[str, Restriction] = {}
 
 
-# file name -> (top-level key, file schema); all seven are required except the last three.
+class _OutcomesFile(_Model, frozen=True, kw_only=True):
+    outcomes: OutcomeRules
+
+
+# file name -> (top-level key, file schema); the first three are required, the others optional.
 POLICY_FILES: dict[str, tuple[str, type]] = {
     "agencies.toml": ("agencies", _AgenciesFile),
     "regions.toml": ("regions", _RegionsFile),
@@ -184,8 +191,9 @@ POLICY_FILES: dict[str, tuple[str, type]] = {
     "need_to_know.toml": ("need_to_know", _NeedFile),
     "cooptions.toml": ("grants", _CooptionsFile),
     "restrictions.toml": ("restrictions", _RestrictionsFile),
+    "outcomes.toml": ("outcomes", _OutcomesFile),
 }
-_OPTIONAL = {"operations.toml", "cooptions.toml", "restrictions.toml"}
+_OPTIONAL = {"operations.toml", "cooptions.toml", "restrictions.toml", "outcomes.toml"}
 
 
 def _value_at(raw: Any, path: str) -> tuple[bool, Any]:
@@ -360,6 +368,23 @@ def validate(data: PolicyData, *, agencies_known: bool = True) -> list[str]:
             _check_agencies(errs, "restrictions.toml", f"{base}.origin", (r.origin,), data)
             _check_agencies(errs, "restrictions.toml", f"{base}.named_recipients", r.named_recipients or (), data)
         _check_types(errs, "restrictions.toml", f"{base}.record_types", [t for t in r.record_types if t != "*"])
+    if data.outcomes is not None:
+        errs.extend(_check_outcomes(data.outcomes, data, agencies_known=agencies_known))
+    return errs
+
+
+def _check_outcomes(o: OutcomeRules, data: PolicyData, *, agencies_known: bool) -> list[str]:
+    errs: list[str] = []
+    if agencies_known:
+        _check_agencies(errs, "outcomes.toml", "$.outcomes.all_regions", o.all_regions, data)
+        for region, recipients in o.regions.items():
+            _check_agencies(errs, "outcomes.toml", f"$.outcomes.regions.{region}", recipients, data)
+    _check_fields(errs, "outcomes.toml", "$.outcomes", (OUTCOME,), o.fields)
+    if o.legal_basis not in data.legal_bases:
+        errs.append(_err("outcomes.toml", "$.outcomes.legal_basis", "a basis from legal_bases.toml", o.legal_basis))
+    for key in ("max_amount_ore", "max_cases", "report_within_days"):
+        if getattr(o, key) < 1:
+            errs.append(_err("outcomes.toml", f"$.outcomes.{key}", "a number of at least 1", getattr(o, key)))
     return errs
 
 

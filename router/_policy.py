@@ -20,9 +20,10 @@ import msgspec
 from samband.schemas import RECORD_TYPES, Envelope, Handling
 from samband.schemas.layout import LUS
 
-from ._legal_time import day_end, day_start, swedish_date, swedish_text
+from ._legal_time import FOREVER, day_end, day_start, swedish_date, swedish_text
 from ._minimise import View, view_for
 from ._model import Grant, Need, Operation, PolicyData, load_policy_dir, record_fields, validate
+from ._outcomes import OUTCOME, OutcomeRoutes
 
 __all__ = ["LUS", "NOBODY", "Decision", "Policy"]
 
@@ -186,6 +187,10 @@ class Policy:
                     if e.grants:
                         o.coopted.setdefault(agency, []).append(rt)
             o.candidates = tuple(sorted(o.members | set(o.coopted) | o.outside))
+        self._outcomes = OutcomeRoutes(data.outcomes) if data.outcomes is not None else None
+        self._outcome_candidates: dict[str, tuple[str, ...]] = {}  # operation -> who gets a decision on an outcome
+        if self._outcomes is not None:
+            self._route_outcomes(self._outcomes)
         self._standing: dict[tuple[str, str], _Standing] = {}
         for rid, r in sorted(data.restrictions.items()):
             types = RECORD_TYPES if "*" in r.record_types else r.record_types
@@ -231,6 +236,28 @@ class Policy:
     def validate(self) -> list[str]:
         return validate(self.data)
 
+    def _route_outcomes(self, routes: OutcomeRoutes) -> None:
+        """Every operation's outcomes to the follow-up of its scope (outcomes.toml), as prebuilt allows."""
+        rules = routes.rules
+        for o in self._ops.values():
+            row = o.table.setdefault(OUTCOME, {})
+            followers = [r for r in routes.recipients(o.scope) if r in self._tiers]
+            for r in followers:
+                entry = row.setdefault(r, _Entry())
+                if entry.need is None:  # a participant's own cell for outcomes, if the matrix has one, stands
+                    entry.need = Decision(
+                        allow=True,
+                        rule=f"{o.id}/{rules.id}",  # Operativa rådet's rule, in this operation
+                        policy_version=self.version,
+                        reason=routes.reason(r, o.scope),
+                        legal_basis=rules.legal_basis,
+                        purpose=rules.purpose,
+                        fields=rules.fields,
+                    )
+            # the operation's participants decide on outcomes only where it routes them itself
+            own = o.candidates if OUTCOME in o.data.record_types else ()
+            self._outcome_candidates[o.id] = tuple(sorted(set(own) | set(followers)))
+
     # ---- the hot path ------------------------------------------------------------------
     def _covered(self, basis: str, origin: str, recipient: str, at: _dt.datetime) -> bool:
         cov = self._coverage.get(basis)
@@ -250,6 +277,8 @@ class Policy:
         op = self._ops.get(env.operation)
         if op is None:
             return None, self._gate_denial("unknown", env.operation)
+        if rt == OUTCOME and self._outcomes is not None:
+            return op, self._outcome_gate(op, env, at)
         if not op.active:
             return op, self._gate_denial("closed", op.id)
         if not op.start <= at < op.end:
@@ -263,6 +292,32 @@ class Policy:
         if rt not in op.table:
             return op, self._gate_denial("type", op.id, rt)
         return op, None
+
+    def _outcome_gate(self, op: _Op, env: Envelope, at: _dt.datetime) -> Decision | None:
+        """An outcome's checks: its operation's time (with the reporting window after its end, closed
+        or not), scope and sender as for any record, then the outcome's own claims (`OutcomeRoutes.check`)."""
+        routes = self._outcomes
+        assert routes is not None
+        end = op.end if op.end == FOREVER else op.end + routes.grace
+        if not op.start <= at < end:
+            return Decision(
+                allow=False,
+                rule="deny.operation-not-in-force",
+                policy_version=self.version,
+                reason=f"operation {op.id} is in force from {op.data.valid_from} to "
+                f"{op.data.valid_to or 'further notice'}; its outcomes reach the follow-up up to "
+                f"{routes.rules.report_within_days} days after its end",
+            )
+        if env.region != op.scope:
+            return self._gate_denial("scope", op.id, env.region)
+        if env.origin not in op.members:
+            return self._gate_denial("sender", op.id, env.origin)
+        if env.origin in op.outside:
+            return self._gate_denial("sender-regions", op.id, env.origin)
+        refused = routes.check(env, at)
+        if refused is not None:
+            return Decision(allow=False, rule=refused[0], policy_version=self.version, reason=refused[1])
+        return None
 
     def _gate_denial(self, why: str, op_id: str, detail: str | None = None) -> Decision:
         """Denials of a record as such are built once per (reason, operation, detail) and reused;
@@ -480,6 +535,10 @@ class Policy:
             return (NOBODY,)
         origin = env.origin
         named = env.handling.named_recipients
+        if self._outcome_candidates and env.record.__struct_config__.tag == OUTCOME:
+            followers = self._outcome_candidates[op.id]
+            followers += tuple(n for n in named or () if n not in followers)
+            return tuple(c for c in followers if c != origin)
         if not named:
             cands = op.by_origin.get(origin) if origin is not None else None
             if cands is None:

@@ -125,6 +125,7 @@ def demo(n: int) -> None:
     for (decision, rule), count in sorted(r.rules.items()):
         rules.add_row(decision, rule, str(count))
     console.print(rules)
+    _print_follow_up(r.follow_up)
     console.print(f"done in {r.seconds:.1f}s")
     incomplete = (
         r.published + r.overload_reports == 0
@@ -132,6 +133,8 @@ def demo(n: int) -> None:
         or sum(r.delivered.values()) != r.allowed
         or r.audit_records < r.decisions
     )
+    report = r.follow_up.report if r.follow_up else None
+    incomplete = incomplete or report is None or report.counted == 0
     if incomplete:
         console.print("[red]demo incomplete: not every allowed decision was audited, delivered and written[/]")
         sys.exit(1)
@@ -142,3 +145,27 @@ def _fields_seen(record_type: str, fields: tuple[str, ...]) -> str:
 
     dropped = [f for f in RECORD_TYPES[record_type].__struct_fields__ if f not in fields]
     return f"{record_type}: " + (f"all but {', '.join(dropped)}" if dropped else "all fields")
+
+
+def _print_follow_up(f) -> None:
+    """The centres' situation pictures (who got the priority persons) and Bacchus's outcome table."""
+    if f is None:
+        return
+    from samband.adapters import report_table
+
+    for p in f.pictures:
+        console.print(
+            f"situation picture from [bold]{p.centre}[/] ({p.operation}) reached "
+            f"{len(p.with_persons) + len(p.without)} members; "
+            f"with the priority persons: {', '.join(p.with_persons) or '-'}; "
+            f"without them: {', '.join(p.without) or '-'}",
+            highlight=False,
+        )
+    if f.report is not None:
+        console.print(
+            f"Operation Bacchus's results (2017 report, section 6): {f.outcomes_sent} records and outcomes sent "
+            "by the agencies' adapters, routed to Ruc Syd and the national follow-up"
+        )
+        wide = Console()
+        wide.width = max(wide.width, 100)  # the table needs 93 columns; narrower, rich would wrap its words
+        wide.print(report_table(f.report, f.names))

@@ -4,7 +4,9 @@ Polisen's adapter publishes vehicle controls from Helsingborg (with one malforme
 export) and Polisen publishes overload reports; SSO co-opts Transportstyrelsen live for the
 overload reports (a decision signed with RSR Syd's key, made at set-up); the router decides
 per recipient from the shipped policy, audits, and delivers each agency only the fields its
-purpose needs; every recipient's sink writes what it got. The summary is read back from the audit trail.
+purpose needs; every recipient's sink writes what it got. Then Nuc and Ruc Syd publish their
+situation pictures and the agencies send Bacchus's outcomes, which Ruc Syd reports from its
+inbox (`_demo_follow_up`). The summary is read back from the audit trail.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from samband.schemas import (
 )
 from samband.schemas.layout import decision_subject
 
+from ._demo_follow_up import FollowUpResult, run_follow_up
 from ._platform import Platform, shipped_policy_dir
 
 __all__ = ["BACCHUS_RECIPIENTS", "DemoResult", "publish_decision", "run_demo"]
@@ -78,6 +81,7 @@ class DemoResult:
     audit_records: int = 0
     seconds: float = 0.0
     url: str = ""
+    follow_up: FollowUpResult | None = None  # the centres' pictures and Bacchus's outcome report
 
 
 def write_polisen_export(path: Path, n: int, seed: int = 2017) -> None:
@@ -224,7 +228,9 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
             live = LivePolicy(shipped_policy_dir(), councils=create_council_keys(dep.state_dir))
             platform = Platform(dep, live, root / "received")
             router = await platform.start_router()
-            for agency in BACCHUS_RECIPIENTS:
+            # every party that receives anything has its sink: the Bacchus recipients, the council
+            # members the centres' pictures reach, Ruc Syd and the national follow-up
+            for agency in sorted(set(dep.agencies) - {"nuc"}):
                 await platform.start_sink(agency)
             # SSO's live decision: the router applies it at once (a new policy version)
             decision = cooption_decision(_dt.datetime.now(_dt.UTC))
@@ -254,6 +260,7 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
 
             while not settled() and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+            result.follow_up = await run_follow_up(dep, platform, router, root, deadline=deadline)
             await asyncio.sleep(0.2)  # let the sinks ack their last batch
             await platform.stop()
             result.decisions, result.allowed, result.denied = s.decisions, s.allowed, s.denied

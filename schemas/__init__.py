@@ -31,6 +31,7 @@ from ._identifiers import (
     synthetic_personnummer,
     synthetic_plate,
 )
+from ._outcomes import OUTCOME_CATEGORIES, category_name, format_kronor
 from ._records import *  # noqa: F403 - the record types are the package's surface
 from ._records import RECORD_TYPES as _RECORD_TYPES
 from ._records import __all__ as _records_all
@@ -56,6 +57,7 @@ __all__ = [
     "ENVELOPE_READER",
     "ENVELOPE_SCHEMA",
     "ORGNR_PATTERN",
+    "OUTCOME_CATEGORIES",
     "PLATE_PATTERN",
     "PNR_PATTERN",
     "PNR_SHAPE",
@@ -76,12 +78,14 @@ __all__ = [
     "SubjectRef",
     "VehicleRef",
     "asyncapi_document",
+    "category_name",
     "check_evolution",
     "check_snapshot",
     "codec_for",
     "compare_schemas",
     "encode",
     "export_schemas",
+    "format_kronor",
     "is_samordningsnummer",
     "json_schema",
     "luhn_digit",

@@ -361,7 +361,15 @@ class SituationReport(Record, tag="intel.situation_report", frozen=True, kw_only
 
 
 class Outcome(Record, tag="outcome", frozen=True, kw_only=True):
-    """Utfall: money recovered or saved by an agency in a region (e.g. region Mitt 2020: 63 MSEK)."""
+    """Utfall: money recovered or saved by an agency in a region (e.g. region Mitt 2020: 63 MSEK).
+
+    ``category`` is an id from `OUTCOME_CATEGORIES`; the router refuses others (the type stays
+    ``str`` so that 1.0 writers still decode). 1.1 added ``status`` (a recovery claim decided,
+    or only requested), ``cases`` (how many decisions the amount sums; absent: one) and
+    ``source`` (``<record type>:<key>`` of the record an adapter derived it from).
+    """
+
+    VERSION: ClassVar[tuple[int, int]] = (1, 1)
 
     agency: str
     region: Region
@@ -370,6 +378,9 @@ class Outcome(Record, tag="outcome", frozen=True, kw_only=True):
     amount_ore: int
     period_from: _dt.date
     period_to: _dt.date
+    status: Literal["decided", "requested"] = "decided"
+    cases: int | None = None
+    source: str | None = None
 
     def __post_init__(self) -> None:
         _in_order(self, "period_from", "period_to")

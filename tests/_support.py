@@ -253,3 +253,126 @@ async def run_export(bus, agency: str, source: Path, *, positions: Positions | N
     finally:
         await nc.close()
     return summary, letters
+
+
+# ---- outcomes and the follow-up ----
+async def publish_figures(bus, figures: str, out_dir: Path, *, n: int = 12, seed: int = 2020) -> int:
+    """Each involved agency's events for a seed figure set (`samband adapter sample --figures`), written as
+    its own export and its outcome export and published by its adapter with derived outcomes on, with its
+    own credentials. Returns the messages published (records and outcomes)."""
+    from samband.adapters import FIGURES, OutcomeExport, figure_events, write_export
+
+    rng = random.Random(seed)
+    sent = 0
+    for agency in sorted({line.agency for line in FIGURES[figures].lines}):
+        mapping = mapping_for(agency)
+        natives, rows = figure_events(mapping, figures, rng, n)
+        export = OutcomeExport(agency)
+        nc = await bus.connect(agency)
+        try:
+            for m, records, name in ((mapping, natives, None), (export, rows, f"{agency}.utfall.csv")):
+                if records:
+                    path = write_export(m, records, out_dir, name=name)
+                    items = read_source(path, native_format(m))
+                    summary = await publish_records(nc, m, items, derive_outcomes=True)
+                    assert not summary.rejected, [str(r) for r in summary.rejected]
+                    sent += summary.published + summary.outcomes
+        finally:
+            await nc.close()
+    return sent
+
+
+async def audit_entries(bus, envelope_id: str) -> list:
+    """Every audit record of one envelope (read with the auditor's credentials), in trail order."""
+    from samband.broker_config import AUDITOR
+    from samband.observability.audit import AUDIT_DECODER
+
+    nc = await bus.connect(AUDITOR)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("AUDIT")
+        out = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            rec = AUDIT_DECODER.decode((await js.get_msg("AUDIT", seq)).data)
+            if rec.envelope_id == envelope_id:
+                out.append(rec)
+        return out
+    finally:
+        await nc.close()
+
+
+async def inbox_envelopes(bus, agency: str, record_type: str) -> list[Envelope]:
+    """What ``agency`` received of ``record_type``, read from its INBOX with its own credentials."""
+    from samband.schemas import ENVELOPE_READER
+
+    nc = await bus.connect(agency)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("INBOX")
+        out = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg("INBOX", seq)
+            if msg.subject == f"in.{record_type}":
+                out.append(ENVELOPE_READER.decode(msg.data))
+        return out
+    finally:
+        await nc.close()
+
+
+async def send_as(bus, agency: str, env: Envelope, *, msg_id: str | None = None) -> None:
+    """Publish ``env`` to ``out.<type>`` with ``agency``'s credentials, as a hostile agency would: no adapter."""
+    from samband.schemas import encode
+
+    nc = await bus.connect(agency)
+    try:
+        await nc.jetstream().publish(
+            f"out.{env.record_type}", encode(env), headers={"Nats-Msg-Id": msg_id or f"{agency}:{env.id}"}
+        )
+    finally:
+        await nc.close()
+
+
+async def audited(bus, envelope_id: str, count: int = 1, timeout: float = 20.0) -> list:
+    """The audit records of one envelope, once at least ``count`` are in the trail (fails after ``timeout``)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        entries = await audit_entries(bus, envelope_id)
+        if len(entries) >= count:
+            return entries
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(
+                f"expected {count} audit records of {envelope_id} within {timeout}s, got {len(entries)}"
+            )
+        await asyncio.sleep(0.05)
+
+
+async def report_as(bus, identity: str, **filters):
+    """The outcomes report ``identity`` makes from its own inbox, with its own credentials."""
+    from samband.adapters import outcomes_report
+
+    nc = await bus.connect(identity)
+    try:
+        return await outcomes_report(nc, identity, **filters)
+    finally:
+        await nc.close()
+
+
+def samband_cli(dep, *args: str):
+    """``samband --state-dir <dep> ARGS`` in this process; never a traceback."""
+    from click.testing import CliRunner
+
+    from samband.cli import cli
+
+    result = CliRunner().invoke(cli, ["--state-dir", str(dep.state_dir), *args], env={"COLUMNS": "200"})
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def report_json(dep, *args: str) -> dict:
+    """``samband outcomes report ARGS --json``, which must succeed."""
+    import json
+
+    result = samband_cli(dep, "outcomes", "report", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)

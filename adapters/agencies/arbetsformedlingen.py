@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import random
 from typing import Any, TypedDict
 
 from samband.adapters import _synthetic as syn
 from samband.adapters import _transforms as t
 from samband.adapters._formats import Csv
-from samband.schemas import BenefitControl, Envelope, PersonRef, StoppedPayment
+from samband.schemas import BenefitControl, Envelope, PersonRef, StoppedPayment, format_kronor
 
 agency = "arbetsformedlingen"
 format = "csv"
 COLUMNS = ("Id", "Typ", "Datum", "Personnummer", "Ersättning", "Belopp", "Kommentar", "Region", "Insats")
 native = Csv(encoding="utf-8-sig", columns=COLUMNS)
+# Outcome categories its own records carry (a stopped payment is förhindrad felaktig utbetalning).
+OUTCOME_EVENTS = ("stopped_payment",)
 
 
 def key(n: dict[str, Any]) -> str:
@@ -56,3 +59,20 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
             }
         )
     return out
+
+
+def outcome_event(
+    rng: random.Random, category: str, amount_ore: int, day: _dt.date, *, region: str, operation: str
+) -> dict[str, Any]:
+    """A payment of ``amount_ore`` stopped on ``day`` (its outcome: förhindrad felaktig utbetalning)."""
+    return {
+        "Id": syn.native_key(rng, "AF"),
+        "Typ": "Stoppad utbetalning",
+        "Datum": day.isoformat(),
+        "Personnummer": syn.pnr_dashed(rng),
+        "Ersättning": rng.choice(["aktivitetsstöd", "etableringsersättning", "lönebidrag"]),
+        "Belopp": format_kronor(amount_ore),
+        "Kommentar": "",
+        "Region": region,
+        "Insats": operation,
+    }

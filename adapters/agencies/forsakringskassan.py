@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import random
 from typing import Any
 
 from samband.adapters import _synthetic as syn
 from samband.adapters import _transforms as t
 from samband.adapters._formats import Csv
-from samband.schemas import BenefitControl, Envelope, RecoveryClaim
+from samband.schemas import BenefitControl, Envelope, RecoveryClaim, format_kronor
 
 agency = "forsakringskassan"
 format = "csv"
 COLUMNS = ("Ärendenr", "Ärendetyp", "Beslutsdatum", "Personnummer", "Förmån", "Belopp", "Utfall", "Region", "Insats")
 native = Csv(encoding="latin-1", columns=COLUMNS)
+# Outcome categories its own records carry (a recovery claim is återkrav): see `outcome_event`.
+OUTCOME_EVENTS = ("recovery_claim",)
 
 
 def key(n: dict[str, Any]) -> str:
@@ -58,3 +61,20 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
             }
         )
     return out
+
+
+def outcome_event(
+    rng: random.Random, category: str, amount_ore: int, day: _dt.date, *, region: str, operation: str
+) -> dict[str, Any]:
+    """A recovery claim of ``amount_ore`` decided on ``day`` (its outcome: återkrav)."""
+    return {
+        "Ärendenr": syn.native_key(rng, "FK"),
+        "Ärendetyp": "ÅTERKRAV",
+        "Beslutsdatum": day.isoformat(),
+        "Personnummer": syn.pnr_dashed(rng),
+        "Förmån": rng.choice(["sjukpenning", "bostadsbidrag", "aktivitetsersättning", "föräldrapenning"]),
+        "Belopp": format_kronor(amount_ore),
+        "Utfall": "",
+        "Region": region,
+        "Insats": operation,
+    }

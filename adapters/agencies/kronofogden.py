@@ -6,6 +6,7 @@ Record types (first two characters): ``SK`` debt (skuld), ``UT`` distraint (utm�
 
 from __future__ import annotations
 
+import datetime as _dt
 import random
 from typing import Any, TypedDict
 
@@ -26,6 +27,8 @@ native = FixedWidth(
         "BS": _COMMON + [("belopp", 13)],
     },
 )
+# Outcome categories its own records carry (utmätning, betalningssäkring): see `outcome_event`.
+OUTCOME_EVENTS = ("distraint", "payment_security")
 
 
 def key(n: dict[str, Any]) -> str:
@@ -91,3 +94,21 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
             rec |= {"belopp": str(rng.randrange(10**6, 10**9))}
         out.append(rec)
     return out
+
+
+def outcome_event(
+    rng: random.Random, category: str, amount_ore: int, day: _dt.date, *, region: str, operation: str
+) -> dict[str, Any]:
+    """A distraint of property worth ``amount_ore``, or a payment security of it, on ``day``."""
+    rec = {
+        "posttyp": "UT" if category == "distraint" else "BS",
+        "malnr": syn.native_key(rng, "KFM")[:14],
+        "datum": day.strftime("%Y%m%d"),
+        "galdenar": syn.orgnr(rng) if rng.random() < 0.3 else syn.pnr_dashed(rng),
+        "region": region,
+        "insats": operation,
+    }
+    if category == "distraint":
+        plate = syn.plate(rng)
+        return rec | {"egendom": f"buss {plate}", "varde": str(amount_ore), "regnr": plate}
+    return rec | {"belopp": str(amount_ore)}

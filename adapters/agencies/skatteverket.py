@@ -6,17 +6,20 @@ kronor with decimal comma) and ``folkbokforing`` (population-register facts).
 
 from __future__ import annotations
 
+import datetime as _dt
 import random
 from typing import Any
 
 from samband.adapters import _synthetic as syn
 from samband.adapters import _transforms as t
 from samband.adapters._formats import Xml
-from samband.schemas import Envelope, PopulationFact, TaxAudit, TaxReassessment
+from samband.schemas import Envelope, PopulationFact, TaxAudit, TaxReassessment, format_kronor
 
 agency = "skatteverket"
 format = "xml"
 native = Xml(record_tag="Post", root_tag="Skatteuppgifter", encoding="latin-1")
+# Outcome categories its own records carry (a reassessment is höjning av skatt): see `outcome_event`.
+OUTCOME_EVENTS = ("tax_reassessment",)
 
 
 def key(n: dict[str, Any]) -> str:
@@ -84,3 +87,19 @@ def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", regio
             }
         out.append(rec)
     return out
+
+
+def outcome_event(
+    rng: random.Random, category: str, amount_ore: int, day: _dt.date, *, region: str, operation: str
+) -> dict[str, Any]:
+    """A reassessment raising a person's tax by ``amount_ore`` on ``day`` (its outcome: höjning av skatt)."""
+    return {
+        "@id": syn.native_key(rng, "SKV"),
+        "@typ": "omprovning",
+        "Beslutsdatum": day.isoformat(),
+        "Region": region,
+        "Insats": operation,
+        "Skattskyldig": syn.pnr_plain(rng),
+        "Inkomstar": str(day.year - 1),
+        "Hojning": format_kronor(amount_ore),
+    }

@@ -1,4 +1,4 @@
-"""Agency files: all 21 agencies described, every bad value named with its file and key."""
+"""Agency files: all 21 agencies and the 9 centres described, every bad value named with its file and key."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ CORE = {
     "migrationsverket",
     "arbetsformedlingen",
 }
+CENTRES = {"nuc", "uppfoljning"} | {
+    f"ruc_{r}" for r in ("nord", "mitt", "bergslagen", "stockholm", "ost", "vast", "syd")
+}
 NETWORK = {
     "arbetsmiljoverket",
     "bolagsverket",
@@ -47,16 +50,26 @@ NETWORK = {
 
 
 def test_the_twelve_core_agencies_ship_complete_and_the_nine_network_agencies_ship_as_onboarding_files():
-    core = builtin_agencies()
-    assert set(core) == CORE
+    shipped = builtin_agencies()
+    assert set(shipped) == CORE | CENTRES
+    core = {slug: a for slug, a in shipped.items() if slug in CORE}
     network = {a.slug: a for a in map(load_agency_file, sorted(ONBOARDING.glob("*.toml")))}
     assert set(network) == NETWORK
     for agency in [*core.values(), *network.values()]:
         assert agency.name and agency.regions and agency.sends and agency.purposes and agency.contact
         assert set(agency.sends) <= set(SENDABLE_RECORD_TYPES)
     assert {a.tier for a in core.values()} == {"core"} and {a.tier for a in network.values()} == {"network"}
-    assert all(a.mapping is None for a in core.values())
+    assert all(a.mapping is None for a in shipped.values())
     assert all((ONBOARDING / a.mapping).is_file() for a in network.values())
+
+
+def test_nuc_the_seven_ruc_and_the_national_follow_up_ship_as_centres_each_ruc_in_its_own_region():
+    centres = {slug: a for slug, a in builtin_agencies().items() if slug in CENTRES}
+    assert {a.tier for a in centres.values()} == {"centre"}
+    for slug, centre in centres.items():
+        if slug.startswith("ruc_"):
+            assert (centre.regions, centre.sends) == ((slug.removeprefix("ruc_"),), ("intel.situation_report",))
+    assert centres["nuc"].regions == ("national",) and centres["uppfoljning"].sends == ()
 
 
 def _write(tmp_path: Path, text: str, name: str = "nyvarket.toml") -> Path:

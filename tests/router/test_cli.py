@@ -27,7 +27,7 @@ def test_the_shipped_policy_tests_pass_and_report_like_pytest():
     result = CliRunner().invoke(cli, ["policy", "test", *files], env=ENV)
     assert result.exit_code == 0, result.output
     assert "bacchus.toml::Transportstyrelsen stops receiving when its grant expires PASSED" in result.output
-    assert result.output.rstrip().splitlines()[-1].startswith("==================== 38 passed in ")
+    assert result.output.rstrip().splitlines()[-1].startswith("==================== 54 passed in ")
 
 
 def test_without_files_policy_test_runs_the_policy_directorys_own_tests():

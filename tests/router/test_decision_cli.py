@@ -88,6 +88,12 @@ def test_a_dry_run_prints_what_the_decision_changes_and_publishes_nothing(state)
     assert lines[1].startswith("policy ") and " -> " in lines[1]
     assert lines[2:] == [
         f"operation added: vast-arbetsliv (vast, active, {TODAY} to {LAST_DAY}, by RSR Väst)",
+        "outcome:",  # a new operation's outcomes go to the follow-up (outcomes.toml)
+        *(
+            f"  + {r} in vast-arbetsliv by rule vast-arbetsliv/outcome.follow-up: added, fields agency, region, "
+            "operation, category, amount_ore, period_from, period_to, status, cases, source"
+            for r in ("ruc_vast", "uppfoljning")
+        ),
         "tax.audit:",
         "  + arbetsmiljoverket in vast-arbetsliv by rule vast-arbetsliv/tax-audit.workplace: added, "
         "fields audit_id, opened_on, taxpayer, scope, status",
@@ -151,7 +157,7 @@ def test_a_grant_runs_from_swedish_midnight_to_the_swedish_midnight_after_its_la
             ("--participant", "tullverket=smuggling"),
             "Error: Invalid value for --participant: Expected a purpose from need_to_know.toml (benefit_control, "
             "customs_control, economic_crime, enforcement, intelligence, migration_control, policing, prosecution, "
-            "study_aid_control, tax_control, workplace_inspection), got `smuggling`",
+            "situation_picture, study_aid_control, tax_control, workplace_inspection), got `smuggling`",
         ),
         (
             ("--record-type", "tax.revision"),
@@ -161,7 +167,7 @@ def test_a_grant_runs_from_swedish_midnight_to_the_swedish_midnight_after_its_la
         (
             ("--legal-basis", "LUS 2017:1"),
             "Error: Invalid value for --legal-basis: Expected a legal basis from legal_bases.toml (LUS 2016:774; "
-            "OSL 2009:400 10 kap. 27 §), got `LUS 2017:1`",
+            "OSL 2009:400 10 kap. 27 §; OSL 2009:400 6 kap. 5 §), got `LUS 2017:1`",
         ),
         (
             ("--from", "1 maj"),

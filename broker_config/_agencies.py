@@ -75,9 +75,9 @@ def _check(raw: dict, path: Path) -> None:
     if slug in RESERVED_SLUGS:
         raise _fail(path, "slug", f"a name other than the platform's own ({', '.join(sorted(RESERVED_SLUGS))})", slug)
     for key, allowed, what in (("regions", REGIONS, "a region"), ("sends", SENDABLE_RECORD_TYPES, "a record type")):
-        values = raw.get(key, ())
+        values = raw.get(key, [])
         if not isinstance(values, list):
-            raise _fail(path, key, f"a list of {what}s", values)
+            raise _fail(path, key, f"a list of {what.removeprefix('a ')}s", values)
         for i, value in enumerate(values):
             if value not in allowed:
                 raise _fail(path, f"{key}[{i}]", f"{what} ({', '.join(allowed)})", value)

@@ -17,6 +17,7 @@ from samband.broker_config import (
     load_agency_file,
     render_server_config,
 )
+from samband.schemas import REGIONS
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
 CORE = {
@@ -175,3 +176,11 @@ def test_two_agency_files_with_one_slug_are_refused_naming_both(tmp_path):
         f"{second}: key `slug`: Expected a slug no other agency file uses, got 'nyverket' (also in {first})"
     )
     assert set(load_agency_dir(ONBOARDING)) == NETWORK
+
+
+def test_an_agency_file_without_regions_or_sends_is_read_with_the_defaults(tmp_path):
+    (tmp_path / "m.toml").write_text("")
+    path = tmp_path / "nyverket.toml"
+    path.write_text('slug = "nyverket"\nname = "Nya verket"\ntier = "network"\nmapping = "m.toml"\n')
+    agency = load_agency_file(path)
+    assert agency.regions == REGIONS and agency.sends == ()

@@ -90,9 +90,13 @@ def test_explain_tells_a_security_chief_why_transportstyrelsen_gets_no_vehicle_c
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "✓ The sender polisen takes part in the operation." in lines
-    assert lines[-1] == (
+    assert lines[-2] == (
         "✗ DENY by rule deny.outside-grant: transportstyrelsen is co-opted to operation bacchus-2017 for "
-        "police.overload_report only, not police.vehicle_control. The denial is written to the audit trail."
+        "police.overload_report only, not police.vehicle_control."
+    )
+    assert lines[-1] == (
+        "(This explanation only read the policy: nothing was sent and nothing was written to the audit trail. "
+        "The router writes an audit record for every decision it makes, allow or deny.)"
     )
 
 

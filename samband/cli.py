@@ -142,7 +142,7 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-@click.group(cls=_Samband, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="samband", cls=_Samband, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),

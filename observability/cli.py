@@ -165,7 +165,7 @@ def query(
         try:
             canonical = normalise_personnummer(person)
         except InvalidIdentifier as exc:
-            raise click.BadParameter(str(exc), param_hint="--person") from None
+            raise click.BadParameter(str(exc), param_hint="'--person'") from None
         key_path = obj.state_dir / "keys" / "pseudonym.key"
         try:
             key = bytes.fromhex(key_path.read_text().strip())

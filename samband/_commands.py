@@ -38,10 +38,15 @@ def up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None)
     <state>/samband.lock) or while --port / --http-port are taken. SIGTERM or SIGINT stops it
     cleanly at any moment, while starting too.
     """
-    for sig in (signal.SIGINT, signal.SIGTERM):  # until the event loop takes them over: nothing started yet
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in before:  # until the event loop takes them over: nothing is started yet
         signal.signal(sig, lambda *_: sys.exit(0))
-    configure_tracing("samband-router")
-    asyncio.run(_up(obj, port, http_port, no_router, policy_dir))
+    try:
+        configure_tracing("samband-router")
+        asyncio.run(_up(obj, port, http_port, no_router, policy_dir))
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None) -> None:

@@ -108,7 +108,7 @@ class _Samband(click.Group):
         try:
             code = super().main(args, prog_name or "samband", standalone_mode=False, **extra)
         except click.UsageError as exc:
-            hint = f" (try `{exc.ctx.command_path} -h`)" if exc.ctx is not None else ""
+            hint = f" (try `{exc.ctx.command_path if exc.ctx is not None else 'samband'} -h`)"
             _fail(exc.format_message() + hint, 2)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)

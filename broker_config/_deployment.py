@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -210,6 +211,17 @@ class Deployment:
         """
         reload_server(self.pid_file, self.log_file, self.http_port, timeout=timeout)
 
+    def ensure_running(self) -> None:
+        """Raise `BrokerUnavailable` (one line: what, where, what to do) unless this deployment's server runs."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            raise BrokerUnavailable(
+                f"Expected this deployment's nats-server running at {self.url}, found none (no live pid in "
+                f"{self.pid_file}): is the deployment running? Start it with `samband --state-dir {self.state_dir} up`"
+            ) from None
+
     def stop(self) -> None:
         if self.server:
             self.server.stop()
@@ -232,6 +244,7 @@ class Deployment:
         was loaded; under the lock the latest agencies are read again, so neither change is lost.
         """
         with _config_lock(self.state_dir):
+            self.ensure_running()
             if self.meta_file.exists():
                 self.agencies = dict(Deployment.load(self.state_dir).agencies)
             agencies = dict(self.agencies)

@@ -127,6 +127,8 @@ async def onboard(
         dep.change(add=agency)
     except OnboardingError as exc:  # another `samband onboard` added it meanwhile
         raise AgencyFileError(f"{file}: key `slug`: {exc}") from exc
+    except BrokerUnavailable:
+        raise
     except BrokerConfigError as exc:
         raise OnboardingError(
             f"{file}: the broker refused the configuration with `{agency.slug}` added; nothing changed: {exc}"
@@ -155,6 +157,8 @@ async def offboard(dep: Deployment, slug: str) -> int:
         raise OnboardingError(f"Expected an agency, got the centre {slug!r} (the effort's centres ship with samband)")
     try:
         dep.change(remove=slug)
+    except BrokerUnavailable:
+        raise
     except BrokerConfigError as exc:
         raise OnboardingError(
             f"cannot offboard {slug}: the broker refused the configuration without it; nothing changed: {exc}"

@@ -256,7 +256,11 @@ TABLE = [
         2,
     ),
     # the benchmarks
-    row("bench --records 5", "Error: Invalid value for '--records': 5 is not in the range x>=10. (try `samband bench -h`)", 2),
+    row(
+        "bench --records 5",
+        "Error: Invalid value for '--records': 5 is not in the range x>=10. (try `samband bench -h`)",
+        2,
+    ),
     row(
         "bench schemas --records 5",
         "Error: Invalid value for '--records': 5 is not in the range x>=100. (try `samband bench schemas -h`)",

@@ -133,7 +133,7 @@ def test_a_second_samband_up_on_busy_ports_is_refused_at_once(tmp_path):
 
 def test_a_lock_left_by_a_killed_samband_up_is_taken_over(tmp_path):
     state = tmp_path / "state"
-    proc, lines = _up(state)
+    proc, _ = _up(state)
     server_pid = int((state / "nats-server.pid").read_text())
     proc.kill()  # SIGKILL: no clean-up; its nats-server is left running
     proc.wait(10)

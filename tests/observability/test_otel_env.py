@@ -13,7 +13,6 @@ import sys
 import threading
 
 import pytest
-
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 # what a samband process does: configure tracing as an entry point does, make one span, end

@@ -64,14 +64,17 @@ class Idle:
 
 IDLE = Idle()
 
-Item = NativeRecord | RejectedRecord | Checkpoint | Idle
+FileItem = NativeRecord | RejectedRecord | Checkpoint  # what a file holds
+Item = FileItem | Idle
 
 
 def _where(frame: Frame, key: str) -> dict[str, Any]:
     return dict(source=key, offset=frame.offset, end=frame.end, index=frame.index)
 
 
-def _item(fmt: NativeFormat, opened: Opened, frame: Frame, *, label: str, key: str, dev: int, inode: int) -> Item:
+def _item(
+    fmt: NativeFormat, opened: Opened, frame: Frame, *, label: str, key: str, dev: int, inode: int
+) -> NativeRecord | RejectedRecord:
     mark = Position(offset=frame.end, line=frame.next_line, index=frame.index + 1, dev=dev, inode=inode)
     position = f"{label}:{frame.line}"
     if frame.size > MAX_RECORD_BYTES and not frame.document:
@@ -113,7 +116,7 @@ def read_file(
     start: Position | None = None,
     final: bool = True,
     key: str | None = None,
-) -> Iterator[Item]:
+) -> Iterator[FileItem]:
     """Records of one file from ``start`` (a saved position) to its end; ``final=False`` leaves an unfinished tail."""
     path = Path(path)
     key = key or str(path.resolve())

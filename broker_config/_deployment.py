@@ -323,11 +323,12 @@ class Deployment:
                 first = {**settings, "allow_reconnect": False, "max_reconnect_attempts": 1}
                 await nc.connect(self.url, nkeys_seed=str(seed), name=f"samband-{identity}", **first)
             except (NatsError, OSError, TimeoutError) as exc:
+                cause: BaseException = exc
                 if isinstance(exc, nats.errors.NoServersError) and first_error:
-                    exc = first_error[0]  # what went wrong, not that nothing is left to try
-                refused_credentials = "authorization" in str(exc).lower() or "authentication" in str(exc).lower()
+                    cause = first_error[0]  # what went wrong, not that nothing is left to try
+                refused_credentials = any(w in str(cause).lower() for w in ("authorization", "authentication"))
                 if refused_credentials or time.monotonic() > deadline:
-                    raise BrokerUnavailable(self._unreachable(identity, exc, refused_credentials)) from exc
+                    raise BrokerUnavailable(self._unreachable(identity, cause, refused_credentials)) from cause
                 await asyncio.sleep(0.25)
                 continue
             nc.options["allow_reconnect"] = options.get("allow_reconnect", True)

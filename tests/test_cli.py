@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from samband import __version__
 from samband.broker_config import free_port
 from samband.cli import cli
-from samband.observability import get_logger, synthetic_trail, write_export
+from samband.observability import get_logger
+from samband.observability.audit import write_export
+from samband.testing import synthetic_trail
 
 from ._support import samband_process, stop_samband_process
 

@@ -255,6 +255,54 @@ TABLE = [
         "(try `samband adapter dlq -h`)",
         2,
     ),
+    # a council's decisions (samband decision, #16)
+    row(
+        "decision create bacchus-2099 --council rsr-sydd",
+        "Error: Invalid value for '--council': 'rsr-sydd' is not one of 'rsr-nord', 'rsr-mitt', 'rsr-bergslagen', "
+        "'rsr-stockholm', 'rsr-ost', 'rsr-vast', 'rsr-syd', 'operativa-radet'. (try `samband decision create -h`)",
+        2,
+    ),
+    row(
+        "decision amend bacchus-2017 --council rsr-syd --name x --key-dir {tmp}",
+        "Error: Expected rsr-syd's private key at {tmp}/rsr-syd.key, got no such file (a council's key lives with "
+        "its secretariat; point --key-dir at it)",
+        1,
+    ),
+    row(
+        "decision close bacchus-2017 --council rsr-syd --key-dir {tmp}",
+        "Error: Expected rsr-syd's private key at {tmp}/rsr-syd.key, got no such file (a council's key lives with "
+        "its secretariat; point --key-dir at it)",
+        1,
+    ),
+    row(
+        "decision grant --agency transportstyrelsen --operation bacchus-2017 --council rsr-syd",
+        "Error: Missing argument 'GRANT'. (try `samband decision grant -h`)",
+        2,
+    ),
+    row(
+        "decision revoke bacchus-transportstyrelsen --council operativa-radett",
+        "Error: Invalid value for '--council': 'operativa-radett' is not one of 'rsr-nord', 'rsr-mitt', "
+        "'rsr-bergslagen', 'rsr-stockholm', 'rsr-ost', 'rsr-vast', 'rsr-syd', 'operativa-radet'. "
+        "(try `samband decision revoke -h`)",
+        2,
+    ),
+    row(
+        "decision list --policy {tmp}/missing",
+        "Error: Invalid value for '--policy': Directory '{tmp}/missing' does not exist. (try `samband decision list -h`)",
+        2,
+    ),
+    # the follow-up's outcomes (samband outcomes, #19)
+    row(
+        "outcomes report --agency polis",
+        "Error: Invalid value for '--agency': Expected an agency, got `polis`; did you mean `polisen`? "
+        "(try `samband outcomes report -h`)",
+        2,
+    ),
+    row(
+        "outcomes report --year 2017 --from 2017-01-01",
+        "Error: Expected --year or --from/--to, got both (try `samband outcomes report -h`)",
+        2,
+    ),
     # the benchmarks
     row(
         "bench --records 5",

@@ -204,6 +204,6 @@ def _print_follow_up(f) -> None:
             f"Operation Bacchus's results (2017 report, section 6): {f.outcomes_sent} records and outcomes sent "
             "by the agencies' adapters, routed to Ruc Syd and the national follow-up"
         )
-        wide = Console()
+        wide = output_console()
         wide.width = max(wide.width, 100)  # the table needs 93 columns; narrower, rich would wrap its words
         wide.print(report_table(f.report, f.names))

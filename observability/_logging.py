@@ -76,7 +76,7 @@ def configure_logging(*, level: str | None = None, json: bool | None = None, str
     """
     stream = stream or _Stderr()
     level = (level or os.environ.get("SAMBAND_LOG_LEVEL") or "info").lower()
-    if level not in LOG_LEVELS:
+    if level not in (*LOG_LEVELS, "critical"):  # critical: a command whose printed output is all that matters
         level = "info"
     if json is None:
         json = not _isatty(stream)

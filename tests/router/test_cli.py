@@ -130,7 +130,7 @@ def test_explain_native_maps_a_line_of_an_agencys_own_export_through_its_mapping
     doc = json.loads(result.stdout)
     assert (doc["decision"], doc["rule"], doc["origin"], doc["record_type"]) == (
         "allow",
-        "bacchus.vehicle-control.customs",
+        "bacchus-2017/vehicle-control.customs",
         "polisen",
         "police.vehicle_control",
     )

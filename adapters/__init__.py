@@ -3,6 +3,7 @@
 from ._chart import CHART_SUFFIXES, write_chart
 from ._deadletter import DEAD_LETTER, DeadLetter, RawRef, list_dead_letters
 from ._derive import DERIVED_CATEGORIES, derive_outcome
+from ._dryrun import check_mapping
 from ._errors import (
     REJECT_KINDS,
     AdapterError,
@@ -11,6 +12,7 @@ from ._errors import (
     RejectedRecord,
     ReportError,
     SourceError,
+    UnknownAgency,
 )
 from ._figures import FIGURES, FigureLine, FigureSet, figure_events
 from ._formats import MAX_RECORD_BYTES, Csv, FixedWidth, JsonDocument, JsonLines, NativeFormat, Xml
@@ -30,7 +32,7 @@ from ._outcomes import (
 from ._outcomes_view import report_table, report_title
 from ._registry import CORE_AGENCIES, mapping_for, write_export
 from ._runtime import PublishSummary, map_record, publish_records
-from ._sources import Checkpoint, NativeRecord, read_file, read_jsonl, read_source
+from ._sources import IDLE, Checkpoint, Idle, NativeRecord, read_file, read_jsonl, read_source
 from ._state import Position, Positions
 from ._transforms import FieldError
 from ._utfall import OUTCOME_EXPORT_COLUMNS, OutcomeExport, outcome_row
@@ -41,6 +43,7 @@ __all__ = [
     "DEAD_LETTER",
     "DERIVED_CATEGORIES",
     "FIGURES",
+    "IDLE",
     "MAX_RECORD_BYTES",
     "OUTCOME_EXPORT_COLUMNS",
     "RECEIPT_SUBJECT",
@@ -54,6 +57,7 @@ __all__ = [
     "FigureLine",
     "FigureSet",
     "FixedWidth",
+    "Idle",
     "InboxSink",
     "JsonDocument",
     "JsonLines",
@@ -72,8 +76,10 @@ __all__ = [
     "ReportError",
     "SourceError",
     "Subtotal",
+    "UnknownAgency",
     "Xml",
     "aggregate",
+    "check_mapping",
     "consume_inbox",
     "derive_outcome",
     "figure_events",

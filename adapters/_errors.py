@@ -7,8 +7,9 @@ The tree::
     ├── PublishFailed           the broker did not acknowledge a publish in time (wraps the nats-py error)
     ├── SourceError             a source (file, directory, stdin) cannot be read at all
     ├── MappingFileError        a declarative mapping file is invalid (the message names the bad key)
-    └── ReportError             an outcomes report cannot be made: outside the identity's scope, nothing received,
-                                its inbox unreadable
+    ├── ReportError             an outcomes report cannot be made: outside the identity's scope, nothing received,
+    │                           its inbox unreadable
+    └── UnknownAgency           no adapter for that agency name (the message suggests the closest one)
 
 A `RejectedRecord` reads like msgspec's errors: what was expected, what came, and where,
 ``<reason> - at `$.field` in <file>:<line>``. Its ``kind`` is the dead-letter subject's last
@@ -29,6 +30,7 @@ __all__ = [
     "RejectedRecord",
     "ReportError",
     "SourceError",
+    "UnknownAgency",
 ]
 
 # Why a record was rejected; each is a dead-letter subject `dlq.<kind>`.
@@ -106,3 +108,7 @@ class ReportError(AdapterError):
     def __init__(self, message: str, *, usage: bool = False) -> None:
         super().__init__(message)
         self.usage = usage
+
+
+class UnknownAgency(AdapterError, LookupError):
+    """No mapping module, onboarded mapping or packaged mapping for the agency named."""

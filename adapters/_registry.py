@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._errors import AdapterError
+from samband.schemas import unknown_name
+
+from ._errors import UnknownAgency
 from ._mapping import AgencyMapping, native_format
 
 __all__ = ["CORE_AGENCIES", "MAPPINGS_DIR", "mapping_for", "write_export"]
@@ -29,26 +31,30 @@ CORE_AGENCIES = (
 MAPPINGS_DIR = Path(__file__).parent / "mappings"
 
 
-def mapping_for(agency: str, *, mapping_file: Path | None = None) -> AgencyMapping:
-    """The agency's mapping module, else its declarative mapping (``mapping_file`` or the packaged
-    ``mappings/<agency>.toml``)."""
+def mapping_for(agency: str, *, mapping_file: Path | None = None, onboarded: Path | None = None) -> AgencyMapping:
+    """The agency's mapping: ``mapping_file`` if given, else its mapping module, else the mapping
+    its deployment kept when it was onboarded (``onboarded``), else the packaged ``mappings/<agency>.toml``."""
+    from ._declarative import load_mapping
+
     if mapping_file is not None:
-        from ._declarative import load_mapping
-
         return load_mapping(mapping_file, agency=agency)
-    try:
-        return importlib.import_module(f"samband.adapters.agencies.{agency}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"samband.adapters.agencies.{agency}":
-            raise
-        packaged = MAPPINGS_DIR / f"{agency}.toml"
-        if packaged.is_file():
-            from ._declarative import load_mapping
-
-            return load_mapping(packaged, agency=agency)
-        raise AdapterError(
-            f"Expected an agency with an adapter (a mapping module or mappings/{agency}.toml), got `{agency}`"
-        ) from exc
+    if agency.isidentifier() and agency.islower():  # anything else is no module name (and no slug)
+        try:
+            return importlib.import_module(f"samband.adapters.agencies.{agency}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"samband.adapters.agencies.{agency}":
+                raise
+    if onboarded is not None:
+        return load_mapping(onboarded, agency=agency)
+    packaged = MAPPINGS_DIR / f"{agency}.toml"
+    if packaged.is_file():
+        return load_mapping(packaged, agency=agency)
+    known = {*CORE_AGENCIES, *(p.stem for p in MAPPINGS_DIR.glob("*.toml"))}
+    raise UnknownAgency(
+        unknown_name(
+            "an agency with an adapter (a mapping module, an onboarded mapping, or --mapping FILE)", agency, known
+        )
+    )
 
 
 def write_export(mapping: AgencyMapping, records: Sequence[Any], directory: Path, *, name: str | None = None) -> Path:

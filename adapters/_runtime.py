@@ -11,7 +11,9 @@ unreachable, restarting, or its stream leader moved) is published again, in the 
 id makes the retry safe, so nothing is lost and nothing is stored twice. Only after a window is
 acknowledged are the sources' positions advanced and saved, so a restart continues after the
 last acknowledged record. Each record gets its own PRODUCER span (`ProducerSpans`), ended on
-its ack, and carries its ``traceparent`` in the headers and the envelope.
+its ack, and carries its ``traceparent`` in the headers and the envelope. When a followed
+source has nothing more for now (`IDLE`), the records held are published and settled at once:
+a partial group never waits for the next record.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ._deadletter import dead_letter_for
 from ._derive import derive_outcome
 from ._errors import PublishFailed, RejectedRecord
 from ._mapping import AgencyMapping
-from ._sources import Checkpoint, NativeRecord
+from ._sources import Checkpoint, Idle, NativeRecord
 from ._state import Positions
 from ._transforms import FieldError
 
@@ -232,6 +234,10 @@ async def publish_records(
                 return
         elif isinstance(item, Checkpoint):
             pending.append(_Entry(item))
+            return
+        elif isinstance(item, Idle):
+            if pending:
+                await settle(pending, force_save=True)
             return
         elif not isinstance(item, RejectedRecord):
             raise TypeError(f"Expected a NativeRecord, RejectedRecord or Checkpoint, got `{type(item).__name__}`")

@@ -5,6 +5,10 @@ tailing: a record the writer has not finished (no line end yet, no close tag yet
 the rest. A directory is read file by file in name order; with ``follow`` new files are
 picked up, and a file counts as finished (its unfinished tail becomes a ``truncated`` dead
 letter) once a newer file exists and it has been quiet for ``settle`` seconds.
+
+A source that is followed (and stdin) yields `IDLE` whenever it has read everything there is
+for now: the runtime then publishes the records it holds instead of waiting for a fuller
+group, so a record written to a quiet export is published within one ``poll`` (0.1 s).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from ._errors import RejectedRecord, SourceError
 from ._formats import MAX_RECORD_BYTES, Frame, JsonLines, NativeFormat, Opened, ParseProblem
 from ._state import Position
 
-__all__ = ["MAX_RECORD_BYTES", "Checkpoint", "NativeRecord", "read_file", "read_jsonl", "read_source"]
+__all__ = ["IDLE", "MAX_RECORD_BYTES", "Checkpoint", "Idle", "NativeRecord", "read_file", "read_jsonl", "read_source"]
 
 _CHUNK = 1 << 20
 
@@ -49,14 +53,28 @@ class Checkpoint:
     mark: Position
 
 
-Item = NativeRecord | RejectedRecord | Checkpoint
+class Idle:
+    """Not a record: the source has nothing more to read for now (see the module docstring)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "IDLE"
+
+
+IDLE = Idle()
+
+FileItem = NativeRecord | RejectedRecord | Checkpoint  # what a file holds
+Item = FileItem | Idle
 
 
 def _where(frame: Frame, key: str) -> dict[str, Any]:
     return dict(source=key, offset=frame.offset, end=frame.end, index=frame.index)
 
 
-def _item(fmt: NativeFormat, opened: Opened, frame: Frame, *, label: str, key: str, dev: int, inode: int) -> Item:
+def _item(
+    fmt: NativeFormat, opened: Opened, frame: Frame, *, label: str, key: str, dev: int, inode: int
+) -> NativeRecord | RejectedRecord:
     mark = Position(offset=frame.end, line=frame.next_line, index=frame.index + 1, dev=dev, inode=inode)
     position = f"{label}:{frame.line}"
     if frame.size > MAX_RECORD_BYTES and not frame.document:
@@ -98,7 +116,7 @@ def read_file(
     start: Position | None = None,
     final: bool = True,
     key: str | None = None,
-) -> Iterator[Item]:
+) -> Iterator[FileItem]:
     """Records of one file from ``start`` (a saved position) to its end; ``final=False`` leaves an unfinished tail."""
     path = Path(path)
     key = key or str(path.resolve())
@@ -156,7 +174,7 @@ async def read_source(
     positions=None,
     follow: bool = False,
     stop: asyncio.Event | None = None,
-    poll: float = 0.25,
+    poll: float = 0.1,
     settle: float = 1.0,
 ) -> AsyncIterator[Item]:
     """Records from a file, a directory or stdin (``-``), from each source's saved position."""
@@ -180,6 +198,7 @@ async def read_source(
             yield item
         if not follow or stop.is_set():
             return
+        yield IDLE
         await _sleep(poll, stop)
         if stop.is_set():
             return
@@ -232,6 +251,7 @@ async def _read_directory(
                 yield Checkpoint(key, tail.cursor)
         if not follow or stop.is_set():
             return
+        yield IDLE
         await _sleep(poll, stop)
         if stop.is_set():
             return
@@ -267,5 +287,10 @@ async def _read_stdin(fmt: NativeFormat, stop: asyncio.Event, stream: BinaryIO |
     if fmt.name == "json":
         raise SourceError("Expected a file or directory for a JSON document source, got stdin (use JSON-lines)")
     threading.Thread(target=pump, name="samband-stdin", daemon=True).start()
-    while (item := await queue.get()) is not done:
+    while True:
+        if queue.empty():
+            yield IDLE
+        item = await queue.get()
+        if item is done:
+            return
         yield item

@@ -10,15 +10,16 @@ import signal
 from pathlib import Path
 
 import click
-from rich.console import Console
+import msgspec
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from samband.schemas import REGIONS
+from samband.observability import output_console
+from samband.schemas import REGIONS, unknown_name
 
 from ._chart import CHART_SUFFIXES, write_chart
 from ._deadletter import list_dead_letters
-from ._errors import AdapterError, ReportError
+from ._errors import ReportError, UnknownAgency
 from ._figures import FIGURES, figure_events
 from ._inbound import InboxSink, consume_inbox
 from ._mapping import native_format
@@ -30,7 +31,8 @@ from ._sources import read_source
 from ._state import Positions
 from ._utfall import OutcomeExport
 
-console = Console(stderr=True)
+console = output_console(stderr=True)
+_JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout.")
 
 
 @click.group("adapter")
@@ -38,18 +40,26 @@ def adapter() -> None:
     """Run an agency's adapter: publish its native export, receive its inbox, see its dead letters."""
 
 
-def _mapping(agency: str, mapping_file: Path | None, *, outcome_export: bool = False):
+def _mapping(obj, agency: str, mapping_file: Path | None, *, outcome_export: bool = False):
     if outcome_export:  # the shared outcome export (utfall CSV), read by any agency's adapter
         return OutcomeExport(agency)
+    onboarded = obj.onboarded_mapping(agency) if obj is not None and mapping_file is None else None
     try:
-        return mapping_for(agency, mapping_file=mapping_file)
-    except AdapterError as exc:
-        raise click.ClickException(str(exc)) from exc
+        return mapping_for(agency, mapping_file=mapping_file, onboarded=onboarded)
+    except UnknownAgency as exc:
+        raise click.BadParameter(str(exc), param_hint="'AGENCY'") from None
+
+
+def _on_the_bus(obj, agency: str) -> None:
+    """A usage error, with the closest name, unless ``agency`` has credentials in this deployment."""
+    dep = obj.deployment()
+    if agency not in dep.agencies:
+        raise click.BadParameter(unknown_name("an agency on the bus", agency, dep.agencies), param_hint="'AGENCY'")
 
 
 @adapter.command("sample")
 @click.argument("agency")
-@click.argument("n", type=int)
+@click.argument("n", type=click.IntRange(min=1))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", type=int, default=2017, show_default=True)
 @click.option("--operation", default="bacchus-2017", show_default=True)
@@ -67,7 +77,10 @@ def _mapping(agency: str, mapping_file: Path | None, *, outcome_export: bool = F
     help="A year of outcome events adding up to the seeds' figures (N events per figure); "
     "writes the agency's export and/or its outcome export.",
 )
+@_JSON
+@click.pass_obj
 def sample(
+    obj,
     agency: str,
     n: int,
     out_dir: Path,
@@ -77,24 +90,37 @@ def sample(
     mapping_file: Path | None,
     outcome_export: bool,
     figures: str | None,
+    as_json: bool,
 ) -> None:
     """Write N synthetic native records for AGENCY into OUT_DIR, in the agency's own export format."""
-    mapping = _mapping(agency, mapping_file, outcome_export=outcome_export)
+    if region not in REGIONS:
+        raise click.BadParameter(unknown_name("a region", region, REGIONS), param_hint="'--region'")
+    mapping = _mapping(obj, agency, mapping_file, outcome_export=outcome_export)
     if figures is None:
         records = mapping.sample(random.Random(seed), n, operation=operation, region=region)
-        click.echo(str(write_export(mapping, records, out_dir, name=_export_name(mapping))))
+        path = write_export(mapping, records, out_dir, name=_export_name(mapping))
+        if as_json:
+            click.echo(msgspec.json.encode({"agency": mapping.agency, "records": n, "file": str(path)}).decode())
+        else:
+            click.echo(str(path))
         return
     involved = sorted({line.agency for line in FIGURES[figures].lines})
     if agency not in involved:
         raise click.UsageError(f"Expected an agency with results in {figures} ({', '.join(involved)}), got `{agency}`")
-    if n < 1:
-        raise click.UsageError(f"Expected at least 1 event per figure, got {n}")
     natives, rows = figure_events(mapping, figures, random.Random(seed), n)
+    written = []
     if natives:
-        click.echo(str(write_export(mapping, natives, out_dir)))
+        written.append(write_export(mapping, natives, out_dir))
     if rows:
         export = OutcomeExport(agency)
-        click.echo(str(write_export(export, rows, out_dir, name=_export_name(export))))
+        written.append(write_export(export, rows, out_dir, name=_export_name(export)))
+    if as_json:
+        click.echo(
+            msgspec.json.encode({"agency": agency, "figures": figures, "files": [str(p) for p in written]}).decode()
+        )
+        return
+    for path in written:
+        click.echo(str(path))
 
 
 def _export_name(mapping) -> str | None:
@@ -140,6 +166,7 @@ def _export_name(mapping) -> str | None:
     "payment security), publish the outcome derived from it for the follow-up.",
 )
 @click.option("--outcome-export", is_flag=True, help="The source is the agency's outcome export (utfall CSV).")
+@_JSON
 @click.pass_obj
 def run(
     obj,
@@ -153,15 +180,24 @@ def run(
     no_inbox: bool,
     derive_outcomes: bool,
     outcome_export: bool,
+    as_json: bool,
 ) -> None:
-    """Publish AGENCY's native export (--source) and write its inbox to a sink until Ctrl-C."""
-    mapping = _mapping(agency, mapping_file, outcome_export=outcome_export)
+    """Publish AGENCY's native export (--source) and write its inbox to a sink until Ctrl-C.
+
+    With --follow a record is published as soon as the export has nothing more for now (within
+    0.1 s of being written), not when a group of records is full.
+    """
+    mapping = _mapping(obj, agency, mapping_file, outcome_export=outcome_export)
+    _on_the_bus(obj, mapping.agency)
+    if follow and source is None:
+        raise click.UsageError("Expected --source with --follow (what to follow), got none")
     kind = ".utfall" if outcome_export else ""
     state_file = state_file or obj.state_dir / "adapters" / f"{agency}{kind}.positions.json"
-    try:
-        asyncio.run(_run(obj, mapping, source, follow, sink_dir, state_file, once, no_inbox, derive_outcomes))
-    except AdapterError as exc:
-        raise click.ClickException(str(exc)) from exc
+    result = asyncio.run(
+        _run(obj, mapping, source, follow, sink_dir, state_file, once, no_inbox, derive_outcomes, as_json)
+    )
+    if as_json:
+        click.echo(msgspec.json.encode(result).decode())
 
 
 def _total_bytes(source: Path) -> int:
@@ -235,7 +271,8 @@ async def _run(
     once: bool,
     no_inbox: bool,
     derive_outcomes: bool = False,
-) -> None:
+    as_json: bool = False,
+) -> dict:
     agency = mapping.agency
     nc = await obj.connect(agency)
     stop = asyncio.Event()
@@ -244,10 +281,20 @@ async def _run(
         loop.add_signal_handler(sig, stop.set)
     sink = None if no_inbox else InboxSink(sink_dir / f"{agency}.jsonl")
     consumer = asyncio.create_task(consume_inbox(nc, agency, sink, stop, receipts=True)) if sink is not None else None
+    result: dict = {"agency": agency}
     try:
         if source is not None:
             summary = await _publish(nc, mapping, source, follow, state_file, stop, derive_outcomes)
-            _print_summary(agency, summary)
+            result.update(
+                read=summary.read,
+                published=summary.published,
+                outcomes=summary.outcomes,
+                duplicates=summary.duplicates,
+                dead_lettered=summary.dead_lettered,
+                rejected=[{"kind": r.kind, "position": r.position, "reason": str(r)} for r in summary.rejected],
+            )
+            if not as_json:
+                _print_summary(agency, summary)
         if once or consumer is None:
             last = -1
             while sink is not None and len(sink) != last and not stop.is_set():
@@ -262,7 +309,10 @@ async def _run(
             sink.close()
         await nc.close()
     if sink is not None:
-        console.print(f"[bold]{agency}[/]: {len(sink)} delivered records in {sink.path}")
+        result.update(delivered=len(sink), sink=str(sink.path))
+        if not as_json:
+            console.print(f"[bold]{agency}[/]: {len(sink)} delivered records in {sink.path}")
+    return result
 
 
 @adapter.command("dlq")
@@ -270,16 +320,28 @@ async def _run(
 @click.option(
     "--kind", help="Only dead letters of this kind (syntax, encoding, oversized, truncated, missing-field, ...)."
 )
-@click.option("--limit", type=int, default=200, show_default=True, help="The most recent N.")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="The most recent N.")
 @click.option("--raw", "show_raw", is_flag=True, help="Also print each record's raw bytes (the agency's own data).")
+@_JSON
 @click.pass_obj
-def dlq(obj, agency: str, kind: str | None, limit: int, show_raw: bool) -> None:
+def dlq(obj, agency: str, kind: str | None, limit: int, show_raw: bool, as_json: bool) -> None:
     """List AGENCY's dead letters (read with the agency's own credentials)."""
-    try:
-        letters = asyncio.run(_dlq(obj, agency, kind, limit))
-    except AdapterError as exc:
-        raise click.ClickException(str(exc)) from exc
-    out = Console()
+    from ._errors import REJECT_KINDS
+
+    _on_the_bus(obj, agency)
+    if kind is not None and kind not in REJECT_KINDS:
+        raise click.BadParameter(unknown_name("a dead-letter kind", kind, REJECT_KINDS), param_hint="'--kind'")
+    letters = asyncio.run(_dlq(obj, agency, kind, limit))
+    if as_json:
+        docs = []
+        for seq, letter in letters:
+            doc = msgspec.to_builtins(letter)
+            if not show_raw:
+                doc.pop("raw", None)
+            docs.append({"seq": seq, **doc})
+        click.echo(msgspec.json.encode(docs).decode())
+        return
+    out = output_console()
     table = Table(title=f"{agency}: dead letters ({len(letters)})")
     for col in ("seq", "rejected at", "kind", "position", "field", "reason"):
         table.add_column(col, overflow="fold")
@@ -360,6 +422,7 @@ def report(
     if chart is not None and chart.suffix.lower() not in CHART_SUFFIXES:
         raise click.BadParameter(f"Expected a file ending in .svg or .png, got `{chart.name}`", param_hint="--chart")
     identity = identity or (f"ruc_{region}" if region not in (None, "national") else "uppfoljning")
+    obj.check_agency(agency, "--agency")
     parties = obj.deployment().agencies
     if identity not in parties:
         raise click.UsageError(f"Expected an identity on the bus ({', '.join(sorted(parties))}), got `{identity}`")
@@ -375,7 +438,7 @@ def report(
     elif as_csv:
         click.echo(report_csv(result), nl=False)
     else:
-        out = Console()
+        out = output_console()
         out.width = max(out.width, 100)  # the table needs 93 columns; narrower, rich would wrap its words
         out.print(report_table(result, names))
     if chart is not None:

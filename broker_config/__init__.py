@@ -10,8 +10,10 @@ from ._errors import (
     BrokerReloadError,
     BrokerStartError,
     BrokerUnavailable,
+    DeploymentInUse,
     OnboardingError,
 )
+from ._lock import StateLock
 from ._onboarding import Onboarded, adapter_command, offboard, onboard, register, registration_subject
 from ._production import ClusterLayout, provision_cluster, render_cluster
 from ._render import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_ACCOUNT, render_server_config
@@ -42,9 +44,11 @@ __all__ = [
     "ClusterLayout",
     "Credentials",
     "Deployment",
+    "DeploymentInUse",
     "NatsServer",
     "Onboarded",
     "OnboardingError",
+    "StateLock",
     "adapter_command",
     "builtin_agencies",
     "check_config",

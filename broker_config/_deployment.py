@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from samband.observability import get_logger
 from ._agencies import Agency, builtin_agencies
 from ._creds import STEWARD, Credentials
 from ._errors import BrokerConfigError, BrokerUnavailable, OnboardingError
+from ._lock import StateLock, check_ports_free
 from ._render import render_server_config
 from ._server import NatsServer, check_config, free_port, reload_server
 
@@ -117,6 +121,7 @@ class Deployment:
         self.http_port = http_port or free_port()
         self.creds = Credentials(self.state_dir)
         self.server: NatsServer | None = None
+        self.lock = StateLock(self.state_dir)
 
     @property
     def url(self) -> str:
@@ -169,9 +174,34 @@ class Deployment:
         return self.config_file
 
     def start(self) -> NatsServer:
-        self.render()
+        """Start the deployment's nats-server: refused while another live process uses this state
+        directory (`DeploymentInUse`) or while its ports are taken (`BrokerStartError`)."""
+        server = self._prepare()
+        try:
+            return server.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    async def start_async(self) -> NatsServer:
+        """`start`, giving the event loop back while the server comes up (cancel it to stop)."""
+        server = self._prepare()
+        try:
+            return await server.start_async()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _prepare(self) -> NatsServer:
+        self.lock.acquire()
+        try:
+            check_ports_free({"--port": self.port, "--http-port": self.http_port}, pid_file=self.pid_file)
+            self.render()
+        except BaseException:
+            self.lock.release()
+            raise
         self.server = NatsServer(self.config_file, port=self.port, http_port=self.http_port, log_file=self.log_file)
-        return self.server.start()
+        return self.server
 
     def reload(self, *, timeout: float = 10.0) -> None:
         """Make the running nats-server re-read its configuration live (no restart).
@@ -181,9 +211,21 @@ class Deployment:
         """
         reload_server(self.pid_file, self.log_file, self.http_port, timeout=timeout)
 
+    def ensure_running(self) -> None:
+        """Raise `BrokerUnavailable` (one line: what, where, what to do) unless this deployment's server runs."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            raise BrokerUnavailable(
+                f"Expected this deployment's nats-server running at {self.url}, found none (no live pid in "
+                f"{self.pid_file}): is the deployment running? Start it with `samband --state-dir {self.state_dir} up`"
+            ) from None
+
     def stop(self) -> None:
         if self.server:
             self.server.stop()
+        self.lock.release()
 
     def apply(self, agencies: dict[str, Agency]) -> None:
         """Render the configuration for ``agencies`` and reload the running server live.
@@ -202,6 +244,7 @@ class Deployment:
         was loaded; under the lock the latest agencies are read again, so neither change is lost.
         """
         with _config_lock(self.state_dir):
+            self.ensure_running()
             if self.meta_file.exists():
                 self.agencies = dict(Deployment.load(self.state_dir).agencies)
             agencies = dict(self.agencies)
@@ -240,23 +283,76 @@ class Deployment:
         for slug in set(previous) - set(agencies):
             self.creds.revoke(slug)
 
-    async def connect(self, identity: str, **options) -> nats.NATS:
-        """Connect as one identity (agency slug, ``router``, ``sso``, ``auditor``, ``admin``)."""
-        try:
-            return await nats.connect(
-                self.url,
-                nkeys_seed=str(self.seed(identity)),
-                name=f"samband-{identity}",
-                **{
-                    "connect_timeout": 5,
-                    "max_reconnect_attempts": -1,
-                    "reconnect_time_wait": 0.25,
-                    "error_cb": _log_error(identity),
-                    **options,
-                },
+    async def connect(self, identity: str, *, first_connect: float = 3.0, **options) -> nats.NATS:
+        """Connect as one identity (agency slug, ``router``, ``sso``, ``auditor``, ``admin``).
+
+        The first connection is tried for ``first_connect`` seconds (a broker that is starting
+        answers within them) and then refused with one line that names the URL, the identity
+        and what to do; credentials the server refuses are refused at once. Once connected, the
+        client reconnects for ever (a broker restart is ridden out).
+        """
+        seed = self.seed(identity)
+        if not seed.is_file():
+            raise BrokerUnavailable(
+                f"Expected credentials for `{identity}` at {seed}, found none: "
+                f"is `{identity}` on this deployment ({self.state_dir})?"
             )
-        except (NatsError, OSError) as exc:
-            raise BrokerUnavailable(f"cannot connect to {self.url} as {identity}: {exc!r}") from exc
+        connected = False
+        log_error = _log_error(identity)
+        first_error: list[BaseException] = []
+
+        async def error_cb(exc: Exception) -> None:
+            if connected:
+                await log_error(exc)
+            else:  # before the first connection, failures are ours to report, once
+                first_error[:] = [exc]
+
+        settings = {
+            "connect_timeout": 2,
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.25,
+            "error_cb": error_cb,
+            **options,
+        }
+        deadline = time.monotonic() + first_connect
+        while True:
+            nc = nats.NATS()
+            try:
+                # nats-py retries a first connection for ever unless both are bounded; they are set
+                # back once connected (nats-py reads them from `options` on each disconnect)
+                first = {**settings, "allow_reconnect": False, "max_reconnect_attempts": 1}
+                await nc.connect(self.url, nkeys_seed=str(seed), name=f"samband-{identity}", **first)
+            except (NatsError, OSError, TimeoutError) as exc:
+                cause: BaseException = exc
+                if isinstance(exc, nats.errors.NoServersError) and first_error:
+                    cause = first_error[0]  # what went wrong, not that nothing is left to try
+                refused_credentials = any(w in str(cause).lower() for w in ("authorization", "authentication"))
+                if refused_credentials or time.monotonic() > deadline:
+                    raise BrokerUnavailable(self._unreachable(identity, cause, refused_credentials)) from cause
+                await asyncio.sleep(0.25)
+                continue
+            nc.options["allow_reconnect"] = options.get("allow_reconnect", True)
+            nc.options["max_reconnect_attempts"] = settings["max_reconnect_attempts"]
+            connected = True
+            return nc
+
+    def _unreachable(self, identity: str, exc: BaseException, refused_credentials: bool) -> str:
+        here = f"--state-dir {self.state_dir}"
+        if refused_credentials:
+            return (
+                f"Expected the nats-server at {self.url} to accept `{identity}`, got an authorization violation: "
+                f"another deployment answers on that port; start this one with `samband {here} up`"
+            )
+        if isinstance(exc, ConnectionRefusedError):
+            why = "connection refused"
+        elif isinstance(exc, TimeoutError):
+            why = "no answer in time"
+        else:
+            why = str(exc) or type(exc).__name__
+        return (
+            f"Expected a nats-server at {self.url} for `{identity}`, got {why}: "
+            f"is the deployment running? Start it with `samband {here} up`"
+        )
 
     async def provision(self) -> None:
         """Create (or update) the router's streams and every agency's inbox stream. Idempotent."""

@@ -1,14 +1,18 @@
 """Onboarding and offboarding an agency on a running broker: one file in, live, no restart.
 
 The steps, in order, each undone if a later one in the same group fails:
-validate the file, make credentials, re-render, check with ``nats-server -t``, reload the
-running server (SIGHUP), create the agency's streams, announce it to the router on REGISTRY.
+validate the file (and, through ``check``, its mapping: before anything changes), keep a copy
+of the mapping in the state directory, make credentials, re-render, check with
+``nats-server -t``, reload the running server (SIGHUP), create the agency's streams, announce
+it to the router on REGISTRY.
 """
 
 from __future__ import annotations
 
 import shlex
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +28,22 @@ from ._creds import ROUTER
 from ._deployment import Deployment
 from ._errors import AgencyFileError, BrokerConfigError, BrokerUnavailable, OnboardingError
 
-__all__ = ["Onboarded", "adapter_command", "offboard", "onboard", "register", "registration_subject"]
+__all__ = [
+    "MAPPINGS_DIR",
+    "Onboarded",
+    "adapter_command",
+    "offboard",
+    "onboard",
+    "register",
+    "registration_subject",
+]
 
 log = get_logger("samband.broker")
+
+# Where a deployment keeps the mapping of each agency it onboarded (<state>/mappings/<slug>.toml):
+# the copy that was checked, so `samband adapter run SLUG` needs no --mapping and no longer
+# depends on where the agency file happened to lie.
+MAPPINGS_DIR = "mappings"
 
 
 def registration_subject(slug: str) -> str:
@@ -42,23 +59,14 @@ class Onboarded:
     adapter_command: str | None
 
 
-def adapter_command(dep: Deployment, agency: Agency, agency_file: Path) -> str | None:
-    """The command that runs the agency's declarative adapter against this deployment."""
+def adapter_command(dep: Deployment, agency: Agency) -> str | None:
+    """The command that runs the agency's declarative adapter against this deployment (the
+    deployment remembers the mapping: no --mapping)."""
     if not agency.mapping:
         return None
     return shlex.join(
-        [
-            "samband",
-            "--state-dir",
-            str(dep.state_dir),
-            "adapter",
-            "run",
-            agency.slug,
-            "--mapping",
-            str(mapping_path(agency, agency_file)),
-            "--sink",
-            str(dep.state_dir / "received"),
-        ]
+        ["samband", "--state-dir", str(dep.state_dir), "adapter", "run", agency.slug]
+        + ["--sink", str(dep.state_dir / "received")]
     )
 
 
@@ -92,8 +100,14 @@ async def register(dep: Deployment, agency: Agency, *, active: bool = True) -> i
         await nc.close()
 
 
-async def onboard(dep: Deployment, file: Path | str) -> Onboarded:
-    """Onboard the agency described by ``file`` onto the running broker of ``dep``."""
+async def onboard(
+    dep: Deployment, file: Path | str, *, check: Callable[[Agency, Path], None] | None = None
+) -> Onboarded:
+    """Onboard the agency described by ``file`` onto the running broker of ``dep``.
+
+    ``check(agency, mapping_file)`` runs before anything changes (the CLI tries the mapping on
+    its own sample records there); whatever it raises refuses the agency.
+    """
     file = Path(file)
     agency = load_agency_file(file, require_mapping=True)
     if agency.tier == "centre":
@@ -104,25 +118,34 @@ async def onboard(dep: Deployment, file: Path | str) -> Onboarded:
         raise AgencyFileError(
             f"{file}: key `slug`: Expected a slug not yet on the bus, got {agency.slug!r} (already onboarded)"
         )
+    source = mapping_path(agency, file)
+    if check is not None:
+        check(agency, source)
+    kept = (dep.state_dir / MAPPINGS_DIR / f"{agency.slug}.toml").resolve()
+    agency = msgspec.structs.replace(agency, mapping=str(kept))
     try:
         dep.change(add=agency)
     except OnboardingError as exc:  # another `samband onboard` added it meanwhile
         raise AgencyFileError(f"{file}: key `slug`: {exc}") from exc
+    except BrokerUnavailable:
+        raise
     except BrokerConfigError as exc:
         raise OnboardingError(
             f"{file}: the broker refused the configuration with `{agency.slug}` added; nothing changed: {exc}"
         ) from exc
     try:
+        kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copyfile(source, kept)
         await dep.provision_inbox(agency.slug)
         seq = await register(dep, agency, active=True)
-    except BrokerConfigError as exc:
+    except (BrokerConfigError, OSError) as exc:
         # All or nothing: an agency on the bus without its inbox or unknown to the router helps no one.
         dep.change(remove=agency.slug)
         raise OnboardingError(
             f"{file}: `{agency.slug}` could not be set up and was taken off the bus again: {exc}"
         ) from exc
     log.info("agency onboarded", agency=agency.slug, registration_seq=seq)
-    return Onboarded(agency, file, dep.seed(agency.slug), seq, adapter_command(dep, agency, file))
+    return Onboarded(agency, file, dep.seed(agency.slug), seq, adapter_command(dep, agency))
 
 
 async def offboard(dep: Deployment, slug: str) -> int:
@@ -134,6 +157,8 @@ async def offboard(dep: Deployment, slug: str) -> int:
         raise OnboardingError(f"Expected an agency, got the centre {slug!r} (the effort's centres ship with samband)")
     try:
         dep.change(remove=slug)
+    except BrokerUnavailable:
+        raise
     except BrokerConfigError as exc:
         raise OnboardingError(
             f"cannot offboard {slug}: the broker refused the configuration without it; nothing changed: {exc}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -71,6 +72,21 @@ class NatsServer:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, *, timeout: float = 20.0) -> NatsServer:
+        self.spawn()
+        deadline = time.monotonic() + timeout
+        while not self._ready(deadline, timeout):
+            time.sleep(0.05)
+        return self
+
+    async def start_async(self, *, timeout: float = 20.0) -> NatsServer:
+        """`start` that gives the event loop back while the server comes up (a SIGTERM then stops it)."""
+        self.spawn()
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(self._ready, deadline, timeout):
+            await asyncio.sleep(0.05)
+        return self
+
+    def spawn(self) -> None:
         binary = find_nats_server()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child for its lifetime
@@ -81,36 +97,39 @@ class NatsServer:
             stdin=subprocess.DEVNULL,
         )
         log.close()
-        self._wait_ready(timeout)
-        return self
 
-    def _log_tail(self, lines: int = 30) -> str:
+    def _last_error(self) -> str:
+        """The log's last error line (what an operator needs first), else its last line."""
         try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+            lines = self.log_file.read_text(errors="replace").splitlines()
         except OSError:
-            return "(no log)"
+            return "no log"
+        errors = [ln for ln in lines if "[FTL]" in ln or "[ERR]" in ln]
+        return (errors or lines or ["empty log"])[-1].strip()
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def _ready(self, deadline: float, timeout: float) -> bool:
+        """True once the server answers its health check; raises if it exited or the deadline passed."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise BrokerStartError(
+                f"nats-server exited with code {self.proc.returncode} before it was ready: "
+                f"{self._last_error()} (log: {self.log_file})"
+            )
         url = f"http://{self.host}:{self.http_port}/healthz?js-enabled-only=true"
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise BrokerStartError(
-                    f"nats-server exited with code {self.proc.returncode} before it was ready; "
-                    f"its log:\n{self._log_tail()}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise BrokerStartError(
-            f"nats-server was not ready within {timeout:.0f}s on {self.url}; its log:\n{self._log_tail()}"
-        )
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                # ready, and still ours: a server that died on a taken port leaves the other one answering
+                if resp.status == 200 and self.proc.poll() is None:
+                    return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            self.stop()
+            raise BrokerStartError(
+                f"nats-server was not ready within {timeout:.0f}s on {self.url}: {self._last_error()} "
+                f"(log: {self.log_file})"
+            )
+        return False
 
     def reload(self) -> None:
         """Ask the running server to re-read its configuration (SIGHUP): connections stay up."""

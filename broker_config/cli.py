@@ -1,75 +1,43 @@
-"""`samband onboard|offboard|creds|broker`: agencies joining and leaving live, credentials, production configs."""
+"""`samband offboard|creds|broker`: agencies leaving live, credentials, production configs.
+
+(`samband onboard` composes the broker's onboarding with the adapter's mapping check: it lives in samband/.)"""
 
 from __future__ import annotations
 
 import asyncio
-import shlex
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
+import msgspec
+
+from samband.observability import output_console
+from samband.schemas import unknown_name
 
 from ._agencies import load_agency_file
-from ._errors import BrokerConfigError
 from ._onboarding import offboard as _offboard
-from ._onboarding import onboard as _onboard
 from ._production import ClusterLayout, provision_cluster, render_cluster
 
-console = Console()
+console = output_console()
+_JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout.")
 
 
-def _run(coro):
-    try:
-        return asyncio.run(coro)
-    except BrokerConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@click.command("onboard")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--start-adapter", is_flag=True, help="Also start the agency's declarative adapter in the background.")
-@click.pass_obj
-def onboard(obj, file: Path, start_adapter: bool) -> None:
-    """Onboard the agency described by FILE onto the running broker, live (no restart)."""
-    dep = obj.deployment()
-    result = _run(_onboard(dep, file))
-    a = result.agency
-    console.print(
-        f"[green]onboarded[/] [bold]{a.slug}[/] ({a.name}, {a.tier}): account {a.slug}, "
-        f"credentials {result.seed_file} (0600), broker reloaded live, "
-        f"registered with the router (REGISTRY seq {result.registration_seq})"
-    )
-    if result.adapter_command:
-        if start_adapter:
-            log = dep.state_dir / "adapters" / f"{a.slug}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            argv = shlex.split(result.adapter_command)
-            # the same `samband` as this one (the venv's), even when it is not on PATH
-            beside = Path(sys.executable).parent / "samband"
-            argv[0] = str(beside) if beside.is_file() else shutil.which("samband") or "samband"
-            with open(log, "ab") as out:
-                proc = subprocess.Popen(
-                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-                )
-            click.echo(
-                f"adapter started (pid {proc.pid}, log {log}); "
-                f"it writes delivered records to {dep.state_dir / 'received'}"
-            )
-        else:
-            click.echo("start its adapter (add --source EXPORT [--follow] to publish its export) with:")
-            click.echo(f"  {result.adapter_command}")
+def _emit_json(doc: object) -> None:
+    click.echo(msgspec.json.encode(doc).decode())
 
 
 @click.command("offboard")
 @click.argument("agency")
+@_JSON
 @click.pass_obj
-def offboard(obj, agency: str) -> None:
+def offboard(obj, agency: str, as_json: bool) -> None:
     """Revoke AGENCY's credentials live; its grants lapse, its audit history stays."""
     dep = obj.deployment()
-    seq = _run(_offboard(dep, agency))
+    if agency not in dep.agencies:
+        raise click.BadParameter(unknown_name("an agency on the bus", agency, dep.agencies), param_hint="'AGENCY'")
+    seq = asyncio.run(_offboard(dep, agency))
+    if as_json:
+        _emit_json({"agency": agency, "registration_seq": seq, "active": False})
+        return
     console.print(
         f"[yellow]offboarded[/] [bold]{agency}[/]: credentials revoked, its connections closed by a live reload, "
         f"registration inactive (REGISTRY seq {seq}); the audit trail keeps its history"
@@ -83,14 +51,15 @@ def creds() -> None:
 
 @creds.command("show")
 @click.argument("identity")
+@_JSON
 @click.pass_obj
-def creds_show(obj, identity: str) -> None:
+def creds_show(obj, identity: str, as_json: bool) -> None:
     """How IDENTITY (an agency slug, router, sso, auditor, admin) connects: URL, seed file, snippets."""
     dep = obj.deployment()
     seed = dep.seed(identity)
     if not seed.exists():
         known = sorted(p.stem for p in dep.creds.dir.glob("*.nk"))
-        raise click.ClickException(f"Expected an identity with credentials ({', '.join(known)}), got {identity!r}")
+        raise click.BadParameter(unknown_name("an identity with credentials", identity, known), param_hint="'IDENTITY'")
     account = (
         identity
         if identity in dep.agencies
@@ -98,6 +67,17 @@ def creds_show(obj, identity: str) -> None:
             identity, "?"
         )
     )
+    if as_json:
+        _emit_json(
+            {
+                "identity": identity,
+                "account": account,
+                "public_key": dep.creds.public_key(identity),
+                "url": dep.url,
+                "seed_file": str(seed),
+            }
+        )
+        return
     # Plain echo, not rich: these lines are meant to be copied, so they must never be wrapped.
     sample = "out.outcome" if identity in dep.agencies else "registry.>"
     verb = "pub" if identity in dep.agencies else "sub"
@@ -126,7 +106,7 @@ def broker() -> None:
 @click.option(
     "--cluster",
     "nodes",
-    type=int,
+    type=click.IntRange(min=1),
     default=3,
     show_default=True,
     help="Number of hub nodes (JetStream, R3 router streams).",
@@ -143,33 +123,34 @@ def broker() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Extra (network) agency files to include beside the deployment's agencies.",
 )
+@_JSON
 @click.pass_obj
 def broker_render(
-    obj, nodes: int, leaves: tuple[str, ...], out_dir: Path, host: str, agency_files: tuple[Path, ...]
+    obj, nodes: int, leaves: tuple[str, ...], out_dir: Path, host: str, agency_files: tuple[Path, ...], as_json: bool
 ) -> None:
     """Write a production layout: NODES hub configs and one leaf-node config per --leaf agency."""
     from ._deployment import Deployment
 
     dep = Deployment.load(obj.state_dir) if (obj.state_dir / "deployment.json").exists() else Deployment(obj.state_dir)
     agencies = dict(dep.agencies)
-    try:
-        for f in agency_files:
-            a = load_agency_file(f)
-            agencies[a.slug] = a
-        paths = render_cluster(
-            agencies=agencies.values(),
-            creds=dep.creds,
-            out_dir=out_dir,
-            nodes=nodes,
-            leaves=leaves,
-            layout=ClusterLayout.standard(nodes, len(leaves), host),
-        )
-        from ._server import check_config
+    for f in agency_files:
+        a = load_agency_file(f)
+        agencies[a.slug] = a
+    paths = render_cluster(
+        agencies=agencies.values(),
+        creds=dep.creds,
+        out_dir=out_dir,
+        nodes=nodes,
+        leaves=leaves,
+        layout=ClusterLayout.standard(nodes, len(leaves), host),
+    )
+    from ._server import check_config
 
-        for p in paths:
-            check_config(p)
-    except BrokerConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    for p in paths:
+        check_config(p)
+    if as_json:
+        _emit_json({"written": [str(p) for p in paths], "checked": True})
+        return
     for p in paths:
         console.print(f"wrote {p}" + ("  (holds the agency's seed: 0600)" if p.name.startswith("leaf-") else ""))
     console.print(f"each config checked with `nats-server -t`; start a node with `nats-server -c {paths[0]}`")
@@ -177,13 +158,19 @@ def broker_render(
 
 @broker.command("provision")
 @click.option("--server", "servers", multiple=True, required=True, help="A node's client URL (repeatable).")
-@click.option("--replicas", type=int, default=3, show_default=True, help="JetStream replicas for every stream.")
+@click.option(
+    "--replicas", type=click.IntRange(min=1), default=3, show_default=True, help="JetStream replicas for every stream."
+)
+@_JSON
 @click.pass_obj
-def broker_provision(obj, servers: tuple[str, ...], replicas: int) -> None:
+def broker_provision(obj, servers: tuple[str, ...], replicas: int, as_json: bool) -> None:
     """Create the router's and every agency's streams on a running cluster (R3 by default)."""
     dep = obj.deployment()
-    _run(provision_cluster(dep.creds, sorted(dep.agencies), list(servers), replicas=replicas))
+    asyncio.run(provision_cluster(dep.creds, sorted(dep.agencies), list(servers), replicas=replicas))
+    if as_json:
+        _emit_json({"servers": list(servers), "agencies": sorted(dep.agencies), "replicas": replicas})
+        return
     console.print(f"streams of ROUTER and {len(dep.agencies)} agencies provisioned with {replicas} replicas")
 
 
-commands = [onboard, offboard, creds, broker]
+commands = [offboard, creds, broker]

@@ -7,7 +7,7 @@ from inspect import isfunction
 from msgspec import Struct
 
 from ._errors import AuditKeyError, ObservabilityError
-from ._logging import configure_logging, get_logger, scrub_identifiers
+from ._logging import LOG_LEVELS, configure_logging, get_logger, output_console, scrub_identifiers
 from ._message_spans import MessageSpan, ProducerSpans, Spans
 from ._pseudonym import Pseudonymiser, load_or_create_key
 from ._tracing import (
@@ -24,6 +24,7 @@ from ._tracing import (
 )
 
 __all__ = [
+    "LOG_LEVELS",
     "AuditKeyError",
     "MessageSpan",
     "ObservabilityError",
@@ -41,6 +42,7 @@ __all__ = [
     "inject_headers",
     "inject_span",
     "load_or_create_key",
+    "output_console",
     "producer_span",
     "remote_parent",
     "scrub_identifiers",

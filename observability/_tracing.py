@@ -42,6 +42,10 @@ _propagator = TraceContextTextMapPropagator()
 TRACER_NAME = "samband"
 
 
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
 def configure_tracing(
     service_name: str,
     *,
@@ -51,42 +55,66 @@ def configure_tracing(
 ) -> TracerProvider:
     """Install a tracer provider (once per process; later calls add their processors to it).
 
-    ``exporter`` (default: env ``OTEL_TRACES_EXPORTER``, else ``otlp`` when
-    ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else ``none``): ``otlp`` needs the
-    opentelemetry-exporter-otlp package; ``console`` prints spans; ``none`` still creates spans,
-    so their ids reach logs, headers and audit records. The ratio (default: env
-    ``SAMBAND_TRACE_RATIO``, else 1.0) samples whole traces; the audit trail is never sampled.
+    The standard OpenTelemetry environment variables work as the spec says (docs/operating.md,
+    "Traces"): ``OTEL_SDK_DISABLED=true`` makes every span a no-op; ``OTEL_SERVICE_NAME`` (or
+    ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``) names the service instead of
+    ``service_name``; ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` choose the sampler
+    (else ``SAMBAND_TRACE_RATIO``, a parent-based ratio, default 1.0; ``sample_ratio`` overrides
+    both); ``OTEL_TRACES_EXPORTER`` (``otlp``, ``console``, ``none``, comma-separated) chooses the
+    exporters, and when it is unset spans go to OTLP as soon as an endpoint is set
+    (``OTEL_EXPORTER_OTLP_ENDPOINT``, to which ``/v1/traces`` is added, or
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, used as it is), and nowhere otherwise (samband does
+    not send to a collector no one configured). OTLP is HTTP/protobuf, installed with samband.
+    Without an exporter spans are still made, so their ids reach logs, headers and audit records.
+    The audit trail is never sampled.
     """
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         for p in processors or []:
             current.add_span_processor(p)
         return current
-    if sample_ratio is None:
-        sample_ratio = float(os.environ.get("SAMBAND_TRACE_RATIO", "1.0"))
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service_name}),
-        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
-    )
+    named = _env("OTEL_SERVICE_NAME") or "service.name=" in _env("OTEL_RESOURCE_ATTRIBUTES")
+    # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES itself
+    resource = Resource.create({} if named else {"service.name": service_name})
+    sampler: Any = None  # None: the SDK reads OTEL_TRACES_SAMPLER(_ARG)
+    if sample_ratio is not None or not _env("OTEL_TRACES_SAMPLER"):
+        ratio = sample_ratio if sample_ratio is not None else float(_env("SAMBAND_TRACE_RATIO") or "1.0")
+        sampler = ParentBased(TraceIdRatioBased(ratio))
+    provider = TracerProvider(resource=resource, sampler=sampler)  # a no-op under OTEL_SDK_DISABLED=true
     for p in processors or []:
         provider.add_span_processor(p)
-    if exporter is None:
-        exporter = os.environ.get("OTEL_TRACES_EXPORTER") or (
-            "otlp" if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else "none"
-        )
-    if exporter == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore
-
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        except ImportError:
-            logging.getLogger(__name__).warning(
-                "OTLP requested but opentelemetry-exporter-otlp is not installed; spans are not exported"
-            )
-    elif exporter == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    if _env("OTEL_SDK_DISABLED").lower() != "true":
+        for name in _exporters(exporter):
+            _add_exporter(provider, name)
     trace.set_tracer_provider(provider)
     return provider
+
+
+def _exporters(exporter: str | None) -> list[str]:
+    if exporter is None:
+        exporter = _env("OTEL_TRACES_EXPORTER")
+    if not exporter:
+        endpoint = _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or _env("OTEL_EXPORTER_OTLP_ENDPOINT")
+        exporter = "otlp" if endpoint else "none"
+    return [e.strip().lower() for e in exporter.split(",") if e.strip() and e.strip().lower() != "none"]
+
+
+def _add_exporter(provider: TracerProvider, name: str) -> None:
+    log = logging.getLogger(__name__)
+    if name == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif name == "otlp":
+        protocol = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+        if protocol != "http/protobuf":
+            log.warning(
+                "spans are not exported: OTLP protocol %r is not installed (samband exports http/protobuf)", protocol
+            )
+            return
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        log.warning("spans are not exported: unknown OTEL_TRACES_EXPORTER %r (otlp, console or none)", name)
 
 
 @functools.cache

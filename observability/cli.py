@@ -10,13 +10,14 @@ from pathlib import Path
 
 import click
 import msgspec
-from rich.console import Console, JustifyMethod
+from rich.console import JustifyMethod
 from rich.table import Table
 
-from samband.schemas import InvalidIdentifier, normalise_personnummer
+from samband.schemas import REGIONS, InvalidIdentifier, normalise_personnummer, unknown_name
 from samband.schemas.layout import RECEIPTS_STREAM
 
 from ._errors import ObservabilityError
+from ._logging import output_console
 from ._pseudonym import Pseudonymiser
 from .audit import (
     AUDIT_DECODER,
@@ -42,8 +43,8 @@ from .audit import (
 
 __all__ = ["audit", "commands", "query_broker"]
 
-console = Console()
-err = Console(stderr=True)
+console = output_console()
+err = output_console(stderr=True)
 
 _identity = click.option(
     "--as",
@@ -64,6 +65,14 @@ def _when(_ctx, param, value: str | None) -> _dt.datetime | None:
             f"Expected an ISO 8601 date or time like 2017-03-01 or 2017-03-01T12:00Z, got {value!r}"
         ) from None
     return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
+
+
+def _in_order(since: _dt.datetime | None, until: _dt.datetime | None) -> None:
+    if since is not None and until is not None and since > until:
+        raise click.BadParameter(
+            f"Expected --since before --until, got --since {since.isoformat()} after --until {until.isoformat()}",
+            param_hint="'--since'",
+        )
 
 
 def _run(coro):
@@ -145,12 +154,18 @@ def query(
     records appended since the last query are read and checked onto what was indexed. If the
     trail no longer holds what was indexed, it says what and where, and gives no answer (exit 1).
     """
+    _in_order(since, until)
+    known = obj.agencies()
+    obj.check_agency(origin, "--from", known=known)
+    obj.check_agency(recipient, "--to", known=known)
+    if region is not None and region not in REGIONS:
+        raise click.BadParameter(unknown_name("a region", region, REGIONS), param_hint="'--region'")
     subject = None
     if person:
         try:
             canonical = normalise_personnummer(person)
         except InvalidIdentifier as exc:
-            raise click.BadParameter(str(exc), param_hint="--person") from None
+            raise click.BadParameter(str(exc), param_hint="'--person'") from None
         key_path = obj.state_dir / "keys" / "pseudonym.key"
         try:
             key = bytes.fromhex(key_path.read_text().strip())
@@ -265,9 +280,10 @@ def _table(found: list[AuditRecord], total: int) -> tuple[str, Table]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The checkpoint public key to trust (PEM); default: the deployment's, or the export's own.",
 )
+@click.option("--json", "as_json", is_flag=True, help="The verdict as JSON on stdout (exit code as without it).")
 @_identity
 @click.pass_obj
-def verify(obj, file: Path | None, public_key: Path | None, identity: str) -> None:
+def verify(obj, file: Path | None, public_key: Path | None, as_json: bool, identity: str) -> None:
     """Check the hash chain and every checkpoint signature; exit 1 naming the first bad sequence."""
     if file:
         trail = read_export(file)
@@ -278,6 +294,16 @@ def verify(obj, file: Path | None, public_key: Path | None, identity: str) -> No
     except ObservabilityError as exc:
         raise click.ClickException(str(exc)) from exc
     result = verify_bytes(trail.records, trail.checkpoints, key, anchor=None if file else "0" * 64)
+    if as_json:
+        doc = {
+            "ok": result.ok,
+            "records": len(trail.records),
+            "checkpoints": len(trail.checkpoints),
+            "key_id": key_id(key) if key else None,
+            "verdict": str(result),
+        }
+        click.echo(msgspec.json.encode(doc).decode())
+        sys.exit(0 if result.ok else 1)
     if result.ok:
         signer = f"; checkpoints signed by key {key_id(key)}" if key else ""
         console.print(f"[green]{result}[/]{signer}", highlight=False, soft_wrap=True)
@@ -292,10 +318,16 @@ def verify(obj, file: Path | None, public_key: Path | None, identity: str) -> No
 @click.option(
     "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The export file to write."
 )
+@click.option("--json", "as_json", is_flag=True, help="What was written, as JSON on stdout.")
 @_identity
 @click.pass_obj
-def export(obj, since, until, out: Path, identity: str) -> None:
+def export(obj, since, until, out: Path, as_json: bool, identity: str) -> None:
     """Write records (exact bytes), checkpoints and the public key, for `samband audit verify --file`."""
+    _in_order(since, until)
+    if not out.parent.is_dir():
+        raise click.BadParameter(
+            f"Expected a file in a folder that exists, got {out} (no folder {out.parent})", param_hint="'--out'"
+        )
     trail = _run(_load(obj, identity))[0]
     if trail.public_key_pem is None:
         raise click.ClickException(
@@ -306,6 +338,9 @@ def export(obj, since, until, out: Path, identity: str) -> None:
         n = write_export(out, part)
     except ObservabilityError as exc:
         raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(msgspec.json.encode({"records": n, "checkpoints": len(part.checkpoints), "file": str(out)}).decode())
+        return
     console.print(f"wrote {n} records and {len(part.checkpoints)} checkpoints to {out}", soft_wrap=True)
 
 
@@ -346,17 +381,22 @@ def reconcile_cmd(obj, as_json: bool, identity: str) -> None:
 
 
 @audit.command("checkpoint")
-@click.option("--every", type=int, default=1000, show_default=True, help="Sign after this many new records.")
-@click.option("--interval", type=float, default=10.0, show_default=True, help="...or after this many seconds.")
+@click.option(
+    "--every", type=click.IntRange(min=1), default=1000, show_default=True, help="Sign after this many new records."
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="...or after this many seconds.",
+)
 @click.pass_obj
 def checkpoint_cmd(obj, every: int, interval: float) -> None:
     """Run the checkpointer on its own (beside `samband router run`) until SIGTERM/SIGINT.
 
     `samband up` runs one already. It signs with <state>/keys/audit-signing.key, made (0600) on first use.
     """
-    from ._logging import configure_logging
-
-    configure_logging()
     _run(_checkpoint(obj, every, interval))
 
 

@@ -244,6 +244,6 @@ def _verdict(ex: Explanation) -> Explanation:
             + "."
         )
     else:
-        text = f"DENY by rule {d.rule}: {d.reason}. The denial is written to the audit trail."
+        text = f"DENY by rule {d.rule}: {d.reason}."
     ex.steps.append(Step(d.allow, text))
     return ex

@@ -9,11 +9,15 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
+import msgspec
+
+from samband.observability import output_console
+from samband.schemas import unknown_name
 
 from ._errors import PolicyError
 
-console = Console()
+console = output_console()
+_JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout (exit code as without it).")
 
 _POLICY_OPTION = click.option(
     "--policy",
@@ -51,8 +55,17 @@ def policy() -> None:
     "--record",
     "record_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
+    default=None,
     help="An envelope as JSON (as published or as delivered; a JSON-lines file: its first line).",
+)
+@click.option(
+    "--native",
+    nargs=2,
+    type=(str, str),
+    default=None,
+    metavar="AGENCY FILE[:LINE]",
+    help="A record of AGENCY's native export instead (its LINE, or the first record), "
+    "mapped through AGENCY's adapter mapping first.",
 )
 @click.option("--to", "recipient", required=True, help="The recipient agency's slug.")
 @click.option(
@@ -60,36 +73,101 @@ def policy() -> None:
 )
 @click.option("--origin", default=None, help="The sending agency, when the envelope does not name it.")
 @_POLICY_OPTION
+@_JSON
 @click.pass_obj
 def explain_cmd(
-    obj, record_file: Path, recipient: str, at: str | None, origin: str | None, policy_dir: Path | None
+    obj,
+    record_file: Path | None,
+    native: tuple[str, str] | None,
+    recipient: str,
+    at: str | None,
+    origin: str | None,
+    policy_dir: Path | None,
+    as_json: bool,
 ) -> None:
-    """Print the decision for one record and one recipient, and the chain of rules that led to it."""
-    import msgspec
+    """Print the decision for one record and one recipient, and the chain of rules that led to it.
 
-    from samband.schemas import ENVELOPE, DecodeError
-
+    Explain only reads the policy: it sends nothing and writes nothing to the audit trail (the
+    router audits every decision it makes, allow and deny).
+    """
     from ._explain import explain
 
+    if (record_file is None) == (native is None):
+        raise click.UsageError(
+            "Expected one of --record ENVELOPE or --native AGENCY FILE[:LINE], got "
+            + ("both" if record_file else "neither")
+        )
     pol = _load(obj, policy_dir)
-    data = record_file.read_bytes().lstrip()
-    first = data.split(b"\n", 1)[0] if not data.startswith(b"{\n") else data
-    try:
-        env = ENVELOPE.decode(first)
-    except DecodeError as exc:
-        raise click.ClickException(f"{record_file.name}: {exc}") from None
+    known = set(pol.data.agencies)
+    if recipient not in known:
+        raise click.BadParameter(unknown_name("an agency the policy knows", recipient, known), param_hint="'--to'")
+    if origin is not None and origin not in known:
+        raise click.BadParameter(unknown_name("an agency the policy knows", origin, known), param_hint="'--origin'")
+    env = _native_envelope(obj, native, known) if native is not None else _envelope_file(record_file)  # type: ignore[arg-type]
     if origin:
         env = msgspec.structs.replace(env, origin=origin)
     if env.origin is None:
-        raise click.ClickException(
-            f"{record_file.name}: the envelope names no origin; give the sender with --origin AGENCY"
-        )
+        name = record_file.name if record_file is not None else native[1]  # type: ignore[index]
+        raise click.ClickException(f"{name}: the envelope names no origin; give the sender with --origin AGENCY")
     when = _parse_time(at)
     ex = explain(pol, env, recipient, when)
+    if as_json:
+        d = ex.decision
+        doc = {
+            "decision": "allow" if d.allow else "deny",
+            **msgspec.to_builtins(d),
+            "recipient": recipient,
+            "origin": env.origin,
+            "envelope": env.id,
+            "record_type": ex.record_type,
+            "at": when.isoformat(),
+            "steps": [{"ok": st.ok, "text": st.text} for st in ex.steps],
+        }
+        click.echo(msgspec.json.encode(doc).decode())
+        return
     for line in ex.lines()[:-1]:
         console.print(line, highlight=False)
     colour = "green" if ex.decision.allow else "red"
     console.print(f"[bold {colour}]{ex.lines()[-1]}[/]", highlight=False)
+    console.print(f"[dim]{EXPLAIN_WRITES_NOTHING}[/]", highlight=False)
+
+
+EXPLAIN_WRITES_NOTHING = (
+    "(This explanation only read the policy: nothing was sent and nothing was written to the audit trail. "
+    "The router writes an audit record for every decision it makes, allow or deny.)"
+)
+
+
+def _envelope_file(record_file: Path):
+    from samband.schemas import ENVELOPE, DecodeError
+
+    data = record_file.read_bytes().lstrip()
+    first = data.split(b"\n", 1)[0] if not data.startswith(b"{\n") else data
+    try:
+        return ENVELOPE.decode(first)
+    except DecodeError as exc:
+        hint = ""
+        if exc.path in (None, "$") or "Object missing required field" in str(exc):
+            hint = "; an agency's native export is explained with --native AGENCY FILE[:LINE]"
+        raise click.ClickException(f"{record_file.name}: {exc}{hint}") from None
+
+
+def _native_envelope(obj, native: tuple[str, str], known: set[str]):
+    agency, where = native
+    if agency not in known:
+        raise click.BadParameter(unknown_name("an agency the policy knows", agency, known), param_hint="'--native'")
+    path_text, _, line_text = where.rpartition(":") if where.rpartition(":")[2].isdigit() else (where, "", "")
+    path = Path(path_text)
+    if not path.is_file():
+        raise click.BadParameter(
+            f"Expected a native export file, got {path_text!r} (no such file)", param_hint="'--native'"
+        )
+    if obj is None or not hasattr(obj, "native_envelope"):
+        raise click.UsageError("--native needs the samband command line (it maps through the agency's adapter)")
+    env = obj.native_envelope(agency, path, int(line_text) if line_text else None)
+    if isinstance(env, Exception):
+        raise click.ClickException(f"{agency}'s adapter makes no envelope of it: {env}")
+    return env
 
 
 def _parse_time(at: str | None) -> _dt.datetime:
@@ -107,8 +185,9 @@ def _parse_time(at: str | None) -> _dt.datetime:
 @policy.command("test")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_POLICY_OPTION
+@_JSON
 @click.pass_obj
-def test_cmd(obj, files: tuple[Path, ...], policy_dir: Path | None) -> None:
+def test_cmd(obj, files: tuple[Path, ...], policy_dir: Path | None, as_json: bool) -> None:
     """Run policy test files (record, recipient, time -> expected decision); exit 1 on any failure.
 
     Without FILES, runs the policy directory's own tests (its tests/*.toml)."""
@@ -120,6 +199,18 @@ def test_cmd(obj, files: tuple[Path, ...], policy_dir: Path | None) -> None:
         if not files:
             raise click.UsageError("Expected policy test FILES (the policy directory has no tests/*.toml)")
     report = run_test_files(pol, list(files))
+    if as_json:
+        doc = {
+            "ok": report.ok,
+            "policy_version": pol.version,
+            "passed": len(report.results) - len(report.failed),
+            "failed": len(report.failed),
+            "errors": report.errors,
+            "cases": [{"id": r.nodeid, "passed": r.passed, "failures": r.failures} for r in report.results],
+            "seconds": round(report.seconds, 3),
+        }
+        click.echo(msgspec.json.encode(doc).decode())
+        sys.exit(0 if report.ok else 1)
     console.print(
         f"[bold]policy test[/]: policy version {pol.version}, {len(report.results)} cases in {len(files)} file(s)",
         highlight=False,
@@ -153,13 +244,14 @@ def router() -> None:
 
 @router.command("run")
 @_POLICY_OPTION
-@click.option("--batch", type=int, default=256, show_default=True, help="Records fetched per batch.")
+@click.option(
+    "--batch", type=click.IntRange(1, 10_000), default=256, show_default=True, help="Records fetched per batch."
+)
 @click.pass_obj
 def run_cmd(obj, policy_dir: Path | None, batch: int) -> None:
     """Run the router against this deployment until SIGTERM/SIGINT; SIGHUP re-reads the policy files."""
-    from samband.observability import configure_logging, configure_tracing
+    from samband.observability import configure_tracing
 
-    configure_logging()
     configure_tracing("samband-router")
     asyncio.run(_run(obj, _policy_dir(obj, policy_dir), batch))
 

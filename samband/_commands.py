@@ -8,17 +8,20 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from samband.observability import configure_logging, configure_tracing
+from samband.observability import configure_logging, configure_tracing, output_console
 
-console = Console()
+console = output_console()
 
 
 @click.command()
-@click.option("--port", type=int, default=4222, show_default=True, help="Client port on 127.0.0.1.")
-@click.option("--http-port", type=int, default=8222, show_default=True, help="Monitoring port on 127.0.0.1.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=4222, show_default=True, help="Client port on 127.0.0.1."
+)
+@click.option(
+    "--http-port", type=click.IntRange(1, 65535), default=8222, show_default=True, help="Monitoring port on 127.0.0.1."
+)
 @click.option("--no-router", is_flag=True, help="Start only the broker.")
 @click.option(
     "--policy",
@@ -29,10 +32,21 @@ console = Console()
 )
 @click.pass_obj
 def up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None) -> None:
-    """Start the embedded nats-server (and the router) on this deployment's state directory; Ctrl-C stops."""
-    configure_logging()
-    configure_tracing("samband-router")
-    asyncio.run(_up(obj, port, http_port, no_router, policy_dir))
+    """Start the embedded nats-server (and the router) on this deployment's state directory; Ctrl-C stops.
+
+    Refused while another live `samband up` uses the state directory (it holds
+    <state>/samband.lock) or while --port / --http-port are taken. SIGTERM or SIGINT stops it
+    cleanly at any moment, while starting too.
+    """
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in before:  # until the event loop takes them over: nothing is started yet
+        signal.signal(sig, lambda *_: sys.exit(0))
+    try:
+        configure_tracing("samband-router")
+        asyncio.run(_up(obj, port, http_port, no_router, policy_dir))
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None) -> None:
@@ -41,6 +55,18 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
 
     from ._platform import Platform, shipped_policy_dir
 
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    starting = True
+
+    def on_signal() -> None:
+        stop.set()
+        if starting and main is not None:
+            main.cancel()  # start-up is interrupted wherever it is; `finally` takes down what was started
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
     # An existing deployment is the truth about who is on the bus (onboarded agencies stay,
     # offboarded ones, core ones included, stay off); a new one starts with the core agencies.
     if (obj.state_dir / "deployment.json").exists():
@@ -48,14 +74,12 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
     else:
         agencies = builtin_agencies()
     dep = Deployment(obj.state_dir, agencies=agencies.values(), port=port, http_port=http_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    server = dep.start()
-    console.print(f"nats-server on [bold]{dep.url}[/] (state in {dep.state_dir}, log {server.log_file})")
     platform = None
+    started = False
     try:
+        server = await dep.start_async()
+        started = True
+        console.print(f"nats-server on [bold]{dep.url}[/] (state in {dep.state_dir}, log {server.log_file})")
         await dep.provision()
         councils = create_council_keys(dep.state_dir)  # at set-up; kept as they are afterwards
         if not no_router:
@@ -64,21 +88,35 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
             platform = Platform(dep, live, dep.state_dir / "received")
             await platform.start_router()
             console.print(f"router running, policy {platform.policy.version}; Ctrl-C stops")
+        starting = False
         await stop.wait()
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise
+        # stopped while starting: what was started is taken down below
     finally:
+        starting = False
         if platform:
             await platform.stop()
         dep.stop()
-        console.print("stopped cleanly")
+        if started or stop.is_set():
+            console.print("stopped cleanly")
 
 
 @click.command()
 @click.option(
-    "--records", "n", type=int, default=200, show_default=True, help="Synthetic Polisen vehicle controls to send."
+    "--records",
+    "n",
+    type=click.IntRange(1, 100_000),
+    default=200,
+    show_default=True,
+    help="Synthetic Polisen vehicle controls to send.",
 )
-def demo(n: int) -> None:
+@click.pass_obj
+def demo(obj, n: int) -> None:
     """Run Operation Bacchus on an embedded nats-server with synthetic data, print what happened."""
-    configure_logging(level="error")
+    # the demo's output is its report: logs only for errors, unless asked for (--log-level)
+    configure_logging(level=getattr(obj, "log_level", None) or "error")
     configure_tracing("samband-demo")
     from ._demo import run_demo
 
@@ -166,6 +204,6 @@ def _print_follow_up(f) -> None:
             f"Operation Bacchus's results (2017 report, section 6): {f.outcomes_sent} records and outcomes sent "
             "by the agencies' adapters, routed to Ruc Syd and the national follow-up"
         )
-        wide = Console()
+        wide = output_console()
         wide.width = max(wide.width, 100)  # the table needs 93 columns; narrower, rich would wrap its words
         wide.print(report_table(f.report, f.names))

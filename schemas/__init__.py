@@ -31,6 +31,7 @@ from ._identifiers import (
     synthetic_personnummer,
     synthetic_plate,
 )
+from ._names import did_you_mean, unknown_name
 from ._outcomes import OUTCOME_CATEGORIES, category_name, format_kronor
 from ._records import *  # noqa: F403 - the record types are the package's surface
 from ._records import RECORD_TYPES as _RECORD_TYPES
@@ -83,6 +84,7 @@ __all__ = [
     "check_snapshot",
     "codec_for",
     "compare_schemas",
+    "did_you_mean",
     "encode",
     "export_schemas",
     "format_kronor",
@@ -103,5 +105,6 @@ __all__ = [
     "synthetic_personnummer",
     "synthetic_plate",
     "tolerant",
+    "unknown_name",
     *_records_all,
 ]

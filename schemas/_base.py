@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -23,6 +24,7 @@ from ._identifiers import (
 
 __all__ = [
     "REGIONS",
+    "Instant",
     "OrganisationRef",
     "PersonRef",
     "Record",
@@ -124,6 +126,9 @@ Personnummer = Annotated[
         description="Personnummer or samordningsnummer, 12 digits YYYYMMDDNNNC",
     ),
 ]
+# A point in time on the bus carries its offset: a time without one means something else in each
+# agency (and legal time is Swedish time). JSON Schema: `format: date-time` (RFC 3339).
+Instant = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
 Organisationsnummer = Annotated[
     str, msgspec.Meta(extra_json_schema={"pattern": ORGNR_PATTERN}, description="Organisationsnummer NNNNNN-NNNN")
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import time
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from ._base import REGIONS, Region, Schema, SubjectRef
+import msgspec
+
+from ._base import REGIONS, Instant, Region, Schema, SubjectRef
 from ._records import AnyRecord
 
 __all__ = ["ENVELOPE_SCHEMA", "Envelope", "Handling", "new_envelope_id"]
@@ -67,12 +68,12 @@ class Envelope(Schema, frozen=True, kw_only=True):
     VERSION: ClassVar[tuple[int, int]] = (1, 1)
 
     id: str
-    schema: str = ENVELOPE_SCHEMA
+    schema: Annotated[str, msgspec.Meta(extra_json_schema={"const": ENVELOPE_SCHEMA})] = ENVELOPE_SCHEMA
     record: AnyRecord
     origin: str | None = None
     region: Region
     operation: str
-    produced_at: _dt.datetime
+    produced_at: Instant
     subjects: tuple[SubjectRef, ...] = ()
     handling: Handling = Handling()
     legal_basis: str | None = None

@@ -53,9 +53,40 @@ def version_of(cls: type) -> tuple[int, int]:
     return getattr(cls, "VERSION", (1, 0))
 
 
+# What `Envelope.__post_init__` checks across fields, said in JSON Schema: an intelligence note is
+# always handling-restricted, so it names its recipients (a non-empty list).
+_ENVELOPE_RULES: dict[str, Any] = {
+    "if": {
+        "properties": {
+            "record": {"properties": {"type": {"const": "security.intelligence_note"}}, "required": ["type"]}
+        },
+        "required": ["record"],
+    },
+    "then": {
+        "properties": {
+            "handling": {
+                "properties": {"named_recipients": {"type": "array", "minItems": 1}},
+                "required": ["named_recipients"],
+            }
+        },
+        "required": ["handling"],
+    },
+}
+
+
+def _with_decoder_rules(defs: dict[str, Any]) -> dict[str, Any]:
+    """``defs`` with the cross-field rules the decoder enforces beside the types (see `_ENVELOPE_RULES`)."""
+    if "Envelope" in defs:
+        defs["Envelope"] = {**defs["Envelope"], **_ENVELOPE_RULES}
+    return defs
+
+
 def json_schema(cls: type, name: str) -> dict[str, Any]:
-    """The JSON Schema (2020-12) of ``cls`` as msgspec decodes it, with its name and version."""
+    """The JSON Schema (2020-12) of ``cls`` as msgspec decodes it, with its name and version, and
+    what the decoder checks beyond types wherever JSON Schema can say it (``const`` schema id,
+    ``format: date-time``, identifier patterns, an intelligence note's named recipients)."""
     doc = json.loads(msgspec.json.encode(msgspec.json.schema(cls)))  # as it reads back from a file (tuples are lists)
+    _with_decoder_rules(doc.get("$defs", {}))
     major, minor = version_of(cls)
     return {
         "$schema": JSON_SCHEMA_DIALECT,
@@ -122,7 +153,7 @@ def asyncapi_document(*, server: str = "127.0.0.1:4222") -> dict[str, Any]:
     components: dict[str, Any] = {}
     for cls in (Envelope, AgencyRegistration, Receipt, *(t for t, _ in _EXTERNAL.values())):
         doc = json.loads(msgspec.json.encode(msgspec.json.schema(cls)))
-        components.update(_asyncapi_schema(doc.get("$defs", {})))
+        components.update(_asyncapi_schema(_with_decoder_rules(doc.get("$defs", {}))))
     messages: dict[str, Any] = {
         "envelope": {
             "name": "envelope",

@@ -40,9 +40,12 @@ __all__ = [
 # scrubber as a last line of defence): 6 or 8 digits, optional -/+ separator, 4 digits.
 PNR_SHAPE = re.compile(r"(?<![0-9])(?:[0-9]{2})?[0-9]{6}[-+]?[0-9]{4}(?![0-9])")
 
-# The canonical forms on the wire (also the JSON Schema patterns of the reference types).
-PNR_PATTERN = "^[0-9]{12}$"
-ORGNR_PATTERN = "^[0-9]{6}-[0-9]{4}$"
+# The canonical forms on the wire (also the JSON Schema patterns of the reference types), as far
+# as a pattern can say what the decoder checks: a personnummer's month, and its day (a
+# samordningsnummer adds 60); an organisationsnummer's third digit, 2 or more (below 2 it is a
+# person's number). A real date, a birth not in the future and the check digit are the decoder's.
+PNR_PATTERN = "^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01]|6[1-9]|[78][0-9]|9[01])[0-9]{4}$"
+ORGNR_PATTERN = "^[0-9]{2}[2-9][0-9]{3}-[0-9]{4}$"
 # Three letters (no I, Q, V, Å, Ä, Ö), two digits, then a digit or a letter other than O
 # (Transportstyrelsen keeps O off the last place so it cannot be read as a zero).
 PLATE_PATTERN = "^[A-HJ-PR-UW-Z]{3}[0-9]{2}[0-9A-HJ-NPR-UW-Z]$"
@@ -196,7 +199,8 @@ def synthetic_personnummer(rng: random.Random, *, samordning: bool = False) -> s
     start = _dt.date(1940, 1, 1).toordinal()
     born = _dt.date.fromordinal(rng.randrange(start, _dt.date(2005, 12, 31).toordinal()))
     day = born.day + (60 if samordning else 0)
-    nine = f"{born.year % 100:02d}{born.month:02d}{day:02d}{rng.randrange(1000):03d}"
+    # serial 000 is never issued (Skatteverket's birth numbers run 001-999)
+    nine = f"{born.year % 100:02d}{born.month:02d}{day:02d}{rng.randrange(1, 1000):03d}"
     return f"{born.year // 100:02d}{nine}{luhn_digit(nine)}"
 
 

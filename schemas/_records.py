@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from ._base import OrganisationRef, PersonRef, Record, Region, Schema, VehicleRef
+from ._base import Instant, OrganisationRef, PersonRef, Record, Region, Schema, VehicleRef
 
 __all__ = [
     "RECORD_TYPES",
@@ -87,7 +87,7 @@ class VehicleControl(Record, tag="police.vehicle_control", frozen=True, kw_only=
     VERSION: ClassVar[tuple[int, int]] = (1, 1)
 
     control_id: str
-    controlled_at: _dt.datetime
+    controlled_at: Instant
     location: str
     vehicle: VehicleRef
     vehicle_kind: str
@@ -101,7 +101,7 @@ class PersonControl(Record, tag="police.person_control", frozen=True, kw_only=Tr
     """A person checked by the police (identity or body search), outside any vehicle control."""
 
     control_id: str
-    controlled_at: _dt.datetime
+    controlled_at: Instant
     location: str
     person: PersonRef
     reason: str | None = None
@@ -112,7 +112,7 @@ class OverloadReport(Record, tag="police.overload_report", frozen=True, kw_only=
     """A vehicle weighed over its permitted gross weight (what Transportstyrelsen is co-opted for)."""
 
     report_id: str
-    weighed_at: _dt.datetime
+    weighed_at: Instant
     location: str
     vehicle: VehicleRef
     operator: OrganisationRef | None = None
@@ -124,7 +124,7 @@ class IncidentReport(Record, tag="police.incident", frozen=True, kw_only=True):
     """A police incident report (anmälan): the offence, where and when, and the suspects."""
 
     incident_id: str
-    occurred_at: _dt.datetime
+    occurred_at: Instant
     location: str
     offence: str
     suspects: tuple[PersonRef, ...] = ()
@@ -136,7 +136,7 @@ class CustomsSeizure(Record, tag="customs.seizure", frozen=True, kw_only=True):
     """Tullverket's seizure of goods, e.g. 145,000 litres of alcohol; ``quantity`` is a measure, not money."""
 
     seizure_id: str
-    seized_at: _dt.datetime
+    seized_at: Instant
     location: str
     goods: str
     quantity: float | None = None  # a measured quantity, not money
@@ -150,7 +150,7 @@ class ConsignmentControl(Record, tag="customs.consignment_control", frozen=True,
     """Tullverket's control of a declared consignment and what it found."""
 
     control_id: str
-    controlled_at: _dt.datetime
+    controlled_at: Instant
     declarant: OrganisationRef
     goods: str
     declared_value_ore: int | None = None
@@ -288,7 +288,7 @@ class MaritimeControl(Record, tag="coastguard.maritime_control", frozen=True, kw
     """Kustbevakningen's control of a vessel at sea."""
 
     control_id: str
-    controlled_at: _dt.datetime
+    controlled_at: Instant
     position: str
     vessel: str
     master: PersonRef | None = None
@@ -421,8 +421,8 @@ class CooptionDecision(Record, tag="council.cooption_decision", frozen=True, kw_
     operation: str
     record_types: tuple[str, ...]
     fields: tuple[str, ...]
-    valid_from: _dt.datetime
-    valid_to: _dt.datetime
+    valid_from: Instant
+    valid_to: Instant
     decided_by: str
     reason: str
     legal_basis: str
@@ -450,7 +450,7 @@ class Receipt(Record, tag="platform.receipt", frozen=True, kw_only=True):
 
     envelope_id: str
     recipient: str
-    written_at: _dt.datetime
+    written_at: Instant
     sha256: str
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -13,6 +14,14 @@ from ._export import check_snapshot, export_schemas
 
 __all__ = ["commands"]
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout (exit code as without it).")
+
+
+def _console() -> Console:
+    # As wide as the terminal, not cut when piped (samband.observability.output_console does the
+    # same; schemas depends on nothing of ours, so it says it again here).
+    return Console(width=None if sys.stdout.isatty() else 10_000)
+
 
 @click.group("schemas")
 def schemas() -> None:
@@ -21,21 +30,32 @@ def schemas() -> None:
 
 @schemas.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def export(directory: Path) -> None:
+@_JSON
+def export(directory: Path, as_json: bool) -> None:
     """Write one JSON Schema per record type, the envelope's, and the AsyncAPI 3.0 document into DIRECTORY."""
     written = export_schemas(directory)
-    table = Table("file", "version", title=f"{len(written)} files in {directory}")
+    rows = []
     for path in written:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        table.add_row(path.name, doc.get("x-samband-version") or doc.get("info", {}).get("version", ""))
-    Console().print(table)
+        rows.append((path, doc.get("x-samband-version") or doc.get("info", {}).get("version", "")))
+    if as_json:
+        click.echo(json.dumps([{"file": str(p), "version": v} for p, v in rows]))
+        return
+    table = Table("file", "version", title=f"{len(written)} files in {directory}")
+    for path, version in rows:
+        table.add_row(path.name, version)
+    _console().print(table)
 
 
 @schemas.command("check")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-def check(directory: Path) -> None:
+@_JSON
+def check(directory: Path, as_json: bool) -> None:
     """Compare the schemas of this code with a snapshot in DIRECTORY; fail on a change its version does not allow."""
     problems = check_snapshot(directory)
+    if as_json:
+        click.echo(json.dumps({"compatible": not problems, "snapshot": str(directory), "problems": problems}))
+        sys.exit(1 if problems else 0)
     for p in problems:
         click.echo(p, err=True)
     if problems:

@@ -94,7 +94,7 @@ def samband_process(state_dir: Path, *args: str, ready: str, env: dict | None = 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=os.environ | {"COLUMNS": "200"} | (env or {}),
+        env=os.environ | {"COLUMNS": "200", "SAMBAND_LOG_LEVEL": "info"} | (env or {}),  # as a user runs it
     )
     lines: list[str] = []
     deadline = time.monotonic() + timeout

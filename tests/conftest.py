@@ -6,6 +6,7 @@ server's log, and the server is terminated then killed at the end. No broker moc
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import pytest_asyncio
 from samband.broker_config import Deployment
 from samband.observability import configure_logging
 
+# The suite's logs: warnings and errors only, in JSON; the CLI's entry point reads the same level
+# from the environment when a test invokes a command (and so do the processes tests start).
+os.environ.setdefault("SAMBAND_LOG_LEVEL", "warning")
 configure_logging(level="warning", json=True)
 
 

@@ -82,11 +82,12 @@ def test_an_it_team_samples_an_export_runs_the_adapter_and_lists_its_dead_letter
 
 def test_an_unknown_agency_is_refused_with_a_clear_message(bus, tmp_path):
     out = samband(bus, "adapter", "sample", "nosuchagency", "3", str(tmp_path))
-    assert out.exit_code == 1
-    assert (
-        "Expected an agency with an adapter (a mapping module or mappings/nosuchagency.toml), got `nosuchagency`"
-        in out.output
+    assert out.exit_code == 2
+    assert out.stderr.startswith(
+        "Error: Invalid value for 'AGENCY': Expected an agency with an adapter (a mapping module, an onboarded "
+        "mapping, or --mapping FILE) (aklagarmyndigheten, arbetsformedlingen, "
     )
+    assert out.stderr.endswith("got `nosuchagency` (try `samband adapter sample -h`)\n")
 
 
 def test_an_export_piped_on_stdin_is_published(bus, tmp_path):

@@ -11,7 +11,7 @@ from samband.adapters import Positions, mapping_for, native_format, publish_reco
 from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
-from .._support import OPERATION, run_export
+from .._support import OPERATION, run_export, wait_for
 
 
 async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_tail_is_dead_lettered(bus, tmp_path):
@@ -110,3 +110,28 @@ async def test_records_published_while_the_broker_restarts_arrive_once_and_in_or
     finally:
         await rc.close()
     assert ids == [r["kontrollId"] for r in records]  # in the export's order
+
+
+async def test_a_followed_export_publishes_a_last_partial_group_while_the_file_stays_quiet(bus, export_dir):
+    """8 records, then the writer is quiet: they are published at once, not when 16 more arrive."""
+    mapping = mapping_for("polisen")
+    fmt = native_format(mapping)
+    path = export_dir / "quiet.jsonl"
+    path.write_bytes(fmt.dump(mapping.sample(random.Random("quiet"), 8, operation=OPERATION)))
+    acked: list = []
+    stop = asyncio.Event()
+    nc = await bus.connect("polisen")
+    try:
+        task = asyncio.create_task(
+            publish_records(
+                nc, mapping, read_source(path, fmt, follow=True, stop=stop), window=256, progress=acked.append
+            )
+        )
+        try:
+            await wait_for(lambda: len(acked) == 8, timeout=20)  # the file stays quiet all along
+        finally:
+            stop.set()
+            summary = await task
+    finally:
+        await nc.close()
+    assert (summary.read, summary.published + summary.duplicates) == (8, 8)

@@ -33,11 +33,16 @@ def test_creds_show_prints_how_an_agency_connects(fresh_deployment):
     assert fresh_deployment.creds.public_key("polisen") in result.output
 
 
-def test_creds_show_for_an_unknown_identity_lists_the_known_ones(fresh_deployment):
+def test_creds_show_for_a_misspelt_identity_suggests_the_closest_one(fresh_deployment):
     result = _samband(fresh_deployment, "creds", "show", "polis")
-    assert result.exit_code == 1
-    assert "Error: Expected an identity with credentials (admin, aklagarmyndigheten, " in result.output
-    assert "got 'polis'" in result.output
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: Invalid value for 'IDENTITY': Expected an identity with credentials, got `polis`; "
+        "did you mean `polisen`? (try `samband creds show -h`)\n"
+    )
+    unknown = _samband(fresh_deployment, "creds", "show", "xyzzy")
+    assert unknown.exit_code == 2
+    assert "Expected an identity with credentials (admin, aklagarmyndigheten, " in unknown.stderr
 
 
 def test_onboard_from_the_command_line_prints_the_adapter_command_and_refuses_a_second_time(fresh_deployment):
@@ -46,9 +51,12 @@ def test_onboard_from_the_command_line_prints_the_adapter_command_and_refuses_a_
     result = _samband(fresh_deployment, "onboard", str(file))
     assert result.exit_code == 0, result.output
     assert "onboarded bolagsverket (Bolagsverket, network): account bolagsverket" in result.output
+    # the deployment keeps the checked mapping: the adapter runs without --mapping
+    kept = fresh_deployment.state_dir.resolve() / "mappings" / "bolagsverket.toml"
+    assert kept.read_bytes() == (ONBOARDING / "mappings" / "bolagsverket.toml").read_bytes()
     assert (
-        f"samband --state-dir {fresh_deployment.state_dir} adapter run bolagsverket --mapping "
-        f"{ONBOARDING / 'mappings' / 'bolagsverket.toml'} --sink {fresh_deployment.state_dir / 'received'}"
+        f"samband --state-dir {fresh_deployment.state_dir} adapter run bolagsverket "
+        f"--sink {fresh_deployment.state_dir / 'received'}"
     ) in result.output
     again = _samband(fresh_deployment, "onboard", str(file))
     assert again.exit_code == 1
@@ -128,14 +136,12 @@ def test_onboard_can_start_the_agencys_declarative_adapter_in_the_background(fre
     pid = int(re.search(r"adapter started \(pid (\d+), log ", result.output).group(1))
     try:
         argv = _cmdline(pid)
-        assert argv[-9:] == [
+        assert argv[-7:] == [
             "--state-dir",
             str(dep.state_dir),
             "adapter",
             "run",
             "csn",
-            "--mapping",
-            str(ONBOARDING / "mappings" / "csn.toml"),
             "--sink",
             str(dep.state_dir / "received"),
         ]

@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from samband.broker_config import BrokerStartError, Deployment
+from samband.broker_config import BrokerStartError, Deployment, NatsServer
 
 
-def test_a_broker_that_cannot_start_fails_loudly_with_the_servers_own_log(tmp_path):
+def test_a_deployment_whose_port_is_taken_is_refused_before_a_server_starts(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -17,8 +17,27 @@ def test_a_broker_that_cannot_start_fails_loudly_with_the_servers_own_log(tmp_pa
         dep = Deployment(tmp_path / "state", port=port)
         with pytest.raises(BrokerStartError) as err:
             dep.start()
-    assert "nats-server exited with code 1 before it was ready; its log:" in str(err.value)
-    assert "address already in use" in str(err.value)
+    assert str(err.value) == (
+        f"Expected port {port} on 127.0.0.1 to be free for the nats-server, got it in use (another `samband up` "
+        "or nats-server): stop what listens there, or choose another with --port"
+    )
+    assert not (tmp_path / "state" / "nats-server.pid").exists()
+    assert not dep.lock.held  # a refused start leaves the state directory free
+
+
+def test_a_server_that_cannot_start_fails_in_one_line_with_its_logs_last_error(tmp_path):
+    dep = Deployment(tmp_path / "state")
+    dep.render()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", dep.port))
+        busy.listen()
+        server = NatsServer(dep.config_file, port=dep.port, http_port=dep.http_port, log_file=dep.log_file)
+        with pytest.raises(BrokerStartError) as err:
+            server.start()
+    message = str(err.value)
+    assert message.startswith("nats-server exited with code 1 before it was ready: ")
+    assert "address already in use" in message and message.endswith(f"(log: {dep.log_file})")
+    assert "\n" not in message
 
 
 def test_every_credential_file_is_written_owner_only(tmp_path):

@@ -147,3 +147,21 @@ def test_a_ratio_sampled_message_span_gets_the_decision_the_sdk_sampler_gives_it
     }
     assert sampled == expected and 0 < len(sampled) < 200
     assert {s.context.trace_id for s in exporter.get_finished_spans()} == sampled
+
+
+async def test_every_record_the_demo_publishes_is_traced_from_its_producer(spans):
+    from samband._demo import run_demo
+
+    result = await run_demo(20)
+    assert result.overload_reports > 0 and result.published > 0
+    finished = spans.get_finished_spans()
+    producers = {s.context.span_id: s for s in finished if s.kind is SpanKind.PRODUCER}
+    consumed = [s for s in finished if s.kind is SpanKind.CONSUMER and s.name.startswith("process ingest.polisen.")]
+    kinds = {s.name for s in consumed}
+    assert {"process ingest.polisen.police.vehicle_control", "process ingest.polisen.police.overload_report"} <= kinds
+    assert len(consumed) >= result.published + result.overload_reports
+    for span in consumed:  # the router's span continues the trace its producer started
+        assert span.parent is not None and span.parent.span_id in producers, span.name
+        assert producers[span.parent.span_id].name == "send out." + span.name.removeprefix("process ingest.polisen.")
+    sso = [s for s in producers.values() if s.name.startswith("send decisions.cooption.")]
+    assert len(sso) == 1

@@ -190,4 +190,7 @@ def test_the_report_says_so_in_one_line_when_the_broker_is_gone(fresh_deployment
     fresh_deployment.stop()
     out = samband(fresh_deployment, "outcomes", "report", "--region", "mitt")
     assert out.exit_code == 1
-    assert out.output == f"Error: cannot connect to {fresh_deployment.url} as ruc_mitt: NoServersError()\n"
+    assert out.output == (
+        f"Error: Expected a nats-server at {fresh_deployment.url} for `ruc_mitt`, got connection refused: is the "
+        f"deployment running? Start it with `samband --state-dir {fresh_deployment.state_dir} up`\n"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 
@@ -90,9 +91,13 @@ def test_explain_tells_a_security_chief_why_transportstyrelsen_gets_no_vehicle_c
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "✓ The sender polisen takes part in the operation." in lines
-    assert lines[-1] == (
+    assert lines[-2] == (
         "✗ DENY by rule deny.outside-grant: transportstyrelsen is co-opted to operation bacchus-2017 for "
-        "police.overload_report only, not police.vehicle_control. The denial is written to the audit trail."
+        "police.overload_report only, not police.vehicle_control."
+    )
+    assert lines[-1] == (
+        "(This explanation only read the policy: nothing was sent and nothing was written to the audit trail. "
+        "The router writes an audit record for every decision it makes, allow or deny.)"
     )
 
 
@@ -114,3 +119,28 @@ def test_samband_router_run_routes_as_its_own_process_and_stops_cleanly_on_sigte
     out = stop_samband_process(proc, lines)
     assert "router stopped cleanly: 0 records" in out
     assert (fresh_deployment.state_dir / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_explain_native_maps_a_line_of_an_agencys_own_export_through_its_mapping_first(tmp_path):
+    sample = CliRunner().invoke(cli, ["adapter", "sample", "polisen", "3", str(tmp_path), "--seed", "7"])
+    export = sample.stdout.strip()
+    args = ["policy", "explain", "--native", "polisen", f"{export}:2", "--to", "tullverket"]
+    result = CliRunner().invoke(cli, [*args, "--at", "2017-03-03T20:00:00+01:00", "--json"], env=ENV)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["decision"], doc["rule"], doc["origin"], doc["record_type"]) == (
+        "allow",
+        "bacchus-2017/vehicle-control.customs",
+        "polisen",
+        "police.vehicle_control",
+    )
+    assert doc["at"] == "2017-03-03T20:00:00+01:00" and doc["steps"][-1]["text"].startswith("ALLOW by rule ")
+    text = CliRunner().invoke(cli, args, env=ENV)
+    assert "the question is whether tullverket (Tullverket, core agency) may receive it" in text.stdout
+
+
+def test_policy_test_json_reports_each_case():
+    result = CliRunner().invoke(cli, ["policy", "test", "--json"], env=ENV)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is True and doc["failed"] == 0 and doc["passed"] == len(doc["cases"]) > 20

@@ -179,7 +179,7 @@ def test_a_bad_option_is_refused_naming_the_option_and_the_value(state, args, me
     opts = ["--participant", "skatteverket=tax_control", "--record-type", "tax.audit", *args]
     result = samband(state, "decision", "create", "vast-x", "--council", "rsr-vast", "--name", "X", *opts)
     assert result.exit_code == 2
-    assert result.output.splitlines()[-1] == message
+    assert result.output.splitlines()[-1] == message + " (try `samband decision create -h`)"
 
 
 def test_rsr_syd_cannot_amend_an_operation_in_mitt(state):
@@ -187,7 +187,7 @@ def test_rsr_syd_cannot_amend_an_operation_in_mitt(state):
     assert result.exit_code == 2
     assert result.output.splitlines()[-1] == (
         "Error: Invalid value for OPERATION: Expected an operation within rsr-syd's scope (syd), got "
-        "`mitt-valfard-2020 (mitt)`"
+        "`mitt-valfard-2020 (mitt)` (try `samband decision amend -h`)"
     )
 
 

@@ -140,3 +140,10 @@ def test_references_never_show_the_identifier_in_repr_or_str():
     ]:
         assert secret not in repr(ref) and secret not in str(ref)
     assert repr(PersonRef(pnr=pnr)) == f"PersonRef(pnr='{pnr[:6]}**-****')"
+
+
+def test_the_generator_never_emits_serial_number_000_which_is_never_issued():
+    rng = random.Random("serials")
+    serials = {synthetic_personnummer(rng, samordning=i % 2 == 1)[8:11] for i in range(20_000)}
+    assert "000" not in serials
+    assert len(serials) == 999  # every other serial does come out

@@ -32,6 +32,7 @@ from samband.schemas import (
     synthetic_personnummer,
     synthetic_plate,
 )
+from samband.testing import assert_no_personnummer
 
 # The shipped policy (package data of samband.broker_config).
 SHIPPED = Path(str(importlib.resources.files("samband.broker_config") / "policy"))
@@ -171,6 +172,7 @@ def stop_samband_process(proc, lines: list[str]) -> str:
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, "".join(lines) + out
+    assert_no_personnummer("".join(lines) + out, f"the output of `{' '.join(proc.args[2:])}`")
     return "".join(lines) + out
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from samband.broker_config import Deployment
 from samband.observability.bus import read_range
 from samband.schemas.layout import INGEST_STREAM, ROUTER_DURABLE
+from samband.testing import assert_no_personnummer
 
 from .._support import read_until
 
@@ -61,6 +62,7 @@ class RouterProcess:
         assert self.proc.returncode == 0, (
             f"router exited with {self.proc.returncode}; log: {self.log.read_text()[-2000:]}"
         )
+        assert_no_personnummer(out.decode(), "the router's output")  # its log file: see tests/conftest.py
         return out.decode()
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER
+from samband.testing import assert_no_personnummer
 
 from .._support import wait_for
 from ._procs import duplicates, env, ingested, samband_argv, stored
@@ -64,6 +65,7 @@ async def test_an_adapter_resumes_its_file_after_the_broker_restarts_and_nothing
         await watcher.close()
     log = out.decode(errors="replace")
     assert adapter.returncode == 0, log[-3000:]
+    assert_no_personnummer(log, "the adapter's output")
 
     ids = [
         msgspec.json.decode(data, type=_Control).record["control_id"] for data in await stored(dep, ROUTER, "INGEST")

@@ -11,6 +11,7 @@ import pytest
 
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER
+from samband.testing import assert_no_personnummer
 
 from ._procs import env, samband_argv, stored
 
@@ -86,6 +87,7 @@ async def _run_fuzzed(dep, tmp_path, n: int, kinds: tuple[int, ...]) -> None:
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "Traceback" not in proc.stderr
+    assert_no_personnummer(proc.stdout + proc.stderr, "the adapter's output")  # it names each rejected line
 
     letters = [msgspec.json.decode(data) for data in await stored(dep, "polisen", "DEADLETTER")]
     assert len(letters) == n

@@ -151,6 +151,7 @@ def stop_read_process(proc, lines: list[str], reader) -> str:
     proc.wait(timeout=30)
     reader.join(timeout=10)
     assert proc.returncode == 0, "".join(lines)
+    assert_no_personnummer("".join(lines), f"the output of `{' '.join(proc.args[2:])}`")
     return "".join(lines)
 
 

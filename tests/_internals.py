@@ -6,7 +6,9 @@ or as a class member (methods, class-body names, ``__slots__``, attributes set o
 A private name read on anything else is a library's. Where a name is both ours and a library's
 (``_root``, ``_lock``, ``_done`` ...), the receiver decides: ``self``/``cls``, a module of ours, or a
 name annotated or constructed with a class of ours is ours; a library's module or class is theirs;
-anything else cannot be told apart and is reported, with the library that defines the name.
+anything else cannot be told apart and is reported, with the library that defines the name. A
+private attribute samband itself sets on a library's object (a marker) and no library defines is
+samband's.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class _Ours:
     module: set[str]
     members: set[str]
     classes: set[str]
+    markers: set[str]  # private attributes samband sets on objects that are not its own (a marker)
 
     @property
     def names(self) -> set[str]:
@@ -113,12 +116,17 @@ class _Ours:
 
 
 def _ours(trees: dict[str, ast.Module]) -> _Ours:
-    ours = _Ours(set(), set(), set())
+    ours = _Ours(set(), set(), set(), set())
     for path, tree in trees.items():
         module, members, classes = _defines(tree)
         ours.module |= module | {Path(path).stem}
         ours.members |= members
         ours.classes |= classes
+        ours.markers |= {
+            n.attr
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and _private(n.attr)
+        }
     return ours
 
 
@@ -326,6 +334,8 @@ def _verdict(owner: str | None, name: str, ours: _Ours, theirs: dict[str, str]) 
         return None if name in ours.members else f"no class of samband defines `{name}`: a library base class's"
     if owner == "ours":
         return None if name in ours.names else f"samband defines no `{name}`"
+    if name in ours.markers and name not in theirs:
+        return None  # samband's own marker, set on a library's object (no library defines the name)
     if owner is not None:
         return f"an internal of {owner}"
     if name not in ours.names:
@@ -342,7 +352,7 @@ def shim_reads(path: Path) -> set[str]:
     """The names a shim module reads of library objects: attributes on receivers other than ``self``
     and the modules it imports, and names given to getattr as strings."""
     tree = ast.parse(path.read_text())
-    module = _Module(tree, _Ours(set(), set(), set()))
+    module = _Module(tree, _Ours(set(), set(), set(), set()))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):

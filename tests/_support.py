@@ -257,6 +257,14 @@ def overload_report(
 OPERATION = "adapter-tests"
 
 
+def records_into(settled: list):
+    """A `publish_records` progress callback keeping each record settled (published or dead-lettered),
+    not the checkpoints that mark a file done."""
+    from samband.adapters import Checkpoint
+
+    return lambda item: None if isinstance(item, Checkpoint) else settled.append(item)
+
+
 async def run_export(bus, agency: str, source: Path, *, positions: Positions | None = None, **kwargs):
     """Publish ``source`` with the agency's own credentials; the summary and the dead letters from this source."""
     mapping = mapping_for(agency)

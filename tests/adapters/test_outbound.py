@@ -20,7 +20,7 @@ from samband.adapters import (
 from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
-from .._support import OPERATION, run_export, wait_for
+from .._support import OPERATION, records_into, run_export, wait_for
 
 
 async def ingest_since(bus, agency: str, after_seq: int, count: int) -> list:
@@ -140,7 +140,7 @@ async def test_records_appended_to_a_followed_file_are_published_as_they_arrive(
                 mapping,
                 read_source(path, fmt, follow=True, stop=stop, poll=0.05),
                 window=1,
-                progress=settled.append,
+                progress=records_into(settled),
             )
         )
         await wait_for(lambda: len(settled) >= data[:half].count(b"\n"), what="the complete lines published")

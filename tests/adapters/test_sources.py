@@ -11,7 +11,7 @@ from samband.adapters import Positions, mapping_for, native_format, publish_reco
 from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
-from .._support import OPERATION, run_export, wait_for
+from .._support import OPERATION, records_into, run_export, wait_for
 
 
 async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_tail_is_dead_lettered(bus, tmp_path):
@@ -34,7 +34,7 @@ async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_t
                 read_source(watched, fmt, positions=positions, follow=True, stop=stop, poll=0.05, settle=0.2),
                 positions=positions,
                 window=1,
-                progress=settled.append,
+                progress=records_into(settled),
             )
         )
         await wait_for(lambda: len(settled) >= 3, what="the first day's file published")
@@ -99,7 +99,9 @@ async def test_records_published_while_the_broker_restarts_arrive_once_and_in_or
     nc = await dep.connect("polisen")
     try:
         task = asyncio.create_task(
-            publish_records(nc, mapping, slowly(), window=32, ack_timeout=1.0, retry_for=60, progress=settled.append)
+            publish_records(
+                nc, mapping, slowly(), window=32, ack_timeout=1.0, retry_for=60, progress=records_into(settled)
+            )
         )
         await wait_for(lambda: len(settled) >= 100, what="a quarter of the export published")
         dep.stop()  # the broker goes away mid-load ...

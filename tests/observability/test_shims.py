@@ -225,6 +225,7 @@ def test_the_scan_finds_the_shims_own_internals_when_they_are_not_exempt():
 
 
 PLANTED = """\
+import logging
 import sys
 import nats
 from nats.aio import _client
@@ -254,6 +255,10 @@ async def planted(nc: nats.NATS, sampler, policy: Policy, mine, monkeypatch) -> 
     policy._ops.get("x")
     sys._getframe(0)
     await _nats_pull(nc, "x", "S", 1, 1, with_subjects=False, strict=True)
+    handler = logging.StreamHandler()
+    handler._planted_marker = True
+    getattr(handler, "_planted_marker", False)
+    handler._name
 """
 
 
@@ -261,13 +266,14 @@ def test_the_scan_flags_a_planted_use_of_library_internals_and_not_our_own_priva
     sources = {**scan_sources(), "samband/_planted.py": PLANTED}
     uses = [u for u in library_internals(sources, exempt=set()) if u.path == "samband/_planted.py"]
     assert [(u.line, u.name) for u in uses] == [
-        (3, "_client"),  # an underscore module of nats-py
-        (4, "_Span"),  # a library's private name imported
-        (17, "_pending_data_size"),  # on `self`, but no class of ours defines it: a base class's internal
-        (21, "_send_command"),  # on a receiver typed with a library's class
-        (22, "_root"),  # a name both samband (schemas/_compat.py) and the OTel SDK define: cannot tell whose
-        (23, "_signature_cb"),
-        (24, "_CRLF_"),
+        (4, "_client"),  # an underscore module of nats-py
+        (5, "_Span"),  # a library's private name imported
+        (18, "_pending_data_size"),  # on `self`, but no class of ours defines it: a base class's internal
+        (22, "_send_command"),  # on a receiver typed with a library's class
+        (23, "_root"),  # a name both samband (schemas/_compat.py) and the OTel SDK define: cannot tell whose
+        (24, "_signature_cb"),
+        (25, "_CRLF_"),
+        (34, "_name"),  # logging.Handler's own; `_planted_marker` (set by us, defined by no library) is ours
     ], [str(u) for u in uses]
 
 

@@ -5,8 +5,9 @@ server's log, and the server is terminated then killed at the end. No broker moc
 
 Every test's captured output (its logs) and every log file under its tmp_path (nats-server's,
 the router's, an adapter's) is scanned for a personnummer in clear text when the test ends, with a
-detector independent of the scrubber's pattern (`samband.testing.find_personnummer`); so is the
-session server's log when the session ends.
+detector independent of the scrubber's pattern (`samband.testing.find_personnummer`); so is every
+log file under the session's temporary root when the session ends (the session server's, and those
+of deployments a package shares).
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         yield dep
     finally:
         dep.stop()
-    leaks = _leaks({"the session's nats-server log": dep.log_file.read_text(errors="replace")})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_personnummer_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the session, every log file under the session's temporary root: the session
+    server's, and those of deployments shared by a package, which no single test owns."""
+    yield
+    root = tmp_path_factory.getbasetemp()
+    leaks = _leaks({f"{p.relative_to(root)}": p.read_text(errors="replace") for p in sorted(root.rglob("*.log"))})
     assert not leaks, leaks
 
 

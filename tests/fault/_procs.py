@@ -54,6 +54,12 @@ class RouterProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def close(self) -> None:
+        """Kill it if it still runs (a test that failed half-way leaves no router behind)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
     def stop(self) -> str:
         assert self.proc is not None
         if self.proc.poll() is None:

@@ -118,6 +118,7 @@ async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exact
         assert "router stopped cleanly" in router.stop()
         audit = [AUDIT_DECODER.decode(data) for data in await stored_in(watch, "AUDIT")]
     finally:
+        router.close()
         await watch.close()
 
     allowed = [(a.envelope_id, a.recipient) for a in audit if a.decision == "allow"]

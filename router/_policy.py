@@ -103,7 +103,7 @@ class _Standing:
     __slots__ = ("foreign", "ids", "named", "no_onward")
 
     def __init__(self) -> None:
-        self.named: frozenset[str] | None = None
+        self.named: tuple[str, ...] | None = None  # sorted
         self.no_onward = False
         self.foreign = False
         self.ids: list[str] = []
@@ -198,8 +198,8 @@ class Policy:
                 s = self._standing.setdefault((r.origin, rt), _Standing())
                 s.ids.append(rid)
                 if r.named_recipients is not None:
-                    named = frozenset(r.named_recipients)
-                    s.named = named if s.named is None else s.named & named  # restrictions only narrow
+                    named = set(r.named_recipients) if s.named is None else set(s.named) & set(r.named_recipients)
+                    s.named = tuple(sorted(named))  # restrictions only narrow
                 s.no_onward |= r.no_onward_sharing
                 s.foreign |= r.foreign_origin
         self._views: dict[tuple[str, tuple[str, ...]], View] = {}
@@ -408,8 +408,8 @@ class Policy:
         no_onward, foreign = h.no_onward_sharing, h.foreign_origin
         standing = self._standing.get((origin, rt)) if self._standing else None
         if standing is not None:
-            if standing.named is not None:
-                named = tuple(n for n in named if n in standing.named) if named is not None else ()
+            if standing.named is not None:  # intersected with the record's own list, or the list itself
+                named = tuple(n for n in named if n in standing.named) if named is not None else standing.named
             no_onward |= standing.no_onward
             foreign |= standing.foreign
         if named is not None and recipient not in named:

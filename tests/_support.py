@@ -7,7 +7,13 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import importlib.resources
+import inspect
+import os
 import random
+import selectors
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from samband.adapters import Positions, list_dead_letters, mapping_for, native_format, publish_records, read_source
@@ -26,6 +32,7 @@ from samband.schemas import (
     synthetic_personnummer,
     synthetic_plate,
 )
+from samband.testing import assert_no_personnummer
 
 # The shipped policy (package data of samband.broker_config).
 SHIPPED = Path(str(importlib.resources.files("samband.broker_config") / "policy"))
@@ -49,13 +56,20 @@ def fresh_subject(root: str) -> str:
     return f"{root}.{random.getrandbits(40):x}"
 
 
-async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
-    """Poll ``predicate`` until true; fail with a clear message after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
+async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str | None = None) -> None:
+    """Poll ``predicate`` (a function, or a coroutine function) until true; fail with a clear message
+    after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        ok = predicate()
+        if inspect.isawaitable(ok):
+            ok = await ok
+        if ok:
+            return
+        if loop.time() > deadline:
             raise AssertionError(
-                f"condition not met within {timeout}s: {getattr(predicate, '__doc__', None) or predicate}"
+                f"condition not met within {timeout}s: {what or getattr(predicate, '__doc__', None) or predicate}"
             )
         await asyncio.sleep(interval)
 
@@ -63,8 +77,6 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> 
 async def retry_until_ready(make, timeout: float = 30.0):
     """Call ``make()`` until JetStream answers: a fresh cluster first elects its meta leader (and,
     after a node is killed, a new stream leader). Fails with the last error after ``timeout``."""
-    import time
-
     import nats
     from nats.js.errors import Error as JsError
 
@@ -80,15 +92,33 @@ async def retry_until_ready(make, timeout: float = 30.0):
             await asyncio.sleep(0.25)
 
 
+def read_until(proc, ready: str, timeout: float, what: str) -> list[str]:
+    """Read ``proc``'s stdout until a line contains ``ready``; fail with everything it printed if it
+    exits first or the deadline passes. The pipe is polled with the deadline, never read blindly,
+    so a process that hangs silently cannot hang the test. Returns the lines read so far."""
+    fd = proc.stdout.fileno()
+    data = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            text = data.decode(errors="replace")
+            if ready in text:
+                return text.splitlines(keepends=True)
+            left = deadline - time.monotonic()
+            chunk = os.read(fd, 65536) if left > 0 and sel.select(left) else None
+            if not chunk:  # the deadline passed (None) or the process closed its output (b"")
+                proc.kill()
+                proc.wait(10)
+                why = "exited" if chunk == b"" else f"stayed silent for {timeout:.0f} s"
+                raise AssertionError(f"{what} {why} before printing {ready!r}:\n{text}")
+            data += chunk
+
+
 def samband_process(state_dir: Path, *args: str, ready: str, env: dict | None = None, timeout: float = 30.0):
     """Start ``samband --state-dir STATE ARGS...`` as its own process and read its output until a line
-    contains ``ready``; fails with everything it printed if it exits or stays silent. Returns
-    (process, lines so far); stop it with ``stop_samband_process``."""
-    import os
-    import subprocess
-    import sys
-    import time
-
+    contains ``ready`` (see `read_until`). Returns (process, lines so far); stop it with
+    ``stop_samband_process``."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "samband", "--state-dir", str(state_dir), *args],
         stdout=subprocess.PIPE,
@@ -96,18 +126,7 @@ def samband_process(state_dir: Path, *args: str, ready: str, env: dict | None = 
         text=True,
         env=os.environ | {"COLUMNS": "200", "SAMBAND_LOG_LEVEL": "info"} | (env or {}),  # as a user runs it
     )
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if ready in line or proc.poll() is not None:
-            break
-    if not any(ready in ln for ln in lines):
-        proc.kill()
-        raise AssertionError(f"`samband {' '.join(args)}` never printed {ready!r}:\n" + "".join(lines))
-    return proc, lines
+    return proc, read_until(proc, ready, timeout, f"`samband {' '.join(args)}`")
 
 
 def keep_reading(proc, lines: list[str]):
@@ -132,6 +151,7 @@ def stop_read_process(proc, lines: list[str], reader) -> str:
     proc.wait(timeout=30)
     reader.join(timeout=10)
     assert proc.returncode == 0, "".join(lines)
+    assert_no_personnummer("".join(lines), f"the output of `{' '.join(proc.args[2:])}`")
     return "".join(lines)
 
 
@@ -147,13 +167,14 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: s
 
 
 def stop_samband_process(proc, lines: list[str]) -> str:
-    """SIGTERM, then the rest of its output; fails unless it exits 0."""
+    """SIGTERM, then all it printed; fails unless it exits 0."""
     import signal
 
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, "".join(lines) + out
-    return out
+    assert_no_personnummer("".join(lines) + out, f"the output of `{' '.join(proc.args[2:])}`")
+    return "".join(lines) + out
 
 
 # ---- envelopes for the policy tests (synthetic identifiers with valid checksums) ----
@@ -234,6 +255,14 @@ def overload_report(
 # Records these tests publish belong to no decided operation, so a router started by another
 # test (one shared server) denies them instead of delivering them into someone's sink.
 OPERATION = "adapter-tests"
+
+
+def records_into(settled: list):
+    """A `publish_records` progress callback keeping each record settled (published or dead-lettered),
+    not the checkpoints that mark a file done."""
+    from samband.adapters import Checkpoint
+
+    return lambda item: None if isinstance(item, Checkpoint) else settled.append(item)
 
 
 async def run_export(bus, agency: str, source: Path, *, positions: Positions | None = None, **kwargs):

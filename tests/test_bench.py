@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from samband.testing import assert_no_personnummer
+
 
 def bench(*args: str, timeout: float) -> tuple[dict, str]:
     """``samband bench ARGS --json`` as its own process: the JSON it prints and its stderr (the table)."""
@@ -19,6 +21,7 @@ def bench(*args: str, timeout: float) -> tuple[dict, str]:
         [sys.executable, "-m", "samband", "bench", *args, "--json"], capture_output=True, text=True, timeout=timeout
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_no_personnummer(proc.stdout + proc.stderr, f"the output of `samband bench {' '.join(args)}`")
     return json.loads(proc.stdout), proc.stderr
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from samband.cli import cli
+from samband.testing import assert_no_personnummer
 
 from .._support import OPERATION
 
@@ -116,6 +117,7 @@ def test_an_export_piped_on_stdin_is_published(bus, tmp_path):
     )
     text = proc.stderr.decode()
     assert proc.returncode == 0, text
+    assert_no_personnummer(text + proc.stdout.decode(), "the adapter's output")
     assert "│    8 │         7 │          0 │             1 │" in text
     assert (
         "dlq.truncated truncated last record (the source ends inside it): malformed JSON: Input data was truncated - at stdin:8"

@@ -20,7 +20,7 @@ from samband.adapters import (
 from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
-from .._support import OPERATION, run_export
+from .._support import OPERATION, records_into, run_export, wait_for
 
 
 async def ingest_since(bus, agency: str, after_seq: int, count: int) -> list:
@@ -131,15 +131,23 @@ async def test_records_appended_to_a_followed_file_are_published_as_they_arrive(
     half = data.index(b"\n", len(data) // 2) + 1
     path.write_bytes(data[:half] + data[half : half + 20])  # the writer is in the middle of a line
     stop = asyncio.Event()
+    settled: list = []  # each record once it is published (or dead-lettered)
     nc = await bus.connect("polisen")
     try:
         task = asyncio.create_task(
-            publish_records(nc, mapping, read_source(path, fmt, follow=True, stop=stop, poll=0.05), window=1)
+            publish_records(
+                nc,
+                mapping,
+                read_source(path, fmt, follow=True, stop=stop, poll=0.05),
+                window=1,
+                progress=records_into(settled),
+            )
         )
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: len(settled) >= data[:half].count(b"\n"), what="the complete lines published")
+        assert len(settled) == data[:half].count(b"\n")  # the line being written is not read yet
         with open(path, "ab") as f:
             f.write(data[half + 20 :])
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: len(settled) >= 6, what="the rest published as it arrives")
         stop.set()
         summary = await task
     finally:

@@ -11,7 +11,7 @@ from samband.adapters import Positions, mapping_for, native_format, publish_reco
 from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
-from .._support import OPERATION, run_export, wait_for
+from .._support import OPERATION, records_into, run_export, wait_for
 
 
 async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_tail_is_dead_lettered(bus, tmp_path):
@@ -24,6 +24,7 @@ async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_t
     state = tmp_path / "positions.json"
     positions = Positions(state)
     stop = asyncio.Event()
+    settled: list = []  # each record once it is published or dead-lettered
     nc = await bus.connect("kustbevakningen")
     try:
         task = asyncio.create_task(
@@ -33,14 +34,16 @@ async def test_new_files_in_a_watched_directory_are_picked_up_and_an_abandoned_t
                 read_source(watched, fmt, positions=positions, follow=True, stop=stop, poll=0.05, settle=0.2),
                 positions=positions,
                 window=1,
+                progress=records_into(settled),
             )
         )
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: len(settled) >= 3, what="the first day's file published")
         # the export job writes the next day's file and dies in the middle of its last line
         (watched / "2017-03-04.jsonl").write_bytes(fmt.dump(records[3:6]) + b'{"kontrollnummer": "KBV-')
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: len(settled) >= 6, what="the second day's complete records published")
+        assert len(settled) == 6  # its unfinished last line waits: the file may still grow
         (watched / "2017-03-05.jsonl").write_bytes(fmt.dump(records[6:]))
-        await asyncio.sleep(0.8)
+        await wait_for(lambda: len(settled) >= 10, what="the third day's records and the abandoned tail")
         stop.set()
         summary = await task
     finally:
@@ -81,17 +84,29 @@ async def test_records_published_while_the_broker_restarts_arrive_once_and_in_or
     path = tmp_path / "polisen.jsonl"
     path.write_bytes(fmt.dump(records))
 
+    down = asyncio.Event()
+    settled: list = []
+
     async def slowly():
+        """The export, the second half only once the broker is down: the outage lands mid-load."""
+        n = 0
         async for item in read_source(path, fmt):
+            if n == 200:
+                await down.wait()
             yield item
-            await asyncio.sleep(0.002)
+            n += 1
 
     nc = await dep.connect("polisen")
     try:
-        task = asyncio.create_task(publish_records(nc, mapping, slowly(), window=32, ack_timeout=1.0, retry_for=60))
-        await asyncio.sleep(0.3)
+        task = asyncio.create_task(
+            publish_records(
+                nc, mapping, slowly(), window=32, ack_timeout=1.0, retry_for=60, progress=records_into(settled)
+            )
+        )
+        await wait_for(lambda: len(settled) >= 100, what="a quarter of the export published")
         dep.stop()  # the broker goes away mid-load ...
-        await asyncio.sleep(1.5)
+        down.set()
+        await asyncio.sleep(1.5)  # the outage: the publisher retries against no broker
         dep.start()  # ... and comes back on the same port with the same store
         summary = await asyncio.wait_for(task, 60)
     finally:

@@ -1,60 +1,52 @@
-"""Real processes for the fault tests: the router on its own, an adapter run, and reading streams back."""
+"""Real processes for the fault tests: the router and an adapter as `samband` runs them, and reading streams back."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
-from nats.js.api import DeliverPolicy
+from samband.broker_config import Deployment
+from samband.observability.bus import read_range
+from samband.schemas.layout import INGEST_STREAM, ROUTER_DURABLE
+from samband.testing import assert_no_personnummer
 
-from samband.broker_config import ROUTER, Deployment
-
-ROOT = Path(__file__).resolve().parents[2]
+from .._support import read_until
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+
+
+def samband_argv(dep: Deployment, *args: str) -> list[str]:
+    return [sys.executable, "-m", "samband", "--state-dir", str(dep.state_dir), *args]
 
 
 class RouterProcess:
-    """The router in a process of its own: ``samband router run --policy DIR`` (the production entry
-    point) for a policy directory, the bench's launcher of the platform's router for ``skeleton``."""
+    """The router in a process of its own, as production runs it: ``samband router run --policy DIR``."""
 
-    def __init__(self, dep: Deployment, policy: str | Path = "skeleton", log: Path | None = None) -> None:
-        self.dep, self.policy = dep, policy
-        self.log = log or dep.state_dir / "router.log"
+    def __init__(self, dep: Deployment, policy: Path, log: Path) -> None:
+        self.dep, self.policy, self.log = dep, policy, log
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> RouterProcess:
-        if self.policy == "skeleton":
-            cmd, ready = ["-m", "samband.bench._router", str(self.dep.state_dir), "--policy", "skeleton"], b"ready"
-        else:
-            cmd = [
-                "-m",
-                "samband",
-                "--state-dir",
-                str(self.dep.state_dir),
-                "router",
-                "run",
-                "--policy",
-                str(self.policy),
-            ]
-            ready = b"router running"
+    def start(self, timeout: float = 60.0) -> RouterProcess:
         with open(self.log, "ab") as stderr:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, *cmd], stdout=subprocess.PIPE, stderr=stderr, env={**_env(), "COLUMNS": "200"}
+                samband_argv(self.dep, "router", "run", "--policy", str(self.policy)),
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env(),
             )
-        deadline = time.monotonic() + timeout
-        line = self.proc.stdout.readline()
-        if not line.startswith(ready) or time.monotonic() > deadline:
-            raise AssertionError(f"router process did not start: {line!r}; log: {self.log.read_text()[-2000:]}")
+        read_until(self.proc, "router running", timeout, f"the router (log {self.log})")
         return self
+
+    def freeze(self) -> None:
+        """SIGSTOP: the router holds still, so what it has done at the kill is what is measured now."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
 
     def kill(self) -> None:
         """SIGKILL: no clean-up, no last ack, as when the host loses power."""
@@ -62,66 +54,60 @@ class RouterProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
-    def stop(self) -> dict:
+    def close(self) -> None:
+        """Kill it if it still runs (a test that failed half-way leaves no router behind)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> str:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=30)
+        out, _ = self.proc.communicate(timeout=60)
         assert self.proc.returncode == 0, (
             f"router exited with {self.proc.returncode}; log: {self.log.read_text()[-2000:]}"
         )
+        assert_no_personnummer(out.decode(), "the router's output")  # its log file: see tests/conftest.py
         return out.decode()
 
 
-def samband(dep: Deployment, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
-    """Run the ``samband`` CLI against ``dep`` as its own process."""
-    return subprocess.run(
-        [sys.executable, "-m", "samband", "--state-dir", str(dep.state_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=_env(),
-    )
+async def shorten_ack_wait(nc, seconds: float) -> None:
+    """Set the router's input consumer's ack wait (an operator's setting of the consumer, kept by the
+    router across restarts): the records a killed router had in flight come back after it."""
+    js = nc.jetstream()
+    config = (await js.consumer_info(INGEST_STREAM, ROUTER_DURABLE)).config
+    config.ack_wait = seconds
+    await js.add_consumer(INGEST_STREAM, config)
 
 
-async def router_progress(dep: Deployment) -> tuple[int, int, int]:
+async def router_progress(nc) -> tuple[int, int, int]:
     """(INGEST's last sequence, the router's ack floor, messages still pending or unacked)."""
-    nc = await dep.connect(ROUTER)
-    try:
-        js = nc.jetstream()
-        last = (await js.stream_info("INGEST")).state.last_seq
-        try:
-            info = await js.consumer_info("INGEST", "router")
-        except Exception:
-            return last, 0, last
-        return last, info.ack_floor.stream_seq, info.num_pending + info.num_ack_pending
-    finally:
-        await nc.close()
+    js = nc.jetstream()
+    last = (await js.stream_info(INGEST_STREAM)).state.last_seq
+    info = await js.consumer_info(INGEST_STREAM, ROUTER_DURABLE)
+    return last, info.ack_floor.stream_seq, info.num_pending + info.num_ack_pending
 
 
-async def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        await asyncio.sleep(interval)
-
-
-async def read_stream(dep: Deployment, identity: str, stream: str, subject: str) -> list:
-    """Every message of ``stream`` (as ``identity``), in order, through an ordered consumer."""
+async def stored(dep: Deployment, identity: str, stream: str) -> list[bytes]:
+    """Every message of ``stream`` (as ``identity``), in order, as stored."""
     nc = await dep.connect(identity)
     try:
-        js = nc.jetstream()
-        n = (await js.stream_info(stream)).state.messages
-        out = []
-        if n:
-            sub = await js.subscribe(subject, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-            for _ in range(n):
-                out.append(await sub.next_msg(timeout=10))
-            await sub.unsubscribe()
-        return out
+        return await stored_in(nc, stream)
     finally:
         await nc.close()
+
+
+async def stored_in(nc, stream: str) -> list[bytes]:
+    state = (await nc.jetstream().stream_info(stream)).state
+    return await read_range(nc, stream, state.first_seq, state.last_seq, strict=False) if state.messages else []
+
+
+async def ingested(nc) -> int:
+    try:
+        return (await nc.jetstream().stream_info(INGEST_STREAM)).state.messages
+    except Exception:
+        return -1
 
 
 def duplicates(values) -> dict:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 
 import msgspec
 import pytest
 
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER
+from samband.testing import assert_no_personnummer
 
-from ._procs import _env, read_stream
+from ._procs import env, samband_argv, stored
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
 
@@ -81,31 +81,15 @@ async def _run_fuzzed(dep, tmp_path, n: int, kinds: tuple[int, ...]) -> None:
     lines = fuzzed(random.Random(20170303), n, kinds)
     export.write_bytes(b"\n".join(lines) + b"\n")
 
+    argv = samband_argv(dep, "adapter", "run", "polisen", "--source", str(export), "--once")
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "samband",
-            "--state-dir",
-            str(dep.state_dir),
-            "adapter",
-            "run",
-            "polisen",
-            "--source",
-            str(export),
-            "--once",
-            "--sink",
-            str(tmp_path / "received"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=_env(),
+        argv + ["--sink", str(tmp_path / "received")], capture_output=True, text=True, timeout=240, env=env()
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "Traceback" not in proc.stderr
+    assert_no_personnummer(proc.stdout + proc.stderr, "the adapter's output")  # it names each rejected line
 
-    letters = [msgspec.json.decode(m.data) for m in await read_stream(dep, "polisen", "DEADLETTER", "dlq.>")]
+    letters = [msgspec.json.decode(data) for data in await stored(dep, "polisen", "DEADLETTER")]
     assert len(letters) == n
     assert all(isinstance(d.get("reason"), str) and d["reason"] for d in letters)
     assert len({d["position"] for d in letters}) == n, "each rejected line has a dead letter of its own"

@@ -23,7 +23,7 @@ from samband.observability.bus import (
     PublishRefused,
 )
 
-from .._support import fresh_subject, scratch_stream
+from .._support import fresh_subject, scratch_stream, wait_for
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
 
@@ -148,15 +148,12 @@ async def test_nothing_is_sent_while_disconnected_each_message_is_answered_not_c
     await acks.start()
     fresh_deployment.stop()
     try:
-        for _ in range(100):
-            if not nc.is_connected:
-                break
-            await asyncio.sleep(0.05)
+        await wait_for(lambda: not nc.is_connected)
         results = await acks.publish([(f"ingest.polisen.x.{i}", b"x", {}) for i in range(3)], timeout=5)
         assert [str(r) for r in results] == [
             "Expected a connected client, got one that is reconnecting to the broker"
         ] * 3
         assert all(isinstance(r, NotConnected) for r in results)
-        assert nc._pending_data_size == 0  # nothing buffered to be sent ahead of a retry on reconnect
+        assert nc.pending_data_size == 0  # nothing buffered to be sent ahead of a retry on reconnect
     finally:
         await nc.close()

@@ -70,11 +70,14 @@ async def test_a_hole_in_the_stream_is_named_not_skipped(fresh_deployment, reade
         assert await _with_consumer(nc, "HOLE", 1, pull(False)) == [sent[0], sent[2], sent[3]]
 
 
-async def test_where_no_second_connection_can_be_made_the_read_goes_through_nats_py(fresh_deployment):
+async def test_where_no_second_connection_can_be_made_the_read_goes_through_nats_py(fresh_deployment, monkeypatch):
+    from samband.observability.bus import _shim
     from samband.observability.bus._wire import WireUnavailable
 
     async with filled_stream(fresh_deployment, "LEND", [f"s{i}" for i in range(40)]) as (nc, sent):
-        nc._signature_cb = None  # a client that cannot lend its nkey signature (e.g. another auth kind)
+        # a client that cannot lend its nkey signature (another kind of authentication, or a nats-py
+        # whose signer the shim cannot find)
+        monkeypatch.setattr(_shim, "signer", lambda nc: None)
         with pytest.raises(WireUnavailable, match="wants an nkey signature"):
             await _with_consumer(
                 nc,

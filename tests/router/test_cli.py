@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import random
+import shutil
 import signal
-import time
 
 from click.testing import CliRunner
 
+from samband.broker_config import ROUTER
 from samband.cli import cli
 
-from .._support import SHIPPED, samband_process, stop_samband_process
+from .._support import SHIPPED, read_until, samband_process, stop_samband_process, wait_for
+from ..broker_config._records import vehicle_control_bytes
 
 ENV = {"COLUMNS": "400"}
 
@@ -110,15 +114,50 @@ def test_explain_without_an_origin_says_how_to_give_one(tmp_path):
     assert "Error: vc.json: the envelope names no origin; give the sender with --origin AGENCY" in result.output
 
 
-def test_samband_router_run_routes_as_its_own_process_and_stops_cleanly_on_sigterm(fresh_deployment):
-    asyncio.run(fresh_deployment.provision())
-    proc, lines = samband_process(fresh_deployment.state_dir, "router", "run", ready="router running, policy ", env=ENV)
-    proc.send_signal(signal.SIGHUP)  # re-reads the policy files; keeps running
-    time.sleep(0.3)
-    assert proc.poll() is None
+async def _publish_and_wait_routed(dep) -> None:
+    """Polisen publishes one Bacchus vehicle control; returns once the router has acknowledged it."""
+    env, data = vehicle_control_bytes(random.Random(1107))
+    nc = await dep.connect("polisen")
+    try:
+        await nc.jetstream().publish("out.police.vehicle_control", data, headers={"Nats-Msg-Id": env.id})
+    finally:
+        await nc.close()
+    rc = await dep.connect(ROUTER)
+    try:
+
+        async def routed() -> bool:
+            return (await rc.jetstream().consumer_info("INGEST", "router")).ack_floor.stream_seq >= 1
+
+        await wait_for(routed, timeout=30)
+    finally:
+        await rc.close()
+
+
+def test_samband_router_run_routes_as_its_own_process_re_reads_its_policy_on_sighup_and_stops_on_sigterm(
+    fresh_deployment, tmp_path
+):
+    dep = fresh_deployment
+    asyncio.run(dep.provision())
+    policy = tmp_path / "policy"
+    shutil.copytree(SHIPPED, policy)
+    proc, lines = samband_process(
+        dep.state_dir, "router", "run", "--policy", str(policy), ready="router running, policy ", env=ENV
+    )
+    started = next(ln for ln in lines if "router running, policy " in ln).split("policy ")[1].split(";")[0]
+    # An edit of the same size with the old modification time: the file watcher cannot see it, only SIGHUP can.
+    ops = policy / "operations.toml"
+    before = ops.stat()
+    ops.write_text(ops.read_text().replace("valid_from = 2016-11-01", "valid_from = 2016-12-01", 1))
+    os.utime(ops, ns=(before.st_atime_ns, before.st_mtime_ns))
+    proc.send_signal(signal.SIGHUP)
+    lines += read_until(proc, "policy files reloaded", 30, "the router after SIGHUP")
+    assert proc.poll() is None  # re-read, still running
+    asyncio.run(_publish_and_wait_routed(dep))
     out = stop_samband_process(proc, lines)
-    assert "router stopped cleanly: 0 records" in out
-    assert (fresh_deployment.state_dir / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+    stopped = next(ln for ln in out.splitlines() if ln.startswith("router stopped cleanly: "))
+    assert stopped.startswith("router stopped cleanly: 1 records, 8 decisions (7 allow, 1 deny), policy ")
+    assert not stopped.endswith(started)  # the policy it stopped with is the re-read one
+    assert (dep.state_dir / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
 
 
 def test_explain_native_maps_a_line_of_an_agencys_own_export_through_its_mapping_first(tmp_path):

@@ -211,6 +211,19 @@ async def test_a_council_closing_its_operation_stops_all_routing_and_the_denial_
     assert router.stats.allowed == 0 and len(native) == 2
 
 
+async def _in_flight(dep, *consumers: tuple[str, str, str]) -> int:
+    """Messages still pending or unacknowledged on each (identity, stream, durable) consumer, summed."""
+    total = 0
+    for identity, stream, durable in consumers:
+        nc = await dep.connect(identity)
+        try:
+            info = await nc.jetstream().consumer_info(stream, durable)
+            total += info.num_pending + info.num_ack_pending + (0 if info.delivered.stream_seq else 1)
+        finally:
+            await nc.close()
+    return total
+
+
 async def test_policy_files_reload_while_records_flow_without_a_loss_or_a_second_delivery(fresh_deployment, tmp_path):
     dep = fresh_deployment
     await dep.provision()
@@ -222,11 +235,12 @@ async def test_policy_files_reload_while_records_flow_without_a_loss_or_a_second
     sink = await platform.start_sink("migrationsverket")
     need = policy_dir / "need_to_know.toml"
     original = need.read_text()
+    original_version = live.version
+    changed_version = ""  # known once the first edit is read
     try:
         await wait_for(router.ready.is_set)
         publishing = asyncio.create_task(polisen_publishes(dep, 300, seed=24))
         for i in range(6):  # migrationsverket's fields change back and forth under the flow
-            await asyncio.sleep(0.05)
             text = (
                 original
                 if i % 2
@@ -237,18 +251,27 @@ async def test_policy_files_reload_while_records_flow_without_a_loss_or_a_second
                 )
             )
             need.write_text(text + f"\n# edit {i}\n")
-            await asyncio.sleep(0.1)
+            if i == 0:
+                await wait_for(lambda: live.version != original_version, what="the first edit read")
+                changed_version = live.version
+            expected = original_version if i % 2 else changed_version
+            await wait_for(lambda n=i + 2, v=expected: len(live.versions) == n and live.version == v, what=f"edit {i}")
         native = await publishing
-        await wait_for(lambda: len(sink) >= 300, timeout=30)
-        await asyncio.sleep(0.3)
+
+        async def settled() -> bool:
+            """the router acked all it took in, and migrationsverket's sink everything in its inbox"""
+            return not await _in_flight(
+                dep, (ROUTER, "INGEST", "router"), ("migrationsverket", "INBOX", "migrationsverket-sink")
+            )
+
+        await wait_for(settled, timeout=30, interval=0.1)
     finally:
         await platform.stop()
     ids = [msgspec.json.decode(line)["record"]["control_id"] for line in sink.path.read_bytes().splitlines()]
     assert sorted(ids) == sorted(r["kontrollId"] for r in native)  # each exactly once
     assert router.stats.delivered["migrationsverket"] == 300
-    assert (
-        len(live.versions) >= 4 and len(set(live.versions)) == 2
-    )  # each edit a new version; the same content, the same version
+    # each edit a new version; the same content, the same version
+    assert live.versions == [original_version, changed_version] * 3 + [original_version]
 
 
 def test_a_broken_policy_file_on_reload_keeps_the_last_good_policy(tmp_path):

@@ -160,7 +160,7 @@ def test_a_record_for_named_recipients_only_never_reaches_anyone_else(policy):
     )
 
 
-def test_a_named_recipient_outside_the_operation_is_still_denied_and_audited(policy):
+def test_a_named_recipient_outside_the_operation_gets_a_decision_of_its_own_a_denial(policy):
     env = vehicle_control(handling=Handling(named_recipients=("tullverket", "kustbevakningen")))
     decisions = dict(policy.route(env, AT))
     assert decisions["kustbevakningen"].rule == "deny.not-participant"

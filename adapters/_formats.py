@@ -67,7 +67,17 @@ class Opened:
     header: tuple[str, ...] = ()
 
 
-# ---- text decoding --------------------------------------------------------------------
+# ---- text encodings: the one place their names are read -------------------------------
+# A native text is Latin-1 (by any of its names) or UTF-8 (with or without a byte-order mark).
+LATIN_1_NAMES = ("latin-1", "latin1", "iso-8859-1")
+ENCODING_NAMES = ("utf-8", "utf-8-sig", *LATIN_1_NAMES)
+
+
+def text_encoding(name: str) -> str:
+    """The codec a text declared as ``name`` is decoded with: ``latin-1`` for Latin-1's names, else ``utf-8``."""
+    return "latin-1" if name.lower() in LATIN_1_NAMES else "utf-8"
+
+
 _UTF8_IN_LATIN1 = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 
 
@@ -81,8 +91,11 @@ def _bad_byte(data: bytes, pos: int, expected: str, got: str) -> ParseProblem:
 
 
 def decode_text(data: bytes, encoding: str) -> str:
-    """Decode strictly, naming the first bad byte and its column; Latin-1 that is really UTF-8 is refused too."""
-    if encoding in ("latin-1", "iso-8859-1"):
+    """Decode strictly, naming the first bad byte and its column; Latin-1 that is really UTF-8 is refused too.
+
+    ``encoding`` is what `text_encoding` answered: ``latin-1`` or ``utf-8``.
+    """
+    if encoding == "latin-1":
         m = _UTF8_IN_LATIN1.search(data)
         if m:
             raise _bad_byte(data, m.start(), "Latin-1", "UTF-8 bytes " + " ".join(f"0x{b:02x}" for b in m.group(0)))
@@ -377,7 +390,7 @@ class Csv(NativeFormat):
     def __init__(
         self, *, encoding: str = "utf-8-sig", delimiter: str = ";", columns: Sequence[str] | None = None
     ) -> None:
-        self.encoding = "latin-1" if encoding.lower() in ("latin-1", "latin1", "iso-8859-1") else "utf-8"
+        self.encoding = text_encoding(encoding)
         self.bom = encoding.lower() == "utf-8-sig"
         self.delimiter = delimiter
         self.columns = tuple(columns) if columns else None
@@ -429,7 +442,7 @@ class FixedWidth(NativeFormat):
     def __init__(
         self, *, layouts: dict[str, Sequence[tuple[str, int]]], type_field: str = "posttyp", encoding: str = "latin-1"
     ) -> None:
-        self.encoding = "latin-1" if encoding.lower() in ("latin-1", "latin1", "iso-8859-1") else "utf-8"
+        self.encoding = text_encoding(encoding)
         self.type_field = type_field
         self.layouts: dict[str, tuple[Column, ...]] = {}
         for code, cols in layouts.items():
@@ -486,8 +499,7 @@ class Xml(NativeFormat):
 
     def open(self, head: bytes) -> Opened:
         m = _XML_DECL.match(head[:200])
-        enc = m.group(1).decode().lower() if m else "utf-8"
-        return Opened(encoding="latin-1" if enc in ("iso-8859-1", "latin-1", "latin1") else "utf-8")
+        return Opened(encoding=text_encoding(m.group(1).decode()) if m else "utf-8")
 
     def frames(self, chunks, opened, *, offset, line, index, final):
         return frame_xml(chunks, tag=self.record_tag, offset=offset, line=line, index=index, final=final)
@@ -512,7 +524,7 @@ class Xml(NativeFormat):
         for r in records:
             dict_to_element(SubElement(root, self.record_tag), r)
         _indent(root)
-        declared = "ISO-8859-1" if self.encoding == "latin-1" else "UTF-8"
+        declared = "ISO-8859-1" if text_encoding(self.encoding) == "latin-1" else "UTF-8"
         body = tostring(root, encoding="unicode")
         return f'<?xml version="1.0" encoding="{declared}"?>\n{body}\n'.encode(self.encoding)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import time as _time
 import types
 import typing
 from collections.abc import Iterable
@@ -29,10 +28,12 @@ from samband.schemas import (
     Region,
     Schema,
     VehicleRef,
+    current_date,
     new_envelope_id,
     normalise_orgnr,
-    normalise_personnummer,
     normalise_plate,
+    personnummer_form,
+    track_cache,
 )
 
 __all__ = [
@@ -339,45 +340,11 @@ def _identifier(fn, ref, attr: str, value: Any, path: str):
         raise FieldError(str(exc), field=path, kind="identifier") from None
 
 
-_today: list = [None, 0.0]
-_PNR_SIMPLE = re.compile(r"^(\d{2})?(\d{6})([-+]?)(\d{4})$")
-
-
-def _refresh_today() -> _dt.date:
-    now = _time.monotonic()
-    if now - _today[1] > 60:  # date.today() per record is measurable at 10k records/s
-        today = _dt.date.today()
-        if today != _today[0]:
-            _PERSONS.clear()  # the century of a 10-digit form, and "born by today", depend on the date
-        _today[0], _today[1] = today, now
-    return _today[0]
-
-
-def _normalise_pnr(value: str, today: _dt.date | None = None) -> str:
-    """The canonical 12-digit form for `PersonRef`, which validates it (date, check digit) itself.
-
-    Only the century is worked out here (the same rule as `normalise_personnummer`), so a
-    personnummer is validated once, not twice; anything unusual goes the full way.
-    """
-    today = today or _refresh_today()
-    m = _PNR_SIMPLE.match(value)
-    if m is None:
-        return normalise_personnummer(value, today=today)
-    century, yymmdd, sep, tail = m.groups()
-    if century is not None:
-        return century + yymmdd + tail
-    year = (today.year // 100) * 100 + int(yymmdd[:2])
-    if year > today.year:
-        year -= 100
-    if sep == "+":
-        year -= 100
-    return f"{year:04d}{yymmdd[2:]}{tail}"
-
-
 class _Refs(dict):
     """Validated references by the native text they came from: the same persons, companies and
     vehicles recur through an export, and a hit skips normalising and validating again. Bounded;
-    only values that passed are kept. Persons are dropped when the date changes (see above)."""
+    only values that passed are kept. Process-wide state (`samband.schemas.track_cache`): persons
+    are dropped when the date changes (the century of a 10-digit personnummer depends on it)."""
 
     def remember(self, key: Any, ref: Any) -> Any:
         if len(self) >= 1 << 16:
@@ -387,18 +354,21 @@ class _Refs(dict):
 
 
 _PERSONS, _ORGANISATIONS, _VEHICLES = _Refs(), _Refs(), _Refs()
+track_cache(_PERSONS.clear, daily=True)
+track_cache(_ORGANISATIONS.clear)
+track_cache(_VEHICLES.clear)
 
 
 @_field
 def person(value: Any, path: str) -> PersonRef:
     """A personnummer or samordningsnummer (10 or 12 digits, with or without ``-``): check digit and date checked."""
     if type(value) is not str:
-        return _identifier(_normalise_pnr, PersonRef, "pnr", value, path)
-    today = _refresh_today()  # clears the cache first when the date changed
+        return _identifier(personnummer_form, PersonRef, "pnr", value, path)
+    current_date()  # a new date empties the persons first
     ref = _PERSONS.get(value)
     if ref is None:
         try:
-            ref = PersonRef(pnr=_normalise_pnr(value, today))
+            ref = PersonRef(pnr=personnummer_form(value))  # the schema's parser; PersonRef validates
         except InvalidIdentifier as exc:
             raise FieldError(str(exc), field=path, kind="identifier") from None
         _PERSONS.remember(value, ref)
@@ -423,7 +393,7 @@ def party(value: Any, path: str) -> PersonRef | OrganisationRef:
         digits = digits[2:]
     if len(digits) == 10 and int(digits[2]) >= 2:
         return _identifier(normalise_orgnr, OrganisationRef, "orgnr", value, path)
-    return _identifier(_normalise_pnr, PersonRef, "pnr", value, path)
+    return _identifier(personnummer_form, PersonRef, "pnr", value, path)
 
 
 @_field

@@ -408,4 +408,4 @@ async def _ensure_stream(js, cfg: StreamConfig) -> None:
         else:
             await js.update_stream(cfg)
     except (JsError, NatsError) as exc:
-        raise BrokerUnavailable(f"cannot create stream {cfg.name}: {exc!r}") from exc
+        raise BrokerUnavailable(f"Expected stream {cfg.name} created or updated, got {exc!r}") from exc

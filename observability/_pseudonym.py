@@ -21,7 +21,7 @@ def load_or_create_key(path: Path, *, size: int = 32) -> bytes:
     try:
         return bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError) as exc:
-        raise AuditKeyError(f"Expected a hex key in {path}, could not read it: {exc}") from exc
+        raise AuditKeyError(f"Expected a hex key in {path}, got {exc}") from exc
 
 
 class Pseudonymiser:

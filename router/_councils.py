@@ -99,7 +99,9 @@ class CouncilKeys:
         try:
             data = msgspec.toml.decode(path.read_bytes(), type=_TrustFile)
         except OSError as exc:
-            raise CouncilKeyError(f"{path}: cannot read the councils' public keys: {exc.strerror}") from exc
+            raise CouncilKeyError(
+                f"{path}: Expected the councils' public keys (a readable file), got {exc.strerror}"
+            ) from exc
         except msgspec.DecodeError as exc:  # ValidationError included: msgspec's message names the key
             raise CouncilKeyError(f"{path}: {exc}") from exc
         keys = {}
@@ -168,7 +170,7 @@ def load_private_key(key_dir: Path | str, council: str) -> Ed25519PrivateKey:
             "secretariat; point --key-dir at it)"
         ) from None
     except (OSError, ValueError) as exc:
-        raise CouncilKeyError(f"Expected an Ed25519 private key (PEM) at {path}, could not read it: {exc}") from exc
+        raise CouncilKeyError(f"Expected an Ed25519 private key (PEM) at {path}, got {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise CouncilKeyError(f"Expected an Ed25519 private key at {path}, got {type(key).__name__}")
     return key

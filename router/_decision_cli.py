@@ -69,7 +69,7 @@ async def _live(obj, policy_dir: Path | None) -> LivePolicy:
     try:
         await live.start(nc, asyncio.Event(), timeout=_NAT_TIMEOUT, watch=False)
     except ConnectionError as exc:
-        raise click.ClickException(f"cannot read the councils' decisions: {exc}") from None
+        raise click.ClickException(f"Expected the councils' decisions from the broker, got {exc}") from None
     finally:
         await live.close()
         await nc.close()

@@ -231,7 +231,7 @@ def _load_file(path: Path, key: str, schema: type) -> Any:
     try:
         raw = msgspec.toml.decode(path.read_bytes())
     except OSError as exc:
-        raise PolicyError(f"{path.name}: cannot read policy file: {exc.strerror}") from exc
+        raise PolicyError(f"{path.name}: Expected a readable policy file, got {exc.strerror}") from exc
     except msgspec.DecodeError as exc:
         raise PolicyError(f"{path.name}: not valid TOML: {exc}") from exc
     for extra in sorted(set(raw) - {key}):

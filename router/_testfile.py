@@ -90,7 +90,7 @@ def load_test_file(path: Path) -> tuple[dict[str, Envelope], list[Case]]:
     try:
         raw = msgspec.toml.decode(path.read_bytes())
     except OSError as exc:
-        raise PolicyError(f"{name}: cannot read policy test file: {exc.strerror}") from exc
+        raise PolicyError(f"{name}: Expected a readable policy test file, got {exc.strerror}") from exc
     except msgspec.DecodeError as exc:
         raise PolicyError(f"{name}: not valid TOML: {exc}") from exc
     for extra in sorted(set(raw) - {"records", "case"}):

@@ -56,6 +56,20 @@ class Record(Schema, frozen=True, tag_field="type"):
     VERSION: ClassVar[tuple[int, int]] = (1, 0)
 
 
+def in_order(record: Record, first: str, last: str, *, strictly: bool = False) -> None:
+    """A period's end is not before its start (for a grant, strictly after): a reversed period would match nothing."""
+    start, end = getattr(record, first), getattr(record, last)
+    if end is None:
+        return
+    try:
+        reversed_ = end <= start if strictly else end < start
+    except TypeError:  # one with a time zone, one without
+        raise ValueError(f"Expected `{first}` and `{last}` both with a time zone or both without") from None
+    if reversed_:
+        rel = "after" if strictly else "on or after"
+        raise ValueError(f"Expected `{last}` {rel} `{first}` ({start.isoformat()}), got {end.isoformat()}")
+
+
 def _fast_pnr(value: str) -> bool:
     """The canonical 12-digit form with a real date (day + 60 allowed) and a good check digit.
 

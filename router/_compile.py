@@ -18,8 +18,9 @@ from samband.schemas import RECORD_TYPES
 
 from ._legal_time import day_end, day_start
 from ._minimise import View, view_for
-from ._model import Grant, Need, Operation, PolicyData, record_fields
+from ._model import Grant, Need, Operation, PolicyData
 from ._outcomes import OUTCOME, OutcomeRoutes
+from ._validate import record_fields
 
 __all__ = ["Decision", "Tables"]
 

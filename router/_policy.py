@@ -22,8 +22,9 @@ from ._compile import Decision, Tables, _GrantRule, _Op
 from ._denials import no_entry, record_denial
 from ._legal_time import FOREVER, swedish_date, swedish_text
 from ._minimise import View, view_for
-from ._model import Operation, PolicyData, load_policy_dir, validate
+from ._model import Operation, PolicyData, load_policy_dir
 from ._outcomes import OUTCOME
+from ._validate import validate
 
 __all__ = ["LUS", "NOBODY", "Decision", "Policy"]
 

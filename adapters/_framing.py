@@ -79,6 +79,17 @@ def frame_lines(chunks: Iterator[bytes], *, offset: int, line: int, index: int, 
 
 
 _COMMENT_OR_PI = re.compile(rb"<\?.*?\?>|<!--.*?-->", re.S)
+_TAG = re.compile(rb"</?[A-Za-z_][\w.-]*(\s[^<>]*)?>")
+
+
+def _text_outside_markup(data: bytes) -> bytes:
+    """What stands between records once tags, comments and processing instructions are taken out."""
+    return _TAG.sub(b"", _COMMENT_OR_PI.sub(b"", data)).strip()
+
+
+def _unfinished(data: bytes, buf: bytearray, pos: int, line: int, index: int) -> Frame:
+    """The rest of the source (``buf``, at ``pos``) as one record the source ended inside."""
+    return Frame(data, pos, pos + len(buf), line, line + buf.count(b"\n"), index, complete=False, size=len(buf))
 
 
 def frame_xml(chunks: Iterator[bytes], *, tag: str, offset: int, line: int, index: int, final: bool) -> Iterator[Frame]:
@@ -113,7 +124,7 @@ def frame_xml(chunks: Iterator[bytes], *, tag: str, offset: int, line: int, inde
                 continue
             break
         between = bytes(buf[: m.start()])
-        stray = re.sub(rb"</?[A-Za-z_][\w.-]*(\s[^<>]*)?>", b"", _COMMENT_OR_PI.sub(b"", between)).strip()
+        stray = _text_outside_markup(between)
         if stray:  # text or a broken tag where a record should start: that record is malformed
             yield Frame(
                 between.strip(), pos, pos + m.start(), line, line + between.count(b"\n"), index, size=len(between)
@@ -138,16 +149,7 @@ def frame_xml(chunks: Iterator[bytes], *, tag: str, offset: int, line: int, inde
         if eof and not final:
             return  # an unfinished record: wait for the writer
         if eof:
-            yield Frame(
-                bytes(buf) if len(buf) <= MAX_RECORD_BYTES else b"",
-                pos,
-                pos + len(buf),
-                line,
-                line + buf.count(b"\n"),
-                index,
-                complete=False,
-                size=len(buf),
-            )
+            yield _unfinished(bytes(buf) if len(buf) <= MAX_RECORD_BYTES else b"", buf, pos, line, index)
             return
         # oversized: skip to the close tag without keeping the bytes
         size, nl = 0, 0
@@ -167,16 +169,5 @@ def frame_xml(chunks: Iterator[bytes], *, tag: str, offset: int, line: int, inde
         yield Frame(b"", pos, pos + size, line, line + nl, index, size=size)
         index, line, pos = index + 1, line + nl, pos + size
         del buf[: j + len(close)]
-    if final:
-        rest = re.sub(rb"</?[A-Za-z_][\w.-]*(\s[^<>]*)?>", b"", _COMMENT_OR_PI.sub(b"", bytes(buf))).strip()
-        if rest:
-            yield Frame(
-                bytes(buf).strip()[:MAX_RECORD_BYTES],
-                pos,
-                pos + len(buf),
-                line,
-                line + buf.count(b"\n"),
-                index,
-                complete=False,
-                size=len(buf),
-            )
+    if final and _text_outside_markup(bytes(buf)):
+        yield _unfinished(bytes(buf).strip()[:MAX_RECORD_BYTES], buf, pos, line, index)

@@ -8,6 +8,8 @@ import typing
 from collections.abc import Iterable
 from typing import Any, cast
 
+import msgspec
+
 from samband.schemas import (
     AnyRecord,
     Envelope,
@@ -72,6 +74,8 @@ def subjects_of(record: Record) -> tuple[PersonRef | OrganisationRef | VehicleRe
 
 _REF_TYPES = (PersonRef, OrganisationRef, VehicleRef)
 _UTC = _dt.UTC
+# the envelope's own default, the very object: with it an envelope is what it is without `handling`
+_NO_HANDLING = next(f.default for f in msgspec.structs.fields(Envelope) if f.name == "handling")
 
 
 def envelope(
@@ -91,16 +95,6 @@ def envelope(
     # the native text is not yet a Region: Envelope checks it (ValueError, turned into a FieldError below)
     region_ = cast(Region, region)
     try:
-        if handling is None:
-            return Envelope(
-                id=new_envelope_id(),
-                record=record,
-                region=region_,
-                operation=operation,
-                produced_at=_dt.datetime.now(_UTC),
-                subjects=subjects,
-                legal_basis=legal_basis,
-            )
         return Envelope(
             id=new_envelope_id(),
             record=record,
@@ -109,7 +103,7 @@ def envelope(
             produced_at=_dt.datetime.now(_UTC),
             subjects=subjects,
             legal_basis=legal_basis,
-            handling=handling,
+            handling=_NO_HANDLING if handling is None else handling,
         )
     except ValueError as exc:
         raise FieldError(str(exc), field=region_field if "region" in str(exc) else "$", kind="value") from None

@@ -30,6 +30,12 @@ from ._utfall import OutcomeExport
 
 console = output_console(stderr=True)
 _JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout.")
+_MAPPING = click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A declarative mapping file (for an agency without a mapping module).",
+)
 
 
 @click.group("adapter")
@@ -61,12 +67,7 @@ def _on_the_bus(obj, agency: str) -> None:
 @click.option("--seed", type=int, default=2017, show_default=True)
 @click.option("--operation", default="bacchus-2017", show_default=True)
 @click.option("--region", default="syd", show_default=True)
-@click.option(
-    "--mapping",
-    "mapping_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A declarative mapping file (for an agency without a mapping module).",
-)
+@_MAPPING
 @click.option("--outcome-export", is_flag=True, help="Write N rows of the outcome export (utfall CSV) instead.")
 @click.option(
     "--figures",
@@ -147,12 +148,7 @@ def _export_name(mapping) -> str | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where source positions are kept [default: <state-dir>/adapters/<agency>.positions.json].",
 )
-@click.option(
-    "--mapping",
-    "mapping_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A declarative mapping file (for an agency without a mapping module).",
-)
+@_MAPPING
 @click.option("--once", is_flag=True, help="Exit when the source is published and the inbox is idle.")
 @click.option("--no-inbox", is_flag=True, help="Only publish; do not consume the agency's inbox.")
 @click.option(

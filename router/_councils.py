@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from samband.observability import create_key_file
 from samband.schemas import REGIONS
 
 from ._errors import CouncilKeyError
@@ -193,13 +194,7 @@ def create_council_keys(state_dir: Path | str) -> CouncilKeys:
             pem = Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process made it first: use theirs
-            else:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(pem)
+            create_key_file(path, pem)  # another process may have made it first: then theirs is used
         public[council] = load_private_key(key_dir, council).public_key()
     trust = state_dir / TRUST_FILE
     trust.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ def _say(text: str = "") -> None:
 
 
 def _policy_dir(obj, policy_dir: Path | None) -> Path:
+    """``--policy DIR``, else the deployment's policy directory (`samband policy`, `samband decision`)."""
     if policy_dir is not None:
         return policy_dir
     if obj is not None and hasattr(obj, "policy_dir"):

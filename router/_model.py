@@ -223,15 +223,22 @@ def _convert(raw: Any, tp: Any, path: str, file: str) -> Any:
         raise PolicyError(f"{file}: {head} - at `{path}{local.removeprefix('$')}`{suffix}") from exc
 
 
-def _load_file(path: Path, key: str, schema: type) -> Any:
+def read_toml(path: Path, what: str, keys: set[str]) -> dict[str, Any]:
+    """The top-level table of a policy's TOML file (``what``: the kind of file, for the message),
+    refused naming the file when it is unreadable, not TOML, or holds a key other than ``keys``."""
     try:
         raw = msgspec.toml.decode(path.read_bytes())
     except OSError as exc:
-        raise PolicyError(f"{path.name}: Expected a readable policy file, got {exc.strerror}") from exc
+        raise PolicyError(f"{path.name}: Expected a readable {what}, got {exc.strerror}") from exc
     except msgspec.DecodeError as exc:
         raise PolicyError(f"{path.name}: not valid TOML: {exc}") from exc
-    for extra in sorted(set(raw) - {key}):
+    for extra in sorted(set(raw) - keys):
         raise PolicyError(f"{path.name}: Object contains unknown field `{extra}` - at `$`")
+    return raw
+
+
+def _load_file(path: Path, key: str, schema: type) -> Any:
+    raw = read_toml(path, "policy file", {key})
     tp = msgspec.structs.fields(schema)[0].type
     return _convert(raw.get(key, {}), tp, f"$.{key}", path.name)
 

@@ -111,7 +111,7 @@ async def list_dead_letters(
     except NotFoundError as exc:
         raise AdapterError("Expected the agency's DEADLETTER stream, got none: provision the deployment first") from exc
     except (JsError, NatsError) as exc:
-        raise AdapterError(f"cannot read the DEADLETTER stream: {exc!r}") from exc
+        raise AdapterError(f"Expected the DEADLETTER stream's state, got {exc!r}") from exc
     out: list[tuple[int, DeadLetter]] = []
     first, last = info.state.first_seq, info.state.last_seq
     if info.state.messages == 0:
@@ -122,7 +122,7 @@ async def list_dead_letters(
         except NotFoundError:
             continue
         except (JsError, NatsError) as exc:
-            raise AdapterError(f"cannot read dead letter {seq}: {exc!r}") from exc
+            raise AdapterError(f"Expected dead letter {seq} from the DEADLETTER stream, got {exc!r}") from exc
         # nats-py hands an empty message back as None; b"" is then a DecodeError like any bad letter
         letter = DEAD_LETTER.decode(msg.data or b"")
         if kind is None or letter.kind == kind:

@@ -21,7 +21,7 @@ from samband.schemas import RECORD_TYPES, REGIONS, Envelope
 from . import _synthetic as syn
 from . import _transforms as t
 from ._errors import MappingFileError
-from ._formats import Csv, FixedWidth, JsonDocument, JsonLines, NativeFormat, Xml
+from ._formats import ENCODING_NAMES, Csv, FixedWidth, JsonDocument, JsonLines, NativeFormat, Xml
 
 __all__ = ["FORMAT_NAMES", "TRANSFORMS", "DeclarativeMapping", "MappingFile", "load_mapping"]
 
@@ -154,7 +154,7 @@ def _validate(spec: MappingFile, path: Path) -> None:
         raise _fail(path, "Expected record_tag for an XML format, got none", "$.format.record_tag")
     if fmt.name == "fixed" and not fmt.layouts:
         raise _fail(path, "Expected layouts for a fixed-width format, got none", "$.format.layouts")
-    if fmt.encoding.lower() not in ("utf-8", "utf-8-sig", "latin-1", "iso-8859-1"):
+    if fmt.encoding.lower() not in ENCODING_NAMES:
         raise _fail(path, f"Expected encoding utf-8, utf-8-sig or latin-1, got {fmt.encoding!r}", "$.format.encoding")
     for native_path, gen in spec.sample.items():
         if gen.split(":", 1)[0] not in _GENERATORS:

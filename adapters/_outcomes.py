@@ -211,7 +211,7 @@ async def read_received_outcomes(
     except NotFoundError as exc:
         raise ReportError("Expected the identity's INBOX stream, got none: provision the deployment first") from exc
     except (JsError, NatsError, TimeoutError) as exc:
-        raise ReportError(f"cannot read the INBOX stream: {exc!r}") from exc
+        raise ReportError(f"Expected the outcome records of the INBOX stream, got {exc!r}") from exc
     out: list[Envelope] = []
     name: str | None = None
     try:
@@ -232,7 +232,7 @@ async def read_received_outcomes(
                 except DecodeError:
                     pending -= 1  # not an outcome we can read; the recipient's sink logs it
     except (JsError, NatsError) as exc:
-        raise ReportError(f"cannot read the INBOX stream: {exc!r}") from exc
+        raise ReportError(f"Expected the outcome records of the INBOX stream, got {exc!r}") from exc
     finally:
         try:
             await asyncio.wait_for(psub.unsubscribe(), timeout)

@@ -177,21 +177,159 @@ async def publish_records(
     record with an amount, publish the `Outcome` derived from it (``<agency>:<native key>:outcome``,
     see `derive_outcome`), counted in ``summary.outcomes``.
     """
-    summary = PublishSummary()
-    pub = _Publisher(nc, ack_timeout=ack_timeout, retry_for=retry_for, summary=summary)
-    pending: list[_Entry] = []
-    last_save = time.monotonic()
+    run = _Outbound(
+        nc,
+        mapping,
+        window=window,
+        ack_timeout=ack_timeout,
+        retry_for=retry_for,
+        positions=positions,
+        dead_letters=dead_letters,
+        progress=progress,
+        trace=trace,
+        derive_outcomes=derive_outcomes,
+    )
+    return await run.run(items)
 
-    async def settle(entries: list[_Entry], force_save: bool = False) -> None:
-        nonlocal last_save
+
+class _Outbound:
+    """One `publish_records` run as a chain of named stages.
+
+    ``route`` sends each item on: a native record to ``native`` (mapped, then ``enqueue``d as a
+    ``message``, and its derived outcome beside it), a rejected one to ``dead_letter``, a
+    checkpoint into the window, an `IDLE` to ``settle``. ``enqueue`` adds to the window and
+    settles it when full; ``settle`` waits for the window's acks, then ``acknowledged`` counts,
+    ends spans, advances positions and reports progress, and ``save`` writes the positions.
+    """
+
+    def __init__(
+        self,
+        nc: nats.NATS,
+        mapping: AgencyMapping,
+        *,
+        window: int,
+        ack_timeout: float,
+        retry_for: float | None,
+        positions: Positions | None,
+        dead_letters: bool,
+        progress: Callable[[Any], None] | None,
+        trace: bool,
+        derive_outcomes: bool,
+    ) -> None:
+        self.summary = PublishSummary()
+        self.publisher = _Publisher(nc, ack_timeout=ack_timeout, retry_for=retry_for, summary=self.summary)
+        self.mapping, self.agency = mapping, mapping.agency
+        self.window, self.positions, self.progress = window, positions, progress
+        self.dead_letters, self.derive_outcomes = dead_letters, derive_outcomes
+        self.spans = ProducerSpans({"samband.agency": self.agency}) if trace else None
+        self.pending: list[_Entry] = []  # the window: published, dead-lettered or held, not yet settled
+        self.subjects: dict[type, str] = {}  # record type -> outbound subject
+        self.last_save = time.monotonic()
+
+    async def run(self, items: Iterable[Any] | AsyncIterable[Any]) -> PublishSummary:
         try:
-            await pub.settle(entries)
+            if isinstance(items, AsyncIterable):
+                async for item in items:
+                    await self.route(item)
+            else:
+                for item in items:
+                    await self.route(item)
+            await self.settle(force_save=True)
+        finally:
+            await self.publisher.close()
+        return self.summary
+
+    async def route(self, item: Any) -> None:
+        if isinstance(item, NativeRecord):
+            await self.native(item)
+        elif isinstance(item, Checkpoint):
+            self.pending.append(_Entry(item))  # its position advances with the window it is in
+        elif isinstance(item, Idle):
+            if self.pending:
+                await self.settle(force_save=True)
+        elif isinstance(item, RejectedRecord):
+            await self.dead_letter(item)
+        else:
+            raise TypeError(f"Expected a NativeRecord, RejectedRecord or Checkpoint, got `{type(item).__name__}`")
+
+    async def native(self, item: NativeRecord) -> None:
+        try:
+            key, env = map_record(self.mapping, item)
+        except RejectedRecord as rej:
+            rej.source, rej.mark = item.source, item.mark
+            await self.dead_letter(rej)
+            return
+        self.summary.read += 1
+        await self.enqueue(self.message(item, key, env))
+        if self.derive_outcomes:
+            derived = derive_outcome(env, self.agency)
+            if derived is not None:
+                await self.enqueue(self.message(item, f"{key}:outcome", derived, derived=True))
+
+    def message(self, item: NativeRecord, key: str, env: Envelope, *, derived: bool = False) -> _Entry:
+        """The entry for one envelope: its subject, dedupe id, PRODUCER span and trace headers, and its bytes."""
+        record_class = type(env.record)
+        subject = self.subjects.get(record_class)
+        if subject is None:
+            subject = self.subjects[record_class] = f"out.{env.record_type}"
+        msg_id = f"{self.agency}:{key}"
+        headers = {"Nats-Msg-Id": msg_id}
+        span = None
+        if self.spans is not None:
+            span = self.spans.start(subject, msg_id)
+            traceparent = span.traceparent
+            if traceparent:
+                headers["traceparent"] = traceparent
+                if span.tracestate:
+                    headers["tracestate"] = span.tracestate
+                env = _replace(env, traceparent=traceparent)
+        return _Entry(item, subject, encode(env), headers, span=span, derived=derived)
+
+    async def enqueue(self, e: _Entry) -> None:
+        self.publisher.add(e)
+        pending = self.pending
+        pending.append(e)
+        n = len(pending)
+        if n >= self.window:
+            await self.settle()
+        elif not n % SEND_EVERY:
+            # one write for the last few records, then a turn of the event loop so nats-py's
+            # flusher sends it and its reader takes the acks in: the broker stores these while
+            # the next records are mapped
+            await self.publisher.flush()
+            await asyncio.sleep(0)
+
+    async def dead_letter(self, item: RejectedRecord) -> None:
+        summary = self.summary
+        summary.read += 1
+        summary.rejected.append(item)
+        log.warning("record rejected", position=item.position, kind=item.kind, reason=str(item))
+        e = _Entry(item, is_dead_letter=True)
+        if self.dead_letters:
+            e.subject, e.payload, e.headers = dead_letter_for(self.agency, item)
+            self.publisher.add(e)
+        self.pending.append(e)
+        if len(self.pending) >= self.window:
+            await self.settle()
+
+    async def settle(self, *, force_save: bool = False) -> None:
+        """Wait for the window's acks (re-publishing what was not acknowledged), then account for it."""
+        entries = self.pending
+        try:
+            await self.publisher.settle(entries)
         except BaseException as exc:
-            if spans is not None:
-                for e in pending:
+            if self.spans is not None:
+                for e in entries:
                     if e.span is not None and not isinstance(e.result, PubAck):
-                        spans.end(e.span, error=exc)
+                        self.spans.end(e.span, error=exc)
             raise
+        self.acknowledged(entries)
+        entries.clear()
+        self.save(force_save)
+
+    def acknowledged(self, entries: list[_Entry]) -> None:
+        """Count each stored entry, end its span, advance its source's position and report it, in order."""
+        summary, spans, positions, progress = self.summary, self.spans, self.positions, self.progress
         for e in entries:
             ack = e.result
             if ack is not None and not e.is_dead_letter:
@@ -207,89 +345,12 @@ async def publish_records(
                 positions.set(e.item.source, e.item.mark)
             if progress is not None:
                 progress(e.item)
-        entries.clear()
-        if positions is not None and (force_save or time.monotonic() - last_save > 0.2):
-            positions.save()
-            last_save = time.monotonic()
 
-    agency = mapping.agency
-    spans = ProducerSpans({"samband.agency": agency}) if trace else None
-    subjects: dict[type, str] = {}  # record type -> outbound subject
-    replace = msgspec.structs.replace
+    def save(self, force: bool) -> None:
+        """Save the positions after a forced settle, or when the last save is more than 0.2 s old."""
+        if self.positions is not None and (force or time.monotonic() - self.last_save > 0.2):
+            self.positions.save()
+            self.last_save = time.monotonic()
 
-    async def handle(item: Any) -> None:
-        if isinstance(item, NativeRecord):
-            try:
-                key, env = map_record(mapping, item)
-            except RejectedRecord as rej:
-                rej.source, rej.mark = item.source, item.mark
-                item = rej
-            else:
-                summary.read += 1
-                await publish(item, key, env)
-                if derive_outcomes:
-                    derived = derive_outcome(env, agency)
-                    if derived is not None:
-                        await publish(item, f"{key}:outcome", derived, derived=True)
-                return
-        elif isinstance(item, Checkpoint):
-            pending.append(_Entry(item))
-            return
-        elif isinstance(item, Idle):
-            if pending:
-                await settle(pending, force_save=True)
-            return
-        elif not isinstance(item, RejectedRecord):
-            raise TypeError(f"Expected a NativeRecord, RejectedRecord or Checkpoint, got `{type(item).__name__}`")
-        summary.read += 1
-        summary.rejected.append(item)
-        log.warning("record rejected", position=item.position, kind=item.kind, reason=str(item))
-        e = _Entry(item, is_dead_letter=True)
-        if dead_letters:
-            e.subject, e.payload, e.headers = dead_letter_for(agency, item)
-            pub.add(e)
-        pending.append(e)
-        if len(pending) >= window:
-            await settle(pending)
 
-    async def publish(item: NativeRecord, key: str, env: Envelope, *, derived: bool = False) -> None:
-        record_class = type(env.record)
-        subject = subjects.get(record_class)
-        if subject is None:
-            subject = subjects[record_class] = f"out.{env.record_type}"
-        msg_id = f"{agency}:{key}"
-        headers = {"Nats-Msg-Id": msg_id}
-        span = None
-        if spans is not None:
-            span = spans.start(subject, msg_id)
-            traceparent = span.traceparent
-            if traceparent:
-                headers["traceparent"] = traceparent
-                if span.tracestate:
-                    headers["tracestate"] = span.tracestate
-                env = replace(env, traceparent=traceparent)
-        payload = encode(env)
-        e = _Entry(item, subject, payload, headers, span=span, derived=derived)
-        pub.add(e)
-        pending.append(e)
-        n = len(pending)
-        if n >= window:
-            await settle(pending)
-        elif not n % SEND_EVERY:
-            # one write for the last few records, then a turn of the event loop so nats-py's
-            # flusher sends it and its reader takes the acks in: the broker stores these while
-            # the next records are mapped
-            await pub.flush()
-            await asyncio.sleep(0)
-
-    try:
-        if isinstance(items, AsyncIterable):
-            async for item in items:
-                await handle(item)
-        else:
-            for item in items:
-                await handle(item)
-        await settle(pending, force_save=True)
-    finally:
-        await pub.close()
-    return summary
+_replace = msgspec.structs.replace

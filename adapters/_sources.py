@@ -198,17 +198,18 @@ async def read_source(
             yield item
         if not follow or stop.is_set():
             return
-        yield IDLE
-        await _sleep(poll, stop)
-        if stop.is_set():
+        yield IDLE  # nothing more for now: what is held is published before the next look
+        if not await _waited(poll, stop):
             return
 
 
-async def _sleep(seconds: float, stop: asyncio.Event) -> None:
+async def _waited(seconds: float, stop: asyncio.Event) -> bool:
+    """Wait ``seconds`` or until ``stop``; whether to look again (not stopped)."""
     try:
         await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:
         pass
+    return not stop.is_set()
 
 
 async def _read_directory(
@@ -251,9 +252,8 @@ async def _read_directory(
                 yield Checkpoint(key, tail.cursor)
         if not follow or stop.is_set():
             return
-        yield IDLE
-        await _sleep(poll, stop)
-        if stop.is_set():
+        yield IDLE  # nothing more for now: what is held is published before the next look
+        if not await _waited(poll, stop):
             return
 
 

@@ -94,7 +94,7 @@ def load_agency_file(path: Path | str, *, text: str | None = None, require_mappi
         raw_text = text if text is not None else path.read_text(encoding="utf-8")
         raw = msgspec.toml.decode(raw_text)
     except (msgspec.DecodeError, OSError, UnicodeDecodeError) as exc:
-        raise AgencyFileError(f"{path}: cannot read agency file: {exc}") from exc
+        raise AgencyFileError(f"{path}: Expected an agency file (UTF-8 TOML), got {exc}") from exc
     if not isinstance(raw, dict):
         raise AgencyFileError(f"{path}: Expected a TOML table, got {type(raw).__name__}")
     _check(raw, path)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import fcntl
 import os
 import time
 from collections.abc import Iterable
@@ -22,7 +20,7 @@ from samband.observability import get_logger
 from ._agencies import Agency, builtin_agencies
 from ._creds import STEWARD, Credentials
 from ._errors import BrokerConfigError, BrokerUnavailable, OnboardingError
-from ._lock import StateLock, check_ports_free
+from ._lock import StateLock, _config_lock, check_ports_free
 from ._render import render_server_config
 from ._server import NatsServer, check_config, free_port, reload_server
 
@@ -380,18 +378,6 @@ async def provision_streams(nc: nats.NATS, configs: Iterable[StreamConfig], *, r
         await _ensure_stream(js, dataclasses.replace(cfg, num_replicas=replicas) if replicas != 1 else cfg)
 
 
-@contextlib.contextmanager
-def _config_lock(state_dir: Path):
-    """One configuration change at a time per state directory (two `samband onboard` at once queue up)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / ".config.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _log_error(identity: str):
     async def error_cb(exc: Exception) -> None:
         log.warning("nats connection error", identity=identity, error=repr(exc))
@@ -408,4 +394,4 @@ async def _ensure_stream(js, cfg: StreamConfig) -> None:
         else:
             await js.update_stream(cfg)
     except (JsError, NatsError) as exc:
-        raise BrokerUnavailable(f"cannot create stream {cfg.name}: {exc!r}") from exc
+        raise BrokerUnavailable(f"Expected stream {cfg.name} created or updated, got {exc!r}") from exc

@@ -4,6 +4,7 @@ The lock is ``<state>/samband.lock``: an exclusive `flock` held for as long as t
 nats-server runs, with the holder's pid written in it for the message a second `samband up`
 prints. The kernel releases a `flock` when its holder dies, however it dies, so a lock left by a
 dead process is taken over without anyone deleting anything (the pid in it is only a hint).
+Configuration changes queue on ``<state>/.config.lock`` (`_config_lock`), one at a time.
 """
 
 from __future__ import annotations
@@ -96,3 +97,15 @@ def check_ports_free(ports: dict[str, int], *, host: str = "127.0.0.1", pid_file
             f"Expected port {port} on {host} to be free for the nats-server, got it in use ({who}): "
             f"stop what listens there, or choose another with {option}"
         )
+
+
+@contextlib.contextmanager
+def _config_lock(state_dir: Path):
+    """One configuration change at a time per state directory (two `samband onboard` at once queue up)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / ".config.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -95,7 +95,7 @@ async def register(dep: Deployment, agency: Agency, *, active: bool = True) -> i
         )
         return ack.seq
     except (NatsError, JsError) as exc:
-        raise BrokerUnavailable(f"cannot publish the registration of {agency.slug} to REGISTRY: {exc!r}") from exc
+        raise BrokerUnavailable(f"Expected REGISTRY to store the registration of {agency.slug}, got {exc!r}") from exc
     finally:
         await nc.close()
 
@@ -131,7 +131,8 @@ async def onboard(
         raise
     except BrokerConfigError as exc:
         raise OnboardingError(
-            f"{file}: the broker refused the configuration with `{agency.slug}` added; nothing changed: {exc}"
+            f"{file}: Expected the broker to accept the configuration with `{agency.slug}` added, "
+            f"got {exc}; nothing changed"
         ) from exc
     try:
         kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -142,7 +143,8 @@ async def onboard(
         # All or nothing: an agency on the bus without its inbox or unknown to the router helps no one.
         dep.change(remove=agency.slug)
         raise OnboardingError(
-            f"{file}: `{agency.slug}` could not be set up and was taken off the bus again: {exc}"
+            f"{file}: Expected `{agency.slug}` set up (its streams and registration), "
+            f"got {exc}; it was taken off the bus again"
         ) from exc
     log.info("agency onboarded", agency=agency.slug, registration_seq=seq)
     return Onboarded(agency, file, dep.seed(agency.slug), seq, adapter_command(dep, agency))
@@ -161,7 +163,7 @@ async def offboard(dep: Deployment, slug: str) -> int:
         raise
     except BrokerConfigError as exc:
         raise OnboardingError(
-            f"cannot offboard {slug}: the broker refused the configuration without it; nothing changed: {exc}"
+            f"Expected the broker to accept the configuration without `{slug}`, got {exc}; nothing changed"
         ) from exc
     seq = await register(dep, agency, active=False)
     log.info("agency offboarded", agency=slug, registration_seq=seq)

@@ -196,7 +196,9 @@ async def provision_cluster(
                 name=f"samband-provision-{identity}",
             )
         except (NatsError, OSError) as exc:
-            raise BrokerUnavailable(f"cannot connect to {', '.join(servers)} as {identity}: {exc!r}") from exc
+            raise BrokerUnavailable(
+                f"Expected a connection to {', '.join(servers)} as {identity}, got {exc!r}"
+            ) from exc
         try:
             await provision_streams(nc, streams, replicas=replicas)
         finally:

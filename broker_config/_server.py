@@ -134,7 +134,7 @@ class NatsServer:
     def reload(self) -> None:
         """Ask the running server to re-read its configuration (SIGHUP): connections stay up."""
         if self.proc is None or self.proc.poll() is not None:
-            raise BrokerStartError("nats-server is not running; cannot reload")
+            raise BrokerStartError("Expected a running nats-server to reload, got a stopped one")
         os.kill(self.proc.pid, signal.SIGHUP)
 
     def stop(self, *, timeout: float = 10.0) -> None:

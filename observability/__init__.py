@@ -9,7 +9,7 @@ from msgspec import Struct
 from ._errors import AuditKeyError, ObservabilityError
 from ._logging import LOG_LEVELS, configure_logging, get_logger, output_console, scrub_identifiers
 from ._message_spans import MessageSpan, ProducerSpans, Spans
-from ._pseudonym import Pseudonymiser, load_or_create_key
+from ._pseudonym import Pseudonymiser, create_key_file, load_or_create_key
 from ._tracing import (
     SpanKind,
     configure_tracing,
@@ -35,6 +35,7 @@ __all__ = [
     "configure_logging",
     "configure_tracing",
     "consumer_span",
+    "create_key_file",
     "end_span",
     "extract_context",
     "get_logger",

@@ -8,20 +8,30 @@ from pathlib import Path
 
 from ._errors import AuditKeyError
 
-__all__ = ["Pseudonymiser", "load_or_create_key"]
+__all__ = ["Pseudonymiser", "create_key_file", "load_or_create_key"]
+
+
+def create_key_file(path: Path, data: bytes) -> bool:
+    """Write ``data`` to a new file at ``path``, owner-only (0600) from its first byte; False, and
+    nothing written, when the file is there already (another process made it first: theirs is used)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return True
 
 
 def load_or_create_key(path: Path, *, size: int = 32) -> bytes:
     """Read a secret key file, creating it (0600) with random bytes if it does not exist."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(os.urandom(size).hex().encode())
+        create_key_file(path, os.urandom(size).hex().encode())
     try:
         return bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError) as exc:
-        raise AuditKeyError(f"Expected a hex key in {path}, could not read it: {exc}") from exc
+        raise AuditKeyError(f"Expected a hex key in {path}, got {exc}") from exc
 
 
 class Pseudonymiser:

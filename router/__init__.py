@@ -21,12 +21,11 @@ from ._model import (
     RegionEntry,
     Restriction,
     load_policy_dir,
-    record_fields,
-    required_fields,
 )
 from ._plan import Delivery, Plan, Planner
 from ._policy import NOBODY, Decision, Policy
 from ._service import Router, RouterStats
+from ._validate import record_fields, required_fields
 
 __all__ = [
     "COUNCILS",

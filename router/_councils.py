@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from samband.observability import create_key_file
 from samband.schemas import REGIONS
 
 from ._errors import CouncilKeyError
@@ -99,7 +100,9 @@ class CouncilKeys:
         try:
             data = msgspec.toml.decode(path.read_bytes(), type=_TrustFile)
         except OSError as exc:
-            raise CouncilKeyError(f"{path}: cannot read the councils' public keys: {exc.strerror}") from exc
+            raise CouncilKeyError(
+                f"{path}: Expected the councils' public keys (a readable file), got {exc.strerror}"
+            ) from exc
         except msgspec.DecodeError as exc:  # ValidationError included: msgspec's message names the key
             raise CouncilKeyError(f"{path}: {exc}") from exc
         keys = {}
@@ -168,7 +171,7 @@ def load_private_key(key_dir: Path | str, council: str) -> Ed25519PrivateKey:
             "secretariat; point --key-dir at it)"
         ) from None
     except (OSError, ValueError) as exc:
-        raise CouncilKeyError(f"Expected an Ed25519 private key (PEM) at {path}, could not read it: {exc}") from exc
+        raise CouncilKeyError(f"Expected an Ed25519 private key (PEM) at {path}, got {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise CouncilKeyError(f"Expected an Ed25519 private key at {path}, got {type(key).__name__}")
     return key
@@ -191,13 +194,7 @@ def create_council_keys(state_dir: Path | str) -> CouncilKeys:
             pem = Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process made it first: use theirs
-            else:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(pem)
+            create_key_file(path, pem)  # another process may have made it first: then theirs is used
         public[council] = load_private_key(key_dir, council).public_key()
     trust = state_dir / TRUST_FILE
     trust.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ def _say(text: str = "") -> None:
 
 
 def _policy_dir(obj, policy_dir: Path | None) -> Path:
+    """``--policy DIR``, else the deployment's policy directory (`samband policy`, `samband decision`)."""
     if policy_dir is not None:
         return policy_dir
     if obj is not None and hasattr(obj, "policy_dir"):
@@ -69,7 +70,7 @@ async def _live(obj, policy_dir: Path | None) -> LivePolicy:
     try:
         await live.start(nc, asyncio.Event(), timeout=_NAT_TIMEOUT, watch=False)
     except ConnectionError as exc:
-        raise click.ClickException(f"cannot read the councils' decisions: {exc}") from None
+        raise click.ClickException(f"Expected the councils' decisions from the broker, got {exc}") from None
     finally:
         await live.close()
         await nc.close()

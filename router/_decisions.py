@@ -32,7 +32,8 @@ from samband.schemas import ENVELOPE, CooptionDecision, DecodeError, Envelope, O
 from samband.schemas.layout import DECISIONS_STREAM
 
 from ._councils import COUNCIL_HEADER, COUNCILS, SIGNATURE_HEADER, CouncilKeys, council_for
-from ._model import Grant, Operation, PolicyData, validate
+from ._model import Grant, Operation, PolicyData
+from ._validate import validate
 
 __all__ = [
     "MAX_CLOCK_SKEW",

@@ -16,7 +16,8 @@ from samband.schemas import RECORD_TYPES, CooptionDecision, Envelope, OperationD
 from ._councils import COUNCILS
 from ._errors import PolicyError
 from ._legal_time import SWEDISH_TIME
-from ._model import PolicyData, purposes, record_fields
+from ._model import PolicyData
+from ._validate import purposes, record_fields
 
 __all__ = ["ID_PATTERN", "DraftError", "envelope_for", "grant", "operation", "parse_day", "parse_instant", "revoke"]
 

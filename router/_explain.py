@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from samband.schemas import Envelope
 
 from ._legal_time import swedish_date
-from ._model import record_fields
 from ._outcomes import OUTCOME
 from ._policy import Decision, Policy
+from ._validate import record_fields
 
 __all__ = ["Explanation", "Step", "explain"]
 

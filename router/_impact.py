@@ -13,8 +13,9 @@ from typing import Literal
 
 import msgspec
 
+from ._compile import _Op
 from ._legal_time import swedish_text
-from ._policy import Policy, _Op
+from ._policy import Policy
 
 __all__ = ["Change", "Impact", "changes"]
 

@@ -34,7 +34,7 @@ import msgspec
 from samband.schemas import Envelope, Handling
 
 from ._errors import PolicyError
-from ._model import AwareDatetime, _convert
+from ._model import AwareDatetime, _convert, read_toml
 from ._policy import Decision, Policy
 
 __all__ = ["Case", "CaseResult", "TestReport", "load_test_file", "run_test_files"]
@@ -87,14 +87,7 @@ class TestReport:
 
 def load_test_file(path: Path) -> tuple[dict[str, Envelope], list[Case]]:
     name = path.name
-    try:
-        raw = msgspec.toml.decode(path.read_bytes())
-    except OSError as exc:
-        raise PolicyError(f"{name}: cannot read policy test file: {exc.strerror}") from exc
-    except msgspec.DecodeError as exc:
-        raise PolicyError(f"{name}: not valid TOML: {exc}") from exc
-    for extra in sorted(set(raw) - {"records", "case"}):
-        raise PolicyError(f"{name}: Object contains unknown field `{extra}` - at `$`")
+    raw = read_toml(path, "policy test file", {"records", "case"})
     raw_records: dict[str, Any] = raw.get("records", {})
     records = {}
     for key, rec in raw_records.items():

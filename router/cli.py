@@ -14,6 +14,7 @@ import msgspec
 from samband.observability import output_console
 from samband.schemas import unknown_name
 
+from ._decision_cli import _policy_dir, decision
 from ._errors import PolicyError
 
 console = output_console()
@@ -26,14 +27,6 @@ _POLICY_OPTION = click.option(
     default=None,
     help="Policy directory (default: the shipped demo policy, Operation Bacchus).",
 )
-
-
-def _policy_dir(obj, policy_dir: Path | None) -> Path:
-    if policy_dir is not None:
-        return policy_dir
-    if obj is not None and hasattr(obj, "policy_dir"):
-        return obj.policy_dir()
-    raise click.UsageError("Expected --policy DIR")
 
 
 def _load(obj, policy_dir: Path | None):
@@ -298,7 +291,5 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
         highlight=False,
     )
 
-
-from ._decision_cli import decision  # noqa: E402 - the councils' verbs live in their own module
 
 commands = [policy, router, decision]

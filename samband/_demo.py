@@ -45,7 +45,7 @@ from samband.schemas import (
 )
 from samband.schemas.layout import decision_subject
 
-from ._demo_follow_up import FollowUpResult, run_follow_up
+from ._demo_follow_up import FollowUpResult, run_follow_up, wait_until_delivered
 from ._platform import Platform, shipped_policy_dir
 
 __all__ = ["BACCHUS_RECIPIENTS", "DemoResult", "publish_decision", "run_demo"]
@@ -262,16 +262,7 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
             result.overload_reports = await _publish_overload(dep, overload_reports(max(1, n // 10)))
             expected_records = result.published + result.overload_reports
             s = router.stats
-
-            def settled() -> bool:
-                return (
-                    s.records >= expected_records
-                    and sum(s.delivered.values()) >= s.allowed
-                    and all(len(platform.sinks[a]) >= s.delivered.get(a, 0) for a in platform.sinks)
-                )
-
-            while not settled() and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            await wait_until_delivered(platform, router, expected_records, deadline)
             result.follow_up = await run_follow_up(dep, platform, router, root, deadline=deadline)
             await asyncio.sleep(0.2)  # let the sinks ack their last batch
             await platform.stop()

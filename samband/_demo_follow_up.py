@@ -116,6 +116,22 @@ async def _send_figures(dep: Deployment, root: Path) -> int:
     return sent
 
 
+async def wait_until_delivered(platform: Platform, router: Router, records: int, deadline: float) -> None:
+    """Until the router has taken ``records`` records in all and every delivery it allowed is in its
+    recipient's sink, or the (monotonic) ``deadline`` passes: the demo then shows what arrived."""
+    s = router.stats
+
+    def settled() -> bool:
+        return (
+            s.records >= records
+            and sum(s.delivered.values()) >= s.allowed
+            and all(len(platform.sinks[a]) >= s.delivered.get(a, 0) for a in platform.sinks)
+        )
+
+    while not settled() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
 async def run_follow_up(
     dep: Deployment, platform: Platform, router: Router, root: Path, *, deadline: float
 ) -> FollowUpResult:
@@ -131,15 +147,7 @@ async def run_follow_up(
     result.outcomes_sent = await _send_figures(dep, root)
     expected = before + len(pictures) + result.outcomes_sent
 
-    def settled() -> bool:
-        return (
-            s.records >= expected
-            and sum(s.delivered.values()) >= s.allowed
-            and all(len(platform.sinks[a]) >= s.delivered.get(a, 0) for a in platform.sinks)
-        )
-
-    while not settled() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await wait_until_delivered(platform, router, expected, deadline)
     for env, centre, op in pictures:
         picture = Picture(centre, op)
         for agency, sink in sorted(platform.sinks.items()):

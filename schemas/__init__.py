@@ -27,6 +27,7 @@ from ._identifiers import (
     normalise_orgnr,
     normalise_personnummer,
     normalise_plate,
+    personnummer_form,
     synthetic_orgnr,
     synthetic_personnummer,
     synthetic_plate,
@@ -36,6 +37,9 @@ from ._outcomes import OUTCOME_CATEGORIES, category_name, format_kronor
 from ._records import *  # noqa: F403 - the record types are the package's surface
 from ._records import RECORD_TYPES as _RECORD_TYPES
 from ._records import __all__ as _records_all
+from ._state import current_date
+from ._state import reset as reset_state
+from ._state import track as track_cache
 from ._tolerant import tolerant
 
 ENVELOPE = Codec(Envelope, "envelope")
@@ -84,6 +88,7 @@ __all__ = [
     "check_snapshot",
     "codec_for",
     "compare_schemas",
+    "current_date",
     "did_you_mean",
     "encode",
     "export_schemas",
@@ -99,12 +104,15 @@ __all__ = [
     "normalise_personnummer",
     "normalise_plate",
     "parse_version",
+    "personnummer_form",
     "register_message",
+    "reset_state",
     "schema_documents",
     "synthetic_orgnr",
     "synthetic_personnummer",
     "synthetic_plate",
     "tolerant",
+    "track_cache",
     "unknown_name",
     *_records_all,
 ]

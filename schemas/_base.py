@@ -12,7 +12,6 @@ from ._identifiers import (
     ORGNR_PATTERN,
     PLATE_PATTERN,
     PNR_PATTERN,
-    current_date,
     luhn_digit,
     mask_orgnr,
     mask_personnummer,
@@ -21,6 +20,7 @@ from ._identifiers import (
     normalise_personnummer,
     normalise_plate,
 )
+from ._state import SEEN_ORGNR, SEEN_PLATE, SEEN_PNR, today_text
 
 __all__ = [
     "REGIONS",
@@ -56,27 +56,18 @@ class Record(Schema, frozen=True, tag_field="type"):
     VERSION: ClassVar[tuple[int, int]] = (1, 0)
 
 
-class _Seen:
-    """Canonical identifiers already validated in this process (a bounded set).
-
-    Every decode validates every reference; the same persons, companies and vehicles come
-    back record after record, so a set lookup replaces a date and check-digit computation.
-    Only values that passed are kept, and a value that is valid stays valid.
-    """
-
-    __slots__ = ("limit", "values")
-
-    def __init__(self, limit: int = 1 << 16) -> None:
-        self.values: set[str] = set()
-        self.limit = limit
-
-    def add(self, value: str) -> None:
-        if len(self.values) >= self.limit:
-            self.values.clear()
-        self.values.add(value)
-
-
-_SEEN_PNR, _SEEN_ORGNR, _SEEN_PLATE = _Seen(), _Seen(), _Seen()
+def in_order(record: Record, first: str, last: str, *, strictly: bool = False) -> None:
+    """A period's end is not before its start (for a grant, strictly after): a reversed period would match nothing."""
+    start, end = getattr(record, first), getattr(record, last)
+    if end is None:
+        return
+    try:
+        reversed_ = end <= start if strictly else end < start
+    except TypeError:  # one with a time zone, one without
+        raise ValueError(f"Expected `{first}` and `{last}` both with a time zone or both without") from None
+    if reversed_:
+        rel = "after" if strictly else "on or after"
+        raise ValueError(f"Expected `{last}` {rel} `{first}` ({start.isoformat()}), got {end.isoformat()}")
 
 
 def _fast_pnr(value: str) -> bool:
@@ -92,7 +83,7 @@ def _fast_pnr(value: str) -> bool:
     if not year or value[4:8] not in (_MMDD_LEAP if leap else _MMDD):  # a set lookup, not a date
         return False
     born = value[:8] if value[6] < "6" else f"{value[:6]}{int(value[6:8]) - 60:02d}"
-    return born <= _today_text() and luhn_digit(value[2:11]) == ord(value[11]) - 48
+    return born <= today_text() and luhn_digit(value[2:11]) == ord(value[11]) - 48
 
 
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -101,14 +92,6 @@ _MMDD = frozenset(
     f"{m:02d}{d + plus:02d}" for m in range(1, 13) for d in range(1, _DAYS[m - 1] + 1) for plus in (0, 60)
 )
 _MMDD_LEAP = _MMDD | {"0229", "0289"}
-_today_memo: list = [None, ""]
-
-
-def _today_text() -> str:
-    today = current_date()
-    if today is not _today_memo[0]:
-        _today_memo[0], _today_memo[1] = today, today.strftime("%Y%m%d")
-    return _today_memo[1]
 
 
 def _non_canonical(kind: str, masked: str, canonical: str) -> InvalidIdentifier:
@@ -146,13 +129,13 @@ class PersonRef(Schema, tag="person", frozen=True, kw_only=True):
     pnr: Personnummer
 
     def __post_init__(self) -> None:
-        if self.pnr in _SEEN_PNR.values:
+        if self.pnr in SEEN_PNR.values:
             return
         if (
             not _fast_pnr(self.pnr) and normalise_personnummer(self.pnr) != self.pnr
         ):  # raises with the exact reason when invalid
             raise _non_canonical("personnummer", mask_personnummer(self.pnr), "YYYYMMDDNNNC")
-        _SEEN_PNR.add(self.pnr)
+        SEEN_PNR.add(self.pnr)
 
     def __repr__(self) -> str:
         return f"PersonRef(pnr={mask_personnummer(self.pnr)!r})"
@@ -166,11 +149,11 @@ class OrganisationRef(Schema, tag="organisation", frozen=True, kw_only=True):
     orgnr: Organisationsnummer
 
     def __post_init__(self) -> None:
-        if self.orgnr in _SEEN_ORGNR.values:
+        if self.orgnr in SEEN_ORGNR.values:
             return
         if normalise_orgnr(self.orgnr) != self.orgnr:
             raise _non_canonical("organisationsnummer", mask_orgnr(self.orgnr), "NNNNNN-NNNN")
-        _SEEN_ORGNR.add(self.orgnr)
+        SEEN_ORGNR.add(self.orgnr)
 
     def __repr__(self) -> str:
         return f"OrganisationRef(orgnr={mask_orgnr(self.orgnr)!r})"
@@ -184,11 +167,11 @@ class VehicleRef(Schema, tag="vehicle", frozen=True, kw_only=True):
     plate: Plate
 
     def __post_init__(self) -> None:
-        if self.plate in _SEEN_PLATE.values:
+        if self.plate in SEEN_PLATE.values:
             return
         if normalise_plate(self.plate) != self.plate:
             raise _non_canonical("registration plate", mask_plate(self.plate), "ABC123")
-        _SEEN_PLATE.add(self.plate)
+        SEEN_PLATE.add(self.plate)
 
     def __repr__(self) -> str:
         return f"VehicleRef(plate={mask_plate(self.plate)!r})"

@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as _dt
 import random
 import re
-import time
 
 from ._errors import InvalidIdentifier
+from ._state import current_date
 
 __all__ = [
     "ORGNR_PATTERN",
@@ -31,6 +31,7 @@ __all__ = [
     "normalise_orgnr",
     "normalise_personnummer",
     "normalise_plate",
+    "personnummer_form",
     "synthetic_orgnr",
     "synthetic_personnummer",
     "synthetic_plate",
@@ -74,18 +75,6 @@ def luhn_digit(digits: str) -> int:
     return (10 - total % 10) % 10
 
 
-_today_cache: tuple[float, _dt.date] = (0.0, _dt.date.min)
-
-
-def current_date() -> _dt.date:
-    """Today's date, looked up at most once a second (``date.today()`` is slow next to a decode)."""
-    global _today_cache
-    now = time.monotonic()
-    if now - _today_cache[0] > 1.0:
-        _today_cache = (now, _dt.date.today())
-    return _today_cache[1]
-
-
 def mask_personnummer(value: str) -> str:
     """``19850312-1234`` -> ``198503**-****``: enough to tell records apart in an error, not to identify."""
     digits = re.sub(r"[^0-9]", "", value)
@@ -121,12 +110,13 @@ def _century(yy: int, sep: str, today: _dt.date) -> int:
     return year - 100 if sep == "+" else year
 
 
-def normalise_personnummer(value: str, *, today: _dt.date | None = None) -> str:
-    """Validate a personnummer or samordningsnummer and return its 12-digit form.
+def personnummer_form(value: str, *, today: _dt.date | None = None) -> str:
+    """The 12-digit form ``YYYYMMDDNNNC`` of a personnummer or samordningsnummer as written, its century
+    worked out (see the module docstring); only its shape is checked (`InvalidIdentifier`, masked).
 
-    Accepts 10 or 12 digits, with or without ``-``; ``+`` in a 10-digit form marks a
-    person who turns 100 or more this year (the 12-digit form carries its century and
-    takes no ``+``). Raises `InvalidIdentifier` with a masked value.
+    The one parser of a personnummer's text: `normalise_personnummer` checks the date and the check
+    digit of this form, and so does `PersonRef` when it is built (adapters hand it this form, so a
+    personnummer is validated once, not twice).
     """
     m = _PNR_INPUT.match(value.strip()) if isinstance(value, str) else None
     if not m:
@@ -137,26 +127,35 @@ def normalise_personnummer(value: str, *, today: _dt.date | None = None) -> str:
             mask_personnummer(value) if isinstance(value, str) else "",
         )
     century, yymmdd, sep, tail = m.groups()
-    today = today or current_date()
-    month, day = int(yymmdd[2:4]), int(yymmdd[4:6])
     if century is None:
-        year = _century(int(yymmdd[:2]), sep, today)
-    else:
-        year = int(century + yymmdd[:2])
-    masked = mask_personnummer(f"{year:04d}{yymmdd[2:]}{tail}")
-    if century is not None and sep == "+":
+        return f"{_century(int(yymmdd[:2]), sep, today or current_date()):04d}{yymmdd[2:]}{tail}"
+    if sep == "+":
+        masked = mask_personnummer(century + yymmdd + tail)
         raise InvalidIdentifier(f"Invalid personnummer {masked}: `+` belongs to the 10-digit form only")
+    return century + yymmdd + tail
+
+
+def normalise_personnummer(value: str, *, today: _dt.date | None = None) -> str:
+    """Validate a personnummer or samordningsnummer and return its 12-digit form.
+
+    Accepts 10 or 12 digits, with or without ``-``; ``+`` in a 10-digit form marks a
+    person who turns 100 or more this year (the 12-digit form carries its century and
+    takes no ``+``). Raises `InvalidIdentifier` with a masked value.
+    """
+    today = today or current_date()
+    form = personnummer_form(value, today=today)
+    masked = mask_personnummer(form)
+    day = int(form[6:8])
     real_day = day - 60 if day > 60 else day  # a samordningsnummer adds 60 to the day
     try:
-        born = _dt.date(year, month, real_day)
+        born = _dt.date(int(form[:4]), int(form[4:6]), real_day)
     except ValueError:
         raise InvalidIdentifier(f"Invalid personnummer {masked}: no such date") from None
     if born > today:
         raise InvalidIdentifier(f"Invalid personnummer {masked}: date of birth in the future")
-    ten = yymmdd + tail
-    if luhn_digit(ten[:9]) != int(ten[9]):
+    if luhn_digit(form[2:11]) != int(form[11]):
         raise InvalidIdentifier(f"Invalid personnummer {masked}: bad check digit")
-    return f"{year:04d}{yymmdd[2:]}{tail}"
+    return form
 
 
 def is_samordningsnummer(normalised: str) -> bool:

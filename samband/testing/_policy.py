@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import random
 
+from samband.adapters import CORE_AGENCIES
 from samband.router import (
     AgencyEntry,
     Coverage,
@@ -45,20 +46,7 @@ from samband.schemas.layout import LUS
 __all__ = ["SYNTHETIC_AT", "skeleton_policy", "synthetic_data", "synthetic_envelopes", "synthetic_policy"]
 
 SYNTHETIC_AT = _dt.datetime(2024, 6, 1, 12, 0, tzinfo=_dt.UTC)
-CORE = (
-    "polisen",
-    "sakerhetspolisen",
-    "aklagarmyndigheten",
-    "ekobrottsmyndigheten",
-    "skatteverket",
-    "kriminalvarden",
-    "kronofogden",
-    "kustbevakningen",
-    "tullverket",
-    "forsakringskassan",
-    "migrationsverket",
-    "arbetsformedlingen",
-)
+CORE = CORE_AGENCIES  # the same order: the synthetic policy is seeded
 NETWORK = (
     "arbetsmiljoverket",
     "bolagsverket",

@@ -143,7 +143,7 @@ def test_a_file_that_is_not_toml_is_refused_naming_the_file(tmp_path):
     path = _write(tmp_path, 'slug = "nyverket\n')
     with pytest.raises(AgencyFileError) as err:
         load_agency_file(path)
-    assert str(err.value).startswith(f"{path}: cannot read agency file: ")
+    assert str(err.value).startswith(f"{path}: Expected an agency file (UTF-8 TOML), got ")
 
 
 def test_the_rendered_configuration_passes_nats_server_t_with_all_21_agencies(tmp_path):

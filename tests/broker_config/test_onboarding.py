@@ -194,7 +194,7 @@ async def test_a_reload_the_server_refuses_leaves_the_running_broker_on_its_last
         await onboard(stale, ONBOARDING / "ivo.toml")
     message = str(err.value)
     assert message.startswith(
-        f"{ONBOARDING / 'ivo.toml'}: the broker refused the configuration with `ivo` added; nothing changed: "
+        f"{ONBOARDING / 'ivo.toml'}: Expected the broker to accept the configuration with `ivo` added, got "
         "nats-server refused the new configuration and keeps its last good one: "
     )
     assert "config reload not supported for Port" in message

@@ -1,0 +1,112 @@
+"""The whole `samband bench` run: samband end to end beside its baselines, on one embedded broker.
+
+Raw nats-py core forward, raw JetStream windowed publish and a FastStream decode-and-republish
+service carry the same payload as samband does, in the same process tree on the same broker, so
+the figures are ratios measured in the same run (machines of the same kind differ by 2x).
+"""
+
+from __future__ import annotations
+
+import os
+import platform as _platform
+import time
+
+import msgspec
+from rich.console import Console
+
+__all__ = ["whole_run"]
+
+
+async def whole_run(records: int, latency_s: float, rate: int, baseline_cap: int, console: Console) -> dict:
+    """Every row of the default run, as builtins (``console`` shows what runs now)."""
+    from samband.broker_config import find_nats_server
+
+    from ._base import (
+        core_pubsub,
+        faststream_available,
+        faststream_forward,
+        jetstream_round_trip,
+        jetstream_windowed,
+        numbered,
+    )
+    from ._e2e import E2E
+    from ._env import bench_deployment, cpu_per_item, cpu_snapshot, payload
+    from ._router import load_policy
+
+    started = time.perf_counter()
+    base = payload()
+    nb = min(records, baseline_cap)
+    result: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": _platform.python_version(),
+            "platform": _platform.platform(),
+            "nats_server": find_nats_server().name,
+        },
+        "payload_bytes": len(base),
+        "records": records,
+        "baseline_records": nb,
+        "baselines": {},
+        "samband": {},
+        "notes": [],
+    }
+    with bench_deployment() as dep:
+        await dep.provision()
+        payloads = numbered(base, nb)
+        with console.status("baseline: nats-py core publish/subscribe"):
+            result["baselines"]["core"] = await core_pubsub(dep, payloads)
+        broker = dep.server.proc.pid if dep.server and dep.server.proc else None
+        with console.status("baseline: JetStream windowed publish"):
+            cpu0 = cpu_snapshot(client=None, broker=broker)
+            result["baselines"]["jetstream"] = fig = await jetstream_windowed(dep, payloads)
+            result["cpu_us_per_message_jetstream"] = cpu_per_item(
+                cpu0, cpu_snapshot(client=None, broker=broker), fig.records
+            )
+        with console.status("baseline: JetStream publish round trip"):
+            result["baselines"]["jetstream_rtt"] = await jetstream_round_trip(dep, base)
+        if faststream_available():
+            with console.status("baseline: FastStream decode + republish"):
+                result["baselines"]["faststream"] = await faststream_forward(dep, payloads)
+        else:
+            result["baselines"]["faststream"] = None
+            result["notes"].append("FastStream is not installed (pip install 'samband[bench]'): its ratio is skipped")
+        del payloads
+
+        e2e = E2E(dep)
+        with console.status(f"samband end to end: {records:,} records, fan-out 1, every record traced"):
+            fig, detail = await e2e.throughput(records, name="samband e2e, fan-out 1, all traced")
+        result["samband"]["fanout1_traced"] = fig
+        result["router"] = detail
+        with console.status(f"samband end to end: {records:,} records, fan-out 1, 1% sampled"):
+            fig, d = await e2e.throughput(records, sample=0.01, name="samband e2e, fan-out 1, 1% sampled")
+        result["samband"]["fanout1_sampled"] = fig
+        result["router_sampled"] = {"router": d["router"]}
+        # What the audit trail and tracing cost together: the same run with neither (bench only: the
+        # router seals its audit records but does not append them, which samband never does).
+        with console.status(f"samband end to end: {records:,} records, fan-out 1, no audit append, untraced"):
+            fig, d = await e2e.throughput(
+                records, sample=0.0, audit=False, name="samband e2e, fan-out 1, no audit, untraced (bench only)"
+            )
+        result["samband"]["fanout1_bare"] = fig
+        result["router_bare"] = {"router": d["router"]}
+        try:
+            load_policy("bacchus")
+        except SystemExit as exc:
+            result["samband"]["bacchus_traced"] = None
+            result["notes"].append(f"Operation Bacchus fan-out not run: {exc}")
+        else:
+            with console.status(f"samband end to end: {records:,} records, Operation Bacchus fan-out, all traced"):
+                fig, d = await e2e.throughput(
+                    records, policy="bacchus", name="samband e2e, Bacchus fan-out, all traced"
+                )
+            result["samband"]["bacchus_traced"] = fig
+            result["router_bacchus"] = {"router": d["router"]}
+        if latency_s > 0:
+            with console.status(f"samband latency at {rate}/s for {latency_s:g} s"):
+                fig, d = await e2e.at_rate(rate, latency_s)
+            result["latency"] = fig
+            result["latency_detail"] = d
+        else:
+            result["latency"] = None
+    result["seconds"] = time.perf_counter() - started
+    return msgspec.to_builtins(result)

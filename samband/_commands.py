@@ -87,7 +87,13 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
             loop.add_signal_handler(signal.SIGHUP, live.reload)
             platform = Platform(dep, live, dep.state_dir / "received")
             await platform.start_router()
-            console.print(f"router running, policy {platform.policy.version}; Ctrl-C stops")
+            if platform.router is not None and platform.router.ready.is_set():
+                console.print(f"router running, policy {platform.policy.version}; Ctrl-C stops")
+            else:
+                console.print(
+                    f"router standing by: the audit lease is held by {platform.standby_holder}; "
+                    "it takes over when that lapses; Ctrl-C stops"
+                )
         starting = False
         await stop.wait()
     except asyncio.CancelledError:

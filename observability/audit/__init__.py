@@ -11,6 +11,8 @@ from inspect import isfunction
 
 from msgspec import Struct
 
+from ._appender import RECENT_AUDITED, Appender, AuditAppender, AuditDraft
+from ._batch import PART_BYTES, build_batch
 from ._bundle import (
     BUNDLE_FORMAT,
     VIEW_FORMAT,
@@ -50,6 +52,7 @@ from ._cosign import (
 )
 from ._entry import ENTRY_DECODER, MAX_LISTED, AuditRecord, Entry, Incident, encode_entry, entry_key
 from ._errors import AuditError, AuditUnavailable, BundleError, LeaseLost, NoteError
+from ._lease import FENCE_AFTER, LEASE_TTL, POLL, RENEW_EVERY, Lease, LeaseHolder
 from ._note import (
     SIG_COSIGNATURE_V1,
     SIG_ED25519,
@@ -63,30 +66,46 @@ from ._note import (
 )
 from ._note import sign as sign_note
 from ._proof import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
+from ._resume import LogState, audited_after, consistent, recent_keys, resume
+from ._stream import Batch, Foreign, scan
 from ._tree import EMPTY_ROOT, CompactRange, TreeLevels, leaf_hash, leaf_hashes, node_hash, root_of
 
 __all__ = [
     "BUNDLE_FORMAT",
     "EMPTY_ROOT",
     "ENTRY_DECODER",
+    "FENCE_AFTER",
+    "LEASE_TTL",
     "MAX_LISTED",
+    "PART_BYTES",
+    "POLL",
     "PUBLIC_KEY_FILE",
+    "RECENT_AUDITED",
+    "RENEW_EVERY",
     "SIGNING_KEY_FILE",
     "SIG_COSIGNATURE_V1",
     "SIG_ED25519",
     "VIEW_FORMAT",
     "VKEY_FILE",
+    "Appender",
+    "AuditAppender",
+    "AuditDraft",
     "AuditError",
     "AuditRecord",
     "AuditUnavailable",
+    "Batch",
     "BundleError",
     "BundleHeader",
     "Checkpoint",
     "CompactRange",
     "Entry",
+    "Foreign",
     "Incident",
+    "Lease",
+    "LeaseHolder",
     "LeaseLost",
     "LogKey",
+    "LogState",
     "Note",
     "NoteError",
     "NoteSignature",
@@ -95,7 +114,10 @@ __all__ = [
     "Verifier",
     "ViewHeader",
     "WitnessKey",
+    "audited_after",
+    "build_batch",
     "consistency_proof",
+    "consistent",
     "cosignature_message",
     "decode_bundle",
     "decode_tree",
@@ -122,7 +144,10 @@ __all__ = [
     "origin_of",
     "parse_note",
     "public_key_pem",
+    "recent_keys",
+    "resume",
     "root_of",
+    "scan",
     "sign_note",
     "verify_consistency",
     "verify_cosignatures",

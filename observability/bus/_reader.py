@@ -15,12 +15,14 @@ before: a hole (a deleted message) is an error here, not a silently shorter list
 from __future__ import annotations
 
 import asyncio
+import secrets
+from collections.abc import Sequence
 
 import msgspec
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.errors import Error as JsError
-from nats.js.errors import NotFoundError
 
 from .._logging import get_logger
 from ._errors import ReadError, StreamGap
@@ -35,14 +37,27 @@ _STALL = 30.0  # seconds without a message before the read gives up
 
 
 async def read_range(
-    nc, stream: str, start: int, last: int, *, with_subjects: bool = False, strict: bool = True
+    nc,
+    stream: str,
+    start: int,
+    last: int,
+    *,
+    with_subjects: bool = False,
+    with_seqs: bool = False,
+    strict: bool = True,
+    subjects: Sequence[str] = (),
+    names: Sequence[str] = (),
 ) -> list:
-    """Messages ``start..last`` of ``stream`` in order, as stored bytes (or ``(subject, bytes)``).
+    """Messages ``start..last`` of ``stream`` in order, as stored bytes (or ``(subject, bytes)``, or
+    with ``with_seqs`` ``(stream seq, subject, bytes)``).
 
     ``strict``: every sequence must be there (an audit stream refuses deletes); otherwise a
-    hole is skipped (a stream with a ``max_age``, say)."""
+    hole is skipped (a stream with a ``max_age``, say). ``subjects``: only messages on these
+    (then the sequence has holes by nature: not strict). ``names``: the consumer names this
+    identity may create (a scoped identity's permissions name them); by default a random one."""
     if last < start:
         return []
+    strict = strict and not subjects
     try:
         return await _with_consumer(
             nc,
@@ -56,9 +71,12 @@ async def read_range(
                 last,
                 batch=BATCH,
                 with_subjects=with_subjects,
+                with_seqs=with_seqs,
                 strict=strict,
                 gap=StreamGap,
             ),
+            subjects=subjects,
+            names=names,
         )
     except WireUnavailable as exc:
         log.debug("bulk read with nats-py", stream=stream, reason=str(exc))
@@ -67,28 +85,51 @@ async def read_range(
         stream,
         start,
         lambda next_subject: _nats_pull(
-            nc, next_subject, stream, start, last, with_subjects=with_subjects, strict=strict
+            nc, next_subject, stream, start, last, with_subjects=with_subjects, with_seqs=with_seqs, strict=strict
         ),
+        subjects=subjects,
+        names=names,
     )
 
 
-async def _with_consumer(nc, stream: str, start: int, pull):
-    """Run ``pull(next_subject)`` against an ephemeral pull consumer of our own, deleted afterwards."""
+async def _with_consumer(nc, stream: str, start: int, pull, *, subjects: Sequence[str] = (), names: Sequence[str] = ()):
+    """Run ``pull(next_subject)`` against a pull consumer of our own (in memory, no acks), deleted afterwards.
+
+    Named from ``names`` (the first one not in use) or at random; its description is random, so
+    a second reader under the same name is refused rather than handed the first one's consumer."""
     js = nc.jetstream()
-    try:
-        info = await js.add_consumer(
-            stream,
-            ConsumerConfig(
-                ack_policy=AckPolicy.NONE,
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=start,
-                mem_storage=True,
-                inactive_threshold=60.0,
-                num_replicas=1,
-            ),
+    filters: dict = {}
+    if len(subjects) == 1:
+        filters["filter_subject"] = subjects[0]
+    elif subjects:
+        filters["filter_subjects"] = list(subjects)
+    info = None
+    last_error: BaseException | None = None
+    for name in names or [f"read-{secrets.token_hex(8)}"]:
+        try:
+            info = await js.add_consumer(
+                stream,
+                ConsumerConfig(
+                    name=name,
+                    description=f"samband reader {secrets.token_hex(6)}",
+                    ack_policy=AckPolicy.NONE,
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    opt_start_seq=start,
+                    mem_storage=True,
+                    inactive_threshold=30.0,
+                    num_replicas=1,
+                    **filters,
+                ),
+            )
+            break
+        except BadRequestError as exc:  # the name is in use by another read of this identity: the next one
+            last_error = exc
+        except (TimeoutError, JsError, NatsError) as exc:
+            raise ReadError(f"Expected to read stream {stream}, got {exc!r}") from exc
+    if info is None:
+        raise ReadError(
+            f"Expected to read stream {stream}, got every consumer name this identity may use taken ({last_error})"
         )
-    except (TimeoutError, JsError, NatsError) as exc:
-        raise ReadError(f"Expected to read stream {stream}, got {exc!r}") from exc
     try:
         return await pull(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{info.name}")
     except (JsError, NatsError) as exc:
@@ -109,7 +150,15 @@ class _PullState:
 
 
 async def _nats_pull(
-    nc, next_subject: str, stream: str, start: int, last: int, *, with_subjects: bool, strict: bool
+    nc,
+    next_subject: str,
+    stream: str,
+    start: int,
+    last: int,
+    *,
+    with_subjects: bool,
+    strict: bool,
+    with_seqs: bool = False,
 ) -> list:
     """The same pull with nats-py's subscription machinery (slower per message; no second connection)."""
     total = last - start + 1
@@ -150,7 +199,10 @@ async def _nats_pull(
             progress.set()
             return
         state.next = seq + 1
-        append((msg.subject, msg.data) if with_subjects else msg.data)
+        if with_seqs:
+            append((seq, msg.subject, msg.data))
+        else:
+            append((msg.subject, msg.data) if with_subjects else msg.data)
         if len(out) % BATCH == 0 or seq >= last:
             progress.set()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 
 import msgspec
 
@@ -33,7 +32,17 @@ class WireUnavailable(BusError):
 
 
 async def wire_pull(
-    nc, next_subject: str, stream: str, start: int, last: int, *, batch: int, with_subjects: bool, strict: bool, gap
+    nc,
+    next_subject: str,
+    stream: str,
+    start: int,
+    last: int,
+    *,
+    batch: int,
+    with_subjects: bool,
+    strict: bool,
+    gap,
+    with_seqs: bool = False,
 ) -> list:
     """Messages ``start..last`` from the pull consumer behind ``next_subject`` (see `read_range`)."""
     url = nc.connected_url
@@ -67,7 +76,8 @@ async def wire_pull(
             sign, public = lent
             connect["sig"] = sign(info["nonce"]).decode()
             connect["nkey"] = public
-        inbox = f"_INBOX.{secrets.token_hex(11)}"
+        # the connection's own inbox prefix: a scoped identity may subscribe to nothing else
+        inbox = nc.new_inbox()
         writer.write(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")
         await writer.drain()
         while True:
@@ -77,14 +87,15 @@ async def wire_pull(
             if line.startswith(b"-ERR") or not line:
                 raise WireUnavailable(f"the server refused the second connection: {line.strip()!r}")
         writer.write(f"SUB {inbox} 1\r\n".encode())
-        return await _pull(reader, writer, inbox, next_subject, stream, start, last, batch, with_subjects, strict, gap)
+        shape = 2 if with_seqs else 1 if with_subjects else 0
+        return await _pull(reader, writer, inbox, next_subject, stream, start, last, batch, shape, strict, gap)
     except (TimeoutError, OSError, ValueError) as exc:
         raise WireUnavailable(f"second connection failed: {exc!r}") from exc
     finally:
         writer.close()
 
 
-async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch, with_subjects, strict, gap) -> list:
+async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch, shape, strict, gap) -> list:
     total = last - start + 1
     out: list = []
     append = out.append
@@ -149,7 +160,12 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
                     )
                 expect = seq + 1
                 data = buf[body_at:end]
-                append((parts[1].decode(), data) if with_subjects else data)
+                if shape == 0:
+                    append(data)
+                elif shape == 1:
+                    append((parts[1].decode(), data))
+                else:
+                    append((seq, parts[1].decode(), data))
             elif buf.startswith(b"PING", pos):
                 writer.write(b"PONG\r\n")
                 pos = eol + 2

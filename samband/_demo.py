@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import msgspec
-from nats.js.api import DeliverPolicy
 
 from samband.adapters import NativeRecord, publish_records, read_jsonl
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER, SSO, Agency, Deployment, builtin_agencies
+from samband.broker_config import SSO, Agency, Deployment, builtin_agencies
 from samband.observability import inject_headers, producer_span
-from samband.observability.audit import AUDIT_DECODER
+from samband.observability.audit import ENTRY_DECODER, AuditRecord, read_log
 from samband.router import LivePolicy, create_council_keys, load_private_key, sign_decision
 from samband.schemas import (
     CooptionDecision,
@@ -43,7 +42,7 @@ from samband.schemas import (
     synthetic_orgnr,
     synthetic_plate,
 )
-from samband.schemas.layout import decision_subject
+from samband.schemas.layout import OVERSIGHT, decision_subject
 
 from ._demo_follow_up import FollowUpResult, run_follow_up
 from ._platform import Platform, shipped_policy_dir
@@ -203,23 +202,21 @@ async def _publish_overload(dep: Deployment, envs: list[Envelope]) -> int:
 
 
 async def _read_audit(dep: Deployment, result: DemoResult) -> None:
-    rc = await dep.connect(ROUTER)
+    """The summary, read back from the audit log as the oversight reads it."""
+    nc = await dep.connect(OVERSIGHT)
     try:
-        js = rc.jetstream()
-        total = (await js.stream_info("AUDIT")).state.messages
-        result.audit_records = total
-        sub = await js.subscribe("audit.records", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-        try:
-            for _ in range(total):
-                rec = AUDIT_DECODER.decode((await sub.next_msg(timeout=5)).data)
-                result.rules[(rec.decision, rec.rule)] += 1
-                result.per_agency.setdefault(rec.recipient, Counter())[rec.decision] += 1
-                if rec.decision == "allow":
-                    result.fields.setdefault(rec.recipient, {})[rec.record_type] = rec.fields
-        finally:
-            await sub.unsubscribe()
+        log = await read_log(nc, witnesses=False)
     finally:
-        await rc.close()
+        await nc.close()
+    for data in log.entries:
+        rec = ENTRY_DECODER.decode(data)
+        if not isinstance(rec, AuditRecord):
+            continue
+        result.audit_records += 1
+        result.rules[(rec.decision, rec.rule)] += 1
+        result.per_agency.setdefault(rec.recipient, Counter())[rec.decision] += 1
+        if rec.decision == "allow":
+            result.fields.setdefault(rec.recipient, {})[rec.record_type] = rec.fields
 
 
 async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:

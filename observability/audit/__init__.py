@@ -52,6 +52,9 @@ from ._cosign import (
 )
 from ._entry import ENTRY_DECODER, MAX_LISTED, AuditRecord, Entry, Incident, encode_entry, entry_key
 from ._errors import AuditError, AuditUnavailable, BundleError, LeaseLost, NoteError
+from ._export import EXPORT_FORMAT, Export, ExportError, ExportHeader, read_export, verify_export, write_export
+from ._index import AuditFilters, AuditIndex
+from ._indexed import catch_up, indexed_query
 from ._lease import FENCE_AFTER, LEASE_TTL, POLL, RENEW_EVERY, Lease, LeaseHolder
 from ._note import (
     SIG_COSIGNATURE_V1,
@@ -66,14 +69,21 @@ from ._note import (
 )
 from ._note import sign as sign_note
 from ._proof import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
+from ._reading import ViewData, log_from_messages, read_cosignatures, read_log, read_view
+from ._reconcile import Gap, Reconciliation, reconcile
 from ._resume import LogState, audited_after, consistent, recent_keys, resume
+from ._store import IndexStore, TrailProblem, index_dir
 from ._stream import Batch, Foreign, scan
+from ._subset import SubsetResult, verify_subset
 from ._tree import EMPTY_ROOT, CompactRange, TreeLevels, leaf_hash, leaf_hashes, node_hash, root_of
+from ._verbs import Seen, export_online, pinned_verifier, query_online, verify_online, witness_keys
+from ._verify import LogData, Problem, VerifyResult, verify_log
 
 __all__ = [
     "BUNDLE_FORMAT",
     "EMPTY_ROOT",
     "ENTRY_DECODER",
+    "EXPORT_FORMAT",
     "FENCE_AFTER",
     "LEASE_TTL",
     "MAX_LISTED",
@@ -91,6 +101,8 @@ __all__ = [
     "AuditAppender",
     "AuditDraft",
     "AuditError",
+    "AuditFilters",
+    "AuditIndex",
     "AuditRecord",
     "AuditUnavailable",
     "Batch",
@@ -99,23 +111,37 @@ __all__ = [
     "Checkpoint",
     "CompactRange",
     "Entry",
+    "Export",
+    "ExportError",
+    "ExportHeader",
     "Foreign",
+    "Gap",
     "Incident",
+    "IndexStore",
     "Lease",
     "LeaseHolder",
     "LeaseLost",
+    "LogData",
     "LogKey",
     "LogState",
     "Note",
     "NoteError",
     "NoteSignature",
+    "Problem",
+    "Reconciliation",
+    "Seen",
+    "SubsetResult",
+    "TrailProblem",
     "TreeLevels",
     "TreeTile",
     "Verifier",
+    "VerifyResult",
+    "ViewData",
     "ViewHeader",
     "WitnessKey",
     "audited_after",
     "build_batch",
+    "catch_up",
     "consistency_proof",
     "consistent",
     "cosignature_message",
@@ -128,8 +154,11 @@ __all__ = [
     "encode_view",
     "ensure_witness_key",
     "entry_key",
+    "export_online",
     "format_note",
     "inclusion_proof",
+    "index_dir",
+    "indexed_query",
     "key_id",
     "leaf_hash",
     "leaf_hashes",
@@ -138,23 +167,37 @@ __all__ = [
     "load_verifier",
     "load_witness_key",
     "load_witness_verifiers",
+    "log_from_messages",
     "node_hash",
     "open_checkpoint",
     "open_note",
     "origin_of",
     "parse_note",
+    "pinned_verifier",
     "public_key_pem",
+    "query_online",
+    "read_cosignatures",
+    "read_export",
+    "read_log",
+    "read_view",
     "recent_keys",
+    "reconcile",
     "resume",
     "root_of",
     "scan",
     "sign_note",
     "verify_consistency",
     "verify_cosignatures",
+    "verify_export",
     "verify_inclusion",
+    "verify_log",
+    "verify_online",
+    "verify_subset",
+    "witness_keys",
     "witness_name",
     "witness_of",
     "witness_state_path",
+    "write_export",
 ]
 
 # Tracebacks and reprs name the package, not the private module (httpx's habit). Not msgspec Structs:

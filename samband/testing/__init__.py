@@ -2,18 +2,19 @@
 
 Everything here is synthetic (valid-checksum identifiers from `samband.schemas`' generators) and
 seeded: the walking skeleton's one-rule policy, a large synthetic policy with records in its
-operations, and a sealed, signed synthetic audit trail.
+operations, and a synthetic audit log, appended and signed as the writer does.
 """
 
 from ._policy import SYNTHETIC_AT, skeleton_policy, synthetic_data, synthetic_envelopes, synthetic_policy
-from ._trail import SYNTHETIC_T0, synthetic_trail
+from ._trail import SYNTHETIC_T0, SyntheticLog, synthetic_log
 
 __all__ = [
     "SYNTHETIC_AT",
     "SYNTHETIC_T0",
+    "SyntheticLog",
     "skeleton_policy",
     "synthetic_data",
     "synthetic_envelopes",
+    "synthetic_log",
     "synthetic_policy",
-    "synthetic_trail",
 ]

@@ -138,8 +138,10 @@ def demo(obj, n: int) -> None:
         f"SSO: co-opted transportstyrelsen live (grant {r.cooption}); policy versions {' -> '.join(r.policy_versions)}"
     )
     console.print(
-        f"router: {r.decisions} decisions ({r.allowed} allow, {r.denied} deny), {r.audit_records} audit records written"
+        f"router: {r.decisions} decisions ({r.allowed} allow, {r.denied} deny), {r.audit_records} audit entries written"
     )
+    console.print(f"witnesses: {', '.join(r.witnessed) or 'none'} cosigned the audit log's newest checkpoint")
+    console.print(f"audit verify --witnesses 3: {r.verified}", highlight=False, soft_wrap=True)
     table = Table(title="per agency (fields: what each recipient's purpose or grant lets it see)")
     for col, just in (
         ("agency", "left"),
@@ -176,6 +178,7 @@ def demo(obj, n: int) -> None:
         or any(r.received.get(a, 0) != d for a, d in r.delivered.items())
         or sum(r.delivered.values()) != r.allowed
         or r.audit_records < r.decisions
+        or not r.verified.startswith("OK")
     )
     report = r.follow_up.report if r.follow_up else None
     incomplete = incomplete or report is None or report.counted == 0

@@ -78,6 +78,7 @@ from ._subset import SubsetResult, verify_subset
 from ._tree import EMPTY_ROOT, CompactRange, TreeLevels, leaf_hash, leaf_hashes, node_hash, root_of
 from ._verbs import Seen, export_online, pinned_verifier, query_online, verify_online, witness_keys
 from ._verify import LogData, Problem, VerifyResult, verify_log
+from ._witness import Witness, WitnessAlarm, WitnessState
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -138,7 +139,10 @@ __all__ = [
     "VerifyResult",
     "ViewData",
     "ViewHeader",
+    "Witness",
+    "WitnessAlarm",
     "WitnessKey",
+    "WitnessState",
     "audited_after",
     "build_batch",
     "catch_up",

@@ -31,7 +31,8 @@ class RouterProcess:
         self.log = log or dep.state_dir / "router.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> RouterProcess:
+    def start(self, timeout: float = 30.0, ready: bytes | None = None) -> RouterProcess:
+        """Start it and read its first line: ``router running`` (or ``ready``, e.g. ``standby:``)."""
         if self.policy == "skeleton":
             cmd, ready = ["-m", "samband.bench._router", str(self.dep.state_dir), "--policy", "skeleton"], b"ready"
         else:
@@ -45,16 +46,29 @@ class RouterProcess:
                 "--policy",
                 str(self.policy),
             ]
-            ready = b"router running"
+            ready = ready or b"router running"
         with open(self.log, "ab") as stderr:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [sys.executable, *cmd], stdout=subprocess.PIPE, stderr=stderr, env={**_env(), "COLUMNS": "200"}
             )
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
+        if line.startswith(b"standby:") and ready != b"standby:":
+            # the router before it was killed still holds the lease until it lapses: it takes over then
+            line = self.proc.stdout.readline()
         if not line.startswith(ready) or time.monotonic() > deadline:
             raise AssertionError(f"router process did not start: {line!r}; log: {self.log.read_text()[-2000:]}")
         return self
+
+    def wait_line(self, prefix: bytes) -> bytes:
+        """The next line it prints (blocking): e.g. a standby's ``router running`` once it took over."""
+        assert self.proc is not None and self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith(prefix):
+            raise AssertionError(
+                f"Expected a line starting {prefix!r}, got {line!r}; log: {self.log.read_text()[-2000:]}"
+            )
+        return line
 
     def kill(self) -> None:
         """SIGKILL: no clean-up, no last ack, as when the host loses power."""

@@ -10,8 +10,8 @@ import pytest
 
 from samband.adapters import NativeRecord, publish_records
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER
 
+from .._support import audit_entries, verify_deployment_log
 from ._procs import RouterProcess, duplicates, read_stream, router_progress, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(900)]
@@ -73,8 +73,8 @@ async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exact
     await wait_until(all_routed, 600, "the restarted router routing every record")
     assert "router stopped cleanly" in router.stop()
 
-    audit = [msgspec.json.decode(m.data) for m in await read_stream(dep, ROUTER, "AUDIT", "audit.records")]
-    allowed = [(a["envelope_id"], a["recipient"]) for a in audit if a["decision"] == "allow"]
+    audit = await audit_entries(dep)
+    allowed = [(a.envelope_id, a.recipient) for a in audit if a.decision == "allow"]
     assert duplicates(allowed) == {}, "a (record, recipient) pair audited twice"
     recipients = {r for _, r in allowed}
     assert recipients == BACCHUS_RECIPIENTS
@@ -88,3 +88,5 @@ async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exact
         assert {(c.id, agency) for c in copies} == {p for p in allowed if p[1] == agency}
         deliveries += len(copies)
     assert deliveries == len(allowed) == N * len(recipients)
+    result = await verify_deployment_log(dep)
+    assert result.ok and result.entries == len(audit), str(result)

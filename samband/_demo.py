@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import msgspec
+import nats
 
 from samband.adapters import NativeRecord, publish_records, read_jsonl
 from samband.adapters.agencies import polisen
@@ -218,10 +219,10 @@ async def _publish_overload(dep: Deployment, envs: list[Envelope]) -> int:
 WITNESSES = ("tullverket", "skatteverket", "kronofogden")
 
 
-async def _start_witnesses(dep: Deployment, stop: asyncio.Event) -> list[tuple[Witness, asyncio.Task, object]]:
+async def _start_witnesses(dep: Deployment, stop: asyncio.Event) -> list[tuple[Witness, asyncio.Task, nats.NATS]]:
     """Three agencies' witnesses, each on its own connection, looking at the log every 0.2 s."""
     verifier = load_or_create_signing_key(dep.state_dir / "keys").verifier
-    out = []
+    out: list[tuple[Witness, asyncio.Task, nats.NATS]] = []
     for agency in WITNESSES:
         nc = await dep.connect(witness_identity(agency))
         w = Witness(nc, load_witness_key(dep.state_dir, agency), verifier, witness_state_path(dep.state_dir, agency))

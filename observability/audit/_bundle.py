@@ -25,6 +25,7 @@ __all__ = [
     "BundleHeader",
     "TreeTile",
     "ViewHeader",
+    "bundle_head",
     "decode_bundle",
     "decode_tree",
     "decode_view",
@@ -75,6 +76,23 @@ def decode_bundle(data: bytes) -> tuple[BundleHeader, list[bytes]]:
     if len(entries) != header.count or header.count < 1:
         raise BundleError(f"Expected {header.count} entries in the bundle, got {len(entries)}")
     return header, entries
+
+
+def bundle_head(data: bytes) -> tuple[BundleHeader, int]:
+    """The header and the offset of the first entry, the entries not cut out (see `line_leaf_hashes`;
+    nor counted: scanning a bundle for newlines costs as much as hashing it, and a bundle whose
+    entries are not as many as its header says gives fewer or more leaf hashes than its tile, which
+    is checked). Raises `BundleError` for anything not a bundle header."""
+    cut = data.find(b"\n")
+    try:
+        header = _BUNDLE_HEADER.decode(data[:cut] if cut >= 0 else data)
+    except msgspec.DecodeError as exc:
+        raise BundleError(f"Expected a bundle header on line 1, got {data[:60]!r}: {exc}") from None
+    if header.format != BUNDLE_FORMAT:
+        raise BundleError(f"Expected format `{BUNDLE_FORMAT}`, got `{header.format[:40]}`")
+    if cut < 0 or header.count < 1:
+        raise BundleError(f"Expected {header.count} entries in the bundle, got none")
+    return header, cut + 1
 
 
 def encode_view(header: ViewHeader, entries: list[bytes]) -> bytes:

@@ -47,9 +47,10 @@ def log_from_messages(msgs: list[tuple[int, str, bytes]], after: int = 0, front:
     batches, foreign = scan(msgs, after)
     log = LogData(foreign=foreign, front=front)
     for b in batches:
-        if not log.entries:
+        if not log.parts:
             log.published_first = b.first
-        log.entries.extend(b.entries)
+        log.parts.extend(b.parts)
+        log.counted += b.count
         if b.first == log.published_first + len(log.published):
             log.published.extend(b.leaves)
         log.checkpoints.append((f"stream seq {b.last_seq}", b.checkpoint))

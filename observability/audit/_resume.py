@@ -27,13 +27,13 @@ from nats.js.errors import NotFoundError
 from samband.schemas.layout import AUDIT_CHECKPOINT_SUBJECT, AUDIT_LOG_SUBJECT, AUDIT_STREAM
 
 from ..bus import ReadError, direct_get, read_range
-from ._bundle import BundleHeader, decode_bundle
+from ._bundle import BundleHeader, bundle_head, decode_bundle
 from ._checkpoint import LogKey, open_checkpoint
 from ._entry import ENTRY_DECODER, AuditRecord
 from ._errors import AuditUnavailable, BundleError, NoteError
 from ._note import Verifier
 from ._stream import Batch, Foreign, scan
-from ._tree import CompactRange, leaf_hashes
+from ._tree import CompactRange
 
 __all__ = ["Found", "LogState", "audited_after", "consistent", "recent_keys", "resume"]
 
@@ -62,7 +62,7 @@ class Found:
 
 def consistent(frontier: CompactRange, batch: Batch, verifier: Verifier) -> CompactRange | None:
     """The frontier after ``batch`` if it extends ``frontier`` exactly and its checkpoint is ``verifier``'s over it."""
-    if batch.first != frontier.size or leaf_hashes(batch.entries) != batch.leaves:
+    if batch.first != frontier.size or batch.entry_leaves() != batch.leaves:
         return None
     tree = frontier.copy()
     tree.extend(batch.leaves)
@@ -165,7 +165,7 @@ async def _anchor(nc: nats.NATS, key: LogKey, last: int) -> LogState | None:
             continue
         b = batches[0]
         tree = CompactRange(b.size, b.frontier) if len(b.frontier) == b.size.bit_count() else None
-        if tree is not None and leaf_hashes(b.entries) == b.leaves and (cp.size, cp.root) == (tree.size, tree.root()):
+        if tree is not None and b.entry_leaves() == b.leaves and (cp.size, cp.root) == (tree.size, tree.root()):
             return LogState(tree, cpm.seq, b.ingest_high)
     raise AuditUnavailable(
         f"Expected a checkpoint signed by this deployment's key among the last {_MAX_WALK} in {AUDIT_STREAM}, "
@@ -175,7 +175,7 @@ async def _anchor(nc: nats.NATS, key: LogKey, last: int) -> LogState | None:
 
 def _header(data: bytes) -> BundleHeader | None:
     try:
-        return decode_bundle(data)[0]
+        return bundle_head(data)[0]
     except BundleError:
         return None
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 from samband.schemas.layout import AUDIT_CHECKPOINT_SUBJECT, AUDIT_LOG_SUBJECT, AUDIT_TREE_SUBJECT, AUDIT_VIEW_PREFIX
 
-from ._bundle import BundleHeader, decode_bundle, decode_tree, decode_view
+from ._bundle import BundleHeader, bundle_head, decode_tree, decode_view
 from ._errors import BundleError
+from ._tree import line_leaf_hashes
 
 __all__ = ["Batch", "Foreign", "scan"]
 
@@ -30,15 +31,18 @@ Msg = tuple[int, str, bytes]  # (stream sequence, subject, stored bytes)
 
 @dataclass
 class Batch:
-    """One append as stored: where, by which writer's term, its entries, their published leaf hashes,
-    the frontier after them, the checkpoint (as stored, not yet verified) and the views read."""
+    """One append as stored: where, by which writer's term, its bundles (kept whole, the entries cut
+    out only when asked for), their published leaf hashes, the frontier after them, the checkpoint
+    (as stored, not yet verified) and the views read."""
 
     first_seq: int
     last_seq: int
     term: int
     first: int  # the leaf index of its first entry
     ingest_high: int
-    entries: list[bytes] = field(default_factory=list)
+    count: int = 0
+    parts: list[tuple[bytes, int]] = field(default_factory=list)  # (bundle, offset of its first entry)
+    part_seqs: list[int] = field(default_factory=list)  # each bundle's stream sequence
     leaves: list[bytes] = field(default_factory=list)
     frontier: list[bytes] = field(default_factory=list)
     checkpoint: bytes = b""
@@ -47,7 +51,16 @@ class Batch:
     @property
     def size(self) -> int:
         """The tree size once this batch is appended."""
-        return self.first + len(self.entries)
+        return self.first + self.count
+
+    @property
+    def entries(self) -> list[bytes]:
+        """Each entry's exact bytes."""
+        return [e for data, off in self.parts for e in data[off:].split(b"\n")]
+
+    def entry_leaves(self) -> list[bytes]:
+        """Each entry's leaf hash, hashed in place in its bundle."""
+        return [h for data, off in self.parts for h in line_leaf_hashes(data, off)]
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,7 @@ def _batch_at(msgs: Sequence[Msg], i: int, prev: int) -> tuple[Batch, int] | str
     if subject != AUDIT_LOG_SUBJECT:
         return f"a message on {subject} where an append should start (a bundle on {AUDIT_LOG_SUBJECT})"
     try:
-        head, entries = decode_bundle(data)
+        head, off = bundle_head(data)
     except BundleError as exc:
         return f"not a bundle: {exc}"
     if head.after != seq - 1 or head.after < prev or head.messages < 3:
@@ -108,12 +121,14 @@ def _batch_at(msgs: Sequence[Msg], i: int, prev: int) -> tuple[Batch, int] | str
                 return f"bundle at stream seq {s} follows a bundle without its leaf hashes"
             if j != i:
                 try:
-                    head, entries = decode_bundle(body)
+                    head, off = bundle_head(body)
                 except BundleError as exc:
                     return f"part of the append at seq {seq}..{end} is not a bundle: {exc}"
                 if not _same_batch(head, batch, expect_first):
                     return f"the bundle at stream seq {s} does not continue the append at seq {seq}..{end}"
-            batch.entries.extend(entries)
+            batch.parts.append((body, off))
+            batch.part_seqs.append(s)
+            batch.count += head.count
             batch.ingest_high = head.ingest_high
             expect_first += head.count
             tile_due = True

@@ -33,23 +33,56 @@ from ._cosign import verify_cosignatures, witness_of
 from ._errors import NoteError
 from ._note import Verifier
 from ._stream import Foreign
-from ._tree import EMPTY_ROOT, CompactRange, leaf_hashes
+from ._tree import EMPTY_ROOT, CompactRange, leaf_hashes, line_leaf_hashes
 
 __all__ = ["LogData", "Problem", "VerifyResult", "choose_target", "cosigned_by", "open_checkpoints", "verify_log"]
 
 
-@dataclass
 class LogData:
-    """What a verifier read: entries in stored order, the published leaf hashes of leaves
-    ``published_first`` onwards, checkpoints and cosignatures as stored, foreign messages."""
+    """What a verifier read: entries in stored order (given, or kept whole in their bundles and cut
+    out only when asked for), the published leaf hashes of leaves ``published_first`` onwards,
+    checkpoints and cosignatures as stored, foreign messages, and why the front is gone, if known."""
 
-    entries: list[bytes] = field(default_factory=list)
-    published: list[bytes] = field(default_factory=list)
-    published_first: int = 0
-    checkpoints: list[tuple[str, bytes]] = field(default_factory=list)  # (where it was found, note as stored)
-    cosignatures: list[bytes] = field(default_factory=list)
-    foreign: list[Foreign] = field(default_factory=list)
-    front: str = ""  # why the first entries cannot be there (a stream cut at the front), if known
+    def __init__(
+        self,
+        entries: list[bytes] | None = None,
+        published: list[bytes] | None = None,
+        published_first: int = 0,
+        checkpoints: list[tuple[str, bytes]] | None = None,  # (where it was found, note as stored)
+        cosignatures: list[bytes] | None = None,
+        foreign: list[Foreign] | None = None,
+        front: str = "",
+        parts: list[tuple[bytes, int]] | None = None,  # (bundle, offset of its first entry)
+        counted: int = 0,  # how many entries the bundles' headers say they hold
+    ) -> None:
+        self._entries = entries
+        self.parts = parts or []
+        self.counted = counted
+        self.published = published if published is not None else []
+        self.published_first = published_first
+        self.checkpoints = checkpoints if checkpoints is not None else []
+        self.cosignatures = cosignatures if cosignatures is not None else []
+        self.foreign = foreign if foreign is not None else []
+        self.front = front
+
+    @property
+    def entries(self) -> list[bytes]:
+        if self._entries is None:
+            self._entries = [e for data, off in self.parts for e in data[off:].split(b"\n")]
+        return self._entries
+
+    @entries.setter
+    def entries(self, value: list[bytes]) -> None:
+        self._entries, self.parts = value, []
+
+    def count(self) -> int:
+        return len(self._entries) if self._entries is not None else self.counted
+
+    def leaves(self) -> list[bytes]:
+        """Every entry's leaf hash, in stored order (hashed in place in the bundles when kept whole)."""
+        if self._entries is None:
+            return [h for data, off in self.parts for h in line_leaf_hashes(data, off)]
+        return leaf_hashes(self._entries)
 
 
 @dataclass(frozen=True)
@@ -137,14 +170,15 @@ def verify_log(
     result.root = cps[target]
     result.checkpoints = len(cps)
     sizes = sorted(s for s in cps if s <= target)
-    n = len(log.entries)
+    every = log.leaves()
+    n = len(every)
     result.entries = min(n, target)
-    leaves = leaf_hashes(log.entries[:target])
+    leaves = every[:target]
     bad = first_mismatch(leaves, cps, sizes) if n >= target else 0
     published_bad = _published_mismatch(log, leaves)
     if n >= target and bad is None and published_bad is None:
         return result
-    problem = _locate(log, leaves if n >= target else leaf_hashes(log.entries), cps, sizes, target)
+    problem = _locate(log, every, cps, sizes, target)
     if problem is None and published_bad is not None:
         problem = Problem(
             "altered",

@@ -33,6 +33,10 @@ __all__ = ["BATCH", "StreamGap", "fetch_seqs", "read_range"]
 log = get_logger("samband.bus")
 
 BATCH = 5000  # messages per pull request; two in flight (~8 MB of 800-byte records)
+# A filtered read asks for this many at a time: its messages may be large (an audit bundle is up to
+# 1 MiB, so two requests in flight stay well under the server's 64 MB per-client buffer), and the
+# server, not knowing where the range ends, may send up to a request's worth past it.
+FILTERED_BATCH = 24
 _STALL = 30.0  # seconds without a message before the read gives up
 
 
@@ -69,7 +73,7 @@ async def read_range(
                 stream,
                 start,
                 last,
-                batch=BATCH,
+                batch=FILTERED_BATCH if subjects else BATCH,
                 with_subjects=with_subjects,
                 with_seqs=with_seqs,
                 strict=strict,
@@ -85,7 +89,15 @@ async def read_range(
         stream,
         start,
         lambda next_subject: _nats_pull(
-            nc, next_subject, stream, start, last, with_subjects=with_subjects, with_seqs=with_seqs, strict=strict
+            nc,
+            next_subject,
+            stream,
+            start,
+            last,
+            with_subjects=with_subjects,
+            with_seqs=with_seqs,
+            strict=strict,
+            batch=FILTERED_BATCH if subjects else BATCH,
         ),
         subjects=subjects,
         names=names,
@@ -159,6 +171,7 @@ async def _nats_pull(
     with_subjects: bool,
     strict: bool,
     with_seqs: bool = False,
+    batch: int = BATCH,
 ) -> list:
     """The same pull with nats-py's subscription machinery (slower per message; no second connection)."""
     total = last - start + 1
@@ -185,7 +198,7 @@ async def _nats_pull(
             return
         # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
         seq = int(reply.split(".", 6)[5])
-        if seq > last:  # appended since we looked (only when holes made us ask for more)
+        if seq > last or state.next > last:  # past the range (only a filtered read asks beyond it)
             state.next = last + 1
             progress.set()
             return
@@ -203,7 +216,7 @@ async def _nats_pull(
             append((seq, msg.subject, msg.data))
         else:
             append((msg.subject, msg.data) if with_subjects else msg.data)
-        if len(out) % BATCH == 0 or seq >= last:
+        if len(out) % batch == 0 or seq >= last:
             progress.set()
 
     inbox = nc.new_inbox()
@@ -211,21 +224,22 @@ async def _nats_pull(
 
     async def ask() -> None:
         nonlocal requested
-        n = min(BATCH, total - requested)
+        n = min(batch, total - requested)
         if n > 0:
             requested += n
             await nc.publish(next_subject, msgspec.json.encode({"batch": n, "no_wait": True}), reply=inbox)
 
     sub = await nc.subscribe(inbox, cb=on_msg, pending_msgs_limit=0, pending_bytes_limit=0)
+    window = 2 * batch if strict else batch  # one request out when a status ends the read (see `_wire`)
     try:
         while True:
             # two batches in flight: one more for each one fully received
-            while requested - len(out) < 2 * BATCH and requested < total:
+            while requested - len(out) < window and requested < total:
                 await ask()
             progress.clear()  # no await from here to the wait: no message can slip between
             if state.next > last or state.error is not None:
                 break
-            if requested - len(out) < 2 * BATCH and requested < total:
+            if requested - len(out) < window and requested < total:
                 continue
             seen = len(out)
             try:

@@ -109,8 +109,12 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
         requested += n
         writer.write(f"PUB {next_subject} {inbox} {len(body)}\r\n".encode() + body + b"\r\n")
 
+    # Two requests in flight keep the server sending while we parse. Not when holes are allowed:
+    # there a status ends the read, and only with one request out is it certain that no message
+    # of an earlier request is still on its way behind the status of a later one.
+    window = 2 * batch if strict else batch
     ask()
-    if requested < total:
+    if strict and requested < total:
         ask()
     await writer.drain()
     buf = b""
@@ -149,7 +153,7 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
                     )
                 # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
                 seq = int(reply.split(b".", 6)[5])
-                if seq > last:
+                if seq > last or expect > last:  # past the range (only a filtered read asks beyond it)
                     expect = last + 1
                     continue
                 if seq != expect and (strict or seq < expect):
@@ -177,7 +181,7 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
             else:  # +OK, PONG, INFO
                 pos = eol + 2
         buf = buf[pos:]
-        while requested - len(out) < 2 * batch and requested < total:
+        while requested - len(out) < window and requested < total:
             ask()
         await writer.drain()
     return out

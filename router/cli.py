@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 import msgspec
+import nats
 
 from samband.observability import output_console
 from samband.schemas import unknown_name
@@ -304,7 +305,10 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
         pass
     finally:
         stopped.cancel()
-        await nc.close()  # the router acked what it handled; drain would wait on the idle pull subscription
+        try:
+            await nc.close()  # the router acked what it handled; drain would wait on the idle pull subscription
+        except (OSError, nats.errors.Error):
+            pass  # the broker went first (e.g. the `samband up` beside it stopped): nothing left to close
     s = r.stats
     console.print(
         f"router stopped cleanly: {s.records} records, {s.decisions} decisions ({s.allowed} allow, {s.denied} deny), "

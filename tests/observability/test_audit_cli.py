@@ -108,7 +108,9 @@ async def test_an_agency_proves_its_own_entries_by_inclusion_and_sees_no_other(f
     # its export carries each entry with its inclusion proof, and verifies offline with the pinned key
     export = tmp_path / "skatteverket.jsonl"
     out = await audit_cli(dep, "export", "--as", "auditor-skatteverket", "--out", str(export))
-    assert out.output.strip() == f"wrote {len(mine)} entries (agency skatteverket, tree size {len(everyone)}) to {export}"
+    assert (
+        out.output.strip() == f"wrote {len(mine)} entries (agency skatteverket, tree size {len(everyone)}) to {export}"
+    )
     assert export.read_bytes().count(b'{"proof":') == len(mine)
     out = await audit_cli(dep, "verify", "--file", str(export))
     assert out.exit_code == 0 and out.output.startswith(f"OK: {len(mine)} entries of skatteverket")

@@ -167,7 +167,9 @@ async def test_a_log_replaced_since_it_was_indexed_is_refused_until_reindexed(fr
     out = await audit_cli(dep, "query", "--person", log.people[0])
     assert out.exit_code == 1
     assert out.stdout.startswith("FAILED at stream seq ")
-    assert "truncated-tail: the newest checkpoint vouches for 12 entries" in out.stdout and "30 were indexed" in out.stdout
+    assert (
+        "truncated-tail: the newest checkpoint vouches for 12 entries" in out.stdout and "30 were indexed" in out.stdout
+    )
     code, got = await query_json(dep, "--reindex", "--person", log.people[0])
     assert code == 0 and msgspec.json.decode(got) == [msgspec.json.decode(d) for d in await log.expected(log.people[0])]
 

@@ -51,7 +51,9 @@ async def append(dep, *batches) -> None:
 async def witness(dep, agency: str) -> tuple[Witness, object]:
     nc = await dep.connect(f"witness-{agency}")
     key = load_or_create_signing_key(dep.state_dir / "keys")
-    return Witness(nc, load_witness_key(dep.state_dir, agency), key.verifier, witness_state_path(dep.state_dir, agency)), nc
+    return Witness(
+        nc, load_witness_key(dep.state_dir, agency), key.verifier, witness_state_path(dep.state_dir, agency)
+    ), nc
 
 
 @pytest.fixture

@@ -73,7 +73,10 @@ class IndexStore:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.path, 0o700)  # pseudonyms are personal data too
-        self.db = sqlite3.connect(self.path / "index.sqlite3", timeout=60, isolation_level=None)
+        # one user at a time, but not always the same thread: a build indexes in a worker thread
+        self.db = sqlite3.connect(
+            self.path / "index.sqlite3", timeout=60, isolation_level=None, check_same_thread=False
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")

@@ -33,7 +33,7 @@ from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageT
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
-from samband.observability.audit import LEASE_TTL, ensure_witness_key
+from samband.observability.audit import LEASE_TTL, ensure_witness_key, load_or_create_signing_key
 from samband.schemas.layout import (
     AUDIT_ADMIN,
     AUDIT_CHECKPOINT_SUBJECT,
@@ -188,7 +188,9 @@ def audit_users(creds: Credentials, agencies: Iterable[Agency], js_deny_destruct
 
 
 def ensure_audit_keys(state_dir: Path, agencies: Iterable[Agency]) -> None:
-    """Every agency's witness key, made at setup (0600) with its verifier key beside the deployment's."""
+    """The log's signing key and every agency's witness key, made at setup (0600), with their verifier
+    keys in ``<state>/keys`` to pin: an auditor can verify before the router first ran."""
+    load_or_create_signing_key(state_dir / "keys")
     for a in agencies:
         ensure_witness_key(state_dir, a.slug)
 

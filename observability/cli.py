@@ -440,7 +440,13 @@ def provision_cmd(obj) -> None:
 
 @click.command("witness")
 @click.argument("agency")
-@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between two looks at the log.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="Seconds between two looks at the log.",
+)
 @click.option("--once", is_flag=True, help="Look once, cosign if there is something new, and exit.")
 @_public_key
 @click.pass_obj
@@ -451,6 +457,7 @@ def witness(obj, agency: str, interval: float, once: bool, public_key) -> None:
     inconsistency is an ALARM (exit 1) and nothing more is cosigned."""
     from .audit import Witness, WitnessAlarm, load_witness_key, witness_state_path
 
+    obj.check_agency(agency, "AGENCY")
     verifier = _pinned(obj, public_key)
     try:
         key = load_witness_key(obj.state_dir, agency)

@@ -75,6 +75,7 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
         agencies = builtin_agencies()
     dep = Deployment(obj.state_dir, agencies=agencies.values(), port=port, http_port=http_port)
     platform = None
+    takeover: asyncio.Task | None = None
     started = False
     try:
         server = await dep.start_async()
@@ -86,14 +87,20 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
             live = LivePolicy(policy_dir or shipped_policy_dir(), councils=councils)
             loop.add_signal_handler(signal.SIGHUP, live.reload)
             platform = Platform(dep, live, dep.state_dir / "received")
-            await platform.start_router()
-            if platform.router is not None and platform.router.ready.is_set():
+            router = await platform.start_router()
+            if router.ready.is_set():
                 console.print(f"router running, policy {platform.policy.version}; Ctrl-C stops")
-            else:
+            else:  # e.g. the lease of a killed `up` on this state has not lapsed yet, or a `router run` leads
                 console.print(
                     f"router standing by: the audit lease is held by {platform.standby_holder}; "
                     "it takes over when that lapses; Ctrl-C stops"
                 )
+
+                async def took_over() -> None:
+                    await router.ready.wait()
+                    console.print(f"router running, policy {live.version}; Ctrl-C stops")
+
+                takeover = asyncio.create_task(took_over(), name="took-over")
         starting = False
         await stop.wait()
     except asyncio.CancelledError:
@@ -102,6 +109,8 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
         # stopped while starting: what was started is taken down below
     finally:
         starting = False
+        if takeover is not None:
+            takeover.cancel()
         if platform:
             await platform.stop()
         dep.stop()

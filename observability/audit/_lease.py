@@ -64,6 +64,7 @@ class Lease:
     """This process's claim on the writer's lease."""
 
     def __init__(self, nc, holder: str | None = None) -> None:
+        self.nc = nc
         self.js = nc.jetstream()
         self.holder = holder or default_holder()
         self.term = 0  # the revision at which this process took the lease; 0 while it does not hold it
@@ -144,7 +145,7 @@ class Lease:
             )
 
     async def _keep(self) -> None:
-        while self.lost is None:
+        while self.lost is None and not self.nc.is_closed:  # a closed connection never renews again
             await asyncio.sleep(RENEW_EVERY)
             await self.renew()
 

@@ -47,34 +47,34 @@ async def test_a_live_log_is_verified_exported_and_queried_by_person(fresh_deplo
     assert vkey.startswith("samband.local/audit/")
 
     out = await audit_cli(dep, "verify")  # as the oversight
-    assert out.exit_code == 0, out.output
-    assert out.output.startswith("OK: 25 entries, tree size 25, root ")
-    assert out.output.rstrip().endswith(f"(log {vkey.split('+')[0]}, key {vkey.split('+')[1]})")
+    assert out.exit_code == 0, out.stdout
+    assert out.stdout.startswith("OK: 25 entries, tree size 25, root ")
+    assert out.stdout.rstrip().endswith(f"(log {vkey.split('+')[0]}, key {vkey.split('+')[1]})")
 
     export = tmp_path / "evidence.jsonl"
     out = await audit_cli(dep, "export", "--out", str(export))
-    assert out.output.strip() == f"wrote 25 entries (log, tree size 25) to {export}"
+    assert out.stdout.strip() == f"wrote 25 entries (log, tree size 25) to {export}"
     assert b"BEGIN PUBLIC KEY" not in export.read_bytes()  # the key is pinned, never shipped with the evidence
     out = await audit_cli(dep, "verify", "--file", str(export))
-    assert out.exit_code == 0 and out.output.startswith("OK: 25 entries, tree size 25")
+    assert out.exit_code == 0 and out.stdout.startswith("OK: 25 entries, tree size 25")
 
     envelopes = [ENVELOPE.decode(line) for line in sink.path.read_bytes().splitlines()]
     driver = next(e for e in envelopes if e.record.driver is not None).record.driver.pnr
     expected = {e.id for e in envelopes if e.record.driver is not None and e.record.driver.pnr == driver}
     out = await audit_cli(dep, "query", "--person", driver, "--json")
-    assert out.exit_code == 0, out.output
-    found = msgspec.json.decode(out.output)
+    assert out.exit_code == 0, out.stdout
+    found = msgspec.json.decode(out.stdout)
     assert {r["envelope_id"] for r in found} == expected
     assert all(r["recipient"] == "skatteverket" and r["decision"] == "allow" for r in found)
     # the same answer offline from the export, as a table that never shows the personnummer
     out = await audit_cli(
         dep, "query", "--person", driver[2:8] + "-" + driver[8:], "--file", str(export), "--to", "skatteverket"
     )
-    assert out.exit_code == 0 and f"{len(expected)} of 25 audit entries" in out.output
-    assert driver not in out.output and driver[2:] not in out.output
+    assert out.exit_code == 0 and f"{len(expected)} of 25 audit entries" in out.stdout
+    assert driver not in out.stdout and driver[2:] not in out.stdout
     future = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
-    assert "0 of 25 audit entries" in (await audit_cli(dep, "query", "--since", future, "--file", str(export))).output
-    assert mask_personnummer(driver) not in out.output
+    assert "0 of 25 audit entries" in (await audit_cli(dep, "query", "--since", future, "--file", str(export))).stdout
+    assert mask_personnummer(driver) not in out.stdout
 
 
 async def test_an_agency_proves_its_own_entries_by_inclusion_and_sees_no_other(fresh_deployment, tmp_path):
@@ -92,28 +92,28 @@ async def test_an_agency_proves_its_own_entries_by_inclusion_and_sees_no_other(f
     mine = [r for r in everyone if "skatteverket" in (r.origin, r.recipient)]
     assert 0 < len(mine) <= len(everyone)
     out = await audit_cli(dep, "verify", "--as", "auditor-skatteverket")
-    assert out.exit_code == 0, out.output
-    assert out.output.startswith(
+    assert out.exit_code == 0, out.stdout
+    assert out.stdout.startswith(
         f"OK: {len(mine)} entries of skatteverket (origin or recipient), each included in the tree of size "
         f"{len(everyone)}"
     )
-    assert f"{len(everyone)} leaf hashes meet" in out.output
+    assert f"{len(everyone)} leaf hashes meet" in out.stdout
     # an agency with no decisions about it proves that it has none in its view, and reads none
     out = await audit_cli(dep, "verify", "--as", "auditor-tullverket")
-    assert out.exit_code == 0 and out.output.startswith("OK: 0 entries of tullverket")
+    assert out.exit_code == 0 and out.stdout.startswith("OK: 0 entries of tullverket")
     out = await audit_cli(dep, "query", "--as", "auditor-tullverket", "--json")
-    assert out.exit_code == 0 and out.output.strip() == "[]"
+    assert out.exit_code == 0 and out.stdout.strip() == "[]"
     out = await audit_cli(dep, "query", "--as", "auditor-skatteverket", "--json")
-    assert {r["envelope_id"] for r in msgspec.json.decode(out.output)} == {r.envelope_id for r in mine}
+    assert {r["envelope_id"] for r in msgspec.json.decode(out.stdout)} == {r.envelope_id for r in mine}
     # its export carries each entry with its inclusion proof, and verifies offline with the pinned key
     export = tmp_path / "skatteverket.jsonl"
     out = await audit_cli(dep, "export", "--as", "auditor-skatteverket", "--out", str(export))
     assert (
-        out.output.strip() == f"wrote {len(mine)} entries (agency skatteverket, tree size {len(everyone)}) to {export}"
+        out.stdout.strip() == f"wrote {len(mine)} entries (agency skatteverket, tree size {len(everyone)}) to {export}"
     )
     assert export.read_bytes().count(b'{"proof":') == len(mine)
     out = await audit_cli(dep, "verify", "--file", str(export))
-    assert out.exit_code == 0 and out.output.startswith(f"OK: {len(mine)} entries of skatteverket")
+    assert out.exit_code == 0 and out.stdout.startswith(f"OK: {len(mine)} entries of skatteverket")
     lines = export.read_bytes().split(b"\n")
     i = next(k for k, line in enumerate(lines) if line.startswith(b'{"kind":'))
     lines[i] = lines[i].replace(b'"allow"', b'"deny"', 1)
@@ -121,7 +121,7 @@ async def test_an_agency_proves_its_own_entries_by_inclusion_and_sees_no_other(f
     out = await audit_cli(dep, "verify", "--file", str(export))
     index = msgspec.json.decode(lines[i])["index"]
     assert out.exit_code == 1
-    assert out.output.splitlines()[0] == (
+    assert out.stdout.splitlines()[0] == (
         f"FAILED at entry {index}: altered: entry {index} is not the entry the log holds at {index} (no inclusion)"
     )
 
@@ -145,7 +145,7 @@ async def test_verify_while_the_router_routes_never_reports_an_entry_being_writt
     finally:
         await platform.stop()
     assert len(results) >= 2
-    assert all(r.exit_code == 0 and r.output.startswith("OK: ") for r in results), [r.output for r in results]
+    assert all(r.exit_code == 0 and r.stdout.startswith("OK: ") for r in results), [r.stdout for r in results]
 
 
 async def test_reconcile_lists_deliveries_without_a_receipt_and_receipts_that_do_not_match(fresh_deployment, tmp_path):
@@ -194,7 +194,7 @@ async def test_reconcile_lists_deliveries_without_a_receipt_and_receipts_that_do
         await nc.close()
     out = await audit_cli(dep, "reconcile", "--json")  # as the oversight: read-only on the audit log and RECEIPTS
     assert out.exit_code == 1
-    got = msgspec.json.decode(out.output)
+    got = msgspec.json.decode(out.stdout)
     assert (got["delivered"], got["receipts"], got["confirmed"]) == (4, 4, 2)
     gaps = sorted((g["kind"], g["envelope_id"]) for g in got["gaps"])
     assert gaps == sorted([("hash-mismatch", envs[2].id), ("wrong-recipient", envs[3].id), ("no-receipt", envs[3].id)])

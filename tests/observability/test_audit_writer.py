@@ -237,7 +237,7 @@ async def test_a_leader_that_stops_renewing_stops_appending_before_a_standby_may
             await ap.append([draft(2)])
         assert str(exc.value).startswith("Expected the audit lease renewed within 3.5 s, its last renewal is")
     finally:
-        await ap.pipeline.close()
+        await ap.close()
         await nc.close()
 
 

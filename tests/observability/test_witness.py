@@ -67,22 +67,22 @@ async def test_three_agencies_witness_the_log_and_verify_requires_their_cosignat
     await append(dep, [draft(1), draft(2)], [draft(3)])
     out = await run_cli(dep, "audit", "verify", "--witnesses", "3")
     assert out.exit_code == 1
-    assert out.output.splitlines()[0] == (
+    assert out.stdout.splitlines()[0] == (
         "FAILED at log: witnesses: 3 distinct agencies' cosignatures asked for on a checkpoint; "
         "the most any has is 0 (size 3)"
     )
     for agency in AGENCIES:
         out = await run_cli(dep, "witness", agency, "--once")
-        assert out.exit_code == 0 and out.output.strip() == "cosigned size 3"
-        assert (await run_cli(dep, "witness", agency, "--once")).output.strip() == "nothing new to cosign"
+        assert out.exit_code == 0 and out.stdout.strip() == "cosigned size 3"
+        assert (await run_cli(dep, "witness", agency, "--once")).stdout.strip() == "nothing new to cosign"
     state = witness_state_path(dep.state_dir, "tullverket")
     assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
     out = await run_cli(dep, "audit", "verify", "--witnesses", "3")
-    assert out.exit_code == 0, out.output
-    assert out.output.startswith("OK: 3 entries, tree size 3")
-    assert "cosigned by the witnesses of kronofogden, skatteverket, tullverket" in out.output
+    assert out.exit_code == 0, out.stdout
+    assert out.stdout.startswith("OK: 3 entries, tree size 3")
+    assert "cosigned by the witnesses of kronofogden, skatteverket, tullverket" in out.stdout
     out = await run_cli(dep, "audit", "verify", "--witnesses", "4")
-    assert out.exit_code == 1 and "the most any has is 3 (size 3)" in out.output
+    assert out.exit_code == 1 and "the most any has is 3 (size 3)" in out.stdout
     # the log grows; one witness follows, checking the new leaves against what it cosigned before
     await append(dep, [draft(4), draft(5)])
     w, nc = await witness(dep, "tullverket")
@@ -93,7 +93,7 @@ async def test_three_agencies_witness_the_log_and_verify_requires_their_cosignat
         await nc.close()
     # an agency's auditor asks for it too; the newest checkpoint with 3 cosignatures is still size 3
     out = await run_cli(dep, "audit", "verify", "--as", "auditor-tullverket", "--witnesses", "3")
-    assert out.exit_code == 0 and "tree of size 3" in out.output
+    assert out.exit_code == 0 and "tree of size 3" in out.stdout
     # the cosignatures are stored beside the checkpoints, each on its witness's subject
     admin = await dep.connect(AUDIT_ADMIN)
     try:
@@ -140,4 +140,4 @@ async def test_a_witness_refuses_to_cosign_a_log_that_forked_or_shrank(log_dep):
         await admin.close()
     out = await run_cli(dep, "witness", "skatteverket", "--once")
     assert out.exit_code == 1
-    assert out.output.strip() == "ALARM: the log's newest checkpoint is for 1 entries; this witness cosigned 2 before"
+    assert out.stdout.strip() == "ALARM: the log's newest checkpoint is for 1 entries; this witness cosigned 2 before"

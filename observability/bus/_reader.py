@@ -26,7 +26,7 @@ from nats.js.errors import Error as JsError
 
 from .._logging import get_logger
 from ._errors import ReadError, StreamGap
-from ._wire import WireUnavailable, wire_pull
+from ._wire import WAIT_NS, WireUnavailable, wire_pull
 
 __all__ = ["BATCH", "StreamGap", "fetch_seqs", "read_range"]
 
@@ -154,11 +154,13 @@ async def _with_consumer(nc, stream: str, start: int, pull, *, subjects: Sequenc
 
 
 class _PullState:
-    __slots__ = ("error", "next")
+    __slots__ = ("error", "next", "retried_at", "wait")
 
     def __init__(self, start: int) -> None:
         self.next = start  # the next stream sequence expected
         self.error: StreamGap | None = None
+        self.retried_at = -1  # messages read when a status last made us ask again, waiting
+        self.wait = False  # the next request waits for messages (see `_wire._pull`)
 
 
 async def _nats_pull(
@@ -179,12 +181,18 @@ async def _nats_pull(
     append = out.append
     state = _PullState(start)
     progress = asyncio.Event()
+    requested = 0
 
     async def on_msg(msg) -> None:
+        nonlocal requested
         reply = msg.reply
         if not reply:  # a status: 404 no messages, 408 expired, 409 consumer gone
-            if not strict:  # holes were skipped, so fewer than asked for: the stream's end
-                state.next = last + 1
+            if not strict:  # holes were skipped, so fewer than asked for: the stream's end ...
+                if state.next <= last and state.retried_at != len(out):  # ... once a waiting ask agrees
+                    state.retried_at, state.wait = len(out), True
+                    requested = len(out)
+                else:
+                    state.next = last + 1
                 progress.set()
             elif state.error is None and len(out) < total:
                 hdr = msg.headers or {}
@@ -220,14 +228,15 @@ async def _nats_pull(
             progress.set()
 
     inbox = nc.new_inbox()
-    requested = 0
 
     async def ask() -> None:
         nonlocal requested
         n = min(batch, total - requested)
         if n > 0:
             requested += n
-            await nc.publish(next_subject, msgspec.json.encode({"batch": n, "no_wait": True}), reply=inbox)
+            body = {"batch": n, "expires": WAIT_NS} if state.wait else {"batch": n, "no_wait": True}
+            state.wait = False
+            await nc.publish(next_subject, msgspec.json.encode(body), reply=inbox)
 
     sub = await nc.subscribe(inbox, cb=on_msg, pending_msgs_limit=0, pending_bytes_limit=0)
     window = 2 * batch if strict else batch  # one request out when a status ends the read (see `_wire`)

@@ -25,6 +25,7 @@ from ._errors import BusError, ReadError
 __all__ = ["WireUnavailable", "wire_pull"]
 
 _READ = 1 << 20
+WAIT_NS = 500_000_000  # how long a second request after a status waits for messages
 
 
 class WireUnavailable(BusError):
@@ -101,11 +102,14 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
     append = out.append
     requested = 0
     expect = start  # the next stream sequence
+    retried_at = -1  # len(out) when a status last made us ask again, waiting
+    wait = False  # the next request waits for messages instead of no_wait
 
     def ask() -> None:
-        nonlocal requested
+        nonlocal requested, wait
         n = min(batch, total - requested)
-        body = msgspec.json.encode({"batch": n, "no_wait": True})
+        body = msgspec.json.encode({"batch": n, "expires": WAIT_NS} if wait else {"batch": n, "no_wait": True})
+        wait = False
         requested += n
         writer.write(f"PUB {next_subject} {inbox} {len(body)}\r\n".encode() + body + b"\r\n")
 
@@ -141,6 +145,12 @@ async def _pull(reader, writer, inbox, next_subject, stream, start, last, batch,
                 pos = end + 2
                 if not reply:  # a status: 404 no messages, 408, 409
                     if not strict:
+                        # A filtered consumer's no_wait request is sometimes answered `404 No Messages`
+                        # while messages it filters are still ahead (seen on a fresh consumer with
+                        # several filter subjects): ask once more, waiting, before taking it as the end.
+                        if expect <= last and retried_at != len(out):
+                            retried_at, requested, wait = len(out), len(out), True
+                            continue
                         expect = last + 1
                         continue
                     status = (

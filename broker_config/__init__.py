@@ -1,7 +1,7 @@
 """samband.broker_config: agency files, credentials, the rendered nats-server config, the embedded broker."""
 
 from ._agencies import SENDABLE_RECORD_TYPES, Agency, builtin_agencies, load_agency_dir, load_agency_file, mapping_path
-from ._creds import ADMIN, AUDITOR, ROUTER, SSO, STEWARD, Credentials
+from ._creds import ADMIN, AUDIT_ADMIN, AUDITOR, ROUTER, SSO, STEWARD, Credentials
 from ._deployment import AGENCY_STREAMS, DEADLETTER_STREAM, INBOX_STREAM, ROUTER_STREAMS, Deployment, provision_streams
 from ._errors import (
     AgencyFileError,
@@ -23,6 +23,7 @@ __all__ = [
     "ADMIN",
     "AGENCY_STREAMS",
     "AUDITOR",
+    "AUDIT_ADMIN",
     "DEADLETTER_STREAM",
     "INBOX_STREAM",
     "JS_DENY_DESTRUCTIVE",

@@ -12,13 +12,15 @@ from pathlib import Path
 import msgspec
 import nats
 from nats.errors import Error as NatsError
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import Error as JsError
 
 from samband.observability import get_logger
+from samband.schemas.layout import auditor_identity, witness_identity
 
 from ._agencies import Agency, builtin_agencies
-from ._creds import STEWARD, Credentials
+from ._audit import audit_streams_exist, ensure_audit_keys, inbox_prefix, provision_audit
+from ._creds import AUDIT_ADMIN, STEWARD, Credentials
 from ._errors import BrokerConfigError, BrokerUnavailable, OnboardingError
 from ._lock import StateLock, _config_lock, check_ports_free
 from ._render import render_server_config
@@ -30,8 +32,7 @@ log = get_logger("samband.broker")
 
 _DAY = 86_400.0
 
-# Streams in the ROUTER account. The audit streams refuse delete and purge, and no
-# rollup header may replace their history.
+# Streams in the ROUTER account, but the audit log's (`_audit.py`), which only the audit admin makes.
 ROUTER_STREAMS: tuple[StreamConfig, ...] = (
     StreamConfig(
         name="INGEST", subjects=["ingest.>"], storage=StorageType.FILE, max_age=7 * _DAY, duplicate_window=_DAY
@@ -50,28 +51,6 @@ ROUTER_STREAMS: tuple[StreamConfig, ...] = (
         max_msg_size=64 * 1024,
     ),
     StreamConfig(name="RECEIPTS", subjects=["receipt.>"], storage=StorageType.FILE, max_age=30 * _DAY),
-    StreamConfig(
-        name="AUDIT",
-        subjects=["audit.records"],
-        storage=StorageType.FILE,
-        retention=RetentionPolicy.LIMITS,
-        deny_delete=True,
-        deny_purge=True,
-        allow_rollup_hdrs=False,
-        discard=DiscardPolicy.NEW,
-        duplicate_window=600.0,
-        allow_direct=True,
-    ),
-    StreamConfig(
-        name="AUDIT_CHECKPOINTS",
-        subjects=["audit.checkpoints"],
-        storage=StorageType.FILE,
-        deny_delete=True,
-        deny_purge=True,
-        allow_rollup_hdrs=False,
-        discard=DiscardPolicy.NEW,
-        allow_direct=True,
-    ),
 )
 INBOX_STREAM = StreamConfig(
     name="INBOX", subjects=["in.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY
@@ -152,8 +131,10 @@ class Deployment:
         return cls(state_dir, agencies=meta.agencies, port=meta.port, http_port=meta.http_port)
 
     def render(self) -> Path:
-        """Write the server configuration (creating missing credentials) and check it with ``nats-server -t``."""
+        """Write the server configuration (creating missing credentials and witness keys) and check it
+        with ``nats-server -t``."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        ensure_audit_keys(self.state_dir, self.agencies.values())
         text = render_server_config(
             agencies=self.agencies.values(),
             creds=self.creds,
@@ -279,10 +260,12 @@ class Deployment:
                 self.creds.revoke(slug)
             raise
         for slug in set(previous) - set(agencies):
-            self.creds.revoke(slug)
+            for identity in (slug, auditor_identity(slug), witness_identity(slug)):
+                self.creds.revoke(identity)
 
     async def connect(self, identity: str, *, first_connect: float = 3.0, **options) -> nats.NATS:
-        """Connect as one identity (agency slug, ``router``, ``sso``, ``auditor``, ``admin``).
+        """Connect as one identity (agency slug, ``router``, ``sso``, ``auditor``, ``auditor-<agency>``,
+        ``witness-<agency>``, ``steward``, ``audit-admin``, ``admin``).
 
         The first connection is tried for ``first_connect`` seconds (a broker that is starting
         answers within them) and then refused with one line that names the URL, the identity
@@ -290,6 +273,11 @@ class Deployment:
         client reconnects for ever (a broker restart is ridden out).
         """
         seed = self.seed(identity)
+        if identity == AUDIT_ADMIN and not seed.is_file():
+            raise BrokerUnavailable(
+                f"the audit admin's seed is not at {seed}: it is kept apart from the deployment; "
+                "point SAMBAND_ADMIN_DIR at the directory that holds it"
+            )
         if not seed.is_file():
             raise BrokerUnavailable(
                 f"Expected credentials for `{identity}` at {seed}, found none: "
@@ -305,11 +293,13 @@ class Deployment:
             else:  # before the first connection, failures are ours to report, once
                 first_error[:] = [exc]
 
+        prefix = inbox_prefix(identity)  # the audit identities listen on inboxes of their own
         settings = {
             "connect_timeout": 2,
             "max_reconnect_attempts": -1,
             "reconnect_time_wait": 0.25,
             "error_cb": error_cb,
+            **({"inbox_prefix": prefix} if prefix else {}),
             **options,
         }
         deadline = time.monotonic() + first_connect
@@ -353,14 +343,34 @@ class Deployment:
         )
 
     async def provision(self) -> None:
-        """Create (or update) the router's streams and every agency's inbox stream. Idempotent."""
+        """Create (or update) the router's streams, the audit log's and every agency's inbox stream. Idempotent.
+
+        The audit streams are made with the audit admin's seed when it is at hand; without it
+        (kept apart, as it should be once set up) they are only checked to exist."""
         nc = await self.connect(STEWARD)
         try:
             await provision_streams(nc, ROUTER_STREAMS)
+            if not self.creds.has_seed(AUDIT_ADMIN):
+                missing = await audit_streams_exist(nc)
+                if missing:
+                    raise BrokerUnavailable(
+                        f"the audit streams {', '.join(missing)} do not exist and only the audit admin may make them: "
+                        f"run `samband audit provision` with SAMBAND_ADMIN_DIR pointing at its seed"
+                    )
         finally:
             await nc.close()
+        if self.creds.has_seed(AUDIT_ADMIN):
+            await self.provision_audit()
         for slug in self.agencies:
             await self.provision_inbox(slug)
+
+    async def provision_audit(self) -> None:
+        """The audit log's streams and lease bucket, made or updated as the audit admin."""
+        nc = await self.connect(AUDIT_ADMIN)
+        try:
+            await provision_audit(nc)
+        finally:
+            await nc.close()
 
     async def provision_inbox(self, slug: str) -> None:
         """The agency's own streams: its INBOX (written by the router) and its DEADLETTER."""

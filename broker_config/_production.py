@@ -175,31 +175,48 @@ def render_cluster(
 async def provision_cluster(
     creds: Credentials, agencies: Iterable[str], servers: list[str], *, replicas: int = 3
 ) -> None:
-    """Create the router's streams and every agency's streams on a running cluster, ``replicas`` each.
+    """Create the router's streams, the audit log's and every agency's streams on a running cluster,
+    ``replicas`` each.
 
     Each account's streams are made with that account's own credentials (the router's with
-    ``router``'s, an agency's with its own), as on the embedded broker.
+    ``router``'s, an agency's with its own), as on the embedded broker; the audit log's with the
+    audit admin's, which must be at hand (``SAMBAND_ADMIN_DIR``).
     """
     import nats
     from nats.errors import Error as NatsError
 
-    from ._creds import ROUTER
+    from ._audit import provision_audit
+    from ._creds import AUDIT_ADMIN, ROUTER
     from ._deployment import AGENCY_STREAMS, ROUTER_STREAMS, provision_streams
     from ._errors import BrokerUnavailable
 
-    for identity, streams in [(ROUTER, ROUTER_STREAMS), *((slug, AGENCY_STREAMS) for slug in agencies)]:
+    async def connect(identity: str):
         try:
-            nc = await nats.connect(
+            return await nats.connect(
                 servers=servers,
                 nkeys_seed=str(creds.seed_path(identity)),
                 connect_timeout=5,
                 name=f"samband-provision-{identity}",
+                **({"inbox_prefix": f"_INBOX_{identity}"} if identity == AUDIT_ADMIN else {}),
             )
         except (NatsError, OSError) as exc:
             raise BrokerUnavailable(
                 f"Expected a connection to {', '.join(servers)} as {identity}, got {exc!r}"
             ) from exc
+
+    for identity, streams in [(ROUTER, ROUTER_STREAMS), *((slug, AGENCY_STREAMS) for slug in agencies)]:
+        nc = await connect(identity)
         try:
             await provision_streams(nc, streams, replicas=replicas)
         finally:
             await nc.close()
+    if not creds.has_seed(AUDIT_ADMIN):
+        raise BrokerUnavailable(
+            f"Expected the audit admin's seed at {creds.seed_path(AUDIT_ADMIN)} to make the audit streams, "
+            "it is not there (point SAMBAND_ADMIN_DIR at it)"
+        )
+    nc = await connect(AUDIT_ADMIN)
+    try:
+        await provision_audit(nc, replicas=replicas)
+    finally:
+        await nc.close()

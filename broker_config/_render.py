@@ -13,7 +13,8 @@ The recipe (verified against nats-server 2.15, see docs/broker.md):
   to ROUTER only; ROUTER imports it as ``inbox.X.>``. The PubAck of a delivery comes from X's
   own inbox stream.
 * **decisions**: ROUTER exports ``decisions.>`` to SSO only.
-* Audit streams live in ROUTER; its users may not delete or purge streams or messages.
+* Audit streams live in ROUTER; its users may not delete or purge streams or messages; who may
+  write, change and read them is drawn in `_audit.py`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 import msgspec
 
 from ._agencies import Agency
-from ._creds import ADMIN, AUDITOR, ROUTER, SSO, STEWARD, Credentials
+from ._audit import audit_users, inbox_prefix, router_denies, steward_denies
+from ._creds import ADMIN, ROUTER, SSO, STEWARD, Credentials
 
 __all__ = ["JS_DENY_DESTRUCTIVE", "ROUTER_ACCOUNT", "SSO_ACCOUNT", "SYSTEM_ACCOUNT", "render_server_config"]
 
@@ -36,31 +38,9 @@ JS_DENY_DESTRUCTIVE = [
     "$JS.API.STREAM.MSG.DELETE.>",
 ]
 
-AUDIT_STREAMS = ("AUDIT", "AUDIT_CHECKPOINTS")
-# The router appends to the audit streams but may not change them: a lower `max_msgs` with
-# `discard=old` would make the server drop the oldest audit records. Only the steward may.
-ROUTER_DENY = [*JS_DENY_DESTRUCTIVE, *(f"$JS.API.STREAM.UPDATE.{s}" for s in AUDIT_STREAMS)]
-# The auditor reads the audit streams, the recipients' receipts (for `audit reconcile`) and the
-# governance streams (the councils' DECISIONS and the agency REGISTRY, for `samband decision`):
-# info, direct/msg get, its own consumers, and nothing else.
-AUDITOR_STREAMS = (*AUDIT_STREAMS, "RECEIPTS", "DECISIONS", "REGISTRY")
-AUDITOR_READS = [
-    subject
-    for stream in AUDITOR_STREAMS
-    for subject in (
-        f"$JS.API.STREAM.INFO.{stream}",
-        f"$JS.API.STREAM.MSG.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}.>",
-        f"$JS.API.CONSUMER.CREATE.{stream}",
-        f"$JS.API.CONSUMER.CREATE.{stream}.>",
-        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>",
-        f"$JS.API.CONSUMER.INFO.{stream}.>",
-        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
-        f"$JS.API.CONSUMER.DELETE.{stream}.>",
-        f"$JS.ACK.{stream}.>",
-    )
-] + ["$JS.FC.>"]
+# The router appends to the audit log but may not change its streams (a lower `max_msgs` with
+# `discard=old` would make the server drop the oldest entries): only the audit admin may.
+ROUTER_DENY = [*JS_DENY_DESTRUCTIVE, *router_denies()]
 
 # Per-account JetStream limits: an agency's inbox cannot exhaust the server, nor the router's
 # audit trail starve the agencies. SSO has no JetStream of its own (it publishes into ROUTER).
@@ -121,18 +101,11 @@ def render_server_config(
             {
                 "nkey": creds.ensure(STEWARD),
                 "permissions": {
-                    "publish": {"allow": [">"], "deny": JS_DENY_DESTRUCTIVE},
-                    "subscribe": {"allow": ["_INBOX.>"]},
+                    "publish": {"allow": [">"], "deny": [*JS_DENY_DESTRUCTIVE, *steward_denies()]},
+                    "subscribe": {"allow": [f"{inbox_prefix(STEWARD)}.>"]},
                 },
             },
-            {
-                "nkey": creds.ensure(AUDITOR),
-                "permissions": {
-                    # (a `*` inside a token is not a wildcard in NATS: each stream is spelt out)
-                    "publish": {"allow": ["$JS.API.INFO", *AUDITOR_READS]},
-                    "subscribe": {"allow": ["_INBOX.>"]},
-                },
-            },
+            *audit_users(creds, agencies, JS_DENY_DESTRUCTIVE),
         ],
         "exports": [
             {"service": "ingest.*.>", "account_token_position": 2},

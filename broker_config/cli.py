@@ -14,6 +14,7 @@ from samband.observability import output_console
 from samband.schemas import unknown_name
 
 from ._agencies import load_agency_file
+from ._audit import inbox_prefix
 from ._onboarding import offboard as _offboard
 from ._production import ClusterLayout, provision_cluster, render_cluster
 
@@ -60,13 +61,9 @@ def creds_show(obj, identity: str, as_json: bool) -> None:
     if not seed.exists():
         known = sorted(p.stem for p in dep.creds.dir.glob("*.nk"))
         raise click.BadParameter(unknown_name("an identity with credentials", identity, known), param_hint="'IDENTITY'")
-    account = (
-        identity
-        if identity in dep.agencies
-        else {"router": "ROUTER", "auditor": "ROUTER", "steward": "ROUTER", "sso": "SSO", "admin": "SYS"}.get(
-            identity, "?"
-        )
-    )
+    account = identity if identity in dep.agencies else {"sso": "SSO", "admin": "SYS"}.get(identity, "ROUTER")
+    prefix = inbox_prefix(identity)
+    inbox = f', inbox_prefix="{prefix}"' if prefix else ""
     if as_json:
         _emit_json(
             {
@@ -75,6 +72,7 @@ def creds_show(obj, identity: str, as_json: bool) -> None:
                 "public_key": dep.creds.public_key(identity),
                 "url": dep.url,
                 "seed_file": str(seed),
+                "inbox_prefix": prefix,
             }
         )
         return
@@ -89,7 +87,7 @@ def creds_show(obj, identity: str, as_json: bool) -> None:
                 f"  seed file: {seed}  (0600; keep it secret, never commit it)",
                 "  nats-py:",
                 "    import nats",
-                f'    nc = await nats.connect("{dep.url}", nkeys_seed="{seed}")',
+                f'    nc = await nats.connect("{dep.url}", nkeys_seed="{seed}"{inbox})',
                 "  nats CLI:",
                 f"    nats --server {dep.url} --nkey {seed} {verb} {sample}" + (" '{...}'" if verb == "pub" else ""),
             ]

@@ -68,6 +68,7 @@ class _Record(msgspec.Struct):
 
     env: Envelope
     origin: str
+    ingest_seq: int  # the record's INGEST sequence, carried into each audit entry
     trace_id: str
     span_id: str
     parent: SpanContext | None
@@ -129,6 +130,7 @@ class Planner:
             rec = _Record(
                 env=env,
                 origin=origin,
+                ingest_seq=msg.metadata.sequence.stream,
                 trace_id=format(dspan.trace_id, "032x"),
                 span_id=format(dspan.span_id, "016x"),
                 parent=dspan.context,
@@ -181,7 +183,7 @@ class Planner:
             subjects=rec.pseudonyms,
             reason=decision.reason,
         )
-        plan.audit.append(AuditDraft(key, record, rec.parent))
+        plan.audit.append(AuditDraft(key, record, rec.parent, rec.ingest_seq))
         if decision.allow:
             plan.deliveries.append(
                 Delivery(delivery_subject(recipient, env.record_type), payload, key, rec.origin, recipient, rec.parent)
@@ -205,7 +207,8 @@ class Planner:
         with trace.use_span(NonRecordingSpan(ctx) if ctx else trace.INVALID_SPAN):  # the log line carries the trace
             log.warning("record refused", origin=origin, rule=rule, reason=reason)
         self.spans.end(span, {"samband.refused": rule})
-        env_id = env.id if env else f"ingest-seq-{msg.metadata.sequence.stream}"
+        ingest_seq = msg.metadata.sequence.stream
+        env_id = env.id if env else f"ingest-seq-{ingest_seq}"
         record = AuditRecord(
             at=now,
             trace_id=format(span.trace_id, "032x"),
@@ -222,4 +225,4 @@ class Planner:
             reason=reason,
             subjects=subject_pseudonyms(env, self.pseudonym) if env else (),
         )
-        plan.audit.append(AuditDraft(f"{env_id}:{NOBODY}", record, ctx))
+        plan.audit.append(AuditDraft(f"{env_id}:{NOBODY}", record, ctx, ingest_seq))

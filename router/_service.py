@@ -19,7 +19,7 @@ from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
 from samband.observability import Pseudonymiser, get_logger
-from samband.observability.audit import Appender, AuditAppender, AuditUnavailable
+from samband.observability.audit import Appender, AuditAppender, AuditUnavailable, LeaseLost
 from samband.observability.bus import AckPipeline, Backoff, Puller
 from samband.schemas.layout import INGEST_STREAM, INGEST_SUBJECTS, ROUTER_DURABLE
 
@@ -84,7 +84,15 @@ class Router:
                     continue
                 if msgs:
                     self.stats.batches += 1
-                    await self._route(msgs, stop)
+                    try:
+                        await self._route(msgs, stop)
+                    except LeaseLost:
+                        # Another router writes the log now: this one gives its input back and
+                        # stands by until the lease is its again (the appender says so).
+                        await puller.close()
+                        await self.appender.start()
+                        puller = Puller(self.nc, INGEST_STREAM, ROUTER_DURABLE, batch=self.batch)
+                        await puller.start()
         finally:
             await puller.close()
             await self.appender.close()
@@ -121,6 +129,14 @@ class Router:
         while True:
             try:
                 stored = await self.appender.append(plan.audit)
+            except LeaseLost as exc:
+                log.error("audit lease lost: this router stops appending and delivering (fail closed)", error=str(exc))
+                for m in plan.acks:
+                    try:
+                        await m.nak()
+                    except (JsError, NatsError):
+                        pass
+                raise
             except AuditUnavailable as exc:
                 if not self.blocked:
                     log.error("audit trail unavailable: delivery stopped until it is back", error=str(exc))

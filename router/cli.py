@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 import msgspec
+import nats
 
 from samband.observability import output_console
 from samband.schemas import unknown_name
@@ -251,6 +252,7 @@ def run_cmd(obj, policy_dir: Path | None, batch: int) -> None:
 
 async def _run(obj, policy_dir: Path, batch: int) -> None:
     from samband.observability import Pseudonymiser, load_or_create_key
+    from samband.observability.audit import Appender, load_or_create_signing_key
 
     from ._councils import CouncilKeys
     from ._errors import CouncilKeyError
@@ -271,19 +273,35 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, live.reload)
     key = load_or_create_key(obj.state_dir / "keys" / "pseudonym.key")
-    r = Router(nc, live, Pseudonymiser(key), batch=batch)
+
+    def standing_by(holder: str) -> None:
+        console.print(
+            f"standby: the audit lease is held by {holder}; this router takes over when it lapses", highlight=False
+        )
+
+    appender = Appender(nc, key=load_or_create_signing_key(obj.state_dir / "keys"), on_standby=standing_by)
+    r = Router(nc, live, Pseudonymiser(key), batch=batch, appender=appender)
     task = asyncio.create_task(r.run(stop), name="router")
     ready = asyncio.create_task(r.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     if r.ready.is_set():
         console.print(
             f"router running, policy {live.version}; SIGTERM stops, SIGHUP reloads the policy files", highlight=False
         )
+    elif not task.done():
+        task.cancel()  # stopped while standing by: it only waited for the lease
     try:
         await task
+    except asyncio.CancelledError:
+        pass
     finally:
-        await nc.close()  # the router acked what it handled; drain would wait on the idle pull subscription
+        stopped.cancel()
+        try:
+            await nc.close()  # the router acked what it handled; drain would wait on the idle pull subscription
+        except (OSError, nats.errors.Error):
+            pass  # the broker went first (e.g. the `samband up` beside it stopped): nothing left to close
     s = r.stats
     console.print(
         f"router stopped cleanly: {s.records} records, {s.decisions} decisions ({s.allowed} allow, {s.denied} deny), "

@@ -75,6 +75,7 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
         agencies = builtin_agencies()
     dep = Deployment(obj.state_dir, agencies=agencies.values(), port=port, http_port=http_port)
     platform = None
+    takeover: asyncio.Task | None = None
     started = False
     try:
         server = await dep.start_async()
@@ -86,8 +87,20 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
             live = LivePolicy(policy_dir or shipped_policy_dir(), councils=councils)
             loop.add_signal_handler(signal.SIGHUP, live.reload)
             platform = Platform(dep, live, dep.state_dir / "received")
-            await platform.start_router()
-            console.print(f"router running, policy {platform.policy.version}; Ctrl-C stops")
+            router = await platform.start_router()
+            if router.ready.is_set():
+                console.print(f"router running, policy {platform.policy.version}; Ctrl-C stops")
+            else:  # e.g. the lease of a killed `up` on this state has not lapsed yet, or a `router run` leads
+                console.print(
+                    f"router standing by: the audit lease is held by {platform.standby_holder}; "
+                    "it takes over when that lapses; Ctrl-C stops"
+                )
+
+                async def took_over() -> None:
+                    await router.ready.wait()
+                    console.print(f"router running, policy {live.version}; Ctrl-C stops")
+
+                takeover = asyncio.create_task(took_over(), name="took-over")
         starting = False
         await stop.wait()
     except asyncio.CancelledError:
@@ -96,6 +109,8 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
         # stopped while starting: what was started is taken down below
     finally:
         starting = False
+        if takeover is not None:
+            takeover.cancel()
         if platform:
             await platform.stop()
         dep.stop()
@@ -132,8 +147,10 @@ def demo(obj, n: int) -> None:
         f"SSO: co-opted transportstyrelsen live (grant {r.cooption}); policy versions {' -> '.join(r.policy_versions)}"
     )
     console.print(
-        f"router: {r.decisions} decisions ({r.allowed} allow, {r.denied} deny), {r.audit_records} audit records written"
+        f"router: {r.decisions} decisions ({r.allowed} allow, {r.denied} deny), {r.audit_records} audit entries written"
     )
+    console.print(f"witnesses: {', '.join(r.witnessed) or 'none'} cosigned the audit log's newest checkpoint")
+    console.print(f"audit verify --witnesses 3: {r.verified}", highlight=False, soft_wrap=True)
     table = Table(title="per agency (fields: what each recipient's purpose or grant lets it see)")
     for col, just in (
         ("agency", "left"),
@@ -170,6 +187,7 @@ def demo(obj, n: int) -> None:
         or any(r.received.get(a, 0) != d for a, d in r.delivered.items())
         or sum(r.delivered.values()) != r.allowed
         or r.audit_records < r.decisions
+        or not r.verified.startswith("OK")
     )
     report = r.follow_up.report if r.follow_up else None
     incomplete = incomplete or report is None or report.counted == 0

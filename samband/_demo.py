@@ -6,7 +6,9 @@ overload reports (a decision signed with RSR Syd's key, made at set-up); the rou
 per recipient from the shipped policy, audits, and delivers each agency only the fields its
 purpose needs; every recipient's sink writes what it got. Then Nuc and Ruc Syd publish their
 situation pictures and the agencies send Bacchus's outcomes, which Ruc Syd reports from its
-inbox (`_demo_follow_up`). The summary is read back from the audit trail.
+inbox (`_demo_follow_up`). Three agencies' witnesses cosign the audit log's checkpoints as it
+grows; the log is then verified as `samband audit verify --witnesses 3` does, and the summary
+read back from it.
 """
 
 from __future__ import annotations
@@ -22,13 +24,23 @@ from pathlib import Path
 from typing import TypeVar
 
 import msgspec
-from nats.js.api import DeliverPolicy
+import nats
 
 from samband.adapters import NativeRecord, publish_records, read_jsonl
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER, SSO, Agency, Deployment, builtin_agencies
+from samband.broker_config import SSO, Agency, Deployment, builtin_agencies
 from samband.observability import inject_headers, producer_span
-from samband.observability.audit import AUDIT_DECODER
+from samband.observability.audit import (
+    ENTRY_DECODER,
+    AuditRecord,
+    Witness,
+    load_or_create_signing_key,
+    load_witness_key,
+    read_log,
+    verify_log,
+    witness_keys,
+    witness_state_path,
+)
 from samband.router import LivePolicy, create_council_keys, load_private_key, sign_decision
 from samband.schemas import (
     CooptionDecision,
@@ -43,7 +55,7 @@ from samband.schemas import (
     synthetic_orgnr,
     synthetic_plate,
 )
-from samband.schemas.layout import decision_subject
+from samband.schemas.layout import OVERSIGHT, decision_subject, witness_identity
 
 from ._demo_follow_up import FollowUpResult, run_follow_up, wait_until_delivered
 from ._platform import Platform, shipped_policy_dir
@@ -80,6 +92,8 @@ class DemoResult:
     policy_versions: list[str] = field(default_factory=list)
     cooption: str = ""
     audit_records: int = 0
+    witnessed: list[str] = field(default_factory=list)  # agencies whose witness cosigned the log's newest checkpoint
+    verified: str = ""  # `samband audit verify --witnesses 3`, as it reads
     seconds: float = 0.0
     url: str = ""
     follow_up: FollowUpResult | None = None  # the centres' pictures and Bacchus's outcome report
@@ -202,24 +216,61 @@ async def _publish_overload(dep: Deployment, envs: list[Envelope]) -> int:
     return summary.published
 
 
-async def _read_audit(dep: Deployment, result: DemoResult) -> None:
-    rc = await dep.connect(ROUTER)
+WITNESSES = ("tullverket", "skatteverket", "kronofogden")
+
+
+async def _start_witnesses(dep: Deployment, stop: asyncio.Event) -> list[tuple[Witness, asyncio.Task, nats.NATS]]:
+    """Three agencies' witnesses, each on its own connection, looking at the log every 0.2 s."""
+    verifier = load_or_create_signing_key(dep.state_dir / "keys").verifier
+    out: list[tuple[Witness, asyncio.Task, nats.NATS]] = []
+    for agency in WITNESSES:
+        nc = await dep.connect(witness_identity(agency))
+        w = Witness(nc, load_witness_key(dep.state_dir, agency), verifier, witness_state_path(dep.state_dir, agency))
+        out.append((w, asyncio.create_task(w.run(stop, 0.2), name=f"witness-{agency}"), nc))
+    return out
+
+
+async def _witness_and_verify(dep: Deployment, witnesses: list, stop: asyncio.Event, result: DemoResult) -> None:
+    """Wait for every witness to cosign the newest checkpoint, then verify as `audit verify --witnesses 3`."""
+    key = load_or_create_signing_key(dep.state_dir / "keys")
+    nc = await dep.connect(OVERSIGHT)
     try:
-        js = rc.jetstream()
-        total = (await js.stream_info("AUDIT")).state.messages
-        result.audit_records = total
-        sub = await js.subscribe("audit.records", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-        try:
-            for _ in range(total):
-                rec = AUDIT_DECODER.decode((await sub.next_msg(timeout=5)).data)
-                result.rules[(rec.decision, rec.rule)] += 1
-                result.per_agency.setdefault(rec.recipient, Counter())[rec.decision] += 1
-                if rec.decision == "allow":
-                    result.fields.setdefault(rec.recipient, {})[rec.record_type] = rec.fields
-        finally:
-            await sub.unsubscribe()
+        size = max((_size(n) for _, n in (await read_log(nc, witnesses=False)).checkpoints), default=0)
+        deadline = time.monotonic() + 10
+        while any(w.state.size < size for w, _, _ in witnesses) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        stop.set()
+        for _, task, wnc in witnesses:
+            await task
+            await wnc.close()
+        log = await read_log(nc)
     finally:
-        await rc.close()
+        await nc.close()
+    check = verify_log(log, key.verifier, witnesses=witness_keys(dep.state_dir), quorum=len(WITNESSES))
+    result.witnessed = sorted(check.cosigned)
+    result.verified = str(check)
+
+
+def _size(note: bytes) -> int:
+    return int(note.split(b"\n", 2)[1])
+
+
+async def _read_audit(dep: Deployment, result: DemoResult) -> None:
+    """The summary, read back from the audit log as the oversight reads it."""
+    nc = await dep.connect(OVERSIGHT)
+    try:
+        log = await read_log(nc, witnesses=False)
+    finally:
+        await nc.close()
+    for data in log.entries:
+        rec = ENTRY_DECODER.decode(data)
+        if not isinstance(rec, AuditRecord):
+            continue
+        result.audit_records += 1
+        result.rules[(rec.decision, rec.rule)] += 1
+        result.per_agency.setdefault(rec.recipient, Counter())[rec.decision] += 1
+        if rec.decision == "allow":
+            result.fields.setdefault(rec.recipient, {})[rec.record_type] = rec.fields
 
 
 async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
@@ -240,6 +291,8 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
             live = LivePolicy(shipped_policy_dir(), councils=create_council_keys(dep.state_dir))
             platform = Platform(dep, live, root / "received")
             router = await platform.start_router()
+            witness_stop = asyncio.Event()
+            witnesses = await _start_witnesses(dep, witness_stop)
             # every party that receives anything has its sink: the Bacchus recipients, the council
             # members the centres' pictures reach, Ruc Syd and the national follow-up
             for agency in sorted(set(dep.agencies) - {"nuc"}):
@@ -270,6 +323,7 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
             result.delivered = dict(s.delivered)
             result.received = {a: len(k) for a, k in platform.sinks.items()}
             result.policy_versions = list(live.versions)
+            await _witness_and_verify(dep, witnesses, witness_stop, result)
             await _read_audit(dep, result)
         finally:
             dep.stop()

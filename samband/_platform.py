@@ -14,7 +14,7 @@ from pathlib import Path
 from samband.adapters import InboxSink, consume_inbox
 from samband.broker_config import ROUTER, Deployment
 from samband.observability import Pseudonymiser, get_logger, load_or_create_key
-from samband.observability.audit import Appender, AuditAppender, Checkpointer, load_or_create_signing_key
+from samband.observability.audit import Appender, AuditAppender, load_or_create_signing_key
 from samband.router import LivePolicy, Policy, Router
 
 __all__ = ["Platform", "shipped_policy_dir"]
@@ -33,10 +33,10 @@ class Platform:
     policy: Policy | LivePolicy
     sink_dir: Path
     router: Router | None = None
-    checkpointer: Checkpointer | None = None
     sinks: dict[str, InboxSink] = field(default_factory=dict)
+    standby: asyncio.Event = field(default_factory=asyncio.Event)  # another router held the lease
+    standby_holder: str = ""
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _checkpointer_stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _conns: list = field(default_factory=list)
 
@@ -44,42 +44,30 @@ class Platform:
         return Pseudonymiser(load_or_create_key(self.deployment.state_dir / "keys" / "pseudonym.key"))
 
     async def start_router(self, *, appender: AuditAppender | None = None) -> Router:
-        """The router with its appender, and beside it the checkpointer the appender feeds (see
-        `Checkpointer`). ``appender``: another writer of the trail (`samband bench` measures with one)."""
-        checkpointer = await self.start_checkpointer(fed=True)
+        """The router with the log's writer as its appender (``appender``: another, e.g. `samband bench`'s).
+
+        Returns once it routes (its lease taken, where the log stands read, its input
+        subscribed), or once it stands by because another router holds the lease (`standby`
+        is then set, and it takes over by itself), or with its start-up error."""
         nc = await self.deployment.connect(ROUTER)
         self._conns.append(nc)
         if appender is None:
-            appender = Appender(nc, checkpointer=checkpointer)
+            key = load_or_create_signing_key(self.deployment.state_dir / "keys")
+            appender = Appender(nc, key=key, on_standby=self._standing_by)
         self.router = Router(nc, self.policy, self.pseudonymiser(), appender=appender)
         task = asyncio.create_task(self.router.run(self._stop), name="router")
         self._tasks.append(task)
-        # Return a router that routes: its chain resumed from the trail and its input subscribed
-        # (a router started on a long trail reads its recent tail first), or its start-up error.
-        ready = asyncio.create_task(self.router.ready.wait())
-        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
-            ready.cancel()
+        waits = {task, asyncio.create_task(self.router.ready.wait()), asyncio.create_task(self.standby.wait())}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits - {task}:
+            w.cancel()
+        if task.done():
             task.result()
         return self.router
 
-    async def start_checkpointer(self, *, every: int = 1000, interval: float = 10.0, fed: bool = False) -> Checkpointer:
-        """Sign the audit chain's head every ``every`` records or ``interval`` seconds (key in <state>/keys/, 0600);
-        ``fed``: the router started next tells it each append instead of it reading the trail."""
-        nc = await self.deployment.connect(ROUTER)
-        self._conns.append(nc)
-        self.checkpointer = Checkpointer(
-            nc, load_or_create_signing_key(self.deployment.state_dir / "keys"), every=every, interval=interval
-        )
-        task = asyncio.create_task(self.checkpointer.run(self._checkpointer_stop, fed=fed), name="checkpointer")
-        self._tasks.append(task)
-        if fed:  # it must know where it stands before the router's first append reaches it
-            resumed = asyncio.create_task(self.checkpointer.resumed.wait())
-            await asyncio.wait({task, resumed}, return_when=asyncio.FIRST_COMPLETED)
-            if not resumed.done():
-                resumed.cancel()
-                task.result()
-        return self.checkpointer
+    def _standing_by(self, holder: str) -> None:
+        self.standby_holder = holder
+        self.standby.set()
 
     async def start_sink(self, agency: str) -> InboxSink:
         nc = await self.deployment.connect(agency)
@@ -90,15 +78,16 @@ class Platform:
         return sink
 
     async def stop(self) -> None:
-        # The checkpointer stops last, so its last checkpoint covers the router's last batch.
         self._stop.set()
-        for t in sorted(self._tasks, key=lambda t: t.get_name() == "checkpointer"):
-            if t.get_name() == "checkpointer":
-                self._checkpointer_stop.set()
+        for t in self._tasks:
+            if t.get_name() == "router" and self.router is not None and not self.router.ready.is_set():
+                t.cancel()  # a standby: it only waits for the lease
             try:
                 await asyncio.wait_for(t, 10)
             except TimeoutError:
                 t.cancel()
+            except asyncio.CancelledError:
+                pass
         for nc in self._conns:
             await nc.close()
         for s in self.sinks.values():

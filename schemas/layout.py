@@ -1,21 +1,27 @@
 """Where things are on the bus and in its stored bytes: named once, imported everywhere.
 
 Stream names, subjects and the router's durable consumer (see `_bus.py` for what travels on
-each subject and who may write it), the byte layout of a stored audit record that verifiers
-read without decoding, and the ids of the legal bases the code names. The broker recipe in
-broker_config and the router, the audit trail and the adapters all import these, so a rename
-is one edit (Tessera's ``api/layout`` habit).
+each subject and who may write it), the audit log's subjects, identities and consumer names
+(the broker's permissions are written against them), and the ids of the legal bases the code
+names. The broker recipe in broker_config and the router, the audit log and the adapters all
+import these, so a rename is one edit (Tessera's ``api/layout`` habit).
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "AUDIT_CHECKPOINT_STREAM",
+    "AUDIT_ADMIN",
     "AUDIT_CHECKPOINT_SUBJECT",
-    "AUDIT_RECORD_PREV",
-    "AUDIT_RECORD_SEQ_AT",
+    "AUDIT_CONSUMER_SLOTS",
+    "AUDIT_COSIGNATURE_PREFIX",
+    "AUDIT_LEASE_BUCKET",
+    "AUDIT_LEASE_KEY",
+    "AUDIT_LOG_SUBJECT",
     "AUDIT_STREAM",
-    "AUDIT_SUBJECT",
+    "AUDIT_SUBJECTS",
+    "AUDIT_TREE_SUBJECT",
+    "AUDIT_VIEW_PREFIX",
+    "AUDIT_WITNESS_STREAM",
     "DEADLETTER_STREAM",
     "DEADLETTER_SUBJECTS",
     "DECISIONS_STREAM",
@@ -26,15 +32,22 @@ __all__ = [
     "INGEST_SUBJECTS",
     "LUS",
     "OUTBOUND_SUBJECTS",
+    "OVERSIGHT",
     "RECEIPTS_STREAM",
     "RECEIPTS_SUBJECTS",
     "REGISTRATION_PREFIX",
     "REGISTRY_STREAM",
     "REGISTRY_SUBJECTS",
     "ROUTER_DURABLE",
+    "audit_consumer_names",
+    "auditor_identity",
+    "cosignature_subject",
     "decision_subject",
     "delivery_subject",
+    "identity_agency",
     "ingest_origin",
+    "view_subject",
+    "witness_identity",
 ]
 
 # ---- the router's account --------------------------------------------------------------
@@ -44,8 +57,61 @@ REGISTRY_STREAM, REGISTRY_SUBJECTS = "REGISTRY", "registry.>"
 REGISTRATION_PREFIX = "registry.agencies."  # + the agency's slug
 DECISIONS_STREAM, DECISIONS_SUBJECTS = "DECISIONS", "decisions.>"
 RECEIPTS_STREAM, RECEIPTS_SUBJECTS = "RECEIPTS", "receipt.>"  # receipt.<agency>.<key>
-AUDIT_STREAM, AUDIT_SUBJECT = "AUDIT", "audit.records"
-AUDIT_CHECKPOINT_STREAM, AUDIT_CHECKPOINT_SUBJECT = "AUDIT_CHECKPOINTS", "audit.checkpoints"
+
+# ---- the audit log (observability/audit; who may do what: broker_config/_audit.py) ----------
+# One stream, written only by the log's writer, one atomic batch per append: the entries'
+# bundle(s) on `audit.log`, their leaf hashes on `audit.tree`, each party's copy of its entries
+# on `audit.view.<agency>`, and the signed checkpoint on `audit.checkpoint`, in that order.
+AUDIT_STREAM = "AUDIT"
+AUDIT_LOG_SUBJECT = "audit.log"
+AUDIT_TREE_SUBJECT = "audit.tree"
+AUDIT_VIEW_PREFIX = "audit.view."  # + the agency's slug
+AUDIT_CHECKPOINT_SUBJECT = "audit.checkpoint"
+AUDIT_SUBJECTS = (AUDIT_LOG_SUBJECT, AUDIT_TREE_SUBJECT, AUDIT_VIEW_PREFIX + "*", AUDIT_CHECKPOINT_SUBJECT)
+# Witnesses' cosignatures, beside the checkpoints: each witness writes only its own subject.
+AUDIT_WITNESS_STREAM = "AUDIT_WITNESS"
+AUDIT_COSIGNATURE_PREFIX = "audit.cosignature."  # + the witnessing agency's slug
+# The one-writer lease: a KV key with a TTL, renewed by compare-and-set.
+AUDIT_LEASE_BUCKET, AUDIT_LEASE_KEY = "AUDIT_LEASE", "writer"
+
+# Identities of the audit log (nkey users in the router's account). An agency's slug has no
+# `-` (broker_config's SLUG_PATTERN), so these never collide with one.
+OVERSIGHT = "auditor"  # reads the whole log
+AUDIT_ADMIN = "audit-admin"  # provisions the audit streams; its seed is kept apart from the deployment
+AUDIT_CONSUMER_SLOTS = 4  # a scoped identity reads through consumers of these fixed names only
+
+
+def view_subject(agency: str) -> str:
+    """Where the writer puts ``agency``'s copy of the entries it is origin or recipient of."""
+    return AUDIT_VIEW_PREFIX + agency
+
+
+def cosignature_subject(agency: str) -> str:
+    return AUDIT_COSIGNATURE_PREFIX + agency
+
+
+def auditor_identity(agency: str) -> str:
+    """The agency's security chief: reads its own view, the leaf hashes and the checkpoints."""
+    return f"auditor-{agency}"
+
+
+def witness_identity(agency: str) -> str:
+    """The agency's witness: reads leaf hashes and checkpoints, writes its own cosignatures."""
+    return f"witness-{agency}"
+
+
+def identity_agency(identity: str) -> str | None:
+    """The agency of a scoped audit identity (``auditor-X`` or ``witness-X``), else None."""
+    for prefix in ("auditor-", "witness-"):
+        if identity.startswith(prefix) and len(identity) > len(prefix):
+            return identity[len(prefix) :]
+    return None
+
+
+def audit_consumer_names(identity: str) -> tuple[str, ...]:
+    """The only consumer names a scoped identity may create on AUDIT (its permissions name them)."""
+    return tuple(f"{identity}-{slot}" for slot in range(AUDIT_CONSUMER_SLOTS))
+
 
 # ---- each agency's account -------------------------------------------------------------
 OUTBOUND_SUBJECTS = "out.>"  # what an agency publishes; the router sees ingest.<agency>.>
@@ -67,10 +133,6 @@ def ingest_origin(subject: str) -> str:
     """The origin token of ``ingest.<origin>.<record type>``: written by the server from the account."""
     return subject.split(".", 2)[1]
 
-
-# ---- a stored audit record: ``{"prev":"<64 hex>","seq":<n>,...`` -----------------------
-AUDIT_RECORD_PREV = slice(9, 73)  # `{"prev":"` is 9 bytes; the previous record's hex sha256 follows
-AUDIT_RECORD_SEQ_AT = 81  # `{"prev":"<64 hex>","seq":` is 81 bytes; the sequence follows
 
 # ---- legal bases the code names ----------------------------------------------------------
 LUS = "LUS 2016:774"  # lag (2016:774) om uppgiftsskyldighet vid samverkan mot viss organiserad brottslighet

@@ -311,20 +311,55 @@ async def publish_figures(bus, figures: str, out_dir: Path, *, n: int = 12, seed
     return sent
 
 
-async def audit_entries(bus, envelope_id: str) -> list:
-    """Every audit record of one envelope (read with the auditor's credentials), in trail order."""
-    from samband.broker_config import AUDITOR
-    from samband.observability.audit import AUDIT_DECODER
+async def audit_entries(bus: Deployment, envelope_id: str | None = None) -> list:
+    """Every decision in the deployment's audit log (of one envelope, if given), decoded, in log order,
+    read as the oversight reads it (up to the newest checkpoint)."""
+    from samband.observability.audit import ENTRY_DECODER, AuditRecord, read_log
 
-    nc = await bus.connect(AUDITOR)
+    nc = await bus.connect("auditor")
     try:
-        js = nc.jetstream()
-        info = await js.stream_info("AUDIT")
-        out = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            rec = AUDIT_DECODER.decode((await js.get_msg("AUDIT", seq)).data)
-            if rec.envelope_id == envelope_id:
-                out.append(rec)
+        log = await read_log(nc, witnesses=False)
+    finally:
+        await nc.close()
+    out = [r for r in map(ENTRY_DECODER.decode, log.entries) if isinstance(r, AuditRecord)]
+    return out if envelope_id is None else [r for r in out if r.envelope_id == envelope_id]
+
+
+async def audit_entry_with_time(dep: Deployment, envelope_id: str, recipient: str):
+    """The decision about (envelope, recipient) and the server time its bundle was stored at."""
+    from samband.observability.audit import ENTRY_DECODER, decode_bundle
+    from samband.observability.bus import direct_get, read_range
+    from samband.schemas.layout import AUDIT_LOG_SUBJECT, AUDIT_STREAM
+
+    nc = await dep.connect("auditor")
+    try:
+        last = (await nc.jetstream().stream_info(AUDIT_STREAM)).state.last_seq
+        for seq, _, data in reversed(
+            await read_range(nc, AUDIT_STREAM, 1, last, with_seqs=True, subjects=[AUDIT_LOG_SUBJECT])
+        ):
+            for line in decode_bundle(data)[1]:
+                rec = ENTRY_DECODER.decode(line)
+                if getattr(rec, "envelope_id", None) == envelope_id and rec.recipient == recipient:
+                    return rec, (await direct_get(nc, AUDIT_STREAM, seq=seq)).time
+    finally:
+        await nc.close()
+    raise AssertionError(f"no audit entry for {envelope_id} -> {recipient}")
+
+
+async def audit_bundle_times(dep: Deployment) -> dict:
+    """envelope id -> the server time the bundle holding its (last) decision was stored at."""
+    from samband.observability.audit import ENTRY_DECODER, decode_bundle
+    from samband.observability.bus import direct_get, read_range
+    from samband.schemas.layout import AUDIT_LOG_SUBJECT, AUDIT_STREAM
+
+    nc = await dep.connect("auditor")
+    try:
+        last = (await nc.jetstream().stream_info(AUDIT_STREAM)).state.last_seq
+        out = {}
+        for seq, _, data in await read_range(nc, AUDIT_STREAM, 1, last, with_seqs=True, subjects=[AUDIT_LOG_SUBJECT]):
+            when = (await direct_get(nc, AUDIT_STREAM, seq=seq)).time
+            for line in decode_bundle(data)[1]:
+                out[getattr(ENTRY_DECODER.decode(line), "envelope_id", "")] = when
         return out
     finally:
         await nc.close()
@@ -405,3 +440,15 @@ def report_json(dep, *args: str) -> dict:
     result = samband_cli(dep, "outcomes", "report", *args, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
+
+
+async def verify_deployment_log(dep: Deployment):
+    """The deployment's log verified as the oversight verifies it, against the deployment's key."""
+    from samband.observability.audit import load_verifier, read_log, verify_log
+
+    nc = await dep.connect("auditor")
+    try:
+        log = await read_log(nc)
+    finally:
+        await nc.close()
+    return verify_log(log, load_verifier(dep.state_dir / "keys" / "audit-signing.vkey"))

@@ -130,12 +130,14 @@ TABLE = [
     ),
     row(
         "audit query --file {tmp}/notes.json",
-        "Error: Expected an audit export (samband-audit-export/1) at {tmp}/notes.json, got no header on line 1",
+        "Error: Expected an audit export header (samband-audit-export/2) on line 1 of {tmp}/notes.json: Expected "
+        "`object`, got `array`",
         1,
     ),
     row(
         "audit verify --file {tmp}/notes.json",
-        "Error: Expected an audit export (samband-audit-export/1) at {tmp}/notes.json, got no header on line 1",
+        "Error: Expected an audit export header (samband-audit-export/2) on line 1 of {tmp}/notes.json: Expected "
+        "`object`, got `array`",
         1,
     ),
     row(
@@ -157,8 +159,19 @@ TABLE = [
         1,
     ),
     row(
-        "audit checkpoint --every 0",
-        "Error: Invalid value for '--every': 0 is not in the range x>=1. (try `samband audit checkpoint -h`)",
+        "audit provision now",
+        "Error: Got unexpected extra argument (now) (try `samband audit provision -h`)",
+        2,
+    ),
+    row(
+        "witness polis",
+        "Error: Invalid value for 'AGENCY': Expected an agency, got `polis`; did you mean `polisen`? "
+        "(try `samband witness -h`)",
+        2,
+    ),
+    row(
+        "witness polisen --interval 0",
+        "Error: Invalid value for '--interval': 0.0 is not in the range x>=0.1. (try `samband witness -h`)",
         2,
     ),
     # the policy and the router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -14,8 +15,8 @@ from samband import __version__
 from samband.broker_config import free_port
 from samband.cli import cli
 from samband.observability import get_logger
-from samband.observability.audit import write_export
-from samband.testing import synthetic_trail
+from samband.observability.audit import ExportHeader, write_export
+from samband.testing import synthetic_log
 
 from ._support import samband_process, stop_samband_process
 
@@ -72,8 +73,15 @@ def test_global_options_are_accepted_after_the_subcommand_too(fresh_deployment):
 
 
 def test_a_table_is_not_cut_to_80_columns_when_piped(tmp_path):
-    trail, _, _ = synthetic_trail(30, every=10)
-    write_export(tmp_path / "export.json", trail)
+    log = synthetic_log(30, batch=10)
+    data = log.data()
+    header = ExportHeader(
+        exported_at=dt.datetime(2026, 11, 26, tzinfo=dt.UTC),
+        origin=log.key.origin, size=len(data.entries), scope="log", entries=len(data.entries),
+    )  # fmt: skip
+    write_export(
+        tmp_path / "export.json", header, data.entries, [n for _, n in data.checkpoints], leaves=data.published
+    )
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     proc = subprocess.run(
         [sys.executable, "-m", "samband", "audit", "query", "--file", str(tmp_path / "export.json")],

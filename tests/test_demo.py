@@ -1,14 +1,19 @@
-"""`samband demo` runs Operation Bacchus end to end and ends with the centres' pictures and Bacchus's outcomes."""
+"""`samband demo` runs Operation Bacchus end to end and ends with the centres' pictures and Bacchus's
+outcomes; every decision is audited and three agencies' witnesses cosign the audit log, which verifies
+with their cosignatures required."""
 
 from __future__ import annotations
 
-from samband._demo import run_demo
+from samband._demo import WITNESSES, run_demo
 
 
 async def test_the_demo_ends_with_both_situation_pictures_and_bacchuss_outcome_table():
     r = await run_demo(20)
     assert r.published == 20 and sum(r.delivered.values()) == r.allowed
     assert all(r.received.get(a, 0) == d for a, d in r.delivered.items())  # every delivery written by its sink
+    assert r.audit_records == r.decisions > 0
+    assert r.witnessed == sorted(WITNESSES)
+    assert r.verified.startswith(f"OK: {r.audit_records} entries, tree size {r.audit_records}")
     f = r.follow_up
     assert f is not None and [(p.centre, p.operation) for p in f.pictures] == [
         ("nuc", "samverkan-nationell"),

@@ -24,7 +24,8 @@ NEEDS_THE_BROKER = [
     ("audit", "verify"),
     ("audit", "export", "--out", "{tmp}/export.json"),
     ("audit", "reconcile"),
-    ("audit", "checkpoint"),
+    ("audit", "provision"),
+    ("witness", "polisen", "--once"),
     ("router", "run"),
     ("offboard", "kustbevakningen"),
     ("outcomes", "report"),
@@ -33,7 +34,8 @@ IDENTITY = {
     "adapter": "polisen",
     "audit": "auditor",
     "router": "router",
-    "checkpoint": "router",
+    "audit provision": "audit-admin",
+    "witness": "witness-polisen",
     "outcomes": "uppfoljning",
 }
 
@@ -61,7 +63,7 @@ def test_every_command_that_needs_the_broker_fails_with_one_line_when_it_is_stop
     ]
     for cmd, proc in procs:
         out, err = proc.communicate(timeout=60)
-        identity = IDENTITY.get(cmd[1] if cmd[1] == "checkpoint" else cmd[0])
+        identity = IDENTITY.get(" ".join(cmd[:2]), IDENTITY.get(cmd[0]))
         expected = (
             f"Error: Expected a nats-server at {dep.url} for `{identity}`, got connection refused: is the "
             f"deployment running? Start it with `samband --state-dir {dep.state_dir} up`\n"

@@ -11,13 +11,11 @@ import pytest
 from samband._platform import Platform
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER
 from samband.observability import Pseudonymiser, load_or_create_key
-from samband.observability.audit import AUDIT_DECODER
 from samband.schemas import ENVELOPE
 from samband.testing import skeleton_policy
 
-from ._support import wait_for
+from ._support import audit_entry_with_time, wait_for
 
 
 def write_export(path, records, *, broken_after: int | None = None) -> None:
@@ -26,17 +24,6 @@ def write_export(path, records, *, broken_after: int | None = None) -> None:
             f.write(msgspec.json.encode(rec) + b"\n")
             if i == broken_after:
                 f.write(b'{"kontrollId": "PM-BROKEN", \n')
-
-
-async def last_audit_for(js, envelope_id: str, recipient: str):
-    """The audit stream's entry for (envelope, recipient), with its server timestamp."""
-    info = await js.stream_info("AUDIT")
-    for seq in range(info.state.last_seq, 0, -1):
-        msg = await js.get_msg("AUDIT", seq)
-        rec = AUDIT_DECODER.decode(msg.data)
-        if rec.envelope_id == envelope_id and rec.recipient == recipient:
-            return rec, msg
-    raise AssertionError(f"no audit record for {envelope_id} -> {recipient}")
 
 
 async def test_a_polisen_vehicle_control_reaches_skatteverkets_sink_audited_before_delivery(bus, tmp_path):
@@ -64,11 +51,10 @@ async def test_a_polisen_vehicle_control_reaches_skatteverkets_sink_audited_befo
     assert first.record.vehicle.plate == native[0]["regnr"]
     assert first.operation == "bacchus-2017" and first.region == "syd"
 
-    rc = await bus.connect(ROUTER)
+    audit, audit_time = await audit_entry_with_time(bus, first.id, "skatteverket")
     sc = await bus.connect("skatteverket")
     try:
-        rjs, sjs = rc.jetstream(), sc.jetstream()
-        audit, audit_msg = await last_audit_for(rjs, first.id, "skatteverket")
+        sjs = sc.jetstream()
         inbox_msg = None
         info = await sjs.stream_info("INBOX")
         for seq in range(info.state.last_seq, 0, -1):
@@ -78,14 +64,13 @@ async def test_a_polisen_vehicle_control_reaches_skatteverkets_sink_audited_befo
                 break
         assert inbox_msg is not None
     finally:
-        await rc.close()
         await sc.close()
     assert audit.decision == "allow" and audit.rule == "bacchus-2017/skeleton.vehicle-control.skatteverket"
     assert audit.legal_basis == "LUS 2016:774" and audit.purpose == "tax_control"
     # the audit record names the exact bytes that were delivered ...
     assert audit.delivered_sha256 == hashlib.sha256(inbox_msg.data).hexdigest()
     # ... and was stored before them (both timestamps come from the same server clock)
-    assert audit_msg.time <= inbox_msg.time
+    assert audit_time <= inbox_msg.time
     # the driver appears in the trail only as the keyed pseudonym
     pseudonym = Pseudonymiser(load_or_create_key(bus.state_dir / "keys" / "pseudonym.key"))
     assert pseudonym(first.record.driver.pnr) in audit.subjects

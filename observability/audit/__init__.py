@@ -1,9 +1,10 @@
-"""samband.observability.audit: the audit trail.
+"""samband.observability.audit: the audit log, a verifiable log of every routing decision.
 
-One record per decision, sealed into a hash chain by the one writer (`Appender`, which the
-router calls), checkpointed with Ed25519 signatures (`Checkpointer`), verified from the stored
-bytes (`verify_bytes`), indexed for queries (`IndexStore`, `indexed_query`), exported for offline
-checking (`write_export`, `read_export`) and reconciled against the recipients' receipts.
+One entry per decision (`AuditRecord`), appended by the one writer (`Appender`, which the
+router calls, holding a lease) in bundles, as the leaves of an RFC 9162 Merkle tree whose
+signed checkpoints (C2SP signed notes, Ed25519) are cosigned by agency witnesses; verified
+from the stored bytes, read per agency with inclusion proofs, indexed for queries, exported
+for offline checking and reconciled against the recipients' receipts. See docs/audit.md.
 """
 
 from inspect import isfunction
@@ -11,72 +12,195 @@ from inspect import isfunction
 from msgspec import Struct
 
 from ._appender import RECENT_AUDITED, Appender, AuditAppender, AuditDraft
+from ._batch import PART_BYTES, build_batch
+from ._bundle import (
+    BUNDLE_FORMAT,
+    VIEW_FORMAT,
+    BundleHeader,
+    TreeTile,
+    ViewHeader,
+    decode_bundle,
+    decode_tree,
+    decode_view,
+    encode_bundle,
+    encode_tree,
+    encode_view,
+)
 from ._checkpoint import (
-    CHECKPOINT_DECODER,
     PUBLIC_KEY_FILE,
     SIGNING_KEY_FILE,
+    VKEY_FILE,
     Checkpoint,
-    checkpoint_signature_ok,
-    key_id,
+    LogKey,
     load_or_create_signing_key,
     load_public_key,
+    load_verifier,
+    open_checkpoint,
+    origin_of,
     public_key_pem,
-    sign_checkpoint,
 )
-from ._checkpointer import Checkpointer
-from ._errors import AuditError, AuditUnavailable
+from ._cosign import (
+    WitnessKey,
+    cosignature_message,
+    ensure_witness_key,
+    load_witness_key,
+    load_witness_verifiers,
+    verify_cosignatures,
+    witness_name,
+    witness_of,
+    witness_state_path,
+)
+from ._entry import ENTRY_DECODER, MAX_LISTED, AuditRecord, Entry, Incident, encode_entry, entry_key
+from ._errors import AuditError, AuditUnavailable, BundleError, LeaseLost, NoteError
+from ._export import EXPORT_FORMAT, Export, ExportError, ExportHeader, read_export, verify_export, write_export
 from ._index import AuditFilters, AuditIndex
 from ._indexed import catch_up, indexed_query
+from ._lease import FENCE_AFTER, LEASE_TTL, POLL, RENEW_EVERY, Lease, LeaseHolder
+from ._note import (
+    SIG_COSIGNATURE_V1,
+    SIG_ED25519,
+    Note,
+    NoteSignature,
+    Verifier,
+    format_note,
+    key_id,
+    open_note,
+    parse_note,
+)
+from ._note import sign as sign_note
+from ._proof import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
+from ._reading import ViewData, log_from_messages, read_cosignatures, read_log, read_view
 from ._reconcile import Gap, Reconciliation, reconcile
-from ._record import AUDIT_DECODER, GENESIS, PREV_SLICE, AuditChain, AuditRecord
-from ._store import INDEX_FILE, IndexStore, TrailProblem
-from ._trail import ExportError, Trail, read_export, read_stream, read_trail, slice_trail, write_export
-from ._verify import Problem, VerifyResult, chain_head, record_seq, verify_bytes
+from ._resume import LogState, audited_after, consistent, recent_keys, resume
+from ._store import IndexStore, TrailProblem, index_dir
+from ._stream import Batch, Foreign, scan
+from ._subset import SubsetResult, verify_subset
+from ._tree import EMPTY_ROOT, CompactRange, TreeLevels, leaf_hash, leaf_hashes, node_hash, root_of
+from ._verbs import Seen, export_online, pinned_verifier, query_online, verify_online, witness_keys
+from ._verify import LogData, Problem, VerifyResult, verify_log
+from ._witness import Witness, WitnessAlarm, WitnessState
 
 __all__ = [
-    "AUDIT_DECODER",
-    "CHECKPOINT_DECODER",
-    "GENESIS",
-    "INDEX_FILE",
-    "PREV_SLICE",
+    "BUNDLE_FORMAT",
+    "EMPTY_ROOT",
+    "ENTRY_DECODER",
+    "EXPORT_FORMAT",
+    "FENCE_AFTER",
+    "LEASE_TTL",
+    "MAX_LISTED",
+    "PART_BYTES",
+    "POLL",
     "PUBLIC_KEY_FILE",
     "RECENT_AUDITED",
+    "RENEW_EVERY",
     "SIGNING_KEY_FILE",
+    "SIG_COSIGNATURE_V1",
+    "SIG_ED25519",
+    "VIEW_FORMAT",
+    "VKEY_FILE",
     "Appender",
     "AuditAppender",
-    "AuditChain",
     "AuditDraft",
     "AuditError",
     "AuditFilters",
     "AuditIndex",
     "AuditRecord",
     "AuditUnavailable",
+    "Batch",
+    "BundleError",
+    "BundleHeader",
     "Checkpoint",
-    "Checkpointer",
+    "CompactRange",
+    "Entry",
+    "Export",
     "ExportError",
+    "ExportHeader",
+    "Foreign",
     "Gap",
+    "Incident",
     "IndexStore",
+    "Lease",
+    "LeaseHolder",
+    "LeaseLost",
+    "LogData",
+    "LogKey",
+    "LogState",
+    "Note",
+    "NoteError",
+    "NoteSignature",
     "Problem",
     "Reconciliation",
-    "Trail",
+    "Seen",
+    "SubsetResult",
     "TrailProblem",
+    "TreeLevels",
+    "TreeTile",
+    "Verifier",
     "VerifyResult",
+    "ViewData",
+    "ViewHeader",
+    "Witness",
+    "WitnessAlarm",
+    "WitnessKey",
+    "WitnessState",
+    "audited_after",
+    "build_batch",
     "catch_up",
-    "chain_head",
-    "checkpoint_signature_ok",
+    "consistency_proof",
+    "consistent",
+    "cosignature_message",
+    "decode_bundle",
+    "decode_tree",
+    "decode_view",
+    "encode_bundle",
+    "encode_entry",
+    "encode_tree",
+    "encode_view",
+    "ensure_witness_key",
+    "entry_key",
+    "export_online",
+    "format_note",
+    "inclusion_proof",
+    "index_dir",
     "indexed_query",
     "key_id",
+    "leaf_hash",
+    "leaf_hashes",
     "load_or_create_signing_key",
     "load_public_key",
+    "load_verifier",
+    "load_witness_key",
+    "load_witness_verifiers",
+    "log_from_messages",
+    "node_hash",
+    "open_checkpoint",
+    "open_note",
+    "origin_of",
+    "parse_note",
+    "pinned_verifier",
     "public_key_pem",
+    "query_online",
+    "read_cosignatures",
     "read_export",
-    "read_stream",
-    "read_trail",
+    "read_log",
+    "read_view",
+    "recent_keys",
     "reconcile",
-    "record_seq",
-    "sign_checkpoint",
-    "slice_trail",
-    "verify_bytes",
+    "resume",
+    "root_of",
+    "scan",
+    "sign_note",
+    "verify_consistency",
+    "verify_cosignatures",
+    "verify_export",
+    "verify_inclusion",
+    "verify_log",
+    "verify_online",
+    "verify_subset",
+    "witness_keys",
+    "witness_name",
+    "witness_of",
+    "witness_state_path",
     "write_export",
 ]
 

@@ -1,57 +1,69 @@
-"""The appender: the one writer of the audit trail, which the router calls and which owns its state.
+"""The appender: the log's one writer, which the router calls and which owns the log's state.
 
-The router plans a batch into audit drafts (one `AuditRecord` per decision, unsealed) and hands
-them to `Appender.append`; the appender seals them into the chain, appends them to the AUDIT
-stream, each conditional on the stream's exact last sequence, waits for every acknowledgement
-and only then returns, so that nothing is delivered before its audit record is durable (fail
-closed: it raises `AuditUnavailable` instead). After a failed append its chain may be ahead of
-the stored one (sealed, not stored); the next call reads back what was stored since the last
-point where both agreed and seals again from there. Pairs (envelope id, recipient) audited
-before are skipped, so a record routed again after a crash is never audited twice.
+The router plans a batch into drafts (one `AuditRecord` per decision) and hands them to
+`Appender.append`, which stores them as **one atomic JetStream batch** (`_batch.py`: bundle,
+leaf hashes, views, signed checkpoint), conditional on the stream's exact last sequence, and
+returns only once the server committed it: nothing is delivered before its entry is durable
+(fail closed: it raises `AuditUnavailable` instead). A refused or unanswered append leaves
+nothing half-stored (the batch is all or nothing) and the next call first reads what the
+stream holds now (`_resume.py`): a batch of another writer is checked and built upon, anything
+else is foreign, gone past with a signed `Incident` entry. Pairs (envelope id, recipient) audited
+before are skipped, so a record routed again after a crash is not audited twice.
 
-It tells the checkpointer of each acknowledged append, so the checkpointer need not read the
-trail back (see `Checkpointer`).
+`start()` takes the one-writer lease first (`_lease.py`): a second router waits there.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
+import secrets
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
 import nats
-from nats.errors import Error as NatsError
-from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import Error as JsError
 from opentelemetry.trace import SpanContext, SpanKind
 
-from samband.schemas.layout import AUDIT_STREAM, AUDIT_SUBJECT
+from samband.schemas.layout import AUDIT_LOG_SUBJECT
 
+from .._logging import get_logger
 from .._message_spans import Spans
 from ..bus import AckPipeline, PubAck, PublishRefused
-from ._checkpointer import Checkpointer
+from ._batch import build_batch
+from ._checkpoint import LogKey
+from ._entry import MAX_LISTED, AuditRecord, Entry, Incident
 from ._errors import AuditUnavailable
-from ._record import AUDIT_DECODER, AuditChain, AuditRecord
+from ._lease import Lease
+from ._resume import LogState, audited_after, recent_keys, resume
 
 __all__ = ["RECENT_AUDITED", "Appender", "AuditAppender", "AuditDraft"]
 
-# Pairs audited before a crash are remembered from the trail's tail, so a redelivered
-# record is delivered again (deduped by its inbox msg id) but never audited twice.
+log = get_logger("samband.audit")
+
+# Pairs audited before a crash are remembered from the log's tail, so a redelivered record is
+# delivered again (deduped by its inbox msg id) but never audited twice.
 RECENT_AUDITED = 65_536
+_WRONG_LAST_SEQUENCE = 10071
+
+
+class _Moved(AuditUnavailable):
+    """The append was refused: the stream's last sequence is not the one this writer knew."""
 
 
 class AuditDraft(msgspec.Struct, frozen=True):
-    """One decision to audit: its dedupe key ``<envelope id>:<recipient>``, the record (unsealed)
-    and the span its append span hangs under."""
+    """One decision to audit: its dedupe key ``<envelope id>:<recipient>``, the record, the span its
+    append span hangs under, and the INGEST sequence of the record decided on (0: none)."""
 
     key: str
     record: AuditRecord
     parent: SpanContext | None = None
+    ingest_seq: int = 0
 
 
 class AuditAppender(Protocol):
-    """What the router needs of the trail's writer (the bench passes its own, see samband.bench)."""
+    """What the router needs of the log's writer (the bench passes its own, see samband.bench)."""
 
     async def start(self) -> None: ...
 
@@ -61,27 +73,30 @@ class AuditAppender(Protocol):
 
 
 class Appender:
-    """Seals drafts into the hash chain and appends them to AUDIT, in order, acknowledged."""
+    """Appends drafts to the log as one atomic batch each, checkpointed, under the writer's lease."""
 
     def __init__(
         self,
         nc: nats.NATS,
         *,
-        checkpointer: Checkpointer | None = None,
+        key: LogKey | None = None,
         ack_timeout: float = 10.0,
         pipeline: AckPipeline | None = None,
+        lease: Lease | None = None,
+        on_standby: Callable[[str], None] | None = None,
     ) -> None:
         self.nc = nc
-        self.js = nc.jetstream()
-        self.checkpointer = checkpointer
+        self.key = key
         self.ack_timeout = ack_timeout
         self.pipeline = pipeline or AckPipeline(nc)
-        self.chain = AuditChain()
-        self.appended = 0  # records this appender stored
+        self.lease = lease or Lease(nc)
+        self.on_standby = on_standby
+        self.state: LogState | None = None
+        self.appended = 0  # entries this appender stored
+        self.incidents = 0
         self._recent: OrderedDict[str, None] = OrderedDict()
-        self._last_seq = 0  # the stream's last sequence, as far as this appender knows
-        self._synced: tuple[int, int, str] | None = None  # (stream seq, chain seq, chain head) known to agree
-        self._stale = True  # the chain must be read back before the next seal
+        self._foreign: list = []  # foreign messages found and not yet noted in an incident entry
+        self._stale = True
         self._spans: Spans | None = None
 
     @property
@@ -91,108 +106,166 @@ class Appender:
         return self._spans
 
     async def start(self) -> None:
+        """Take the lease (a standby waits here, saying who leads), then read where the log stands."""
+        if self.key is None:
+            raise AuditUnavailable(
+                "Expected the log's signing key (keys/audit-signing.key), the appender was given none"
+            )
         await self.pipeline.start()
+        await self.lease.acquire(on_wait=self._standing_by)
+        self._stale = True
         await self._resume()
+
+    def _standing_by(self, holder: str) -> None:
+        log.warning("audit lease held by another router: standing by", holder=holder)
+        if self.on_standby is not None:
+            self.on_standby(holder)
 
     async def close(self) -> None:
         await self.pipeline.close()
+        await self.lease.release()
 
     def audited(self, key: str) -> bool:
-        """Whether the pair ``key`` is among the trail's recent appends."""
+        """Whether the pair ``key`` is among the log's recent entries."""
         return key in self._recent
 
     async def append(self, drafts: Sequence[AuditDraft]) -> int:
-        """Seal and append ``drafts`` (those not audited before); how many were stored. Raises
-        `AuditUnavailable` unless all are."""
+        """Append ``drafts`` (those not audited before) as one batch; how many were stored. Raises
+        `AuditUnavailable` unless all are (`LeaseLost` once another writer holds the lease)."""
+        self.lease.check()
         if self._stale:
             await self._resume()
         todo = [d for d in drafts if d.key not in self._recent]
-        if not todo:
+        if not todo and not self._foreign:
             return 0
-        sealed = [self.chain.seal(d.record) for d in todo]
+        entries: list[Entry] = [msgspec.structs.replace(d.record, ingest_seq=d.ingest_seq) for d in todo]
+        if self._foreign:
+            entries.insert(0, self._incident())
         try:
-            await self._store(todo, sealed)
+            await self._store(todo, entries)
+        except _Moved:
+            # Something was stored after what this writer knew: read it (another writer's batch is
+            # built upon, anything else noted as foreign in an incident entry) and try once more.
+            await self._resume()
+            todo = [d for d in todo if d.key not in self._recent]
+            entries = [msgspec.structs.replace(d.record, ingest_seq=d.ingest_seq) for d in todo]
+            if self._foreign:
+                entries.insert(0, self._incident())
+            if not entries:
+                return 0
+            try:
+                await self._store(todo, entries)
+            except AuditUnavailable:
+                self._stale = True
+                raise
         except AuditUnavailable:
             self._stale = True
             raise
+        if self._foreign:
+            self.incidents += 1
+            log.warning(
+                "foreign messages in the audit stream noted in a signed incident entry", count=len(self._foreign)
+            )
+            self._foreign = []
         for d in todo:
             self._remember(d.key)
         self.appended += len(todo)
         return len(todo)
 
-    async def _store(self, todo: list[AuditDraft], sealed: list[bytes]) -> None:
-        spans = self.spans
-        sends = [spans.messaging("send", AUDIT_SUBJECT, SpanKind.PRODUCER, d.parent, message_id=d.key) for d in todo]
-        base = self._last_seq
-        # Each append states the stream sequence it must follow, so the stored chain can neither
-        # fork (two writers) nor get a hole (a rejected append followed by accepted ones).
-        results = await self.pipeline.publish(
-            [
-                (AUDIT_SUBJECT, data, {"Nats-Msg-Id": d.key, "Nats-Expected-Last-Sequence": str(base + i)})
-                for i, (d, data) in enumerate(zip(todo, sealed, strict=True))
-            ],
-            self.ack_timeout,
+    async def _store(self, todo: list[AuditDraft], entries: list[Entry]) -> None:
+        state = self.state
+        assert state is not None
+        self.lease.check()
+        built = build_batch(
+            entries,
+            size=state.size,
+            frontier=state.frontier,
+            after=state.last_seq,
+            term=self.lease.term,
+            ingest_high=state.ingest_high,
+            key=self.key,  # type: ignore[arg-type]  # checked in start()
         )
-        for span, r in zip(sends, results, strict=True):
-            if isinstance(r, BaseException):
-                spans.end(span, error=r)
-            else:
-                spans.end(span, {"messaging.nats.stream.sequence": r.seq})
+        spans = self.spans
+        sends = [
+            spans.messaging("send", AUDIT_LOG_SUBJECT, SpanKind.PRODUCER, d.parent, message_id=d.key) for d in todo
+        ]
+        batch_id = f"{self.lease.term}-{state.last_seq}-{secrets.token_hex(4)}"
+        n = len(built.messages)
+        items = []
+        for i, (subject, payload) in enumerate(built.messages, start=1):
+            headers = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}
+            if i == 1:
+                # the whole batch is stored right after the last message this writer knows of, or not at all
+                headers["Nats-Expected-Last-Sequence"] = str(state.last_seq)
+            if i == n:
+                headers["Nats-Batch-Commit"] = "1"
+            items.append((subject, payload, headers))
+        results = await self.pipeline.publish(items, self.ack_timeout)
         failed = next((r for r in results if isinstance(r, BaseException)), None)
+        commit = results[-1]
+        for span in sends:
+            if failed is not None:
+                spans.end(span, error=failed)
+            else:
+                spans.end(span, {"messaging.nats.stream.sequence": getattr(commit, "seq", 0)})
         if isinstance(failed, PublishRefused):
+            if failed.error.err_code == _WRONG_LAST_SEQUENCE:
+                raise _Moved(
+                    f"Expected the audit append to follow stream seq {state.last_seq}, got {failed}: "
+                    "the stream moved under this writer; reading what it holds now"
+                ) from failed
             raise AuditUnavailable(f"Expected the audit append to be stored, got a refusal: {failed}") from failed
         if failed is not None:
             raise AuditUnavailable(f"Expected the audit append to be acknowledged, got {failed}") from failed
-        acks: list[PubAck] = results  # type: ignore[assignment]  # no exception among them
-        if any(a.duplicate for a in acks):
-            # A pair we did not remember was already in the trail: resynchronise rather than fork the chain.
-            raise AuditUnavailable("Expected new audit records, got a duplicate: the trail moved under the appender")
-        self._last_seq = acks[-1].seq
-        self._synced = (self._last_seq, self.chain.seq, self.chain.head)
-        if self.checkpointer is not None:
-            self.checkpointer.appended(sealed, self.chain.head)
+        if not isinstance(commit, PubAck) or commit.seq != state.last_seq + n or commit.count != n:
+            raise AuditUnavailable(
+                f"Expected the append committed as stream seq {state.last_seq + 1}..{state.last_seq + n}, got {commit}"
+            )
+        self.state = LogState(built.frontier, commit.seq, built.ingest_high)
 
     async def _resume(self) -> None:
-        """Continue the chain after the last stored record and remember the trail's recent pairs.
-
-        After a failed append only what was stored since the last point where the chain and the
-        stream agreed is read (usually nothing, at most a batch), not the trail's whole tail.
-        """
-        try:
-            info = await self.js.stream_info(AUDIT_STREAM)
-        except (TimeoutError, JsError, NatsError) as exc:
-            raise AuditUnavailable(f"Expected the {AUDIT_STREAM} stream, got {exc!r}") from exc
-        last_seq = info.state.last_seq
-        synced = self._synced
-        if synced is not None and info.state.first_seq <= synced[0] + 1 and last_seq >= synced[0]:
-            first = synced[0] + 1
-            chain = AuditChain(synced[1], synced[2])
+        """Read where the log stands now and go on from there (`_resume.resume`)."""
+        fresh = self.state is None
+        state, found = await resume(self.nc, self.key, self.state)  # type: ignore[arg-type]  # checked in start()
+        if fresh:
+            for key in await recent_keys(self.nc, state, RECENT_AUDITED):
+                self._remember(key)
         else:
-            self._recent.clear()
-            chain = AuditChain()
-            first = max(info.state.first_seq, last_seq - RECENT_AUDITED + 1)
-        last = b""
-        if info.state.messages and first <= last_seq:
-            sub = await self.js.subscribe(
-                AUDIT_SUBJECT,
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                config=ConsumerConfig(opt_start_seq=first),
+            for key in found.adopted_keys:
+                self._remember(key)
+        self.state = state
+        self._foreign.extend(found.foreign)
+        if found.foreign:
+            log.error(
+                "foreign messages in the audit stream: noted in a signed incident entry and gone past",
+                stream_seqs=[f.seq for f in found.foreign[:20]],
             )
-            try:
-                for _ in range(last_seq - first + 1):
-                    msg = await sub.next_msg(timeout=5)
-                    rec = AUDIT_DECODER.decode(msg.data)
-                    self._remember(f"{rec.envelope_id}:{rec.recipient}")
-                    last = msg.data
-            except (TimeoutError, JsError, NatsError) as exc:
-                raise AuditUnavailable(f"Expected to read the audit trail back, got {exc!r}") from exc
-            finally:
-                await sub.unsubscribe()
-        self.chain = AuditChain.resume(last) if last else chain
-        self._last_seq = last_seq
-        self._synced = (last_seq, self.chain.seq, self.chain.head)
         self._stale = False
+
+    def _incident(self) -> Incident:
+        listed = self._foreign[:MAX_LISTED]
+        return Incident(
+            at=_dt.datetime.now(_dt.UTC),
+            what="foreign-messages",
+            detail=(
+                f"{len(self._foreign)} message(s) on the audit subjects that this log's writer did not append "
+                f"(stream seq {self._foreign[0].seq}..{self._foreign[-1].seq}); the writer went on after them"
+            ),
+            count=len(self._foreign),
+            stream_seqs=tuple(f.seq for f in listed),
+            found=tuple(
+                f"{f.subject} {hashlib.sha256(f.data).hexdigest() if f.data is not None else '-'} "
+                f"{len(f.data) if f.data is not None else 0}"
+                for f in listed
+            ),
+        )
+
+    async def audited_after(self, ingest_seq: int) -> dict[int, list[AuditRecord]]:
+        """The decisions in the log about records whose ingest sequence is above ``ingest_seq``, by it."""
+        if self._stale or self.state is None:
+            await self._resume()
+        assert self.state is not None
+        return await audited_after(self.nc, self.state, ingest_seq)
 
     def _remember(self, key: str) -> None:
         self._recent[key] = None

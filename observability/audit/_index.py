@@ -1,7 +1,10 @@
-"""An in-memory index over audit records, built while reading them: person queries answer in O(hits).
+"""An in-memory index over the log's decisions, built while reading them: person queries answer in O(hits).
 
 Subjects (keyed pseudonyms) and each filterable field's values map to posting lists of
-positions; times are kept in trail order so a window is two bisections.
+positions; times are kept in log order so a window is two bisections. Incident entries (the
+writer's notes, `Incident`) are not decisions and are left out; `audit verify` reports them.
+Used for an export read whole (`audit query --file`); the broker's log has the persisted
+`IndexStore`.
 """
 
 from __future__ import annotations
@@ -15,16 +18,16 @@ from typing import TypedDict, Unpack
 
 import msgspec
 
-from ._record import AUDIT_DECODER, AuditRecord
+from ._entry import ENTRY_DECODER, AuditRecord
 
-__all__ = ["AuditFilters", "AuditIndex"]
+__all__ = ["INDEX_VIEW", "AuditFilters", "AuditIndex", "IncidentView", "IndexView"]
 
 
-class IndexView(msgspec.Struct, forbid_unknown_fields=False):
-    # What both indexes (this one and the persisted `IndexStore`) keep of a record: unknown
-    # fields are skipped on purpose (a fast partial decode); the full, strict `AuditRecord`
-    # decoder is used for what a query returns.
-    seq: int
+class IndexView(msgspec.Struct, tag="decision", tag_field="kind", forbid_unknown_fields=False):
+    # What both indexes (this one and the persisted `IndexStore`) keep of a decision: unknown
+    # fields are skipped on purpose (a fast partial decode); the full, strict entry decoder is
+    # used for what a query returns.
+    index: int
     at: _dt.datetime
     origin: str
     recipient: str
@@ -34,7 +37,12 @@ class IndexView(msgspec.Struct, forbid_unknown_fields=False):
     subjects: tuple[str, ...] = ()
 
 
-INDEX_VIEW = msgspec.json.Decoder(IndexView)
+class IncidentView(msgspec.Struct, tag="incident", tag_field="kind", forbid_unknown_fields=False):
+    index: int
+    at: _dt.datetime
+
+
+INDEX_VIEW = msgspec.json.Decoder(IndexView | IncidentView)
 
 
 class AuditFilters(TypedDict, total=False):
@@ -73,6 +81,8 @@ class AuditIndex:
 
     def add(self, data: bytes) -> None:
         view = INDEX_VIEW.decode(data)
+        if not isinstance(view, IndexView):
+            return
         i = len(self.records)
         self.records.append(data)
         for s in view.subjects:
@@ -126,5 +136,10 @@ class AuditIndex:
         return out
 
     def query(self, **filters) -> list[AuditRecord]:
-        """The matching records, decoded (strictly) from their stored bytes."""
-        return [AUDIT_DECODER.decode(self.records[i]) for i in self.positions(**filters)]
+        """The matching decisions, decoded (strictly) from their stored bytes."""
+        out = []
+        for i in self.positions(**filters):
+            rec = ENTRY_DECODER.decode(self.records[i])
+            assert isinstance(rec, AuditRecord)  # only decisions are indexed
+            out.append(rec)
+        return out

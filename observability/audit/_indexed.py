@@ -1,190 +1,296 @@
-"""`samband audit query` over the broker: bring the persisted index up to date, look up, fetch the hits.
+"""`samband audit query` over the broker: bring the identity's index up to the newest checkpoint, look up.
 
-Catching up reads only what was appended since the last indexed sequence. Before trusting
-the index it checks, at the join point, that the stream still holds what was indexed: the
-stream starts at seq 1 and reaches at least the last indexed sequence, the stored bytes of
-that sequence still hash to the indexed head, and (if new records follow) the next record's
-``prev`` is that head. Every signed checkpoint not yet seen is checked (signature, and its
-head against the indexed hash at its sequence). The hits are fetched from the AUDIT stream
-by sequence, so what is shown is the stored bytes, and each must hash to what was indexed.
+Catching up reads only what was appended after the checkpoint last indexed, in chunks that end
+at checkpoints, and builds on the index only what holds together under the pinned key: each
+batch's entries hash to its leaf hashes, which extend the indexed frontier to the root its
+checkpoint signs (the oversight); or each leaf-hash tile extends the frontier to the next
+checkpoint's signed root and each entry of the agency's view is the leaf at its index (an
+agency). Whatever does not extend the log is skipped as the writer skips it (foreign); and if
+the log read does not reach its newest checkpoint, or that checkpoint contradicts what was
+indexed (a smaller tree, another root for the same size), the query gives no answer
+(`TrailProblem`) rather than one that could be incomplete.
 
-Anything that does not hold raises `TrailProblem` (kind, sequence, what): the query gives no
-answer rather than one that could be incomplete. See "Query" in docs/audit.md.
+The hits are shown from the index's copy of their exact bytes, each hashed again against its
+indexed leaf hash; ``from_stream`` fetches each hit's bundle from the stream instead (the
+oversight only: an agency may not get messages by sequence).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Callable
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 
+import nats
 from nats.errors import Error as NatsError
 from nats.js.errors import Error as JsError
-from nats.js.errors import NotFoundError
 
-from samband.schemas.layout import AUDIT_CHECKPOINT_STREAM as CHECKPOINT_STREAM
-from samband.schemas.layout import AUDIT_STREAM
+from samband.schemas.layout import (
+    AUDIT_CHECKPOINT_SUBJECT,
+    AUDIT_LOG_SUBJECT,
+    AUDIT_STREAM,
+    AUDIT_TREE_SUBJECT,
+    audit_consumer_names,
+    identity_agency,
+    view_subject,
+)
 
-from ..bus import StreamGap, fetch_seqs, read_range
-from ._checkpoint import CHECKPOINT_DECODER, checkpoint_signature_ok
-from ._errors import AuditUnavailable, reading
+from ..bus import ReadError, direct_get, read_range
+from ._bundle import decode_bundle, decode_tree, decode_view
+from ._checkpoint import open_checkpoint
+from ._errors import AuditUnavailable, BundleError, NoteError, reading
+from ._note import Verifier
+from ._resume import consistent
 from ._store import IndexMoved, IndexStore, TrailProblem
+from ._stream import scan
+from ._tree import leaf_hash, leaf_hashes
+from ._verify import claimed_index
 
 __all__ = ["CHUNK", "catch_up", "indexed_query"]
 
-CHUNK = 50_000  # records read and indexed per transaction (a cut-short build resumes from the last)
-_FETCH_ONE_BY_ONE = 2000  # more hits than this are read as one range instead of one get each
+CHUNK = 250_000  # entries read and indexed per transaction (a cut-short build resumes from the last)
 
 
-async def _info(js, stream: str):
+def _scope(identity: str) -> tuple[str | None, tuple[str, ...]]:
+    agency = identity_agency(identity) if identity.startswith("auditor-") else None
+    return agency, audit_consumer_names(identity) if agency else ()
+
+
+async def catch_up(
+    nc: nats.NATS, store: IndexStore, verifier: Verifier, identity: str, progress: Callable | None = None
+) -> int:
+    """Index what was appended since the index's last checkpoint; how many entries were added."""
+    with reading(), _no_gc():
+        return await _catch_up(nc, store, verifier, identity, progress)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic collector off while a build allocates a row tuple per entry: it found no cycles to
+    free there and cost ~10% of reading a million entries into the index (`samband bench audit`)."""
+    was = gc.isenabled()
+    gc.disable()
     try:
-        return await js.stream_info(stream)
-    except NotFoundError:
-        return None
-    except (TimeoutError, JsError, NatsError) as exc:
-        raise AuditUnavailable(f"cannot read stream {stream}: {exc!r}") from exc
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
-async def catch_up(nc, store: IndexStore, public_key=None, progress: Callable[[int, int], None] | None = None) -> int:
-    """Index what was appended since ``store.last_seq``; returns how many records were added."""
-    with reading():
-        return await _catch_up(nc, store, public_key, progress)
-
-
-async def _catch_up(nc, store: IndexStore, public_key, progress: Callable[[int, int], None] | None) -> int:
-    js = nc.jetstream()
-    indexed = store.last_seq
-    # one round trip for the three questions
-    cp_info, info, stored_last = await asyncio.gather(
-        _info(js, CHECKPOINT_STREAM),
-        _info(js, AUDIT_STREAM),
-        fetch_seqs(nc, AUDIT_STREAM, [indexed] if indexed else []),
-    )
-    if info is None:
-        raise AuditUnavailable(f"cannot read stream {AUDIT_STREAM}: it does not exist")
-    first, last = info.state.first_seq, info.state.last_seq
-    created = info.created.isoformat() if info.created else ""
-    if indexed and store.stream_created and created and created != store.stream_created:
+async def _catch_up(nc, store: IndexStore, verifier: Verifier, identity: str, progress) -> int:
+    newest = await direct_get(nc, AUDIT_STREAM, last_by_subj=AUDIT_CHECKPOINT_SUBJECT)
+    if newest is None:
+        return 0
+    where = f"stream seq {newest.seq}"
+    try:
+        cp, _ = open_checkpoint(newest.data, verifier)
+    except NoteError as exc:
+        raise TrailProblem("bad-checkpoint", where, f"the newest checkpoint: {exc}") from exc
+    if cp.size < store.size or (cp.size == store.size and cp.root != store.root):
         raise TrailProblem(
-            "removed",
-            1,
-            f"the {AUDIT_STREAM} stream was created anew ({created}) since it was indexed "
-            f"(created {store.stream_created}): the {indexed} records indexed are not in it",
+            "truncated-tail" if cp.size < store.size else "altered",
+            where,
+            f"the newest checkpoint vouches for {cp.size} entries (root {cp.root_b64()}); "
+            f"{store.size} were indexed with root {store.root.hex() if store.root else '-'}",
         )
-    if info.state.messages and first != 1:
-        raise TrailProblem(
-            "removed", 1, f"the {AUDIT_STREAM} stream starts at seq {first}: seq 1..{first - 1} are gone"
-        )
-    if last < indexed:
-        raise TrailProblem(
-            "removed",
-            last + 1,
-            f"the {AUDIT_STREAM} stream ends at seq {last} but seq 1..{indexed} "
-            f"were indexed: seq {last + 1}..{indexed} are gone",
-        )
-    if indexed:
-        stored = stored_last[indexed]
-        if stored is None:
+    agency, names = _scope(identity)
+    if agency is None:  # the oversight may see the stream's state: a log cut at the front is named
+        try:
+            first = (await nc.jetstream().stream_info(AUDIT_STREAM)).state.first_seq
+        except (TimeoutError, JsError, NatsError) as exc:
+            raise AuditUnavailable(f"Expected to read stream {AUDIT_STREAM}, got {exc!r}") from exc
+        if first > 1:
             raise TrailProblem(
-                "removed", indexed, f"seq {indexed}, the last one indexed, is not in the {AUDIT_STREAM} stream"
-            )
-        if hashlib.sha256(stored).hexdigest() != store.head:
-            raise TrailProblem(
-                "altered", indexed, f"the stored bytes of seq {indexed} no longer hash to the head indexed"
-            )
-    elif created:
-        store.note_stream(created)
+                "truncated-front", "stream seq 1", f"the {AUDIT_STREAM} stream starts at seq {first}: "
+                f"seq 1..{first - 1} are gone"
+            )  # fmt: skip
+    if cp.size == store.size:
+        return 0
+    # chunks that end at checkpoints: the checkpoints (small) are read first to choose the ends
+    ends = await _read(nc, store.stream_seq + 1, newest.seq, [AUDIT_CHECKPOINT_SUBJECT], names)
+    ranges, start, base = [], store.stream_seq + 1, store.size
+    for seq, _, data in ends:
+        size = _size_of(data)
+        if size - base >= CHUNK and seq < newest.seq:
+            ranges.append((start, seq))
+            start, base = seq + 1, size
+    ranges.append((start, newest.seq))
+    main = [AUDIT_LOG_SUBJECT, AUDIT_TREE_SUBJECT, AUDIT_CHECKPOINT_SUBJECT]
+    subjects = [view_subject(agency), AUDIT_TREE_SUBJECT, AUDIT_CHECKPOINT_SUBJECT] if agency else main
+    # The next chunk is read while this one is checked and indexed in a thread: the broker reads
+    # its store meanwhile (a third of a cold build's time went to waiting for it).
     added = 0
-    while store.last_seq < last:
-        start = store.last_seq + 1
-        stop = min(last, start + CHUNK - 1)
-        try:
-            records = await read_range(nc, AUDIT_STREAM, start, stop)
-        except StreamGap as exc:
-            raise TrailProblem("removed", exc.seq, str(exc)) from exc
-        try:
-            store.add(start, records)  # checks the link to the head indexed, then every link after it
-        except IndexMoved:
-            store.reload()  # another query indexed these meanwhile; go on from where it got
-            continue
-        added += len(records)
-        if progress and last - indexed > CHUNK:  # only a long build says how far it got
-            progress(store.last_seq, last)
-    if cp_info is not None and cp_info.state.last_seq >= store.checkpoint_next:
-        await _check_checkpoints(nc, store, public_key, cp_info.state.last_seq)
+    pending = asyncio.ensure_future(_read(nc, *ranges[0], subjects, names))
+    try:
+        for k, (lo, hi) in enumerate(ranges):
+            msgs = await pending
+            if k + 1 < len(ranges):
+                pending = asyncio.ensure_future(_read(nc, *ranges[k + 1], subjects, names))
+            try:
+                if agency is None:
+                    added += await asyncio.to_thread(_add_log, store, verifier, msgs, lo - 1, hi)
+                else:
+                    added += await asyncio.to_thread(_add_view, store, verifier, msgs)
+            except IndexMoved:  # another query indexed meanwhile: go on from where it got
+                store.reload()
+                return added + await _catch_up(nc, store, verifier, identity, progress)
+            if progress and cp.size - added > CHUNK:  # only a long build says how far it got
+                progress(store.size, cp.size)
+    finally:
+        if not pending.done():
+            pending.cancel()
+    if store.size != cp.size:
+        raise TrailProblem(
+            "altered",
+            f"entry {store.size}",
+            f"the log read holds together up to entry {store.size}, not up to its newest checkpoint "
+            f"({cp.size} entries): `samband audit verify` names what is wrong",
+        )
     return added
 
 
-async def _check_checkpoints(nc, store: IndexStore, public_key, last: int) -> None:
+async def _read(nc, start: int, last: int, subjects: list[str], names: tuple[str, ...]) -> list:
+    """Messages on ``subjects`` in stream order. A scoped identity may only filter one subject per
+    consumer (its permissions name the filter), so it reads each apart and the reads are merged."""
     try:
-        stored = await read_range(nc, CHECKPOINT_STREAM, store.checkpoint_next, last)
-    except StreamGap as exc:
-        raise TrailProblem("bad-checkpoint", -1, str(exc)) from exc
-    for n, data in enumerate(stored, start=store.checkpoint_next):
+        if not names or len(subjects) == 1:
+            return await read_range(nc, AUDIT_STREAM, start, last, with_seqs=True, subjects=subjects, names=names)
+        parts = [
+            await read_range(nc, AUDIT_STREAM, start, last, with_seqs=True, subjects=[s], names=names) for s in subjects
+        ]
+    except ReadError as exc:
+        raise AuditUnavailable(str(exc)) from exc
+    return sorted((m for part in parts for m in part), key=lambda m: m[0])
+
+
+def _size_of(note: bytes) -> int:
+    try:
+        return int(note.split(b"\n", 2)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _add_log(store: IndexStore, verifier: Verifier, msgs: list, after: int, stop: int) -> int:
+    batches, _foreign = scan(msgs, after)
+    frontier = store.frontier
+    rows: list[tuple[int, bytes, int]] = []
+    leaves: list[bytes] = []
+    last_seq, root = store.stream_seq, store.root
+    for b in batches:
+        tree = consistent(frontier, b, verifier)
+        if tree is None:
+            continue  # does not extend the log: skipped, as the writer skipped it
+        rows.extend((seq, data, off) for seq, (data, off) in zip(b.part_seqs, b.parts, strict=True))
+        leaves.extend(b.leaves)
+        frontier, last_seq, root = tree, b.last_seq, tree.root()
+    added = frontier.size - store.size
+    if rows:
+        store.add(
+            rows,
+            size=frontier.size,
+            root=root,
+            frontier=frontier,
+            stream_seq=max(last_seq, stop),
+            origin=verifier.name,
+            leaves=leaves,
+        )
+    return added if rows else 0
+
+
+def _add_view(store: IndexStore, verifier: Verifier, msgs: list) -> int:
+    """An agency's chunk: tiles extend the frontier to each checkpoint; view entries must be those leaves."""
+    frontier = store.frontier.copy()
+    leaves: list[bytes] = []
+    pending: list[tuple[int, bytes, list[bytes]]] = []
+    rows: list[tuple[int, bytes, list[bytes]]] = []
+    root, committed_leaves, last_seq = store.root, 0, store.stream_seq
+    for seq, subject, data in msgs:
         try:
-            cp = CHECKPOINT_DECODER.decode(data)
-        except ValueError as exc:
-            raise TrailProblem("bad-checkpoint", -1, f"checkpoint #{n} cannot be read: {exc}") from exc
-        if public_key is not None and not checkpoint_signature_ok(cp, public_key):
-            raise TrailProblem(
-                "bad-checkpoint", cp.seq, f"checkpoint at seq {cp.seq} (head {cp.head[:16]}…) has a bad signature"
-            )
-        digest = store.sha256(cp.seq)
-        if digest is None:
-            # signed after we read AUDIT's state (its record is there, just not indexed yet: it
-            # is checked next time), or its record is gone
-            info = await _info(nc.jetstream(), AUDIT_STREAM)
-            if info is not None and info.state.last_seq >= cp.seq:
-                return
-            raise TrailProblem(
-                "removed",
-                store.last_seq + 1,
-                f"a signed checkpoint vouches for seq {cp.seq} but the {AUDIT_STREAM} stream ends "
-                f"at seq {info.state.last_seq if info else 0}",
-            )
-        if digest.hex() != cp.head:
-            raise TrailProblem(
-                "altered",
-                cp.seq,
-                f"the chain indexed does not meet the signed checkpoint at seq {cp.seq}: it was rewritten before it",
-            )
-        store.checked_checkpoint(n)
+            if subject == AUDIT_TREE_SUBJECT:
+                tile = decode_tree(data)
+                if tile.first != frontier.size:
+                    continue  # not the next leaves of this log: foreign
+                frontier.extend(tile.leaves)
+                leaves.extend(tile.leaves)
+            elif subject == AUDIT_CHECKPOINT_SUBJECT:
+                cp, _ = open_checkpoint(data, verifier)
+                if (cp.size, cp.root) != (frontier.size, frontier.root()):
+                    continue
+                rows.extend(pending)
+                pending, root, committed_leaves, last_seq = [], cp.root, len(leaves), seq
+            else:
+                _, lines = decode_view(data)
+                pending.append((seq, data, lines))
+        except (BundleError, NoteError):
+            continue
+    base = store.size
+    for seq, _, lines in rows:
+        for line in lines:
+            i = claimed_index(line)
+            if i is None or not base <= i < base + committed_leaves:
+                raise TrailProblem("altered", f"stream seq {seq}", "an entry in the view that the tree does not hold")
+            if leaf_hash(line) != leaves[i - base]:
+                raise TrailProblem("altered", f"entry {i}", "the view's copy is not the entry the log holds there")
+    if committed_leaves:
+        tree = store.frontier.copy()
+        tree.extend(leaves[:committed_leaves])
+        bundles = [(seq, data, data.index(b"\n") + 1) for seq, data, _ in rows]
+        store.add(
+            bundles, size=tree.size, root=root, frontier=tree, stream_seq=last_seq, origin=verifier.name,
+            leaves=leaves[:committed_leaves],
+        )  # fmt: skip
+    return sum(len(lines) for _, _, lines in rows)
 
 
 async def indexed_query(
-    nc, store: IndexStore, public_key=None, progress=None, *, from_stream: bool = False, **filters
+    nc: nats.NATS,
+    store: IndexStore,
+    verifier: Verifier,
+    identity: str,
+    progress: Callable | None = None,
+    *,
+    from_stream: bool = False,
+    **filters,
 ) -> list[bytes]:
-    """The stored bytes of every record matching ``filters`` (see `IndexStore.find`), in trail order:
-    the copies taken when indexing, or with ``from_stream`` fetched from the AUDIT stream now."""
-    await catch_up(nc, store, public_key, progress)
-    with reading():
-        return await _fetch_hits(nc, store, from_stream, filters)
-
-
-async def _fetch_hits(nc, store: IndexStore, from_stream: bool, filters) -> list[bytes]:
-    hits = store.find(copies=not from_stream, **filters)
+    """The exact bytes of every decision matching ``filters`` (see `IndexStore.find`), in log order."""
+    await catch_up(nc, store, verifier, identity, progress)
+    hits = store.find(**filters)
     if not hits:
         return []
     if from_stream:
-        seqs = [seq for seq, _, _ in hits]
-        if len(seqs) <= _FETCH_ONE_BY_ONE:
-            found = await fetch_seqs(nc, AUDIT_STREAM, seqs)
-        else:
+        with reading():
+            data = await _from_stream(nc, hits)
+    else:
+        data = store.read(hits)
+    expected = store.leaf_hashes_at([h[0] for h in hits])
+    got = leaf_hashes(data)
+    for (idx, *_), want, have in zip(hits, expected, got, strict=True):
+        if want != have:
+            where = f"in the {AUDIT_STREAM} stream" if from_stream else "in the index's copy"
+            raise TrailProblem("altered", f"entry {idx}", f"its stored bytes {where} are not the leaf indexed")
+    return data
+
+
+async def _from_stream(nc, hits: list[tuple[int, int, int, int]]) -> list[bytes]:
+    bundles: dict[int, dict[int, bytes]] = {}
+    for _, seq, _, _ in hits:
+        if seq in bundles:
+            continue
+        m = await direct_get(nc, AUDIT_STREAM, seq=seq)
+        found: dict[int, bytes] = {}
+        if m is not None:
             try:
-                span = await read_range(nc, AUDIT_STREAM, seqs[0], seqs[-1])
-            except StreamGap as exc:
-                raise TrailProblem("removed", exc.seq, str(exc)) from exc
-            found = {s: span[s - seqs[0]] for s in seqs}
-        hits = [(seq, digest, found.get(seq)) for seq, digest, _ in hits]
-    where = f"in the {AUDIT_STREAM} stream" if from_stream else "in the index's copy"
+                head, entries = decode_bundle(m.data)
+                found = {head.first + k: e for k, e in enumerate(entries)}
+            except BundleError:
+                pass
+        bundles[seq] = found
     out = []
-    sha = hashlib.sha256
-    for seq, digest, data in hits:
-        if data is None:
-            raise TrailProblem("removed", seq, f"seq {seq} was indexed but is not in the {AUDIT_STREAM} stream")
-        if sha(data).digest() != digest:
+    for idx, seq, _, _ in hits:
+        if idx not in bundles[seq]:
             raise TrailProblem(
-                "altered", seq, f"the stored bytes of seq {seq} {where} no longer hash to what was indexed"
+                "removed", f"entry {idx}", f"it was indexed from stream seq {seq}, which no longer has it"
             )
-        out.append(data)
+        out.append(bundles[seq][idx])
     return out

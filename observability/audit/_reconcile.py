@@ -1,4 +1,4 @@
-"""Reconcile what the router delivered (allow audit records) with what recipients say they wrote (receipts)."""
+"""Reconcile what the router delivered (allow entries of the log) with what recipients say they wrote (receipts)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 
 from samband.schemas import Receipt
 
-from ._record import AUDIT_DECODER
+from ._entry import ENTRY_DECODER, AuditRecord
 
 __all__ = ["Gap", "Reconciliation", "reconcile"]
 
@@ -39,7 +39,7 @@ class Reconciliation:
         return not self.gaps
 
 
-def reconcile(audit_records: Iterable[bytes], receipts: Iterable[tuple[str, bytes]]) -> Reconciliation:
+def reconcile(entries: Iterable[bytes], receipts: Iterable[tuple[str, bytes]]) -> Reconciliation:
     """``receipts`` are (subject, payload) from the RECEIPTS stream, subject ``receipt.<agency>.<...>``.
 
     The recipient is the agency in the subject (set by the server from its account), never the
@@ -47,9 +47,9 @@ def reconcile(audit_records: Iterable[bytes], receipts: Iterable[tuple[str, byte
     """
     out = Reconciliation()
     expected: dict[tuple[str, str], str | None] = {}
-    for data in audit_records:
-        rec = AUDIT_DECODER.decode(data)
-        if rec.decision == "allow" and rec.recipient != "-":
+    for data in entries:
+        rec = ENTRY_DECODER.decode(data)
+        if isinstance(rec, AuditRecord) and rec.decision == "allow" and rec.recipient != "-":
             expected[(rec.envelope_id, rec.recipient)] = rec.delivered_sha256
     out.delivered = len(expected)
     seen: set[tuple[str, str]] = set()

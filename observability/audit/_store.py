@@ -1,80 +1,92 @@
-"""The persisted audit index: one sqlite3 file in the state directory, grown record by record.
+"""The persisted query index: a directory per identity in the state directory, grown batch by batch.
 
-Why sqlite3: it is in the standard library (nothing to install on an auditor's machine), one
-file, transactional (a build cut short keeps every batch it committed and resumes there),
-safe with two `samband audit query` at once (WAL, one writer), and a person query is one
-primary-key range scan. It holds what finds a record (sequence, time, the filterable fields,
-the subjects' pseudonyms), each record's sha256, and a copy of its exact stored bytes as
-read from the stream (table ``stored``): a query shows those bytes, checked against the
-hash, without asking the broker for each hit (see "Query" in docs/audit.md for why).
+``<state>/audit-index/<identity>/``, 0700:
 
-Records are added only where they continue the chain from the last one indexed (each
-``prev`` is the hash of the one before, the first ``GENESIS``) and their sequence follows;
-anything else raises `TrailProblem` and nothing of that batch is kept.
+* ``entries.dat``: the exact stored bytes of every entry indexed, appended (the copy a query
+  shows, checked against its leaf hash), one per line;
+* ``leaves.dat``: the leaf hash of every entry of the log, 32 bytes each, by index;
+* ``index.sqlite3``: where each entry is (``entries``: index, time, the combination of its
+  filterable fields, its bundle's stream sequence, offset and length in ``entries.dat``), who
+  it is about (``postings``: per subject pseudonym, the indexes, as one array), and how far it
+  is indexed (``meta``: tree size, root, the frontier to extend it, the stream sequence of that
+  checkpoint, the committed lengths of both files).
+
+Why sqlite3 and two flat files: in the standard library (nothing to install on an auditor's
+machine); transactional, so a build cut short keeps what it committed (the files are cut back
+to the lengths the last commit recorded) and resumes there; a person query is one primary-key
+lookup and one range read; appending a million entries is sequential writes plus one row
+each, which is what keeps reading 1M entries into it within seconds (`samband bench audit`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import os
 import sqlite3
+from array import array
 from pathlib import Path
 from typing import Unpack
 
-import msgspec
-
 from ._errors import AuditError
-from ._index import INDEX_VIEW, AuditFilters
-from ._record import GENESIS, PREV_SLICE
+from ._index import INDEX_VIEW, AuditFilters, IndexView
+from ._tree import CompactRange
 
-__all__ = ["FIELDS", "INDEX_FILE", "IndexMoved", "IndexStore", "TrailProblem"]
+__all__ = ["FIELDS", "FORMAT", "IndexMoved", "IndexStore", "TrailProblem", "index_dir"]
 
-INDEX_FILE = "audit-index.sqlite3"
-FORMAT = "samband-audit-index/2"
+FORMAT = "samband-audit-index/3"
 FIELDS = ("origin", "recipient", "region", "operation", "decision")
+_INCIDENT = ("-", "-", "-", "-", "incident")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS vals (
-    id INTEGER PRIMARY KEY, field TEXT NOT NULL, value TEXT NOT NULL, UNIQUE (field, value)
-);
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY, at REAL NOT NULL, origin INTEGER NOT NULL, recipient INTEGER NOT NULL,
-    region INTEGER NOT NULL, operation INTEGER NOT NULL, decision INTEGER NOT NULL, sha256 BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS subjects (
-    subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (subject, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stored (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS combos (
+    id INTEGER PRIMARY KEY, origin TEXT NOT NULL, recipient TEXT NOT NULL, region TEXT NOT NULL,
+    operation TEXT NOT NULL, decision TEXT NOT NULL, UNIQUE (origin, recipient, region, operation, decision));
+CREATE TABLE IF NOT EXISTS entries (
+    idx INTEGER PRIMARY KEY, at REAL NOT NULL, combo INTEGER NOT NULL, seq INTEGER NOT NULL,
+    off INTEGER NOT NULL, len INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS postings (subject TEXT PRIMARY KEY, idxs BLOB NOT NULL);
 """
-_TABLES = ("meta", "vals", "records", "subjects", "stored")
+_TABLES = ("meta", "combos", "entries", "postings")
+
+
+def index_dir(state_dir: Path, identity: str) -> Path:
+    return Path(state_dir) / "audit-index" / identity
 
 
 class TrailProblem(AuditError):
-    """The trail no longer holds what was indexed, or does not chain: no answer can be vouched for."""
+    """The log no longer holds what was indexed, or does not hold together: no answer can be vouched for."""
 
-    def __init__(self, kind: str, seq: int, detail: str) -> None:
-        super().__init__(f"FAILED at seq {seq}: {kind}: {detail}")
-        self.kind, self.seq, self.detail = kind, seq, detail
+    def __init__(self, kind: str, where: str, detail: str) -> None:
+        super().__init__(f"FAILED at {where}: {kind}: {detail}")
+        self.kind, self.where, self.detail = kind, where, detail
+
+
+class IndexMoved(Exception):
+    """Another process indexed meanwhile (the caller reloads and goes on)."""
 
 
 class IndexStore:
-    """The index file: ``last_seq``/``head`` say how far the verified chain has been indexed."""
+    """One identity's index: ``size``/``root``/``frontier`` say how far the verified log is indexed."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        fresh = not self.path.exists()
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        if fresh:
-            os.chmod(self.path, 0o600)  # pseudonyms are personal data too
+        self.path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)  # pseudonyms are personal data too
+        # one user at a time, but not always the same thread: a build indexes in a worker thread
+        self.db = sqlite3.connect(
+            self.path / "index.sqlite3", timeout=60, isolation_level=None, check_same_thread=False
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: the subjects tree grows by random inserts
+        self.db.execute("PRAGMA cache_size=-65536")
         self.db.executescript(_SCHEMA)
         if self._meta("format", FORMAT) != FORMAT:
-            # an index of another version of samband: it is only a cache of the trail, so it
-            # is built again (from the trail, checking it as always)
+            # an index of another version of samband: only a cache of the log, so built again
             self.db.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in _TABLES) + _SCHEMA)
             self._meta("format", FORMAT)
+            for name in ("entries.dat", "leaves.dat"):
+                (self.path / name).unlink(missing_ok=True)
         self.reload()
 
     # ---- state ---------------------------------------------------------------------------
@@ -89,15 +101,24 @@ class IndexStore:
         self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
 
     def reload(self) -> None:
-        self.last_seq = int(self._meta("last_seq") or 0)
-        self.head = self._meta("head") or GENESIS
-        self.checkpoint_next = int(self._meta("checkpoint_next") or 1)  # next AUDIT_CHECKPOINTS stream seq to check
-        self.checkpoints = int(self._meta("checkpoints") or 0)
-        self.stream_created = self._meta("stream_created")
-        self._ids: dict[str, dict[str, int]] = {f: {} for f in FIELDS}
-        self._combos: dict[tuple[str, ...], tuple[int, ...]] = {}
-        for id_, field, value in self.db.execute("SELECT id, field, value FROM vals"):
-            self._ids[field][value] = id_
+        self.size = int(self._meta("size") or 0)
+        self.stream_seq = int(self._meta("stream_seq") or 0)
+        self.root = base64.b64decode(self._meta("root") or "")
+        hashes = [base64.b64decode(h) for h in (self._meta("frontier") or "").split(",") if h]
+        self.frontier = CompactRange(self.size, hashes)
+        self.origin = self._meta("origin") or ""
+        self.data_len = int(self._meta("data_len") or 0)
+        self.leaves_len = int(self._meta("leaves_len") or 0)
+        self.count = int(self._meta("count") or 0)
+        self._combos: dict[tuple[str, ...], int] = {}
+        for row in self.db.execute("SELECT id, origin, recipient, region, operation, decision FROM combos"):
+            self._combos[tuple(row[1:])] = row[0]
+        # what the last commit did not cover is cut off: a build cut short resumes from there
+        for name, length in (("entries.dat", self.data_len), ("leaves.dat", self.leaves_len)):
+            f = self.path / name
+            with open(f, "ab") as fh:
+                if fh.tell() > length:
+                    fh.truncate(length)
 
     def close(self) -> None:
         self.db.close()
@@ -108,130 +129,167 @@ class IndexStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def note_stream(self, created: str) -> None:
-        self._set(stream_created=created)
-        self.stream_created = created
-
     # ---- growing -------------------------------------------------------------------------
-    def add(self, first_seq: int, records: list[bytes]) -> None:
-        """Index ``records`` (stored bytes of seq ``first_seq``, ``first_seq + 1``, ...), which must
-        continue the chain from ``head``; one transaction, nothing kept if any link fails."""
-        if not records:
-            return
-        if first_seq != self.last_seq + 1:
-            raise ValueError(f"Expected records from seq {self.last_seq + 1}, got from seq {first_seq}")
+    def add(
+        self,
+        bundles: list[tuple[int, bytes, int]],
+        *,
+        size: int,
+        root: bytes,
+        frontier: CompactRange,
+        stream_seq: int,
+        origin: str,
+        leaves: list[bytes],
+    ) -> None:
+        """Index the entries of ``bundles`` (the stream sequence they were read at, the message, the
+        offset of its first entry; entries one per line) and append ``leaves`` (the log's next leaf
+        hashes); the log is then indexed up to ``size``. One transaction.
+
+        Each bundle's entries are decoded in place and copied to ``entries.dat`` with one write per
+        bundle, never cut out one by one (`samband bench audit`: reading a million entries into the
+        index is measured against a target)."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            if int(self._meta("last_seq") or 0) != self.last_seq:
+            if int(self._meta("size") or 0) != self.size:
                 raise IndexMoved()
-            new = hashlib.sha256().copy
-            decode = INDEX_VIEW.decode
-            combos, code = self._combos, self._code
+            decode, combos, code = INDEX_VIEW.decode, self._combos, self._code
             rows: list[tuple] = []
-            subjects: list[tuple[str, int]] = []
-            copies: list[tuple[int, bytes]] = []
-            row, subject, copy = rows.append, subjects.append, copies.append
-            head = self.head.encode()
-            seq = first_seq
-            for data in records:
-                if data[PREV_SLICE] != head:
-                    raise self._problem(records, first_seq)
-                try:
-                    v = decode(data)
-                except msgspec.DecodeError:
-                    raise self._problem(records, first_seq) from None
-                if v.seq != seq:
-                    raise self._problem(records, first_seq)
-                h = new()
-                h.update(data)
-                digest = h.digest()
-                head = digest.hex().encode()
-                key = (v.origin, v.recipient, v.region, v.operation, v.decision)
-                coded = combos.get(key) or code(key)
-                row((seq, v.at.timestamp(), *coded, digest))
-                copy((seq, data))
-                for s in v.subjects:
-                    subject((s, seq))
-                seq += 1
-            db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            subjects.sort()  # in key order: the tree is walked once per batch, not once per row
-            db.executemany("INSERT INTO subjects VALUES (?, ?)", subjects)
-            db.executemany("INSERT INTO stored VALUES (?, ?)", copies)
-            self._set(last_seq=seq - 1, head=head.decode())
+            posting: dict[str, list[int]] = {}
+            off, count = self.data_len, self.count
+            with open(self.path / "entries.dat", "ab") as f:
+                for seq, data, start in bundles:
+                    mv, find, pos = memoryview(data), data.find, start
+                    base = off - start
+                    while True:
+                        end = find(b"\n", pos)
+                        stop = len(data) if end < 0 else end
+                        view = decode(mv[pos:stop])
+                        if isinstance(view, IndexView):
+                            key = (view.origin, view.recipient, view.region, view.operation, view.decision)
+                            for s in view.subjects:
+                                posting.setdefault(s, []).append(view.index)
+                        else:
+                            key = _INCIDENT
+                        combo = combos.get(key) or code(key)
+                        rows.append((view.index, view.at.timestamp(), combo, seq, base + pos, stop - pos))
+                        count += 1
+                        if end < 0:
+                            break
+                        pos = end + 1
+                    f.write(mv[start:])
+                    f.write(b"\n")
+                    off += len(data) - start + 1
+            with open(self.path / "leaves.dat", "ab") as f:
+                f.write(b"".join(leaves))
+            db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._post(posting)
+            self._set(
+                size=size,
+                root=base64.b64encode(root).decode(),
+                frontier=",".join(base64.b64encode(h).decode() for h in frontier.hashes),
+                stream_seq=stream_seq,
+                origin=origin,
+                data_len=off,
+                leaves_len=self.leaves_len + 32 * len(leaves),
+                count=count,
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             self.reload()
             raise
-        self.last_seq, self.head = seq - 1, head.decode()
+        self.reload()
 
-    def _code(self, key: tuple[str, ...]) -> tuple[int, ...]:
-        """The value ids of one combination of field values, adding the values not seen yet."""
-        coded: list[int] = []
-        for field, value in zip(FIELDS, key, strict=True):
-            col = self._ids[field]
-            id_ = col.get(value)
-            if id_ is None:
-                rowid = self.db.execute("INSERT INTO vals (field, value) VALUES (?, ?)", (field, value)).lastrowid
-                assert rowid is not None  # an INSERT into a rowid table always has one
-                id_ = col[value] = rowid
-            coded.append(id_)
-        self._combos[key] = tuple(coded)
-        return self._combos[key]
+    def _post(self, posting: dict[str, list[int]]) -> None:
+        """Append each subject's new indexes to its posting list (one row per subject)."""
+        if not posting:
+            return
+        have: dict[str, bytes] = {}
+        keys = list(posting)
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            sql = f"SELECT subject, idxs FROM postings WHERE subject IN ({','.join('?' * len(part))})"
+            have.update(self.db.execute(sql, part).fetchall())
+        rows = []
+        for s, idxs in posting.items():
+            arr = array("Q", have.get(s, b""))
+            arr.extend(idxs)
+            rows.append((s, arr.tobytes()))
+        self.db.executemany("INSERT OR REPLACE INTO postings VALUES (?, ?)", rows)
 
-    def _problem(self, records: list[bytes], first_seq: int) -> TrailProblem:
-        from ._verify import locate
-
-        p = locate(records, self.head.encode(), first_seq)
-        return TrailProblem(p.kind, p.seq, p.detail)
-
-    def checked_checkpoint(self, stream_seq: int) -> None:
-        """AUDIT_CHECKPOINTS up to ``stream_seq`` were checked against the index."""
-        self.checkpoints += 1
-        self._set(checkpoint_next=stream_seq + 1, checkpoints=self.checkpoints)
-        self.checkpoint_next = stream_seq + 1
+    def _code(self, key: tuple[str, ...]) -> int:
+        rowid = self.db.execute(
+            "INSERT INTO combos (origin, recipient, region, operation, decision) VALUES (?, ?, ?, ?, ?)", key
+        ).lastrowid
+        assert rowid is not None
+        self._combos[key] = rowid
+        return rowid
 
     # ---- asking --------------------------------------------------------------------------
-    def sha256(self, seq: int) -> bytes | None:
-        row = self.db.execute("SELECT sha256 FROM records WHERE seq = ?", (seq,)).fetchone()
-        return row[0] if row else None
+    def leaf_hashes_at(self, indexes: list[int]) -> list[bytes | None]:
+        """The leaf hash of each index as indexed (None: not indexed)."""
+        out: list[bytes | None] = []
+        with open(self.path / "leaves.dat", "rb") as f:
+            for i in indexes:
+                if 0 <= i < self.leaves_len // 32:
+                    f.seek(32 * i)
+                    out.append(f.read(32))
+                else:
+                    out.append(None)
+        return out
 
-    def find(self, *, copies: bool = True, **filters: Unpack[AuditFilters]) -> list[tuple[int, bytes, bytes | None]]:
-        """(seq, sha256, stored bytes or None without ``copies``) of the records matching every
-        filter given, in trail order."""
+    def leaves(self) -> list[bytes]:
+        data = (self.path / "leaves.dat").read_bytes()[: self.leaves_len]
+        return [data[i : i + 32] for i in range(0, len(data), 32)]
+
+    def find(self, **filters: Unpack[AuditFilters]) -> list[tuple[int, int, int, int]]:
+        """(index, bundle stream seq, offset, length) of the decisions matching every filter, in log order."""
         subject, since, until = filters.get("subject"), filters.get("since"), filters.get("until")
-        origin, recipient, region = filters.get("origin"), filters.get("recipient"), filters.get("region")
-        operation, decision = filters.get("operation"), filters.get("decision")
-        where: list[str] = []
+        where: list[str] = ["e.combo IN ({})"]
         args: list[object] = []
-        for field, value in zip(FIELDS, (origin, recipient, region, operation, decision)):
-            if value is not None:
-                id_ = self._ids[field].get(value)
-                if id_ is None:
-                    return []
-                where.append(f"r.{field} = ?")
-                args.append(id_)
+        combos = self._matching_combos(filters)
+        if not combos:
+            return []
+        where[0] = where[0].format(",".join("?" * len(combos)))
+        args.extend(combos)
         if since is not None:
-            where.append("r.at >= ?")
+            where.append("e.at >= ?")
             args.append(since.timestamp())
         if until is not None:
-            where.append("r.at <= ?")
+            where.append("e.at <= ?")
             args.append(until.timestamp())
-        data, join = ("c.data", " JOIN stored c ON c.seq = r.seq") if copies else ("NULL", "")
-        if subject is not None:
+        cond = " AND ".join(where)
+        if subject is None:
+            sql = f"SELECT e.idx, e.seq, e.off, e.len FROM entries e WHERE {cond} ORDER BY e.idx"
+            return self.db.execute(sql, args).fetchall()
+        row = self.db.execute("SELECT idxs FROM postings WHERE subject = ?", (subject,)).fetchone()
+        if row is None:
+            return []
+        idxs = array("Q", row[0])
+        out = []
+        for k in range(0, len(idxs), 500):
+            part = list(idxs[k : k + 500])
             sql = (
-                f"SELECT r.seq, r.sha256, {data} FROM subjects s JOIN records r ON r.seq = s.seq{join} "
-                "WHERE s.subject = ?"
+                f"SELECT e.idx, e.seq, e.off, e.len FROM entries e WHERE e.idx IN ({','.join('?' * len(part))}) "
+                f"AND {cond} ORDER BY e.idx"
             )
-            args.insert(0, subject)
-            sql += "".join(f" AND {w}" for w in where)
-        else:
-            sql = f"SELECT r.seq, r.sha256, {data} FROM records r{join}" + (
-                " WHERE " + " AND ".join(where) if where else ""
-            )
-        return self.db.execute(sql + " ORDER BY r.seq", args).fetchall()
+            out.extend(self.db.execute(sql, (*part, *args)).fetchall())
+        return out
 
+    def _matching_combos(self, filters: AuditFilters) -> list[int]:
+        wanted = [filters.get(f) for f in FIELDS]
+        return [
+            cid
+            for key, cid in self._combos.items()
+            if key[4] != "incident" and all(w is None or w == v for w, v in zip(wanted, key, strict=True))
+        ]
 
-class IndexMoved(Exception):
-    """Another process indexed the same records first (the caller reloads and goes on)."""
+    def read(self, hits: list[tuple[int, int, int, int]]) -> list[bytes]:
+        """The stored bytes of ``hits`` from the index's copy."""
+        out = []
+        with open(self.path / "entries.dat", "rb") as f:
+            for _, _, off, length in hits:
+                f.seek(off)
+                out.append(f.read(length))
+        return out

@@ -1,290 +1,364 @@
-"""Verify an audit trail from its stored bytes: the hash chain, the sequence, the signed checkpoints.
+"""Verify the log: recompute the tree from the entries' exact bytes and meet every signed checkpoint.
 
-The fast path never decodes a record: it reads the previous hash at a fixed offset
-(``PREV_SLICE``) and hashes the exact stored bytes. Only when something is wrong does a
-slower pass read sequences to say *what* is wrong and *where*: a record altered,
-removed, reordered or inserted, or a checkpoint whose signature does not hold.
+`verify_log` takes what was read (from the stream, `_reading.py`, or an export, `_export.py`):
+the entries in stored order, the published leaf hashes (indexed by leaf), the checkpoints as
+stored and the foreign messages, and checks with the **pinned** log key only:
+
+1. every checkpoint is a note signed by that key (else ``bad-checkpoint``); two for one size
+   agree; at least one exists;
+2. the size verified is the newest checkpoint's (or the smallest at or above ``size``): entries
+   after it are still being written and are not looked at; fewer entries than it vouches for is
+   ``truncated-tail``;
+3. the fast path: every entry's leaf hash, the tree grown from them, its root at every
+   checkpoint's size equal to the signed root; the published leaf hashes equal to the entries';
+4. otherwise the slow path names the first leaf that is wrong and how: ``altered``,
+   ``removed``, ``reordered``, ``inserted``, ``truncated-front``; by the published leaf
+   hashes where they still meet the checkpoints (each entry's exact place is known), else by
+   what each entry claims (``index``) and the first checkpoint the entries fail to meet.
+
+Foreign messages (`_stream.Foreign`) are named by stream sequence. The result says all of it;
+``str(result)`` is the one line `samband audit verify` prints first.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import msgspec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from samband.schemas.layout import AUDIT_RECORD_PREV as _PREV
-from samband.schemas.layout import AUDIT_RECORD_SEQ_AT
+from ._checkpoint import open_checkpoint
+from ._cosign import verify_cosignatures, witness_of
+from ._errors import NoteError
+from ._note import Verifier
+from ._stream import Foreign
+from ._tree import EMPTY_ROOT, CompactRange, leaf_hashes, line_leaf_hashes
 
-from ._checkpoint import CHECKPOINT_DECODER, Checkpoint, checkpoint_signature_ok
-from ._record import GENESIS
+__all__ = ["LogData", "Problem", "VerifyResult", "choose_target", "cosigned_by", "open_checkpoints", "verify_log"]
 
-__all__ = ["Problem", "VerifyResult", "chain_head", "locate", "record_seq", "verify_bytes"]
 
-_SEQ_AT = AUDIT_RECORD_SEQ_AT
-_LOOKAHEAD = 256  # how far a reordered record is looked for
+class LogData:
+    """What a verifier read: entries in stored order (given, or kept whole in their bundles and cut
+    out only when asked for), the published leaf hashes of leaves ``published_first`` onwards,
+    checkpoints and cosignatures as stored, foreign messages, and why the front is gone, if known."""
+
+    def __init__(
+        self,
+        entries: list[bytes] | None = None,
+        published: list[bytes] | None = None,
+        published_first: int = 0,
+        checkpoints: list[tuple[str, bytes]] | None = None,  # (where it was found, note as stored)
+        cosignatures: list[bytes] | None = None,
+        foreign: list[Foreign] | None = None,
+        front: str = "",
+        parts: list[tuple[bytes, int]] | None = None,  # (bundle, offset of its first entry)
+        counted: int = 0,  # how many entries the bundles' headers say they hold
+    ) -> None:
+        self._entries = entries
+        self.parts = parts or []
+        self.counted = counted
+        self.published = published if published is not None else []
+        self.published_first = published_first
+        self.checkpoints = checkpoints if checkpoints is not None else []
+        self.cosignatures = cosignatures if cosignatures is not None else []
+        self.foreign = foreign if foreign is not None else []
+        self.front = front
+
+    @property
+    def entries(self) -> list[bytes]:
+        if self._entries is None:
+            self._entries = [e for data, off in self.parts for e in data[off:].split(b"\n")]
+        return self._entries
+
+    @entries.setter
+    def entries(self, value: list[bytes]) -> None:
+        self._entries, self.parts = value, []
+
+    def count(self) -> int:
+        return len(self._entries) if self._entries is not None else self.counted
+
+    def leaves(self) -> list[bytes]:
+        """Every entry's leaf hash, in stored order (hashed in place in the bundles when kept whole)."""
+        if self._entries is None:
+            return [h for data, off in self.parts for h in line_leaf_hashes(data, off)]
+        return leaf_hashes(self._entries)
 
 
 @dataclass(frozen=True)
 class Problem:
-    """What is wrong (``altered``, ``removed``, ``reordered``, ``inserted``, ``bad-checkpoint``), from
-    which sequence."""
+    """What is wrong (``kind``) and where: a leaf ``index``, or a stream sequence ``seq``."""
 
     kind: str
-    seq: int
     detail: str
+    index: int | None = None
+    seq: int | None = None
+
+    def __str__(self) -> str:
+        where = f"entry {self.index}" if self.index is not None else f"stream seq {self.seq}" if self.seq else "log"
+        return f"FAILED at {where}: {self.kind}: {self.detail}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class VerifyResult:
-    count: int
-    first_seq: int
-    last_seq: int
-    head: str
-    checkpoints: int
-    problem: Problem | None = None
+    size: int = 0
+    root: bytes = EMPTY_ROOT
+    entries: int = 0
+    checkpoints: int = 0
+    origin: str = ""
+    key_id: str = ""
+    cosigned: dict[str, int] = field(default_factory=dict)  # witness agency -> cosignature time, on `size`
+    signed: dict[int, bytes] = field(default_factory=dict)  # every signed root, by tree size
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None
+        return not self.problems
+
+    @property
+    def problem(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
 
     def __str__(self) -> str:
-        if self.problem is None:
-            if not self.count:
-                return f"OK: empty trail, {self.checkpoints} checkpoints"
-            return (
-                f"OK: {self.count} records (seq {self.first_seq}..{self.last_seq}), head {self.head}, "
-                f"{self.checkpoints} signed checkpoints verified"
-            )
-        p = self.problem
-        return f"FAILED at seq {p.seq}: {p.kind}: {p.detail}"
-
-
-def record_seq(data: bytes) -> int:
-    """A stored record's sequence, read from the bytes (it follows ``prev`` at a fixed offset)."""
-    try:
-        return int(data[_SEQ_AT : data.index(b",", _SEQ_AT)])
-    except ValueError:
-        return -1
-
-
-def _decode_checkpoints(items: Sequence[Checkpoint | bytes]) -> tuple[list[Checkpoint], Problem | None]:
-    out: list[Checkpoint] = []
-    for i, item in enumerate(items):
-        if isinstance(item, Checkpoint):
-            out.append(item)
-            continue
-        try:
-            out.append(CHECKPOINT_DECODER.decode(item))
-        except msgspec.DecodeError as exc:
-            return out, Problem("bad-checkpoint", -1, f"checkpoint #{i + 1} cannot be read: {exc}")
-    out.sort(key=lambda c: c.seq)
-    return out, None
-
-
-def verify_bytes(
-    records: Sequence[bytes],
-    checkpoints: Sequence[Checkpoint | bytes] = (),
-    public_key: Ed25519PublicKey | None = None,
-    *,
-    anchor: str | None = GENESIS,
-) -> VerifyResult:
-    """Check ``records`` (exact stored bytes, in stored order) and ``checkpoints``.
-
-    ``anchor`` is the ``prev`` the first record must carry: ``GENESIS`` for a whole trail,
-    ``None`` for a slice whose start is vouched for only by a checkpoint just before it
-    (used when present) or not at all. Checkpoints need ``public_key``.
-    """
-    cps, problem = _decode_checkpoints(checkpoints)
-    problems: list[Problem] = [problem] if problem else []
-    if cps and public_key is None:
-        problems.append(Problem("bad-checkpoint", cps[0].seq, "checkpoints given but no public key to check them"))
-    elif public_key is not None:
-        for cp in cps:
-            if not checkpoint_signature_ok(cp, public_key):
-                problems.append(
-                    Problem(
-                        "bad-checkpoint",
-                        cp.seq,
-                        f"checkpoint at seq {cp.seq} (head {cp.head[:16]}…) has a bad signature",
-                    )
-                )
-                break
-    good_cps = [cp for cp in cps if not any(p.kind == "bad-checkpoint" and p.seq == cp.seq for p in problems)]
-
-    n = len(records)
-    if n == 0:
-        if good_cps:
-            problems.append(
-                Problem("removed", 1, f"the trail is empty but a signed checkpoint vouches for seq {good_cps[-1].seq}")
-            )
-        return _result(0, 0, 0, anchor or GENESIS, len(cps), problems)
-
-    first_seq = record_seq(records[0])
-    if anchor is None and first_seq == 1:
-        anchor = GENESIS
-    if anchor is None:
-        before = [cp for cp in good_cps if cp.seq == first_seq - 1]
-        anchor = before[0].head if before else records[0][_PREV].decode("ascii", "replace")
-    expected_first = 1 if anchor == GENESIS else first_seq
-
-    # ---- fast path: one sha256 per record over the stored bytes, nothing decoded
-    head = chain_head(records, anchor.encode())
-    last_seq = record_seq(records[-1])
-    if head is not None and first_seq == expected_first and last_seq == first_seq + n - 1:
-        problems.extend(_check_against_checkpoints(records, first_seq, good_cps))
-    else:
-        problems.append(locate(records, anchor.encode(), expected_first))
-        head = hashlib.sha256(records[-1]).hexdigest().encode()
-    return _result(n, first_seq, last_seq, head.decode(), len(cps), problems)
-
-
-def chain_head(records: Iterable[bytes], head: bytes) -> bytes | None:
-    """The hex sha256 of the last record if every record's ``prev`` (``_PREV``) is the hash of the
-    one before it (the first's is ``head``); None at the first link that does not hold.
-
-    The hot loop of `verify`: per record one slice compare and one hash of the stored bytes, no
-    decoding, no call of ours. Why it is written so (measured in `samband bench audit`):
-    a sha256 object copied from a fresh one is cheaper to get than a new one (OpenSSL 3 sets
-    up a context on every construction), and the sequence is not read per record: a chain that
-    holds fixes every record's place, so only the first and last sequence are checked.
-    """
-    new = hashlib.sha256().copy
-    for data in records:
-        if data[_PREV] != head:
-            return None
-        h = new()
-        h.update(data)
-        head = h.hexdigest().encode()
-    return head
-
-
-def _result(n: int, first: int, last: int, head: str, ncp: int, problems: list[Problem]) -> VerifyResult:
-    problems = [p for p in problems if p is not None]
-    first_problem = min(problems, key=lambda p: p.seq) if problems else None
-    return VerifyResult(n, first, last, head, ncp, first_problem)
-
-
-def _check_against_checkpoints(records: Sequence[bytes], first_seq: int, cps: list[Checkpoint]) -> list[Problem]:
-    """The chain holds together; does it still meet every signed head?"""
-    last_seq = first_seq + len(records) - 1
-    good_upto = first_seq - 1
-    for cp in cps:
-        if cp.seq < first_seq:
-            continue
-        if cp.seq > last_seq:
-            return [
-                Problem(
-                    "removed",
-                    last_seq + 1,
-                    f"records after seq {last_seq} are missing: a signed checkpoint vouches for seq {cp.seq}",
-                )
-            ]
-        data = records[cp.seq - first_seq]
-        if hashlib.sha256(data).hexdigest() != cp.head:
-            return [
-                Problem(
-                    "altered",
-                    good_upto + 1,
-                    f"the chain was rewritten between seq {good_upto + 1} and seq {cp.seq}: "
-                    f"its head no longer matches the signed checkpoint at seq {cp.seq}",
-                )
-            ]
-        good_upto = cp.seq
-    return []
-
-
-def locate(records: Sequence[bytes], anchor: bytes, expected: int) -> Problem:
-    """The slow pass: walk sequence and chain together and name the first thing that is wrong."""
-    sha = hashlib.sha256
-    n = len(records)
-    head = anchor
-    prev_prev = None  # the prev of the last good record
-
-    def h(d: bytes) -> bytes:
-        return sha(d).hexdigest().encode()
-
-    for i, data in enumerate(records):
-        seq, prev = record_seq(data), data[_PREV]
-        if seq == expected and prev == head:
-            prev_prev, head, expected = prev, h(data), expected + 1
-            continue
-        nxt = records[i + 1] if i + 1 < n else None
-        if nxt is not None and record_seq(nxt) == expected and nxt[_PREV] == head:
-            after = records[i + 2] if i + 2 < n else None
-            if after is not None and after[_PREV] == h(data):
-                return Problem(
-                    "reordered",
-                    expected,
-                    f"seq {expected} is stored at position {i + 2}, after seq {seq} at position {i + 1}",
-                )
-            window = range(i + 1, min(n, i + 1 + _LOOKAHEAD))
-            if (
-                seq > expected
-                and not any(record_seq(records[j]) == seq for j in window)
-                and _chains_into(records, data, seq, h)
-            ):
-                return Problem("reordered", expected, f"seq {seq} is stored at position {i + 1}, before seq {expected}")
-            return Problem(
-                "inserted",
-                expected,
-                f"an extra record (claiming seq {seq}) sits at position {i + 1}, before seq {expected}; "
-                f"seq {expected} continues the chain from seq {expected - 1}",
-            )
-        if seq < expected:
-            if prev == head:
-                return Problem(
-                    "altered",
-                    expected,
-                    f"the record at position {i + 1} chains from seq {expected - 1} but claims seq {seq}",
-                )
-            if seq == expected - 1 and prev == prev_prev:
-                return Problem(
-                    "inserted",
-                    seq,
-                    f"two records claim seq {seq} (positions {i} and {i + 1}); the chain continues from "
-                    f"the one at position {i + 1}, so the one at position {i} was inserted",
-                )
-            return Problem("inserted", seq, f"a record at position {i + 1} repeats seq {seq}, already seen")
-        if seq > expected:
-            if prev == head and (nxt is None or nxt[_PREV] != h(data)):
-                return Problem(
-                    "altered",
-                    expected,
-                    f"the record at position {i + 1} chains from seq {expected - 1} but claims seq {seq}",
-                )
-            for j in range(i + 1, min(n, i + 1 + _LOOKAHEAD)):
-                if record_seq(records[j]) == expected:
-                    return Problem(
-                        "reordered",
-                        expected,
-                        f"seq {expected} is stored at position {j + 1}, after seq {seq} at position {i + 1}",
-                    )
-            missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
-            return Problem("removed", expected, f"{missing} missing: seq {seq} follows seq {expected - 1}")
-        # right sequence, wrong prev: either the previous record was altered, or this one was
-        if i > 0 and (nxt is None or nxt[_PREV] == h(data)):
-            return Problem(
-                "altered",
-                expected - 1,
-                f"the stored bytes of seq {expected - 1} no longer hash to the prev recorded by seq {expected}",
-            )
-        what = (
-            "does not continue from genesis" if anchor == GENESIS.encode() else f"is not the hash of seq {expected - 1}"
+        if self.problems:
+            return str(self.problems[0])
+        root = base64.b64encode(self.root).decode()
+        return (
+            f"OK: {self.entries} entries, tree size {self.size}, root {root}, "
+            f"{self.checkpoints} signed checkpoints verified (log {self.origin}, key {self.key_id})"
         )
+
+
+class _Index(msgspec.Struct, forbid_unknown_fields=False):
+    index: int = -1
+
+
+_INDEX = msgspec.json.Decoder(_Index)
+
+
+def claimed_index(data: bytes) -> int | None:
+    try:
+        i = _INDEX.decode(data).index
+    except msgspec.DecodeError:
+        return None
+    return i if i >= 0 else None
+
+
+def verify_log(
+    log: LogData,
+    verifier: Verifier,
+    *,
+    size: int | None = None,
+    witnesses: Sequence[Verifier] = (),
+    quorum: int = 0,
+) -> VerifyResult:
+    """Check ``log`` against the pinned ``verifier`` (see the module's docstring)."""
+    result = VerifyResult(origin=verifier.name, key_id=verifier.key_id.hex())
+    cps = open_checkpoints(log.checkpoints, verifier, result.problems)
+    result.problems.extend(Problem("foreign", f.why, seq=f.seq) for f in log.foreign)
+    if not cps:
+        what = f"{len(log.entries)} entries" if log.entries else "no entries"
+        result.problems.insert(0, Problem("no-checkpoint", f"{what} and no checkpoint signed by key {result.key_id}"))
+        return result
+    cosigned = cosigned_by(log.cosignatures, cps, verifier.name, witnesses, result.problems) if quorum else {}
+    target = choose_target(cps, size, result.problems, quorum, cosigned)
+    if target is None:
+        return result
+    result.cosigned = cosigned.get(target, {})
+    result.signed = cps
+    result.size = target
+    result.root = cps[target]
+    result.checkpoints = len(cps)
+    sizes = sorted(s for s in cps if s <= target)
+    every = log.leaves()
+    n = len(every)
+    result.entries = min(n, target)
+    leaves = every[:target]
+    bad = first_mismatch(leaves, cps, sizes) if n >= target else 0
+    published_bad = _published_mismatch(log, leaves)
+    if n >= target and bad is None and published_bad is None:
+        return result
+    problem = _locate(log, every, cps, sizes, target)
+    if problem is None and published_bad is not None:
+        problem = Problem(
+            "altered",
+            f"the published leaf hash of entry {published_bad} is not its entry's hash",
+            index=published_bad,
+        )
+    result.problems.insert(0, problem or Problem("altered", "the entries do not meet the signed checkpoints"))
+    result.problems.sort(key=lambda p: (p.seq is not None, p.index or 0))
+    return result
+
+
+def open_checkpoints(
+    checkpoints: Sequence[tuple[str, bytes]], verifier: Verifier, problems: list[Problem]
+) -> dict[int, bytes]:
+    """Size -> root of every checkpoint the pinned key signed; each other one, and a fork, is a problem."""
+    cps: dict[int, bytes] = {}
+    for where, note in checkpoints:
+        try:
+            cp, _ = open_checkpoint(note, verifier)
+        except NoteError as exc:
+            problems.append(Problem("bad-checkpoint", f"the checkpoint at {where}: {exc}"))
+            continue
+        if cps.get(cp.size, cp.root) != cp.root:
+            problems.append(
+                Problem("bad-checkpoint", f"two checkpoints signed for size {cp.size} with different roots (a fork)")
+            )
+            continue
+        cps[cp.size] = cp.root
+    return cps
+
+
+def choose_target(
+    cps: dict[int, bytes], size: int | None, problems: list[Problem], quorum: int, cosigned: dict[int, dict[str, int]]
+) -> int | None:
+    """The size to verify: the newest checkpoint's, or the smallest at or above ``size``; with a
+    ``quorum``, only among the checkpoints that many agencies' witnesses cosigned."""
+    pool = [s for s in cps if not quorum or len(cosigned.get(s, ())) >= quorum]
+    if size is not None:
+        pool = [s for s in pool if s >= size]
+    if pool:
+        return max(pool) if size is None else min(pool)
+    if size is not None and max(cps) < size:
+        problems.insert(
+            0,
+            Problem(
+                "truncated-tail",
+                f"a log of at least {size} entries was asked for; the newest checkpoint vouches for {max(cps)}",
+                index=max(cps),
+            ),
+        )
+    else:
+        most, at = max((len(cosigned.get(s, ())), s) for s in cps)
+        problems.insert(
+            0,
+            Problem(
+                "witnesses",
+                f"{quorum} distinct agencies' cosignatures asked for on a checkpoint; "
+                f"the most any has is {most} (size {at})",
+            ),
+        )
+    return None
+
+
+def first_mismatch(leaves: list[bytes], cps: dict[int, bytes], sizes: list[int]) -> int | None:
+    """The first checkpoint size whose signed root the leaves do not meet (None: they meet all)."""
+    tree, done = CompactRange(), 0
+    for s in sizes:
+        tree.extend(leaves[done:s])
+        done = s
+        if (tree.root() if s else EMPTY_ROOT) != cps[s]:
+            return s
+    return None
+
+
+def _published_mismatch(log: LogData, leaves: list[bytes]) -> int | None:
+    """The first leaf whose published hash is not its entry's (None: all that were read agree)."""
+    if log.published_first:  # the front is gone: positions are not indexes, the slow path says so
+        return None
+    pub = log.published[: len(leaves)]
+    if leaves[: len(pub)] == pub:
+        return None
+    return next(i for i, h in enumerate(pub) if leaves[i] != h)
+
+
+def _meets_upto(log: LogData, cps: dict[int, bytes], sizes: list[int]) -> int:
+    """The largest checkpoint size up to which the published leaf hashes meet every signed root."""
+    if log.published_first:
+        return 0
+    tree, good = CompactRange(), 0
+    for s in sizes:
+        if s > len(log.published):
+            return good
+        tree.extend(log.published[tree.size : s])
+        if tree.root() != cps[s]:
+            return good
+        good = s
+    return good
+
+
+def _locate(log: LogData, leaves: list[bytes], cps: dict[int, bytes], sizes: list[int], target: int) -> Problem | None:
+    """The slow path: the first leaf that is wrong, and how."""
+    ref_upto = _meets_upto(log, cps, sizes)
+    published = log.published
+    where = {published[i]: i for i in range(ref_upto)}
+    positions: dict[bytes, int] = {}
+    for p, h in enumerate(leaves):
+        positions.setdefault(h, p)
+    e = 0
+    n = len(leaves)
+    for p in range(n):
+        if e >= target:
+            break
+        h, claim = leaves[p], claimed_index(log.entries[p])
+        j = where.get(h) if e < ref_upto else None
+        if j == e or (e >= ref_upto and claim == e):
+            e += 1
+            continue
+        if j is not None and j > e:
+            later = positions.get(published[e])
+            if later is not None and later > p:
+                where_ = f"entry {e} is stored at position {later}, after entry {j} at position {p}"
+                return Problem("reordered", where_, e)
+            if p == 0:
+                return Problem("truncated-front", _front(log, e, j), e)
+            gone = f"entry {e} is" if j == e + 1 else f"entries {e}..{j - 1} are"
+            return Problem("removed", f"{gone} missing: entry {j} follows entry {e - 1}", e)
+        if j is not None:
+            return Problem("inserted", f"a second copy of entry {j} at position {p}", e)
+        if e >= ref_upto and claim is not None and claim != e:
+            if claim > e:
+                if p == 0:
+                    return Problem("truncated-front", _front(log, e, claim), e)
+                return Problem("removed", f"entry {claim} follows entry {e - 1}: entries {e}..{claim - 1} missing", e)
+            return Problem("inserted", f"an entry claiming index {claim} at position {p}, where entry {e} belongs", e)
+        nxt = leaves[p + 1] if p + 1 < n else None
+        if e < ref_upto and nxt is not None and nxt == published[e]:
+            return Problem("inserted", f"an entry that is not in the log sits at position {p}, before entry {e}", e)
+        return Problem("altered", f"the stored bytes of entry {e} are not those the log signed", e)
+    if e < target:
+        if e == 0 and log.front:
+            return Problem("truncated-front", log.front, 0)
+        gone = f"entry {e} is" if e == target - 1 else f"entries {e}..{target - 1} are"
+        return Problem("truncated-tail", f"{gone} missing: a signed checkpoint vouches for {target} entries", e)
+    bad = first_mismatch(leaves[:target], cps, sizes)
+    if bad is not None:
+        before = max([s for s in sizes if s < bad], default=0)
         return Problem(
             "altered",
-            expected,
-            f"seq {expected} was altered: its prev {what}"
-            if i == 0
-            else f"seq {expected} was altered: its prev does not match seq {expected - 1}",
+            f"entries {before}..{bad - 1} no longer meet the signed checkpoint at size {bad} "
+            "(rewritten together with their published leaf hashes)",
+            before,
         )
-    return Problem("altered", expected, "the chain does not hold together")
+    return None
 
 
-def _chains_into(records: Sequence[bytes], data: bytes, seq: int, h) -> bool:
-    """Is ``data`` the genuine record ``seq`` (the record after it, wherever stored, names its hash)?"""
-    digest = h(data)
-    return any(record_seq(r) == seq + 1 and r[_PREV] == digest for r in records) or seq == record_seq(records[-1])
+def _front(log: LogData, e: int, first: int) -> str:
+    why = f" ({log.front})" if log.front else ""
+    return f"the log starts at entry {first}: entries {e}..{first - 1} are gone{why}"
+
+
+def cosigned_by(
+    cosignatures: Sequence[bytes], cps: dict[int, bytes], origin: str, witnesses: Sequence[Verifier], problems: list
+) -> dict[int, dict[str, int]]:
+    """Per checkpoint size, the agencies whose witness cosigned that checkpoint (and when)."""
+    from ._checkpoint import Checkpoint
+    from ._note import parse_note
+
+    out: dict[int, dict[str, int]] = {}
+    for data in cosignatures:
+        try:
+            cp = Checkpoint.parse(parse_note(data).text)
+        except NoteError:
+            continue
+        if cp.origin != origin or cps.get(cp.size) != cp.root:
+            continue
+        try:
+            good = verify_cosignatures(data, cp.body(), list(witnesses))
+        except NoteError as exc:
+            problems.append(Problem("bad-cosignature", f"on the checkpoint at size {cp.size}: {exc}"))
+            continue
+        for name, t in good.items():
+            out.setdefault(cp.size, {})[witness_of(name)] = t
+    return out

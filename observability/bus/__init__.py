@@ -2,9 +2,9 @@
 
 One publish pipeline for the adapters and the router (`AckPipeline`: a batch framed into one
 write, one reply subscription for every PubAck, nothing sent while disconnected), a continuous
-pull from a durable consumer (`Puller`), a bulk range read of a stream (`read_range`), a backoff
-helper, the protocol's publish commands as pure functions, and the errors, nats-py's translated at
-this boundary. The one shim over nats-py's internals is `_shim`.
+pull from a durable consumer (`Puller`), a bulk range read of a stream (`read_range`), direct gets
+(`direct_get`), a backoff helper, the protocol's publish commands as pure functions, and the errors,
+nats-py's translated at this boundary. The one shim over nats-py's internals is `_shim`.
 """
 
 from inspect import isfunction
@@ -12,6 +12,7 @@ from inspect import isfunction
 from msgspec import Struct
 
 from ._backoff import Backoff
+from ._direct import StoredMsg, direct_get
 from ._errors import (
     ApiError,
     BusError,
@@ -47,7 +48,9 @@ __all__ = [
     "PublishRefused",
     "Puller",
     "ReadError",
+    "StoredMsg",
     "StreamGap",
+    "direct_get",
     "fetch_seqs",
     "header_block",
     "hpub_cmd",

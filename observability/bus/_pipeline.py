@@ -48,14 +48,19 @@ Item = tuple[str, bytes, "dict[str, str] | None"]
 
 
 class PubAck(msgspec.Struct, forbid_unknown_fields=False):
-    # The JetStream publish reply: an ack, or an error (unknown fields skipped on purpose).
+    # The JetStream publish reply: an ack, or an error (unknown fields skipped on purpose). An
+    # atomic batch's commit also says the batch and how many it stored; the messages before the
+    # commit are answered with an empty reply (staged), which reads as a `PubAck` with seq 0.
     stream: str = ""
     seq: int = 0
     duplicate: bool = False
     error: ApiError | None = None
+    batch: str = ""
+    count: int = 0
 
 
 _PUBACK = msgspec.json.Decoder(PubAck)
+_STAGED = PubAck()
 
 
 def _translated(exc: BaseException, nc: nats.NATS) -> PublishError:
@@ -246,6 +251,8 @@ class AckPipeline:
             return  # a late answer for a batch that gave up waiting (or a reply that is not ours)
         if msg.headers and msg.headers.get("Status") == "503":
             result: PubAck | BaseException = NoStream(batch.subject(i))
+        elif not msg.data and not msg.headers:
+            result = _STAGED
         else:
             try:
                 ack = _PUBACK.decode(msg.data)

@@ -15,34 +15,53 @@ before: a hole (a deleted message) is an error here, not a silently shorter list
 from __future__ import annotations
 
 import asyncio
+import secrets
+from collections.abc import Sequence
 
 import msgspec
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.errors import Error as JsError
-from nats.js.errors import NotFoundError
 
 from .._logging import get_logger
 from ._errors import ReadError, StreamGap
-from ._wire import WireUnavailable, wire_pull
+from ._wire import WAIT_NS, WireUnavailable, wire_pull
 
 __all__ = ["BATCH", "StreamGap", "fetch_seqs", "read_range"]
 
 log = get_logger("samband.bus")
 
 BATCH = 5000  # messages per pull request; two in flight (~8 MB of 800-byte records)
+# A filtered read asks for this many at a time: its messages may be large (an audit bundle is up to
+# 1 MiB, so two requests in flight stay well under the server's 64 MB per-client buffer), and the
+# server, not knowing where the range ends, may send up to a request's worth past it.
+FILTERED_BATCH = 24
 _STALL = 30.0  # seconds without a message before the read gives up
 
 
 async def read_range(
-    nc, stream: str, start: int, last: int, *, with_subjects: bool = False, strict: bool = True
+    nc,
+    stream: str,
+    start: int,
+    last: int,
+    *,
+    with_subjects: bool = False,
+    with_seqs: bool = False,
+    strict: bool = True,
+    subjects: Sequence[str] = (),
+    names: Sequence[str] = (),
 ) -> list:
-    """Messages ``start..last`` of ``stream`` in order, as stored bytes (or ``(subject, bytes)``).
+    """Messages ``start..last`` of ``stream`` in order, as stored bytes (or ``(subject, bytes)``, or
+    with ``with_seqs`` ``(stream seq, subject, bytes)``).
 
     ``strict``: every sequence must be there (an audit stream refuses deletes); otherwise a
-    hole is skipped (a stream with a ``max_age``, say)."""
+    hole is skipped (a stream with a ``max_age``, say). ``subjects``: only messages on these
+    (then the sequence has holes by nature: not strict). ``names``: the consumer names this
+    identity may create (a scoped identity's permissions name them); by default a random one."""
     if last < start:
         return []
+    strict = strict and not subjects
     try:
         return await _with_consumer(
             nc,
@@ -54,11 +73,14 @@ async def read_range(
                 stream,
                 start,
                 last,
-                batch=BATCH,
+                batch=FILTERED_BATCH if subjects else BATCH,
                 with_subjects=with_subjects,
+                with_seqs=with_seqs,
                 strict=strict,
                 gap=StreamGap,
             ),
+            subjects=subjects,
+            names=names,
         )
     except WireUnavailable as exc:
         log.debug("bulk read with nats-py", stream=stream, reason=str(exc))
@@ -67,28 +89,59 @@ async def read_range(
         stream,
         start,
         lambda next_subject: _nats_pull(
-            nc, next_subject, stream, start, last, with_subjects=with_subjects, strict=strict
+            nc,
+            next_subject,
+            stream,
+            start,
+            last,
+            with_subjects=with_subjects,
+            with_seqs=with_seqs,
+            strict=strict,
+            batch=FILTERED_BATCH if subjects else BATCH,
         ),
+        subjects=subjects,
+        names=names,
     )
 
 
-async def _with_consumer(nc, stream: str, start: int, pull):
-    """Run ``pull(next_subject)`` against an ephemeral pull consumer of our own, deleted afterwards."""
+async def _with_consumer(nc, stream: str, start: int, pull, *, subjects: Sequence[str] = (), names: Sequence[str] = ()):
+    """Run ``pull(next_subject)`` against a pull consumer of our own (in memory, no acks), deleted afterwards.
+
+    Named from ``names`` (the first one not in use) or at random; its description is random, so
+    a second reader under the same name is refused rather than handed the first one's consumer."""
     js = nc.jetstream()
-    try:
-        info = await js.add_consumer(
-            stream,
-            ConsumerConfig(
-                ack_policy=AckPolicy.NONE,
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=start,
-                mem_storage=True,
-                inactive_threshold=60.0,
-                num_replicas=1,
-            ),
+    filters: dict = {}
+    if len(subjects) == 1:
+        filters["filter_subject"] = subjects[0]
+    elif subjects:
+        filters["filter_subjects"] = list(subjects)
+    info = None
+    last_error: BaseException | None = None
+    for name in names or [f"read-{secrets.token_hex(8)}"]:
+        try:
+            info = await js.add_consumer(
+                stream,
+                ConsumerConfig(
+                    name=name,
+                    description=f"samband reader {secrets.token_hex(6)}",
+                    ack_policy=AckPolicy.NONE,
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    opt_start_seq=start,
+                    mem_storage=True,
+                    inactive_threshold=30.0,
+                    num_replicas=1,
+                    **filters,
+                ),
+            )
+            break
+        except BadRequestError as exc:  # the name is in use by another read of this identity: the next one
+            last_error = exc
+        except (TimeoutError, JsError, NatsError) as exc:
+            raise ReadError(f"Expected to read stream {stream}, got {exc!r}") from exc
+    if info is None:
+        raise ReadError(
+            f"Expected to read stream {stream}, got every consumer name this identity may use taken ({last_error})"
         )
-    except (TimeoutError, JsError, NatsError) as exc:
-        raise ReadError(f"Expected to read stream {stream}, got {exc!r}") from exc
     try:
         return await pull(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{info.name}")
     except (JsError, NatsError) as exc:
@@ -101,15 +154,26 @@ async def _with_consumer(nc, stream: str, start: int, pull):
 
 
 class _PullState:
-    __slots__ = ("error", "next")
+    __slots__ = ("error", "next", "retried_at", "wait")
 
     def __init__(self, start: int) -> None:
         self.next = start  # the next stream sequence expected
         self.error: StreamGap | None = None
+        self.retried_at = -1  # messages read when a status last made us ask again, waiting
+        self.wait = False  # the next request waits for messages (see `_wire._pull`)
 
 
 async def _nats_pull(
-    nc, next_subject: str, stream: str, start: int, last: int, *, with_subjects: bool, strict: bool
+    nc,
+    next_subject: str,
+    stream: str,
+    start: int,
+    last: int,
+    *,
+    with_subjects: bool,
+    strict: bool,
+    with_seqs: bool = False,
+    batch: int = BATCH,
 ) -> list:
     """The same pull with nats-py's subscription machinery (slower per message; no second connection)."""
     total = last - start + 1
@@ -117,12 +181,18 @@ async def _nats_pull(
     append = out.append
     state = _PullState(start)
     progress = asyncio.Event()
+    requested = 0
 
     async def on_msg(msg) -> None:
+        nonlocal requested
         reply = msg.reply
         if not reply:  # a status: 404 no messages, 408 expired, 409 consumer gone
-            if not strict:  # holes were skipped, so fewer than asked for: the stream's end
-                state.next = last + 1
+            if not strict:  # holes were skipped, so fewer than asked for: the stream's end ...
+                if state.next <= last and state.retried_at != len(out):  # ... once a waiting ask agrees
+                    state.retried_at, state.wait = len(out), True
+                    requested = len(out)
+                else:
+                    state.next = last + 1
                 progress.set()
             elif state.error is None and len(out) < total:
                 hdr = msg.headers or {}
@@ -136,7 +206,7 @@ async def _nats_pull(
             return
         # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
         seq = int(reply.split(".", 6)[5])
-        if seq > last:  # appended since we looked (only when holes made us ask for more)
+        if seq > last or state.next > last:  # past the range (only a filtered read asks beyond it)
             state.next = last + 1
             progress.set()
             return
@@ -150,30 +220,35 @@ async def _nats_pull(
             progress.set()
             return
         state.next = seq + 1
-        append((msg.subject, msg.data) if with_subjects else msg.data)
-        if len(out) % BATCH == 0 or seq >= last:
+        if with_seqs:
+            append((seq, msg.subject, msg.data))
+        else:
+            append((msg.subject, msg.data) if with_subjects else msg.data)
+        if len(out) % batch == 0 or seq >= last:
             progress.set()
 
     inbox = nc.new_inbox()
-    requested = 0
 
     async def ask() -> None:
         nonlocal requested
-        n = min(BATCH, total - requested)
+        n = min(batch, total - requested)
         if n > 0:
             requested += n
-            await nc.publish(next_subject, msgspec.json.encode({"batch": n, "no_wait": True}), reply=inbox)
+            body = {"batch": n, "expires": WAIT_NS} if state.wait else {"batch": n, "no_wait": True}
+            state.wait = False
+            await nc.publish(next_subject, msgspec.json.encode(body), reply=inbox)
 
     sub = await nc.subscribe(inbox, cb=on_msg, pending_msgs_limit=0, pending_bytes_limit=0)
+    window = 2 * batch if strict else batch  # one request out when a status ends the read (see `_wire`)
     try:
         while True:
             # two batches in flight: one more for each one fully received
-            while requested - len(out) < 2 * BATCH and requested < total:
+            while requested - len(out) < window and requested < total:
                 await ask()
             progress.clear()  # no await from here to the wait: no message can slip between
             if state.next > last or state.error is not None:
                 break
-            if requested - len(out) < 2 * BATCH and requested < total:
+            if requested - len(out) < window and requested < total:
                 continue
             seen = len(out)
             try:

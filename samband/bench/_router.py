@@ -30,23 +30,32 @@ __all__ = ["UnauditedAppender", "load_policy", "main"]
 
 
 class UnauditedAppender:
-    """Bench only: seals every draft into a chain (its CPU is kept) but appends nothing.
+    """Bench only: builds every batch as the writer does (encoding, leaf hashes, tree, signed
+    checkpoint: its CPU is kept) but appends nothing.
 
     Handed to the router through its public seam (`Platform.start_router(appender=...)`); the
     router itself has no switch to deliver without an audit record.
     """
 
     def __init__(self) -> None:
-        from samband.observability.audit import AuditChain
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        self.chain = AuditChain()
+        from samband.observability.audit import CompactRange, LogKey
+
+        self.key = LogKey(Ed25519PrivateKey.generate())
+        self.tree = CompactRange()
 
     async def start(self) -> None:
         return None
 
     async def append(self, drafts) -> int:
-        for d in drafts:
-            self.chain.seal(d.record)
+        from samband.observability.audit import build_batch
+
+        built = build_batch(
+            [d.record for d in drafts], size=self.tree.size, frontier=self.tree, after=0, term=0, ingest_high=0,
+            key=self.key,
+        )  # fmt: skip
+        self.tree = built.frontier
         return 0  # stored none
 
     async def close(self) -> None:

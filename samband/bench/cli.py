@@ -146,76 +146,98 @@ def bench_policy(records: int, as_json: bool) -> None:
 @bench.command("audit")
 @click.option("--records", type=click.IntRange(min=1000), default=1_000_000, show_default=True)
 @click.option(
-    "--queries", type=click.IntRange(min=5), default=50, show_default=True, help="Person queries timed (index warm)."
+    "--batch", type=click.IntRange(min=1), default=2000, show_default=True, help="Entries per append (a router batch)."
 )
 @click.option(
-    "--no-broker", is_flag=True, help="Only the in-memory figures (verify, index build): no broker, no query."
+    "--queries", type=click.IntRange(min=5), default=50, show_default=True, help="Person queries timed (index warm)."
 )
+@click.option("--no-broker", is_flag=True, help="Only the in-memory figures (build, verify): no broker, no query.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
-def bench_audit(records: int, queries: int, no_broker: bool, as_json: bool) -> None:
-    """Verify vs a bare sha256 loop, index build, broker read, and `audit query --person` over a trail
-    (1M by default)."""
-    from ._audit import QUERY_TARGET_MS, VERIFY_TARGET, audit_bench
+def bench_audit(records: int, batch: int, queries: int, no_broker: bool, as_json: bool) -> None:
+    """Verify vs a bare sha256 loop, reading the log from the broker into the index, and `audit query
+    --person`, over a log of 1M entries by default."""
+    from ._audit import QUERY_TARGET_MS, READ_TARGET_S, VERIFY_RATIO_TARGET, audit_bench
 
     with console.status(
-        f"sealing {records:,} audit records, verifying, indexing" + ("" if no_broker else ", then through the broker")
+        f"building a log of {records:,} audit entries, verifying" + ("" if no_broker else ", then through the broker")
     ):
-        r = audit_bench(records, queries, broker=not no_broker)
+        r = audit_bench(records, queries, broker=not no_broker, batch=batch)
     rows = [
-        ("record size (mean)", f"{r['record_bytes']} bytes"),
-        ("seal (encode + hash chain)", f"{r['seal_per_s']:,.0f} records/s"),
-        ("bare sha256(record).digest() loop, same records", f"{r['bare_sha256_per_s']:,.0f} records/s"),
+        ("entry size (mean)", f"{r['entry_bytes']} bytes"),
         (
-            "verify (chain + checkpoints)",
-            f"{r['verify_per_s']:,.0f} records/s = {r['verify_vs_bare']:.2f}x the bare loop",
+            "appends (atomic batches), messages",
+            f"{r['checkpoints']:,} of {batch:,} entries, {r['messages']:,} messages",
+        ),
+        ("build (encode, leaf hashes, tree, signed checkpoint)", f"{r['build_per_s']:,.0f} entries/s"),
+        ("bare sha256(entry).digest() loop, same entries", f"{r['bare_sha256_per_s']:,.0f} entries/s"),
+        ("the same loop over the entries as stored (cut out of bundles)", f"{r['bare_stored_per_s']:,.0f} entries/s"),
+        (
+            "verify (parse, leaf + node hashes, every signature)",
+            f"{r['verify_per_s']:,.0f} entries/s = {r['verify_vs_bare']:.2f}x the bare loop "
+            f"({r['verify_vs_bare_stored']:.2f}x the one over bundles)",
         ),
         ("verified", "ok" if r["verified_ok"] else "PROBLEM"),
-        ("index build (sqlite, from memory)", f"{r['index_build_per_s']:,.0f} records/s"),
     ]
     if not no_broker:
         rows += [
-            ("fill AUDIT (router, no acks awaited)", f"{r['fill_per_s']:,.0f} records/s"),
             (
-                "broker read: pull, large batches, wire (now)",
-                f"{r['read_per_s']:,.0f} msg/s" + ("" if r["read_exact"] else " NOT EXACT"),
+                "fill the stream (router, 500 in flight)",
+                f"{r['fill_seconds']:.1f} s, {r['stream_bytes'] / 2**20:,.0f} MiB",
             ),
-            ("broker read: the same pull through nats-py (fallback)", f"{r['read_nats_pull_per_s']:,.0f} msg/s"),
-            ("broker read: ordered push consumer (before)", f"{r['read_before_per_s']:,.0f} msg/s"),
-            ("index built cold from the broker (first query)", f"{r['cold_build_seconds']:.1f} s"),
+            (
+                "read the log as the oversight (bundles, leaf hashes, checkpoints)",
+                f"{r['read_seconds']:.1f} s = {r['read_per_s']:,.0f} entries/s"
+                + ("" if r["read_exact"] else " NOT EXACT"),
+            ),
+            (
+                "read it into the query index (cold: read, check, index)",
+                f"{r['index_seconds']:.1f} s = {r['index_per_s']:,.0f} entries/s",
+            ),
             (
                 "person query, CLI path, index warm",
                 f"p50 {r['query_p50_ms']:.1f} ms, p95 {r['query_p95_ms']:.1f} ms, "
                 f"max {r['query_max_ms']:.1f} ms ({r['hits_per_query']:.1f} hits)",
             ),
             (
-                "the same with --from-stream (hits fetched from AUDIT)",
-                f"p50 {r['query_from_stream_p50_ms']:.1f} ms, p95 {r['query_from_stream_p95_ms']:.1f} ms",
-            ),
-            (
                 "whole `samband audit query --person` process",
                 f"{r['process_ms']:.0f} ms (Python start-up + imports alone: {r['python_import_ms']:.0f} ms)",
             ),
         ]
-    kv_table(f"bench audit: {records:,} sealed records, {r['checkpoints']} signed checkpoints", rows, console)
+    kv_table(f"bench audit: {records:,} entries, {r['checkpoints']:,} signed checkpoints", rows, console)
     targets = [
         Target(
-            name="audit verify records/s",
-            target=f">= {VERIFY_TARGET:,}",
-            value=r["verify_per_s"],
+            name="audit verify / bare sha256 loop",
+            target=f">= {VERIFY_RATIO_TARGET:g}x",
+            value=r["verify_vs_bare"],
             met=r["verify_met"],
-            note=f"{r['verify_vs_bare']:.2f}x a bare sha256 loop here ({r['bare_sha256_per_s']:,.0f}/s)",
+            note=f"{r['verify_per_s']:,.0f} entries/s against {r['bare_sha256_per_s']:,.0f}/s",
         )
     ]
     if not no_broker:
-        targets.append(
+        scale = 1_000_000 / records
+        targets += [
             Target(
-                name=f"person query over {records:,} records, p95 ms",
+                name="read 1M entries from the broker, s",
+                target=f"<= {READ_TARGET_S:g}",
+                value=r["read_seconds"] * scale,
+                met=r["read_met"],
+                note="as the oversight reads them" + ("" if records == 1_000_000 else f" (scaled from {records:,})"),
+            ),
+            Target(
+                name="read 1M entries into the query index, s",
+                target=f"<= {READ_TARGET_S:g}",
+                value=r["index_seconds"] * scale,
+                met=r["index_met"],
+                note="cold build, checked against every checkpoint",
+            ),
+            Target(
+                name=f"person query over {records:,} entries, p95 ms",
                 target=f"<= {QUERY_TARGET_MS:g}",
                 value=r["query_p95_ms"],
                 met=r["query_met"],
-                note="CLI path in-process, persisted index warm",
-            )
-        )
+                note="CLI path in-process, index warm",
+            ),
+        ]
     console.print("[bold]targets[/] (this machine, this run):")
     print_targets(targets, console)
     if r.get("process_error"):

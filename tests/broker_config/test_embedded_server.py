@@ -40,9 +40,18 @@ def test_a_server_that_cannot_start_fails_in_one_line_with_its_logs_last_error(t
     assert "\n" not in message
 
 
-def test_every_credential_file_is_written_owner_only(tmp_path):
+def test_every_credential_file_is_written_owner_only_and_the_audit_admins_apart(tmp_path):
     dep = Deployment(tmp_path / "state")
     dep.render()
-    seeds = list((tmp_path / "state" / "creds").glob("*.nk"))
-    assert len(seeds) == len(dep.agencies) + 5  # router, sso, auditor, steward, admin
+    state = tmp_path / "state"
+    seeds = list((state / "creds").glob("*.nk"))
+    # router, sso, auditor, steward, admin; per agency its own, its auditor's and its witness's
+    assert len(seeds) == 3 * len(dep.agencies) + 5
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in seeds)
+    # the one identity that may change the audit streams is not among the running deployment's seeds
+    assert not (state / "creds" / "audit-admin.nk").exists()
+    assert (state / "admin" / "audit-admin.nk").stat().st_mode & 0o777 == 0o600
+    assert (state / "admin").stat().st_mode & 0o777 == 0o700
+    witness_keys = list((state / "witness").glob("*.key"))
+    assert len(witness_keys) == len(dep.agencies) and all(p.stat().st_mode & 0o777 == 0o600 for p in witness_keys)
+    assert len(list((state / "keys").glob("witness-*.vkey"))) == len(dep.agencies)

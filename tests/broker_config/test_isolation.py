@@ -9,7 +9,7 @@ import nats
 import pytest
 from nats.js.errors import NotFoundError
 
-from samband.broker_config import AUDITOR, JS_DENY_DESTRUCTIVE, ROUTER, SSO, STEWARD
+from samband.broker_config import AUDIT_ADMIN, AUDITOR, JS_DENY_DESTRUCTIVE, ROUTER, SSO, STEWARD
 
 from .._support import wait_for
 
@@ -123,39 +123,38 @@ async def test_the_audit_trail_refuses_delete_and_purge_even_for_the_router_and_
         await nc.close()
 
 
-async def test_the_routers_credentials_cannot_change_the_audit_streams_limits_and_the_stewards_can(bus):
-    # what update_stream sends; a lower max_msgs with discard=old would drop the oldest records
-    errors = await _refused(bus, ROUTER, [f"$JS.API.STREAM.UPDATE.{s}" for s in ("AUDIT", "AUDIT_CHECKPOINTS")])
-    assert errors == [
-        f'nats: permissions violation for publish to "$js.api.stream.update.{s}"'
-        for s in ("audit", "audit_checkpoints")
-    ]
-    nc = await bus.connect(STEWARD)
+async def test_no_runtime_identity_can_change_the_audit_streams_and_the_audit_admin_can(bus):
+    # what update_stream and add_stream send; a lower max_msgs with discard=old would drop the oldest entries
+    streams = ("AUDIT", "AUDIT_WITNESS", "KV_AUDIT_LEASE")
+    apis = [f"$JS.API.STREAM.{op}.{s}" for s in streams for op in ("UPDATE", "CREATE")]
+    for identity in (ROUTER, STEWARD, AUDITOR, "auditor-polisen", "witness-polisen"):
+        errors = await _refused(bus, identity, apis)
+        assert errors == sorted(f'nats: permissions violation for publish to "{api.lower()}"' for api in apis), identity
+    nc = await bus.connect(AUDIT_ADMIN)
     try:
         js = nc.jetstream()
         info = await js.stream_info("AUDIT")
-        updated = await js.update_stream(info.config)  # unchanged, but allowed: the operators' identity
-        assert updated.config.name == "AUDIT" and updated.config.deny_delete
+        updated = await js.update_stream(info.config)  # unchanged, but allowed: the provisioning identity
+        assert updated.config.name == "AUDIT" and updated.config.deny_delete and updated.config.allow_atomic
     finally:
         await nc.close()
 
 
-async def test_the_auditor_reads_the_audit_trail_but_cannot_write_to_it(bus):
-    errors: list[str] = []
-
-    async def cb(exc):
-        errors.append(str(exc))
-
-    nc = await bus.connect(AUDITOR, error_cb=cb)
-    try:
-        info = await nc.jetstream().stream_info("AUDIT")
-        assert info.config.name == "AUDIT"
-        await nc.publish("audit.records", b'{"forged": true}')
-        await nc.flush()
-        await wait_for(lambda: errors, timeout=5)
-        assert errors == ['nats: permissions violation for publish to "audit.records"']
-    finally:
-        await nc.close()
+async def test_only_the_writer_may_publish_on_the_audit_subjects(bus):
+    subjects = [
+        "audit.log",
+        "audit.tree",
+        "audit.view.polisen",
+        "audit.checkpoint",
+        "audit.cosignature.polisen",
+        "$KV.AUDIT_LEASE.writer",
+    ]
+    for identity in (STEWARD, AUDITOR, "auditor-polisen", "witness-tullverket"):
+        errors = await _refused(bus, identity, subjects, b'{"forged": true}')
+        assert errors == sorted(f'nats: permissions violation for publish to "{s.lower()}"' for s in subjects), identity
+    # a witness may write its own cosignatures, and no other agency's; the writer may write none
+    errors = await _refused(bus, ROUTER, ["audit.cosignature.polisen"])
+    assert errors == ['nats: permissions violation for publish to "audit.cosignature.polisen"']
 
 
 async def test_only_sso_publishes_council_decisions_and_sso_reaches_no_agency(bus):
@@ -173,7 +172,7 @@ async def test_only_sso_publishes_council_decisions_and_sso_reaches_no_agency(bu
         for subject in (
             "inbox.polisen.police.incident",
             "ingest.polisen.police.incident",
-            "audit.records",
+            "audit.log",
             "registry.agencies.x",
         ):
             await sso.publish(subject, b"{}")
@@ -186,7 +185,7 @@ async def test_only_sso_publishes_council_decisions_and_sso_reaches_no_agency(bu
             for s in (
                 "inbox.polisen.police.incident",
                 "ingest.polisen.police.incident",
-                "audit.records",
+                "audit.log",
                 "registry.agencies.x",
             )
         )

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from samband._demo import cooption_decision, overload_reports, publish_decision
 from samband._platform import Platform, shipped_policy_dir
-from samband.broker_config import AUDITOR, offboard, onboard
-from samband.observability.audit import AUDIT_DECODER
+from samband.broker_config import offboard, onboard
 from samband.router import LivePolicy, create_council_keys
 from samband.schemas import ENVELOPE, encode
 
-from .._support import wait_for
+from .._support import audit_entries, wait_for
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
 
@@ -27,13 +26,7 @@ async def _publish(dep, identity: str, subject: str, env) -> None:
 
 
 async def _audit(dep) -> list:
-    nc = await dep.connect(AUDITOR)
-    try:
-        js = nc.jetstream()
-        last = (await js.stream_info("AUDIT")).state.last_seq
-        return [AUDIT_DECODER.decode((await js.get_msg("AUDIT", seq, direct=True)).data) for seq in range(1, last + 1)]
-    finally:
-        await nc.close()
+    return await audit_entries(dep)
 
 
 async def test_an_agency_onboarded_live_receives_through_the_running_router_until_it_is_offboarded(

@@ -5,29 +5,16 @@ from __future__ import annotations
 import random
 
 from samband._platform import Platform
-from samband.broker_config import AUDITOR
-from samband.observability.audit import AUDIT_DECODER
 from samband.schemas import ENVELOPE
 from samband.testing import skeleton_policy
 
-from .._support import wait_for
+from .._support import audit_entries, wait_for
 from ._records import vehicle_control_bytes
 
 
 async def _audit_for(bus, envelope_id: str) -> list:
-    """Every audit record about ``envelope_id``, read with the auditor's read-only credentials."""
-    nc = await bus.connect(AUDITOR)
-    try:
-        js = nc.jetstream()
-        info = await js.stream_info("AUDIT")
-        out = []
-        for seq in range(info.state.last_seq, max(0, info.state.last_seq - 200), -1):
-            rec = AUDIT_DECODER.decode((await js.get_msg("AUDIT", seq, direct=True)).data)
-            if rec.envelope_id == envelope_id:
-                out.append(rec)
-        return out
-    finally:
-        await nc.close()
+    """Every audit entry about ``envelope_id``, read with the auditor's read-only credentials."""
+    return [r for r in await audit_entries(bus) if r.envelope_id == envelope_id]
 
 
 async def test_a_record_is_from_the_publishing_account_and_a_forged_origin_is_refused_and_audited(bus, tmp_path):

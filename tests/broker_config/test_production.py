@@ -19,6 +19,7 @@ from samband.broker_config import (
     render_cluster,
 )
 from samband.observability import Pseudonymiser, load_or_create_key
+from samband.observability.audit import Appender, load_or_create_signing_key
 from samband.router import Router
 from samband.schemas import ENVELOPE
 from samband.testing import skeleton_policy
@@ -78,7 +79,9 @@ async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node
             assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
             inbox = await skv.jetstream().stream_info("INBOX")
             assert inbox.config.num_replicas == 3
-            router = Router(router_nc, skeleton_policy(), Pseudonymiser(load_or_create_key(tmp_path / "pseudonym.key")))
+            pseudonymiser = Pseudonymiser(load_or_create_key(tmp_path / "pseudonym.key"))
+            appender = Appender(router_nc, key=load_or_create_signing_key(tmp_path / "keys"))
+            router = Router(router_nc, skeleton_policy(), pseudonymiser, appender=appender)
             task = asyncio.create_task(router.run(stop))
             env, data = vehicle_control_bytes(random.Random(3))
             # Polisen publishes on its own leaf node; the PubAck comes from the hub's R3 INGEST stream.

@@ -32,7 +32,10 @@ class RouterProcess:
         self.dep, self.policy, self.log = dep, policy, log
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> RouterProcess:
+    def start(self, timeout: float = 60.0, ready: bytes = b"router running") -> RouterProcess:
+        """Start it and wait for its line ``ready``: ``router running``, or ``standby:`` for a second
+        router. A router started while a killed one still holds the lease prints ``standby:`` first
+        and ``router running`` once the lease lapses: waiting for the latter covers both."""
         with open(self.log, "ab") as stderr:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 samband_argv(self.dep, "router", "run", "--policy", str(self.policy)),
@@ -40,13 +43,18 @@ class RouterProcess:
                 stderr=stderr,
                 env=env(),
             )
-        read_until(self.proc, "router running", timeout, f"the router (log {self.log})")
+        read_until(self.proc, ready.decode(), timeout, f"the router (log {self.log})")
         return self
 
     def freeze(self) -> None:
         """SIGSTOP: the router holds still, so what it has done at the kill is what is measured now."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
+
+    def wait_line(self, prefix: bytes, timeout: float = 60.0) -> None:
+        """Wait for its next line containing ``prefix``: e.g. a standby's ``router running`` once it took over."""
+        assert self.proc is not None
+        read_until(self.proc, prefix.decode(), timeout, f"the router (log {self.log})")
 
     def kill(self) -> None:
         """SIGKILL: no clean-up, no last ack, as when the host loses power."""

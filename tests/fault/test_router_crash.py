@@ -15,10 +15,9 @@ from samband._platform import shipped_policy_dir
 from samband.adapters import NativeRecord, publish_records
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER
-from samband.observability.audit import AUDIT_DECODER
 
-from .._support import wait_for
-from ._procs import RouterProcess, duplicates, router_progress, shorten_ack_wait, stored, stored_in
+from .._support import audit_entries, verify_deployment_log, wait_for
+from ._procs import RouterProcess, duplicates, router_progress, shorten_ack_wait, stored
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
 
@@ -116,11 +115,11 @@ async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exact
 
         await wait_for(all_routed, 300, interval=0.1, what="the restarted router routing every record")
         assert "router stopped cleanly" in router.stop()
-        audit = [AUDIT_DECODER.decode(data) for data in await stored_in(watch, "AUDIT")]
     finally:
         router.close()
         await watch.close()
 
+    audit = await audit_entries(dep)
     allowed = [(a.envelope_id, a.recipient) for a in audit if a.decision == "allow"]
     assert duplicates(allowed) == {}, "a (record, recipient) pair audited twice"
     recipients = {r for _, r in allowed}
@@ -135,3 +134,5 @@ async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exact
         assert {(c.id, agency) for c in copies} == {p for p in allowed if p[1] == agency}
         deliveries += len(copies)
     assert deliveries == len(allowed) == N * len(recipients)
+    result = await verify_deployment_log(dep)
+    assert result.ok and result.entries == len(audit), str(result)

@@ -1,5 +1,5 @@
-"""A security chief's person query answers from a persisted index that follows the trail, and
-refuses to answer when the trail no longer holds what was indexed."""
+"""A security chief's person query answers from a persisted index that follows the log up to its newest
+signed checkpoint, and refuses to answer when the log no longer holds what was indexed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import random
 import shutil
-import sqlite3
 import stat
 
 import msgspec
@@ -16,70 +15,60 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.api import DiscardPolicy
 
-from samband.broker_config import ROUTER, STEWARD
+from samband.broker_config import AUDIT_ADMIN, ROUTER
 from samband.observability import Pseudonymiser, load_or_create_key
 from samband.observability.audit import (
-    AUDIT_DECODER,
-    INDEX_FILE,
-    AuditChain,
+    ENTRY_DECODER,
+    Appender,
+    AuditDraft,
     AuditRecord,
     IndexStore,
+    LogKey,
     catch_up,
+    index_dir,
     load_or_create_signing_key,
-    read_trail,
-    sign_checkpoint,
 )
 from samband.schemas import synthetic_personnummer
 
+from .._support import audit_entries
 from .test_audit_cli import audit_cli
 
 T0 = dt.datetime(2017, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
-class Trail:
-    """Decisions sealed with the real chain and appended to the deployment's AUDIT stream, as the router does."""
+class Log:
+    """Decisions about a few people appended by the log's writer, in batches, as the router does."""
 
     def __init__(self, dep, seed: int, people: int = 4) -> None:
-        self.dep, self.rng = dep, random.Random(seed)
+        self.dep, self.rng, self.n = dep, random.Random(seed), 0
         self.people = [synthetic_personnummer(self.rng) for _ in range(people)]
         self.pseudonym = Pseudonymiser(load_or_create_key(dep.state_dir / "keys" / "pseudonym.key"))
-        self.chain = AuditChain()
 
-    async def append(self, n: int, chain: AuditChain | None = None) -> None:
-        chain = chain or self.chain
+    async def append(self, n: int, batch: int = 7) -> None:
         nc = await self.dep.connect(ROUTER)
+        ap = Appender(nc, key=load_or_create_signing_key(self.dep.state_dir / "keys"))
         try:
-            js = nc.jetstream()
-            for _ in range(n):
-                data = chain.seal(
-                    AuditRecord(
-                        at=T0 + dt.timedelta(seconds=chain.seq),
-                        envelope_id=f"env-{chain.seq:05d}",
-                        record_type="police.vehicle_control",
-                        origin="polisen",
-                        recipient=self.rng.choice(["tullverket", "skatteverket"]),
-                        region="syd",
-                        operation="bacchus-2017",
-                        decision="allow",
-                        rule="bacchus.vehicle-control.tax",
-                        policy_version="pv-test",
-                        subjects=(self.pseudonym(self.rng.choice(self.people)),),
-                    )
-                )
-                await js.publish("audit.records", data, headers={"Nats-Expected-Last-Sequence": str(chain.seq - 1)})
+            await ap.start()
+            for lo in range(0, n, batch):
+                drafts = []
+                for _ in range(min(batch, n - lo)):
+                    self.n += 1
+                    recipient = self.rng.choice(["tullverket", "skatteverket"])
+                    rec = AuditRecord(
+                        at=T0 + dt.timedelta(seconds=self.n), envelope_id=f"env-{self.n:05d}",
+                        record_type="police.vehicle_control", origin="polisen", recipient=recipient, region="syd",
+                        operation="bacchus-2017", decision="allow", rule="bacchus.vehicle-control.tax",
+                        policy_version="pv-test", subjects=(self.pseudonym(self.rng.choice(self.people)),),
+                    )  # fmt: skip
+                    drafts.append(AuditDraft(f"env-{self.n:05d}:{recipient}", rec, None, self.n))
+                await ap.append(drafts)
         finally:
-            await nc.close()
-
-    async def stored(self) -> list[bytes]:
-        nc = await self.dep.connect(ROUTER)
-        try:
-            return (await read_trail(nc)).records
-        finally:
+            await ap.close()
             await nc.close()
 
     async def expected(self, person: str) -> list[bytes]:
         p = self.pseudonym(person)
-        return [d for d in await self.stored() if p in AUDIT_DECODER.decode(d).subjects]
+        return [msgspec.json.encode(r) for r in await audit_entries(self.dep) if p in r.subjects]
 
 
 async def query_json(dep, *args) -> tuple[int, bytes]:
@@ -87,153 +76,136 @@ async def query_json(dep, *args) -> tuple[int, bytes]:
     return out.exit_code, out.stdout_bytes
 
 
-async def appended(dep, seed: int, records: int) -> Trail:
-    """The deployment provisioned and ``records`` decisions in its trail."""
+async def appended(dep, seed: int, n: int) -> Log:
     await dep.provision()
-    trail = Trail(dep, seed=seed)
-    await trail.append(records)
-    return trail
+    log = Log(dep, seed)
+    await log.append(n)
+    return log
 
 
-async def indexed(dep, seed: int, records: int) -> Trail:
-    """As `appended`, and indexed by a first person query that answered."""
-    trail = await appended(dep, seed, records)
-    assert (await query_json(dep, "--person", trail.people[0]))[0] == 0
-    return trail
+async def indexed(dep, seed: int, n: int) -> Log:
+    log = await appended(dep, seed, n)
+    assert (await query_json(dep, "--person", log.people[0]))[0] == 0
+    return log
 
 
-async def test_a_person_query_picks_up_records_appended_since_the_index_was_built(fresh_deployment):
+async def test_a_person_query_picks_up_entries_appended_since_the_index_was_built(fresh_deployment):
     dep = fresh_deployment
-    trail = await appended(dep, seed=81, records=40)
-    person = trail.people[0]
+    log = await appended(dep, seed=81, n=40)
+    person = log.people[0]
     code, out = await query_json(dep, "--person", person)
-    assert code == 0
-    first = await trail.expected(person)
-    assert first and msgspec.json.decode(out) == [msgspec.json.decode(d) for d in first]
-    index = dep.state_dir / INDEX_FILE
-    assert stat.S_IMODE(os.stat(index).st_mode) == 0o600  # pseudonyms are personal data
-    assert IndexStore(index).last_seq == 40
+    first = await log.expected(person)
+    assert code == 0 and first and msgspec.json.decode(out) == [msgspec.json.decode(d) for d in first]
+    path = index_dir(dep.state_dir, "auditor")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o700  # pseudonyms are personal data
+    assert IndexStore(path).size == 40
 
-    await trail.append(25)
+    await log.append(25)
     code, out = await query_json(dep, "--person", person)
-    later = await trail.expected(person)
+    later = await log.expected(person)
     assert code == 0 and len(later) > len(first)
     assert msgspec.json.decode(out) == [msgspec.json.decode(d) for d in later]
 
-    # catching up reads only what was appended since
-    await trail.append(5)
+    await log.append(5)  # catching up reads only what was appended since
     nc = await dep.connect("auditor")
     try:
-        with IndexStore(index) as store:
-            assert await catch_up(nc, store) == 5
-            assert await catch_up(nc, store) == 0
-            assert store.last_seq == 70
+        with IndexStore(path) as store:
+            key = load_or_create_signing_key(dep.state_dir / "keys")
+            assert await catch_up(nc, store, key.verifier, "auditor") == 5
+            assert await catch_up(nc, store, key.verifier, "auditor") == 0
+            assert store.size == 70
     finally:
         await nc.close()
 
 
-async def test_what_a_query_shows_is_the_stored_bytes_of_each_record(fresh_deployment):
+async def test_what_a_query_shows_is_the_stored_bytes_of_each_entry(fresh_deployment):
     dep = fresh_deployment
-    trail = await appended(dep, seed=82, records=30)
-    person = trail.people[1]
+    log = await appended(dep, seed=82, n=30)
+    person = log.people[1]
     code, out = await query_json(dep, "--person", person, "--to", "skatteverket")
-    stored = [d for d in await trail.expected(person) if AUDIT_DECODER.decode(d).recipient == "skatteverket"]
+    stored = [d for d in await log.expected(person) if ENTRY_DECODER.decode(d).recipient == "skatteverket"]
     assert code == 0 and stored
-    assert out == b"[" + b",".join(stored) + b"]\n"  # byte for byte, not re-encoded
+    entries = msgspec.json.decode(out)
+    assert [msgspec.json.encode(e) for e in entries] == stored
+    assert out.startswith(b'[{"kind":"decision","index":')  # the stored bytes, not re-encoded
     assert await query_json(dep, "--person", person, "--to", "skatteverket", "--from-stream") == (0, out)
     table = await audit_cli(dep, "query", "--person", person)
-    assert f"{len(await trail.expected(person))} of 30 audit records" in table.output
+    assert f"{len(await log.expected(person))} of 30 audit entries" in table.output
     assert person not in table.output
 
 
-async def test_a_record_that_does_not_chain_makes_the_query_refuse_to_answer(fresh_deployment):
+async def test_entries_cut_from_the_front_of_the_log_make_the_query_refuse_to_answer(fresh_deployment):
     dep = fresh_deployment
-    trail = await indexed(dep, seed=83, records=20)
-    # someone with the router's credentials appends a record of a chain of their own
-    await trail.append(1, chain=AuditChain(seq=20, head="f" * 64))
-    for _ in range(2):  # and it stays so: the index did not move past the break
-        out = await audit_cli(dep, "query", "--person", trail.people[0])
-        assert out.exit_code == 1
-        assert out.stdout.startswith(
-            "FAILED at seq 21: altered: seq 21 was altered: its prev is not the hash of seq 20"
-        )
-        assert "No answer" in out.output
-    assert IndexStore(dep.state_dir / INDEX_FILE).last_seq == 20
-
-
-async def test_records_cut_from_the_front_of_the_trail_make_the_query_refuse_to_answer(fresh_deployment):
-    dep = fresh_deployment
-    trail = await indexed(dep, seed=84, records=30)
-    nc = await dep.connect(STEWARD)
+    log = await indexed(dep, seed=84, n=30)
+    nc = await dep.connect(AUDIT_ADMIN)
     try:
-        # the operators' credentials may change the stream's limits (the router's may not): old records go
+        # only the audit admin may change the stream's limits (no runtime identity may): old batches go
         js = nc.jetstream()
         info = await js.stream_info("AUDIT")
         await js.update_stream(dataclasses.replace(info.config, max_msgs=10, discard=DiscardPolicy.OLD))
         await js.update_stream(dataclasses.replace(info.config, max_msgs=-1, discard=DiscardPolicy.NEW))
+        first = (await js.stream_info("AUDIT")).state.first_seq
     finally:
         await nc.close()
-    out = await audit_cli(dep, "query", "--person", trail.people[0])
+    out = await audit_cli(dep, "query", "--person", log.people[0])
     assert out.exit_code == 1
-    assert out.stdout.startswith("FAILED at seq 1: removed: the AUDIT stream starts at seq 21: seq 1..20 are gone")
-    # building the index again does not help: the trail must start at seq 1
-    out = await audit_cli(dep, "query", "--reindex", "--person", trail.people[0])
-    assert out.exit_code == 1 and out.stdout.startswith("FAILED at seq 1: removed:")
+    assert out.stdout.startswith(
+        f"FAILED at stream seq 1: truncated-front: the AUDIT stream starts at seq {first}: seq 1..{first - 1} are gone"
+    )
+    out = await audit_cli(dep, "query", "--reindex", "--person", log.people[0])
+    assert out.exit_code == 1 and "truncated-front" in out.stdout
 
 
-async def test_a_trail_replaced_since_it_was_indexed_is_refused_until_reindexed(fresh_deployment):
+async def test_a_log_replaced_since_it_was_indexed_is_refused_until_reindexed(fresh_deployment):
     dep = fresh_deployment
-    trail = await indexed(dep, seed=85, records=30)
+    log = await indexed(dep, seed=85, n=30)
     dep.stop()
     shutil.rmtree(next(p for p in (dep.state_dir / "jetstream").rglob("AUDIT") if p.parent.name == "streams"))
     dep.start()
     await dep.provision()
-    trail.chain = AuditChain()
-    await trail.append(12)  # a shorter trail, well chained from genesis
-    out = await audit_cli(dep, "query", "--person", trail.people[0])
+    await log.append(12)  # a shorter log, well formed, signed with the same key
+    out = await audit_cli(dep, "query", "--person", log.people[0])
     assert out.exit_code == 1
-    assert out.stdout.startswith("FAILED at seq 1: removed: the AUDIT stream was created anew")
-    code, got = await query_json(dep, "--reindex", "--person", trail.people[0])
-    assert code == 0 and msgspec.json.decode(got) == [
-        msgspec.json.decode(d) for d in await trail.expected(trail.people[0])
-    ]
+    assert out.stdout.startswith("FAILED at stream seq ")
+    assert (
+        "truncated-tail: the newest checkpoint vouches for 12 entries" in out.stdout and "30 were indexed" in out.stdout
+    )
+    code, got = await query_json(dep, "--reindex", "--person", log.people[0])
+    assert code == 0 and msgspec.json.decode(got) == [msgspec.json.decode(d) for d in await log.expected(log.people[0])]
 
 
 @pytest.mark.parametrize("where", ["index's copy", "AUDIT stream"])
 async def test_a_hit_whose_bytes_differ_from_what_was_indexed_is_refused(fresh_deployment, where):
     dep = fresh_deployment
-    trail = await indexed(dep, seed=86, records=25)
-    person = trail.people[2]
-    hit = AUDIT_DECODER.decode((await trail.expected(person))[0]).seq
-    db = sqlite3.connect(dep.state_dir / INDEX_FILE)
-    if where == "AUDIT stream":  # the index remembers other bytes for this record than the stream now holds
-        db.execute("UPDATE records SET sha256 = zeroblob(32) WHERE seq = ?", (hit,))
+    log = await indexed(dep, seed=86, n=25)
+    person = log.people[2]
+    hit = ENTRY_DECODER.decode((await log.expected(person))[0]).index
+    path = index_dir(dep.state_dir, "auditor")
+    if where == "AUDIT stream":  # the index remembers another leaf hash for this entry than the stream's bytes have
+        with open(path / "leaves.dat", "r+b") as f:
+            f.seek(32 * hit)
+            f.write(b"\0" * 32)
         args = ["--from-stream"]
-    else:  # someone edited the copy in the index file
-        (data,) = db.execute("SELECT data FROM stored WHERE seq = ?", (hit,)).fetchone()
-        db.execute("UPDATE stored SET data = ? WHERE seq = ?", (data.replace(b'"allow"', b'"deny"'), hit))
+    else:  # someone edited the copy in the index's files
+        data = (path / "entries.dat").read_bytes()
+        (path / "entries.dat").write_bytes(data.replace(f'"index":{hit},'.encode(), f'"index":{hit} ,'.encode(), 1))
         args = []
-    db.commit()
-    db.close()
     out = await audit_cli(dep, "query", "--person", person, *args)
     assert out.exit_code == 1
     assert out.stdout.startswith(
-        f"FAILED at seq {hit}: altered: the stored bytes of seq {hit} in the {where} no longer hash to what was indexed"
+        f"FAILED at entry {hit}: altered: its stored bytes in the {where} are not the leaf indexed"
     )
 
 
-async def test_a_forged_checkpoint_makes_the_query_refuse_to_answer(fresh_deployment):
+async def test_a_checkpoint_not_signed_by_the_pinned_key_makes_the_query_refuse_to_answer(fresh_deployment):
     dep = fresh_deployment
-    await dep.provision()
-    load_or_create_signing_key(dep.state_dir / "keys")  # the deployment's key: its public half is trusted
-    trail = Trail(dep, seed=87)
-    await trail.append(15)
-    forged = sign_checkpoint(Ed25519PrivateKey.generate(), 15, trail.chain.head, T0)
-    nc = await dep.connect(ROUTER)
+    log = await indexed(dep, seed=87, n=15)
+    forger = LogKey(Ed25519PrivateKey.generate())
+    nc = await dep.connect(AUDIT_ADMIN)
     try:
-        await nc.jetstream().publish("audit.checkpoints", msgspec.json.encode(forged))
+        ack = await nc.jetstream().publish("audit.checkpoint", forger.sign(16, b"\1" * 32))
     finally:
         await nc.close()
-    out = await audit_cli(dep, "query", "--person", trail.people[0])
+    out = await audit_cli(dep, "query", "--person", log.people[0])
     assert out.exit_code == 1
-    assert out.stdout.startswith("FAILED at seq 15: bad-checkpoint: checkpoint at seq 15")
+    assert out.stdout.startswith(f"FAILED at stream seq {ack.seq}: bad-checkpoint: the newest checkpoint: ")

@@ -14,12 +14,11 @@ from structlog.testing import capture_logs
 from samband._platform import Platform
 from samband.adapters import publish_records, read_jsonl
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER, STEWARD
-from samband.observability.audit import AUDIT_DECODER, read_trail, verify_bytes
+from samband.broker_config import AUDIT_ADMIN
 from samband.schemas import ENVELOPE
 from samband.testing import skeleton_policy
 
-from .._support import wait_for
+from .._support import audit_bundle_times, audit_entries, verify_deployment_log, wait_for
 
 
 async def publish(dep, tmp_path, name: str, seed: int, n: int) -> int:
@@ -35,9 +34,9 @@ async def publish(dep, tmp_path, name: str, seed: int, n: int) -> int:
 
 
 async def set_audit_max_msgs(js, limit: int) -> None:
-    # A real operator-side change (the steward's; the router may not change the audit
-    # streams): the stream is "full" (max_msgs reached, discard new),
-    # so every further append is refused by the server until the limit is lifted.
+    # A real operator-side change (the audit admin's; no runtime identity may change the audit
+    # streams): the stream is "full" (max_msgs reached, discard new), so every further append
+    # is refused by the server until the limit is lifted.
     info = await js.stream_info("AUDIT")
     await js.update_stream(dataclasses.replace(info.config, max_msgs=limit))
 
@@ -50,55 +49,51 @@ async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_de
     platform = Platform(dep, skeleton_policy(), tmp_path / "received")
     router = await platform.start_router()
     sink = await platform.start_sink("skatteverket")
-    rc = await dep.connect(STEWARD)
-    rjs = rc.jetstream()
+    ac = await dep.connect(AUDIT_ADMIN)
+    ajs = ac.jetstream()
     try:
         assert await publish(dep, tmp_path, "before", 31, 10) == 10
         await wait_for(lambda: len(sink) >= 10)
-        stored = (await rjs.stream_info("AUDIT")).state.messages
+        stored = (await ajs.stream_info("AUDIT")).state.messages
         with capture_logs() as logs:
-            # room for 3 more: a batch is cut part-way, its first appends stored, the rest refused
-            await set_audit_max_msgs(rjs, stored + 3)
+            # room for 3 more messages: an append is one atomic batch of at least four (bundle, leaf
+            # hashes, a view, checkpoint), so it is refused whole: nothing of it is stored
+            await set_audit_max_msgs(ajs, stored + 3)
             assert await publish(dep, tmp_path, "during", 32, 10) == 10
             await wait_for(lambda: router.blocked)
-            assert (await rjs.stream_info("AUDIT")).state.messages == stored + 3  # the stream's limit, not timing
-            await asyncio.sleep(1.0)  # a second of retries against the full trail: what follows must hold after it
-            audited = {AUDIT_DECODER.decode(d).envelope_id for d in (await read_trail(rc)).records}
+            await asyncio.sleep(1.0)  # a second of retries against the full log: what follows must hold after it
+            assert (await ajs.stream_info("AUDIT")).state.messages == stored, "a refused append left a part behind"
+            audited = {r.envelope_id for r in await audit_entries(dep)}
             delivered = {ENVELOPE.decode(line).id for line in sink.path.read_bytes().splitlines()}
-            assert delivered <= audited, "a record was delivered while its audit record could not be written"
-            assert len(delivered) <= 13 and router.blocked
-            await set_audit_max_msgs(rjs, -1)
+            assert delivered <= audited, "a record was delivered while its audit entry could not be written"
+            assert len(delivered) == 10 and router.blocked
+            await set_audit_max_msgs(ajs, -1)
             await wait_for(lambda: len(sink) >= 20, timeout=20)
             await wait_for(lambda: not router.blocked)
         events = [e["event"] for e in logs if e.get("log_level") in ("error", "warning")]
         assert events.count("audit trail unavailable: delivery stopped until it is back") == 1
         assert "audit trail writable again: delivery resumed" in events
     finally:
+        await ac.close()
         await platform.stop()
 
+    result = await verify_deployment_log(dep)
+    assert result.ok, f"the log does not verify after the outage: {result}"
+    records = await audit_entries(dep)
+    allowed = Counter(r.envelope_id for r in records if r.decision == "allow" and r.recipient == "skatteverket")
+    delivered = [ENVELOPE.decode(line).id for line in sink.path.read_bytes().splitlines()]
+    assert len(delivered) == 20 and set(delivered) == set(allowed)
+    assert set(allowed.values()) == {1}, "a redelivered record was audited twice"
+    # every delivery was stored after its audit entry (both times from the server's clock)
+    audit_time = await audit_bundle_times(dep)
+    sc = await dep.connect("skatteverket")
     try:
-        trail = await read_trail(rc)
-        assert verify_bytes(trail.records).ok, "the chain has a hole or a fork after the outage"
-        records = [AUDIT_DECODER.decode(d) for d in trail.records]
-        allowed = Counter(r.envelope_id for r in records if r.decision == "allow" and r.recipient == "skatteverket")
-        delivered = [ENVELOPE.decode(line).id for line in sink.path.read_bytes().splitlines()]
-        assert len(delivered) == 20 and set(delivered) == set(allowed)
-        assert set(allowed.values()) == {1}, "a redelivered record was audited twice"
-        # every delivery was stored after its audit record (both times from the server's clock)
-        sc = await dep.connect("skatteverket")
-        try:
-            sjs = sc.jetstream()
-            audit_time = {}
-            for seq in range(1, len(trail.records) + 1):
-                m = await rjs.get_msg("AUDIT", seq)
-                audit_time[AUDIT_DECODER.decode(m.data).envelope_id] = m.time
-            for seq in range(1, (await sjs.stream_info("INBOX")).state.last_seq + 1):
-                m = await sjs.get_msg("INBOX", seq)
-                assert audit_time[ENVELOPE.decode(m.data).id] <= m.time
-        finally:
-            await sc.close()
+        sjs = sc.jetstream()
+        for seq in range(1, (await sjs.stream_info("INBOX")).state.last_seq + 1):
+            m = await sjs.get_msg("INBOX", seq)
+            assert audit_time[ENVELOPE.decode(m.data).id] <= m.time
     finally:
-        await rc.close()
+        await sc.close()
 
 
 async def test_a_recipient_whose_inbox_refuses_gets_its_records_once_it_accepts_again_each_audited_once(
@@ -133,9 +128,5 @@ async def test_a_recipient_whose_inbox_refuses_gets_its_records_once_it_accepts_
     finally:
         await sc.close()
         await platform.stop()
-    rc = await dep.connect(ROUTER)
-    try:
-        records = [AUDIT_DECODER.decode(d) for d in (await read_trail(rc)).records]
-    finally:
-        await rc.close()
+    records = await audit_entries(dep)
     assert len(records) == 6 and len({r.envelope_id for r in records}) == 6

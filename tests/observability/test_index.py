@@ -1,4 +1,4 @@
-"""Queries over the trail's index give exactly what reading every record would."""
+"""Queries over the log's index give exactly what reading every entry would."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ import datetime as dt
 import pytest
 
 from samband.observability import Pseudonymiser
-from samband.observability.audit import AUDIT_DECODER, AuditIndex
-from samband.testing import SYNTHETIC_T0, synthetic_trail
+from samband.observability.audit import ENTRY_DECODER, AuditIndex
+from samband.testing import SYNTHETIC_T0, synthetic_log
 
-TRAIL, _, PEOPLE = synthetic_trail(3000, seed=11, n_people=40)
-INDEX = AuditIndex(TRAIL.records)
-ALL = [AUDIT_DECODER.decode(d) for d in TRAIL.records]
+LOG = synthetic_log(3000, seed=11, n_people=40)
+PEOPLE = LOG.people
+INDEX = AuditIndex(LOG.entries)
+ALL = [ENTRY_DECODER.decode(d) for d in LOG.entries]
 P = Pseudonymiser(b"k" * 32)
 
 
 def brute(*, subject=None, since=None, until=None, **eq):
     return [
-        r.seq
+        r.index
         for r in ALL
         if (subject is None or subject in r.subjects)
         and (since is None or r.at >= since)
@@ -53,7 +54,7 @@ def brute(*, subject=None, since=None, until=None, **eq):
     ],
 )
 def test_an_index_query_returns_exactly_the_records_a_full_read_would(filters):
-    got = [r.seq for r in INDEX.query(**filters)]
+    got = [r.index for r in INDEX.query(**filters)]
     assert got == brute(**filters)
     nobody = "p:nobody" in filters.values() or "nobody" in filters.values()
     assert bool(got) != nobody, "a known value matches something in a 3000-record trail, an unknown one nothing"

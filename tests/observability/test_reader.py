@@ -88,3 +88,27 @@ async def test_where_no_second_connection_can_be_made_the_read_goes_through_nats
                 ),
             )
         assert await read_range(nc, "LEND", 1, 40) == sent
+
+
+@pytest.mark.parametrize("reader", ["wire", "nats-py"])
+async def test_a_filtered_read_gives_every_message_of_its_subjects_and_ends_where_the_others_follow(
+    fresh_deployment, reader
+):
+    """As the audit log is read: bundles, leaf hashes and checkpoints between views, read in small
+    batches with several filter subjects; a status from the server is not taken for the end while
+    messages of those subjects are still ahead (it once cut a read of the log short)."""
+    order = [s for b in range(60) for s in ("log", "tree", *(f"view{v}" for v in range(9)), "checkpoint")]
+    order += ["view0", "view1"]  # the read ends with messages it does not filter
+    async with filled_stream(fresh_deployment, "FILT", [f"{s}.{i}" for i, s in enumerate(order)]) as (nc, sent):
+        subjects = ["filt.log.>", "filt.tree.>", "filt.checkpoint.>"]
+        want = [(i + 1, f"filt.{s}.{i}", sent[i]) for i, s in enumerate(order) if s in ("log", "tree", "checkpoint")]
+
+        def pull(nxt):
+            if reader == "wire":
+                return wire_pull(nc, nxt, "FILT", 1, len(order), batch=24, with_subjects=False, with_seqs=True,
+                                 strict=False, gap=StreamGap)  # fmt: skip
+            return _nats_pull(nc, nxt, "FILT", 1, len(order), with_subjects=False, with_seqs=True, strict=False,
+                              batch=24)  # fmt: skip
+
+        for _ in range(3):
+            assert await _with_consumer(nc, "FILT", 1, pull, subjects=subjects) == want

@@ -1,50 +1,48 @@
-"""Whatever single change is made to a trail, verify names its kind and its first bad sequence."""
+"""Whatever single change is made to the log's entries, verify names its kind and its leaf index."""
 
 from __future__ import annotations
-
-import hashlib
 
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samband.observability.audit import AUDIT_DECODER, AuditChain, verify_bytes
-from samband.testing import synthetic_trail
+from samband.observability.audit import ENTRY_DECODER, LogData, encode_entry, verify_log
+from samband.testing import synthetic_log
 
-TRAIL = synthetic_trail(40, every=1000, seed=7)[0]
-
-
-def forged_after(records: list[bytes], k: int) -> bytes:
-    """A plausible record claiming seq k, chained to seq k-1 (index k-2)."""
-    chain = AuditChain(k - 1, hashlib.sha256(records[k - 2]).hexdigest())
-    return chain.seal(msgspec.structs.replace(AUDIT_DECODER.decode(records[k - 1]), envelope_id="forged"))
+LOG = synthetic_log(40, batch=8, seed=7)
+DATA = LOG.data()
 
 
-@settings(max_examples=150, deadline=None)
+def forged(entries: list[bytes], k: int) -> bytes:
+    """A plausible decision claiming index k."""
+    return encode_entry(msgspec.structs.replace(ENTRY_DECODER.decode(entries[k]), envelope_id="forged"), k)
+
+
+@settings(max_examples=200, deadline=None)
 @given(
     kind=st.sampled_from(["altered", "removed", "reordered", "inserted"]),
-    k=st.integers(min_value=2, max_value=38),
+    k=st.integers(min_value=1, max_value=38),
     offset=st.integers(min_value=0, max_value=10_000),
-    bit=st.integers(min_value=0, max_value=6),
+    bit=st.integers(min_value=0, max_value=7),
     move=st.integers(min_value=-8, max_value=8).filter(lambda m: m != 0),
 )
-def test_any_single_alteration_removal_reordering_or_insertion_is_named_at_its_sequence(kind, k, offset, bit, move):
-    records = list(TRAIL.records)  # records[k - 1] holds seq k
+def test_any_single_alteration_removal_reordering_or_insertion_is_named_at_its_index(kind, k, offset, bit, move):
+    entries = list(DATA.entries)  # entries[k] is leaf k
     if kind == "altered":
-        data = bytearray(records[k - 1])
+        data = bytearray(entries[k])
         data[offset % len(data)] ^= 1 << bit
-        records[k - 1] = bytes(data)
+        entries[k] = bytes(data)
     elif kind == "removed":
-        del records[k - 1]
+        del entries[k]
     elif kind == "reordered":
-        target = max(0, min(len(records) - 1, k - 1 + move))
-        if target == k - 1:
-            target = k if k < len(records) else k - 2
-        rec = records.pop(k - 1)
-        records.insert(target, rec)
-        k = min(k, target + 1)  # the first position out of order
+        target = max(0, min(len(entries) - 1, k + move))
+        if target == k:
+            target = k + 1 if k + 1 < len(entries) else k - 1
+        entries.insert(target, entries.pop(k))
+        k = min(k, target)  # the first index out of its place
     else:
-        records.insert(k - 1, forged_after(records, k))
-    result = verify_bytes(records)
+        entries.insert(k, forged(entries, k))
+    log = LogData(entries, DATA.published, 0, DATA.checkpoints)
+    result = verify_log(log, LOG.key.verifier)
     assert result.problem is not None
-    assert (result.problem.kind, result.problem.seq) == (kind, k), str(result)
+    assert (result.problem.kind, result.problem.index) == (kind, k), str(result)

@@ -43,7 +43,7 @@ async def test_one_trace_runs_from_the_senders_publish_to_the_recipients_sink_wr
     in_trace = {s.name: s for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
     process = in_trace["process ingest.polisen.police.vehicle_control"]
     decide = in_trace["decide"]
-    append = in_trace["send audit.records"]
+    append = in_trace["send audit.log"]
     deliver = in_trace["send inbox.skatteverket.police.vehicle_control"]
     receive = in_trace["process in.police.vehicle_control"]
 
@@ -142,7 +142,7 @@ async def test_a_refused_record_s_audit_append_joins_the_senders_trace(bus, span
     trace_id = sent.get_span_context().trace_id
     in_trace = {s.name: s for s in spans.get_finished_spans() if s.context.trace_id == trace_id}
     process = in_trace["process ingest.polisen.police.vehicle_control"]
-    append = in_trace["send audit.records"]
+    append = in_trace["send audit.log"]
     assert process.attributes["samband.refused"] == "deny.invalid-envelope"
     # no delivery to carry the context: the refusal's audit append hangs under the process span itself
     assert append.parent.span_id == process.context.span_id

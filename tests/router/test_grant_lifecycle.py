@@ -14,12 +14,11 @@ from samband._demo import publish_decision
 from samband._platform import Platform
 from samband.adapters import NativeRecord, publish_records
 from samband.adapters.agencies import polisen
-from samband.broker_config import ROUTER
-from samband.observability.audit import AUDIT_DECODER, AuditRecord, read_trail
+from samband.observability.audit import AuditRecord
 from samband.router import LivePolicy, create_council_keys
 from samband.schemas import CooptionDecision, Envelope, new_envelope_id
 
-from .._support import SHIPPED, wait_for
+from .._support import SHIPPED, audit_entries, wait_for
 
 CO_OPTED, PARTICIPANT = "kustbevakningen", "tullverket"
 GRANT = "bacchus-kbv-live"
@@ -81,11 +80,7 @@ class RecordFlow:
 
 
 async def _trail(dep) -> list[AuditRecord]:
-    nc = await dep.connect(ROUTER)
-    try:
-        return [AUDIT_DECODER.decode(data) for data in (await read_trail(nc)).records]
-    finally:
-        await nc.close()
+    return await audit_entries(dep)
 
 
 def _control_ids(sink) -> list[str]:

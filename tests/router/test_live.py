@@ -16,11 +16,10 @@ from samband.adapters import publish_records
 from samband.adapters._sources import NativeRecord
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER
-from samband.observability.audit import AUDIT_DECODER
 from samband.router import LivePolicy, create_council_keys, load_private_key, sign_decision
 from samband.schemas import AgencyRegistration, CooptionDecision, Envelope, OperationDecision, encode, new_envelope_id
 
-from .._support import SHIPPED, vehicle_control, wait_for
+from .._support import SHIPPED, audit_entries, vehicle_control, wait_for
 
 NOW = _dt.datetime.now(_dt.UTC)
 
@@ -87,15 +86,7 @@ async def polisen_publishes(dep, n: int, seed: int) -> list[dict]:
 
 
 async def audit_records(dep) -> list:
-    rc = await dep.connect(ROUTER)
-    try:
-        js = rc.jetstream()
-        info = await js.stream_info("AUDIT")
-        return [
-            AUDIT_DECODER.decode((await js.get_msg("AUDIT", seq)).data) for seq in range(1, info.state.last_seq + 1)
-        ]
-    finally:
-        await rc.close()
+    return await audit_entries(dep)
 
 
 async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted_router_rebuilds_it(

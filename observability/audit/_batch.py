@@ -1,0 +1,88 @@
+"""Building one append: entries into parts (bundle, leaf hashes, views) and the signed checkpoint.
+
+Pure: the writer (`_appender.py`) hands it the entries and where the log stands, and sends the
+messages it returns as one atomic JetStream batch. A part holds at most `PART_BYTES` of entries,
+so a large router batch still fits the server's message size; views go to each agency that is
+origin or recipient of an entry of the part (never to ``-``, the "nobody" of a refused record).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from samband.schemas.layout import AUDIT_CHECKPOINT_SUBJECT, AUDIT_LOG_SUBJECT, AUDIT_TREE_SUBJECT, view_subject
+
+from ._bundle import BundleHeader, ViewHeader, encode_bundle, encode_tree, encode_view
+from ._checkpoint import LogKey
+from ._entry import AuditRecord, Entry, encode_entry
+from ._tree import CompactRange, leaf_hashes
+
+__all__ = ["PART_BYTES", "Built", "build_batch"]
+
+PART_BYTES = 1 << 20  # entries per message, in bytes (the server's max_payload is 2 MiB)
+_TOKEN = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@dataclass
+class Built:
+    messages: list[tuple[str, bytes]]  # (subject, payload), in the order they must be stored
+    encoded: list[bytes]  # each entry's stored bytes, in leaf order
+    frontier: CompactRange  # after the batch
+    checkpoint: bytes
+    ingest_high: int
+
+
+def build_batch(
+    entries: Sequence[Entry], *, size: int, frontier: CompactRange, after: int, term: int, ingest_high: int, key: LogKey
+) -> Built:
+    """The messages of one append of ``entries`` at leaf ``size`` after stream sequence ``after``."""
+    encoded = [encode_entry(e, size + i) for i, e in enumerate(entries)]
+    for e in entries:
+        if isinstance(e, AuditRecord) and e.ingest_seq > ingest_high:
+            ingest_high = e.ingest_seq
+    parts = _parts(encoded)
+    views_per_part = [_views(entries, lo, hi) for lo, hi in parts]
+    count = sum(2 + len(v) for v in views_per_part) + 1
+    tree = frontier.copy()
+    out: list[tuple[str, bytes]] = []
+    for (lo, hi), views in zip(parts, views_per_part, strict=True):
+        chunk = encoded[lo:hi]
+        leaves = leaf_hashes(chunk)
+        tree.extend(leaves)
+        head = BundleHeader(
+            first=size + lo, count=hi - lo, term=term, after=after, messages=count, ingest_high=ingest_high
+        )
+        out.append((AUDIT_LOG_SUBJECT, encode_bundle(head, chunk)))
+        out.append((AUDIT_TREE_SUBJECT, encode_tree(size + lo, leaves, tree.hashes)))
+        view_size = size + len(encoded)
+        for agency, idxs in views.items():
+            body = encode_view(ViewHeader(agency=agency, size=view_size), [encoded[k] for k in idxs])
+            out.append((view_subject(agency), body))
+    checkpoint = key.sign(tree.size, tree.root())
+    out.append((AUDIT_CHECKPOINT_SUBJECT, checkpoint))
+    return Built(out, encoded, tree, checkpoint, ingest_high)
+
+
+def _parts(encoded: list[bytes]) -> list[tuple[int, int]]:
+    parts, lo, used = [], 0, 0
+    for i, e in enumerate(encoded):
+        if i > lo and used + len(e) > PART_BYTES:
+            parts.append((lo, i))
+            lo, used = i, 0
+        used += len(e) + 1
+    parts.append((lo, len(encoded)))
+    return parts
+
+
+def _views(entries: Sequence[Entry], lo: int, hi: int) -> dict[str, list[int]]:
+    views: dict[str, list[int]] = {}
+    for k in range(lo, hi):
+        e = entries[k]
+        if not isinstance(e, AuditRecord):
+            continue
+        for agency in {e.origin, e.recipient}:
+            if _TOKEN.fullmatch(agency):
+                views.setdefault(agency, []).append(k)
+    return {a: views[a] for a in sorted(views)}

@@ -1,0 +1,265 @@
+"""One writer appends the log, as atomic batches conditional on the exact previous position; a second
+waits its turn; anything another identity slips into the stream is gone past, noted and signed."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from nats.js.kv import KV_OP, KV_PURGE
+
+from samband.broker_config import AUDIT_ADMIN, ROUTER
+from samband.observability.audit import (
+    ENTRY_DECODER,
+    LEASE_TTL,
+    POLL,
+    Appender,
+    AuditDraft,
+    AuditRecord,
+    AuditUnavailable,
+    CompactRange,
+    Incident,
+    Lease,
+    LeaseLost,
+    build_batch,
+    consistent,
+    load_or_create_signing_key,
+    open_checkpoint,
+    scan,
+)
+from samband.observability.bus import AckPipeline, PublishRefused, read_range
+
+from .._support import wait_for
+
+AT = dt.datetime(2017, 3, 3, 20, 0, tzinfo=dt.UTC)
+
+
+def draft(i: int, recipient: str = "tullverket", origin: str = "polisen") -> AuditDraft:
+    rec = AuditRecord(
+        at=AT, envelope_id=f"env-{i:04d}", record_type="police.vehicle_control", origin=origin, recipient=recipient,
+        region="syd", operation="bacchus-2017", decision="allow", rule="r", policy_version="pv",
+    )  # fmt: skip
+    return AuditDraft(f"env-{i:04d}:{recipient}", rec, None, 1000 + i)
+
+
+async def stream(dep) -> list[tuple[int, str, bytes]]:
+    nc = await dep.connect(AUDIT_ADMIN)
+    try:
+        last = (await nc.jetstream().stream_info("AUDIT")).state.last_seq
+        return await read_range(nc, "AUDIT", 1, last, with_seqs=True, strict=False) if last else []
+    finally:
+        await nc.close()
+
+
+async def writer(dep, **kw) -> tuple[Appender, object]:
+    nc = await dep.connect(ROUTER)
+    return Appender(nc, key=load_or_create_signing_key(dep.state_dir / "keys"), **kw), nc
+
+
+@pytest.fixture
+async def log_dep(fresh_deployment):
+    await fresh_deployment.provision()
+    return fresh_deployment
+
+
+async def test_one_append_is_one_atomic_batch_of_bundle_leaf_hashes_views_and_signed_checkpoint(log_dep):
+    dep = log_dep
+    ap, nc = await writer(dep)
+    try:
+        await ap.start()
+        assert await ap.append([draft(1), draft(2, "skatteverket"), draft(3, origin="tullverket")]) == 3
+        assert await ap.append([draft(2, "skatteverket"), draft(4)]) == 1  # a pair audited before is skipped
+    finally:
+        await ap.close()
+        await nc.close()
+    msgs = await stream(dep)
+    assert [(s, subject) for s, subject, _ in msgs] == [
+        (1, "audit.log"),
+        (2, "audit.tree"),
+        (3, "audit.view.polisen"),
+        (4, "audit.view.skatteverket"),
+        (5, "audit.view.tullverket"),
+        (6, "audit.checkpoint"),
+        (7, "audit.log"),
+        (8, "audit.tree"),
+        (9, "audit.view.polisen"),
+        (10, "audit.view.tullverket"),
+        (11, "audit.checkpoint"),
+    ]
+    batches, foreign = scan(msgs)
+    assert not foreign and [(b.first, len(b.entries), b.first_seq - 1) for b in batches] == [(0, 3, 0), (3, 1, 6)]
+    key = load_or_create_signing_key(dep.state_dir / "keys")
+    tree = CompactRange()
+    for b in batches:
+        tree = consistent(tree, b, key.verifier)
+        assert tree is not None
+    cp, _ = open_checkpoint(msgs[-1][2], key.verifier)
+    assert (cp.size, cp.root) == (4, tree.root())
+    entries = [ENTRY_DECODER.decode(e) for b in batches for e in b.entries]
+    assert [(e.index, e.envelope_id, e.ingest_seq) for e in entries] == [
+        (0, "env-0001", 1001),
+        (1, "env-0002", 1002),
+        (2, "env-0003", 1003),
+        (3, "env-0004", 1004),
+    ]
+    assert batches[0].views["skatteverket"] == [batches[0].entries[1]]  # its own entries, exact bytes
+
+
+async def test_an_append_that_does_not_follow_the_exact_last_position_is_refused_whole(log_dep):
+    """Two writers that both believe they are next: the server stores one batch, refuses the other entirely."""
+    dep = log_dep
+    key = load_or_create_signing_key(dep.state_dir / "keys")
+    nc = await dep.connect(ROUTER)
+    pipeline = AckPipeline(nc)
+    try:
+        results = []
+        for who in ("first", "second"):  # both built on the empty log, after stream seq 0
+            built = build_batch(
+                [draft(1 if who == "first" else 2).record], size=0, frontier=CompactRange(), after=0, term=1,
+                ingest_high=0, key=key,
+            )  # fmt: skip
+            n = len(built.messages)
+            items = [
+                (
+                    subject,
+                    body,
+                    {"Nats-Batch-Id": who, "Nats-Batch-Sequence": str(i)}
+                    | ({"Nats-Expected-Last-Sequence": "0"} if i == 1 else {})
+                    | ({"Nats-Batch-Commit": "1"} if i == n else {}),
+                )
+                for i, (subject, body) in enumerate(built.messages, start=1)
+            ]
+            results.append(await pipeline.publish(items, 5))
+        assert results[0][-1].seq == len(results[0])
+        refused = results[1][-1]
+        assert isinstance(refused, PublishRefused) and refused.error.err_code == 10071
+    finally:
+        await pipeline.close()
+        await nc.close()
+    msgs = await stream(dep)
+    assert len(msgs) == len(results[0]), "nothing of the refused batch was stored"
+    batches, foreign = scan(msgs)
+    assert len(batches) == 1 and not foreign
+
+
+async def test_a_foreign_message_in_the_stream_is_gone_past_with_a_signed_incident_entry(log_dep):
+    dep = log_dep
+    ap, nc = await writer(dep)
+    admin = await dep.connect(AUDIT_ADMIN)
+    try:
+        await ap.start()
+        await ap.append([draft(1)])
+        # written with the admin's rights, behind the writer's back: a junk message on the log's subject
+        ack = await admin.jetstream().publish("audit.log", b'{"junk": true}')
+        assert await ap.append([draft(2)]) == 1  # not an outage: refused once, read, noted, appended
+        assert ap.incidents == 1
+        await admin.jetstream().publish("audit.checkpoint", b"not a checkpoint")
+    finally:
+        await ap.close()
+        await nc.close()
+        await admin.close()
+    # a writer starting on that stream (a restart) goes past the junk at the tail too
+    ap, nc = await writer(dep)
+    try:
+        await ap.start()
+        assert await ap.append([draft(3)]) == 1
+    finally:
+        await ap.close()
+        await nc.close()
+    batches, foreign = scan(await stream(dep))
+    assert [f.seq for f in foreign] == [ack.seq, foreign[1].seq] and len(foreign) == 2
+    entries = [ENTRY_DECODER.decode(e) for b in batches for e in b.entries]
+    incidents = [e for e in entries if isinstance(e, Incident)]
+    assert [(i.index, i.what, i.stream_seqs, i.count) for i in incidents] == [
+        (1, "foreign-messages", (ack.seq,), 1),
+        (3, "foreign-messages", (foreign[1].seq,), 1),
+    ]
+    assert incidents[0].found[0].startswith("audit.log ") and incidents[0].found[0].endswith(" 14")
+    assert [e.index for e in entries] == [0, 1, 2, 3, 4]
+
+
+async def test_a_second_writer_stands_by_and_takes_over_where_the_first_stopped(log_dep):
+    dep = log_dep
+    first, nc1 = await writer(dep)
+    told: list[str] = []
+    second, nc2 = await writer(dep, on_standby=told.append)
+    try:
+        await first.start()
+        await first.append([draft(1), draft(2)])
+        standby = asyncio.create_task(second.start())
+        await wait_for(lambda: told, timeout=5)
+        assert told == [first.lease.holder] and not standby.done()
+        await first.close()  # a clean stop gives the lease up: the standby takes over at once
+        await asyncio.wait_for(standby, POLL * 4)
+        assert await second.append([draft(2), draft(3)]) == 1  # it knows what the first appended
+        assert second.state.size == 3 and second.lease.term > first.lease.term
+    finally:
+        await second.close()
+        await nc1.close()
+        await nc2.close()
+
+
+async def test_a_writer_whose_lease_was_taken_appends_nothing_more_and_says_so(log_dep):
+    dep = log_dep
+    first, nc1 = await writer(dep)
+    second, nc2 = await writer(dep)
+    admin = await dep.connect(AUDIT_ADMIN)
+    try:
+        await first.start()
+        await first.append([draft(1)])
+        # the lease taken away (as when a paused leader's key lapses): another writer takes it
+        await admin.jetstream().publish("$KV.AUDIT_LEASE.writer", b"", headers={KV_OP: KV_PURGE, "Nats-Rollup": "sub"})
+        await asyncio.wait_for(second.start(), LEASE_TTL)
+        await wait_for(lambda: first.lease.lost is not None, timeout=5)
+        with pytest.raises(LeaseLost) as exc:
+            await first.append([draft(2)])
+        assert str(exc.value) == f"lost the audit lease to {second.lease.holder}: this router stops appending"
+        assert await second.append([draft(2)]) == 1
+    finally:
+        await first.close()
+        await second.close()
+        for nc in (nc1, nc2, admin):
+            await nc.close()
+
+
+async def test_a_leader_that_stops_renewing_stops_appending_before_a_standby_may_take_over(log_dep):
+    dep = log_dep
+    nc = await dep.connect(ROUTER)
+    lease_nc = await dep.connect(ROUTER)
+    ap = Appender(nc, key=load_or_create_signing_key(dep.state_dir / "keys"), lease=Lease(lease_nc))
+    try:
+        await ap.start()
+        await ap.append([draft(1)])
+        await lease_nc.close()  # its renewals no longer reach the broker (a paused process, a cut link)
+        await wait_for(lambda: not ap.lease.fresh(), timeout=LEASE_TTL)
+        with pytest.raises(AuditUnavailable) as exc:
+            await ap.append([draft(2)])
+        assert str(exc.value).startswith("Expected the audit lease renewed within 3.5 s, its last renewal is")
+    finally:
+        await ap.close()
+        await nc.close()
+
+
+async def test_the_router_asks_what_was_audited_after_its_ack_floor_and_a_restart_audits_nothing_twice(log_dep):
+    dep = log_dep
+    ap, nc = await writer(dep)
+    try:
+        await ap.start()
+        for i in range(1, 11, 2):
+            await ap.append([draft(i), draft(i + 1, "skatteverket")])
+        after = await ap.audited_after(1006)
+        assert sorted(after) == [1007, 1008, 1009, 1010]
+        assert [r.envelope_id for r in after[1008]] == ["env-0008"]
+        assert await ap.audited_after(1010) == {}
+    finally:
+        await ap.close()
+        await nc.close()
+    ap, nc = await writer(dep)  # a restarted writer reads the tail's pairs back
+    try:
+        await ap.start()
+        assert await ap.append([draft(9), draft(10, "skatteverket"), draft(11)]) == 1
+        assert sorted(await ap.audited_after(1009)) == [1010, 1011]
+    finally:
+        await ap.close()
+        await nc.close()

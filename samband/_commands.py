@@ -161,8 +161,12 @@ def demo(obj, n: int) -> None:
         ("fields it sees", "left"),
     ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
+    idle = []  # on the bus, with a sink, but nothing was decided for them in this demo
     for agency in sorted(set(r.per_agency) | set(r.received)):
         counts: dict[str, int] = r.per_agency.get(agency, {})
+        if not counts and not r.delivered.get(agency) and not r.received.get(agency):
+            idle.append(agency)
+            continue
         seen = "; ".join(_fields_seen(rt, f) for rt, f in sorted(r.fields.get(agency, {}).items()))
         table.add_row(
             agency,
@@ -173,6 +177,8 @@ def demo(obj, n: int) -> None:
             seen,
         )
     console.print(table)
+    if idle:
+        console.print(f"nothing for: {', '.join(idle)}", highlight=False, soft_wrap=True)
     rules = Table(title="decisions per rule")
     rules.add_column("decision")
     rules.add_column("rule")

@@ -19,42 +19,13 @@ from nats.errors import Error as NatsError
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
+from samband.schemas import DEAD_LETTER, MAX_RAW_BYTES, DeadLetter, RawRef
+
 from ._errors import AdapterError, RejectedRecord
 
 __all__ = ["DEADLETTER_STREAM_NAME", "DEAD_LETTER", "DeadLetter", "RawRef", "dead_letter_for", "list_dead_letters"]
 
 DEADLETTER_STREAM_NAME = "DEADLETTER"
-
-
-class RawRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Where an oversized record's bytes are: the agency's own file, which it keeps."""
-
-    source: str
-    offset: int
-    length: int
-    sha256: str | None = None
-
-
-class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    agency: str
-    kind: str
-    reason: str
-    field: str | None = None
-    position: str
-    source: str
-    offset: int
-    length: int
-    raw: bytes | None = None  # base64 on the wire
-    raw_ref: RawRef | None = None
-    rejected_at: _dt.datetime
-
-    @property
-    def message(self) -> str:
-        where = f"`{self.field}` in {self.position}" if self.field else self.position
-        return f"{self.reason} - at {where}"
-
-
-DEAD_LETTER = msgspec.json.Decoder(DeadLetter)
 
 
 def _sha256_of_range(source: str, offset: int, length: int) -> str | None:
@@ -73,7 +44,7 @@ def _sha256_of_range(source: str, offset: int, length: int) -> str | None:
 
 def dead_letter_for(agency: str, rej: RejectedRecord) -> tuple[str, bytes, dict[str, str]]:
     """Subject, payload and headers of the dead letter for ``rej``."""
-    keep = rej.kind != "oversized" and len(rej.raw) <= (1 << 20)
+    keep = rej.kind != "oversized" and len(rej.raw) <= MAX_RAW_BYTES
     ref = (
         None
         if keep

@@ -45,7 +45,10 @@ class InboxSink:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # delivered records are personal data in clear: the sink is owner-only (and its folder, if made here)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(self.path, 0o600)
         self._seen: set[str] = set()
         if self.path.exists():
             with open(self.path, "rb") as f:

@@ -52,9 +52,12 @@ class Positions:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_bytes(msgspec.json.encode(_File(sources=self._sources)))
+        # where the agency's exports are read up to: owner-only, like every state file
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(msgspec.json.encode(_File(sources=self._sources)))
         os.replace(tmp, self.path)
 
     def __contains__(self, key: str) -> bool:

@@ -2,7 +2,15 @@
 
 from ._agencies import SENDABLE_RECORD_TYPES, Agency, builtin_agencies, load_agency_dir, load_agency_file, mapping_path
 from ._creds import ADMIN, AUDIT_ADMIN, AUDITOR, ROUTER, SSO, STEWARD, Credentials
-from ._deployment import AGENCY_STREAMS, DEADLETTER_STREAM, INBOX_STREAM, ROUTER_STREAMS, Deployment, provision_streams
+from ._deployment import (
+    AGENCY_STREAMS,
+    DEADLETTER_STREAM,
+    INBOX_STREAM,
+    ROUTER_STREAMS,
+    Deployment,
+    provision_agency,
+    provision_streams,
+)
 from ._errors import (
     AgencyFileError,
     BrokerConfigError,
@@ -15,12 +23,17 @@ from ._errors import (
 )
 from ._lock import StateLock
 from ._onboarding import Onboarded, adapter_command, offboard, onboard, register, registration_subject
+from ._permissions import AGENCY_CONSUMER_API, agency_steward
 from ._production import ClusterLayout, provision_cluster, render_cluster
+from ._quotas import AgencyLimits, agency_streams, ingest_stream_config
+from ._registry import announce
 from ._render import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_ACCOUNT, render_server_config
 from ._server import NatsServer, check_config, find_nats_server, free_port, reload_server
+from ._tls import client_tls, is_loopback
 
 __all__ = [
     "ADMIN",
+    "AGENCY_CONSUMER_API",
     "AGENCY_STREAMS",
     "AUDITOR",
     "AUDIT_ADMIN",
@@ -37,6 +50,7 @@ __all__ = [
     "SYSTEM_ACCOUNT",
     "Agency",
     "AgencyFileError",
+    "AgencyLimits",
     "BrokerConfigError",
     "BrokerNotFound",
     "BrokerReloadError",
@@ -51,15 +65,22 @@ __all__ = [
     "OnboardingError",
     "StateLock",
     "adapter_command",
+    "agency_steward",
+    "agency_streams",
+    "announce",
     "builtin_agencies",
     "check_config",
+    "client_tls",
     "find_nats_server",
     "free_port",
+    "ingest_stream_config",
+    "is_loopback",
     "load_agency_dir",
     "load_agency_file",
     "mapping_path",
     "offboard",
     "onboard",
+    "provision_agency",
     "provision_cluster",
     "provision_streams",
     "register",

@@ -12,6 +12,7 @@ import msgspec
 from samband.schemas import RECORD_TYPES, REGIONS, Region
 
 from ._errors import AgencyFileError
+from ._quotas import LIMIT_RANGES, AgencyLimits, limit_problems
 
 __all__ = [
     "RESERVED_SLUGS",
@@ -51,6 +52,8 @@ class Agency(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     contact: str | None = None
     # The declarative adapter's mapping file, relative to the agency file (config-only agencies).
     mapping: str | None = None
+    # Its share of the broker (`[limits]`, every key optional; defaults in _quotas.py and docs/operating.md).
+    limits: AgencyLimits = AgencyLimits()
 
 
 _FIELDS = {f.name for f in msgspec.structs.fields(Agency)}
@@ -81,6 +84,14 @@ def _check(raw: dict, path: Path) -> None:
         for i, value in enumerate(values):
             if value not in allowed:
                 raise _fail(path, f"{key}[{i}]", f"{what} ({', '.join(allowed)})", value)
+    limits = raw.get("limits", {})
+    if not isinstance(limits, dict):
+        raise _fail(path, "limits", "a table of limits", limits)
+    for key, value in limits.items():
+        if key not in LIMIT_RANGES:
+            raise _fail(path, f"limits.{key}", f"one of the keys {', '.join(LIMIT_RANGES)}", key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _fail(path, f"limits.{key}", "an integer", value)
 
 
 def load_agency_file(path: Path | str, *, text: str | None = None, require_mapping: bool | None = None) -> Agency:
@@ -103,6 +114,8 @@ def load_agency_file(path: Path | str, *, text: str | None = None, require_mappi
     except msgspec.ValidationError as exc:
         # msgspec says `$.key`; keep its words and say which file.
         raise AgencyFileError(f"{path}: {exc}") from exc
+    for key, expected, value in limit_problems(agency.limits):
+        raise _fail(path, f"limits.{key}", expected, value)
     if require_mapping is None:
         require_mapping = agency.tier == "network"
     if require_mapping:

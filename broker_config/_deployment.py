@@ -2,79 +2,59 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import os
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
 import nats
-from nats.errors import Error as NatsError
-from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import Error as JsError
 
 from samband.observability import get_logger
 from samband.schemas.layout import auditor_identity, witness_identity
 
 from ._agencies import Agency, builtin_agencies
-from ._audit import audit_streams_exist, ensure_audit_keys, inbox_prefix, provision_audit
+from ._audit import audit_streams_exist, ensure_audit_keys, provision_audit
+from ._certs import ensure_ca, issue
+from ._connect import connect_identity
 from ._creds import AUDIT_ADMIN, STEWARD, Credentials
 from ._errors import BrokerConfigError, BrokerUnavailable, OnboardingError
 from ._lock import StateLock, _config_lock, check_ports_free
+from ._permissions import agency_steward
 from ._render import render_server_config
+from ._secrets import private_dir, write_private
 from ._server import NatsServer, check_config, free_port, reload_server
+from ._streams import (
+    AGENCY_STREAMS,
+    DEADLETTER_STREAM,
+    INBOX_STREAM,
+    ROUTER_STREAMS,
+    provision_agency,
+    provision_streams,
+)
+from ._tls import client_tls, is_loopback, tls_block
 
-__all__ = ["AGENCY_STREAMS", "DEADLETTER_STREAM", "INBOX_STREAM", "ROUTER_STREAMS", "Deployment", "provision_streams"]
+__all__ = [
+    "AGENCY_STREAMS",
+    "DEADLETTER_STREAM",
+    "INBOX_STREAM",
+    "ROUTER_STREAMS",
+    "Deployment",
+    "provision_agency",
+    "provision_streams",
+]
 
 log = get_logger("samband.broker")
 
 _DAY = 86_400.0
-
-# Streams in the ROUTER account, but the audit log's (`_audit.py`), which only the audit admin makes.
-ROUTER_STREAMS: tuple[StreamConfig, ...] = (
-    StreamConfig(
-        name="INGEST", subjects=["ingest.>"], storage=StorageType.FILE, max_age=7 * _DAY, duplicate_window=_DAY
-    ),
-    # Agency registrations (onboarding/offboarding), read by the router to know who exists.
-    StreamConfig(name="REGISTRY", subjects=["registry.>"], storage=StorageType.FILE),
-    # The councils' signed decisions: their history is kept (an audit entry cites `DECISIONS#<seq>`),
-    # and no decision is larger than the router reads (router/_decisions.py: MAX_DECISION_BYTES).
-    StreamConfig(
-        name="DECISIONS",
-        subjects=["decisions.>"],
-        storage=StorageType.FILE,
-        deny_delete=True,
-        deny_purge=True,
-        allow_rollup_hdrs=False,
-        max_msg_size=64 * 1024,
-    ),
-    StreamConfig(name="RECEIPTS", subjects=["receipt.>"], storage=StorageType.FILE, max_age=30 * _DAY),
-)
-INBOX_STREAM = StreamConfig(
-    name="INBOX", subjects=["in.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY
-)
-# An agency's rejected native records, in its own account (see _render.py).
-DEADLETTER_STREAM = StreamConfig(
-    name="DEADLETTER", subjects=["dlq.>"], storage=StorageType.FILE, max_age=30 * _DAY, duplicate_window=_DAY
-)
-AGENCY_STREAMS = (INBOX_STREAM, DEADLETTER_STREAM)
-# A centre (a Ruc, the national follow-up) makes its year's outcomes report from its inbox in the
-# next year's first quarter (docs/outcomes.md): its inbox keeps 400 days, not 30.
-CENTRE_INBOX_STREAM = dataclasses.replace(INBOX_STREAM, max_age=400 * _DAY)
-CENTRE_STREAMS = (CENTRE_INBOX_STREAM, DEADLETTER_STREAM)
-
-
-def streams_for(agency: Agency | None) -> tuple[StreamConfig, ...]:
-    """The streams in an agency's own account: its INBOX and DEADLETTER (a centre's inbox keeps longer)."""
-    return CENTRE_STREAMS if agency is not None and agency.tier == "centre" else AGENCY_STREAMS
 
 
 class _Meta(msgspec.Struct, frozen=True):
     port: int
     http_port: int
     agencies: tuple[Agency, ...]
+    host: str = "127.0.0.1"
+    tls: bool = False
+    http_host: str = "127.0.0.1"
 
 
 class Deployment:
@@ -91,18 +71,34 @@ class Deployment:
         agencies: Iterable[Agency] | None = None,
         port: int | None = None,
         http_port: int | None = None,
+        host: str = "127.0.0.1",
+        tls: bool | None = None,
+        http_host: str = "127.0.0.1",
     ) -> None:
         self.state_dir = Path(state_dir)
         self.agencies: dict[str, Agency] = {a.slug: a for a in agencies} if agencies is not None else builtin_agencies()
         self.port = port or free_port()
         self.http_port = http_port or free_port()
+        self.host = host
+        self.http_host = http_host  # the monitoring endpoint (no auth): loopback unless told otherwise
+        self.tls = bool(tls) or not is_loopback(host)  # off loopback always TLS; on loopback when asked
         self.creds = Credentials(self.state_dir)
         self.server: NatsServer | None = None
         self.lock = StateLock(self.state_dir)
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        """Where this machine's clients reach the server (loopback when it listens on every interface)."""
+        reach = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") or is_loopback(self.host) else self.host
+        return f"{'tls' if self.tls else 'nats'}://{reach}:{self.port}"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.state_dir / "tls"
+
+    def client_tls(self) -> dict:
+        """nats-py's options to reach this deployment's server (its CA trusted); none without TLS."""
+        return client_tls(self.tls_dir / "ca.pem") if self.tls else {}
 
     @property
     def config_file(self) -> Path:
@@ -128,28 +124,50 @@ class Deployment:
     def load(cls, state_dir: Path) -> Deployment:
         """The deployment ``samband up`` made in ``state_dir`` (its ports and its onboarded agencies)."""
         meta = msgspec.json.decode(Path(state_dir, "deployment.json").read_bytes(), type=_Meta)
-        return cls(state_dir, agencies=meta.agencies, port=meta.port, http_port=meta.http_port)
+        return cls(
+            state_dir,
+            agencies=meta.agencies,
+            port=meta.port,
+            http_port=meta.http_port,
+            host=meta.host,
+            tls=meta.tls,
+            http_host=meta.http_host,
+        )
 
     def render(self) -> Path:
         """Write the server configuration (creating missing credentials and witness keys) and check it
         with ``nats-server -t``."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
+        private_dir(self.state_dir / "jetstream")
         ensure_audit_keys(self.state_dir, self.agencies.values())
+        tls = None
+        if self.tls:
+            ca = ensure_ca(self.tls_dir)
+            tls = tls_block(issue(self.tls_dir, "server", [self.host], ca), ca.cert)
         text = render_server_config(
             agencies=self.agencies.values(),
             creds=self.creds,
             store_dir=self.state_dir / "jetstream",
             port=self.port,
             http_port=self.http_port,
+            host=self.host,
+            tls=tls,
+            http_host=self.http_host,
             extra={"pid_file": str(self.pid_file)},
         )
         candidate = self.config_file.with_suffix(".conf.new")
-        candidate.write_text(text)
+        write_private(candidate, text)
         check_config(candidate)
         candidate.replace(self.config_file)
-        self.meta_file.write_bytes(
-            msgspec.json.encode(_Meta(port=self.port, http_port=self.http_port, agencies=tuple(self.agencies.values())))
+        meta = _Meta(
+            port=self.port,
+            http_port=self.http_port,
+            agencies=tuple(self.agencies.values()),
+            host=self.host,
+            tls=self.tls,
+            http_host=self.http_host,
         )
+        write_private(self.meta_file, msgspec.json.encode(meta))
         return self.config_file
 
     def start(self) -> NatsServer:
@@ -179,7 +197,9 @@ class Deployment:
         except BaseException:
             self.lock.release()
             raise
-        self.server = NatsServer(self.config_file, port=self.port, http_port=self.http_port, log_file=self.log_file)
+        self.server = NatsServer(
+            self.config_file, port=self.port, http_port=self.http_port, log_file=self.log_file, host=self.host
+        )
         return self.server
 
     def reload(self, *, timeout: float = 10.0) -> None:
@@ -242,7 +262,12 @@ class Deployment:
     def _apply(self, agencies: dict[str, Agency]) -> None:
         previous = self.agencies
         saved = {p: p.read_bytes() for p in (self.config_file, self.meta_file) if p.exists()}
-        new_identities = [slug for slug in agencies if not self.creds.seed_path(slug).exists()]
+        new_identities = [
+            identity
+            for slug in agencies
+            for identity in (slug, agency_steward(slug))
+            if not self.creds.seed_path(identity).exists()
+        ]
         self.agencies = dict(agencies)
         try:
             self.render()
@@ -260,90 +285,24 @@ class Deployment:
                 self.creds.revoke(slug)
             raise
         for slug in set(previous) - set(agencies):
-            for identity in (slug, auditor_identity(slug), witness_identity(slug)):
+            for identity in (slug, agency_steward(slug), auditor_identity(slug), witness_identity(slug)):
                 self.creds.revoke(identity)
 
     async def connect(self, identity: str, *, first_connect: float = 3.0, **options) -> nats.NATS:
-        """Connect as one identity (agency slug, ``router``, ``sso``, ``auditor``, ``auditor-<agency>``,
-        ``witness-<agency>``, ``steward``, ``audit-admin``, ``admin``).
-
-        The first connection is tried for ``first_connect`` seconds (a broker that is starting
-        answers within them) and then refused with one line that names the URL, the identity
-        and what to do; credentials the server refuses are refused at once. Once connected, the
-        client reconnects for ever (a broker restart is ridden out).
-        """
-        seed = self.seed(identity)
-        if identity == AUDIT_ADMIN and not seed.is_file():
-            raise BrokerUnavailable(
-                f"the audit admin's seed is not at {seed}: it is kept apart from the deployment; "
-                "point SAMBAND_ADMIN_DIR at the directory that holds it"
-            )
-        if not seed.is_file():
-            raise BrokerUnavailable(
-                f"Expected credentials for `{identity}` at {seed}, found none: "
-                f"is `{identity}` on this deployment ({self.state_dir})?"
-            )
-        connected = False
-        log_error = _log_error(identity)
-        first_error: list[BaseException] = []
-
-        async def error_cb(exc: Exception) -> None:
-            if connected:
-                await log_error(exc)
-            else:  # before the first connection, failures are ours to report, once
-                first_error[:] = [exc]
-
-        prefix = inbox_prefix(identity)  # the audit identities listen on inboxes of their own
-        settings = {
-            "connect_timeout": 2,
-            "max_reconnect_attempts": -1,
-            "reconnect_time_wait": 0.25,
-            "error_cb": error_cb,
-            **({"inbox_prefix": prefix} if prefix else {}),
-            **options,
-        }
-        deadline = time.monotonic() + first_connect
-        while True:
-            nc = nats.NATS()
-            try:
-                # nats-py retries a first connection for ever unless both are bounded; they are set
-                # back once connected (nats-py reads them from `options` on each disconnect)
-                first = {**settings, "allow_reconnect": False, "max_reconnect_attempts": 1}
-                await nc.connect(self.url, nkeys_seed=str(seed), name=f"samband-{identity}", **first)
-            except (NatsError, OSError, TimeoutError) as exc:
-                cause: BaseException = exc
-                if isinstance(exc, nats.errors.NoServersError) and first_error:
-                    cause = first_error[0]  # what went wrong, not that nothing is left to try
-                refused_credentials = any(w in str(cause).lower() for w in ("authorization", "authentication"))
-                if refused_credentials or time.monotonic() > deadline:
-                    raise BrokerUnavailable(self._unreachable(identity, cause, refused_credentials)) from cause
-                await asyncio.sleep(0.25)
-                continue
-            nc.options["allow_reconnect"] = options.get("allow_reconnect", True)
-            nc.options["max_reconnect_attempts"] = settings["max_reconnect_attempts"]
-            connected = True
-            return nc
-
-    def _unreachable(self, identity: str, exc: BaseException, refused_credentials: bool) -> str:
-        here = f"--state-dir {self.state_dir}"
-        if refused_credentials:
-            return (
-                f"Expected the nats-server at {self.url} to accept `{identity}`, got an authorization violation: "
-                f"another deployment answers on that port; start this one with `samband {here} up`"
-            )
-        if isinstance(exc, ConnectionRefusedError):
-            why = "connection refused"
-        elif isinstance(exc, TimeoutError):
-            why = "no answer in time"
-        else:
-            why = str(exc) or type(exc).__name__
-        return (
-            f"Expected a nats-server at {self.url} for `{identity}`, got {why}: "
-            f"is the deployment running? Start it with `samband {here} up`"
+        """Connect as one identity (agency slug, ``<agency>-steward``, ``router``, ``sso``, ``auditor``,
+        ``auditor-<agency>``, ``witness-<agency>``, ``steward``, ``audit-admin``, ``admin``), over TLS
+        when the deployment speaks it (`_connect.connect_identity` says how a first connection fails)."""
+        return await connect_identity(
+            self.url,
+            self.seed(identity),
+            identity,
+            state_dir=self.state_dir,
+            first_connect=first_connect,
+            options={**self.client_tls(), **options},
         )
 
     async def provision(self) -> None:
-        """Create (or update) the router's streams, the audit log's and every agency's inbox stream. Idempotent.
+        """Create (or update) the router's streams, the audit log's and every agency's streams. Idempotent.
 
         The audit streams are made with the audit admin's seed when it is at hand; without it
         (kept apart, as it should be once set up) they are only checked to exist."""
@@ -373,35 +332,14 @@ class Deployment:
             await nc.close()
 
     async def provision_inbox(self, slug: str) -> None:
-        """The agency's own streams: its INBOX (written by the router) and its DEADLETTER."""
-        nc = await self.connect(slug)
+        """The agency's streams: INGEST_<slug> in ROUTER, its own INBOX (written by the router) and
+        DEADLETTER in its account, each with its file's limits, made by the operators' identities."""
+        router = await self.connect(STEWARD)
         try:
-            await provision_streams(nc, streams_for(self.agencies.get(slug)))
+            own = await self.connect(agency_steward(slug))
+            try:
+                await provision_agency(router, own, self.agencies[slug])
+            finally:
+                await own.close()
         finally:
-            await nc.close()
-
-
-async def provision_streams(nc: nats.NATS, configs: Iterable[StreamConfig], *, replicas: int = 1) -> None:
-    """Create or update ``configs`` in the account ``nc`` is connected to (a cluster uses ``replicas=3``)."""
-    js = nc.jetstream()
-    for cfg in configs:
-        await _ensure_stream(js, dataclasses.replace(cfg, num_replicas=replicas) if replicas != 1 else cfg)
-
-
-def _log_error(identity: str):
-    async def error_cb(exc: Exception) -> None:
-        log.warning("nats connection error", identity=identity, error=repr(exc))
-
-    return error_cb
-
-
-async def _ensure_stream(js, cfg: StreamConfig) -> None:
-    try:
-        try:
-            await js.stream_info(cfg.name)
-        except nats.js.errors.NotFoundError:
-            await js.add_stream(cfg)
-        else:
-            await js.update_stream(cfg)
-    except (JsError, NatsError) as exc:
-        raise BrokerUnavailable(f"Expected stream {cfg.name} created or updated, got {exc!r}") from exc
+            await router.close()

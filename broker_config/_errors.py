@@ -9,7 +9,8 @@ The tree::
     ├── DeploymentInUse         the state directory is already used by a live deployment (names the holder's pid)
     ├── BrokerUnavailable       a connection or JetStream call to the broker failed (wraps the nats-py error)
     ├── BrokerReloadError       the running server refused a new configuration (it keeps its last good one)
-    └── OnboardingError         an agency cannot be onboarded or offboarded (unknown, already there, ...)
+    ├── OnboardingError         an agency cannot be onboarded or offboarded (unknown, already there, ...)
+    └── QuotaError              the agencies' limits do not fit the broker (they would crowd out the audit trail)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "BrokerUnavailable",
     "DeploymentInUse",
     "OnboardingError",
+    "QuotaError",
 ]
 
 
@@ -56,3 +58,7 @@ class BrokerReloadError(BrokerConfigError):
 
 class OnboardingError(BrokerConfigError):
     """Onboarding or offboarding an agency was refused."""
+
+
+class QuotaError(BrokerConfigError):
+    """The agencies' limits together do not fit the broker's (an onboarding is refused, not the audit trail)."""

@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-from nats.errors import Error as NatsError
-from nats.js.errors import Error as JsError
 
 from samband.observability import get_logger
-from samband.schemas import AgencyRegistration
 
 from ._agencies import Agency, load_agency_file, mapping_path
 from ._creds import ROUTER
 from ._deployment import Deployment
 from ._errors import AgencyFileError, BrokerConfigError, BrokerUnavailable, OnboardingError
+from ._registry import announce, registration_subject
 
 __all__ = [
     "MAPPINGS_DIR",
@@ -44,10 +41,6 @@ log = get_logger("samband.broker")
 # the copy that was checked, so `samband adapter run SLUG` needs no --mapping and no longer
 # depends on where the agency file happened to lie.
 MAPPINGS_DIR = "mappings"
-
-
-def registration_subject(slug: str) -> str:
-    return f"registry.agencies.{slug}"
 
 
 @dataclass(frozen=True)
@@ -74,28 +67,9 @@ async def register(dep: Deployment, agency: Agency, *, active: bool = True) -> i
     """Announce the agency to the router (REGISTRY stream in the ROUTER account); return the stream sequence."""
     if agency.tier == "centre":  # shipped in the policy's agencies.toml, never announced (see onboard)
         raise OnboardingError(f"Expected an agency of tier core or network, got centre {agency.slug!r}")
-    reg = AgencyRegistration(
-        slug=agency.slug,
-        name=agency.name,
-        tier=agency.tier,
-        regions=agency.regions,
-        sends=agency.sends,
-        purposes=agency.purposes,
-        active=active,
-    )
-    # A fresh id per announcement: a re-onboarding inside the dedupe window must not be swallowed.
-    msg_id = f"registry:{agency.slug}:{'on' if active else 'off'}:{time.time_ns()}"
     nc = await dep.connect(ROUTER)
     try:
-        ack = await nc.jetstream().publish(
-            registration_subject(agency.slug),
-            msgspec.json.encode(reg),
-            headers={"Nats-Msg-Id": msg_id},
-            timeout=5,
-        )
-        return ack.seq
-    except (NatsError, JsError) as exc:
-        raise BrokerUnavailable(f"Expected REGISTRY to store the registration of {agency.slug}, got {exc!r}") from exc
+        return await announce(nc, agency, active=active)
     finally:
         await nc.close()
 

@@ -9,7 +9,6 @@ permissions. The leaf has no JetStream of its own: the agency's INBOX lives on t
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,9 +17,12 @@ from pathlib import Path
 import msgspec
 
 from ._agencies import Agency
+from ._certs import ensure_ca, issue
 from ._creds import Credentials
 from ._errors import OnboardingError
 from ._render import render_server_config
+from ._secrets import private_dir, write_private
+from ._tls import tls_block
 
 __all__ = ["ClusterLayout", "provision_cluster", "render_cluster"]
 
@@ -89,14 +91,6 @@ def _json(config: dict) -> str:
     return msgspec.json.format(msgspec.json.encode(config), indent=2).decode() + "\n"
 
 
-def _write_secret(path: Path, text: str) -> None:
-    """Leaf configs hold an nkey seed: owner-only, like every credential."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-
-
 def render_cluster(
     *,
     agencies: Iterable[Agency],
@@ -105,8 +99,16 @@ def render_cluster(
     nodes: int = 3,
     leaves: Iterable[str] = (),
     layout: ClusterLayout | None = None,
+    http_host: str = "127.0.0.1",
 ) -> list[Path]:
-    """Write ``node-1.conf`` .. ``node-N.conf`` and ``leaf-<agency>.conf``; return their paths."""
+    """Write ``node-1.conf`` .. ``node-N.conf`` and ``leaf-<agency>.conf``; return their paths.
+
+    Every listener is TLS (`_tls`): the nodes' client ports, their cluster routes and leaf-node
+    listeners (mutual TLS), and each leaf's remote and client port. The certificates go to
+    ``<out>/tls/`` (``ca.pem``; ``node.pem`` naming the layout's host; ``leaf-<agency>.pem``),
+    issued by the deployment's CA in ``<state>/tls`` (its key stays there). The monitoring
+    endpoints listen on ``http_host`` (loopback unless told otherwise).
+    """
     agencies, leaves = list(agencies), list(leaves)
     layout = layout or ClusterLayout.standard(nodes, len(leaves))
     if len(layout.client_ports) != nodes or len(layout.leaf_client_ports) < len(leaves):
@@ -119,12 +121,22 @@ def render_cluster(
         raise OnboardingError(f"--cluster: Expected at least 1 node, got {nodes}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    tls_dir = out_dir / "tls"
+    ca = ensure_ca(creds.dir.parent / "tls")
+    private_dir(tls_dir)
+    ca_file = tls_dir / "ca.pem"
+    write_private(ca_file, ca.cert.read_bytes())
+    node = issue(tls_dir, "node", [layout.host], ca)
     written: list[Path] = []
     routes = [f"nats-route://{layout.host}:{p}" for p in layout.cluster_ports]
     for i in range(nodes):
         name = f"samband-{i + 1}"
         extra: dict = {
-            "leafnodes": {"host": layout.host, "port": layout.leaf_ports[i]},
+            "leafnodes": {
+                "host": layout.host,
+                "port": layout.leaf_ports[i],
+                "tls": tls_block(node, ca_file, verify=True),
+            },
             "pid_file": str(out_dir / f"{name}.pid"),
         }
         if nodes > 1:
@@ -133,6 +145,7 @@ def render_cluster(
                 "host": layout.host,
                 "port": layout.cluster_ports[i],
                 "routes": routes,
+                "tls": tls_block(node, ca_file, verify=True),
             }
         text = render_server_config(
             agencies=agencies,
@@ -142,19 +155,24 @@ def render_cluster(
             http_port=layout.http_ports[i],
             host=layout.host,
             server_name=name,
+            replicas=min(3, nodes),
+            tls=tls_block(node, ca_file),
+            http_host=http_host,
             extra=extra,
         )
         path = out_dir / f"node-{i + 1}.conf"
-        path.write_text(text)
+        write_private(path, text)
         written.append(path)
     for j, slug in enumerate(leaves):
         seed = creds.seed_path(slug).read_text().strip()
+        leaf = issue(tls_dir, f"leaf-{slug}", [layout.host], ca)
         config = {
             "server_name": f"leaf-{slug}",
             "host": layout.host,
             "port": layout.leaf_client_ports[j],
-            **({"http_port": layout.leaf_http_ports[j]} if layout.leaf_http_ports else {}),
-            # The agency's adapter connects here with its usual seed; nothing else can.
+            **({"http": f"{http_host}:{layout.leaf_http_ports[j]}"} if layout.leaf_http_ports else {}),
+            # The agency's adapter connects here with its usual seed (over TLS); nothing else can.
+            "tls": tls_block(leaf, ca_file),
             "accounts": {slug: {"users": [{"nkey": creds.public_key(slug)}]}},
             "leafnodes": {
                 "remotes": [
@@ -162,33 +180,37 @@ def render_cluster(
                         "urls": [f"nats-leaf://{layout.host}:{p}" for p in layout.leaf_ports],
                         "account": slug,
                         "nkey": seed,
+                        # mutual TLS: the hub's listener asks for the leaf's certificate
+                        "tls": {"cert_file": str(leaf.cert), "key_file": str(leaf.key), "ca_file": str(ca_file)},
                     }
                 ],
             },
         }
         path = out_dir / f"leaf-{slug}.conf"
-        _write_secret(path, _json(config))
+        write_private(path, _json(config))  # it holds the agency's nkey seed
         written.append(path)
     return written
 
 
 async def provision_cluster(
-    creds: Credentials, agencies: Iterable[str], servers: list[str], *, replicas: int = 3
+    creds: Credentials, agencies: Iterable[Agency], servers: list[str], *, replicas: int = 3, tls: dict | None = None
 ) -> None:
     """Create the router's streams, the audit log's and every agency's streams on a running cluster,
     ``replicas`` each.
 
-    Each account's streams are made with that account's own credentials (the router's with
-    ``router``'s, an agency's with its own), as on the embedded broker; the audit log's with the
-    audit admin's, which must be at hand (``SAMBAND_ADMIN_DIR``).
+    The router's streams are made with ``steward``'s credentials (ROUTER account), each agency's own
+    streams with ``<agency>-steward``'s (its account): the agencies' own users may not create streams;
+    the audit log's with the audit admin's, which must be at hand (``SAMBAND_ADMIN_DIR``).
+    ``tls``: nats-py's TLS options (see `client_tls`): the rendered cluster requires TLS.
     """
     import nats
     from nats.errors import Error as NatsError
 
-    from ._audit import provision_audit
-    from ._creds import AUDIT_ADMIN, ROUTER
-    from ._deployment import AGENCY_STREAMS, ROUTER_STREAMS, provision_streams
+    from ._audit import inbox_prefix, provision_audit
+    from ._creds import AUDIT_ADMIN, STEWARD
+    from ._deployment import ROUTER_STREAMS, provision_agency, provision_streams
     from ._errors import BrokerUnavailable
+    from ._permissions import agency_steward
 
     async def connect(identity: str):
         try:
@@ -197,19 +219,25 @@ async def provision_cluster(
                 nkeys_seed=str(creds.seed_path(identity)),
                 connect_timeout=5,
                 name=f"samband-provision-{identity}",
-                **({"inbox_prefix": f"_INBOX_{identity}"} if identity == AUDIT_ADMIN else {}),
+                **({"inbox_prefix": prefix} if (prefix := inbox_prefix(identity)) else {}),
+                **(tls or {}),
             )
         except (NatsError, OSError) as exc:
             raise BrokerUnavailable(
                 f"Expected a connection to {', '.join(servers)} as {identity}, got {exc!r}"
             ) from exc
 
-    for identity, streams in [(ROUTER, ROUTER_STREAMS), *((slug, AGENCY_STREAMS) for slug in agencies)]:
-        nc = await connect(identity)
-        try:
-            await provision_streams(nc, streams, replicas=replicas)
-        finally:
-            await nc.close()
+    router = await connect(STEWARD)
+    try:
+        await provision_streams(router, ROUTER_STREAMS, replicas=replicas)
+        for agency in agencies:
+            own = await connect(agency_steward(agency.slug))
+            try:
+                await provision_agency(router, own, agency, replicas=replicas)
+            finally:
+                await own.close()
+    finally:
+        await router.close()
     if not creds.has_seed(AUDIT_ADMIN):
         raise BrokerUnavailable(
             f"Expected the audit admin's seed at {creds.seed_path(AUDIT_ADMIN)} to make the audit streams, "

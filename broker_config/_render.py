@@ -27,52 +27,16 @@ import msgspec
 from ._agencies import Agency
 from ._audit import audit_users, inbox_prefix, router_denies, steward_denies
 from ._creds import ADMIN, ROUTER, SSO, STEWARD, Credentials
+from ._permissions import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, agency_account, router_imports
+from ._quotas import SERVER_JS_LIMITS, SERVER_MAX_PAYLOAD, router_js_limits
 
 __all__ = ["JS_DENY_DESTRUCTIVE", "ROUTER_ACCOUNT", "SSO_ACCOUNT", "SYSTEM_ACCOUNT", "render_server_config"]
 
-ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_ACCOUNT = "ROUTER", "SSO", "SYS"
-
-JS_DENY_DESTRUCTIVE = [
-    "$JS.API.STREAM.DELETE.>",
-    "$JS.API.STREAM.PURGE.>",
-    "$JS.API.STREAM.MSG.DELETE.>",
-]
+SSO_ACCOUNT, SYSTEM_ACCOUNT = "SSO", "SYS"
 
 # The router appends to the audit log but may not change its streams (a lower `max_msgs` with
 # `discard=old` would make the server drop the oldest entries): only the audit admin may.
 ROUTER_DENY = [*JS_DENY_DESTRUCTIVE, *router_denies()]
-
-# Per-account JetStream limits: an agency's inbox cannot exhaust the server, nor the router's
-# audit trail starve the agencies. SSO has no JetStream of its own (it publishes into ROUTER).
-AGENCY_JS_LIMITS = {"max_mem": 8 * 2**20, "max_file": 1 * 2**30, "max_streams": 8, "max_consumers": 64}
-ROUTER_JS_LIMITS = {"max_mem": 256 * 2**20, "max_file": 32 * 2**30, "max_streams": 32, "max_consumers": 256}
-
-
-def _agency_account(agency: Agency, creds: Credentials) -> dict:
-    slug = agency.slug
-    return {
-        "jetstream": AGENCY_JS_LIMITS,
-        "users": [
-            {
-                "nkey": creds.ensure(slug),
-                "permissions": {
-                    # `in.>` is written only by the router through the service import; the
-                    # agency itself may not forge deliveries into its own inbox.
-                    # Nor may it delete or purge its inbox: the router's deliveries would find no responder.
-                    "publish": {
-                        "allow": ["out.>", "dlq.>", "receipts.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>"],
-                        "deny": JS_DENY_DESTRUCTIVE,
-                    },
-                    "subscribe": {"allow": ["_INBOX.>", "deliver.>"]},
-                },
-            }
-        ],
-        "exports": [{"service": "in.>", "accounts": [ROUTER_ACCOUNT]}],
-        "imports": [
-            {"service": {"account": ROUTER_ACCOUNT, "subject": f"ingest.{slug}.>"}, "to": "out.>"},
-            {"service": {"account": ROUTER_ACCOUNT, "subject": f"receipt.{slug}.>"}, "to": "receipts.>"},
-        ],
-    }
 
 
 def render_server_config(
@@ -84,12 +48,19 @@ def render_server_config(
     http_port: int | None = None,
     host: str = "127.0.0.1",
     server_name: str = "samband",
+    replicas: int = 1,
+    tls: dict | None = None,
+    http_host: str = "127.0.0.1",
     extra: dict | None = None,
 ) -> str:
-    """The nats-server configuration text (nats-server's config format accepts JSON)."""
+    """The nats-server configuration text (nats-server's config format accepts JSON).
+
+    ``replicas``: of the router's streams (3 in a cluster), which its account's storage limit is
+    scaled by; ``tls``: the client port's ``tls`` block (`_tls.tls_block`), required of every client;
+    ``http_host``: where the monitoring endpoint listens (loopback unless told otherwise)."""
     agencies = sorted(agencies, key=lambda a: a.slug)
     router_account = {
-        "jetstream": ROUTER_JS_LIMITS,
+        "jetstream": router_js_limits((a.limits for a in agencies), replicas=replicas),
         "users": [
             {
                 "nkey": creds.ensure(ROUTER),
@@ -112,7 +83,7 @@ def render_server_config(
             {"service": "receipt.*.>", "account_token_position": 2},
             {"service": "decisions.>", "accounts": [SSO_ACCOUNT]},
         ],
-        "imports": [{"service": {"account": a.slug, "subject": "in.>"}, "to": f"inbox.{a.slug}.>"} for a in agencies],
+        "imports": router_imports(agencies),
     }
     accounts: dict[str, dict] = {
         SYSTEM_ACCOUNT: {"users": [{"nkey": creds.ensure(ADMIN)}]},
@@ -128,18 +99,21 @@ def render_server_config(
         },
     }
     for agency in agencies:
-        accounts[agency.slug] = _agency_account(agency, creds)
+        accounts[agency.slug] = agency_account(agency, creds)
     config: dict = {
         "server_name": server_name,
         "host": host,
         "port": port,
-        "jetstream": {"store_dir": str(store_dir), "max_memory_store": 512 * 2**20, "max_file_store": 64 * 2**30},
+        "jetstream": {"store_dir": str(store_dir), **SERVER_JS_LIMITS},
         "system_account": SYSTEM_ACCOUNT,
         "accounts": accounts,
-        "max_payload": 2 * 2**20,
+        "max_payload": SERVER_MAX_PAYLOAD,
     }
     if http_port is not None:
-        config["http_port"] = http_port
+        # /varz and /jsz answer anyone who reaches them: on loopback, not on the client's host
+        config["http"] = f"[{http_host}]:{http_port}" if ":" in http_host else f"{http_host}:{http_port}"
+    if tls is not None:
+        config["tls"] = tls
     if extra:
         config.update(extra)
     return msgspec.json.format(msgspec.json.encode(config), indent=2).decode() + "\n"

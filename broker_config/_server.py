@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from ._errors import BrokerNotFound, BrokerReloadError, BrokerStartError
+from ._secrets import private_dir, private_file
 
 __all__ = ["NatsServer", "check_config", "find_nats_server", "free_port", "reload_server"]
 
@@ -88,8 +89,9 @@ class NatsServer:
 
     def spawn(self) -> None:
         binary = find_nats_server()
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        private_dir(self.log_file.parent)
+        # the server logs subjects and client addresses: owner-only, like the rest of the state
+        log = open(private_file(self.log_file), "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(
             [str(binary), "-c", str(self.config_file)],
             stdout=log,
@@ -115,7 +117,7 @@ class NatsServer:
                 f"nats-server exited with code {self.proc.returncode} before it was ready: "
                 f"{self._last_error()} (log: {self.log_file})"
             )
-        url = f"http://{self.host}:{self.http_port}/healthz?js-enabled-only=true"
+        url = f"http://127.0.0.1:{self.http_port}/healthz?js-enabled-only=true"  # monitoring binds loopback
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
                 # ready, and still ours: a server that died on a taken port leaves the other one answering

@@ -15,8 +15,10 @@ from samband.schemas import unknown_name
 
 from ._agencies import load_agency_file
 from ._audit import inbox_prefix
+from ._errors import BrokerUnavailable
 from ._onboarding import offboard as _offboard
 from ._production import ClusterLayout, provision_cluster, render_cluster
+from ._tls import client_tls
 
 console = output_console()
 _JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout.")
@@ -113,7 +115,13 @@ def broker() -> None:
     "--leaf", "leaves", multiple=True, help="An agency that runs a leaf node in its own network (repeatable)."
 )
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The nodes' address (named in their certificate).")
+@click.option(
+    "--http-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Where each node's monitoring endpoint (no auth) listens.",
+)
 @click.option(
     "--agency-file",
     "agency_files",
@@ -124,9 +132,17 @@ def broker() -> None:
 @_JSON
 @click.pass_obj
 def broker_render(
-    obj, nodes: int, leaves: tuple[str, ...], out_dir: Path, host: str, agency_files: tuple[Path, ...], as_json: bool
+    obj,
+    nodes: int,
+    leaves: tuple[str, ...],
+    out_dir: Path,
+    host: str,
+    http_host: str,
+    agency_files: tuple[Path, ...],
+    as_json: bool,
 ) -> None:
-    """Write a production layout: NODES hub configs and one leaf-node config per --leaf agency."""
+    """Write a production layout: NODES hub configs and one leaf-node config per --leaf agency, TLS on
+    every listener (certificates in OUT/tls, issued by the deployment's CA)."""
     from ._deployment import Deployment
 
     dep = Deployment.load(obj.state_dir) if (obj.state_dir / "deployment.json").exists() else Deployment(obj.state_dir)
@@ -141,6 +157,7 @@ def broker_render(
         nodes=nodes,
         leaves=leaves,
         layout=ClusterLayout.standard(nodes, len(leaves), host),
+        http_host=http_host,
     )
     from ._server import check_config
 
@@ -164,7 +181,12 @@ def broker_render(
 def broker_provision(obj, servers: tuple[str, ...], replicas: int, as_json: bool) -> None:
     """Create the router's and every agency's streams on a running cluster (R3 by default)."""
     dep = obj.deployment()
-    asyncio.run(provision_cluster(dep.creds, sorted(dep.agencies), list(servers), replicas=replicas))
+    ca = dep.tls_dir / "ca.pem"
+    if not ca.exists():
+        raise BrokerUnavailable(f"Expected the deployment's CA at {ca} (made by `samband broker render`), got none")
+    asyncio.run(
+        provision_cluster(dep.creds, dep.agencies.values(), list(servers), replicas=replicas, tls=client_tls(ca))
+    )
     if as_json:
         _emit_json({"servers": list(servers), "agencies": sorted(dep.agencies), "replicas": replicas})
         return

@@ -7,9 +7,11 @@ from inspect import isfunction
 from msgspec import Struct
 
 from ._errors import AuditKeyError, ObservabilityError
+from ._heap import settle_heap
 from ._logging import LOG_LEVELS, configure_logging, get_logger, output_console, scrub_identifiers
 from ._message_spans import MessageSpan, ProducerSpans, Spans
 from ._pseudonym import Pseudonymiser, create_key_file, load_or_create_key
+from ._tally import Tally
 from ._tracing import (
     SpanKind,
     configure_tracing,
@@ -32,6 +34,7 @@ __all__ = [
     "Pseudonymiser",
     "SpanKind",
     "Spans",
+    "Tally",
     "configure_logging",
     "configure_tracing",
     "consumer_span",
@@ -47,6 +50,7 @@ __all__ = [
     "producer_span",
     "remote_parent",
     "scrub_identifiers",
+    "settle_heap",
 ]
 
 # Tracebacks and reprs name the package, not the private module (httpx's habit). Not msgspec Structs:

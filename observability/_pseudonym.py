@@ -26,7 +26,7 @@ def create_key_file(path: Path, data: bytes) -> bool:
 def load_or_create_key(path: Path, *, size: int = 32) -> bytes:
     """Read a secret key file, creating it (0600) with random bytes if it does not exist."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # keys: owner-only, the folder too
         create_key_file(path, os.urandom(size).hex().encode())
     try:
         return bytes.fromhex(path.read_text().strip())

@@ -1,14 +1,18 @@
-"""Planning a batch: decode, check the origin, decide, minimise, draft the audit records.
+"""Planning a batch: check each record at the edge, decide, minimise, draft the audit records.
 
-Pure but for the clock it is handed and the spans it records: no I/O. A `Plan` holds what the
-batch will append to the trail (`AuditDraft`s) and deliver (`Delivery`s), typed values rather
-than tuples, and the input messages to acknowledge once both are durable.
+Pure but for the clock it is handed and the spans it records: no I/O. A `Plan` holds one `Item`
+per INGEST message: what it appends to the trail (`AuditDraft`s), delivers (`Delivery`s), and
+whether it is refused (and dead-lettered to its origin) or quarantined. Planning is two steps,
+so the ledger claims of a batch travel while the batch is decided: `intake` (decode, the edge's
+checks) and `decide`; a claim that finds the id used before turns an item into a repeat (nothing
+to do) or a ``deny.reused-id`` refusal (`repeat`, `refuse`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,18 +21,24 @@ from nats.aio.msg import Msg
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext
 
-from samband.observability import Pseudonymiser, SpanKind, Spans, get_logger, remote_parent
+from samband.observability import Pseudonymiser, SpanKind, Spans, Tally, get_logger, remote_parent
 from samband.observability.audit import AuditDraft, AuditRecord
-from samband.schemas import ENVELOPE, DecodeError, Envelope, OrganisationRef, PersonRef, encode
+from samband.observability.bus import ack_position
+from samband.schemas import Envelope, OrganisationRef, PersonRef, encode
 from samband.schemas.layout import delivery_subject, ingest_origin
 
+from ._intake import MAX_SUBJECTS, OPERATION_ID, Refusal, check_record, subject_type
 from ._policy import NOBODY, Decision, Policy
 
-__all__ = ["Delivery", "Plan", "Planner", "RouterStats"]
+__all__ = ["MAX_TRIES", "Delivery", "Item", "Plan", "Planner", "RouterStats"]
 
 log = get_logger("samband.router")
 
 _CONSUMER, _INTERNAL = SpanKind.CONSUMER, SpanKind.INTERNAL
+
+# A record handed to the router this many times without being routed (a crash, a hang, an append
+# that never succeeds) is quarantined rather than tried again.
+MAX_TRIES = 5
 
 
 @dataclass
@@ -41,6 +51,10 @@ class RouterStats:
     audited: int = 0
     delivered: dict[str, int] = field(default_factory=dict)
     refused: int = 0
+    repeats: int = 0  # the same record sent again (same id, same bytes): nothing done
+    parked: int = 0  # deliveries parked because their recipient's inbox refused or did not answer
+    quarantined: int = 0
+    dead_letters: int = 0  # refusals written to their origin's DEADLETTER
 
 
 class Delivery(msgspec.Struct, frozen=True):
@@ -54,13 +68,49 @@ class Delivery(msgspec.Struct, frozen=True):
     parent: SpanContext | None = None  # the record's decide span
 
 
+@dataclass(slots=True)
+class Item:
+    """One INGEST message on its way through the router."""
+
+    msg: Msg
+    origin: str
+    seq: int  # its sequence in INGEST_<origin>
+    span: Any
+    tries: int = 1  # how often the stream has handed it to a router (more than once: given back, or a crash)
+    env: Envelope | None = None
+    refusal: Refusal | None = None  # refused at the edge, or as a reused id: audited and dead-lettered
+    quarantine: str | None = None  # why it is quarantined (it is audited as such)
+    repeat: bool = False  # the same record again: acked, nothing else
+    audit: list[AuditDraft] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    trace_id: str = ""
+    span_id: str = ""
+    parent: SpanContext | None = None
+
+    @property
+    def audit_id(self) -> str:
+        """The envelope id a refusal or quarantine is audited under: the INGEST message's own, never
+        the sender's (which may be malformed, huge, or a repeat that must not collide)."""
+        return f"ingest:{self.origin}:{self.seq}"
+
+
 @dataclass
 class Plan:
     """What one batch appends, delivers and acknowledges, in that order."""
 
-    audit: list[AuditDraft] = field(default_factory=list)
-    deliveries: list[Delivery] = field(default_factory=list)
-    acks: list[Msg] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def audit(self) -> list[AuditDraft]:
+        return [d for it in self.items for d in it.audit]
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return [d for it in self.items for d in it.deliveries]
+
+    @property
+    def acks(self) -> list[Msg]:
+        return [it.msg for it in self.items]
 
 
 class _Record(msgspec.Struct):
@@ -68,7 +118,7 @@ class _Record(msgspec.Struct):
 
     env: Envelope
     origin: str
-    ingest_seq: int  # the record's INGEST sequence, carried into each audit entry
+    seq: int  # the record's INGEST_<origin> sequence, carried into each audit entry
     trace_id: str
     span_id: str
     parent: SpanContext | None
@@ -96,6 +146,7 @@ class Planner:
         self.pseudonym = pseudonymiser
         self.stats = stats
         self._spans: Spans | None = None
+        self.refusals = Tally(log, "record refused")
 
     @property
     def spans(self) -> Spans:
@@ -103,50 +154,73 @@ class Planner:
             self._spans = Spans()
         return self._spans
 
-    def plan(self, msgs: list[Msg], policy: Policy, now: _dt.datetime) -> Plan:
-        plan = Plan()
+    def plan(self, msgs: list[Msg], policy: Policy, now: _dt.datetime, sends: Mapping[str, frozenset[str]]) -> Plan:
+        """`intake` and `decide` in one (no ledger between them)."""
+        return self.decide(self.intake(msgs, sends), policy, now)
+
+    def intake(self, msgs: list[Msg], sends: Mapping[str, frozenset[str]]) -> list[Item]:
+        """Each message decoded and checked at the edge (no decision yet)."""
+        items = []
         spans = self.spans
         for msg in msgs:
-            plan.acks.append(msg)
             origin = ingest_origin(msg.subject)  # written by the server from the publishing account
+            seq, tries = ack_position(msg.reply)
             span = spans.messaging(
                 "process", msg.subject, _CONSUMER, remote_parent(msg.headers), attributes={"samband.origin": origin}
             )
             self.stats.records += 1
-            try:
-                env = ENVELOPE.decode(msg.data)
-            except DecodeError as exc:
-                self._refuse(plan, policy, origin, msg, now, "deny.invalid-envelope", str(exc), span)
+            it = Item(msg, origin, seq, span, tries)
+            items.append(it)
+            if tries > MAX_TRIES:
+                it.quarantine = (
+                    f"Expected a record routed within {MAX_TRIES} tries, got it handed to the router "
+                    f"{tries} times - at `{it.audit_id}`"
+                )
+                try:  # its id, to release it in the ledger; whatever failed before may fail here too
+                    it.env = check_record(origin, msg.subject, msg.data, sends)[0]
+                except Exception:
+                    it.env = None
                 continue
-            if env.origin is not None and env.origin != origin:
-                reason = f"Expected origin `{origin}` (the publishing account), got `{env.origin}` in the payload"
-                self._refuse(plan, policy, origin, msg, now, "deny.forged-origin", reason, span, env)
+            it.env, it.refusal = check_record(origin, msg.subject, msg.data, sends)
+        return items
+
+    def decide(self, items: list[Item], policy: Policy, now: _dt.datetime) -> Plan:
+        spans = self.spans
+        for it in items:
+            if it.quarantine is not None:
+                self._quarantined(it, policy, now, it.quarantine)
                 continue
-            env = msgspec.structs.replace(env, origin=origin)
+            if it.refusal is not None:
+                self.refuse(it, policy, now, it.refusal)
+                continue
+            span = it.span
+            assert it.env is not None  # neither quarantined nor refused: it passed the edge
+            env = it.env = msgspec.structs.replace(it.env, origin=it.origin)
             # One decide span per record (not per recipient): the audit records and the
             # deliveries of this record all hang under it, and tracing stays cheap at fan-out.
             dspan = spans.start("decide", _INTERNAL, span.context, {})
             decisions = policy.route(env, now)
             rec = _Record(
                 env=env,
-                origin=origin,
-                ingest_seq=msg.metadata.sequence.stream,
+                origin=it.origin,
+                seq=it.seq,
                 trace_id=format(dspan.trace_id, "032x"),
                 span_id=format(dspan.span_id, "016x"),
                 parent=dspan.context,
                 pseudonyms=subject_pseudonyms(env, self.pseudonym),
                 payloads={},
             )
+            it.trace_id, it.span_id, it.parent = rec.trace_id, rec.span_id, rec.parent
             for recipient, decision in decisions:
-                self._decide_one(plan, policy, rec, recipient, decision, now)
+                self._decide_one(it, policy, rec, recipient, decision, now)
             if dspan.start:  # recording: say what was decided
                 said = [f"{r}:{'allow' if d.allow else 'deny'}:{d.rule}" for r, d in decisions]
                 spans.end(dspan, {"samband.decisions": said})
             spans.end(span)
-        return plan
+        return Plan(items)
 
     def _decide_one(
-        self, plan: Plan, policy: Policy, rec: _Record, recipient: str, decision: Decision, now: _dt.datetime
+        self, it: Item, policy: Policy, rec: _Record, recipient: str, decision: Decision, now: _dt.datetime
     ) -> None:
         stats = self.stats
         stats.decisions += 1
@@ -183,46 +257,72 @@ class Planner:
             subjects=rec.pseudonyms,
             reason=decision.reason,
         )
-        plan.audit.append(AuditDraft(key, record, rec.parent, rec.ingest_seq))
+        it.audit.append(AuditDraft(key, record, rec.parent, rec.seq))
         if decision.allow:
-            plan.deliveries.append(
+            it.deliveries.append(
                 Delivery(delivery_subject(recipient, env.record_type), payload, key, rec.origin, recipient, rec.parent)
             )
 
-    def _refuse(
-        self,
-        plan: Plan,
-        policy: Policy,
-        origin: str,
-        msg: Msg,
-        now: _dt.datetime,
-        rule: str,
-        reason: str,
-        span: Any,
-        env: Envelope | None = None,
-    ) -> None:
-        """A record that cannot be routed is refused; the refusal is audited like any denial."""
+    # ---- records that are not routed ---------------------------------------------------
+    def repeat(self, it: Item) -> None:
+        """The same record sent again (same origin, id and bytes): acked, nothing else."""
+        self._undo(it)
+        it.repeat = True
+        self.stats.repeats += 1
+
+    def refuse(self, it: Item, policy: Policy, now: _dt.datetime, refusal: Refusal) -> None:
+        """A record that cannot be routed is refused; the refusal is audited like any denial and
+        written, with the raw record, to the origin's dead letters."""
+        self._undo(it)
+        it.refusal = refusal
         self.stats.refused += 1
-        ctx = span.context
+        env = it.env
+        reason = refusal.reason
+        if env is not None and refusal.rule != "deny.invalid-envelope":
+            reason = f"{reason} (envelope `{env.id}`)"  # its id passed the edge's check: safe to name
+        ctx = it.span.context
         with trace.use_span(NonRecordingSpan(ctx) if ctx else trace.INVALID_SPAN):  # the log line carries the trace
-            log.warning("record refused", origin=origin, rule=rule, reason=reason)
-        self.spans.end(span, {"samband.refused": rule})
-        ingest_seq = msg.metadata.sequence.stream
-        env_id = env.id if env else f"ingest-seq-{ingest_seq}"
+            self.refusals.add((it.origin, refusal.rule), origin=it.origin, rule=refusal.rule, reason=reason)
+        self._deny(it, policy, now, refusal.rule, reason)
+
+    def _quarantined(self, it: Item, policy: Policy, now: _dt.datetime, reason: str) -> None:
+        self.stats.quarantined += 1
+        self._deny(it, policy, now, "deny.quarantined", reason)
+
+    def quarantine(self, it: Item, policy: Policy, now: _dt.datetime, reason: str) -> None:
+        """Take ``it`` out of routing: quarantined with ``reason`` and audited as such."""
+        self._undo(it)
+        it.quarantine = reason
+        self._quarantined(it, policy, now, reason)
+
+    def _undo(self, it: Item) -> None:
+        it.audit.clear()
+        it.deliveries.clear()
+
+    def _deny(self, it: Item, policy: Policy, now: _dt.datetime, rule: str, reason: str) -> None:
+        span = it.span
+        ctx = span.context
+        if not it.trace_id:  # not decided: its process span is still open
+            self.spans.end(span, {"samband.refused": rule})
+        env = it.env
+        # a quarantined record's subjects stay out: they may be what made its own audit record unstorable
+        shown = env is not None and len(env.subjects) <= MAX_SUBJECTS and it.quarantine is None
+        operation = env.operation if env is not None and OPERATION_ID.fullmatch(env.operation) else NOBODY
         record = AuditRecord(
             at=now,
-            trace_id=format(span.trace_id, "032x"),
-            span_id=format(span.span_id, "016x"),
-            envelope_id=env_id,
-            record_type=env.record_type if env else msg.subject.split(".", 2)[-1],
-            origin=origin,
+            trace_id=it.trace_id or format(span.trace_id, "032x"),
+            span_id=it.span_id or format(span.span_id, "016x"),
+            envelope_id=it.audit_id,
+            # the payload's own tag (one of ours), or the subject's if it names a type: never a free token
+            record_type=env.record_type if env is not None else subject_type(it.msg.subject) or "unknown",
+            origin=it.origin,
             recipient=NOBODY,
-            region=env.region if env else NOBODY,
-            operation=env.operation if env else NOBODY,
+            region=env.region if env is not None else NOBODY,
+            operation=operation,
             decision="deny",
             rule=rule,
             policy_version=policy.version,
             reason=reason,
-            subjects=subject_pseudonyms(env, self.pseudonym) if env else (),
+            subjects=subject_pseudonyms(env, self.pseudonym) if shown and env is not None else (),
         )
-        plan.audit.append(AuditDraft(f"{env_id}:{NOBODY}", record, ctx, ingest_seq))
+        it.audit.append(AuditDraft(f"{it.audit_id}:{NOBODY}", record, it.parent or ctx, it.seq))

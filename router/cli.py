@@ -251,7 +251,7 @@ def run_cmd(obj, policy_dir: Path | None, batch: int) -> None:
 
 
 async def _run(obj, policy_dir: Path, batch: int) -> None:
-    from samband.observability import Pseudonymiser, load_or_create_key
+    from samband.observability import Pseudonymiser, load_or_create_key, settle_heap
     from samband.observability.audit import Appender, load_or_create_signing_key
 
     from ._councils import CouncilKeys
@@ -280,13 +280,16 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
         )
 
     appender = Appender(nc, key=load_or_create_signing_key(obj.state_dir / "keys"), on_standby=standing_by)
-    r = Router(nc, live, Pseudonymiser(key), batch=batch, appender=appender)
+    # what each agency file lets it send (the centres are never announced on REGISTRY)
+    senders = {slug: a.sends for slug, a in obj.deployment().agencies.items()}
+    r = Router(nc, live, Pseudonymiser(key), batch=batch, appender=appender, senders=senders)
     task = asyncio.create_task(r.run(stop), name="router")
     ready = asyncio.create_task(r.ready.wait())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({task, ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     if r.ready.is_set():
+        settle_heap()
         console.print(
             f"router running, policy {live.version}; SIGTERM stops, SIGHUP reloads the policy files", highlight=False
         )

@@ -10,17 +10,25 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from samband.observability import configure_logging, configure_tracing, output_console
+from samband.observability import configure_logging, configure_tracing, output_console, settle_heap
 
 console = output_console()
 
 
 @click.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=4222, show_default=True, help="Client port.")
 @click.option(
-    "--port", type=click.IntRange(1, 65535), default=4222, show_default=True, help="Client port on 127.0.0.1."
+    "--host",
+    default=None,
+    help="Address the client port listens on (default 127.0.0.1, or the deployment's). "
+    "Anything but loopback is TLS only (certificates made in <state>/tls).",
 )
+@click.option("--tls", "tls", is_flag=True, help="TLS on the client port even on loopback.")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=8222, show_default=True, help="Monitoring port.")
 @click.option(
-    "--http-port", type=click.IntRange(1, 65535), default=8222, show_default=True, help="Monitoring port on 127.0.0.1."
+    "--http-host",
+    default=None,
+    help="Address the monitoring endpoint (no auth) listens on (default 127.0.0.1, or the deployment's).",
 )
 @click.option("--no-router", is_flag=True, help="Start only the broker.")
 @click.option(
@@ -31,25 +39,44 @@ console = output_console()
     help="Policy directory (default: the shipped demo policy). Reloaded on change or SIGHUP.",
 )
 @click.pass_obj
-def up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None) -> None:
+def up(
+    obj,
+    port: int,
+    host: str | None,
+    tls: bool,
+    http_port: int,
+    http_host: str | None,
+    no_router: bool,
+    policy_dir: Path | None,
+) -> None:
     """Start the embedded nats-server (and the router) on this deployment's state directory; Ctrl-C stops.
 
     Refused while another live `samband up` uses the state directory (it holds
     <state>/samband.lock) or while --port / --http-port are taken. SIGTERM or SIGINT stops it
-    cleanly at any moment, while starting too.
+    cleanly at any moment, while starting too. With --host other than loopback it speaks TLS only.
     """
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in before:  # until the event loop takes them over: nothing is started yet
         signal.signal(sig, lambda *_: sys.exit(0))
     try:
         configure_tracing("samband-router")
-        asyncio.run(_up(obj, port, http_port, no_router, policy_dir))
+        asyncio.run(_up(obj, port, http_port, no_router, policy_dir, host=host, tls=tls, http_host=http_host))
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
 
 
-async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path | None) -> None:
+async def _up(
+    obj,
+    port: int,
+    http_port: int,
+    no_router: bool,
+    policy_dir: Path | None,
+    *,
+    host: str | None = None,
+    tls: bool = False,
+    http_host: str | None = None,
+) -> None:
     from samband.broker_config import Deployment, builtin_agencies
     from samband.router import LivePolicy, create_council_keys
 
@@ -69,11 +96,17 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
         loop.add_signal_handler(sig, on_signal)
     # An existing deployment is the truth about who is on the bus (onboarded agencies stay,
     # offboarded ones, core ones included, stay off); a new one starts with the core agencies.
-    if (obj.state_dir / "deployment.json").exists():
-        agencies = Deployment.load(obj.state_dir).agencies
-    else:
-        agencies = builtin_agencies()
-    dep = Deployment(obj.state_dir, agencies=agencies.values(), port=port, http_port=http_port)
+    before = Deployment.load(obj.state_dir) if (obj.state_dir / "deployment.json").exists() else None
+    agencies = before.agencies if before is not None else builtin_agencies()
+    dep = Deployment(
+        obj.state_dir,
+        agencies=agencies.values(),
+        port=port,
+        http_port=http_port,
+        host=host or (before.host if before else "127.0.0.1"),
+        tls=tls or (before.tls if before else False),
+        http_host=http_host or (before.http_host if before else "127.0.0.1"),
+    )
     platform = None
     takeover: asyncio.Task | None = None
     started = False
@@ -81,6 +114,11 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
         server = await dep.start_async()
         started = True
         console.print(f"nats-server on [bold]{dep.url}[/] (state in {dep.state_dir}, log {server.log_file})")
+        if dep.tls:
+            console.print(
+                f"TLS required on {dep.host}:{dep.port}; clients trust {dep.tls_dir / 'ca.pem'}; "
+                f"monitoring on {dep.http_host}:{dep.http_port}"
+            )
         await dep.provision()
         councils = create_council_keys(dep.state_dir)  # at set-up; kept as they are afterwards
         if not no_router:
@@ -89,6 +127,7 @@ async def _up(obj, port: int, http_port: int, no_router: bool, policy_dir: Path 
             platform = Platform(dep, live, dep.state_dir / "received")
             router = await platform.start_router()
             if router.ready.is_set():
+                settle_heap()
                 console.print(f"router running, policy {platform.policy.version}; Ctrl-C stops")
             else:  # e.g. the lease of a killed `up` on this state has not lapsed yet, or a `router run` leads
                 console.print(

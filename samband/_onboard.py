@@ -8,6 +8,7 @@ refused before a credential is made or the broker reloaded.
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import shutil
 import subprocess
@@ -51,7 +52,9 @@ def onboard(obj, file: Path, start_adapter: bool, as_json: bool) -> None:
     started: dict[str, object] | None = None
     if result.adapter_command and start_adapter:
         log = dep.state_dir / "adapters" / f"{a.slug}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        # the adapter's log names records and positions: owner-only, like every state file
+        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         argv = shlex.split(result.adapter_command)
         # the same `samband` as this one (the venv's), even when it is not on PATH
         beside = Path(sys.executable).parent / "samband"

@@ -54,7 +54,8 @@ class Platform:
         if appender is None:
             key = load_or_create_signing_key(self.deployment.state_dir / "keys")
             appender = Appender(nc, key=key, on_standby=self._standing_by)
-        self.router = Router(nc, self.policy, self.pseudonymiser(), appender=appender)
+        senders = {slug: a.sends for slug, a in self.deployment.agencies.items()}  # the centres' among them
+        self.router = Router(nc, self.policy, self.pseudonymiser(), appender=appender, senders=senders)
         task = asyncio.create_task(self.router.run(self._stop), name="router")
         self._tasks.append(task)
         waits = {task, asyncio.create_task(self.router.ready.wait()), asyncio.create_task(self.standby.wait())}

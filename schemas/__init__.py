@@ -11,6 +11,7 @@ from ._base import REGIONS, OrganisationRef, PersonRef, Record, Region, Schema, 
 from ._bus import BUS_SUBJECTS, BusSubject
 from ._codec import Codec, encode
 from ._compat import Change, check_evolution, compare_schemas, parse_version
+from ._deadletter import DEAD_LETTER, MAX_RAW_BYTES, DeadLetter, RawRef
 from ._envelope import ENVELOPE_SCHEMA, Envelope, Handling, new_envelope_id
 from ._errors import DecodeError, InvalidIdentifier, SchemaError
 from ._export import asyncapi_document, check_snapshot, export_schemas, json_schema, register_message, schema_documents
@@ -58,9 +59,11 @@ def _codec(cls: type[Record], tolerant: bool) -> Codec[Record]:
 
 __all__ = [
     "BUS_SUBJECTS",
+    "DEAD_LETTER",
     "ENVELOPE",
     "ENVELOPE_READER",
     "ENVELOPE_SCHEMA",
+    "MAX_RAW_BYTES",
     "ORGNR_PATTERN",
     "OUTCOME_CATEGORIES",
     "PLATE_PATTERN",
@@ -70,12 +73,14 @@ __all__ = [
     "BusSubject",
     "Change",
     "Codec",
+    "DeadLetter",
     "DecodeError",
     "Envelope",
     "Handling",
     "InvalidIdentifier",
     "OrganisationRef",
     "PersonRef",
+    "RawRef",
     "Record",
     "Region",
     "Schema",

@@ -28,23 +28,81 @@ BUS_SUBJECTS: tuple[BusSubject, ...] = (
         "outbound",
         "out.{recordType}",
         "agency",
-        "INGEST",
+        "INGEST_{agency}",
         "envelope",
         "the agency's adapter",
         "the router",
         "An agency publishes a record it shares. `out.>` is a service import of the router's `ingest.<agency>.>`: "
-        "the PubAck comes from the router's INGEST stream, `Nats-Msg-Id` dedupes re-reads.",
+        "the PubAck comes from the agency's own ingest stream in the router's account (its quota), "
+        "`Nats-Msg-Id` dedupes re-reads. `<recordType>` must be the payload's type and one the agency's file "
+        "lists in `sends`.",
     ),
     BusSubject(
         "ingest",
         "ingest.{agency}.{recordType}",
         "ROUTER",
-        "INGEST",
+        "INGEST_{agency}",
         "envelope",
         "an agency (through `out.>`)",
         "the router",
         "What the router sees of an agency's `out.<type>`. The agency token is set by the server from the publishing "
-        "account (`account_token_position: 2`), so origin cannot be forged.",
+        "account (`account_token_position: 2`), so origin cannot be forged. One work-queue stream per agency, with "
+        "the agency's limits: a record is kept until the router has routed and audited it.",
+    ),
+    BusSubject(
+        "ledger",
+        "$KV.LEDGER.{envelopeId}",
+        "ROUTER",
+        "KV_LEDGER",
+        "ledgerEntry",
+        "the router",
+        "the router",
+        "Every routed envelope id, with its origin, the hash of its bytes and its INGEST sequence: a repeated id is "
+        "recognised at any distance (a no-op if the same record, `deny.reused-id` if not).",
+    ),
+    BusSubject(
+        "quarantine",
+        "quarantine.{agency}.{stage}",
+        "ROUTER",
+        "QUARANTINE",
+        "envelope",
+        "the router",
+        "the operators",
+        "A record the router could not route within its tries, as it came, with `Samband-Reason`, "
+        "`Samband-Attempts` and `Samband-Ingest` headers; audited as `deny.quarantined`.",
+    ),
+    BusSubject(
+        "parked",
+        "parked.{agency}",
+        "ROUTER",
+        "PARKED",
+        "envelope",
+        "the router",
+        "the router",
+        "Deliveries to an agency whose inbox refused or did not answer, in order, until it takes them "
+        "(`Samband-Subject` and `Samband-Msg-Id` say where and under which dedupe id).",
+    ),
+    BusSubject(
+        "refusals",
+        "deadletter.{agency}.{rule}",
+        "ROUTER",
+        "DEADLETTER",
+        "deadLetter",
+        "the router",
+        "the agency's IT team",
+        "The router's word on a record of the agency's that it refused, with the raw record: a service import of "
+        "the agency's `dlq.router.>`, so it lands in the agency's own DEADLETTER.",
+    ),
+    BusSubject(
+        "routerDeadLetters",
+        "dlq.router.{rule}",
+        "agency",
+        "DEADLETTER",
+        "deadLetter",
+        "the router (through `deadletter.<agency>.>`)",
+        "the agency's IT team",
+        "Records of the agency's that the router refused (`deny.invalid-envelope`, `deny.type-mismatch`, "
+        "`deny.not-a-sender-of-type`, `deny.forged-origin`, `deny.reused-id`), with the reason and the raw record.",
     ),
     BusSubject(
         "delivery",

@@ -145,6 +145,18 @@ _PARAMETERS = {
     "kind": {"description": "The kind of council decision.", "enum": ["operation", "cooption"]},
     "decisionId": {"description": "The operation id or the co-option grant id."},
     "receiptKey": {"description": "Any key the recipient chooses, e.g. the envelope id."},
+    "envelopeId": {"description": "An envelope id: a UUID or a ULID (at most 36 characters)."},
+    "stage": {"description": "Where the router gave up on the record.", "enum": ["route"]},
+    "rule": {
+        "description": "The rule the router refused the record under.",
+        "enum": [
+            "deny.invalid-envelope",
+            "deny.forged-origin",
+            "deny.type-mismatch",
+            "deny.not-a-sender-of-type",
+            "deny.reused-id",
+        ],
+    },
 }
 
 
@@ -174,6 +186,23 @@ def asyncapi_document(*, server: str = "127.0.0.1:4222") -> dict[str, Any]:
             "title": "Receipt",
             "contentType": "application/json",
             "payload": {"$ref": "#/components/schemas/Receipt"},
+        },
+        "ledgerEntry": {
+            "name": "ledgerEntry",
+            "title": "Ledger entry",
+            "contentType": "application/json",
+            "payload": {
+                "type": "object",
+                "description": "An envelope id the router routed: its origin (`o`), the first 128 bits of the "
+                "sha256 of its bytes (`h`, hex), its INGEST sequence (`s`), and `q` when it was quarantined.",
+                "properties": {
+                    "o": {"type": "string"},
+                    "h": {"type": "string"},
+                    "s": {"type": "integer"},
+                    "q": {"type": "boolean"},
+                },
+                "required": ["o", "h", "s"],
+            },
         },
     }
     for name, owner in _OWNERS.items():

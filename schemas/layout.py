@@ -28,31 +28,52 @@ __all__ = [
     "DECISIONS_SUBJECTS",
     "INBOX_STREAM",
     "INBOX_SUBJECTS",
-    "INGEST_STREAM",
+    "INGEST_PREFIX",
     "INGEST_SUBJECTS",
+    "LEDGER_BUCKET",
+    "LEDGER_STREAM",
+    "LEDGER_SUBJECTS",
     "LUS",
     "OUTBOUND_SUBJECTS",
     "OVERSIGHT",
+    "PARKED_STREAM",
+    "PARKED_SUBJECTS",
+    "QUARANTINE_STREAM",
+    "QUARANTINE_SUBJECTS",
     "RECEIPTS_STREAM",
     "RECEIPTS_SUBJECTS",
     "REGISTRATION_PREFIX",
     "REGISTRY_STREAM",
     "REGISTRY_SUBJECTS",
+    "ROUTER_DEADLETTER_SUBJECTS",
     "ROUTER_DURABLE",
     "audit_consumer_names",
     "auditor_identity",
     "cosignature_subject",
+    "deadletter_subject",
     "decision_subject",
     "delivery_subject",
     "identity_agency",
     "ingest_origin",
+    "ingest_stream",
+    "ingest_subjects",
+    "ledger_subject",
+    "parked_subject",
+    "quarantine_subject",
     "view_subject",
     "witness_identity",
 ]
 
 # ---- the router's account --------------------------------------------------------------
-INGEST_STREAM, INGEST_SUBJECTS = "INGEST", "ingest.>"  # ingest.<origin>.<record type>
-ROUTER_DURABLE = "router"  # the router's durable pull consumer on INGEST
+# Each agency's records wait in a stream of its own, INGEST_<agency> on ingest.<agency>.>, with
+# the agency's quota (broker_config/_quotas.py); the router pulls from all of them fairly.
+INGEST_PREFIX, INGEST_SUBJECTS = "INGEST_", "ingest.>"  # ingest.<origin>.<record type>
+ROUTER_DURABLE = "router"  # the router's durable pull consumer on each INGEST_<agency>
+# The ledger: envelope id -> (origin, content hash, ingest sequence) of every routed record, a KV bucket.
+LEDGER_BUCKET = "LEDGER"
+LEDGER_STREAM, LEDGER_SUBJECTS = f"KV_{LEDGER_BUCKET}", f"$KV.{LEDGER_BUCKET}.>"
+QUARANTINE_STREAM, QUARANTINE_SUBJECTS = "QUARANTINE", "quarantine.>"  # quarantine.<origin>.<stage>
+PARKED_STREAM, PARKED_SUBJECTS = "PARKED", "parked.>"  # parked.<recipient>: its refused deliveries, in order
 REGISTRY_STREAM, REGISTRY_SUBJECTS = "REGISTRY", "registry.>"
 REGISTRATION_PREFIX = "registry.agencies."  # + the agency's slug
 DECISIONS_STREAM, DECISIONS_SUBJECTS = "DECISIONS", "decisions.>"
@@ -117,6 +138,18 @@ def audit_consumer_names(identity: str) -> tuple[str, ...]:
 OUTBOUND_SUBJECTS = "out.>"  # what an agency publishes; the router sees ingest.<agency>.>
 INBOX_STREAM, INBOX_SUBJECTS = "INBOX", "in.>"  # the router writes it through inbox.<agency>.>
 DEADLETTER_STREAM, DEADLETTER_SUBJECTS = "DEADLETTER", "dlq.>"
+# The part of an agency's dlq.> it exports to the router only: the router writes there why it
+# refused one of the agency's records (ROUTER imports it as deadletter.<agency>.>).
+ROUTER_DEADLETTER_SUBJECTS = "dlq.router.>"
+
+
+def ingest_stream(origin: str) -> str:
+    """The stream holding ``origin``'s records until the router has routed them."""
+    return f"{INGEST_PREFIX}{origin}"
+
+
+def ingest_subjects(origin: str) -> str:
+    return f"ingest.{origin}.>"
 
 
 def delivery_subject(recipient: str, record_type: str) -> str:
@@ -132,6 +165,23 @@ def decision_subject(kind: str, target: str) -> str:
 def ingest_origin(subject: str) -> str:
     """The origin token of ``ingest.<origin>.<record type>``: written by the server from the account."""
     return subject.split(".", 2)[1]
+
+
+def deadletter_subject(origin: str, rule: str) -> str:
+    """Where the router writes a refusal into ``origin``'s own DEADLETTER (``dlq.router.<rule>`` there)."""
+    return f"deadletter.{origin}.{rule}"
+
+
+def ledger_subject(envelope_id: str) -> str:
+    return f"$KV.{LEDGER_BUCKET}.{envelope_id}"
+
+
+def parked_subject(recipient: str) -> str:
+    return f"parked.{recipient}"
+
+
+def quarantine_subject(origin: str, stage: str) -> str:
+    return f"quarantine.{origin}.{stage}"
 
 
 # ---- legal bases the code names ----------------------------------------------------------

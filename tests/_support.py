@@ -56,6 +56,58 @@ def fresh_subject(root: str) -> str:
     return f"{root}.{random.getrandbits(40):x}"
 
 
+async def ingest_last_seq(bus: Deployment, agency: str) -> int:
+    """The last sequence of ``agency``'s own INGEST stream (read as the router, which owns it)."""
+    from samband.broker_config import ROUTER
+    from samband.schemas.layout import ingest_stream
+
+    nc = await bus.connect(ROUTER)
+    try:
+        return (await nc.jetstream().stream_info(ingest_stream(agency))).state.last_seq
+    finally:
+        await nc.close()
+
+
+async def ingest_since(bus: Deployment, agency: str, after_seq: int, count: int) -> list:
+    """``count`` messages of ``agency``'s INGEST stream after ``after_seq``, read by sequence (a work-queue
+    stream allows no second consumer beside the router's), as stored: ``.subject``, ``.headers``, ``.data``."""
+    from nats.js.errors import NotFoundError
+
+    from samband.broker_config import ROUTER
+    from samband.schemas.layout import ingest_stream
+
+    nc = await bus.connect(ROUTER)
+    js = nc.jetstream()
+    stream = ingest_stream(agency)
+    try:
+        out: list = []
+        seq = after_seq
+        last = (await js.stream_info(stream)).state.last_seq
+        while len(out) < count and seq < last:
+            seq += 1
+            try:
+                out.append(await js.get_msg(stream, seq))
+            except NotFoundError:  # routed (and so removed) already
+                continue
+        return out
+    finally:
+        await nc.close()
+
+
+async def plain_text_answer(host: str, port: int) -> str:
+    """What a server says to a client that speaks NATS without TLS (nats-py would upgrade by itself,
+    so this speaks the protocol by hand): its first line after CONNECT, or ``(closed)`` if it hung up."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        await asyncio.wait_for(reader.readline(), 5)  # INFO
+        writer.write(b'CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n')
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 5)
+        return line.decode().strip() if line else "(closed)"
+    finally:
+        writer.close()
+
+
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str | None = None) -> None:
     """Poll ``predicate`` (a function, or a coroutine function) until true; fail with a clear message
     after ``timeout`` seconds."""
@@ -313,7 +365,8 @@ async def publish_figures(bus, figures: str, out_dir: Path, *, n: int = 12, seed
 
 async def audit_entries(bus: Deployment, envelope_id: str | None = None) -> list:
     """Every decision in the deployment's audit log (of one envelope, if given), decoded, in log order,
-    read as the oversight reads it (up to the newest checkpoint)."""
+    read as the oversight reads it (up to the newest checkpoint). A refusal at the router's edge is
+    audited under its INGEST message (``ingest:<origin>:<seq>``) and names the envelope in its reason."""
     from samband.observability.audit import ENTRY_DECODER, AuditRecord, read_log
 
     nc = await bus.connect("auditor")
@@ -322,7 +375,19 @@ async def audit_entries(bus: Deployment, envelope_id: str | None = None) -> list
     finally:
         await nc.close()
     out = [r for r in map(ENTRY_DECODER.decode, log.entries) if isinstance(r, AuditRecord)]
-    return out if envelope_id is None else [r for r in out if r.envelope_id == envelope_id]
+    if envelope_id is None:
+        return out
+    return [r for r in out if r.envelope_id == envelope_id or f"(envelope `{envelope_id}`)" in (r.reason or "")]
+
+
+async def audit_since(dep: Deployment, count: int) -> list:
+    """The decisions of the audit log after its first ``count`` (`audit_last` says how many there are)."""
+    return (await audit_entries(dep))[count:]
+
+
+async def audit_last(dep: Deployment) -> int:
+    """How many decisions the audit log holds now."""
+    return len(await audit_entries(dep))
 
 
 async def audit_entry_with_time(dep: Deployment, envelope_id: str, recipient: str):

@@ -2,9 +2,10 @@
 
 One publish pipeline for the adapters and the router (`AckPipeline`: a batch framed into one
 write, one reply subscription for every PubAck, nothing sent while disconnected), a continuous
-pull from a durable consumer (`Puller`), a bulk range read of a stream (`read_range`), direct gets
-(`direct_get`), a backoff helper, the protocol's publish commands as pure functions, and the errors,
-nats-py's translated at this boundary. The one shim over nats-py's internals is `_shim`.
+pull from a durable consumer (`Puller`) or fairly from several (`FairPuller`), a bulk range read
+of a stream (`read_range`), direct gets (`direct_get`), a backoff helper, the protocol's publish
+commands as pure functions, and the errors, nats-py's translated at this boundary. The one shim
+over nats-py's internals is `_shim`.
 """
 
 from inspect import isfunction
@@ -26,7 +27,8 @@ from ._errors import (
     ReadError,
     StreamGap,
 )
-from ._framing import header_block, hpub_cmd, pub_cmd
+from ._fair import FairPuller
+from ._framing import ack_position, header_block, hpub_cmd, pub_cmd
 from ._pipeline import AckPipeline, Item, PubAck, PublishBatch
 from ._pull import Puller
 from ._reader import fetch_seqs, read_range
@@ -37,6 +39,7 @@ __all__ = [
     "Backoff",
     "BusError",
     "ConnectionClosed",
+    "FairPuller",
     "Item",
     "NoAnswer",
     "NoStream",
@@ -50,6 +53,7 @@ __all__ = [
     "ReadError",
     "StoredMsg",
     "StreamGap",
+    "ack_position",
     "direct_get",
     "fetch_seqs",
     "header_block",

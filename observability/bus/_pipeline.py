@@ -214,6 +214,43 @@ class AckPipeline:
             return
         await _shim.write(nc, "".join([f"PUB {s} 0\r\n\r\n" for s in subjects]).encode(), len(subjects), 0)
 
+    async def send_unanswered(self, items: Sequence[Item]) -> None:
+        """Messages whose answers nobody reads, in one write, before anything sent after them: for a
+        run of publishes whose outcome the answer to a last one, sent with `send`, tells (the ledger's
+        claims). Raises `NotSendable` for a message the server would refuse, `PublishError` if not sent."""
+        nc = self.nc
+        if not items:
+            return
+        if not self._fast or not nc.is_connected:
+            for subject, payload, headers in items:
+                try:
+                    await nc.publish(subject, payload, headers=headers)
+                except (nats.errors.Error, OSError) as exc:
+                    raise _translated(exc, nc) from exc
+            return
+        parts: list[bytes] = []
+        size = 0
+        last_headers: dict[str, str] | None = None
+        hdr = b""
+        for subject, payload, headers in items:
+            if len(payload) > nc.max_payload or not subject_ok(subject):
+                raise NotSendable(f"Expected a message the server accepts, got one to {subject!r}")
+            if headers:
+                if headers is not last_headers:  # a run often shares one dict: framed once
+                    try:
+                        hdr, last_headers = header_block(headers), headers
+                    except HeaderKeyError as exc:
+                        raise NotSendable(f"{exc} - at `{subject}`") from exc
+                h = len(hdr)
+                parts += (f"HPUB {subject} {h} {h + len(payload)}\r\n".encode(), hdr, payload, b"\r\n")
+            else:
+                parts += (f"PUB {subject} {len(payload)}\r\n".encode(), payload, b"\r\n")
+            size += len(payload)
+        try:
+            await _shim.write(nc, b"".join(parts), len(items), size)
+        except (nats.errors.Error, OSError) as exc:
+            raise _translated(exc, nc) from exc
+
     async def _send_each(self, batch: PublishBatch, items: Sequence[Item], start: int) -> None:
         publish = self.nc.publish
         for i, (subject, payload, headers) in enumerate(items, start):

@@ -132,7 +132,7 @@ class E2E:
     async def _router_progress(self, js) -> tuple[int, int]:
         """(records acked by the router, records still pending or unacked)."""
         try:
-            info = await js.consumer_info("INGEST", "router")
+            info = await js.consumer_info("INGEST_polisen", "router")
         except NotFoundError:  # the router process has not made its durable consumer yet
             return 0, 1
         return info.ack_floor.stream_seq, info.num_pending + info.num_ack_pending
@@ -144,7 +144,7 @@ class E2E:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (await self._router_progress(js))[1] > 0:
             await asyncio.sleep(0.05)
-        start_seq = (await js.stream_info("INGEST")).state.last_seq
+        start_seq = (await js.stream_info("INGEST_polisen")).state.last_seq
         broker = getattr(getattr(self.dep, "server", None), "proc", None)
         pids = {"adapter": None, "router": router.pid, "broker": broker.pid if broker else None}
         cpu0 = cpu_snapshot(**pids)
@@ -164,7 +164,7 @@ class E2E:
 
         sampler = asyncio.create_task(sample_rss())
         summary = await publish()
-        last_seq = (await js.stream_info("INGEST")).state.last_seq
+        last_seq = (await js.stream_info("INGEST_polisen")).state.last_seq
         self.finished = False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 
 from samband.broker_config import Deployment
-from samband.observability import configure_logging, configure_tracing
+from samband.observability import configure_logging, configure_tracing, settle_heap
 
 from ._env import NullExporter, rss_kib
 
@@ -85,6 +85,7 @@ async def _run(state_dir: Path, policy_name: str, audit: bool = True) -> dict:
         loop.add_signal_handler(sig, stop.set)
     platform = Platform(dep, load_policy(policy_name), state_dir / "received")
     router = await platform.start_router(appender=None if audit else UnauditedAppender())
+    settle_heap()  # as `samband up` and `samband router run` do once the router routes
     print("ready", flush=True)
     await stop.wait()
     await platform.stop()

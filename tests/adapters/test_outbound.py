@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import pytest
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from samband.adapters import (
     CORE_AGENCIES,
@@ -17,36 +16,9 @@ from samband.adapters import (
     read_source,
     write_export,
 )
-from samband.broker_config import ROUTER
 from samband.schemas import ENVELOPE
 
-from .._support import OPERATION, records_into, run_export, wait_for
-
-
-async def ingest_since(bus, agency: str, after_seq: int, count: int) -> list:
-    """The INGEST messages from ``agency`` after ``after_seq`` (read as the router, which owns INGEST)."""
-    nc = await bus.connect(ROUTER)
-    try:
-        js = nc.jetstream()
-        sub = await js.subscribe(
-            f"ingest.{agency}.>",
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            config=ConsumerConfig(opt_start_seq=after_seq + 1),
-        )
-        msgs = [await sub.next_msg(timeout=5) for _ in range(count)]
-        await sub.unsubscribe()
-        return msgs
-    finally:
-        await nc.close()
-
-
-async def ingest_last_seq(bus) -> int:
-    nc = await bus.connect(ROUTER)
-    try:
-        return (await nc.jetstream().stream_info("INGEST")).state.last_seq
-    finally:
-        await nc.close()
+from .._support import OPERATION, ingest_last_seq, ingest_since, records_into, run_export, wait_for
 
 
 @pytest.mark.parametrize("agency", CORE_AGENCIES)
@@ -54,7 +26,7 @@ async def test_each_core_agencys_synthetic_export_reaches_ingest_once_under_its_
     mapping = mapping_for(agency)
     records = mapping.sample(random.Random(f"happy-{agency}"), 12, operation=OPERATION)
     path = write_export(mapping, records, export_dir)
-    before = await ingest_last_seq(bus)
+    before = await ingest_last_seq(bus, agency)
     summary, letters = await run_export(bus, agency, path)
     assert (summary.read, summary.published, summary.duplicates, summary.dead_lettered) == (12, 12, 0, 0), [
         str(r) for r in summary.rejected

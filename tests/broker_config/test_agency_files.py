@@ -127,7 +127,7 @@ mapping = "mappings/nyverket.toml"
         (('name = "Nyverket"\n', ""), "key `name`: Expected a value, got nothing (the key is missing)"),
         (
             ("contact = ", "kontakt = "),
-            "key `kontakt`: Expected one of the keys contact, mapping, name, purposes, regions, sends, slug, tier, got 'kontakt'",
+            "key `kontakt`: Expected one of the keys contact, limits, mapping, name, purposes, regions, sends, slug, tier, got 'kontakt'",
         ),
         (('tier = "network"', 'tier = "partner"'), "Invalid enum value 'partner' - at `$.tier`"),
     ],
@@ -159,7 +159,10 @@ def test_the_rendered_configuration_passes_nats_server_t_with_all_21_agencies(tm
         account = accounts[a.slug]
         assert account["jetstream"]["max_file"] > 0  # every agency has JetStream limits of its own
         assert [i["service"]["subject"] for i in account["imports"]] == [f"ingest.{a.slug}.>", f"receipt.{a.slug}.>"]
-        assert account["exports"] == [{"service": "in.>", "accounts": ["ROUTER"]}]
+        assert account["exports"] == [
+            {"service": "in.>", "accounts": ["ROUTER"]},
+            {"service": "dlq.router.>", "accounts": ["ROUTER"]},
+        ]
     router_users = accounts["ROUTER"]["users"]
     assert "$JS.API.STREAM.DELETE.>" in router_users[0]["permissions"]["publish"]["deny"]
     auditor = router_users[1]["permissions"]["publish"]["allow"]

@@ -45,8 +45,8 @@ def test_every_credential_file_is_written_owner_only_and_the_audit_admins_apart(
     dep.render()
     state = tmp_path / "state"
     seeds = list((state / "creds").glob("*.nk"))
-    # router, sso, auditor, steward, admin; per agency its own, its auditor's and its witness's
-    assert len(seeds) == 3 * len(dep.agencies) + 5
+    # router, sso, auditor, steward, admin; per agency its own, its steward's, its auditor's and its witness's
+    assert len(seeds) == 4 * len(dep.agencies) + 5
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in seeds)
     # the one identity that may change the audit streams is not among the running deployment's seeds
     assert not (state / "creds" / "audit-admin.nk").exists()
@@ -55,3 +55,33 @@ def test_every_credential_file_is_written_owner_only_and_the_audit_admins_apart(
     witness_keys = list((state / "witness").glob("*.key"))
     assert len(witness_keys) == len(dep.agencies) and all(p.stat().st_mode & 0o777 == 0o600 for p in witness_keys)
     assert len(list((state / "keys").glob("witness-*.vkey"))) == len(dep.agencies)
+
+
+async def test_what_a_deployment_keeps_on_disk_is_its_owners_alone(tmp_path):
+    from samband.adapters import InboxSink, Positions
+    from samband.observability import load_or_create_key
+
+    state = tmp_path / "state"
+    dep = Deployment(state)
+    dep.start()
+    try:
+        load_or_create_key(state / "keys" / "pseudonym.key")
+        sink = InboxSink(state / "received" / "skatteverket.jsonl")
+        sink.close()
+        positions = Positions(state / "adapters" / "polisen.positions.json")
+        positions.save()
+        private_dirs = [state, state / "creds", state / "jetstream", state / "keys", state / "received"]
+        private_files = [
+            dep.config_file,
+            dep.meta_file,
+            dep.log_file,
+            state / "keys" / "pseudonym.key",
+            state / "received" / "skatteverket.jsonl",
+            state / "adapters" / "polisen.positions.json",
+        ]
+        assert {str(d): oct(d.stat().st_mode & 0o777) for d in private_dirs} == {str(d): "0o700" for d in private_dirs}
+        assert {str(f): oct(f.stat().st_mode & 0o777) for f in private_files} == {
+            str(f): "0o600" for f in private_files
+        }
+    finally:
+        dep.stop()

@@ -70,7 +70,8 @@ async def _can_publish_and_receive(dep: Deployment, slug: str, router: nats.NATS
         summary = await publish_records(nc, mapping, read_file(export, native_format(mapping)))
         assert (summary.read, summary.published, summary.rejected) == (3, 3, [])
         subjects = f"ingest.{slug}.{mapping.spec.record_type}"
-        assert await _messages(dep, ROUTER, "INGEST", subjects) == 3  # seen by the router as from `slug`
+        # seen by the router as from `slug`, in `slug`'s own ingest stream (its quota)
+        assert await _messages(dep, ROUTER, f"INGEST_{slug}", subjects) == 3
         ack = await router.jetstream().publish(
             f"inbox.{slug}.outcome", b'{"delivered": 1}', headers={"Nats-Msg-Id": f"deliver-{slug}"}
         )
@@ -130,7 +131,7 @@ async def test_the_nine_network_agencies_onboard_one_after_another_while_traffic
         assert traffic.errors == []
         assert (polisen.stats["reconnects"], router.stats["reconnects"]) == (0, 0)  # never dropped by a reload
         # nothing in flight was lost: every acked publish is in its stream, exactly once
-        assert await _messages(dep, ROUTER, "INGEST", "ingest.polisen.>") == traffic.acked["polisen"]
+        assert await _messages(dep, ROUTER, "INGEST_polisen", "ingest.polisen.>") == traffic.acked["polisen"]
         assert await _messages(dep, "skatteverket", "INBOX") == traffic.acked["router"]
         for slug in NINE:
             await _can_publish_and_receive(dep, slug, router, tmp_path)
@@ -167,7 +168,7 @@ async def test_an_offboarded_agency_is_disconnected_live_and_its_registration_go
         assert "csn" not in Deployment.load(dep.state_dir).agencies
         assert polisen.is_connected and polisen.stats["reconnects"] == 0
         ack = await polisen.jetstream().publish("out.outcome", b"{}", headers={"Nats-Msg-Id": "after-offboard"})
-        assert ack.stream == "INGEST"
+        assert ack.stream == "INGEST_polisen"
         rc = await dep.connect(ROUTER)
         try:
             reg = REGISTRATION.decode((await rc.jetstream().get_last_msg("REGISTRY", registration_subject("csn"))).data)
@@ -203,7 +204,7 @@ async def test_a_reload_the_server_refuses_leaves_the_running_broker_on_its_last
     nc = await dep.connect("polisen")  # still serving on the last good config
     try:
         ack = await nc.jetstream().publish("out.outcome", b"{}", headers={"Nats-Msg-Id": "after-refused-reload"})
-        assert ack.stream == "INGEST"
+        assert ack.stream == "INGEST_polisen"
     finally:
         await nc.close()
 
@@ -221,6 +222,6 @@ async def test_two_onboardings_started_from_the_same_snapshot_both_land(fresh_de
         try:
             assert (
                 await nc.jetstream().publish("out.outcome", b"{}", headers={"Nats-Msg-Id": f"both-{slug}"})
-            ).stream == "INGEST"
+            ).stream == f"INGEST_{slug}"
         finally:
             await nc.close()

@@ -13,8 +13,9 @@ from ._records import vehicle_control_bytes
 
 
 async def _audit_for(bus, envelope_id: str) -> list:
-    """Every audit entry about ``envelope_id``, read with the auditor's read-only credentials."""
-    return [r for r in await audit_entries(bus) if r.envelope_id == envelope_id]
+    """Every audit entry about ``envelope_id``, read with the auditor's read-only credentials (a refusal is
+    audited under its INGEST message; its reason names the envelope id)."""
+    return await audit_entries(bus, envelope_id)
 
 
 async def test_a_record_is_from_the_publishing_account_and_a_forged_origin_is_refused_and_audited(bus, tmp_path):
@@ -50,7 +51,8 @@ async def test_a_record_is_from_the_publishing_account_and_a_forged_origin_is_re
         "tullverket",
         "deny",
         "deny.forged-origin",
-        "Expected origin `tullverket` (the publishing account), got `polisen` in the payload",
+        f"Expected origin `tullverket` (the publishing account), got `polisen` in the payload (envelope `{forged.id}`)",
     )
+    assert forged_audit.envelope_id.startswith("ingest:tullverket:")
     (other_audit,) = await _audit_for(bus, claims_other.id)
     assert (other_audit.origin, other_audit.rule) == ("polisen", "deny.forged-origin")

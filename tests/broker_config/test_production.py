@@ -15,6 +15,7 @@ from samband.broker_config import (
     NatsServer,
     builtin_agencies,
     check_config,
+    client_tls,
     provision_cluster,
     render_cluster,
 )
@@ -24,15 +25,16 @@ from samband.router import Router
 from samband.schemas import ENVELOPE
 from samband.testing import skeleton_policy
 
-from .._support import retry_until_ready, wait_for
+from .._support import plain_text_answer, retry_until_ready, wait_for
 from ._records import vehicle_control_bytes
 
 
 async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node_cluster_to_another_agency(tmp_path):
     creds = Credentials(tmp_path / "state")
     layout = ClusterLayout.free(3, 1)
+    agencies = builtin_agencies()
     paths = render_cluster(
-        agencies=builtin_agencies().values(),
+        agencies=agencies.values(),
         creds=creds,
         out_dir=tmp_path / "prod",
         nodes=3,
@@ -65,15 +67,22 @@ async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node
             stack.callback(server.stop)
         await asyncio.gather(*procs)
         stack.enter_context(leaf.start())
-        router_nc = await nats.connect(layout.node_urls()[0], nkeys_seed=str(creds.seed_path(ROUTER)))
-        skv = await nats.connect(layout.node_urls()[2], nkeys_seed=str(creds.seed_path("skatteverket")))
+        tls = client_tls(tmp_path / "prod" / "tls" / "ca.pem")
+        urls = [u.replace("nats://", "tls://") for u in layout.node_urls()]
+        # every listener is TLS only: a client that does not speak it is turned away
+        for port in (*layout.client_ports, layout.leaf_client_ports[0]):
+            assert await plain_text_answer("127.0.0.1", port) == "(closed)"
+        router_nc = await nats.connect(urls[0], nkeys_seed=str(creds.seed_path(ROUTER)), **tls)
+        skv = await nats.connect(urls[2], nkeys_seed=str(creds.seed_path("skatteverket")), **tls)
         polisen = await nats.connect(
-            f"nats://127.0.0.1:{layout.leaf_client_ports[0]}", nkeys_seed=str(creds.seed_path("polisen"))
+            f"tls://127.0.0.1:{layout.leaf_client_ports[0]}", nkeys_seed=str(creds.seed_path("polisen")), **tls
         )
         try:
             # what `samband broker provision --server ... --replicas 3` does
             await retry_until_ready(
-                lambda: provision_cluster(creds, ["polisen", "skatteverket"], layout.node_urls(), replicas=3)
+                lambda: provision_cluster(
+                    creds, [agencies["polisen"], agencies["skatteverket"]], urls, replicas=3, tls=tls
+                )
             )
             info = await router_nc.jetstream().stream_info("AUDIT")
             assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
@@ -81,14 +90,20 @@ async def test_a_record_from_an_agency_on_its_own_leaf_node_crosses_a_three_node
             assert inbox.config.num_replicas == 3
             pseudonymiser = Pseudonymiser(load_or_create_key(tmp_path / "pseudonym.key"))
             appender = Appender(router_nc, key=load_or_create_signing_key(tmp_path / "keys"))
-            router = Router(router_nc, skeleton_policy(), pseudonymiser, appender=appender)
+            router = Router(
+                router_nc,
+                skeleton_policy(),
+                pseudonymiser,
+                appender=appender,
+                senders={slug: a.sends for slug, a in agencies.items()},  # as `samband router run` hands them in
+            )
             task = asyncio.create_task(router.run(stop))
             env, data = vehicle_control_bytes(random.Random(3))
             # Polisen publishes on its own leaf node; the PubAck comes from the hub's R3 INGEST stream.
             ack = await retry_until_ready(
                 lambda: polisen.jetstream().publish("out.police.vehicle_control", data, headers={"Nats-Msg-Id": env.id})
             )
-            assert ack.stream == "INGEST"
+            assert ack.stream == "INGEST_polisen"
             await wait_for(lambda: router.stats.delivered.get("skatteverket", 0) >= 1, timeout=20)
             msg = await skv.jetstream().get_last_msg("INBOX", "in.police.vehicle_control")
             delivered = ENVELOPE.decode(msg.data)

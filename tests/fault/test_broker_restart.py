@@ -68,7 +68,8 @@ async def test_an_adapter_resumes_its_file_after_the_broker_restarts_and_nothing
     assert_no_personnummer(log, "the adapter's output")
 
     ids = [
-        msgspec.json.decode(data, type=_Control).record["control_id"] for data in await stored(dep, ROUTER, "INGEST")
+        msgspec.json.decode(data, type=_Control).record["control_id"]
+        for data in await stored(dep, ROUTER, "INGEST_polisen")
     ]
     assert duplicates(ids) == {}, "a record was stored twice"
     assert set(ids) == {n["kontrollId"] for n in natives}, f"{N - len(set(ids))} records lost"

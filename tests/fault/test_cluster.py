@@ -15,11 +15,12 @@ from samband.adapters import NativeRecord, publish_records
 from samband.adapters.agencies import polisen
 from samband.broker_config import (
     ROUTER,
-    ROUTER_STREAMS,
     ClusterLayout,
     Credentials,
     NatsServer,
     builtin_agencies,
+    client_tls,
+    ingest_stream_config,
     provision_streams,
     render_cluster,
 )
@@ -35,12 +36,14 @@ N = 10_000
 async def _connect(
     layout: ClusterLayout, creds: Credentials, identity: str, urls: list[str] | None = None
 ) -> nats.NATS:
+    # the rendered cluster is TLS only; its CA is the deployment's (render_cluster copies it beside the configs)
     return await nats.connect(
-        urls or layout.node_urls(),
+        urls or [u.replace("nats://", "tls://") for u in layout.node_urls()],
         nkeys_seed=str(creds.seed_path(identity)),
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.25,
         connect_timeout=2,
+        **client_tls(creds.dir.parent / "tls" / "ca.pem"),
     )
 
 
@@ -83,10 +86,10 @@ async def test_losing_the_stream_leader_of_a_three_node_cluster_under_load_loses
         await asyncio.gather(*starting)
 
         router = await _connect(layout, creds, ROUTER)
-        ingest = next(c for c in ROUTER_STREAMS if c.name == "INGEST")
+        ingest = ingest_stream_config("polisen")
         await retry_until_ready(lambda: provision_streams(router, [ingest], replicas=3))
         js = router.jetstream()
-        info = await retry_until_ready(lambda: js.stream_info("INGEST"))
+        info = await retry_until_ready(lambda: js.stream_info("INGEST_polisen"))
         assert info.config.num_replicas == 3
 
         agency = await _connect(layout, creds, "polisen")
@@ -97,11 +100,11 @@ async def test_losing_the_stream_leader_of_a_three_node_cluster_under_load_loses
 
             async def a_third_in() -> bool:
                 assert not load.done(), load.exception() if load.done() else ""
-                info = await retry_until_ready(lambda: js.stream_info("INGEST"))
+                info = await retry_until_ready(lambda: js.stream_info("INGEST_polisen"))
                 return info.state.messages >= N // 3
 
             await wait_for(a_third_in, 120, what="a third of the records stored")
-            leader = (await js.stream_info("INGEST")).cluster.leader
+            leader = (await js.stream_info("INGEST_polisen")).cluster.leader
             killed = nodes[leader]
             killed.proc.kill()  # the node holding the stream's leader dies mid-load, no goodbye
             killed.proc.wait(10)
@@ -111,11 +114,12 @@ async def test_losing_the_stream_leader_of_a_three_node_cluster_under_load_loses
         await agency.close()
         assert summary.published + summary.duplicates == N and not summary.rejected
 
-        after = await retry_until_ready(lambda: js.stream_info("INGEST"))
+        after = await retry_until_ready(lambda: js.stream_info("INGEST_polisen"))
         assert after.cluster.leader != leader, "a surviving node leads the stream"
         assert after.state.messages == N
         ids = [
-            msgspec.json.decode(data, type=_Control).record["control_id"] for data in await stored_in(router, "INGEST")
+            msgspec.json.decode(data, type=_Control).record["control_id"]
+            for data in await stored_in(router, "INGEST_polisen")
         ]
         await router.close()
     assert duplicates(ids) == {}

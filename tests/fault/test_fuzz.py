@@ -95,7 +95,9 @@ async def _run_fuzzed(dep, tmp_path, n: int, kinds: tuple[int, ...]) -> None:
     assert len({d["position"] for d in letters}) == n, "each rejected line has a dead letter of its own"
     rc = await dep.connect(ROUTER)
     try:
-        assert (await rc.jetstream().stream_info("INGEST")).state.messages == 0, "a fuzzed record reached the bus"
+        assert (await rc.jetstream().stream_info("INGEST_polisen")).state.messages == 0, (
+            "a fuzzed record reached the bus"
+        )
     finally:
         await rc.close()
 

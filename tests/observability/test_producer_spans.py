@@ -18,7 +18,7 @@ from samband.adapters.agencies import polisen
 from samband.observability import ProducerSpans
 from samband.schemas import ENVELOPE
 
-from ..adapters.test_outbound import ingest_last_seq, ingest_since
+from .._support import ingest_last_seq, ingest_since
 
 
 def _parsed(traceparent: str) -> tuple[int, int, int]:
@@ -33,7 +33,7 @@ async def test_every_published_record_has_its_own_producer_span_whose_context_tr
     records = polisen.sample(random.Random(8811), 5, operation="adapter-tests")
     export = tmp_path / "polisen.jsonl"
     export.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in records))
-    before = await ingest_last_seq(bus)
+    before = await ingest_last_seq(bus, "polisen")
     nc = await bus.connect("polisen")
     try:
         assert (await publish_records(nc, polisen, read_jsonl(export))).published == 5
@@ -62,7 +62,7 @@ async def test_every_published_record_has_its_own_producer_span_whose_context_tr
             "messaging.destination.name": "out.police.vehicle_control",
             "messaging.message.id": msg.headers["Nats-Msg-Id"],
             "samband.agency": "polisen",
-            "messaging.nats.stream.sequence": msg.metadata.sequence.stream,
+            "messaging.nats.stream.sequence": msg.seq,
         }
         assert span.instrumentation_scope.name == "samband"
         assert span.resource.attributes["service.name"] == "samband-tests"

@@ -17,8 +17,10 @@ async def ingested(dep) -> list:
     nc = await dep.connect(ROUTER)
     try:
         js = nc.jetstream()
-        info = await js.stream_info("INGEST")
-        return [await js.get_msg("INGEST", seq) for seq in range(info.state.first_seq, info.state.last_seq + 1)]
+        # Kronofogden's own ingest stream (its quota): no router here, so every record is still in it
+        info = await js.stream_info("INGEST_kronofogden")
+        first, last = info.state.first_seq, info.state.last_seq
+        return [await js.get_msg("INGEST_kronofogden", seq) for seq in range(first, last + 1)]
     finally:
         await nc.close()
 

@@ -126,7 +126,7 @@ async def _publish_and_wait_routed(dep) -> None:
     try:
 
         async def routed() -> bool:
-            return (await rc.jetstream().consumer_info("INGEST", "router")).ack_floor.stream_seq >= 1
+            return (await rc.jetstream().consumer_info("INGEST_polisen", "router")).ack_floor.stream_seq >= 1
 
         await wait_for(routed, timeout=30)
     finally:

@@ -252,7 +252,7 @@ async def test_policy_files_reload_while_records_flow_without_a_loss_or_a_second
         async def settled() -> bool:
             """the router acked all it took in, and migrationsverket's sink everything in its inbox"""
             return not await _in_flight(
-                dep, (ROUTER, "INGEST", "router"), ("migrationsverket", "INBOX", "migrationsverket-sink")
+                dep, (ROUTER, "INGEST_polisen", "router"), ("migrationsverket", "INBOX", "migrationsverket-sink")
             )
 
         await wait_for(settled, timeout=30, interval=0.1)

@@ -27,6 +27,9 @@ SAMPLE = {
     "kind": "cooption",
     "decisionId": "bacchus-2024",
     "receiptKey": "0190a1b2",
+    "envelopeId": "0190a1b2-0000-7000-8000-000000000000",
+    "stage": "route",
+    "rule": "deny.type-mismatch",
 }
 
 

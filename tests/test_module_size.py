@@ -17,8 +17,6 @@ def test_no_source_module_is_over_400_lines():
     modules = source_modules()
     assert len(modules) > 100  # the packages were found
     long = {
-        str(p.relative_to(REPO)): n
-        for p in modules
-        if (n := len(p.read_text(encoding="utf-8").splitlines())) > LIMIT
+        str(p.relative_to(REPO)): n for p in modules if (n := len(p.read_text(encoding="utf-8").splitlines())) > LIMIT
     }
     assert long == {}

@@ -1,0 +1,64 @@
+"""Running the console: connect first (a refused identity stops here with the broker's reason), then serve."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from samband.observability import get_logger
+
+from ._app import ConsoleConfig, create_app
+
+__all__ = ["serve"]
+
+log = get_logger("samband.console")
+
+
+async def serve(
+    state_dir: Path,
+    identity: str,
+    *,
+    host: str,
+    port: int,
+    lang: str,
+    traces_url: str | None,
+    interval: _dt.timedelta,
+) -> None:
+    config = ConsoleConfig(
+        state_dir=Path(state_dir),
+        identity=identity,
+        host=host,
+        port=port,
+        lang=lang,
+        traces_url=traces_url,
+        checkpoint_interval=interval,
+    )
+    app = create_app(config)
+    backend = app.state.backend
+    await backend.start()
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        await backend.close()
+        raise OSError(exc.errno, f"Expected to listen on {host}:{port}, got: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
+    config.port = bound
+    shown = f"[{host}]" if ":" in host else host
+    print(f"samband console for {identity}: http://{shown}:{bound}/login?token={config.token}", flush=True)
+    print("Ctrl-C stops it. Every person search and export made in it is written to the audit log.", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, access_log=False, log_config=None, lifespan="on", server_header=False, timeout_graceful_shutdown=3
+        )
+    )
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await backend.close()
+        sys.stdout.flush()

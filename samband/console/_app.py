@@ -92,7 +92,7 @@ class _Guard:
             await send(message)
 
         try:
-            if path == "/login" or path.startswith("/static/") or self._signed_in(scope):
+            if path in ("/login", "/favicon.ico") or path.startswith("/static/") or self._signed_in(scope):
                 await self.app(scope, receive, sending)
             else:
                 await Response(

@@ -200,8 +200,13 @@ async def lookups(request: Request) -> Response:
     return render(request, "lookups.html", rows=rows, older=older)
 
 
+async def _favicon(request: Request) -> Response:
+    return Response(status_code=204)
+
+
 routes = [
     Route("/", _home),
+    Route("/favicon.ico", _favicon),
     Route("/disclosures", disclosures),
     Route("/disclosures/person", person_search, methods=["POST"]),
     Route("/record/{index}", record),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as _dt
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -16,6 +20,18 @@ from ._app import ConsoleConfig, create_app
 __all__ = ["serve"]
 
 log = get_logger("samband.console")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with SIGINT/SIGTERM meaning a clean stop (exit 0): uvicorn re-raises the signal it
+    caught once it has shut down, which would end the process by that signal."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        self.should_exit = True
 
 
 async def serve(
@@ -47,16 +63,19 @@ async def serve(
     except OSError as exc:
         await backend.close()
         raise OSError(exc.errno, f"Expected to listen on {host}:{port}, got: {exc.strerror}") from None
+    sock.listen(128)  # before the link is printed: whoever opens it at once is answered
     bound = sock.getsockname()[1]
     config.port = bound
     shown = f"[{host}]" if ":" in host else host
     print(f"samband console for {identity}: http://{shown}:{bound}/login?token={config.token}", flush=True)
     print("Ctrl-C stops it. Every person search and export made in it is written to the audit log.", flush=True)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, access_log=False, log_config=None, lifespan="on", server_header=False, timeout_graceful_shutdown=3
-        )
+    settings = uvicorn.Config(
+        app, access_log=False, log_config=None, lifespan="on", server_header=False, timeout_graceful_shutdown=3
     )
+    server = _Server(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.stop)
     try:
         await server.serve(sockets=[sock])
     finally:

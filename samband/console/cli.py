@@ -31,11 +31,13 @@ __all__ = ["commands", "console"]
     "[env SAMBAND_TRACES_URL].",
 )
 @click.option(
-    "--checkpoint-interval",
+    "--checkpoint-max-age",
+    "checkpoint_interval",
     type=click.IntRange(min=1),
-    default=60,
+    default=3600,
     show_default=True,
-    help="Minutes: a newest checkpoint older than this turns the integrity page red.",
+    help="Seconds: a newest checkpoint older than this turns the integrity page red (the writer checkpoints "
+    "every append; set it to the longest the deployment is ever without one).",
 )
 @click.pass_obj
 def console(obj, identity: str, port: int, host: str, lang: str, traces_url, checkpoint_interval: int) -> None:
@@ -61,7 +63,7 @@ def console(obj, identity: str, port: int, host: str, lang: str, traces_url, che
             port=port,
             lang=lang,
             traces_url=traces_url,
-            interval=_dt.timedelta(minutes=checkpoint_interval),
+            interval=_dt.timedelta(seconds=checkpoint_interval),
         )
     )
 

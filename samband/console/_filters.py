@@ -73,6 +73,10 @@ class Filters:
             value = (query.get(name) or "").strip()
             if not value:
                 continue
+            if PNR_SHAPE.search(value):  # a personnummer typed into the wrong field is not kept, nor shown
+                raise FilterError(
+                    f"Expected a person in the person search only, got `{safe(value)}` - at `{name}`", name
+                )
             if name == "subject" and not _SUBJECT.fullmatch(value):
                 raise FilterError(f"Expected a pseudonym p:<32 hex>, got `{safe(value)}` - at `subject`", name)
             if name in ("origin", "recipient") and value not in agencies:

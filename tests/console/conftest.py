@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,13 @@ class Trail:
     state: Path
     personnummer: str  # one in the export (a driver), never typed anywhere but the search field
     root: Path
+    up: subprocess.Popen | None = None  # `samband up`: broker and router
+
+    def stop_platform(self) -> None:
+        """Stop the broker and the router (the test's own trail only)."""
+        assert self.up is not None
+        self.up.send_signal(signal.SIGTERM)
+        self.up.wait(timeout=60)
 
 
 def _run(state: Path, *args: str) -> str:
@@ -82,9 +90,10 @@ def _trail(root: Path, *, outcomes: bool = True) -> Iterator[Trail]:
             asyncio.run(_outcomes(state, root / "figures"))
         first = source.read_text().splitlines()[0]
         pnr = re.search(r'"personnummer":"([0-9-]+)"', first).group(1)  # type: ignore[union-attr]
-        yield Trail(state, pnr, root)
+        yield Trail(state, pnr, root, up)
     finally:
-        stop_read_process(up, lines, reader)
+        if up.poll() is None:
+            stop_read_process(up, lines, reader)
 
 
 @pytest.fixture(scope="package")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from nats.js.errors import APIError
 
 from samband.broker_config import Deployment
 from samband.observability.audit import (
@@ -43,7 +44,7 @@ async def test_a_lookup_is_appended_with_the_identity_of_the_credentials_not_of_
         await js.publish(subject, b"not json")
         pnr = trail.personnummer
         await js.publish(subject, msgspec.json.encode({"action": "person-search", "filters": {"note": pnr}}))
-        with pytest.raises(Exception):  # the stream refuses what is larger than a lookup can be
+        with pytest.raises(APIError, match="message size exceeds maximum allowed"):  # larger than a lookup can be
             await js.publish(subject, b"{" + b" " * MAX_LOOKUP_BYTES + b"}", timeout=2.0)
     finally:
         await nc.close()

@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The demo's state is kept in .samband-demo/ (made anew each run) so its trail can be browsed:
+# the last lines say how (`samband console`, docs/console.md).
 demo: install
-	$(BIN)/samband demo
+	rm -rf .samband-demo
+	$(BIN)/samband demo --keep .samband-demo
 
 test: lint
 	$(BIN)/python -m pytest -q
@@ -35,4 +38,4 @@ lint: install
 	cd .mypy-tree && ../$(BIN)/mypy --config-file ../pyproject.toml -p samband
 
 clean:
-	rm -rf $(VENV) .samband .mypy-tree
+	rm -rf $(VENV) .samband .samband-demo .mypy-tree

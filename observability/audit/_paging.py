@@ -47,6 +47,8 @@ class Timeline:
     width: float = 1.0
     counts: dict[str, list[int]] = field(default_factory=dict)
     total: int = 0
+    sampled: bool = False  # the chart is drawn from a sample of the rows
+    estimated: bool = False  # and so is the total
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ def _clamp(cursor: int | None) -> int | None:
 def _where(store: IndexStore, combos: list[int], filters: dict[str, Any]) -> tuple[str, list[Any]]:
     where, args = [f"combo IN ({','.join('?' * len(combos))})"], list(combos)
     since, until = filters.get("since"), filters.get("until")
+    win = window(store, since, until)
+    if win is not None:  # times in order: the window is an index range, a seek instead of a scan
+        where.append("idx BETWEEN ? AND ?")
+        args.extend(win)
+        return " AND ".join(where), args
     if isinstance(since, _dt.datetime):
         where.append("at >= ?")
         args.append(since.timestamp())
@@ -153,11 +160,93 @@ def lookup_page(
     return _page(store, combos, {}, before, after, limit)
 
 
+SAMPLE_ABOVE = 20_000  # matches expected above this: the chart is drawn from a sample of the rows
+SAMPLES = 2048
+
+
+def _span(store: IndexStore) -> tuple[int, int] | None:
+    # two queries: sqlite answers min() or max() alone from the primary key, both at once by a scan
+    lo = store.db.execute("SELECT min(idx) FROM entries").fetchone()[0]
+    hi = store.db.execute("SELECT max(idx) FROM entries").fetchone()[0]
+    return None if lo is None else (lo, hi)
+
+
+def _first_at_or_after(store: IndexStore, lo: int, hi: int, t: float) -> int:
+    """The smallest index in lo..hi+1 whose entry is at or after ``t`` (entries in time order: a bisection
+    over the primary key, a few dozen seeks)."""
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        row = store.db.execute("SELECT idx, at FROM entries WHERE idx >= ? ORDER BY idx LIMIT 1", (mid,)).fetchone()
+        if row is None or row[0] > hi or row[1] >= t:
+            hi = mid - 1
+        else:
+            lo = row[0] + 1
+    return lo
+
+
+def window(store: IndexStore, since: _dt.datetime | None, until: _dt.datetime | None) -> tuple[int, int] | None:
+    """The index range of a time window, when the log's times are in order (None: they are not, or no window)."""
+    if (since is None and until is None) or not store.time_ordered:
+        return None
+    span = _span(store)
+    if span is None:
+        return (0, -1)
+    a = _first_at_or_after(store, span[0], span[1], since.timestamp()) if since else span[0]
+    b = _first_at_or_after(store, span[0], span[1], until.timestamp() + 1e-6) - 1 if until else span[1]
+    return a, b
+
+
 def timeline(store: IndexStore, buckets: int = 48, **filters: Any) -> Timeline:
-    """How many decisions match ``filters``, per time bucket and decision (allow, deny)."""
+    """How many decisions match ``filters``, per time bucket and decision (allow, deny). Exact for a person
+    and for filters that match little; drawn from a sample of the rows for ones that match much
+    (``estimated`` then says whether the total is counted or estimated too)."""
     combos = store._matching_combos(filters)  # type: ignore[arg-type]
     if not combos:
         return Timeline()
+    decision = {cid: key[4] for key, cid in store._combos.items()}
+    since, until = filters.get("since"), filters.get("until")
+    span = _span(store)
+    if span is None:
+        return Timeline()
+    win = window(store, since, until)
+    expected = sum(store.combo_counts.get(c, 0) for c in combos)
+    if win is not None:
+        expected = int(expected * max(0, win[1] - win[0] + 1) / max(1, span[1] - span[0] + 1))
+    if filters.get("subject") is None and expected > SAMPLE_ABOVE and ((since is None and until is None) or win):
+        return _sampled(store, combos, decision, win or span, buckets, exact=None if win else expected)
+    return _exact(store, combos, decision, filters, buckets)
+
+
+def _sampled(store, combos, decision, span, buckets, exact) -> Timeline:
+    a, b = span
+    if b < a:
+        return Timeline()
+    step = max(1, (b - a + 1) // SAMPLES)
+    wanted = set(combos)
+    rows: list[tuple[float, int]] = []
+    idxs = list(range(a, b + 1, step))
+    for k in range(0, len(idxs), 500):
+        part = idxs[k : k + 500]
+        sql = f"SELECT at, combo FROM entries WHERE idx IN ({','.join('?' * len(part))})"
+        rows.extend(store.db.execute(sql, part).fetchall())
+    if not rows:
+        return Timeline()
+    in_span = store.db.execute("SELECT count(*) FROM entries WHERE idx BETWEEN ? AND ?", (a, b)).fetchone()[0]
+    weight = in_span / len(rows)
+    lo, hi = min(t for t, _ in rows), max(t for t, _ in rows)
+    width = max((hi - lo) / buckets, 1.0)
+    out = Timeline(start=lo, width=width, estimated=exact is None, sampled=True)
+    counts: dict[str, list[float]] = {}
+    for t, combo in rows:
+        if combo in wanted:
+            k = max(0, min(int((t - lo) / width), buckets - 1))
+            counts.setdefault(decision.get(combo, "?"), [0.0] * buckets)[k] += weight
+    out.counts = {d: [round(x) for x in v] for d, v in counts.items()}
+    out.total = exact if exact is not None else sum(sum(v) for v in out.counts.values())
+    return out
+
+
+def _exact(store, combos, decision, filters, buckets) -> Timeline:
     cond, args = _where(store, combos, filters)
     subject = filters.get("subject")
     if subject is not None:
@@ -166,15 +255,20 @@ def timeline(store: IndexStore, buckets: int = 48, **filters: Any) -> Timeline:
         if not idxs:
             return Timeline()
         cond += f" AND idx IN ({','.join(str(int(i)) for i in idxs[:5000])})"
-    lo, hi = store.db.execute(f"SELECT min(at), max(at) FROM entries WHERE {cond}", args).fetchone()
-    if lo is None:
+    # the span from the oldest and the newest match by index (two short walks of the primary key, not a
+    # scan); entries are in time order but for a writer's clock, so a bucket index is clamped both ways
+    first = store.db.execute(f"SELECT at FROM entries WHERE {cond} ORDER BY idx ASC LIMIT 1", args).fetchone()
+    if first is None:
         return Timeline()
+    last = store.db.execute(f"SELECT at FROM entries WHERE {cond} ORDER BY idx DESC LIMIT 1", args).fetchone()
+    lo, hi = min(first[0], last[0]), max(first[0], last[0])
     width = max((hi - lo) / buckets, 1.0)
     if hi - lo < buckets:  # a short span (one batch): one bucket per second, no empty axis beyond it
         buckets = int(hi - lo) + 1
-    decision = {cid: key[4] for key, cid in store._combos.items()}
     out = Timeline(start=lo, width=width)
-    sql = f"SELECT combo, MIN(CAST((at - ?) / ? AS INTEGER), ?), count(*) FROM entries WHERE {cond} GROUP BY 1, 2"
+    sql = (
+        f"SELECT combo, MAX(0, MIN(CAST((at - ?) / ? AS INTEGER), ?)), count(*) FROM entries WHERE {cond} GROUP BY 1, 2"
+    )
     for combo, k, n in store.db.execute(sql, (lo, width, buckets - 1, *args)):
         series = out.counts.setdefault(decision.get(combo, "?"), [0] * buckets)
         series[k] += n

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS combos (
     id INTEGER PRIMARY KEY, origin TEXT NOT NULL, recipient TEXT NOT NULL, region TEXT NOT NULL,
     operation TEXT NOT NULL, decision TEXT NOT NULL, record_type TEXT NOT NULL, rule TEXT NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0,
     UNIQUE (origin, recipient, region, operation, decision, record_type, rule));
 CREATE TABLE IF NOT EXISTS entries (
     idx INTEGER PRIMARY KEY, at REAL NOT NULL, combo INTEGER NOT NULL, seq INTEGER NOT NULL,
@@ -115,10 +116,15 @@ class IndexStore:
         self.data_len = int(self._meta("data_len") or 0)
         self.leaves_len = int(self._meta("leaves_len") or 0)
         self.count = int(self._meta("count") or 0)
+        # entries' times never went back along the log (a writer's clock): a time window is then an index range
+        self.time_ordered = self._meta("time_ordered", "1") == "1"
+        self.last_at = float(self._meta("last_at") or "-inf")
         self._combos: dict[tuple[str, ...], int] = {}
         cols = ", ".join(FIELDS)
-        for row in self.db.execute(f"SELECT id, {cols} FROM combos"):
-            self._combos[tuple(row[1:])] = row[0]
+        self.combo_counts: dict[int, int] = {}
+        for row in self.db.execute(f"SELECT id, {cols}, n FROM combos"):
+            self._combos[tuple(row[1:-1])] = row[0]
+            self.combo_counts[row[0]] = row[-1]
         # what the last commit did not cover is cut off: a build cut short resumes from there
         for name, length in (("entries.dat", self.data_len), ("leaves.dat", self.leaves_len)):
             f = self.path / name
@@ -163,6 +169,8 @@ class IndexStore:
             rows: list[tuple] = []
             posting: dict[str, list[int]] = {}
             off, count = self.data_len, self.count
+            per_combo: dict[int, int] = {}
+            last_at, ordered = self.last_at, self.time_ordered
             with open(self.path / "entries.dat", "ab") as f:
                 for seq, data, start in bundles:
                     mv, find, pos = memoryview(data), data.find, start
@@ -183,7 +191,12 @@ class IndexStore:
                         else:
                             key = _INCIDENT
                         combo = combos.get(key) or code(key)
-                        rows.append((view.index, view.at.timestamp(), combo, seq, base + pos, stop - pos))
+                        at = view.at.timestamp()
+                        if at < last_at:
+                            ordered = False
+                        last_at = max(last_at, at)
+                        per_combo[combo] = per_combo.get(combo, 0) + 1
+                        rows.append((view.index, at, combo, seq, base + pos, stop - pos))
                         count += 1
                         if end < 0:
                             break
@@ -194,6 +207,7 @@ class IndexStore:
             with open(self.path / "leaves.dat", "ab") as f:
                 f.write(b"".join(leaves))
             db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("UPDATE combos SET n = n + ? WHERE id = ?", [(k, c) for c, k in per_combo.items()])
             self._post(posting)
             self._set(
                 size=size,
@@ -204,6 +218,8 @@ class IndexStore:
                 data_len=off,
                 leaves_len=self.leaves_len + 32 * len(leaves),
                 count=count,
+                time_ordered="1" if ordered else "0",
+                last_at=repr(last_at),
             )
             db.execute("COMMIT")
         except BaseException:

@@ -81,6 +81,10 @@ class Backend:
         found = deployment.agencies.get(self.agency) if self.agency else None
         self.reporting = found is not None and "follow_up" in found.purposes  # lends its inbox (outcomes)
         self.nc = await deployment.connect(self.identity, first_connect=3.0)
+        self.open_index()
+
+    def open_index(self) -> None:
+        """The identity's index, twice: one connection catches up, the pages read the other."""
         path = index_dir(self.state_dir, self.identity)
         self._writer = IndexStore(path)
         self.reader = IndexStore(path)

@@ -18,7 +18,7 @@ from samband.observability.audit import Timeline
 
 from ._labels import Labels
 
-__all__ = ["inline_svg", "outcomes_svg", "timeline_svg"]
+__all__ = ["inline_svg", "outcomes_svg", "timeline_svg", "warm_up"]
 
 _PROLOG = re.compile(rb"^.*?(?=<svg)", re.S)
 _COLOURS = {"allow": "#1b7f3b", "deny": "#b3261e"}  # contrast >= 4.5:1 on white
@@ -31,6 +31,7 @@ def inline_svg(data: bytes) -> str:
 
 def _pyplot():
     import matplotlib
+    import matplotlib.dates
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -43,30 +44,41 @@ def timeline_svg(tl: Timeline, labels: Labels) -> str:
     matplotlib, plt = _pyplot()
     rc = {"svg.hashsalt": "samband-console", "svg.fonttype": "none", "font.size": 9}
     with matplotlib.rc_context(rc):
-        fig, ax = plt.subplots(figsize=(12, 2.8), layout="constrained")
+        # a fixed layout: the constrained layout engine cost a third of the drawing (`samband bench console`)
+        fig, ax = plt.subplots(figsize=(12, 2.8))
+        fig.subplots_adjust(left=0.06, right=0.99, top=0.84, bottom=0.22)
         try:
             n = max((len(v) for v in tl.counts.values()), default=0)
-            xs = [_dt.datetime.fromtimestamp(tl.start + (k + 0.5) * tl.width, _dt.UTC) for k in range(n)]
-            width = _dt.timedelta(seconds=tl.width * 0.9)
+            to_num = matplotlib.dates.date2num
+            edges = [to_num(_dt.datetime.fromtimestamp(tl.start + k * tl.width, _dt.UTC)) for k in range(n + 1)]
             bottom = [0] * n
             for decision in ("allow", "deny"):
                 series = tl.counts.get(decision)
                 if not series:
                     continue
-                ax.bar(
-                    xs, series, width=width, bottom=bottom, color=_COLOURS[decision], label=labels.decision(decision)
+                top = [b + c for b, c in zip(bottom, series)]
+                # one filled step outline per decision (two shapes, not a bar per bucket: half the drawing time)
+                ax.stairs(
+                    top, edges, baseline=bottom, fill=True, color=_COLOURS[decision], label=labels.decision(decision)
                 )
-                bottom = [b + c for b, c in zip(bottom, series)]
+                bottom = top
+            ax.xaxis_date()
             ax.set_ylabel(labels("entries"))
             ax.spines[["top", "right"]].set_visible(False)
             if n:
                 ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncols=2)
-            fig.autofmt_xdate()
+            ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(maxticks=8))
+            ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
             buf = io.BytesIO()
             fig.savefig(buf, format="svg", metadata={"Date": None})
         finally:
             plt.close(fig)
     return inline_svg(buf.getvalue())
+
+
+def warm_up() -> None:
+    """Import and draw once (~0.6 s), so that no user's first page pays for it."""
+    timeline_svg(Timeline(start=0.0, width=1.0, counts={"allow": [1]}, total=1), Labels("sv"))
 
 
 def outcomes_svg(report: OutcomeReport, labels: Labels) -> str:

@@ -87,6 +87,8 @@ async def disclosures(request: Request) -> Response:
         first=filters.url("/disclosures") if got.newer is not None else None,
         chart=tl[0],
         total=tl[1],
+        estimated=tl[2],
+        sampled=tl[3],
         person=backend.masked(subject) if subject else None,
         without_person=Filters(
             values={k: v for k, v in filters.values.items() if k != "subject"}, since=filters.since, until=filters.until
@@ -95,7 +97,7 @@ async def disclosures(request: Request) -> Response:
     )
 
 
-def _timeline(request: Request, filters: Filters) -> tuple[str, int]:
+def _timeline(request: Request, filters: Filters) -> tuple[str, int, bool, bool]:
     """The chart and count of a filter: cached per filter, index size and language (a page turns cheaply)."""
     backend = request.app.state.backend
     from ._app import labels_for
@@ -105,7 +107,7 @@ def _timeline(request: Request, filters: Filters) -> tuple[str, int]:
     cache = request.app.state.cache
     if key not in cache:
         tl = timeline(backend.reader, **filters.query())
-        cache[key] = (timeline_svg(tl, t) if tl.total else "", tl.total)
+        cache[key] = (timeline_svg(tl, t) if tl.total else "", tl.total, tl.estimated, tl.sampled)
         if len(cache) > 64:
             for k in [k for k in cache if isinstance(k, tuple) and k[0] == "timeline"][:32]:
                 del cache[k]

@@ -14,7 +14,7 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 import msgspec
 
@@ -122,8 +122,9 @@ class AuditIndex:
         lists: list = []
         if subject is not None:
             lists.append(self._by_subject.get(subject, ()))
+        given: dict[str, Any] = dict(filters)
         for f in _FIELDS:
-            value = filters.get(f)
+            value = given.get(f)
             if value is not None:
                 lists.append(self._by[f].get(value, ()))
         lo = since.timestamp() if since else None

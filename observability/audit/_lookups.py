@@ -20,6 +20,7 @@ import msgspec
 import nats
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.client import JetStreamContext
 from nats.js.errors import Error as JsError
 
 from samband.schemas import PNR_SHAPE, mask_personnummer
@@ -137,7 +138,7 @@ class LookupIntake:
     def __init__(self, nc: nats.NATS, *, batch: int = 256) -> None:
         self.nc = nc
         self.batch = batch
-        self._psub = None
+        self._psub: JetStreamContext.PullSubscription | None = None
 
     async def start(self) -> bool:
         """Bind the consumer; False when the deployment has no lookups stream (provisioned before it)."""
@@ -165,7 +166,7 @@ class LookupIntake:
             return []
         except (JsError, NatsError):
             return None
-        out = []
+        out: list[tuple[object, Lookup]] = []
         for m in msgs:
             meta = m.metadata
             out.append((m, lookup_entry(m.subject, meta.sequence.stream, meta.timestamp, m.data)))

@@ -66,7 +66,8 @@ def _clamp(cursor: int | None) -> int | None:
 
 
 def _where(store: IndexStore, combos: list[int], filters: dict[str, Any]) -> tuple[str, list[Any]]:
-    where, args = [f"combo IN ({','.join('?' * len(combos))})"], list(combos)
+    where: list[str] = [f"combo IN ({','.join('?' * len(combos))})"]
+    args: list[Any] = list(combos)
     since, until = filters.get("since"), filters.get("until")
     win = window(store, since, until)
     if win is not None:  # times in order: the window is an index range, a seek instead of a scan

@@ -116,7 +116,7 @@ class _Guard:
 
 def labels_for(request: Request) -> Labels:
     lang = request.query_params.get("lang") or request.cookies.get("lang") or request.app.state.config.lang
-    return Labels(lang if lang in LANGS else "sv")  # type: ignore[arg-type]
+    return Labels("en" if lang == "en" else "sv")
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
@@ -151,7 +151,8 @@ async def _login(request: Request) -> Response:
 
 async def _console_error(request: Request, exc: Exception) -> Response:
     status = 503 if isinstance(exc, (BrokerGone, NotRecorded)) else 403 if isinstance(exc, Refused) else 500
-    kind = {BrokerGone: "broker", NotRecorded: "not-recorded", Refused: "refused"}.get(type(exc), "error")
+    kinds: dict[type, str] = {BrokerGone: "broker", NotRecorded: "not-recorded", Refused: "refused"}
+    kind = kinds.get(type(exc), "error")
     return render(request, "error.html", status=status, kind=kind, message=str(exc))
 
 

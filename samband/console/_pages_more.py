@@ -44,7 +44,7 @@ async def reconcile_page(request: Request) -> Response:
     backend = request.app.state.backend
     await backend.fresh()
     assert backend.reader is not None
-    delivered = []
+    delivered: list[bytes] = []
     cursor = None
     while len(delivered) < 1_000_000:
         got = page(backend.reader, before=cursor, limit=200, decision="allow")

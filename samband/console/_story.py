@@ -89,7 +89,7 @@ def span_tree(s: Story, collected: list[Span] | None) -> list[Span]:
         nodes = {sp.span_id: sp for sp in collected}
         for sp in collected:
             sp.decision = by_span.get(sp.span_id)
-        roots = []
+        roots: list[Span] = []
         for sp in sorted(collected, key=lambda x: x.name):
             parent = nodes.get(sp.parent) if sp.parent else None
             (parent.children if parent is not None else roots).append(sp)

@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha256(open("pyproject.toml","rb").read()).hexdigest()[:12])')
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: install
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The console's pictures in docs/console/, taken by its browser tests.
+screenshots: install
+	SAMBAND_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q tests/console/test_console_browser.py
 
 # ruff, then mypy over every package. mypy reads a tree of links that names each top-level
 # folder by its installed name (samband.router -> router/), since it does not read package-dir.

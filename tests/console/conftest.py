@@ -41,7 +41,9 @@ FLAGS = [
     "--window-size=1280,900",
     "--force-device-scale-factor=1",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+# Screenshots go to a throwaway folder so `make test` leaves the tree clean; `make screenshots`
+# points SAMBAND_SCREENSHOTS at docs/console to refresh the pictures the docs show.
+SCREENSHOTS = Path(os.environ.get("SAMBAND_SCREENSHOTS") or tempfile.gettempdir() + "/samband-console-shots")
 
 
 @dataclass

@@ -4,6 +4,7 @@ and values, a broker that goes away, two consoles at once, requests without the 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -148,3 +149,13 @@ def test_requests_while_the_broker_is_gone_get_a_clear_page(own_trail, start_con
     assert status == 503 and "could not be recorded: nothing is shown" in page
     assert 'id="entries"' not in page
     assert console.proc.poll() is None
+
+
+def test_the_person_search_finds_what_audit_query_person_finds(trail, start_console):
+    console = start_console(trail, "auditor-polisen")
+    _, headers, _ = request(console, "/disclosures/person", method="POST", body=f"person={trail.personnummer}")
+    status, _, page = request(console, headers["location"])
+    shown = int(page.split('id="count">')[1].split()[0])
+    out = samband(trail.state, "audit", "query", "--as", "auditor-polisen", "--person", trail.personnummer, "--json")
+    assert out.returncode == 0, out.stderr
+    assert status == 200 and shown == len(json.loads(out.stdout)) > 0

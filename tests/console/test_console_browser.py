@@ -1,6 +1,6 @@
 """A security chief's console in a real headless Chromium: sign in, look, search, open a story, verify, export.
 
-Each page's screenshot in docs/console/ is made here, by the test that looks at it.
+Each page's screenshot in docs/console/ is made here, by the test that looks at it (`make screenshots`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ PNG_LIMIT = 1 << 20
 
 
 def shot(driver, name: str) -> None:
-    """The page as the browser shows it (1280 x 900), into docs/console/NAME.png."""
+    """The page as the browser shows it (1280 x 900), into SCREENSHOTS/NAME.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))

@@ -123,6 +123,10 @@ class Appender:
                 "Expected the log's signing key (keys/audit-signing.key), the appender was given none"
             )
         await self.pipeline.start()
+        # a writer that lost the lease and waits for it again drains no lookups meanwhile
+        await self._stop_draining()
+        if self._intake is not None:
+            await self._intake.close()
         await self.lease.acquire(on_wait=self._standing_by)
         self._stale = True
         await self._resume()
@@ -157,6 +161,13 @@ class Appender:
             self.on_standby(holder)
 
     async def close(self) -> None:
+        await self._stop_draining()
+        if self._intake is not None:
+            await self._intake.close()
+        await self.pipeline.close()
+        await self.lease.release()
+
+    async def _stop_draining(self) -> None:
         if self._drainer is not None:
             self._drainer.cancel()
             try:
@@ -164,10 +175,6 @@ class Appender:
             except (asyncio.CancelledError, Exception):
                 pass
             self._drainer = None
-        if self._intake is not None:
-            await self._intake.close()
-        await self.pipeline.close()
-        await self.lease.release()
 
     def audited(self, key: str) -> bool:
         """Whether the pair ``key`` is among the log's recent entries."""

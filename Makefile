@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha256(open("pyproject.toml","rb").read()).hexdigest()[:12])')
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The demo's state is kept in .samband-demo/ (made anew each run) so its trail can be browsed:
+# the last lines say how (`samband console`, docs/console.md).
 demo: install
-	$(BIN)/samband demo
+	rm -rf .samband-demo
+	$(BIN)/samband demo --keep .samband-demo
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The console's pictures in docs/console/, taken by its browser tests.
+screenshots: install
+	SAMBAND_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q tests/console/test_console_browser.py
 
 # ruff, then mypy over every package. mypy reads a tree of links that names each top-level
 # folder by its installed name (samband.router -> router/), since it does not read package-dir.
@@ -35,4 +42,4 @@ lint: install
 	cd .mypy-tree && ../$(BIN)/mypy --config-file ../pyproject.toml -p samband
 
 clean:
-	rm -rf $(VENV) .samband .mypy-tree
+	rm -rf $(VENV) .samband .samband-demo .mypy-tree

@@ -73,10 +73,13 @@ def dead_letter_for(agency: str, rej: RejectedRecord) -> tuple[str, bytes, dict[
 
 
 async def list_dead_letters(
-    nc: nats.NATS, *, limit: int | None = None, kind: str | None = None
+    nc: nats.NATS, *, limit: int | None = None, kind: str | None = None, prefix: str | None = None
 ) -> list[tuple[int, DeadLetter]]:
-    """The agency's dead letters (read with its own credentials), oldest first, as (stream sequence, letter)."""
-    js = nc.jetstream()
+    """The agency's dead letters (read with its own credentials), oldest first, as (stream sequence, letter).
+
+    ``prefix``: the JetStream API prefix under which another account lends its DEADLETTER stream's
+    reads (its security chief's `samband console`, `chief.<agency>`); the newest ``limit`` are read."""
+    js = nc.jetstream(prefix=prefix) if prefix else nc.jetstream()
     try:
         info = await js.stream_info(DEADLETTER_STREAM_NAME)
     except NotFoundError as exc:
@@ -87,6 +90,8 @@ async def list_dead_letters(
     first, last = info.state.first_seq, info.state.last_seq
     if info.state.messages == 0:
         return out
+    if limit is not None and kind is None:  # only the newest are wanted: only they are read
+        first = max(first, last - limit + 1)
     for seq in range(first, last + 1):
         try:
             msg = await js.get_msg(DEADLETTER_STREAM_NAME, seq)

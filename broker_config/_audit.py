@@ -20,6 +20,14 @@ none can listen to another's replies):
   direct or message get on AUDIT, no stream info.
 * **witness-<agency>**: reads the leaf hashes and checkpoints the same way and publishes
   only its own cosignature subject.
+
+For `samband console`, each auditor identity (the oversight and every ``auditor-<agency>``) may
+also publish its own lookups on ``audit.lookup.<identity>`` only (stream ``AUDIT_LOOKUPS``, which
+the writer drains into the log); an agency's auditor may read the councils' DECISIONS and the
+REGISTRY (the policy in force), its own agency's receipts (a consumer on RECEIPTS filtered to
+``receipt.<agency>.>``), and, through service imports of its agency's JetStream read APIs under
+``chief.<agency>.``, its agency's own DEADLETTER stream (and a reporting agency's INBOX, for the
+outcomes report). No other identity of the router's account may use those imports.
 """
 
 from __future__ import annotations
@@ -33,24 +41,30 @@ from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageT
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
-from samband.observability.audit import LEASE_TTL, ensure_witness_key, load_or_create_signing_key
+from samband.observability.audit import LEASE_TTL, LOOKUPS_CONFIG, ensure_witness_key, load_or_create_signing_key
 from samband.schemas.layout import (
     AUDIT_ADMIN,
     AUDIT_CHECKPOINT_SUBJECT,
     AUDIT_COSIGNATURE_PREFIX,
     AUDIT_LEASE_BUCKET,
+    AUDIT_LOOKUP_PREFIX,
+    AUDIT_LOOKUPS_STREAM,
     AUDIT_STREAM,
     AUDIT_SUBJECTS,
     AUDIT_TREE_SUBJECT,
     AUDIT_WITNESS_STREAM,
+    DEADLETTER_STREAM,
     DECISIONS_STREAM,
+    INBOX_STREAM,
     OVERSIGHT,
     RECEIPTS_STREAM,
     REGISTRY_STREAM,
     audit_consumer_names,
     auditor_identity,
+    chief_api_prefix,
     cosignature_subject,
     identity_agency,
+    lookup_subject,
     view_subject,
     witness_identity,
 )
@@ -65,6 +79,8 @@ __all__ = [
     "AUDIT_WITNESS_CONFIG",
     "LEASE_STREAM",
     "audit_users",
+    "chief_exports",
+    "chief_imports",
     "ensure_audit_keys",
     "inbox_prefix",
     "provision_audit",
@@ -74,7 +90,12 @@ __all__ = [
 
 LEASE_STREAM = f"KV_{AUDIT_LEASE_BUCKET}"
 OVERSIGHT_STREAMS = (AUDIT_STREAM, AUDIT_WITNESS_STREAM, RECEIPTS_STREAM, DECISIONS_STREAM, REGISTRY_STREAM)
-AUDIT_STREAM_NAMES = (AUDIT_STREAM, AUDIT_WITNESS_STREAM, LEASE_STREAM)
+AUDIT_STREAM_NAMES = (AUDIT_STREAM, AUDIT_WITNESS_STREAM, LEASE_STREAM, AUDIT_LOOKUPS_STREAM)
+# What an agency's auditor reads of its own agency's account (service imports under chief.<agency>.):
+# the stream's state and a message by sequence (or the next on a subject). A reporting agency (one
+# with the follow-up purpose: the Ruc, the national follow-up) lends its INBOX too, for its outcomes.
+CHIEF_READS = ("STREAM.INFO", "STREAM.MSG.GET")
+REPORTING_PURPOSE = "follow_up"
 
 AUDIT_STREAM_CONFIG = StreamConfig(
     name=AUDIT_STREAM,
@@ -114,13 +135,44 @@ _READ_AUDIT = [
 
 
 def router_denies() -> list[str]:
-    """What the writer may not do beyond the destructive APIs: change the audit streams, cosign."""
-    return [*AUDIT_CONFIG_APIS, AUDIT_COSIGNATURE_PREFIX + ">"]
+    """What the writer may not do beyond the destructive APIs: change the audit streams, cosign, record a
+    lookup in an auditor's name, read an agency's dead letters."""
+    return [*AUDIT_CONFIG_APIS, AUDIT_COSIGNATURE_PREFIX + ">", AUDIT_LOOKUP_PREFIX + ">", "chief.>"]
 
 
 def steward_denies() -> list[str]:
-    """The steward provisions the other streams; the log is not its to write, change or read."""
-    return [*AUDIT_CONFIG_APIS, "audit.>", f"$KV.{AUDIT_LEASE_BUCKET}.>", *_READ_AUDIT]
+    """The steward provisions the other streams; the log is not its to write, change or read, nor an
+    agency's dead letters."""
+    return [*AUDIT_CONFIG_APIS, "audit.>", f"$KV.{AUDIT_LEASE_BUCKET}.>", *_READ_AUDIT, "chief.>"]
+
+
+def _chief_streams(agency: Agency) -> tuple[str, ...]:
+    return (DEADLETTER_STREAM, INBOX_STREAM) if REPORTING_PURPOSE in agency.purposes else (DEADLETTER_STREAM,)
+
+
+def chief_exports(agency: Agency) -> list[dict]:
+    """The agency account's exports of its own read APIs to the router's account (for its auditor only)."""
+    from ._render import ROUTER_ACCOUNT
+
+    return [
+        {"service": f"$JS.API.{api}.{stream}", "accounts": [ROUTER_ACCOUNT]}
+        for stream in _chief_streams(agency)
+        for api in CHIEF_READS
+    ]
+
+
+def chief_imports(agencies: Iterable[Agency]) -> list[dict]:
+    """The router account's imports of each agency's read APIs, under ``chief.<agency>.`` (a JetStream
+    API prefix): only that agency's auditor may publish there."""
+    return [
+        {
+            "service": {"account": a.slug, "subject": f"$JS.API.{api}.{stream}"},
+            "to": f"{chief_api_prefix(a.slug)}.{api}.{stream}",
+        }
+        for a in agencies
+        for stream in _chief_streams(a)
+        for api in CHIEF_READS
+    ]
 
 
 def inbox_prefix(identity: str) -> str | None:
@@ -168,19 +220,47 @@ def _user(creds: Credentials, identity: str, publish: list[str], deny: list[str]
     }
 
 
+def _receipt_reads(identity: str, agency: str) -> list[str]:
+    """Consumers on RECEIPTS under the identity's fixed names, filtered to the agency's own receipts."""
+    out = []
+    for name in audit_consumer_names(identity):
+        out.append(f"$JS.API.CONSUMER.CREATE.{RECEIPTS_STREAM}.{name}.receipt.{agency}.>")
+        out += [f"$JS.API.CONSUMER.{op}.{RECEIPTS_STREAM}.{name}" for op in ("MSG.NEXT", "INFO", "DELETE")]
+    return out
+
+
 def audit_users(creds: Credentials, agencies: Iterable[Agency], js_deny_destructive: list[str]) -> list[dict]:
     """The router account's audit identities: oversight, admin, and per agency its auditor and witness."""
     users = [
         # the oversight also reads the receipts (`audit reconcile`) and the governance streams
         # (the councils' DECISIONS and the agency REGISTRY, for `samband decision`)
-        _user(creds, OVERSIGHT, [s for stream in OVERSIGHT_STREAMS for s in _stream_reads(stream)]),
+        _user(
+            creds,
+            OVERSIGHT,
+            [*(s for stream in OVERSIGHT_STREAMS for s in _stream_reads(stream)), lookup_subject(OVERSIGHT)],
+        ),
         _user(creds, AUDIT_ADMIN, [">"], js_deny_destructive),
     ]
     witness_reads = _stream_reads(AUDIT_WITNESS_STREAM)
+    policy_reads = [s for stream in (DECISIONS_STREAM, REGISTRY_STREAM) for s in _stream_reads(stream)]
     for a in sorted(agencies, key=lambda a: a.slug):
         auditor = auditor_identity(a.slug)
         filters = [view_subject(a.slug), AUDIT_TREE_SUBJECT, AUDIT_CHECKPOINT_SUBJECT]
-        users.append(_user(creds, auditor, [*_scoped_reads(auditor, filters), *witness_reads]))
+        chief = [f"{chief_api_prefix(a.slug)}.{api}.{stream}" for stream in _chief_streams(a) for api in CHIEF_READS]
+        users.append(
+            _user(
+                creds,
+                auditor,
+                [
+                    *_scoped_reads(auditor, filters),
+                    *witness_reads,
+                    *policy_reads,
+                    *_receipt_reads(auditor, a.slug),
+                    *chief,
+                    lookup_subject(auditor),
+                ],
+            )
+        )
         witness = witness_identity(a.slug)
         filters = [AUDIT_TREE_SUBJECT, AUDIT_CHECKPOINT_SUBJECT]
         users.append(_user(creds, witness, [*_scoped_reads(witness, filters), cosignature_subject(a.slug)]))
@@ -196,12 +276,12 @@ def ensure_audit_keys(state_dir: Path, agencies: Iterable[Agency]) -> None:
 
 
 async def provision_audit(nc: nats.NATS, *, replicas: int = 1) -> None:
-    """Create or update AUDIT, AUDIT_WITNESS and the lease bucket (as audit-admin)."""
+    """Create or update AUDIT, AUDIT_WITNESS, AUDIT_LOOKUPS and the lease bucket (as audit-admin)."""
     import dataclasses
 
     js = nc.jetstream()
     try:
-        for cfg in (AUDIT_STREAM_CONFIG, AUDIT_WITNESS_CONFIG):
+        for cfg in (AUDIT_STREAM_CONFIG, AUDIT_WITNESS_CONFIG, LOOKUPS_CONFIG):
             cfg = dataclasses.replace(cfg, num_replicas=replicas) if replicas != 1 else cfg
             try:
                 await js.stream_info(cfg.name or "")

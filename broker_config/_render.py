@@ -25,7 +25,7 @@ from pathlib import Path
 import msgspec
 
 from ._agencies import Agency
-from ._audit import audit_users, inbox_prefix, router_denies, steward_denies
+from ._audit import audit_users, chief_exports, chief_imports, inbox_prefix, router_denies, steward_denies
 from ._creds import ADMIN, ROUTER, SSO, STEWARD, Credentials
 from ._permissions import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, agency_account, router_imports
 from ._quotas import SERVER_JS_LIMITS, SERVER_MAX_PAYLOAD, router_js_limits
@@ -83,7 +83,7 @@ def render_server_config(
             {"service": "receipt.*.>", "account_token_position": 2},
             {"service": "decisions.>", "accounts": [SSO_ACCOUNT]},
         ],
-        "imports": router_imports(agencies),
+        "imports": [*router_imports(agencies), *chief_imports(agencies)],
     }
     accounts: dict[str, dict] = {
         SYSTEM_ACCOUNT: {"users": [{"nkey": creds.ensure(ADMIN)}]},
@@ -99,7 +99,9 @@ def render_server_config(
         },
     }
     for agency in agencies:
-        accounts[agency.slug] = agency_account(agency, creds)
+        account = agency_account(agency, creds)
+        account["exports"].extend(chief_exports(agency))
+        accounts[agency.slug] = account
     config: dict = {
         "server_name": server_name,
         "host": host,

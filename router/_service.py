@@ -13,6 +13,7 @@ holds up the others. `Router.run` only loops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -149,7 +150,17 @@ class Router:
         assert self._puller is not None
         await self._puller.close()
         await self.parking.close()
-        await self.appender.start()
+        # SIGTERM must stop a standby too, not only once the other router lets go of the lease
+        taking = asyncio.ensure_future(self.appender.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({taking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not taking.done():
+            taking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await taking
+            return
+        taking.result()
         await self.parking.start(stop)
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         await self._follow_agencies()

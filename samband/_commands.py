@@ -166,15 +166,27 @@ async def _up(
     show_default=True,
     help="Synthetic Polisen vehicle controls to send.",
 )
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo's state and exports in DIR (new or empty), to look at its trail with `samband console`.",
+)
 @click.pass_obj
-def demo(obj, n: int) -> None:
+def demo(obj, n: int, keep: Path | None) -> None:
     """Run Operation Bacchus on an embedded nats-server with synthetic data, print what happened."""
+    if keep is not None and keep.exists() and any(keep.iterdir()):
+        raise click.BadParameter(
+            f"Expected a new or empty directory, got {keep} with files in it", param_hint="'--keep'"
+        )
     # the demo's output is its report: logs only for errors, unless asked for (--log-level)
     configure_logging(level=getattr(obj, "log_level", None) or "error")
     configure_tracing("samband-demo")
     from ._demo import run_demo
 
-    r = asyncio.run(run_demo(n))
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    r = asyncio.run(run_demo(n, keep=keep.resolve() if keep is not None else None))
     console.print(f"[bold]samband demo[/]: Operation Bacchus (region syd) on an embedded nats-server at {r.url}")
     console.print(
         f"polisen: read {r.read} lines of vehicle controls, published {r.published}, rejected {len(r.rejected)}; "
@@ -227,6 +239,7 @@ def demo(obj, n: int) -> None:
     console.print(rules)
     _print_follow_up(r.follow_up)
     console.print(f"done in {r.seconds:.1f}s")
+    _print_console_hint(keep)
     incomplete = (
         r.published + r.overload_reports == 0
         or any(r.received.get(a, 0) != d for a, d in r.delivered.items())
@@ -239,6 +252,17 @@ def demo(obj, n: int) -> None:
     if incomplete:
         console.print("[red]demo incomplete: not every allowed decision was audited, delivered and written[/]")
         sys.exit(1)
+
+
+def _print_console_hint(keep: Path | None) -> None:
+    """How to look at the demo's trail in the browser (`samband console`, docs/console.md)."""
+    if keep is None:
+        console.print("the trail was in a temporary directory; keep it with `samband demo --keep DIR` to browse it")
+        return
+    state = keep / "state"
+    console.print("look at the demo's trail in a browser (docs/console.md):", highlight=False)
+    console.print(f"  samband --state-dir {state} up --port 4223 --http-port 8223   # terminal 1", highlight=False)
+    console.print(f"  samband --state-dir {state} console --as auditor", highlight=False, soft_wrap=True)
 
 
 def _fields_seen(record_type: str, fields: tuple[str, ...]) -> str:

@@ -14,6 +14,7 @@ read back from it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import random
 import tempfile
@@ -273,10 +274,12 @@ async def _read_audit(dep: Deployment, result: DemoResult) -> None:
             result.fields.setdefault(rec.recipient, {})[rec.record_type] = rec.fields
 
 
-async def run_demo(n: int = 200, *, timeout: float = 40.0) -> DemoResult:
+async def run_demo(n: int = 200, *, timeout: float = 40.0, keep: Path | None = None) -> DemoResult:
+    """The demo in a temporary directory, or in ``keep`` (its state stays there: `samband console` on it)."""
     started = time.monotonic()
     result = DemoResult()
-    with tempfile.TemporaryDirectory(prefix="samband-demo-") as tmp:
+    where = tempfile.TemporaryDirectory(prefix="samband-demo-") if keep is None else contextlib.nullcontext(str(keep))
+    with where as tmp:
         root = Path(tmp)
         agencies = builtin_agencies()
         # Transportstyrelsen is a network agency: on the bus only once onboarded, as here.

@@ -34,6 +34,7 @@ _VERB_MODULES = (
     "samband.router.cli",
     "samband.adapters.cli",
     "samband.bench.cli",
+    "samband.console.cli",
 )
 
 
@@ -128,11 +129,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Each package's error base: what it raises is a sentence for the user, never a traceback."""
     from samband.adapters import AdapterError
     from samband.broker_config import BrokerConfigError
+    from samband.console import ConsoleError
     from samband.observability import ObservabilityError
     from samband.router import RouterError
     from samband.schemas import SchemaError
 
-    return (SchemaError, ObservabilityError, BrokerConfigError, RouterError, AdapterError)
+    return (SchemaError, ObservabilityError, BrokerConfigError, RouterError, AdapterError, ConsoleError)
 
 
 def _fail(message: str, code: int) -> None:

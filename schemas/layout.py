@@ -17,6 +17,8 @@ __all__ = [
     "AUDIT_LEASE_BUCKET",
     "AUDIT_LEASE_KEY",
     "AUDIT_LOG_SUBJECT",
+    "AUDIT_LOOKUPS_STREAM",
+    "AUDIT_LOOKUP_PREFIX",
     "AUDIT_STREAM",
     "AUDIT_SUBJECTS",
     "AUDIT_TREE_SUBJECT",
@@ -49,6 +51,7 @@ __all__ = [
     "ROUTER_DURABLE",
     "audit_consumer_names",
     "auditor_identity",
+    "chief_api_prefix",
     "cosignature_subject",
     "deadletter_subject",
     "decision_subject",
@@ -58,6 +61,7 @@ __all__ = [
     "ingest_stream",
     "ingest_subjects",
     "ledger_subject",
+    "lookup_subject",
     "parked_subject",
     "quarantine_subject",
     "view_subject",
@@ -92,6 +96,11 @@ AUDIT_SUBJECTS = (AUDIT_LOG_SUBJECT, AUDIT_TREE_SUBJECT, AUDIT_VIEW_PREFIX + "*"
 # Witnesses' cosignatures, beside the checkpoints: each witness writes only its own subject.
 AUDIT_WITNESS_STREAM = "AUDIT_WITNESS"
 AUDIT_COSIGNATURE_PREFIX = "audit.cosignature."  # + the witnessing agency's slug
+# Auditors' lookups (a person search, an export in `samband console`): each audit identity may
+# publish only on its own subject, so the identity is the broker's word; the writer drains the
+# stream into the log as `lookup` entries (observability/audit/_lookups.py).
+AUDIT_LOOKUPS_STREAM = "AUDIT_LOOKUPS"
+AUDIT_LOOKUP_PREFIX = "audit.lookup."  # + the identity (`auditor`, `auditor-<agency>`)
 # The one-writer lease: a KV key with a TTL, renewed by compare-and-set.
 AUDIT_LEASE_BUCKET, AUDIT_LEASE_KEY = "AUDIT_LEASE", "writer"
 
@@ -105,6 +114,18 @@ AUDIT_CONSUMER_SLOTS = 4  # a scoped identity reads through consumers of these f
 def view_subject(agency: str) -> str:
     """Where the writer puts ``agency``'s copy of the entries it is origin or recipient of."""
     return AUDIT_VIEW_PREFIX + agency
+
+
+def lookup_subject(identity: str) -> str:
+    """Where ``identity`` records a lookup of its own (its permissions allow this one subject)."""
+    return AUDIT_LOOKUP_PREFIX + identity
+
+
+def chief_api_prefix(agency: str) -> str:
+    """The JetStream API prefix under which ``auditor-<agency>`` reads its agency's own DEADLETTER
+    stream (and, for a reporting agency, the outcomes in its INBOX) from the router's account:
+    service imports of the agency account's read APIs (broker_config/_audit.py)."""
+    return f"chief.{agency}"
 
 
 def cosignature_subject(agency: str) -> str:

@@ -343,6 +343,16 @@ TABLE = [
         2,
     ),
     row(
+        "bench console --records 5",
+        "Error: Invalid value for '--records': 5 is not in the range x>=1000. (try `samband bench console -h`)",
+        2,
+    ),
+    row(
+        "console --port 99999",
+        "Error: Invalid value for '--port': 99999 is not in the range 0<=x<=65535. (try `samband console -h`)",
+        2,
+    ),
+    row(
         "bench memory --records 5",
         "Error: Invalid value for '--records': 5 is not in the range x>=1000. (try `samband bench memory -h`)",
         2,

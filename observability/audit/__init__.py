@@ -50,12 +50,13 @@ from ._cosign import (
     witness_of,
     witness_state_path,
 )
-from ._entry import ENTRY_DECODER, MAX_LISTED, AuditRecord, Entry, Incident, encode_entry, entry_key
+from ._entry import ENTRY_DECODER, MAX_LISTED, AuditRecord, Entry, Incident, Lookup, encode_entry, entry_key, lookup_key
 from ._errors import AuditError, AuditUnavailable, BundleError, LeaseLost, NoteError
 from ._export import EXPORT_FORMAT, Export, ExportError, ExportHeader, read_export, verify_export, write_export
 from ._index import AuditFilters, AuditIndex
 from ._indexed import catch_up, indexed_query
 from ._lease import FENCE_AFTER, LEASE_TTL, POLL, RENEW_EVERY, Lease, LeaseHolder
+from ._lookups import LOOKUP_ACTIONS, LOOKUPS_CONFIG, MAX_LOOKUP_BYTES, LookupIntake, LookupRequest, record_lookup
 from ._note import (
     SIG_COSIGNATURE_V1,
     SIG_ED25519,
@@ -68,16 +69,18 @@ from ._note import (
     parse_note,
 )
 from ._note import sign as sign_note
+from ._paging import MAX_PAGE, Inclusion, Page, Timeline, inclusion, lookup_page, neighbours, page, timeline
 from ._proof import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
 from ._reading import ViewData, log_from_messages, read_cosignatures, read_log, read_view
 from ._reconcile import Gap, Reconciliation, reconcile
 from ._resume import LogState, audited_after, consistent, recent_keys, resume
+from ._selection import write_selection
 from ._store import IndexStore, TrailProblem, index_dir
 from ._stream import Batch, Foreign, scan
 from ._subset import SubsetResult, verify_subset
 from ._tree import EMPTY_ROOT, CompactRange, TreeLevels, leaf_hash, leaf_hashes, node_hash, root_of
 from ._verbs import Seen, export_online, pinned_verifier, query_online, verify_online, witness_keys
-from ._verify import LogData, Problem, VerifyResult, verify_log
+from ._verify import LogData, Problem, VerifyResult, cosigned_by, verify_log
 from ._witness import Witness, WitnessAlarm, WitnessState
 
 __all__ = [
@@ -87,7 +90,11 @@ __all__ = [
     "EXPORT_FORMAT",
     "FENCE_AFTER",
     "LEASE_TTL",
+    "LOOKUPS_CONFIG",
+    "LOOKUP_ACTIONS",
     "MAX_LISTED",
+    "MAX_LOOKUP_BYTES",
+    "MAX_PAGE",
     "PART_BYTES",
     "POLL",
     "PUBLIC_KEY_FILE",
@@ -118,6 +125,7 @@ __all__ = [
     "Foreign",
     "Gap",
     "Incident",
+    "Inclusion",
     "IndexStore",
     "Lease",
     "LeaseHolder",
@@ -125,13 +133,18 @@ __all__ = [
     "LogData",
     "LogKey",
     "LogState",
+    "Lookup",
+    "LookupIntake",
+    "LookupRequest",
     "Note",
     "NoteError",
     "NoteSignature",
+    "Page",
     "Problem",
     "Reconciliation",
     "Seen",
     "SubsetResult",
+    "Timeline",
     "TrailProblem",
     "TreeLevels",
     "TreeTile",
@@ -149,6 +162,7 @@ __all__ = [
     "consistency_proof",
     "consistent",
     "cosignature_message",
+    "cosigned_by",
     "decode_bundle",
     "decode_tree",
     "decode_view",
@@ -160,6 +174,7 @@ __all__ = [
     "entry_key",
     "export_online",
     "format_note",
+    "inclusion",
     "inclusion_proof",
     "index_dir",
     "indexed_query",
@@ -172,10 +187,14 @@ __all__ = [
     "load_witness_key",
     "load_witness_verifiers",
     "log_from_messages",
+    "lookup_key",
+    "lookup_page",
+    "neighbours",
     "node_hash",
     "open_checkpoint",
     "open_note",
     "origin_of",
+    "page",
     "parse_note",
     "pinned_verifier",
     "public_key_pem",
@@ -186,10 +205,12 @@ __all__ = [
     "read_view",
     "recent_keys",
     "reconcile",
+    "record_lookup",
     "resume",
     "root_of",
     "scan",
     "sign_note",
+    "timeline",
     "verify_consistency",
     "verify_cosignatures",
     "verify_export",
@@ -202,6 +223,7 @@ __all__ = [
     "witness_of",
     "witness_state_path",
     "write_export",
+    "write_selection",
 ]
 
 # Tracebacks and reprs name the package, not the private module (httpx's habit). Not msgspec Structs:

@@ -10,11 +10,14 @@ stream holds now (`_resume.py`): a batch of another writer is checked and built 
 else is foreign, gone past with a signed `Incident` entry. Pairs (envelope id, recipient) audited
 before are skipped, so a record routed again after a crash is not audited twice.
 
-`start()` takes the one-writer lease first (`_lease.py`): a second router waits there.
+`start()` takes the one-writer lease first (`_lease.py`): a second router waits there. Then it
+drains auditors' lookups (`_lookups.py`) into the log: each append carries those waiting, and
+when the router is idle the appender appends them on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import hashlib
 import secrets
@@ -33,9 +36,10 @@ from .._message_spans import Spans
 from ..bus import AckPipeline, PubAck, PublishRefused
 from ._batch import build_batch
 from ._checkpoint import LogKey
-from ._entry import MAX_LISTED, AuditRecord, Entry, Incident
-from ._errors import AuditUnavailable
+from ._entry import MAX_LISTED, AuditRecord, Entry, Incident, Lookup, lookup_key
+from ._errors import AuditUnavailable, LeaseLost
 from ._lease import Lease
+from ._lookups import LookupIntake
 from ._resume import LogState, audited_after, recent_keys, resume
 
 __all__ = ["RECENT_AUDITED", "Appender", "AuditAppender", "AuditDraft"]
@@ -46,6 +50,8 @@ log = get_logger("samband.audit")
 # delivered again (deduped by its inbox msg id) but never audited twice.
 RECENT_AUDITED = 65_536
 _WRONG_LAST_SEQUENCE = 10071
+# How long drained lookups wait for the router's next append before the appender appends them alone.
+LOOKUP_IDLE = 0.5
 
 
 class _Moved(AuditUnavailable):
@@ -84,6 +90,7 @@ class Appender:
         pipeline: AckPipeline | None = None,
         lease: Lease | None = None,
         on_standby: Callable[[str], None] | None = None,
+        lookups: bool = True,
     ) -> None:
         self.nc = nc
         self.key = key
@@ -98,6 +105,10 @@ class Appender:
         self._foreign: list = []  # foreign messages found and not yet noted in an incident entry
         self._stale = True
         self._spans: Spans | None = None
+        self._lock = asyncio.Lock()  # the router's appends and the idle appends of lookups, one at a time
+        self._intake = LookupIntake(nc) if lookups else None
+        self._lookups: list[tuple[object, Lookup]] = []  # drained, not yet stored
+        self._drainer: asyncio.Task | None = None
 
     @property
     def spans(self) -> Spans:
@@ -112,9 +123,37 @@ class Appender:
                 "Expected the log's signing key (keys/audit-signing.key), the appender was given none"
             )
         await self.pipeline.start()
+        # a writer that lost the lease and waits for it again drains no lookups meanwhile
+        await self._stop_draining()
+        if self._intake is not None:
+            await self._intake.close()
         await self.lease.acquire(on_wait=self._standing_by)
         self._stale = True
         await self._resume()
+        if self._intake is not None and await self._intake.start():
+            self._drainer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        """Take auditors' lookups as they come; append them alone when no router append took them."""
+        assert self._intake is not None
+        while True:
+            got = await self._intake.fetch(timeout=1.0)
+            if got is None:
+                await asyncio.sleep(0.5)
+                continue
+            if not got:
+                continue
+            self._lookups.extend(got)
+            await asyncio.sleep(LOOKUP_IDLE)
+            if not self._lookups:
+                continue
+            try:
+                async with self._lock:
+                    await self._append([])
+            except LeaseLost:
+                return
+            except AuditUnavailable as exc:
+                log.warning("auditors' lookups not appended yet: retrying", error=str(exc))
 
     def _standing_by(self, holder: str) -> None:
         log.warning("audit lease held by another router: standing by", holder=holder)
@@ -122,8 +161,20 @@ class Appender:
             self.on_standby(holder)
 
     async def close(self) -> None:
+        await self._stop_draining()
+        if self._intake is not None:
+            await self._intake.close()
         await self.pipeline.close()
         await self.lease.release()
+
+    async def _stop_draining(self) -> None:
+        if self._drainer is not None:
+            self._drainer.cancel()
+            try:
+                await self._drainer
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._drainer = None
 
     def audited(self, key: str) -> bool:
         """Whether the pair ``key`` is among the log's recent entries."""
@@ -132,15 +183,33 @@ class Appender:
     async def append(self, drafts: Sequence[AuditDraft]) -> int:
         """Append ``drafts`` (those not audited before) as one batch; how many were stored. Raises
         `AuditUnavailable` unless all are (`LeaseLost` once another writer holds the lease)."""
+        async with self._lock:
+            return await self._append(drafts)
+
+    def _entries(self, todo: list[AuditDraft]) -> tuple[list[Entry], list]:
+        """The entries of one append (an incident first, the decisions, the lookups waiting) and the
+        lookups' messages to ack once they are stored."""
+        entries: list[Entry] = [msgspec.structs.replace(d.record, ingest_seq=d.ingest_seq) for d in todo]
+        if self._foreign:
+            entries.insert(0, self._incident())
+        seen: set[int] = set()
+        for _, e in self._lookups:  # one redelivered while waiting, or stored before a crash: once
+            if e.lookup_seq not in seen and lookup_key(e.lookup_seq) not in self._recent:
+                seen.add(e.lookup_seq)
+                entries.append(e)
+        return entries, [m for m, _ in self._lookups]
+
+    async def _append(self, drafts: Sequence[AuditDraft]) -> int:
         self.lease.check()
         if self._stale:
             await self._resume()
         todo = [d for d in drafts if d.key not in self._recent]
-        if not todo and not self._foreign:
+        if not todo and not self._foreign and not self._lookups:
             return 0
-        entries: list[Entry] = [msgspec.structs.replace(d.record, ingest_seq=d.ingest_seq) for d in todo]
-        if self._foreign:
-            entries.insert(0, self._incident())
+        entries, taken = self._entries(todo)
+        if not entries:
+            await self._taken(taken)
+            return 0
         try:
             await self._store(todo, entries)
         except _Moved:
@@ -148,10 +217,9 @@ class Appender:
             # built upon, anything else noted as foreign in an incident entry) and try once more.
             await self._resume()
             todo = [d for d in todo if d.key not in self._recent]
-            entries = [msgspec.structs.replace(d.record, ingest_seq=d.ingest_seq) for d in todo]
-            if self._foreign:
-                entries.insert(0, self._incident())
+            entries, taken = self._entries(todo)
             if not entries:
+                await self._taken(taken)
                 return 0
             try:
                 await self._store(todo, entries)
@@ -169,8 +237,18 @@ class Appender:
             self._foreign = []
         for d in todo:
             self._remember(d.key)
+        for e in entries:
+            if isinstance(e, Lookup):
+                self._remember(lookup_key(e.lookup_seq))
+        await self._taken(taken)
         self.appended += len(todo)
         return len(todo)
+
+    async def _taken(self, taken: list) -> None:
+        """The lookups' messages whose entries are in the log now: off the list, acked."""
+        if taken and self._intake is not None:
+            self._lookups = self._lookups[len(taken) :]
+            await self._intake.ack(taken)
 
     async def _store(self, todo: list[AuditDraft], entries: list[Entry]) -> None:
         state = self.state

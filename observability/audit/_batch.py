@@ -3,7 +3,8 @@
 Pure: the writer (`_appender.py`) hands it the entries and where the log stands, and sends the
 messages it returns as one atomic JetStream batch. A part holds at most `PART_BYTES` of entries,
 so a large router batch still fits the server's message size; views go to each agency that is
-origin or recipient of an entry of the part (never to ``-``, the "nobody" of a refused record).
+origin or recipient of an entry of the part (never to ``-``, the "nobody" of a refused record),
+and an agency auditor's own lookups to its agency (its security chief sees its lookup history).
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from samband.schemas.layout import AUDIT_CHECKPOINT_SUBJECT, AUDIT_LOG_SUBJECT, AUDIT_TREE_SUBJECT, view_subject
+from samband.schemas.layout import (
+    AUDIT_CHECKPOINT_SUBJECT,
+    AUDIT_LOG_SUBJECT,
+    AUDIT_TREE_SUBJECT,
+    identity_agency,
+    view_subject,
+)
 
 from ._bundle import BundleHeader, ViewHeader, encode_bundle, encode_tree, encode_view
 from ._checkpoint import LogKey
-from ._entry import AuditRecord, Entry, encode_entry
+from ._entry import AuditRecord, Entry, Lookup, encode_entry
 from ._tree import CompactRange, leaf_hashes
 
 __all__ = ["PART_BYTES", "Built", "build_batch"]
@@ -80,9 +87,13 @@ def _views(entries: Sequence[Entry], lo: int, hi: int) -> dict[str, list[int]]:
     views: dict[str, list[int]] = {}
     for k in range(lo, hi):
         e = entries[k]
-        if not isinstance(e, AuditRecord):
+        if isinstance(e, Lookup):
+            parties = {identity_agency(e.identity) or "-"}
+        elif isinstance(e, AuditRecord):
+            parties = {e.origin, e.recipient}
+        else:
             continue
-        for agency in {e.origin, e.recipient}:
+        for agency in parties:
             if _TOKEN.fullmatch(agency):
                 views.setdefault(agency, []).append(k)
     return {a: views[a] for a in sorted(views)}

@@ -1,4 +1,4 @@
-"""The log's entries: one `AuditRecord` per decision, and the writer's `Incident` notes.
+"""The log's entries: one `AuditRecord` per decision, the writer's `Incident` notes, and auditors' `Lookup`s.
 
 An entry is stored as its exact canonical bytes (msgspec JSON, fields in declaration order,
 every field written), and those bytes are the Merkle tree's leaf. Each entry says what it is
@@ -16,7 +16,17 @@ import msgspec
 
 from samband.schemas import Schema
 
-__all__ = ["ENTRY_DECODER", "MAX_LISTED", "AuditRecord", "Entry", "Incident", "encode_entry", "entry_key"]
+__all__ = [
+    "ENTRY_DECODER",
+    "MAX_LISTED",
+    "AuditRecord",
+    "Entry",
+    "Incident",
+    "Lookup",
+    "encode_entry",
+    "entry_key",
+    "lookup_key",
+]
 
 
 class AuditRecord(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="decision", tag_field="kind"):
@@ -60,8 +70,27 @@ class Incident(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="inci
     found: tuple[str, ...] = ()  # "<subject> <sha256 hex> <bytes>" per message listed
 
 
+class Lookup(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="lookup", tag_field="kind"):
+    """An auditor's lookup (a person search, an export) as the writer drained it from the lookups stream.
+
+    ``identity`` is the one the broker let publish on the subject (``audit.lookup.<identity>``),
+    never a word of the payload; ``at`` is when the stream stored it; ``lookup_seq`` its sequence
+    there (so one drained twice after a crash is appended once). ``filters`` are ``name=value``,
+    the person as its keyed pseudonym; ``action`` is ``malformed`` for a payload that could not
+    be read (its SHA-256 in ``detail``): an identity's every message is an event."""
+
+    index: int = 0
+    at: _dt.datetime
+    identity: str
+    action: str
+    filters: tuple[str, ...] = ()
+    results: int = 0
+    lookup_seq: int = 0
+    detail: str | None = None
+
+
 MAX_LISTED = 100
-Entry = AuditRecord | Incident
+Entry = AuditRecord | Incident | Lookup
 ENTRY_DECODER = msgspec.json.Decoder(Entry)
 _encode = msgspec.json.Encoder().encode
 
@@ -74,3 +103,8 @@ def encode_entry(entry: Entry, index: int) -> bytes:
 def entry_key(rec: AuditRecord) -> str:
     """The decision's dedupe key: ``<envelope id>:<recipient>``."""
     return f"{rec.envelope_id}:{rec.recipient}"
+
+
+def lookup_key(lookup_seq: int) -> str:
+    """A lookup's dedupe key: ``lookup:<its sequence in the lookups stream>``."""
+    return f"lookup:{lookup_seq}"

@@ -14,13 +14,13 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 import msgspec
 
 from ._entry import ENTRY_DECODER, AuditRecord
 
-__all__ = ["INDEX_VIEW", "AuditFilters", "AuditIndex", "IncidentView", "IndexView"]
+__all__ = ["INDEX_VIEW", "AuditFilters", "AuditIndex", "IncidentView", "IndexView", "LookupView"]
 
 
 class IndexView(msgspec.Struct, tag="decision", tag_field="kind", forbid_unknown_fields=False):
@@ -29,11 +29,13 @@ class IndexView(msgspec.Struct, tag="decision", tag_field="kind", forbid_unknown
     # used for what a query returns.
     index: int
     at: _dt.datetime
+    record_type: str
     origin: str
     recipient: str
     region: str
     operation: str
     decision: str
+    rule: str
     subjects: tuple[str, ...] = ()
 
 
@@ -42,7 +44,14 @@ class IncidentView(msgspec.Struct, tag="incident", tag_field="kind", forbid_unkn
     at: _dt.datetime
 
 
-INDEX_VIEW = msgspec.json.Decoder(IndexView | IncidentView)
+class LookupView(msgspec.Struct, tag="lookup", tag_field="kind", forbid_unknown_fields=False):
+    index: int
+    at: _dt.datetime
+    identity: str
+    action: str
+
+
+INDEX_VIEW = msgspec.json.Decoder(IndexView | IncidentView | LookupView)
 
 
 class AuditFilters(TypedDict, total=False):
@@ -54,6 +63,8 @@ class AuditFilters(TypedDict, total=False):
     operation: str | None
     region: str | None
     decision: str | None
+    record_type: str | None
+    rule: str | None
     since: _dt.datetime | None
     until: _dt.datetime | None
 
@@ -61,7 +72,7 @@ class AuditFilters(TypedDict, total=False):
 _intern = sys.intern
 
 
-_FIELDS = ("origin", "recipient", "region", "operation", "decision")
+_FIELDS = ("origin", "recipient", "region", "operation", "decision", "record_type", "rule")
 
 
 class AuditIndex:
@@ -90,7 +101,8 @@ class AuditIndex:
             if pos is None:
                 pos = self._by_subject[s] = array("L")
             pos.append(i)
-        for f, value in zip(_FIELDS, (view.origin, view.recipient, view.region, view.operation, view.decision)):
+        values = (view.origin, view.recipient, view.region, view.operation, view.decision, view.record_type, view.rule)
+        for f, value in zip(_FIELDS, values):
             col = self._by[f]
             pos = col.get(value)
             if pos is None:
@@ -107,12 +119,12 @@ class AuditIndex:
         Each filter is a posting list; the shortest drives, the others are intersected as sets.
         """
         subject, since, until = filters.get("subject"), filters.get("since"), filters.get("until")
-        origin, recipient, region = filters.get("origin"), filters.get("recipient"), filters.get("region")
-        operation, decision = filters.get("operation"), filters.get("decision")
         lists: list = []
         if subject is not None:
             lists.append(self._by_subject.get(subject, ()))
-        for f, value in zip(_FIELDS, (origin, recipient, region, operation, decision)):
+        given: dict[str, Any] = dict(filters)
+        for f in _FIELDS:
+            value = given.get(f)
             if value is not None:
                 lists.append(self._by[f].get(value, ()))
         lo = since.timestamp() if since else None

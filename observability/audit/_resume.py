@@ -29,7 +29,7 @@ from samband.schemas.layout import AUDIT_CHECKPOINT_SUBJECT, AUDIT_LOG_SUBJECT, 
 from ..bus import ReadError, direct_get, read_range
 from ._bundle import BundleHeader, bundle_head, decode_bundle
 from ._checkpoint import LogKey, open_checkpoint
-from ._entry import ENTRY_DECODER, AuditRecord
+from ._entry import ENTRY_DECODER, AuditRecord, lookup_key
 from ._errors import AuditUnavailable, BundleError, NoteError
 from ._note import Verifier
 from ._stream import Batch, Foreign, scan
@@ -190,7 +190,11 @@ class _Other(msgspec.Struct, tag="incident", tag_field="kind", forbid_unknown_fi
     pass
 
 
-_KEYS = msgspec.json.Decoder(_Key | _Other)
+class _LookupKey(msgspec.Struct, tag="lookup", tag_field="kind", forbid_unknown_fields=False):
+    lookup_seq: int = 0
+
+
+_KEYS = msgspec.json.Decoder(_Key | _Other | _LookupKey)
 
 
 def _keys(entries: list[bytes]) -> list[str]:
@@ -202,6 +206,8 @@ def _keys(entries: list[bytes]) -> list[str]:
             continue
         if isinstance(k, _Key):
             out.append(f"{k.envelope_id}:{k.recipient}")
+        elif isinstance(k, _LookupKey):
+            out.append(lookup_key(k.lookup_seq))
     return out
 
 

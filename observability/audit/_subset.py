@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from ._entry import ENTRY_DECODER, AuditRecord
+from samband.schemas.layout import identity_agency
+
+from ._entry import ENTRY_DECODER, AuditRecord, Lookup
 from ._note import Verifier
 from ._proof import inclusion_proof, verify_inclusion
 from ._tree import EMPTY_ROOT, TreeLevels, leaf_hash
@@ -148,4 +150,6 @@ def _about(data: bytes, agency: str) -> bool:
         rec = ENTRY_DECODER.decode(data)
     except msgspec.DecodeError:
         return False
+    if isinstance(rec, Lookup):
+        return identity_agency(rec.identity) == agency
     return isinstance(rec, AuditRecord) and agency in (rec.origin, rec.recipient)

@@ -143,6 +143,26 @@ def bench_policy(records: int, as_json: bool) -> None:
     _emit(r, as_json)
 
 
+@bench.command("console")
+@click.option("--records", type=click.IntRange(min=1000), default=1_000_000, show_default=True)
+@click.option("--turns", type=click.IntRange(min=1), default=20, show_default=True, help="Pages turned per filter.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+def bench_console(records: int, turns: int, as_json: bool) -> None:
+    """Pages of `samband console`'s Disclosures over a log of 1M entries: first pages, page turns, deep
+    pages, filters, one that matches nothing; each an HTTP GET timed to its last byte."""
+    from samband.observability import configure_logging
+
+    from ._console import console_bench, console_figures
+
+    configure_logging(level="warning")  # a line per page would drown the figures
+    with console.status(f"building and indexing a log of {records:,} entries, then asking the console for pages"):
+        r = console_bench(records, turns)
+    rows, targets = console_figures(r, records)
+    kv_table(f"bench console: {records:,} entries, {r['pages']} pages over HTTP", rows, console)
+    print_targets(targets, console)
+    _emit(r, as_json)
+
+
 @bench.command("audit")
 @click.option("--records", type=click.IntRange(min=1000), default=1_000_000, show_default=True)
 @click.option(

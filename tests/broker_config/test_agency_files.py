@@ -159,10 +159,14 @@ def test_the_rendered_configuration_passes_nats_server_t_with_all_21_agencies(tm
         account = accounts[a.slug]
         assert account["jetstream"]["max_file"] > 0  # every agency has JetStream limits of its own
         assert [i["service"]["subject"] for i in account["imports"]] == [f"ingest.{a.slug}.>", f"receipt.{a.slug}.>"]
-        assert account["exports"] == [
+        assert account["exports"][:2] == [
             {"service": "in.>", "accounts": ["ROUTER"]},
             {"service": "dlq.router.>", "accounts": ["ROUTER"]},
         ]
+        # the rest: read-only JetStream APIs of its own streams, for its own auditor (docs/console.md)
+        reads = {e["service"].rsplit(".", 1)[0] for e in account["exports"][2:]}
+        assert reads == {"$JS.API.STREAM.INFO", "$JS.API.STREAM.MSG.GET"}
+        assert all(e["accounts"] == ["ROUTER"] for e in account["exports"][2:])
     router_users = accounts["ROUTER"]["users"]
     assert "$JS.API.STREAM.DELETE.>" in router_users[0]["permissions"]["publish"]["deny"]
     auditor = router_users[1]["permissions"]["publish"]["allow"]

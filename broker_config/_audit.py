@@ -72,6 +72,7 @@ from samband.schemas.layout import (
 from ._agencies import Agency
 from ._creds import Credentials
 from ._errors import BrokerUnavailable
+from ._permissions import stream_reads
 
 __all__ = [
     "AUDIT_CONFIG_APIS",
@@ -183,22 +184,6 @@ def inbox_prefix(identity: str) -> str | None:
     return None
 
 
-def _stream_reads(stream: str) -> list[str]:
-    return [
-        f"$JS.API.STREAM.INFO.{stream}",
-        f"$JS.API.STREAM.MSG.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}.>",
-        f"$JS.API.CONSUMER.CREATE.{stream}",
-        f"$JS.API.CONSUMER.CREATE.{stream}.>",
-        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>",
-        f"$JS.API.CONSUMER.INFO.{stream}.>",
-        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
-        f"$JS.API.CONSUMER.DELETE.{stream}.>",
-        f"$JS.ACK.{stream}.>",
-    ]
-
-
 def _scoped_reads(identity: str, filters: list[str]) -> list[str]:
     """Consumers on AUDIT under this identity's fixed names, each filtered to one of ``filters`` only."""
     out = [f"$JS.API.DIRECT.GET.{AUDIT_STREAM}.{AUDIT_CHECKPOINT_SUBJECT}"]
@@ -237,12 +222,12 @@ def audit_users(creds: Credentials, agencies: Iterable[Agency], js_deny_destruct
         _user(
             creds,
             OVERSIGHT,
-            [*(s for stream in OVERSIGHT_STREAMS for s in _stream_reads(stream)), lookup_subject(OVERSIGHT)],
+            [*(s for stream in OVERSIGHT_STREAMS for s in stream_reads(stream)), lookup_subject(OVERSIGHT)],
         ),
         _user(creds, AUDIT_ADMIN, [">"], js_deny_destructive),
     ]
-    witness_reads = _stream_reads(AUDIT_WITNESS_STREAM)
-    policy_reads = [s for stream in (DECISIONS_STREAM, REGISTRY_STREAM) for s in _stream_reads(stream)]
+    witness_reads = stream_reads(AUDIT_WITNESS_STREAM)
+    policy_reads = [s for stream in (DECISIONS_STREAM, REGISTRY_STREAM) for s in stream_reads(stream)]
     for a in sorted(agencies, key=lambda a: a.slug):
         auditor = auditor_identity(a.slug)
         filters = [view_subject(a.slug), AUDIT_TREE_SUBJECT, AUDIT_CHECKPOINT_SUBJECT]

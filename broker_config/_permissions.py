@@ -38,36 +38,39 @@ JS_DENY_DESTRUCTIVE = [
 ]
 
 _AGENCY_STREAMS = ("INBOX", "DEADLETTER")
-# What a consumer of its own streams needs (nats-py's stream_info, get_msg, pull_subscribe,
-# ordered consumers, acks, flow control). A `*` inside a token is not a NATS wildcard: each
-# stream is spelt out.
-AGENCY_CONSUMER_API = (
-    [
-        "$JS.API.INFO",
-        "$JS.API.STREAM.NAMES",
-        "$JS.API.STREAM.LIST",
+
+
+def stream_reads(stream: str) -> list[str]:
+    """What a consumer of ``stream`` needs of JetStream's API (nats-py's stream_info, get_msg,
+    pull_subscribe, ordered consumers, acks). A `*` inside a token is not a NATS wildcard: each
+    stream is spelt out."""
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.INFO.{stream}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
+        f"$JS.API.CONSUMER.DELETE.{stream}.>",
+        f"$JS.ACK.{stream}.>",
     ]
-    + [
+
+
+# What an agency may do with its own streams: consume them, nothing else (its steward makes them).
+AGENCY_CONSUMER_API = [
+    "$JS.API.INFO",
+    "$JS.API.STREAM.NAMES",
+    "$JS.API.STREAM.LIST",
+    *(
         subject
         for stream in _AGENCY_STREAMS
-        for subject in (
-            f"$JS.API.STREAM.INFO.{stream}",
-            f"$JS.API.STREAM.MSG.GET.{stream}",
-            f"$JS.API.DIRECT.GET.{stream}",
-            f"$JS.API.DIRECT.GET.{stream}.>",
-            f"$JS.API.CONSUMER.CREATE.{stream}",
-            f"$JS.API.CONSUMER.CREATE.{stream}.>",
-            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>",
-            f"$JS.API.CONSUMER.INFO.{stream}.>",
-            f"$JS.API.CONSUMER.NAMES.{stream}",
-            f"$JS.API.CONSUMER.LIST.{stream}",
-            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
-            f"$JS.API.CONSUMER.DELETE.{stream}.>",
-            f"$JS.ACK.{stream}.>",
-        )
-    ]
-    + ["$JS.FC.>"]
-)
+        for subject in (*stream_reads(stream), f"$JS.API.CONSUMER.NAMES.{stream}", f"$JS.API.CONSUMER.LIST.{stream}")
+    ),
+    "$JS.FC.>",
+]
 
 
 def agency_steward(slug: str) -> str:

@@ -14,8 +14,10 @@ import hashlib
 
 import msgspec
 
+from samband.observability.audit import Authority
 from samband.schemas import RECORD_TYPES
 
+from ._authority import Citations
 from ._legal_time import day_end, day_start
 from ._minimise import View, view_for
 from ._model import Grant, Need, Operation, PolicyData
@@ -36,6 +38,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     purpose: str | None = None
     fields: tuple[str, ...] = ()
     no_onward_sharing: bool = False
+    authority: Authority | None = None  # the decision or policy file the audit entry cites
 
 
 class _GrantRule:
@@ -107,9 +110,10 @@ class _Standing:
 class Tables:
     """The lookup tables `decide` reads, built once from validated policy data (see `Policy`)."""
 
-    def __init__(self, data: PolicyData) -> None:
+    def __init__(self, data: PolicyData, citations: Citations | None = None) -> None:
         self.data = data
         self.version = hashlib.sha256(msgspec.json.encode(data, order="sorted")).hexdigest()[:16]
+        self.citations = citations or Citations()
         self.warnings: list[str] = []
         v = self.version
         self.tiers = {slug: a.tier for slug, a in data.agencies.items()}
@@ -130,6 +134,7 @@ class Tables:
                     f"operation {op_id}: unknown participants left out: {sorted(set(op.participants) - members)}"
                 )
             o = self.ops[op_id] = _Op(op_id, op, members)
+            cited = self.cite("operation", op_id)
             o.outside.update(a for a in members if a in regions and op.scope not in regions[a])
             for rt in op.record_types:
                 by_purpose = data.need_to_know.get(rt, {})
@@ -148,6 +153,7 @@ class Tables:
                         legal_basis=op.legal_basis,
                         purpose=purpose,
                         fields=need.fields,
+                        authority=cited,
                     )
         for grant_id, g in sorted(data.grants.items()):
             o = self.ops.get(g.operation)
@@ -172,6 +178,7 @@ class Tables:
                     purpose="cooption",
                     fields=fields,
                     no_onward_sharing=True,
+                    authority=self.cite("cooption", grant_id),
                 )
                 o.table.setdefault(rt, {}).setdefault(g.agency, _Entry()).grants.append(
                     _GrantRule(grant_id, g, decision)
@@ -205,6 +212,9 @@ class Tables:
                         if (rt, d.fields) not in self.views:
                             self.views[(rt, d.fields)] = view_for(rt, d.fields)
 
+    def cite(self, kind: str, target: str | None) -> Authority:
+        return self.citations.of(kind, target, self.version)
+
     def route_outcomes(self, routes: OutcomeRoutes) -> None:
         """Every operation's outcomes to the follow-up of its scope (outcomes.toml), as prebuilt allows."""
         rules = routes.rules
@@ -222,6 +232,7 @@ class Tables:
                         legal_basis=rules.legal_basis,
                         purpose=rules.purpose,
                         fields=rules.fields,
+                        authority=self.cite("outcomes", None),
                     )
             # the operation's participants decide on outcomes only where it routes them itself
             own = o.candidates if OUTCOME in o.data.record_types else ()

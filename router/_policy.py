@@ -18,6 +18,7 @@ import msgspec
 from samband.schemas import Envelope, Handling
 from samband.schemas.layout import LUS
 
+from ._authority import Citations
 from ._compile import Decision, Tables, _GrantRule, _Op
 from ._denials import no_entry, record_denial
 from ._legal_time import FOREVER, swedish_date, swedish_text
@@ -34,8 +35,9 @@ NOBODY = "-"  # the recipient of a denial that concerns the record itself (unkno
 class Policy:
     """A compiled policy. Build it with `Policy.compile(data)` or `Policy.load(directory)`."""
 
-    def __init__(self, data: PolicyData, *, skip_invalid: bool = False) -> None:
-        t = self._tables = Tables(data)
+    def __init__(self, data: PolicyData, *, skip_invalid: bool = False, citations: Citations | None = None) -> None:
+        t = self._tables = Tables(data, citations)
+        self.citations = t.citations
         self.data, self.version, self.warnings = data, t.version, t.warnings
         v = self.version
         # the tables as the hot path's own attributes: one lookup each, as before the compile step moved out
@@ -58,7 +60,7 @@ class Policy:
     @classmethod
     def load(cls, directory: Path | str) -> Policy:
         """Load, validate and compile the policy files in ``directory``."""
-        return cls(load_policy_dir(directory))
+        return cls(load_policy_dir(directory), citations=Citations(policy_dir=directory))
 
     @property
     def current(self) -> Policy:
@@ -213,6 +215,7 @@ class Policy:
                         policy_version=v,
                         reason=f"{recipient} is co-opted (grant {g.id}); "
                         "co-opted agencies never receive handling-restricted records",
+                        authority=g.decision.authority,
                     )
                 if self._covered(g.basis, origin, recipient, at):
                     return g.decision
@@ -231,6 +234,7 @@ class Policy:
                 policy_version=v,
                 reason=f"{recipient}'s co-option grant {upcoming.id} for operation {op.id} starts at "
                 f"{swedish_text(upcoming.start)}",
+                authority=upcoming.decision.authority,
             )
         last = max(entry.grants, key=lambda g: g.end)
         return Decision(
@@ -238,6 +242,7 @@ class Policy:
             rule="deny.cooption-expired",
             policy_version=v,
             reason=f"{recipient}'s co-option grant {last.id} for operation {op.id} ended at {swedish_text(last.end)}",
+            authority=last.decision.authority,
         )
 
     def candidates(self, env: Envelope) -> tuple[str, ...]:

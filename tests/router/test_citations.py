@@ -111,7 +111,9 @@ async def test_a_closed_operation_s_denials_cite_the_decision_that_closed_it(fre
     router = await platform.start_router()
     try:
         await wait_for(router.ready.is_set)
-        out = await asyncio.to_thread(samband, dep.state_dir, "decision", "close", "bacchus-2017", "--council", "rsr-syd")
+        out = await asyncio.to_thread(
+            samband, dep.state_dir, "decision", "close", "bacchus-2017", "--council", "rsr-syd"
+        )
         assert out.exit_code == 0 and "published as DECISIONS#1" in out.output, out.output
         await wait_for(lambda: live.current.operation("bacchus-2017").status == "closed")
         await polisen_publishes(dep, 1, seed=33)

@@ -257,6 +257,7 @@ class Planner:
             subjects=rec.pseudonyms,
             reason=decision.reason,
             authority=decision.authority,
+            handling=env.handling,
         )
         it.audit.append(AuditDraft(key, record, rec.parent, rec.seq))
         if decision.allow:

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import msgspec
 
-from samband.schemas import Schema
+from samband.schemas import Handling, Schema
 
 __all__ = [
     "ENTRY_DECODER",
@@ -63,7 +63,7 @@ class Authority(Schema, frozen=True, kw_only=True):
 class AuditRecord(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="decision", tag_field="kind"):
     """One decision about one (record, recipient). Subjects are keyed pseudonyms, never identifiers."""
 
-    VERSION: ClassVar[tuple[int, int]] = (1, 1)  # 1.1: ``authority`` (additive)
+    VERSION: ClassVar[tuple[int, int]] = (1, 1)  # 1.1: ``authority`` and ``handling`` (additive)
 
     index: int = 0  # the leaf index, set by the writer
     ingest_seq: int = 0  # the INGEST sequence of the record decided on; 0 for none
@@ -87,6 +87,9 @@ class AuditRecord(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="d
     reason: str | None = None
     # 1.1: what made the decision possible (an allow, or a denial a decision is the reason for)
     authority: Authority | None = None
+    # 1.1: the originator's handling marks on the record (None: not known, e.g. a refusal at the edge),
+    # so `samband policy impact` can decide the record again from the trail alone
+    handling: Handling | None = None
 
 
 class Incident(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="incident", tag_field="kind"):

@@ -215,8 +215,11 @@ class Policy:
             return need if not no_onward or need.no_onward_sharing else _marked(need)
         uncovered = need.legal_basis if need is not None else None
         upcoming: _GrantRule | None = None
+        revoked: _GrantRule | None = None
         for g in entry.grants:
-            if at < g.start:
+            if g.revoked:
+                revoked = g
+            elif at < g.start:
                 upcoming = g if upcoming is None or g.start < upcoming.start else upcoming
             elif at < g.end:
                 if restricted:
@@ -247,6 +250,8 @@ class Policy:
                 f"{swedish_text(upcoming.start)}",
                 authority=upcoming.decision.authority,
             )
+        if revoked is not None:
+            return revoked.decision
         last = max(entry.grants, key=lambda g: g.end)
         return Decision(
             allow=False,

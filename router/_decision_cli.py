@@ -137,13 +137,13 @@ async def _decide(obj, council, key, policy_dir, dry_run: bool, as_json: bool, m
     if not dry_run:
         seq = await _publish(obj, entry.kind, entry.target, body, {**headers, "Nats-Msg-Id": env.id})
     if as_json:
-        out = {
+        shown = {
             "decision": {**msgspec.to_builtins(entry), "seq": seq},
             "record": msgspec.to_builtins(record),
             "impact": impact.to_builtins(),
             "published": seq is not None,
         }
-        sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
+        sys.stdout.write(msgspec.json.encode(shown).decode() + "\n")
         return
     _say(f"decision of {entry.decided_by}, signed by {council}: {entry.action} {entry.kind} {entry.target}")
     for line in impact.lines():

@@ -101,7 +101,7 @@ class Policy:
         if op is None:
             return None, self._gate_denial("unknown", env.operation)
         if rt == OUTCOME and self._outcomes is not None:
-            return op, self._outcome_gate(op, env, at)
+            return op, self._outcome_gate(op, env, at)  # type: ignore[arg-type]  # never Facts: route_facts refuses outcomes
         if not op.active:
             return op, self._gate_denial("closed", op.id)
         if not op.start <= at < op.end:
@@ -302,7 +302,7 @@ class Policy:
         rt = facts.record_type
         if rt == OUTCOME:
             raise ValueError("Expected a record type other than outcome, got outcome")
-        op, denied = self._gate(facts, at, rt)  # type: ignore[arg-type]
+        op, denied = self._gate(facts, at, rt)
         if denied is not None:
             return [(NOBODY, denied)]
         decide = self._decide_in

@@ -113,10 +113,11 @@ def _allowed(decisions: list[tuple[str, Decision]]) -> dict[str, Decision]:
     return {r: d for r, d in decisions if d.allow and r != NOBODY}
 
 
-def _compare(
-    before: dict[str, Decision], after: dict[str, Decision]
-) -> list[tuple[str, str, Decision | None, Decision | None]]:
-    out = []
+_Diff = list[tuple[str, str, Decision | None, Decision | None]]
+
+
+def _compare(before: dict[str, Decision], after: dict[str, Decision]) -> _Diff:
+    out: _Diff = []
     for r in sorted(before.keys() | after.keys()):
         b, a = before.get(r), after.get(r)
         if b is None:

@@ -136,3 +136,31 @@ async def test_an_empty_window_says_so(routed, tmp_path):
     )
     out = await asyncio.to_thread(impact, dep, str(proposal), "--since", "2001-02-01", "--until", "2001-01-31")
     assert out.exit_code == 2 and "Expected --since before --until" in out.output
+
+
+async def test_revoking_a_grant_in_a_proposal_shows_the_disclosures_it_stops(fresh_deployment, tmp_path):
+    dep = fresh_deployment
+    await dep.provision()
+    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
+    platform = Platform(dep, live, tmp_path / "received")
+    router = await platform.start_router()
+    sink = await platform.start_sink("kustbevakningen")
+    try:
+        await wait_for(router.ready.is_set)
+        assert (await asyncio.to_thread(grant_kustbevakningen, dep.state_dir)).exit_code == 0
+        await wait_for(lambda: "bacchus-kbv" in live.grants)
+        await polisen_publishes(dep, 4, seed=52)
+        await wait_for(lambda: router.stats.records >= 4)
+    finally:
+        await platform.stop()
+    delivered = len(sink)
+    assert delivered > 0
+    proposal = tmp_path / "revoke.json"
+    out = await asyncio.to_thread(
+        samband, dep.state_dir, "decision", "revoke", "bacchus-kbv", "--council", "rsr-syd", "--dry-run", "--out",
+        str(proposal),
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    shown = await asyncio.to_thread(impact, dep, str(proposal))
+    assert shown.exit_code == 0, shown.output
+    assert f"- kustbevakningen: stops {delivered} police.vehicle_control record" in shown.output

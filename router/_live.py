@@ -24,7 +24,7 @@ from nats.errors import Error as NatsError
 from nats.js.api import DeliverPolicy
 from nats.js.errors import Error as JsError
 
-from samband.observability import get_logger
+from samband.observability import Tally, get_logger
 from samband.schemas import AgencyRegistration
 from samband.schemas.layout import (
     DECISIONS_STREAM,
@@ -76,6 +76,7 @@ class LivePolicy:
         # Called with each refused decision (and whether it was met while replaying): the one seam
         # through which the audit trail will record refusals (issue #16, part 2).
         self.refusal_listeners: list[Callable[[DecisionEntry, bool], None]] = []
+        self.refusals = Tally(log, "policy change refused", level="error")
         self.next_seq = 1  # the DECISIONS sequence the next message will most likely get
         self.current: Policy = Policy(self.base, citations=self.citations())
         self.versions: list[str] = [self.current.version]
@@ -186,7 +187,10 @@ class LivePolicy:
             self.ledger.refuse(seen)
             for listener in self.refusal_listeners:
                 listener(seen, self._replaying)
-            return self._reject(f"{where}: {seen.reason}", council=seen.council, target=seen.target)
+            self.rejected.append(f"{where}: {seen.reason}")
+            # a flood of forged messages is one line per council and reason, then a count every 10 s
+            self.refusals.add((seen.council, seen.reason), reason=f"{where}: {seen.reason}", council=seen.council)
+            return False
         self.ledger.admit(seen)
         self.operations, self.grants = seen.operations, seen.grants
         e = seen.entry
@@ -304,6 +308,7 @@ class LivePolicy:
             raise ConnectionError(f"{stream} stream not replayed within {timeout}s") from exc
 
     async def close(self) -> None:
+        self.refusals.flush(force=True)
         for t in self._tasks:
             t.cancel()
         for sub in self._subs:

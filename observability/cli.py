@@ -151,6 +151,7 @@ def _table(found: list[AuditRecord], total: int) -> tuple[str, Table]:
         ("legal basis", lambda r: r.legal_basis or "-", "left"),
         ("purpose", lambda r: r.purpose or "-", "left"),
         ("fields", lambda r: ", ".join(r.fields) or "-", "left"),
+        ("authority", lambda r: r.authority.text() if r.authority is not None else "-", "left"),
     ]
     shared, shown = [], []
     for name, get, justify in cols:

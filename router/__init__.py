@@ -4,6 +4,7 @@ from inspect import isfunction
 
 from msgspec import Struct
 
+from ._authority import Citations
 from ._councils import COUNCILS, CouncilKeys, council_for, create_council_keys, load_private_key, sign_decision
 from ._decisions import DecisionEntry, Proposal, grant_from, operation_from
 from ._errors import CouncilKeyError, DecisionRefused, PolicyError, RouterError
@@ -23,7 +24,9 @@ from ._model import (
     load_policy_dir,
 )
 from ._plan import Delivery, Plan, Planner
-from ._policy import NOBODY, Decision, Policy
+from ._policy import NOBODY, Decision, Facts, Policy
+from ._proposal import read_decision_file, write_decision_file
+from ._replay import Disclosure, Replay, replay
 from ._service import Router, RouterStats
 from ._validate import record_fields, required_fields
 
@@ -32,6 +35,7 @@ __all__ = [
     "NOBODY",
     "SWEDISH_TIME",
     "AgencyEntry",
+    "Citations",
     "CouncilKeyError",
     "CouncilKeys",
     "Coverage",
@@ -39,6 +43,8 @@ __all__ = [
     "DecisionEntry",
     "DecisionRefused",
     "Delivery",
+    "Disclosure",
+    "Facts",
     "Grant",
     "LegalBasis",
     "LivePolicy",
@@ -51,6 +57,7 @@ __all__ = [
     "PolicyError",
     "Proposal",
     "RegionEntry",
+    "Replay",
     "Restriction",
     "Router",
     "RouterError",
@@ -62,9 +69,12 @@ __all__ = [
     "load_policy_dir",
     "load_private_key",
     "operation_from",
+    "read_decision_file",
     "record_fields",
+    "replay",
     "required_fields",
     "sign_decision",
+    "write_decision_file",
 ]
 
 # Tracebacks and reprs name the package, not the private module (httpx's habit). Not msgspec Structs:

@@ -14,8 +14,10 @@ import hashlib
 
 import msgspec
 
+from samband.observability.audit import Authority
 from samband.schemas import RECORD_TYPES
 
+from ._authority import Citations
 from ._legal_time import day_end, day_start
 from ._minimise import View, view_for
 from ._model import Grant, Need, Operation, PolicyData
@@ -36,12 +38,14 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     purpose: str | None = None
     fields: tuple[str, ...] = ()
     no_onward_sharing: bool = False
+    authority: Authority | None = None  # the decision or policy file the audit entry cites
 
 
 class _GrantRule:
-    __slots__ = ("basis", "decision", "end", "id", "start")
+    __slots__ = ("basis", "decision", "end", "id", "revoked", "start")
 
     def __init__(self, grant_id: str, g: Grant, decision: Decision) -> None:
+        self.revoked = g.revoked  # kept, never allowing: its denial cites the decision that revoked it
         # in UTC, like every bound the hot path compares with (same tzinfo: no offset lookups)
         self.id, self.start, self.end, self.basis, self.decision = (
             grant_id,
@@ -50,6 +54,16 @@ class _GrantRule:
             g.legal_basis,
             decision,
         )
+
+
+def _revoked(grant_id: str, g: Grant, version: str, authority: Authority) -> Decision:
+    return Decision(
+        allow=False,
+        rule="deny.cooption-revoked",
+        policy_version=version,
+        reason=f"{g.agency}'s co-option grant {grant_id} for operation {g.operation} was revoked by {g.decided_by}",
+        authority=authority,
+    )
 
 
 class _Entry:
@@ -107,9 +121,10 @@ class _Standing:
 class Tables:
     """The lookup tables `decide` reads, built once from validated policy data (see `Policy`)."""
 
-    def __init__(self, data: PolicyData) -> None:
+    def __init__(self, data: PolicyData, citations: Citations | None = None) -> None:
         self.data = data
         self.version = hashlib.sha256(msgspec.json.encode(data, order="sorted")).hexdigest()[:16]
+        self.citations = citations or Citations()
         self.warnings: list[str] = []
         v = self.version
         self.tiers = {slug: a.tier for slug, a in data.agencies.items()}
@@ -130,6 +145,7 @@ class Tables:
                     f"operation {op_id}: unknown participants left out: {sorted(set(op.participants) - members)}"
                 )
             o = self.ops[op_id] = _Op(op_id, op, members)
+            cited = self.cite("operation", op_id)
             o.outside.update(a for a in members if a in regions and op.scope not in regions[a])
             for rt in op.record_types:
                 by_purpose = data.need_to_know.get(rt, {})
@@ -148,30 +164,37 @@ class Tables:
                         legal_basis=op.legal_basis,
                         purpose=purpose,
                         fields=need.fields,
+                        authority=cited,
                     )
         for grant_id, g in sorted(data.grants.items()):
             o = self.ops.get(g.operation)
-            if g.revoked or o is None or g.agency not in self.tiers:
+            if o is None or g.agency not in self.tiers:
                 if not g.revoked:
                     self.warnings.append(f"grant {grant_id}: unknown agency or operation, left out")
                 continue
             if g.agency in regions and o.scope not in regions[g.agency] and o.scope not in g.regions:
-                o.outside.add(g.agency)  # the council did not name the region: no grant outside the agency's own
+                if not g.revoked:  # the council did not name the region: no grant outside the agency's own
+                    o.outside.add(g.agency)
                 continue
             for rt in g.record_types:
                 if rt not in o.data.record_types:
                     continue  # a grant never widens the operation's scope
                 fields = tuple(f for f in g.fields if f in record_fields(rt))
-                decision = Decision(
-                    allow=True,
-                    rule=f"cooption.{grant_id}",
-                    policy_version=v,
-                    reason=f"{g.agency} is co-opted to operation {g.operation} by {g.decided_by} ({g.reason}); "
-                    f"delivered with no onward sharing",
-                    legal_basis=g.legal_basis,
-                    purpose="cooption",
-                    fields=fields,
-                    no_onward_sharing=True,
+                decision = (
+                    _revoked(grant_id, g, v, self.cite("cooption", grant_id))
+                    if g.revoked
+                    else Decision(
+                        allow=True,
+                        rule=f"cooption.{grant_id}",
+                        policy_version=v,
+                        reason=f"{g.agency} is co-opted to operation {g.operation} by {g.decided_by} ({g.reason}); "
+                        f"delivered with no onward sharing",
+                        legal_basis=g.legal_basis,
+                        purpose="cooption",
+                        fields=fields,
+                        no_onward_sharing=True,
+                        authority=self.cite("cooption", grant_id),
+                    )
                 )
                 o.table.setdefault(rt, {}).setdefault(g.agency, _Entry()).grants.append(
                     _GrantRule(grant_id, g, decision)
@@ -179,9 +202,10 @@ class Tables:
         for o in self.ops.values():
             for rt, row in o.table.items():
                 for agency, e in row.items():
-                    if e.grants:
+                    if any(not g.revoked for g in e.grants):
                         o.coopted.setdefault(agency, []).append(rt)
-            o.candidates = tuple(sorted(o.members | set(o.coopted) | o.outside))
+            revoked = {a for row in o.table.values() for a, e in row.items() if e.grants}
+            o.candidates = tuple(sorted(o.members | set(o.coopted) | o.outside | revoked))
         self.outcomes = OutcomeRoutes(data.outcomes) if data.outcomes is not None else None
         self.outcome_candidates: dict[str, tuple[str, ...]] = {}  # operation -> who gets a decision on an outcome
         if self.outcomes is not None:
@@ -201,9 +225,12 @@ class Tables:
         for o in self.ops.values():
             for rt, row in o.table.items():
                 for e in row.values():
-                    for d in ([e.need] if e.need else []) + [gr.decision for gr in e.grants]:
+                    for d in ([e.need] if e.need else []) + [gr.decision for gr in e.grants if not gr.revoked]:
                         if (rt, d.fields) not in self.views:
                             self.views[(rt, d.fields)] = view_for(rt, d.fields)
+
+    def cite(self, kind: str, target: str | None) -> Authority:
+        return self.citations.of(kind, target, self.version)
 
     def route_outcomes(self, routes: OutcomeRoutes) -> None:
         """Every operation's outcomes to the follow-up of its scope (outcomes.toml), as prebuilt allows."""
@@ -222,6 +249,7 @@ class Tables:
                         legal_basis=rules.legal_basis,
                         purpose=rules.purpose,
                         fields=rules.fields,
+                        authority=self.cite("outcomes", None),
                     )
             # the operation's participants decide on outcomes only where it routes them itself
             own = o.candidates if OUTCOME in o.data.record_types else ()

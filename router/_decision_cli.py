@@ -31,6 +31,7 @@ from ._impact import changes
 from ._legal_time import SWEDISH_TIME, day_end, day_start, swedish_text
 from ._live import LivePolicy
 from ._policy import Policy
+from ._proposal import write_decision_file
 
 __all__ = ["decision"]
 
@@ -95,6 +96,7 @@ _COMMON = [
     ),
     click.option("--dry-run", is_flag=True, help="Print what the decision changes; publish nothing."),
     click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON."),
+    click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the signed decision here."),
 ]
 
 
@@ -104,17 +106,17 @@ def _common(fn: Callable) -> Callable:
     return click.pass_obj(fn)
 
 
-def _run(obj, council: str, key_dir: Path | None, policy_dir, dry_run: bool, as_json: bool, make) -> None:
+def _run(obj, council: str, key_dir: Path | None, policy_dir, dry_run: bool, as_json: bool, make, out=None) -> None:
     """Draft with ``make(data)``, sign, check as the router will, show the impact, publish."""
     configure_logging(level="critical")  # what matters is printed; the replay's log lines are not
     try:
         key = load_private_key(key_dir or obj.state_dir / PRIVATE_DIR, council)
     except CouncilKeyError as exc:
         raise click.ClickException(str(exc)) from None
-    asyncio.run(_decide(obj, council, key, policy_dir, dry_run, as_json, make))
+    asyncio.run(_decide(obj, council, key, policy_dir, dry_run, as_json, make, out))
 
 
-async def _decide(obj, council, key, policy_dir, dry_run: bool, as_json: bool, make) -> None:
+async def _decide(obj, council, key, policy_dir, dry_run: bool, as_json: bool, make, out: Path | None) -> None:
     live = await _live(obj, policy_dir)
     try:
         record = make(live.current.data)
@@ -129,17 +131,19 @@ async def _decide(obj, council, key, policy_dir, dry_run: bool, as_json: bool, m
         raise click.ClickException(f"the router would refuse this decision: {exc}") from None
     impact = changes(live.current, Policy(proposal.data))
     entry = proposal.entry
+    if out is not None:  # for `samband policy impact FILE`, and to publish exactly what was looked at
+        write_decision_file(out, body, headers)
     seq = None
     if not dry_run:
         seq = await _publish(obj, entry.kind, entry.target, body, {**headers, "Nats-Msg-Id": env.id})
     if as_json:
-        out = {
+        shown = {
             "decision": {**msgspec.to_builtins(entry), "seq": seq},
             "record": msgspec.to_builtins(record),
             "impact": impact.to_builtins(),
             "published": seq is not None,
         }
-        sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
+        sys.stdout.write(msgspec.json.encode(shown).decode() + "\n")
         return
     _say(f"decision of {entry.decided_by}, signed by {council}: {entry.action} {entry.kind} {entry.target}")
     for line in impact.lines():

@@ -24,7 +24,11 @@ def record_denial(tables: Tables, why: str, op_id: str, detail: str | None) -> D
         )
     if why == "closed":
         return Decision(
-            allow=False, rule="deny.operation-closed", policy_version=v, reason=f"operation {op_id} is closed"
+            allow=False,
+            rule="deny.operation-closed",
+            policy_version=v,
+            reason=f"operation {op_id} is closed",
+            authority=tables.cite("operation", op_id),  # the decision that closed it
         )
     if why == "not-in-force":
         assert op is not None  # _gate found it
@@ -34,6 +38,7 @@ def record_denial(tables: Tables, why: str, op_id: str, detail: str | None) -> D
             policy_version=v,
             reason=f"operation {op_id} is in force from {op.data.valid_from} "
             f"to {op.data.valid_to or 'further notice'} only (Swedish calendar days)",
+            authority=tables.cite("operation", op_id),
         )
     if why == "scope":
         assert op is not None  # _gate found it

@@ -132,6 +132,9 @@ def explain(policy: Policy, env: Envelope, recipient: str, at: _dt.datetime) -> 
         )
     for g in entry.grants:
         gd = policy.data.grants[g.id]
+        if gd.revoked:
+            say(Step(False, f"{recipient}'s co-option grant {g.id} was revoked by {gd.decided_by}."))
+            continue
         say(
             Step(
                 None,

@@ -101,6 +101,8 @@ def _receivers(policy: Policy) -> dict[tuple[str, str, str], tuple[str, tuple[st
                     out[(rt, op.id, agency)] = (entry.need.rule, entry.need.fields)
                 else:
                     for g in entry.grants:  # one line per co-opted agency: its first grant names it
+                        if g.revoked:
+                            continue
                         out[(rt, op.id, agency)] = (g.decision.rule, g.decision.fields)
                         break
     return out

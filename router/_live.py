@@ -24,7 +24,7 @@ from nats.errors import Error as NatsError
 from nats.js.api import DeliverPolicy
 from nats.js.errors import Error as JsError
 
-from samband.observability import get_logger
+from samband.observability import Tally, get_logger
 from samband.schemas import AgencyRegistration
 from samband.schemas.layout import (
     DECISIONS_STREAM,
@@ -34,6 +34,7 @@ from samband.schemas.layout import (
     REGISTRY_SUBJECTS,
 )
 
+from ._authority import Citations, cite_decision, files_version
 from ._councils import CouncilKeys
 from ._decisions import DecisionEntry, DecisionLedger, Proposal
 from ._errors import DecisionRefused, PolicyError
@@ -75,8 +76,9 @@ class LivePolicy:
         # Called with each refused decision (and whether it was met while replaying): the one seam
         # through which the audit trail will record refusals (issue #16, part 2).
         self.refusal_listeners: list[Callable[[DecisionEntry, bool], None]] = []
+        self.refusals = Tally(log, "policy change refused", level="error")
         self.next_seq = 1  # the DECISIONS sequence the next message will most likely get
-        self.current: Policy = Policy(self.base)
+        self.current: Policy = Policy(self.base, citations=self.citations())
         self.versions: list[str] = [self.current.version]
         self.listeners: list[Callable[[Policy, str], None]] = []
         self._signature = self._files_signature()
@@ -98,6 +100,14 @@ class LivePolicy:
         """The decision that put an operation or a grant in its present state (None: the policy files)."""
         return self.ledger.in_force.get((kind, target))
 
+    def citations(self) -> Citations:
+        """What each operation and grant rests on: its decision in force, else its policy file."""
+        return Citations(
+            {key: cite_decision(e) for key, e in self.ledger.in_force.items()},
+            policy_dir=self.policy_dir,
+            version=files_version(self.base),
+        )
+
     # ---- merging and compiling ---------------------------------------------------------
     def merged(self, *, operations=None, grants=None, registrations=None) -> PolicyData:
         agencies = dict(self.base.agencies)
@@ -116,8 +126,12 @@ class LivePolicy:
     def _recompile(self, cause: str) -> None:
         if self._replaying:
             return
-        policy = Policy(self.merged())
+        citations = self.citations()
+        policy = Policy(self.merged(), citations=citations)
         if policy.version == self.current.version:
+            if citations.key() != self.current.citations.key():
+                # the same tables by a newer decision (re-issued unchanged): entries cite the newer one
+                self.current = policy
             return
         self.current = policy
         self.versions.append(policy.version)
@@ -173,7 +187,10 @@ class LivePolicy:
             self.ledger.refuse(seen)
             for listener in self.refusal_listeners:
                 listener(seen, self._replaying)
-            return self._reject(f"{where}: {seen.reason}", council=seen.council, target=seen.target)
+            self.rejected.append(f"{where}: {seen.reason}")
+            # a flood of forged messages is one line per council and reason, then a count every 10 s
+            self.refusals.add((seen.council, seen.reason), reason=f"{where}: {seen.reason}", council=seen.council)
+            return False
         self.ledger.admit(seen)
         self.operations, self.grants = seen.operations, seen.grants
         e = seen.entry
@@ -291,6 +308,7 @@ class LivePolicy:
             raise ConnectionError(f"{stream} stream not replayed within {timeout}s") from exc
 
     async def close(self) -> None:
+        self.refusals.flush(force=True)
         for t in self._tasks:
             t.cancel()
         for sub in self._subs:

@@ -256,6 +256,8 @@ class Planner:
             delivered_sha256=hashlib.sha256(payload).hexdigest() if payload else None,
             subjects=rec.pseudonyms,
             reason=decision.reason,
+            authority=decision.authority,
+            handling=env.handling,
         )
         it.audit.append(AuditDraft(key, record, rec.parent, rec.seq))
         if decision.allow:

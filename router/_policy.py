@@ -18,6 +18,7 @@ import msgspec
 from samband.schemas import Envelope, Handling
 from samband.schemas.layout import LUS
 
+from ._authority import Citations
 from ._compile import Decision, Tables, _GrantRule, _Op
 from ._denials import no_entry, record_denial
 from ._legal_time import FOREVER, swedish_date, swedish_text
@@ -26,7 +27,18 @@ from ._model import Operation, PolicyData, load_policy_dir
 from ._outcomes import OUTCOME
 from ._validate import validate
 
-__all__ = ["LUS", "NOBODY", "Decision", "Policy"]
+__all__ = ["LUS", "NOBODY", "Decision", "Facts", "Policy"]
+
+
+class Facts(msgspec.Struct, frozen=True, kw_only=True):
+    """What the decision function reads of a record, as its audit entries keep it."""
+
+    origin: str
+    region: str
+    operation: str
+    record_type: str
+    handling: Handling
+
 
 NOBODY = "-"  # the recipient of a denial that concerns the record itself (unknown or closed operation)
 
@@ -34,8 +46,9 @@ NOBODY = "-"  # the recipient of a denial that concerns the record itself (unkno
 class Policy:
     """A compiled policy. Build it with `Policy.compile(data)` or `Policy.load(directory)`."""
 
-    def __init__(self, data: PolicyData, *, skip_invalid: bool = False) -> None:
-        t = self._tables = Tables(data)
+    def __init__(self, data: PolicyData, *, skip_invalid: bool = False, citations: Citations | None = None) -> None:
+        t = self._tables = Tables(data, citations)
+        self.citations = t.citations
         self.data, self.version, self.warnings = data, t.version, t.warnings
         v = self.version
         # the tables as the hot path's own attributes: one lookup each, as before the compile step moved out
@@ -58,7 +71,7 @@ class Policy:
     @classmethod
     def load(cls, directory: Path | str) -> Policy:
         """Load, validate and compile the policy files in ``directory``."""
-        return cls(load_policy_dir(directory))
+        return cls(load_policy_dir(directory), citations=Citations(policy_dir=directory))
 
     @property
     def current(self) -> Policy:
@@ -82,13 +95,13 @@ class Policy:
                 return False
         return True
 
-    def _gate(self, env: Envelope, at: _dt.datetime, rt: str) -> tuple[_Op | None, Decision | None]:
+    def _gate(self, env: Envelope | Facts, at: _dt.datetime, rt: str) -> tuple[_Op | None, Decision | None]:
         """The checks on the record itself (its operation), before any recipient is considered."""
         op = self._ops.get(env.operation)
         if op is None:
             return None, self._gate_denial("unknown", env.operation)
         if rt == OUTCOME and self._outcomes is not None:
-            return op, self._outcome_gate(op, env, at)
+            return op, self._outcome_gate(op, env, at)  # type: ignore[arg-type]  # never Facts: route_facts refuses outcomes
         if not op.active:
             return op, self._gate_denial("closed", op.id)
         if not op.start <= at < op.end:
@@ -150,7 +163,7 @@ class Policy:
             return denied
         return self._decide_in(op, env, rt, recipient, at)  # type: ignore[arg-type]
 
-    def _decide_in(self, op: _Op, env: Envelope, rt: str, recipient: str, at: _dt.datetime) -> Decision:
+    def _decide_in(self, op: _Op, env: Envelope | Facts, rt: str, recipient: str, at: _dt.datetime) -> Decision:
         """The recipient's part of the decision, once the record passed `_gate`."""
         origin = env.origin
         assert origin is not None  # _gate let only a member of the operation through
@@ -202,8 +215,11 @@ class Policy:
             return need if not no_onward or need.no_onward_sharing else _marked(need)
         uncovered = need.legal_basis if need is not None else None
         upcoming: _GrantRule | None = None
+        revoked: _GrantRule | None = None
         for g in entry.grants:
-            if at < g.start:
+            if g.revoked:
+                revoked = g
+            elif at < g.start:
                 upcoming = g if upcoming is None or g.start < upcoming.start else upcoming
             elif at < g.end:
                 if restricted:
@@ -213,6 +229,7 @@ class Policy:
                         policy_version=v,
                         reason=f"{recipient} is co-opted (grant {g.id}); "
                         "co-opted agencies never receive handling-restricted records",
+                        authority=g.decision.authority,
                     )
                 if self._covered(g.basis, origin, recipient, at):
                     return g.decision
@@ -231,24 +248,31 @@ class Policy:
                 policy_version=v,
                 reason=f"{recipient}'s co-option grant {upcoming.id} for operation {op.id} starts at "
                 f"{swedish_text(upcoming.start)}",
+                authority=upcoming.decision.authority,
             )
+        if revoked is not None:
+            return revoked.decision
         last = max(entry.grants, key=lambda g: g.end)
         return Decision(
             allow=False,
             rule="deny.cooption-expired",
             policy_version=v,
             reason=f"{recipient}'s co-option grant {last.id} for operation {op.id} ended at {swedish_text(last.end)}",
+            authority=last.decision.authority,
         )
 
     def candidates(self, env: Envelope) -> tuple[str, ...]:
         """Every recipient a decision is made (and audited) for: the operation's participants and
         co-opted agencies, plus any recipient the originator named, minus the sender."""
+        return self._candidates(env, env.record.__struct_config__.tag)  # type: ignore[arg-type]
+
+    def _candidates(self, env: Envelope | Facts, rt: str) -> tuple[str, ...]:
         op = self._ops.get(env.operation)
         if op is None:
             return (NOBODY,)
         origin = env.origin
         named = env.handling.named_recipients
-        if self._outcome_candidates and env.record.__struct_config__.tag == OUTCOME:
+        if self._outcome_candidates and rt == OUTCOME:
             followers = self._outcome_candidates[op.id]
             followers += tuple(n for n in named or () if n not in followers)
             return tuple(c for c in followers if c != origin)
@@ -271,6 +295,32 @@ class Policy:
             return [(NOBODY, denied)]
         decide = self._decide_in
         return [(r, decide(op, env, rt, r, at)) for r in self.candidates(env)]  # type: ignore[arg-type]
+
+    def route_facts(self, facts: Facts, at: _dt.datetime) -> list[tuple[str, Decision]]:
+        """`route` for a record known only by what its audit entries say (`samband policy impact`):
+        the same decision function, on every record type but outcomes (whose routing reads their content)."""
+        rt = facts.record_type
+        if rt == OUTCOME:
+            raise ValueError("Expected a record type other than outcome, got outcome")
+        op, denied = self._gate(facts, at, rt)
+        if denied is not None:
+            return [(NOBODY, denied)]
+        decide = self._decide_in
+        return [(r, decide(op, facts, rt, r, at)) for r in self._candidates(facts, rt)]  # type: ignore[arg-type]
+
+    def breakpoints(self) -> list[_dt.datetime]:
+        """Every instant at which a decision may change (operations', grants' and legal bases' bounds),
+        sorted: between two of them every decision is the same (`samband policy impact` relies on it)."""
+        out: set[_dt.datetime] = set()
+        for op in self._ops.values():
+            out.update((op.start, op.end))
+            for row in op.table.values():
+                for e in row.values():
+                    out.update(b for g in e.grants for b in (g.start, g.end))
+        for cov in self._coverage.values():
+            for periods in cov.values():
+                out.update(b for p in periods for b in p)
+        return sorted(b.astimezone(_dt.UTC) for b in out)
 
     # ---- field minimisation ------------------------------------------------------------
     def view(self, record_type: str, fields: tuple[str, ...]) -> View:

@@ -38,6 +38,7 @@ from ._live import LivePolicy
 from ._parking import Parking
 from ._plan import Item, Plan, Planner, RouterStats
 from ._policy import Policy
+from ._refusals import RefusalAudit
 
 __all__ = ["Router", "RouterStats"]
 
@@ -95,6 +96,10 @@ class Router:
         self.blocked = False  # the trail (or the ledger) cannot be written: nothing is delivered
         self._backoff = Backoff()
         self.ready = asyncio.Event()  # set once the policy is rebuilt and the input is subscribed
+        # the councils' decision messages the policy refuses, audited between batches
+        self.decision_refusals = RefusalAudit(lambda: self.policy.version)
+        if isinstance(policy, LivePolicy):
+            policy.refusal_listeners.append(self.decision_refusals.refused)
 
     @property
     def policy(self) -> Policy:
@@ -109,6 +114,7 @@ class Router:
         if isinstance(self.source, LivePolicy):
             # Rebuild the councils' decisions and the registrations before routing anything.
             await self.source.start(self.nc, stop)
+            self.decision_refusals.close_windows()  # the replay's refusals are all met
         await self.directory.start(self.nc)
         await self.appender.start()
         await self._pipeline.start()
@@ -127,13 +133,17 @@ class Router:
                     self.problems.add("pull", stage="pull", error=repr(exc))
                     await asyncio.sleep(0.5)
                     continue
-                if msgs:
-                    self.stats.batches += 1
-                    try:
+                try:
+                    if msgs:
+                        self.stats.batches += 1
                         await self._route(msgs, stop)
-                    except LeaseLost:
-                        await self._stand_by(stop)
+                    await self._audit_refusals()
+                except LeaseLost:
+                    await self._stand_by(stop)
                 self.problems.flush()
+            self.decision_refusals.close_windows()
+            with contextlib.suppress(AuditUnavailable):  # stopping: what is not stored now is met again on replay
+                await self._audit_refusals()
         finally:
             await self._puller.close()
             await self.parking.close()
@@ -143,6 +153,21 @@ class Router:
             self.planner.refusals.flush(force=True)
             if isinstance(self.source, LivePolicy):
                 await self.source.close()
+
+    async def _audit_refusals(self) -> None:
+        """Append the refused decision messages met since the last batch; kept for the next try while
+        the trail cannot be written (nothing is delivered on them, so nothing waits)."""
+        drafts = self.decision_refusals.take()
+        if not drafts:
+            return
+        try:
+            self.stats.audited += await self.appender.append(drafts)
+        except LeaseLost:
+            raise
+        except AuditUnavailable as exc:
+            self.problems.add("refusals", stage="audit refused decisions", error=str(exc))
+            return
+        self.decision_refusals.appended(drafts)
 
     async def _stand_by(self, stop: asyncio.Event) -> None:
         """Another router writes the log now: give the input back, stop draining parked deliveries, and

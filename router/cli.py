@@ -17,6 +17,7 @@ from samband.schemas import unknown_name
 
 from ._decision_cli import _policy_dir, decision
 from ._errors import PolicyError
+from ._impact_cli import impact_cmd
 
 console = output_console()
 _JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout (exit code as without it).")
@@ -229,6 +230,9 @@ def test_cmd(obj, files: tuple[Path, ...], policy_dir: Path | None, as_json: boo
     colour = "green" if report.ok else "red"
     console.print(f"[{colour}]{'=' * 20} {', '.join(parts)} in {report.seconds:.2f}s {'=' * 20}[/]", highlight=False)
     sys.exit(0 if report.ok else 1)
+
+
+policy.add_command(impact_cmd)
 
 
 @click.group("router")

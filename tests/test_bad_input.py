@@ -211,6 +211,18 @@ TABLE = [
         2,
     ),
     row(
+        "policy impact {tmp}/missing.json",
+        "Error: Invalid value for 'PROPOSAL': Path '{tmp}/missing.json' does not exist. "
+        "(try `samband policy impact -h`)",
+        2,
+    ),
+    row(
+        "policy impact {tmp} --since yesterday",
+        "Error: Invalid value for '--since': Expected an ISO 8601 date or time like 2017-03-01T12:00Z, "
+        "got 'yesterday' (try `samband policy impact -h`)",
+        2,
+    ),
+    row(
         "router run --batch 0",
         "Error: Invalid value for '--batch': 0 is not in the range 1<=x<=10000. (try `samband router run -h`)",
         2,

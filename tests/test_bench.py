@@ -104,3 +104,12 @@ def test_bench_adapters_compares_the_traced_adapter_with_the_same_messages_publi
     assert result["pipeline"]["records"] == 300  # the same messages through samband's own publish path, beside it
     assert result["adapter_vs_pipeline"] == result["adapter"]["rate_in"] / result["pipeline"]["rate_in"]
     assert "tracing ON" in stderr and ("MET" in stderr or "MISSED" in stderr)
+
+
+def test_bench_policy_replays_audited_decisions_against_decoding_the_same_entries():
+    r, stderr = bench("policy", "--records", "500", timeout=280)
+    rp = r["replay"]
+    assert rp["entries"] == 500 * 8 and rp["records"] == 500  # the shipped Bacchus: 8 recipients a record
+    assert rp["added"] > 0  # the proposal's co-option adds the vehicle controls
+    assert rp["replayed_per_s"] > 0 and rp["decoded_per_s"] > 0 and rp["ratio_to_decode"] > 0
+    assert "audited decisions replayed per second" in stderr and "replay / decode of the same entries" in stderr

@@ -50,7 +50,18 @@ from ._cosign import (
     witness_of,
     witness_state_path,
 )
-from ._entry import ENTRY_DECODER, MAX_LISTED, AuditRecord, Entry, Incident, Lookup, encode_entry, entry_key, lookup_key
+from ._entry import (
+    ENTRY_DECODER,
+    MAX_LISTED,
+    AuditRecord,
+    Authority,
+    Entry,
+    Incident,
+    Lookup,
+    encode_entry,
+    entry_key,
+    lookup_key,
+)
 from ._errors import AuditError, AuditUnavailable, BundleError, LeaseLost, NoteError
 from ._export import EXPORT_FORMAT, Export, ExportError, ExportHeader, read_export, verify_export, write_export
 from ._index import AuditFilters, AuditIndex
@@ -113,6 +124,7 @@ __all__ = [
     "AuditIndex",
     "AuditRecord",
     "AuditUnavailable",
+    "Authority",
     "Batch",
     "BundleError",
     "BundleHeader",

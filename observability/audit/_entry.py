@@ -11,15 +11,17 @@ recognises a record it already audited (`Appender.audited_after`).
 from __future__ import annotations
 
 import datetime as _dt
+from typing import ClassVar
 
 import msgspec
 
-from samband.schemas import Schema
+from samband.schemas import Handling, Schema
 
 __all__ = [
     "ENTRY_DECODER",
     "MAX_LISTED",
     "AuditRecord",
+    "Authority",
     "Entry",
     "Incident",
     "Lookup",
@@ -29,8 +31,39 @@ __all__ = [
 ]
 
 
+class Authority(Schema, frozen=True, kw_only=True):
+    """What made a decision possible: a council's decision message or a shipped policy file.
+
+    ``source`` is ``decision`` (``ref`` is the message's stream and sequence, ``DECISIONS#41``; with
+    the council, its name as it signed, the decision's id and the Swedish day it was issued) or
+    ``policy-file`` (``ref`` is the file's path, ``version`` the version of the policy files). It
+    is fixed when the entry is written: a later decision about the same operation or grant cites
+    itself in later entries and never changes what an earlier entry cites. It names councils,
+    decisions and files only, never a person."""
+
+    source: str  # "decision" | "policy-file"
+    ref: str
+    kind: str | None = None  # "operation" | "cooption": what the decision decided
+    target: str | None = None  # the operation or grant id
+    council: str | None = None  # the signing council's id, rsr-syd
+    decided_by: str | None = None  # its name, RSR Syd
+    decided_on: str | None = None  # the Swedish calendar day it was issued, 2017-01-09
+    decision_id: str | None = None  # the envelope id the council signed
+    version: str | None = None  # policy-file: the version of the policy files
+
+    def text(self) -> str:
+        """For people: ``granted by RSR Syd decision #41, 2017-01-09`` or ``policy file ... (version ...)``."""
+        if self.source == "decision":
+            verb = "granted" if self.kind == "cooption" else "decided"
+            seq = self.ref.rpartition("#")[2]
+            return f"{verb} by {self.decided_by or self.council} decision #{seq}, {self.decided_on}"
+        return f"policy file {self.ref}" + (f" (version {self.version})" if self.version else "")
+
+
 class AuditRecord(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="decision", tag_field="kind"):
     """One decision about one (record, recipient). Subjects are keyed pseudonyms, never identifiers."""
+
+    VERSION: ClassVar[tuple[int, int]] = (1, 1)  # 1.1: ``authority`` and ``handling`` (additive)
 
     index: int = 0  # the leaf index, set by the writer
     ingest_seq: int = 0  # the INGEST sequence of the record decided on; 0 for none
@@ -52,6 +85,11 @@ class AuditRecord(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="d
     delivered_sha256: str | None = None
     subjects: tuple[str, ...] = ()
     reason: str | None = None
+    # 1.1: what made the decision possible (an allow, or a denial a decision is the reason for)
+    authority: Authority | None = None
+    # 1.1: the originator's handling marks on the record (None: not known, e.g. a refusal at the edge),
+    # so `samband policy impact` can decide the record again from the trail alone
+    handling: Handling | None = None
 
 
 class Incident(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="incident", tag_field="kind"):

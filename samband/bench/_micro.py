@@ -126,7 +126,11 @@ def policy_bench(n: int = 5_000) -> dict:
                 at=SYNTHETIC_AT,
             )
         )
-    return {"rows": rows, "notes": notes}
+    from ._impact import replay_bench
+
+    shipped = load_policy("bacchus")
+    replayed = replay_bench(shipped, _policy_envelopes(n, None))
+    return {"rows": rows, "notes": notes, "replay": replayed}
 
 
 # ---- adapters ------------------------------------------------------------------------------

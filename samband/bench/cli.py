@@ -140,6 +140,21 @@ def bench_policy(records: int, as_json: bool) -> None:
     console.print(t)
     for n in r["notes"]:
         console.print(f"[yellow]note:[/] {escape(n)}")
+    rp = r["replay"]
+    kv_table(
+        f"bench policy: `policy impact` replaying {rp['entries']:,} audited decisions ({rp['records']:,} records)",
+        [
+            ("replayed under current and proposed", f"{rp['replayed_per_s']:,.0f} decisions/s"),
+            ("decoding the same entries (baseline)", f"{rp['decoded_per_s']:,.0f} entries/s"),
+        ],
+        console,
+    )
+    print_targets(
+        [Target(name="audited decisions replayed per second", target=rp["target"], value=rp["replayed_per_s"],
+                met=rp["met"])],
+        console,
+    )  # fmt: skip
+    console.print(f"replay / decode of the same entries: {rp['ratio_to_decode']:.2f}x")
     _emit(r, as_json)
 
 

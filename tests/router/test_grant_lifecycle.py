@@ -157,11 +157,19 @@ async def test_a_co_opted_agency_stops_receiving_when_sso_revokes_its_grant_whil
         await platform.stop()
     assert revoked != granted
     trail = await _trail(dep)
-    mine = [e for e in trail if e.recipient == CO_OPTED]
-    assert mine and {(e.decision, e.rule, e.policy_version) for e in mine} == {("allow", f"cooption.{GRANT}", granted)}
+    mine = [e for e in trail if e.recipient == CO_OPTED and e.decision == "allow"]
+    assert mine and {(e.rule, e.policy_version, e.authority.ref) for e in mine} == {
+        (f"cooption.{GRANT}", granted, "DECISIONS#1")
+    }
     after_revocation = {e.envelope_id for e in trail if e.policy_version == revoked}
     assert after_revocation, "records flowed after the revocation"
-    assert not after_revocation & {e.envelope_id for e in mine}  # no longer even a candidate
+    assert not after_revocation & {e.envelope_id for e in mine}
+    # each record after it is denied to the agency, citing the decision that revoked the grant
+    denied = [e for e in trail if e.recipient == CO_OPTED and e.decision == "deny"]
+    assert {e.envelope_id for e in denied} == after_revocation
+    assert {(e.rule, e.authority.ref, e.authority.council) for e in denied} == {
+        ("deny.cooption-revoked", "DECISIONS#2", "rsr-syd")
+    }
     received = [msgspec.json.decode(line)["id"] for line in co_opted.path.read_bytes().splitlines()]
     assert sorted(received) == sorted(e.envelope_id for e in mine)
     assert sorted(_control_ids(participant)) == sorted(flow.published)

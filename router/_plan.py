@@ -123,7 +123,7 @@ class _Record(msgspec.Struct):
     span_id: str
     parent: SpanContext | None
     pseudonyms: tuple[str, ...]
-    payloads: dict[tuple[Any, ...], bytes]  # recipients with the same view share one encoding
+    payloads: dict[tuple[Any, ...], tuple[bytes, str]]  # per view: the copy and its sha256, made once
 
 
 def subject_pseudonyms(env: Envelope, pseudonym: Pseudonymiser) -> tuple[str, ...]:
@@ -225,15 +225,17 @@ class Planner:
         stats = self.stats
         stats.decisions += 1
         env = rec.env
-        payload = b""
+        payload, digest = b"", None
         if decision.allow:
             stats.allowed += 1
-            # field minimisation: only what this recipient's purpose (or grant) allows
+            # field minimisation: only what this recipient's purpose (or grant) allows; the copy
+            # and its digest made once per view of the record, shared by the recipients that have it
             view = (decision.fields, decision.legal_basis, decision.no_onward_sharing)
             cached = rec.payloads.get(view)
             if cached is None:
-                cached = rec.payloads[view] = encode(policy.deliverable(env, decision))
-            payload = cached
+                minimised = encode(policy.deliverable(env, decision))
+                cached = rec.payloads[view] = (minimised, hashlib.sha256(minimised).hexdigest())
+            payload, digest = cached
         else:
             stats.denied += 1
         key = f"{env.id}:{recipient}"
@@ -253,11 +255,12 @@ class Planner:
             legal_basis=decision.legal_basis,
             purpose=decision.purpose,
             fields=decision.fields,
-            delivered_sha256=hashlib.sha256(payload).hexdigest() if payload else None,
+            delivered_sha256=digest,
             subjects=rec.pseudonyms,
             reason=decision.reason,
             authority=decision.authority,
             handling=env.handling,
+            ingest_seq=rec.seq,
         )
         it.audit.append(AuditDraft(key, record, rec.parent, rec.seq))
         if decision.allow:
@@ -326,5 +329,6 @@ class Planner:
             policy_version=policy.version,
             reason=reason,
             subjects=subject_pseudonyms(env, self.pseudonym) if shown and env is not None else (),
+            ingest_seq=it.seq,
         )
         it.audit.append(AuditDraft(f"{it.audit_id}:{NOBODY}", record, it.parent or ctx, it.seq))

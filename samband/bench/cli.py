@@ -26,7 +26,7 @@ __all__ = ["bench", "commands"]
 # Wide enough for the table when stderr is a file or a pipe (CI logs), the terminal's width otherwise.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
-DEFAULT_RECORDS = 3000  # the default run (all rows) fits in a minute on an idle 2-core machine
+DEFAULT_RECORDS = 30_000  # long enough for stable rates (3,000 took 0.3 s a run); all rows in about a minute
 BASELINE_CAP = 50_000  # the baselines' rates are flat well before this; FastStream at 1M would take a quarter hour
 
 
@@ -60,6 +60,13 @@ BASELINE_CAP = 50_000  # the baselines' rates are flat well before this; FastStr
 @click.option(
     "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON to this file."
 )
+@click.option(
+    "--profile",
+    "profile_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Run the router of the Bacchus fan-out run under cProfile and write its stats (pstats) to this file; "
+    "its rates are then not comparable.",
+)
 @click.pass_context
 def bench(
     ctx: click.Context,
@@ -69,6 +76,7 @@ def bench(
     rate: int,
     as_json: bool,
     out_file: Path | None,
+    profile_file: Path | None,
 ) -> None:
     """Measure samband end to end against nats-py, raw JetStream and FastStream on an embedded broker."""
     if ctx.invoked_subcommand is not None:
@@ -81,14 +89,31 @@ def bench(
     configure_logging(level="error")
     configure_tracing("samband-bench-adapter", processors=[span_processor()])
     install_sampler()
-    result = asyncio.run(whole_run(records, latency_s, rate, baseline_cap, console))
+    profile = profile_file.resolve() if profile_file else None
+    result = asyncio.run(whole_run(records, latency_s, rate, baseline_cap, console, profile))
     targets = report(result, console, latency_s)
+    if profile is not None:
+        _print_profile(profile)
     result["targets"] = msgspec.to_builtins(targets)
     doc = msgspec.json.format(msgspec.json.encode(result), indent=2)
     if out_file:
         out_file.write_bytes(doc + b"\n")
     if as_json:
         sys.stdout.write(doc.decode() + "\n")
+
+
+def _print_profile(path: Path, top: int = 25) -> None:
+    """The profile's top entries by own time (where the router's CPU goes, not what calls what)."""
+    import io
+    import pstats
+
+    if not path.exists():
+        console.print(f"[red]no profile written to {escape(str(path))}[/] (the router did not stop cleanly)")
+        return
+    buf = io.StringIO()
+    pstats.Stats(str(path), stream=buf).sort_stats("tottime").print_stats(top)
+    console.print(f"router profile, Bacchus run ({escape(str(path))}), top {top} by own time:")
+    console.print(escape(buf.getvalue().split("\n\n", 1)[-1].strip()), highlight=False)
 
 
 def _emit(result: dict, as_json: bool) -> None:

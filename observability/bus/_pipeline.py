@@ -121,14 +121,17 @@ class PublishBatch:
 class AckPipeline:
     """Publish batches to JetStream and get, per message, its ``PubAck`` or the exception."""
 
-    def __init__(self, nc: nats.NATS) -> None:
+    def __init__(self, nc: nats.NATS, *, shim: bool = True) -> None:
+        """``shim=False``: nats-py's public path only (`samband bench shim` measures what the shim gains)."""
         self.nc = nc
         self._prefix = ""
         self._sub: Subscription | None = None
         self._batches: dict[int, PublishBatch] = {}
         self._next = 0
         # one write per slice through the shim; without it, NATS.publish per message
-        self._fast = _shim.can_write(nc)
+        self._fast = shim and _shim.can_write(nc)
+        # answers handed over by the client's parser; without it, a subscription callback per answer
+        self._routed = shim and _shim.can_route(nc)
 
     async def start(self) -> None:
         if self._sub is None:
@@ -139,9 +142,13 @@ class AckPipeline:
                 pending_msgs_limit=1_000_000,
                 pending_bytes_limit=-1,
             )
+            if self._routed:
+                _shim.route(self.nc, self._sub, self._on_raw)
 
     async def close(self) -> None:
         if self._sub is not None:
+            if self._routed:
+                _shim.unroute(self.nc, self._sub)
             try:
                 await self._sub.unsubscribe()
             except nats.errors.Error:
@@ -277,22 +284,31 @@ class AckPipeline:
         return [no_answer if r is None else r for r in batch.results]
 
     async def _on_reply(self, msg) -> None:
-        # Nothing here may raise into nats-py's subscription task.
+        """An answer through nats-py's subscription (where `_shim.route` cannot be used)."""
+        hdr = msg.headers
+        self._answer(msg.subject.encode(), msg.data, bool(hdr), bool(hdr) and hdr.get("Status") == "503")
+
+    def _on_raw(self, subject: bytes, _reply: bytes, data: bytes, headers: bytes | None) -> None:
+        """An answer as the client's parser cut it out (`_shim.route`): no `Msg`, no queue, no task hop."""
+        self._answer(subject, data, bool(headers), headers is not None and headers.startswith(b"NATS/1.0 503"))
+
+    def _answer(self, subject: bytes, data: bytes, headers: bool, no_responders: bool) -> None:
+        # Nothing here may raise into nats-py (its parser, or its subscription task).
         try:
-            _, key, index = msg.subject.rsplit(".", 2)
+            _, key, index = subject.rsplit(b".", 2)
             batch = self._batches.get(int(key))
             i = int(index)
         except ValueError:
             return
         if batch is None or not 0 <= i < len(batch.results) or batch.results[i] is not None:
             return  # a late answer for a batch that gave up waiting (or a reply that is not ours)
-        if msg.headers and msg.headers.get("Status") == "503":
+        if no_responders:
             result: PubAck | BaseException = NoStream(batch.subject(i))
-        elif not msg.data and not msg.headers:
+        elif not data and not headers:
             result = _STAGED
         else:
             try:
-                ack = _PUBACK.decode(msg.data)
+                ack = _PUBACK.decode(data)
                 result = ack if ack.error is None else PublishRefused(ack.error)
             except msgspec.DecodeError as exc:
                 result = exc

@@ -10,6 +10,13 @@ and every caller has a public-API path for when a probe says no (slower, the sam
   `samband bench shim` (AckPipeline publishing 30,000 450-byte records with headers to a
   stream, fast path against ``NATS.publish`` per message, same run): see docs/operating.md,
   "Library internals", for the figures.
+* ``route(nc, sub, handler)``: the messages of one subscription handed to a plain function
+  straight from the client's protocol parser (a wrapper over ``NATS._process_msg`` that looks the
+  subscription's ``Subscription._id`` up first), instead of nats-py's path for each message:
+  its header parse, a ``Msg``, an asyncio queue and a hop to the subscription's task, then the
+  callback's coroutine. For `AckPipeline`'s PubAcks (one per delivery: seven per record at
+  Operation Bacchus fan-out). Measured with `samband bench shim` against the subscription
+  callback (same run): see docs/performance.md, "Library internals", for the figures.
 * ``signer(nc)``: the connection's nkey signing callback and public key
   (``NATS._signature_cb``, ``NATS._public_nkey``), lent to the audit bulk reader's second
   connection of the same identity, so it can authenticate without the seed being passed around.
@@ -17,12 +24,19 @@ and every caller has a public-API path for when a probe says no (slower, the sam
 
 from __future__ import annotations
 
+import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import nats
 
-__all__ = ["can_write", "signer", "write"]
+__all__ = ["Handler", "can_route", "can_write", "route", "signer", "unroute", "write"]
+
+# subject, reply, payload and the raw header block (or None), as the parser cut them out
+Handler = Callable[[bytes, bytes, bytes, "bytes | None"], None]
+# per client: the routed subscriptions' handlers (behind a reference to call first) by subscription id
+_ROUTES: weakref.WeakKeyDictionary[Any, dict[int, Callable[[], Handler | None]]] = weakref.WeakKeyDictionary()
 
 
 def can_write(nc: nats.NATS) -> bool:
@@ -47,3 +61,46 @@ def signer(nc: Any) -> tuple[Callable[[str], bytes], str] | None:
     if not callable(sign) or not public:
         return None
     return sign, public
+
+
+def can_route(nc: nats.NATS) -> bool:
+    """Whether ``route`` can be used with this client (else: a subscription callback)."""
+    return callable(getattr(nc, "_process_msg", None)) and isinstance(getattr(nc, "stats", None), dict)
+
+
+def route(nc: Any, sub: Any, handler: Handler) -> None:
+    """Hand every message of ``sub`` to ``handler`` as the parser reads it (it must not block); the
+    subscription's own queue and task then see none of them."""
+    try:
+        routes = _ROUTES[nc]
+    except KeyError:
+        routes = _ROUTES[nc] = {}
+        original = nc._process_msg
+        stats = nc.stats
+
+        async def process_msg(sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+            try:
+                to = routes[sid]()
+            except KeyError:
+                to = None
+            if to is None:  # not routed, or its owner is gone
+                await original(sid, subject, reply, data, headers)
+                return
+            stats["in_msgs"] += 1
+            stats["in_bytes"] += len(data)
+            try:
+                to(subject, reply, data, headers)
+            except Exception:  # a handler's bug must not end the client's read loop
+                pass
+
+        nc._process_msg = process_msg
+    # held weakly when it is a method: the handlers must not keep their client alive through `_ROUTES`
+    routes[sub._id] = weakref.WeakMethod(handler) if inspect.ismethod(handler) else (lambda: handler)
+
+
+def unroute(nc: Any, sub: Any) -> None:
+    """``sub``'s messages go nats-py's way again (call before unsubscribing)."""
+    try:
+        del _ROUTES[nc][sub._id]
+    except KeyError:
+        pass

@@ -49,7 +49,7 @@ def _changed(library: str, owner: str, name: str, shim: str, what: str) -> str:
 
 
 # ---- nats-py ----------------------------------------------------------------------------------
-def _nats_probes(nc: nats.NATS, seed: bytes) -> dict[str, str | None]:
+def _nats_probes(nc: nats.NATS, seed: bytes, sub: object) -> dict[str, str | None]:
     """Each name `_shim` reads of a client connected with the nkey ``seed`` -> what is wrong with it
     (None: as the shim expects)."""
     cls = type(nc)
@@ -66,6 +66,14 @@ def _nats_probes(nc: nats.NATS, seed: bytes) -> dict[str, str | None]:
         return None
 
     out["_send_command"] = coroutine("_send_command", b"PING\r\n")
+    # the parser's hand-over of one message: (sid, subject, reply, payload, header block)
+    out["_process_msg"] = coroutine("_process_msg", 1, b"s", b"", b"", None)
+    sid = getattr(sub, "_id", None)
+    out["_id"] = (
+        None
+        if isinstance(sid, int) and getattr(nc, "_subs", {}).get(sid) is sub
+        else f"is {sid!r}, not the subscription's id in the client's table"
+    )
     out["_flush_pending"] = coroutine("_flush_pending")
     queue = getattr(nc, "_flush_queue", "missing")
     out["_flush_queue"] = None if isinstance(queue, asyncio.Queue) else f"is {queue!r}, not an asyncio.Queue"
@@ -73,8 +81,9 @@ def _nats_probes(nc: nats.NATS, seed: bytes) -> dict[str, str | None]:
     stats = getattr(nc, "stats", None)
     out["stats"] = (
         None
-        if isinstance(stats, dict) and all(isinstance(stats.get(k), int) for k in ("out_msgs", "out_bytes"))
-        else f"is {stats!r}, not a dict with int out_msgs and out_bytes"
+        if isinstance(stats, dict)
+        and all(isinstance(stats.get(k), int) for k in ("out_msgs", "out_bytes", "in_msgs", "in_bytes"))
+        else f"is {stats!r}, not a dict with int out_msgs, out_bytes, in_msgs and in_bytes"
     )
     key = nkeys.from_seed(bytearray(seed))
     public = getattr(nc, "_public_nkey", None)
@@ -91,7 +100,8 @@ def _nats_probes(nc: nats.NATS, seed: bytes) -> dict[str, str | None]:
 async def test_every_name_the_nats_py_shim_reads_is_there_in_the_installed_nats_py(bus):
     nc = await bus.connect(ROUTER)
     try:
-        probes = _nats_probes(nc, bus.creds.seed_path(ROUTER).read_bytes().strip())
+        sub = await nc.subscribe(fresh_subject("probe"))
+        probes = _nats_probes(nc, bus.creds.seed_path(ROUTER).read_bytes().strip(), sub)
     finally:
         await nc.close()
     assert set(probes) == shim_reads(ROOT / NATS_SHIM), "a name the shim reads has no probe here (or one is stale)"
@@ -123,6 +133,41 @@ async def test_the_publish_pipeline_writes_through_the_shim_and_the_broker_store
             sum(range(50)),
         )
         await pipeline.close()
+    finally:
+        await nc.close()
+
+
+async def test_the_publish_pipeline_takes_its_answers_from_the_parser_and_the_same_without_the_shim(bus):
+    nc, _ = await scratch_stream(bus, "SHIMR", "shimr")
+    try:
+        subject = fresh_subject("shimr")
+        for shim in (True, False):
+            pipeline = AckPipeline(nc, shim=shim)
+            await pipeline.start()
+            routed: list[bytes] = []
+            if shim:
+                assert nats_shim.can_route(nc), f"{NATS_PY}: the shim's routing is off for a plain nkey connection"
+                handler = pipeline._on_raw
+
+                def counted(subject_: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+                    routed.append(subject_)
+                    handler(subject_, reply, data, headers)
+
+                nats_shim.route(nc, pipeline._sub, counted)
+            before = nc.stats["in_msgs"]
+            acks = await pipeline.publish([(f"{subject}.{i}", b"x", None) for i in range(20)], timeout=10)
+            assert [type(a).__name__ for a in acks] == ["PubAck"] * 20, acks
+            assert [a.seq for a in acks] == list(range(acks[0].seq, acks[0].seq + 20))
+            assert len(routed) == (20 if shim else 0), "the answers did not come through `_shim.route`"
+            assert nc.stats["in_msgs"] - before == 20  # counted as nats-py counts them either way
+            # a publish the stream cannot take: the server's no-responders status, either way
+            [missing] = await pipeline.publish([(fresh_subject("nostream"), b"x", None)], timeout=10)
+            assert type(missing).__name__ == "NoStream", missing
+            await pipeline.close()
+        # unrouted: the subscription's own path has the client's messages again
+        sub = await nc.subscribe(fresh_subject("after"))
+        await nc.publish(sub.subject, b"back")
+        assert (await sub.next_msg(timeout=5)).data == b"back"
     finally:
         await nc.close()
 

@@ -121,17 +121,18 @@ class PublishBatch:
 class AckPipeline:
     """Publish batches to JetStream and get, per message, its ``PubAck`` or the exception."""
 
-    def __init__(self, nc: nats.NATS, *, shim: bool = True) -> None:
-        """``shim=False``: nats-py's public path only (`samband bench shim` measures what the shim gains)."""
+    def __init__(self, nc: nats.NATS, *, framed: bool = True, routed: bool = True) -> None:
+        """``framed``/``routed`` False: nats-py's public path for sending/answers (`samband bench shim`
+        measures what each gains)."""
         self.nc = nc
         self._prefix = ""
         self._sub: Subscription | None = None
         self._batches: dict[int, PublishBatch] = {}
         self._next = 0
         # one write per slice through the shim; without it, NATS.publish per message
-        self._fast = shim and _shim.can_write(nc)
+        self._fast = framed and _shim.can_write(nc)
         # answers handed over by the client's parser; without it, a subscription callback per answer
-        self._routed = shim and _shim.can_route(nc)
+        self._routed = routed and _shim.can_route(nc)
 
     async def start(self) -> None:
         if self._sub is None:

@@ -21,6 +21,7 @@ import asyncio
 import cProfile
 import signal
 import sys
+import time
 from pathlib import Path
 
 import msgspec
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         sample_ratio=args.sample,
         processors=[BatchSpanProcessor(exporter, max_queue_size=65_536, max_export_batch_size=4096)],
     )
-    profiler = cProfile.Profile() if args.profile else None
+    # CPU time, not wall time: on a shared machine other processes' load would count otherwise
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
     if profiler is not None:
         profiler.enable()
     stats = asyncio.run(_run(args.state_dir, args.policy, audit=not args.no_audit))

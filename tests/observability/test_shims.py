@@ -142,7 +142,7 @@ async def test_the_publish_pipeline_takes_its_answers_from_the_parser_and_the_sa
     try:
         subject = fresh_subject("shimr")
         for shim in (True, False):
-            pipeline = AckPipeline(nc, shim=shim)
+            pipeline = AckPipeline(nc, routed=shim)
             await pipeline.start()
             routed: list[bytes] = []
             if shim:

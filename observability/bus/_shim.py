@@ -17,6 +17,10 @@ and every caller has a public-API path for when a probe says no (slower, the sam
   callback's coroutine. For `AckPipeline`'s PubAcks (one per delivery: seven per record at
   Operation Bacchus fan-out). Measured with `samband bench shim` against the subscription
   callback (same run): see docs/performance.md, "Library internals", for the figures.
+* ``route_msgs(nc, sub, handler)``: the same for a subscription whose messages are wanted as
+  nats-py's own ``Msg`` (to ack them: the router's pulled INGEST records), built by
+  ``NATS._build_message`` with the headers read by `_framing.parse_headers` (nats-py's rules
+  without its loop over each character of a header name).
 * ``signer(nc)``: the connection's nkey signing callback and public key
   (``NATS._signature_cb``, ``NATS._public_nkey``), lent to the audit bulk reader's second
   connection of the same identity, so it can authenticate without the seed being passed around.
@@ -30,8 +34,11 @@ from collections.abc import Callable
 from typing import Any
 
 import nats
+from nats.aio.msg import Msg
 
-__all__ = ["Handler", "can_route", "can_write", "route", "signer", "unroute", "write"]
+from ._framing import parse_headers
+
+__all__ = ["Handler", "can_route", "can_write", "route", "route_msgs", "signer", "unroute", "write"]
 
 # subject, reply, payload and the raw header block (or None), as the parser cut them out
 Handler = Callable[[bytes, bytes, bytes, "bytes | None"], None]
@@ -64,8 +71,12 @@ def signer(nc: Any) -> tuple[Callable[[str], bytes], str] | None:
 
 
 def can_route(nc: nats.NATS) -> bool:
-    """Whether ``route`` can be used with this client (else: a subscription callback)."""
-    return callable(getattr(nc, "_process_msg", None)) and isinstance(getattr(nc, "stats", None), dict)
+    """Whether ``route`` and ``route_msgs`` can be used with this client (else: a subscription callback)."""
+    return (
+        callable(getattr(nc, "_process_msg", None))
+        and callable(getattr(nc, "_build_message", None))
+        and isinstance(getattr(nc, "stats", None), dict)
+    )
 
 
 def route(nc: Any, sub: Any, handler: Handler) -> None:
@@ -96,6 +107,23 @@ def route(nc: Any, sub: Any, handler: Handler) -> None:
         nc._process_msg = process_msg
     # held weakly when it is a method: the handlers must not keep their client alive through `_ROUTES`
     routes[sub._id] = weakref.WeakMethod(handler) if inspect.ismethod(handler) else (lambda: handler)
+
+
+def route_msgs(nc: Any, sub: Any, handler: Callable[[Msg], None]) -> None:
+    """As `route`, with each message handed over as nats-py's own ``Msg`` (it can be acked)."""
+    build: Callable[[], Callable[..., Msg] | None] = weakref.WeakMethod(nc._build_message)
+    sid = sub._id
+    # weakly: the routing table must not keep the handler's owner (and through it the client) alive
+    ref: Callable[[], Callable[[Msg], None] | None] = (
+        weakref.WeakMethod(handler) if inspect.ismethod(handler) else (lambda: handler)
+    )
+
+    def raw(subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        to, make = ref(), build()
+        if to is not None and make is not None:
+            to(make(sid, subject, reply, data, parse_headers(headers)))
+
+    route(nc, sub, raw)
 
 
 def unroute(nc: Any, sub: Any) -> None:

@@ -18,6 +18,7 @@ import inspect
 import nats
 import nkeys
 import pytest
+from nats.aio.msg import Msg
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -30,6 +31,7 @@ from samband.broker_config import ROUTER
 from samband.observability import Spans
 from samband.observability import _otel_shim as otel_shim
 from samband.observability.bus import AckPipeline
+from samband.observability.bus import _framing as framing
 from samband.observability.bus import _shim as nats_shim
 
 from .._internals import ROOT, library_internals, scan_sources, shim_reads
@@ -68,6 +70,17 @@ def _nats_probes(nc: nats.NATS, seed: bytes, sub: object) -> dict[str, str | Non
     out["_send_command"] = coroutine("_send_command", b"PING\r\n")
     # the parser's hand-over of one message: (sid, subject, reply, payload, header block)
     out["_process_msg"] = coroutine("_process_msg", 1, b"s", b"", b"", None)
+    try:  # the router's pulled records are nats-py's own `Msg`s, built as its parser would
+        built = nc._build_message(7, b"ingest.a.b", b"$JS.ACK.x", b"data", {"k": "v"})
+        out["_build_message"] = (
+            None
+            if isinstance(built, Msg)
+            and (built.subject, built.reply, built.data, built.headers)
+            == ("ingest.a.b", "$JS.ACK.x", b"data", {"k": "v"})
+            else f"builds {built!r}, not a Msg of the parser's parts"
+        )
+    except Exception as exc:
+        out["_build_message"] = f"does not build a Msg of (sid, subject, reply, data, headers): {exc!r}"
     sid = getattr(sub, "_id", None)
     out["_id"] = (
         None
@@ -149,9 +162,11 @@ async def test_the_publish_pipeline_takes_its_answers_from_the_parser_and_the_sa
                 assert nats_shim.can_route(nc), f"{NATS_PY}: the shim's routing is off for a plain nkey connection"
                 handler = pipeline._on_raw
 
-                def counted(subject_: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
-                    routed.append(subject_)
-                    handler(subject_, reply, data, headers)
+                def counted(
+                    subject_: bytes, reply: bytes, data: bytes, headers: bytes | None, seen=routed, on=handler
+                ) -> None:
+                    seen.append(subject_)
+                    on(subject_, reply, data, headers)
 
                 nats_shim.route(nc, pipeline._sub, counted)
             before = nc.stats["in_msgs"]
@@ -168,6 +183,56 @@ async def test_the_publish_pipeline_takes_its_answers_from_the_parser_and_the_sa
         sub = await nc.subscribe(fresh_subject("after"))
         await nc.publish(sub.subject, b"back")
         assert (await sub.next_msg(timeout=5)).data == b"back"
+    finally:
+        await nc.close()
+
+
+HEADER_BLOCKS = [
+    b"NATS/1.0\r\nNats-Msg-Id: polisen:1\r\ntraceparent: 00-" + b"a" * 32 + b"-" + b"b" * 16 + b"-01\r\n\r\n",
+    b"NATS/1.0 404 No Messages\r\n\r\n",
+    b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 1\r\nNats-Pending-Bytes: 0\r\n\r\n",
+    b"NATS/1.0 409 Message Size Exceeds MaxBytes\r\n\r\n",
+    b"NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 3\r\nNats-Last-Stream: 9\r\n\r\n",
+    b"NATS/1.0 503\r\n\r\n",
+    b"NATS/1.0\r\n\r\n",
+    # what a hostile sender may put in its own headers: no colon, whitespace or non-ASCII in a name,
+    # bad UTF-8 in a value, a colon in a value, no space after the colon, a repeated name
+    b"NATS/1.0\r\nno colon here\r\nbad name: x\r\nn\xc3\xa4me: y\r\nk: \xff\xfe\r\nu: a:b:c\r\nt:tight\r\nk: 2\r\n\r\n",
+    b"NATS/1.0\r\n\x1cfs: x\r\n\tTab: y\r\nSp : z\r\n: empty name\r\n\r\n",
+    b"NATS/1.0 4x4 Odd\r\nA: 1\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("block", HEADER_BLOCKS, ids=range(len(HEADER_BLOCKS)))
+async def test_headers_read_from_the_parser_are_what_nats_py_reads(bus, block):
+    nc = await bus.connect(ROUTER)
+    try:
+        assert framing.parse_headers(block) == await nc._process_headers(block), (
+            f"{NATS_PY}: `NATS._process_headers` reads {block!r} differently from `_framing.parse_headers`, which "
+            "the shim's `route_msgs` uses in its place: align it"
+        )
+    finally:
+        await nc.close()
+
+
+async def test_a_pulled_record_comes_from_the_parser_as_a_msg_that_can_be_acked(bus):
+    from samband.observability.bus import Puller
+
+    nc, js = await scratch_stream(bus, "SHIMP", "shimp")
+    stream, subject = "SHIMP", fresh_subject("shimp")
+    durable = subject.replace(".", "-")
+    try:
+        await js.add_consumer(stream, durable_name=durable, ack_policy="explicit", filter_subject=subject)
+        await js.publish(subject, b"one", headers={"Nats-Msg-Id": durable, "traceparent": "x"})
+        puller = Puller(nc, stream, durable, batch=10)
+        await puller.start()
+        [msg] = await puller.next_batch()
+        assert isinstance(msg, Msg) and (msg.subject, msg.data) == (subject, b"one")
+        assert msg.headers == {"Nats-Msg-Id": durable, "traceparent": "x"}
+        await msg.ack_sync(timeout=5)  # a real Msg of this client: its ack reaches the consumer
+        info = await js.consumer_info(stream, durable)
+        assert info.ack_floor.stream_seq >= 1 and info.num_ack_pending == 0
+        await puller.close()
     finally:
         await nc.close()
 

@@ -36,6 +36,9 @@ log = get_logger("samband.router")
 
 _CONSUMER, _INTERNAL = SpanKind.CONSUMER, SpanKind.INTERNAL
 
+# inbox subjects by (recipient, record type): a few dozen, made once each
+_SUBJECTS: dict[tuple[str, str], str] = {}
+
 # A record handed to the router this many times without being routed (a crash, a hang, an append
 # that never succeeds) is quarantined rather than tried again.
 MAX_TRIES = 5
@@ -117,6 +120,7 @@ class _Record(msgspec.Struct):
     """What every decision about one record shares (built once per record, not per recipient)."""
 
     env: Envelope
+    record_type: str
     origin: str
     seq: int  # the record's INGEST_<origin> sequence, carried into each audit entry
     trace_id: str
@@ -202,6 +206,7 @@ class Planner:
             decisions = policy.route(env, now)
             rec = _Record(
                 env=env,
+                record_type=env.record_type,
                 origin=it.origin,
                 seq=it.seq,
                 trace_id=format(dspan.trace_id, "032x"),
@@ -244,7 +249,7 @@ class Planner:
             trace_id=rec.trace_id,
             span_id=rec.span_id,
             envelope_id=env.id,
-            record_type=env.record_type,
+            record_type=rec.record_type,
             origin=rec.origin,
             recipient=recipient,
             region=env.region,
@@ -264,9 +269,12 @@ class Planner:
         )
         it.audit.append(AuditDraft(key, record, rec.parent, rec.seq))
         if decision.allow:
-            it.deliveries.append(
-                Delivery(delivery_subject(recipient, env.record_type), payload, key, rec.origin, recipient, rec.parent)
-            )
+            subject = _SUBJECTS.get((recipient, rec.record_type))
+            if subject is None:
+                if len(_SUBJECTS) > 4096:
+                    _SUBJECTS.clear()
+                subject = _SUBJECTS[recipient, rec.record_type] = delivery_subject(recipient, rec.record_type)
+            it.deliveries.append(Delivery(subject, payload, key, rec.origin, recipient, rec.parent))
 
     # ---- records that are not routed ---------------------------------------------------
     def repeat(self, it: Item) -> None:

@@ -40,11 +40,13 @@ from ._errors import (
     PublishError,
     PublishRefused,
 )
-from ._framing import HeaderKeyError, header_block, subject_ok
+from ._framing import HeaderKeyError, header_block, parse_headers, subject_ok
 
 __all__ = ["AckPipeline", "Item", "PubAck", "PublishBatch"]
 
-Item = tuple[str, bytes, "dict[str, str] | None"]
+# (subject, payload, headers): a dict, or a header block the caller framed itself (`header_block`'s
+# format, for values it made: the router's deliveries), or None
+Item = tuple[str, bytes, "dict[str, str] | bytes | None"]
 
 
 class PubAck(msgspec.Struct, forbid_unknown_fields=False):
@@ -197,7 +199,7 @@ class AckPipeline:
             # the commands of `hpub_cmd`/`pub_cmd`, written straight into the slice's one buffer
             if headers:
                 try:
-                    hdr = header_block(headers)
+                    hdr = headers if type(headers) is bytes else header_block(headers)  # type: ignore[arg-type]
                 except HeaderKeyError as exc:
                     batch.settle(i, NotSendable(f"{exc} - at `{subject}`"))
                     continue
@@ -262,8 +264,10 @@ class AckPipeline:
     async def _send_each(self, batch: PublishBatch, items: Sequence[Item], start: int) -> None:
         publish = self.nc.publish
         for i, (subject, payload, headers) in enumerate(items, start):
+            if type(headers) is bytes:  # framed by the caller: nats-py's publish takes a dict
+                headers = parse_headers(headers)
             try:
-                await publish(subject, payload, reply=f"{batch.reply}{i}", headers=headers)
+                await publish(subject, payload, reply=f"{batch.reply}{i}", headers=headers)  # type: ignore[arg-type]
             except (nats.errors.Error, OSError) as exc:
                 # Not sent (closed, or disconnected with a full buffer): this one and, to keep
                 # the order, every one after it fail with that error; the caller retries.

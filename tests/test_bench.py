@@ -133,3 +133,12 @@ def test_bench_policy_replays_audited_decisions_against_decoding_the_same_entrie
     assert rp["added"] > 0  # the proposal's co-option adds the vehicle controls
     assert rp["replayed_per_s"] > 0 and rp["decoded_per_s"] > 0 and rp["ratio_to_decode"] > 0
     assert "audited decisions replayed per second" in stderr and "replay / decode of the same entries" in stderr
+
+
+@pytest.mark.timeout(120)
+def test_bench_shim_compares_the_shims_paths_with_nats_pys_public_one_on_the_same_messages():
+    r, stderr = bench("shim", "--records", "300", "--rounds", "1", timeout=110)
+    assert [(w["framed"], w["routed"]) for w in r["ways"]] == [(False, False), (True, False), (True, True)]
+    assert all(w["stored"] == 300 and w["rate"] > 0 and w["client_cpu_us"] > 0 for w in r["ways"]), r["ways"]
+    assert [p["routed"] for p in r["pull"]] == [False, True] and all(p["stored"] == 300 for p in r["pull"])
+    assert "CPU saved per message by the framed write" in stderr

@@ -55,7 +55,10 @@ class Puller:
         idle: float = 0.5,
         max_bytes: int = 0,
         arrived: asyncio.Event | None = None,
+        routed: bool = True,
     ) -> None:
+        """``routed=False``: through a subscription callback even where `_shim.route_msgs` can be used
+        (`samband bench shim` measures what it gains)."""
         self.nc = nc
         self.stream = stream
         self.batch = batch
@@ -71,6 +74,7 @@ class Puller:
         self._arrived = arrived or asyncio.Event()
         self._owed = 0  # messages the open request may still deliver
         self._sent_at = 0.0  # when the open request was sent (it expires on the server ``idle`` later)
+        self._routed = routed and _shim.can_route(nc)
 
     async def start(self) -> None:
         self._inbox = self.nc.new_inbox()
@@ -82,7 +86,7 @@ class Puller:
         )
         # Straight from the client's parser into the buffer (no queue and task hop per record);
         # where the shim cannot, through the subscription's callback: the same, slower.
-        if _shim.can_route(self.nc):
+        if self._routed:
             _shim.route_msgs(self.nc, self._sub, self._take)
 
     async def close(self) -> None:

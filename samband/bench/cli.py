@@ -447,8 +447,13 @@ def bench_shim(records: int, rounds: int, as_json: bool) -> None:
         for w in r["ways"]
     ]
     rows += [
+        (w["name"], f"{w['rate']:,.0f} msg/s, client CPU {w['client_cpu_us']:.1f} µs/msg, {w['stored']:,} read")
+        for w in r["pull"]
+    ]
+    rows += [
         ("CPU saved per message by the framed write", f"{r['write_cpu_saved_us']:.1f} µs"),
         ("CPU saved per message by answers from the parser", f"{r['route_cpu_saved_us']:.1f} µs"),
+        ("CPU saved per pulled record by records from the parser", f"{r['pull_cpu_saved_us']:.1f} µs"),
         (
             "samband's path vs nats-py's public path",
             f"{r['rate_vs_public']:.2f}x the rate, {r['cpu_vs_public']:.2f}x the CPU",

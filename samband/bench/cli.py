@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ._cli_parts import bench_shim, print_profile
 from ._report import Target, figures_table, fmt, kv_table, print_targets, report, rss_target
 from ._run import whole_run
 
@@ -93,27 +94,13 @@ def bench(
     result = asyncio.run(whole_run(records, latency_s, rate, baseline_cap, console, profile))
     targets = report(result, console, latency_s)
     if profile is not None:
-        _print_profile(profile)
+        print_profile(profile, console)
     result["targets"] = msgspec.to_builtins(targets)
     doc = msgspec.json.format(msgspec.json.encode(result), indent=2)
     if out_file:
         out_file.write_bytes(doc + b"\n")
     if as_json:
         sys.stdout.write(doc.decode() + "\n")
-
-
-def _print_profile(path: Path, top: int = 25) -> None:
-    """The profile's top entries by own time (where the router's CPU goes, not what calls what)."""
-    import io
-    import pstats
-
-    if not path.exists():
-        console.print(f"[red]no profile written to {escape(str(path))}[/] (the router did not stop cleanly)")
-        return
-    buf = io.StringIO()
-    pstats.Stats(str(path), stream=buf).sort_stats("tottime").print_stats(top)
-    console.print(f"router profile, Bacchus run ({escape(str(path))}), top {top} by own time:")
-    console.print(escape(buf.getvalue().split("\n\n", 1)[-1].strip()), highlight=False)
 
 
 def _emit(result: dict, as_json: bool) -> None:
@@ -421,50 +408,6 @@ def bench_memory(records: int, as_json: bool) -> None:
     _emit(r, as_json)
 
 
-@bench.command("shim")
-@click.option("--records", type=click.IntRange(min=100), default=30_000, show_default=True)
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True, help="Interleaved rounds.")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
-def bench_shim(records: int, rounds: int, as_json: bool) -> None:
-    """What the shim over nats-py internals gains: AckPipeline's framed write and its answers from the
-    parser vs nats-py's public path, the same messages to one stream."""
-    from samband.observability import configure_logging
-
-    from ._env import bench_deployment
-    from ._internals import shim_bench
-
-    configure_logging(level="error")
-
-    async def run() -> dict:
-        with bench_deployment() as dep:
-            await dep.provision()
-            return await shim_bench(dep, records, rounds)
-
-    with console.status(f"{records:,} messages x {rounds} rounds x 3 ways through AckPipeline"):
-        r = asyncio.run(run())
-    rows = [
-        (w["name"], f"{w['rate']:,.0f} msg/s, client CPU {w['client_cpu_us']:.1f} µs/msg, {w['stored']:,} stored")
-        for w in r["ways"]
-    ]
-    rows += [
-        (w["name"], f"{w['rate']:,.0f} msg/s, client CPU {w['client_cpu_us']:.1f} µs/msg, {w['stored']:,} read")
-        for w in r["pull"]
-    ]
-    rows += [
-        ("CPU saved per message by the framed write", f"{r['write_cpu_saved_us']:.1f} µs"),
-        ("CPU saved per message by answers from the parser", f"{r['route_cpu_saved_us']:.1f} µs"),
-        ("CPU saved per pulled record by records from the parser", f"{r['pull_cpu_saved_us']:.1f} µs"),
-        (
-            "samband's path vs nats-py's public path",
-            f"{r['rate_vs_public']:.2f}x the rate, {r['cpu_vs_public']:.2f}x the CPU",
-        ),
-    ]
-    kv_table(
-        f"bench shim: {records:,} messages of {r['payload_bytes']} bytes with headers, median of {rounds} rounds",
-        rows,
-        console,
-    )
-    _emit(r, as_json)
-
+bench.add_command(bench_shim)
 
 commands = [bench]

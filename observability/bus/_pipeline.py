@@ -65,6 +65,16 @@ _PUBACK = msgspec.json.Decoder(PubAck)
 _STAGED = PubAck()
 
 
+def _framed(headers: dict[str, str] | bytes) -> bytes:
+    """The header block: as the caller framed it, or framed (and checked) here."""
+    return headers if isinstance(headers, bytes) else header_block(headers)
+
+
+def _as_dict(headers: dict[str, str] | bytes | None) -> dict[str, str] | None:
+    """Headers for nats-py's ``publish``, which takes a dict (a caller's block read back)."""
+    return parse_headers(headers) if isinstance(headers, bytes) else headers
+
+
 def _translated(exc: BaseException, nc: nats.NATS) -> PublishError:
     """nats-py's error for a message it could not send, as ours (the cause kept)."""
     out: PublishError
@@ -199,7 +209,7 @@ class AckPipeline:
             # the commands of `hpub_cmd`/`pub_cmd`, written straight into the slice's one buffer
             if headers:
                 try:
-                    hdr = headers if type(headers) is bytes else header_block(headers)  # type: ignore[arg-type]
+                    hdr = _framed(headers)
                 except HeaderKeyError as exc:
                     batch.settle(i, NotSendable(f"{exc} - at `{subject}`"))
                     continue
@@ -234,13 +244,13 @@ class AckPipeline:
         if not self._fast or not nc.is_connected:
             for subject, payload, headers in items:
                 try:
-                    await nc.publish(subject, payload, headers=headers)
+                    await nc.publish(subject, payload, headers=_as_dict(headers))
                 except (nats.errors.Error, OSError) as exc:
                     raise _translated(exc, nc) from exc
             return
         parts: list[bytes] = []
         size = 0
-        last_headers: dict[str, str] | None = None
+        last_headers: dict[str, str] | bytes | None = None
         hdr = b""
         for subject, payload, headers in items:
             if len(payload) > nc.max_payload or not subject_ok(subject):
@@ -248,7 +258,7 @@ class AckPipeline:
             if headers:
                 if headers is not last_headers:  # a run often shares one dict: framed once
                     try:
-                        hdr, last_headers = header_block(headers), headers
+                        hdr, last_headers = _framed(headers), headers
                     except HeaderKeyError as exc:
                         raise NotSendable(f"{exc} - at `{subject}`") from exc
                 h = len(hdr)
@@ -264,10 +274,8 @@ class AckPipeline:
     async def _send_each(self, batch: PublishBatch, items: Sequence[Item], start: int) -> None:
         publish = self.nc.publish
         for i, (subject, payload, headers) in enumerate(items, start):
-            if type(headers) is bytes:  # framed by the caller: nats-py's publish takes a dict
-                headers = parse_headers(headers)
             try:
-                await publish(subject, payload, reply=f"{batch.reply}{i}", headers=headers)  # type: ignore[arg-type]
+                await publish(subject, payload, reply=f"{batch.reply}{i}", headers=_as_dict(headers))
             except (nats.errors.Error, OSError) as exc:
                 # Not sent (closed, or disconnected with a full buffer): this one and, to keep
                 # the order, every one after it fail with that error; the caller retries.

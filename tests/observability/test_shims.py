@@ -237,6 +237,22 @@ async def test_a_pulled_record_comes_from_the_parser_as_a_msg_that_can_be_acked(
         await nc.close()
 
 
+async def test_headers_the_caller_framed_are_stored_the_same_with_and_without_the_framed_write(bus):
+    nc, js = await scratch_stream(bus, "SHIMH", "shimh")
+    try:
+        subject = fresh_subject("shimh")
+        for framed in (True, False):
+            headers = {"Nats-Msg-Id": f"{subject}-{framed}", "Samband-Origin": "polisen"}
+            pipeline = AckPipeline(nc, framed=framed)
+            [ack] = await pipeline.publish([(f"{subject}.{framed}", b"x", framing.header_block(headers))], timeout=10)
+            assert not ack.duplicate  # type: ignore[union-attr]
+            stored = await js.get_msg("SHIMH", ack.seq)  # type: ignore[union-attr]
+            assert stored.headers == headers, (framed, stored.headers)
+            await pipeline.close()
+    finally:
+        await nc.close()
+
+
 # ---- the OpenTelemetry SDK --------------------------------------------------------------------
 def _otel_probes(ratio: float = 0.25) -> dict[str, str | None]:
     """Each name `_otel_shim` reads of an SDK provider, tracer and samband's sampler -> what is wrong."""

@@ -30,7 +30,7 @@ EXPECTED_TARGETS = [
     "Bacchus fan-out 7, audited deliveries/s / raw JetStream windowed publish msg/s",
     "fan-out 1, records/s / raw JetStream windowed publish",
     "fan-out 1 / FastStream decode + republish",
-    "p99 adapter publish -> inbox ack at 200/s",
+    "p99 adapter publish -> inbox ack at",  # then the rate the run offered: "… at 200/s"
     "policy decision (Operation Bacchus)",
     "audit verify / bare sha256 loop, same 100,000 leaves",
 ]
@@ -71,7 +71,8 @@ def test_bench_prints_baselines_samband_and_the_issues_goals_as_json_and_profile
     assert latency["records"] == 200 and latency["p99_ms"] >= latency["p50_ms"] > 0
 
     names = [t["name"] for t in result["targets"]]
-    assert names[: len(EXPECTED_TARGETS)] == EXPECTED_TARGETS
+    assert len(names) > len(EXPECTED_TARGETS)
+    assert all(name.startswith(want) for name, want in zip(names, EXPECTED_TARGETS, strict=False)), names
     assert all(t["met"] in (True, False, None) for t in result["targets"])
     # each goal with the figure it is judged on, measured in this run: ``a / b = ratio`` for the ratios
     bacchus, fanout1 = result["targets"][0], result["targets"][1]

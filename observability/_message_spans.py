@@ -17,11 +17,13 @@ sampled either. What it skips: processors' ``on_start`` (the span only exists on
 ended; the SDK's batch and simple processors do nothing there) and attribute limits (the
 few short attributes are far below any limit).
 
-`Spans` is that for any span with an explicit parent (the router's process, decide, audit
-append and deliver spans: four per record, which through the SDK were a third of the
-router's time); for a child of a parent-based sampler with its default delegates the
-decision is the parent's sampled flag, as the SDK decides it. `ProducerSpans` names the
-adapter's PRODUCER spans on top of it.
+`Spans` is that for any span with an explicit parent (the router's process, decide and deliver
+spans, which through the SDK were a third of the router's time); for a child of a parent-based
+sampler with its default delegates the decision is the parent's sampled flag, as the SDK
+decides it. `Spans.batch` is one span for an operation on a batch of messages (the router's
+audit append: one bundle for a batch of records), as the OTel messaging conventions have batch
+operations: a span of its own, linked to the context of each message it carries, recorded when
+one of those is sampled. `ProducerSpans` names the adapter's PRODUCER spans on top of it.
 
 What it reads of the SDK is read through `_otel_shim` (the gain measured there). When the
 installed provider is not the SDK's (no tracing configured: no span, no header) or the fast path
@@ -32,13 +34,22 @@ delivery: nothing here raises.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 
 from ._otel_shim import FastTracer, fast_tracer, follows_parent, root_ratio
 from ._tracing import TRACER_NAME, end_span, get_tracer, inject_span, messaging_attributes
@@ -61,6 +72,7 @@ class MessageSpan:
         "attributes",
         "flags",
         "kind",
+        "links",
         "name",
         "parent",
         "sdk_span",
@@ -82,6 +94,7 @@ class MessageSpan:
         self.kind = SpanKind.INTERNAL
         self.parent: SpanContext | None = None
         self.attributes: dict[str, Any] = {}
+        self.links: tuple[SpanContext, ...] = ()
 
     # Formatted when first asked: most of the router's spans (process, decide, audit append)
     # never travel in headers, and the format is a few µs per span on this VM.
@@ -131,6 +144,7 @@ class Spans:
         if self._fast is not None:
             self._ratio = root_ratio(self._fast.sampler)
             self._by_parent = follows_parent(self._fast.sampler)
+        self._named: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}  # (operation, destination)
         # the SDK path: the process's cached tracer, or the given provider's
         self._slow_tracer = (
             get_tracer() if provider is trace.get_tracer_provider() else provider.get_tracer(TRACER_NAME)
@@ -184,10 +198,41 @@ class Spans:
             span.attributes, span.start = attrs, _time_ns()
         return span
 
-    def _start_sdk(self, name: str, kind: SpanKind, parent: SpanContext | None, attrs: dict[str, Any]) -> MessageSpan:
+    def batch(
+        self, name: str, kind: SpanKind, members: Iterable[SpanContext | None], attributes: dict[str, Any]
+    ) -> MessageSpan:
+        """One span for an operation on many messages (OTel messaging conventions, batch operations):
+        a root span linked to each member's context that is sampled, and recorded only when one is
+        (so a 1% sampled router records an append span for the batches that carry a sampled record)."""
+        links = tuple({c.span_id: c for c in members if c is not None and c.trace_flags.sampled}.values())
+        if not links:
+            return MessageSpan()  # nothing in it is traced: no span
+        fast = self._fast
+        if fast is not None:
+            try:
+                span = MessageSpan()
+                span.trace_id, span.span_id = fast.new_trace_id(), fast.new_span_id()
+                span.flags = 1 | (2 if fast.random_root else 0)
+                span.name, span.kind, span.attributes, span.links = name, kind, attributes, links
+                span.start = _time_ns()
+                return span
+            except Exception:
+                self._fast = None
+        return self._start_sdk(name, kind, None, attributes, links)
+
+    def _start_sdk(
+        self,
+        name: str,
+        kind: SpanKind,
+        parent: SpanContext | None,
+        attrs: dict[str, Any],
+        links: tuple[SpanContext, ...] = (),
+    ) -> MessageSpan:
         ctx = _ROOT if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
         try:
-            sdk = self._slow_tracer.start_span(name, context=ctx, kind=kind, attributes=attrs)
+            sdk = self._slow_tracer.start_span(
+                name, context=ctx, kind=kind, attributes=attrs, links=[Link(c) for c in links] or None
+            )
         except Exception:
             sdk = trace.INVALID_SPAN
         headers = inject_span({}, sdk)
@@ -214,12 +259,20 @@ class Spans:
         attributes: Mapping[str, Any] | None = None,
     ) -> MessageSpan:
         """A messaging-convention span ``{operation} {destination}`` (``send``: PRODUCER, ``process``: CONSUMER)."""
-        return self.start(
-            f"{operation} {destination}",
-            kind,
-            parent,
-            messaging_attributes(operation, destination, message_id, attributes),
-        )
+        named = self._named.get((operation, destination))
+        if named is None:  # a router delivers to a few dozen inbox subjects: name and attributes made once each
+            if len(self._named) > 4096:
+                self._named.clear()
+            named = self._named[operation, destination] = (
+                f"{operation} {destination}",
+                messaging_attributes(operation, destination, None, None),
+            )
+        attrs = named[1].copy()
+        if message_id:
+            attrs["messaging.message.id"] = message_id
+        if attributes:
+            attrs.update(attributes)
+        return self.start(named[0], kind, parent, attrs)
 
     def end(
         self, span: MessageSpan, attributes: Mapping[str, Any] | None = None, *, error: BaseException | None = None
@@ -253,6 +306,7 @@ class Spans:
                 start_time=span.start,
                 end_time=_time_ns(),
                 instrumentation_scope=tracer.scope,
+                links=[Link(c) for c in span.links] if span.links else (),
             )
         )
 

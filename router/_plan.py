@@ -36,6 +36,9 @@ log = get_logger("samband.router")
 
 _CONSUMER, _INTERNAL = SpanKind.CONSUMER, SpanKind.INTERNAL
 
+# inbox subjects by (recipient, record type): a few dozen, made once each
+_SUBJECTS: dict[tuple[str, str], str] = {}
+
 # A record handed to the router this many times without being routed (a crash, a hang, an append
 # that never succeeds) is quarantined rather than tried again.
 MAX_TRIES = 5
@@ -117,13 +120,14 @@ class _Record(msgspec.Struct):
     """What every decision about one record shares (built once per record, not per recipient)."""
 
     env: Envelope
+    record_type: str
     origin: str
     seq: int  # the record's INGEST_<origin> sequence, carried into each audit entry
     trace_id: str
     span_id: str
     parent: SpanContext | None
     pseudonyms: tuple[str, ...]
-    payloads: dict[tuple[Any, ...], bytes]  # recipients with the same view share one encoding
+    payloads: dict[tuple[Any, ...], tuple[bytes, str]]  # per view: the copy and its sha256, made once
 
 
 def subject_pseudonyms(env: Envelope, pseudonym: Pseudonymiser) -> tuple[str, ...]:
@@ -202,6 +206,7 @@ class Planner:
             decisions = policy.route(env, now)
             rec = _Record(
                 env=env,
+                record_type=env.record_type,
                 origin=it.origin,
                 seq=it.seq,
                 trace_id=format(dspan.trace_id, "032x"),
@@ -225,15 +230,17 @@ class Planner:
         stats = self.stats
         stats.decisions += 1
         env = rec.env
-        payload = b""
+        payload, digest = b"", None
         if decision.allow:
             stats.allowed += 1
-            # field minimisation: only what this recipient's purpose (or grant) allows
+            # field minimisation: only what this recipient's purpose (or grant) allows; the copy
+            # and its digest made once per view of the record, shared by the recipients that have it
             view = (decision.fields, decision.legal_basis, decision.no_onward_sharing)
             cached = rec.payloads.get(view)
             if cached is None:
-                cached = rec.payloads[view] = encode(policy.deliverable(env, decision))
-            payload = cached
+                minimised = encode(policy.deliverable(env, decision))
+                cached = rec.payloads[view] = (minimised, hashlib.sha256(minimised).hexdigest())
+            payload, digest = cached
         else:
             stats.denied += 1
         key = f"{env.id}:{recipient}"
@@ -242,7 +249,7 @@ class Planner:
             trace_id=rec.trace_id,
             span_id=rec.span_id,
             envelope_id=env.id,
-            record_type=env.record_type,
+            record_type=rec.record_type,
             origin=rec.origin,
             recipient=recipient,
             region=env.region,
@@ -253,17 +260,21 @@ class Planner:
             legal_basis=decision.legal_basis,
             purpose=decision.purpose,
             fields=decision.fields,
-            delivered_sha256=hashlib.sha256(payload).hexdigest() if payload else None,
+            delivered_sha256=digest,
             subjects=rec.pseudonyms,
             reason=decision.reason,
             authority=decision.authority,
             handling=env.handling,
+            ingest_seq=rec.seq,
         )
         it.audit.append(AuditDraft(key, record, rec.parent, rec.seq))
         if decision.allow:
-            it.deliveries.append(
-                Delivery(delivery_subject(recipient, env.record_type), payload, key, rec.origin, recipient, rec.parent)
-            )
+            subject = _SUBJECTS.get((recipient, rec.record_type))
+            if subject is None:
+                if len(_SUBJECTS) > 4096:
+                    _SUBJECTS.clear()
+                subject = _SUBJECTS[recipient, rec.record_type] = delivery_subject(recipient, rec.record_type)
+            it.deliveries.append(Delivery(subject, payload, key, rec.origin, recipient, rec.parent))
 
     # ---- records that are not routed ---------------------------------------------------
     def repeat(self, it: Item) -> None:
@@ -326,5 +337,6 @@ class Planner:
             policy_version=policy.version,
             reason=reason,
             subjects=subject_pseudonyms(env, self.pseudonym) if shown and env is not None else (),
+            ingest_seq=it.seq,
         )
         it.audit.append(AuditDraft(f"{it.audit_id}:{NOBODY}", record, it.parent or ctx, it.seq))

@@ -355,6 +355,11 @@ TABLE = [
         2,
     ),
     row(
+        "bench shim --records 5",
+        "Error: Invalid value for '--records': 5 is not in the range x>=100. (try `samband bench shim -h`)",
+        2,
+    ),
+    row(
         "bench console --records 5",
         "Error: Invalid value for '--records': 5 is not in the range x>=1000. (try `samband bench console -h`)",
         2,

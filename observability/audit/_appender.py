@@ -33,6 +33,7 @@ from samband.schemas.layout import AUDIT_LOG_SUBJECT
 
 from .._logging import get_logger
 from .._message_spans import Spans
+from .._tracing import messaging_attributes
 from ..bus import AckPipeline, PubAck, PublishRefused
 from ._batch import build_batch
 from ._checkpoint import LogKey
@@ -52,15 +53,23 @@ RECENT_AUDITED = 65_536
 _WRONG_LAST_SEQUENCE = 10071
 # How long drained lookups wait for the router's next append before the appender appends them alone.
 LOOKUP_IDLE = 0.5
+_APPEND_ATTRIBUTES = messaging_attributes("send", AUDIT_LOG_SUBJECT, None, None)
 
 
 class _Moved(AuditUnavailable):
     """The append was refused: the stream's last sequence is not the one this writer knew."""
 
 
+def _entry(d: AuditDraft) -> AuditRecord:
+    """The stored entry: the draft's record with its INGEST sequence (a planner that set it already
+    spares a copy of every record)."""
+    r = d.record
+    return r if r.ingest_seq == d.ingest_seq else msgspec.structs.replace(r, ingest_seq=d.ingest_seq)
+
+
 class AuditDraft(msgspec.Struct, frozen=True):
-    """One decision to audit: its dedupe key ``<envelope id>:<recipient>``, the record, the span its
-    append span hangs under, and the INGEST sequence of the record decided on (0: none)."""
+    """One decision to audit: its dedupe key ``<envelope id>:<recipient>``, the record, the span the
+    append's span links to, and the INGEST sequence of the record decided on (0: none)."""
 
     key: str
     record: AuditRecord
@@ -189,7 +198,7 @@ class Appender:
     def _entries(self, todo: list[AuditDraft]) -> tuple[list[Entry], list]:
         """The entries of one append (an incident first, the decisions, the lookups waiting) and the
         lookups' messages to ack once they are stored."""
-        entries: list[Entry] = [msgspec.structs.replace(d.record, ingest_seq=d.ingest_seq) for d in todo]
+        entries: list[Entry] = [_entry(d) for d in todo]
         if self._foreign:
             entries.insert(0, self._incident())
         seen: set[int] = set()
@@ -264,9 +273,19 @@ class Appender:
             key=self.key,  # type: ignore[arg-type]  # checked in start()
         )
         spans = self.spans
-        sends = [
-            spans.messaging("send", AUDIT_LOG_SUBJECT, SpanKind.PRODUCER, d.parent, message_id=d.key) for d in todo
-        ]
+        # One PRODUCER span for the append (one atomic batch for the router's batch), linked to each
+        # record's span (OTel messaging conventions for batches): not one per decision, which at
+        # Bacchus fan-out was half the router's spans (`samband bench --profile`, docs/performance.md).
+        send = spans.batch(
+            f"send {AUDIT_LOG_SUBJECT}",
+            SpanKind.PRODUCER,
+            (d.parent for d in todo),
+            {
+                **_APPEND_ATTRIBUTES,
+                "messaging.batch.message_count": len(built.messages),
+                "samband.audit.entries": len(entries),
+            },
+        )
         batch_id = f"{self.lease.term}-{state.last_seq}-{secrets.token_hex(4)}"
         n = len(built.messages)
         items = []
@@ -281,11 +300,10 @@ class Appender:
         results = await self.pipeline.publish(items, self.ack_timeout)
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         commit = results[-1]
-        for span in sends:
-            if failed is not None:
-                spans.end(span, error=failed)
-            else:
-                spans.end(span, {"messaging.nats.stream.sequence": getattr(commit, "seq", 0)})
+        if failed is not None:
+            spans.end(send, error=failed)
+        else:
+            spans.end(send, {"messaging.nats.stream.sequence": getattr(commit, "seq", 0)})
         if isinstance(failed, PublishRefused):
             if failed.error.err_code == _WRONG_LAST_SEQUENCE:
                 raise _Moved(

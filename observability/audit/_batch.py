@@ -85,15 +85,25 @@ def _parts(encoded: list[bytes]) -> list[tuple[int, int]]:
 
 def _views(entries: Sequence[Entry], lo: int, hi: int) -> dict[str, list[int]]:
     views: dict[str, list[int]] = {}
+    named: dict[str, bool] = {}  # each agency's name checked once per part, not once per entry
     for k in range(lo, hi):
         e = entries[k]
-        if isinstance(e, Lookup):
-            parties = {identity_agency(e.identity) or "-"}
-        elif isinstance(e, AuditRecord):
-            parties = {e.origin, e.recipient}
+        parties: tuple[str, ...]
+        if isinstance(e, AuditRecord):  # the hot case: a decision's origin and recipient
+            origin, recipient = e.origin, e.recipient
+            parties = (origin,) if origin == recipient else (origin, recipient)
+        elif isinstance(e, Lookup):
+            parties = (identity_agency(e.identity) or "-",)
         else:
             continue
         for agency in parties:
-            if _TOKEN.fullmatch(agency):
-                views.setdefault(agency, []).append(k)
+            ok = named.get(agency)
+            if ok is None:
+                ok = named[agency] = _TOKEN.fullmatch(agency) is not None
+            if ok:
+                listed = views.get(agency)
+                if listed is None:
+                    views[agency] = [k]
+                else:
+                    listed.append(k)
     return {a: views[a] for a in sorted(views)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["HeaderKeyError", "ack_position", "header_block", "hpub_cmd", "pub_cmd", "subject_ok"]
+__all__ = ["HeaderKeyError", "ack_position", "header_block", "hpub_cmd", "parse_headers", "pub_cmd", "subject_ok"]
 
 _HEADER_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # as nats-py's publish path: whitespace (CR/LF above all) in a subject would inject protocol
@@ -85,3 +85,53 @@ def hpub_cmd(subject: str, reply: str, headers: bytes, payload: bytes) -> bytes:
         f"HPUB {subject} {reply} {h} {h + len(payload)}\r\n" if reply else f"HPUB {subject} {h} {h + len(payload)}\r\n"
     )
     return head.encode() + headers + payload + b"\r\n"
+
+
+# nats-py's rules for a header name: ASCII, no whitespace (str.isspace: also \x1c-\x1f)
+_NAME_INVALID = re.compile(r"[\s\x1c-\x1f]")
+_names: dict[bytes, str | None] = {}  # names repeat (`Nats-Msg-Id`, `traceparent`): each read once
+
+
+def _name(raw: bytes) -> str | None:
+    name = _names.get(raw)
+    if name is None and raw not in _names:
+        try:
+            name = raw.strip().decode("ascii")
+        except UnicodeDecodeError:
+            name = None
+        if name is not None and _NAME_INVALID.search(name):
+            name = None
+        if len(_names) > _LIMIT:
+            _names.clear()
+        _names[raw] = name
+    return name
+
+
+def parse_headers(block: bytes | None) -> dict[str, str] | None:
+    """A received message's header block as nats-py 2.16 reads it (``NATS._process_headers``, without
+    its per-character loop): an inline status ``NATS/1.0 404 No Messages`` as ``Status`` (three
+    digits) and ``Description``, then ``Name: value`` lines (a line without a colon, or a name that
+    is not ASCII or holds whitespace, skipped; values stripped, malformed UTF-8 replaced); None for
+    none."""
+    if not block:
+        return None
+    out: dict[str, str] = {}
+    lines = block.split(b"\r\n")
+    first = lines[0]
+    if first[8:9] == b" ":  # `NATS/1.0 <status>[ <description>]`
+        status = first[9:12].strip().decode("ascii", "replace")
+        if status.isdigit():
+            out["Status"] = status
+        description = first[13:]
+        if description:
+            out["Description"] = description.decode("utf-8", "replace")
+    for line in lines[1:]:
+        if not line:
+            continue
+        raw, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        name = _name(raw)
+        if name is not None:
+            out[name] = value.strip().decode("utf-8", "replace")
+    return out or None

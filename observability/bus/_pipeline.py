@@ -40,11 +40,13 @@ from ._errors import (
     PublishError,
     PublishRefused,
 )
-from ._framing import HeaderKeyError, header_block, subject_ok
+from ._framing import HeaderKeyError, header_block, parse_headers, subject_ok
 
 __all__ = ["AckPipeline", "Item", "PubAck", "PublishBatch"]
 
-Item = tuple[str, bytes, "dict[str, str] | None"]
+# (subject, payload, headers): a dict, or a header block the caller framed itself (`header_block`'s
+# format, for values it made: the router's deliveries), or None
+Item = tuple[str, bytes, "dict[str, str] | bytes | None"]
 
 
 class PubAck(msgspec.Struct, forbid_unknown_fields=False):
@@ -61,6 +63,16 @@ class PubAck(msgspec.Struct, forbid_unknown_fields=False):
 
 _PUBACK = msgspec.json.Decoder(PubAck)
 _STAGED = PubAck()
+
+
+def _framed(headers: dict[str, str] | bytes) -> bytes:
+    """The header block: as the caller framed it, or framed (and checked) here."""
+    return headers if isinstance(headers, bytes) else header_block(headers)
+
+
+def _as_dict(headers: dict[str, str] | bytes | None) -> dict[str, str] | None:
+    """Headers for nats-py's ``publish``, which takes a dict (a caller's block read back)."""
+    return parse_headers(headers) if isinstance(headers, bytes) else headers
 
 
 def _translated(exc: BaseException, nc: nats.NATS) -> PublishError:
@@ -121,14 +133,18 @@ class PublishBatch:
 class AckPipeline:
     """Publish batches to JetStream and get, per message, its ``PubAck`` or the exception."""
 
-    def __init__(self, nc: nats.NATS) -> None:
+    def __init__(self, nc: nats.NATS, *, framed: bool = True, routed: bool = True) -> None:
+        """``framed``/``routed`` False: nats-py's public path for sending/answers (`samband bench shim`
+        measures what each gains)."""
         self.nc = nc
         self._prefix = ""
         self._sub: Subscription | None = None
         self._batches: dict[int, PublishBatch] = {}
         self._next = 0
         # one write per slice through the shim; without it, NATS.publish per message
-        self._fast = _shim.can_write(nc)
+        self._fast = framed and _shim.can_write(nc)
+        # answers handed over by the client's parser; without it, a subscription callback per answer
+        self._routed = routed and _shim.can_route(nc)
 
     async def start(self) -> None:
         if self._sub is None:
@@ -139,9 +155,13 @@ class AckPipeline:
                 pending_msgs_limit=1_000_000,
                 pending_bytes_limit=-1,
             )
+            if self._routed:
+                _shim.route(self.nc, self._sub, self._on_raw)
 
     async def close(self) -> None:
         if self._sub is not None:
+            if self._routed:
+                _shim.unroute(self.nc, self._sub)
             try:
                 await self._sub.unsubscribe()
             except nats.errors.Error:
@@ -189,7 +209,7 @@ class AckPipeline:
             # the commands of `hpub_cmd`/`pub_cmd`, written straight into the slice's one buffer
             if headers:
                 try:
-                    hdr = header_block(headers)
+                    hdr = _framed(headers)
                 except HeaderKeyError as exc:
                     batch.settle(i, NotSendable(f"{exc} - at `{subject}`"))
                     continue
@@ -224,13 +244,13 @@ class AckPipeline:
         if not self._fast or not nc.is_connected:
             for subject, payload, headers in items:
                 try:
-                    await nc.publish(subject, payload, headers=headers)
+                    await nc.publish(subject, payload, headers=_as_dict(headers))
                 except (nats.errors.Error, OSError) as exc:
                     raise _translated(exc, nc) from exc
             return
         parts: list[bytes] = []
         size = 0
-        last_headers: dict[str, str] | None = None
+        last_headers: dict[str, str] | bytes | None = None
         hdr = b""
         for subject, payload, headers in items:
             if len(payload) > nc.max_payload or not subject_ok(subject):
@@ -238,7 +258,7 @@ class AckPipeline:
             if headers:
                 if headers is not last_headers:  # a run often shares one dict: framed once
                     try:
-                        hdr, last_headers = header_block(headers), headers
+                        hdr, last_headers = _framed(headers), headers
                     except HeaderKeyError as exc:
                         raise NotSendable(f"{exc} - at `{subject}`") from exc
                 h = len(hdr)
@@ -255,7 +275,7 @@ class AckPipeline:
         publish = self.nc.publish
         for i, (subject, payload, headers) in enumerate(items, start):
             try:
-                await publish(subject, payload, reply=f"{batch.reply}{i}", headers=headers)
+                await publish(subject, payload, reply=f"{batch.reply}{i}", headers=_as_dict(headers))
             except (nats.errors.Error, OSError) as exc:
                 # Not sent (closed, or disconnected with a full buffer): this one and, to keep
                 # the order, every one after it fail with that error; the caller retries.
@@ -277,22 +297,31 @@ class AckPipeline:
         return [no_answer if r is None else r for r in batch.results]
 
     async def _on_reply(self, msg) -> None:
-        # Nothing here may raise into nats-py's subscription task.
+        """An answer through nats-py's subscription (where `_shim.route` cannot be used)."""
+        hdr = msg.headers
+        self._answer(msg.subject.encode(), msg.data, bool(hdr), bool(hdr) and hdr.get("Status") == "503")
+
+    def _on_raw(self, subject: bytes, _reply: bytes, data: bytes, headers: bytes | None) -> None:
+        """An answer as the client's parser cut it out (`_shim.route`): no `Msg`, no queue, no task hop."""
+        self._answer(subject, data, bool(headers), headers is not None and headers.startswith(b"NATS/1.0 503"))
+
+    def _answer(self, subject: bytes, data: bytes, headers: bool, no_responders: bool) -> None:
+        # Nothing here may raise into nats-py (its parser, or its subscription task).
         try:
-            _, key, index = msg.subject.rsplit(".", 2)
+            _, key, index = subject.rsplit(b".", 2)
             batch = self._batches.get(int(key))
             i = int(index)
         except ValueError:
             return
         if batch is None or not 0 <= i < len(batch.results) or batch.results[i] is not None:
             return  # a late answer for a batch that gave up waiting (or a reply that is not ours)
-        if msg.headers and msg.headers.get("Status") == "503":
+        if no_responders:
             result: PubAck | BaseException = NoStream(batch.subject(i))
-        elif not msg.data and not msg.headers:
+        elif not data and not headers:
             result = _STAGED
         else:
             try:
-                ack = _PUBACK.decode(msg.data)
+                ack = _PUBACK.decode(data)
                 result = ack if ack.error is None else PublishRefused(ack.error)
             except msgspec.DecodeError as exc:
                 result = exc

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -74,8 +75,10 @@ def set_adapter_sampling(ratio: float) -> None:
 class RouterProcess:
     """``python -m samband.bench._router`` on the deployment; RSS sampled from /proc while it runs."""
 
-    def __init__(self, dep: Deployment, policy: str, sample: float, *, audit: bool = True) -> None:
-        self.dep, self.policy, self.sample, self.audit = dep, policy, sample, audit
+    def __init__(
+        self, dep: Deployment, policy: str, sample: float, *, audit: bool = True, profile: Path | None = None
+    ) -> None:
+        self.dep, self.policy, self.sample, self.audit, self.profile = dep, policy, sample, audit, profile
         self.proc: asyncio.subprocess.Process | None = None
         self.rss: list[tuple[int, int]] = []  # (records acked so far, VmRSS KiB)
         self.stats: dict = {}
@@ -91,6 +94,7 @@ class RouterProcess:
             "--sample",
             str(self.sample),
             *([] if self.audit else ["--no-audit"]),
+            *([] if self.profile is None else ["--profile", str(self.profile)]),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -218,11 +222,12 @@ class E2E:
         sample: float = 1.0,
         name: str,
         audit: bool = True,
+        profile: Path | None = None,
     ) -> tuple[Figure, dict]:
         self.runs += 1
         run = f"r{os.getpid()}-{self.runs}"
         set_adapter_sampling(sample)
-        async with RouterProcess(self.dep, policy, sample, audit=audit) as router:
+        async with RouterProcess(self.dep, policy, sample, audit=audit, profile=profile) as router:
             nc = await self.dep.connect("polisen")
             t_pub: list[float] = []
 

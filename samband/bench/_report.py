@@ -8,7 +8,18 @@ from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["Target", "cpu_lines", "figures_table", "fmt", "kv_table", "print_targets", "ratio", "report", "rss_target"]
+__all__ = [
+    "Target",
+    "cpu_lines",
+    "figures_table",
+    "fmt",
+    "kv_table",
+    "print_targets",
+    "ratio",
+    "report",
+    "rss_target",
+    "targets_table",
+]
 
 
 class Target(msgspec.Struct, kw_only=True):
@@ -17,6 +28,7 @@ class Target(msgspec.Struct, kw_only=True):
     value: float | None
     met: bool | None  # None: not measured in this run
     note: str = ""
+    now: str = ""  # the measured figure as the issue's table shows it (``a / b = ratio``)
 
 
 def ratio(a, b) -> float | None:
@@ -67,46 +79,106 @@ def print_targets(targets: list[Target], out: Console) -> None:
         out.print(f"  {mark}  {t.name}: {value} (target {t.target}){'  ' + t.note if t.note else ''}")
 
 
+# The issue's goals (#20), each a ratio against a baseline measured in the same run where there is one.
+GOAL_BACCHUS = 0.7  # audited deliveries/s at Bacchus fan-out / raw JetStream windowed publish msg/s
+GOAL_FANOUT1 = 0.35  # records/s at fan-out 1 / raw JetStream windowed publish
+GOAL_FASTSTREAM = 4.0  # records/s at fan-out 1 / FastStream decode + republish
+GOAL_P99_MS = 3.0  # adapter publish -> inbox ack at 1,000/s
+GOAL_DECISION_US = 1.0  # one policy decision, Operation Bacchus
+GOAL_VERIFY = 0.5  # audit verify / a bare sha256 loop over the same entries
+
+
+def _of(a: float | None, b: float | None, unit: str = "") -> str:
+    q = ratio(a, b)
+    return "-" if q is None else f"{a:,.0f}{unit} / {b:,.0f}{unit} = {q:.2f}"
+
+
+def _at_least(name: str, now: str, value: float | None, goal: float, note: str = "") -> Target:
+    return Target(
+        name=name, now=now, target=f">= {goal:g}", value=value, met=None if value is None else value >= goal, note=note
+    )
+
+
 def _targets(r: dict, latency_s: float) -> list[Target]:
     js = r["baselines"]["jetstream"]["rate_in"]
     fs = (r["baselines"].get("faststream") or {}).get("rate_in")
     sb = r["samband"]["fanout1_traced"]["rate_in"]
-    lat = r.get("latency")
+    bacchus = r["samband"].get("bacchus_traced") or {}
+    micro = r.get("micro") or {}
     out = [
-        Target(
-            name="samband e2e / raw JetStream windowed publish",
-            target=">= 0.5",
-            value=ratio(sb, js),
-            met=None if js is None else sb / js >= 0.5,
-            note=_ceiling_note(r, js),
+        _at_least(
+            f"Bacchus fan-out {fmt(bacchus.get('fanout'), '.0f')}, audited deliveries/s / raw JetStream windowed "
+            "publish msg/s",
+            _of(bacchus.get("rate_out"), js),
+            ratio(bacchus.get("rate_out"), js),
+            GOAL_BACCHUS,
         ),
-        Target(
-            name="samband e2e / FastStream decode + republish",
-            target=">= 10",
-            value=ratio(sb, fs),
-            met=None if fs is None else sb / fs >= 10,
-            note="" if fs else "FastStream not installed",
+        _at_least(
+            "fan-out 1, records/s / raw JetStream windowed publish",
+            _of(sb, js),
+            ratio(sb, js),
+            GOAL_FANOUT1,
+            _ceiling_note(r, js),
+        ),
+        _at_least(
+            "fan-out 1 / FastStream decode + republish",
+            _of(sb, fs),
+            ratio(sb, fs),
+            GOAL_FASTSTREAM,
+            "" if fs else "FastStream not installed (pip install 'samband[bench]')",
         ),
     ]
+    lat = r.get("latency")
     p99 = lat["p99_ms"] if lat else None
     note = f"measured over {latency_s:g} s (the issue's figure is 30 s: --latency 30)" if lat and latency_s < 30 else ""
     rtt = r["baselines"].get("jetstream_rtt")
-    if lat and p99 is not None and p99 > 5.0 and rtt and rtt.get("p50_ms") is not None:
+    if lat and p99 is not None and p99 > GOAL_P99_MS and rtt and rtt.get("p50_ms") is not None:
         note = (note + "; " if note else "") + (
             f"floor here: 3 acknowledged stores in sequence (ingest, audit, inbox), one alone p50 "
             f"{rtt['p50_ms']:.2f} ms, p99 {rtt['p99_ms']:.2f} ms"
         )
     out.append(
         Target(
-            name=f"p99 adapter publish -> recipient inbox ack at {lat['rate_in']:,.0f}/s" if lat else "p99 at 1k msg/s",
-            target="<= 5 ms",
+            name=f"p99 adapter publish -> inbox ack at {lat['rate_in']:,.0f}/s" if lat else "p99 at 1,000/s",
+            now="-" if p99 is None else f"{p99:.1f} ms",
+            target=f"<= {GOAL_P99_MS:g} ms",
             value=p99,
-            met=None if p99 is None else p99 <= 5.0,
+            met=None if p99 is None else p99 <= GOAL_P99_MS,
             note=note,
+        )
+    )
+    us = micro.get("policy_us_per_decision")
+    out.append(
+        Target(
+            name="policy decision (Operation Bacchus)",
+            now="-" if us is None else f"{us:.2f} µs",
+            target=f"<= {GOAL_DECISION_US:g} µs",
+            value=us,
+            met=None if us is None else us <= GOAL_DECISION_US,
+        )
+    )
+    out.append(
+        _at_least(
+            f"audit verify / bare sha256 loop, same {micro.get('audit_entries', 0):,} leaves",
+            _of(micro.get("audit_verify_per_s"), micro.get("bare_sha256_per_s"), "/s"),
+            micro.get("audit_verify_vs_bare"),
+            GOAL_VERIFY,
         )
     )
     out.append(rss_target(r["records"], r["router"]["router_rss_kib"], r["router"]["router"].get("peak_rss_kib")))
     return out
+
+
+def targets_table(title: str, targets: list[Target], out: Console) -> None:
+    """The issue's table: figure, now, goal, MET/MISSED (and why, where the run says)."""
+    t = Table(title=title, title_justify="left")
+    for col in ("figure", "now", "goal", "result", "note"):
+        t.add_column(col)
+    for g in targets:
+        mark = "[yellow]not measured[/]" if g.met is None else "[green]MET[/]" if g.met else "[red bold]MISSED[/]"
+        now = g.now or ("-" if g.value is None else f"{g.value:,.2f}")
+        t.add_row(escape(g.name), escape(now), escape(g.target), mark, escape(g.note))
+    out.print(t)
 
 
 def rss_target(records: int, rss: list, peak_kib: int | None) -> Target:
@@ -158,6 +230,16 @@ def cpu_lines(r: dict) -> list[str]:
             f"{sb['router']:,.0f} µs + nats-server {sb['broker']:,.0f} µs = {total:,.0f} µs: {cpus} cores "
             f"carry at most {cpus * 1e6 / total:,.0f} records/s however the work is spread"
         )
+    bacchus = r["samband"].get("bacchus_traced") or {}
+    bc = (r.get("router_bacchus") or {}).get("cpu_us_per_record") or {}
+    if bc and None not in bc.values() and bacchus.get("fanout"):
+        total, fan = sum(bc.values()), bacchus["fanout"]
+        lines.append(
+            f"CPU per record, Bacchus fan-out {fan:.1f}: adapter {bc['adapter']:,.0f} µs + router {bc['router']:,.0f} "
+            f"µs + nats-server {bc['broker']:,.0f} µs = {total:,.0f} µs, {total / fan:,.0f} µs per delivery "
+            f"(router {bc['router'] / fan:,.0f}, nats-server {bc['broker'] / fan:,.0f}): {cpus} cores carry at most "
+            f"{cpus * 1e6 / total * fan:,.0f} deliveries/s"
+        )
     return lines
 
 
@@ -205,8 +287,7 @@ def report(r: dict, out: Console, latency_s: float) -> list[Target]:
     for n in r["notes"]:
         out.print(f"[yellow]note:[/] {escape(n)}")
     targets = _targets(r, latency_s)
-    out.print("[bold]targets[/] (this machine, this run):")
-    print_targets(targets, out)
+    targets_table("goals of #20 (this machine, this run; ratios against baselines measured in it)", targets, out)
     out.print(f"bench took {r['seconds']:.1f} s")
     return targets
 

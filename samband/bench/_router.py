@@ -1,6 +1,6 @@
 """The router as a process of its own, for `samband bench` (its RSS is measured apart from the load).
 
-``python -m samband.bench._router STATE_DIR [--policy skeleton|bacchus] [--sample 1.0] [--no-audit]``
+``python -m samband.bench._router STATE_DIR [--policy skeleton|bacchus] [--sample 1.0] [--no-audit] [--profile FILE]``
 
 Runs the platform's router on the deployment in STATE_DIR until SIGTERM/SIGINT, then prints
 one JSON line: the router's stats, its peak RSS (VmHWM) and the spans it produced.
@@ -9,14 +9,19 @@ one JSON line: the router's stats, its peak RSS (VmHWM) and the spans it produce
 an appender that seals its audit records as always but does not append them, so it delivers
 without an audit record, which samband never does. It exists only in this bench module; the
 router itself has no such switch.
+
+``--profile FILE`` runs the router under cProfile and writes its stats to FILE (``pstats`` format),
+for `samband bench --profile`: where the router's time goes at a given fan-out.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import signal
 import sys
+import time
 from pathlib import Path
 
 import msgspec
@@ -108,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--policy", default="skeleton")
     ap.add_argument("--sample", type=float, default=1.0, help="parent-based ratio sampler for root spans")
     ap.add_argument("--no-audit", action="store_true", help="bench only: seal but do not append audit records")
+    ap.add_argument("--profile", type=Path, help="run under cProfile, its stats written to this file")
     args = ap.parse_args(argv)
     configure_logging(level="error")
     exporter = NullExporter()
@@ -118,7 +124,14 @@ def main(argv: list[str] | None = None) -> None:
         sample_ratio=args.sample,
         processors=[BatchSpanProcessor(exporter, max_queue_size=65_536, max_export_batch_size=4096)],
     )
+    # CPU time, not wall time: on a shared machine other processes' load would count otherwise
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
+    if profiler is not None:
+        profiler.enable()
     stats = asyncio.run(_run(args.state_dir, args.policy, audit=not args.no_audit))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     provider.force_flush()
     stats["peak_rss_kib"] = rss_kib(field="VmHWM")
     stats["spans"] = exporter.exported

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform as _platform
 import time
+from pathlib import Path
 
 import msgspec
 from rich.console import Console
@@ -17,8 +18,14 @@ from rich.console import Console
 __all__ = ["whole_run"]
 
 
-async def whole_run(records: int, latency_s: float, rate: int, baseline_cap: int, console: Console) -> dict:
-    """Every row of the default run, as builtins (``console`` shows what runs now)."""
+AUDIT_ENTRIES = 100_000  # the verify figure's log: its rate is flat long before this
+
+
+async def whole_run(
+    records: int, latency_s: float, rate: int, baseline_cap: int, console: Console, profile: Path | None = None
+) -> dict:
+    """Every row of the default run, as builtins (``console`` shows what runs now); ``profile``: where
+    the router's cProfile stats of the Bacchus run are written."""
     from samband.broker_config import find_nats_server
 
     from ._base import (
@@ -97,10 +104,10 @@ async def whole_run(records: int, latency_s: float, rate: int, baseline_cap: int
         else:
             with console.status(f"samband end to end: {records:,} records, Operation Bacchus fan-out, all traced"):
                 fig, d = await e2e.throughput(
-                    records, policy="bacchus", name="samband e2e, Bacchus fan-out, all traced"
+                    records, policy="bacchus", name="samband e2e, Bacchus fan-out, all traced", profile=profile
                 )
             result["samband"]["bacchus_traced"] = fig
-            result["router_bacchus"] = {"router": d["router"]}
+            result["router_bacchus"] = {"router": d["router"], "cpu_us_per_record": d["cpu_us_per_record"]}
         if latency_s > 0:
             with console.status(f"samband latency at {rate}/s for {latency_s:g} s"):
                 fig, d = await e2e.at_rate(rate, latency_s)
@@ -108,5 +115,28 @@ async def whole_run(records: int, latency_s: float, rate: int, baseline_cap: int
             result["latency_detail"] = d
         else:
             result["latency"] = None
+    with console.status("policy decision on the shipped policy; audit verify vs a bare sha256 loop"):
+        result["micro"] = _micro()
     result["seconds"] = time.perf_counter() - started
     return msgspec.to_builtins(result)
+
+
+def _micro() -> dict:
+    """The pure figures of the issue's table: µs per decision (Operation Bacchus), and verifying a log
+    of `AUDIT_ENTRIES` against a bare sha256 loop over the same entries (no broker)."""
+    from ._audit import audit_bench
+    from ._micro import _policy_envelopes, _time_policy
+    from ._router import load_policy
+
+    try:
+        policy = _time_policy(load_policy("bacchus"), _policy_envelopes(5000, None), "shipped (Operation Bacchus)")
+    except SystemExit:
+        policy = None
+    audit = audit_bench(AUDIT_ENTRIES, broker=False)
+    return {
+        "policy_us_per_decision": policy["us_per_decision"] if policy else None,
+        "audit_entries": AUDIT_ENTRIES,
+        "audit_verify_per_s": audit["verify_per_s"],
+        "bare_sha256_per_s": audit["bare_sha256_per_s"],
+        "audit_verify_vs_bare": audit["verify_vs_bare"],
+    }

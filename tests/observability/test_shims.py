@@ -18,6 +18,7 @@ import inspect
 import nats
 import nkeys
 import pytest
+from nats.aio.msg import Msg
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -30,6 +31,7 @@ from samband.broker_config import ROUTER
 from samband.observability import Spans
 from samband.observability import _otel_shim as otel_shim
 from samband.observability.bus import AckPipeline
+from samband.observability.bus import _framing as framing
 from samband.observability.bus import _shim as nats_shim
 
 from .._internals import ROOT, library_internals, scan_sources, shim_reads
@@ -49,7 +51,7 @@ def _changed(library: str, owner: str, name: str, shim: str, what: str) -> str:
 
 
 # ---- nats-py ----------------------------------------------------------------------------------
-def _nats_probes(nc: nats.NATS, seed: bytes) -> dict[str, str | None]:
+def _nats_probes(nc: nats.NATS, seed: bytes, sub: object) -> dict[str, str | None]:
     """Each name `_shim` reads of a client connected with the nkey ``seed`` -> what is wrong with it
     (None: as the shim expects)."""
     cls = type(nc)
@@ -66,6 +68,25 @@ def _nats_probes(nc: nats.NATS, seed: bytes) -> dict[str, str | None]:
         return None
 
     out["_send_command"] = coroutine("_send_command", b"PING\r\n")
+    # the parser's hand-over of one message: (sid, subject, reply, payload, header block)
+    out["_process_msg"] = coroutine("_process_msg", 1, b"s", b"", b"", None)
+    try:  # the router's pulled records are nats-py's own `Msg`s, built as its parser would
+        built = nc._build_message(7, b"ingest.a.b", b"$JS.ACK.x", b"data", {"k": "v"})
+        out["_build_message"] = (
+            None
+            if isinstance(built, Msg)
+            and (built.subject, built.reply, built.data, built.headers)
+            == ("ingest.a.b", "$JS.ACK.x", b"data", {"k": "v"})
+            else f"builds {built!r}, not a Msg of the parser's parts"
+        )
+    except Exception as exc:
+        out["_build_message"] = f"does not build a Msg of (sid, subject, reply, data, headers): {exc!r}"
+    sid = getattr(sub, "_id", None)
+    out["_id"] = (
+        None
+        if isinstance(sid, int) and getattr(nc, "_subs", {}).get(sid) is sub
+        else f"is {sid!r}, not the subscription's id in the client's table"
+    )
     out["_flush_pending"] = coroutine("_flush_pending")
     queue = getattr(nc, "_flush_queue", "missing")
     out["_flush_queue"] = None if isinstance(queue, asyncio.Queue) else f"is {queue!r}, not an asyncio.Queue"
@@ -73,8 +94,9 @@ def _nats_probes(nc: nats.NATS, seed: bytes) -> dict[str, str | None]:
     stats = getattr(nc, "stats", None)
     out["stats"] = (
         None
-        if isinstance(stats, dict) and all(isinstance(stats.get(k), int) for k in ("out_msgs", "out_bytes"))
-        else f"is {stats!r}, not a dict with int out_msgs and out_bytes"
+        if isinstance(stats, dict)
+        and all(isinstance(stats.get(k), int) for k in ("out_msgs", "out_bytes", "in_msgs", "in_bytes"))
+        else f"is {stats!r}, not a dict with int out_msgs, out_bytes, in_msgs and in_bytes"
     )
     key = nkeys.from_seed(bytearray(seed))
     public = getattr(nc, "_public_nkey", None)
@@ -91,7 +113,8 @@ def _nats_probes(nc: nats.NATS, seed: bytes) -> dict[str, str | None]:
 async def test_every_name_the_nats_py_shim_reads_is_there_in_the_installed_nats_py(bus):
     nc = await bus.connect(ROUTER)
     try:
-        probes = _nats_probes(nc, bus.creds.seed_path(ROUTER).read_bytes().strip())
+        sub = await nc.subscribe(fresh_subject("probe"))
+        probes = _nats_probes(nc, bus.creds.seed_path(ROUTER).read_bytes().strip(), sub)
     finally:
         await nc.close()
     assert set(probes) == shim_reads(ROOT / NATS_SHIM), "a name the shim reads has no probe here (or one is stale)"
@@ -123,6 +146,109 @@ async def test_the_publish_pipeline_writes_through_the_shim_and_the_broker_store
             sum(range(50)),
         )
         await pipeline.close()
+    finally:
+        await nc.close()
+
+
+async def test_the_publish_pipeline_takes_its_answers_from_the_parser_and_the_same_without_the_shim(bus):
+    nc, _ = await scratch_stream(bus, "SHIMR", "shimr")
+    try:
+        subject = fresh_subject("shimr")
+        for shim in (True, False):
+            pipeline = AckPipeline(nc, routed=shim)
+            await pipeline.start()
+            routed: list[bytes] = []
+            if shim:
+                assert nats_shim.can_route(nc), f"{NATS_PY}: the shim's routing is off for a plain nkey connection"
+                handler = pipeline._on_raw
+
+                def counted(
+                    subject_: bytes, reply: bytes, data: bytes, headers: bytes | None, seen=routed, on=handler
+                ) -> None:
+                    seen.append(subject_)
+                    on(subject_, reply, data, headers)
+
+                nats_shim.route(nc, pipeline._sub, counted)
+            before = nc.stats["in_msgs"]
+            acks = await pipeline.publish([(f"{subject}.{i}", b"x", None) for i in range(20)], timeout=10)
+            assert [type(a).__name__ for a in acks] == ["PubAck"] * 20, acks
+            assert [a.seq for a in acks] == list(range(acks[0].seq, acks[0].seq + 20))
+            assert len(routed) == (20 if shim else 0), "the answers did not come through `_shim.route`"
+            assert nc.stats["in_msgs"] - before == 20  # counted as nats-py counts them either way
+            # a publish the stream cannot take: the server's no-responders status, either way
+            [missing] = await pipeline.publish([(fresh_subject("nostream"), b"x", None)], timeout=10)
+            assert type(missing).__name__ == "NoStream", missing
+            await pipeline.close()
+        # unrouted: the subscription's own path has the client's messages again
+        sub = await nc.subscribe(fresh_subject("after"))
+        await nc.publish(sub.subject, b"back")
+        assert (await sub.next_msg(timeout=5)).data == b"back"
+    finally:
+        await nc.close()
+
+
+HEADER_BLOCKS = [
+    b"NATS/1.0\r\nNats-Msg-Id: polisen:1\r\ntraceparent: 00-" + b"a" * 32 + b"-" + b"b" * 16 + b"-01\r\n\r\n",
+    b"NATS/1.0 404 No Messages\r\n\r\n",
+    b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 1\r\nNats-Pending-Bytes: 0\r\n\r\n",
+    b"NATS/1.0 409 Message Size Exceeds MaxBytes\r\n\r\n",
+    b"NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 3\r\nNats-Last-Stream: 9\r\n\r\n",
+    b"NATS/1.0 503\r\n\r\n",
+    b"NATS/1.0\r\n\r\n",
+    # what a hostile sender may put in its own headers: no colon, whitespace or non-ASCII in a name,
+    # bad UTF-8 in a value, a colon in a value, no space after the colon, a repeated name
+    b"NATS/1.0\r\nno colon here\r\nbad name: x\r\nn\xc3\xa4me: y\r\nk: \xff\xfe\r\nu: a:b:c\r\nt:tight\r\nk: 2\r\n\r\n",
+    b"NATS/1.0\r\n\x1cfs: x\r\n\tTab: y\r\nSp : z\r\n: empty name\r\n\r\n",
+    b"NATS/1.0 4x4 Odd\r\nA: 1\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("block", HEADER_BLOCKS, ids=range(len(HEADER_BLOCKS)))
+async def test_headers_read_from_the_parser_are_what_nats_py_reads(bus, block):
+    nc = await bus.connect(ROUTER)
+    try:
+        assert framing.parse_headers(block) == await nc._process_headers(block), (
+            f"{NATS_PY}: `NATS._process_headers` reads {block!r} differently from `_framing.parse_headers`, which "
+            "the shim's `route_msgs` uses in its place: align it"
+        )
+    finally:
+        await nc.close()
+
+
+async def test_a_pulled_record_comes_from_the_parser_as_a_msg_that_can_be_acked(bus):
+    from samband.observability.bus import Puller
+
+    nc, js = await scratch_stream(bus, "SHIMP", "shimp")
+    stream, subject = "SHIMP", fresh_subject("shimp")
+    durable = subject.replace(".", "-")
+    try:
+        await js.add_consumer(stream, durable_name=durable, ack_policy="explicit", filter_subject=subject)
+        await js.publish(subject, b"one", headers={"Nats-Msg-Id": durable, "traceparent": "x"})
+        puller = Puller(nc, stream, durable, batch=10)
+        await puller.start()
+        [msg] = await puller.next_batch()
+        assert isinstance(msg, Msg) and (msg.subject, msg.data) == (subject, b"one")
+        assert msg.headers == {"Nats-Msg-Id": durable, "traceparent": "x"}
+        await msg.ack_sync(timeout=5)  # a real Msg of this client: its ack reaches the consumer
+        info = await js.consumer_info(stream, durable)
+        assert info.ack_floor.stream_seq >= 1 and info.num_ack_pending == 0
+        await puller.close()
+    finally:
+        await nc.close()
+
+
+async def test_headers_the_caller_framed_are_stored_the_same_with_and_without_the_framed_write(bus):
+    nc, js = await scratch_stream(bus, "SHIMH", "shimh")
+    try:
+        subject = fresh_subject("shimh")
+        for framed in (True, False):
+            headers = {"Nats-Msg-Id": f"{subject}-{framed}", "Samband-Origin": "polisen"}
+            pipeline = AckPipeline(nc, framed=framed)
+            [ack] = await pipeline.publish([(f"{subject}.{framed}", b"x", framing.header_block(headers))], timeout=10)
+            assert not ack.duplicate  # type: ignore[union-attr]
+            stored = await js.get_msg("SHIMH", ack.seq)  # type: ignore[union-attr]
+            assert stored.headers == headers, (framed, stored.headers)
+            await pipeline.close()
     finally:
         await nc.close()
 

@@ -1,0 +1,122 @@
+"""Parts of `samband bench` apart from cli.py (kept under the module size): `samband bench memory`,
+`samband bench shim`, and the router profile `samband bench --profile` shows."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+import msgspec
+from rich.console import Console
+from rich.markup import escape
+
+from ._report import kv_table
+
+__all__ = ["bench_memory", "bench_shim", "print_profile"]
+
+
+def print_profile(path: Path, console: Console, top: int = 25) -> None:
+    """The profile's top entries by own time (where the router's CPU goes, not what calls what)."""
+    import io
+    import pstats
+
+    if not path.exists():
+        console.print(f"[red]no profile written to {escape(str(path))}[/] (the router did not stop cleanly)")
+        return
+    buf = io.StringIO()
+    pstats.Stats(str(path), stream=buf).sort_stats("tottime").print_stats(top)
+    console.print(f"router profile, Bacchus run ({escape(str(path))}), top {top} by own time:")
+    console.print(escape(buf.getvalue().split("\n\n", 1)[-1].strip()), highlight=False)
+
+
+@click.command("shim")
+@click.option("--records", type=click.IntRange(min=100), default=30_000, show_default=True)
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True, help="Interleaved rounds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+def bench_shim(records: int, rounds: int, as_json: bool) -> None:
+    """What the shim over nats-py internals gains: AckPipeline's framed write and its answers from the
+    parser vs nats-py's public path, the same messages to one stream."""
+    from samband.observability import configure_logging
+
+    from ._env import bench_deployment
+    from ._internals import shim_bench
+    from .cli import _emit, console
+
+    configure_logging(level="error")
+
+    async def run() -> dict:
+        with bench_deployment() as dep:
+            await dep.provision()
+            return await shim_bench(dep, records, rounds)
+
+    with console.status(f"{records:,} messages x {rounds} rounds x 3 ways through AckPipeline"):
+        r = asyncio.run(run())
+    rows = [
+        (w["name"], f"{w['rate']:,.0f} msg/s, client CPU {w['client_cpu_us']:.1f} µs/msg, {w['stored']:,} stored")
+        for w in r["ways"]
+    ]
+    rows += [
+        (w["name"], f"{w['rate']:,.0f} msg/s, client CPU {w['client_cpu_us']:.1f} µs/msg, {w['stored']:,} read")
+        for w in r["pull"]
+    ]
+    rows += [
+        ("CPU saved per message by the framed write", f"{r['write_cpu_saved_us']:.1f} µs"),
+        ("CPU saved per message by answers from the parser", f"{r['route_cpu_saved_us']:.1f} µs"),
+        ("CPU saved per pulled record by records from the parser", f"{r['pull_cpu_saved_us']:.1f} µs"),
+        (
+            "samband's path vs nats-py's public path",
+            f"{r['rate_vs_public']:.2f}x the rate, {r['cpu_vs_public']:.2f}x the CPU",
+        ),
+    ]
+    kv_table(
+        f"bench shim: {records:,} messages of {r['payload_bytes']} bytes with headers, median of {rounds} rounds",
+        rows,
+        console,
+    )
+    _emit(r, as_json)
+
+
+@click.command("memory")
+@click.option("--records", type=click.IntRange(min=1000), default=1_000_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+def bench_memory(records: int, as_json: bool) -> None:
+    """The router's resident memory over a long run (1M records, fan-out 1, all traced): it must stay flat."""
+    from samband.observability import configure_logging, configure_tracing
+
+    from ._e2e import E2E, install_sampler
+    from ._env import bench_deployment, span_processor
+    from ._report import fmt, print_targets, rss_target
+    from .cli import _emit, console
+
+    configure_logging(level="error")
+    configure_tracing("samband-bench-adapter", processors=[span_processor()])
+    install_sampler()
+
+    async def run() -> dict:
+        with bench_deployment() as dep:
+            await dep.provision()
+            with console.status(f"samband end to end: {records:,} records through the router, RSS sampled every 0.5 s"):
+                fig, detail = await E2E(dep).throughput(records, name="samband e2e, fan-out 1, all traced")
+        return {
+            "figure": msgspec.to_builtins(fig),
+            "router": detail["router"],
+            "router_rss_kib": detail["router_rss_kib"],
+        }
+
+    r = asyncio.run(run())
+    rss = r["router_rss_kib"]
+    rows = [
+        ("records", f"{r['figure']['records']:,} in {r['figure']['seconds']:,.0f} s ({r['figure']['rate_in']:,.0f}/s)")
+    ]
+    for frac in (0.1, 0.25, 0.5, 0.75, 1.0):
+        at = next(((n, k) for n, k in rss if n >= frac * rss[-1][0]), None) if rss else None
+        if at and f"RSS after {at[0]:,} records" not in dict(rows):
+            rows.append((f"RSS after {at[0]:,} records", f"{at[1] / 1024:,.1f} MiB"))
+    peak = r["router"].get("peak_rss_kib")
+    rows.append(("router peak RSS (VmHWM)", f"{fmt(peak and peak / 1024, ',.1f')} MiB"))
+    kv_table(f"bench memory: the router over {records:,} records", rows, console)
+    target = rss_target(records, rss, peak)
+    r["target"] = msgspec.to_builtins(target)
+    print_targets([target], console)
+    _emit(r, as_json)

@@ -140,10 +140,14 @@ class StatusSession:
             return await self._read(self._admin, self._auditor)
         except (TimeoutError, NatsError, JsError, OSError) as exc:
             gone = self._admin.is_closed or self._auditor.is_closed or not self._admin.is_connected
-            what = "is the deployment running? Start it with" if gone else "was its config rendered by"
+            what = (
+                "is the deployment running? Start it with"
+                if gone
+                else "was its config made before this samband? Restart it with"
+            )
             raise StatusUnavailable(
                 f"Expected the nats-server at {self.dep.url} to answer `{self._asking}`, got {_why(exc)}: "
-                f"{what} `samband --state-dir {self.dep.state_dir} up`?"
+                f"{what} `samband --state-dir {self.dep.state_dir} up`"
             ) from exc
 
     async def _read(self, admin: nats.NATS, auditor: nats.NATS) -> Status:

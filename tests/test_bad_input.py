@@ -67,6 +67,11 @@ TABLE = [
         2,
     ),
     row(
+        "router run --metrics-port 0",
+        "Error: Invalid value for '--metrics-port': 0 is not in the range 1<=x<=65535. (try `samband router run -h`)",
+        2,
+    ),
+    row(
         "status --state-dir {tmp}/none",
         "Error: Expected a deployment in {tmp}/none, found none: start one with "
         "`samband --state-dir {tmp}/none up`, or point --state-dir at it",

@@ -59,10 +59,10 @@ class RouterStats:
     quarantined: int = 0
     dead_letters: int = 0  # refusals written to their origin's DEADLETTER
     # per agency and per rule, for the metrics (router/_metrics.py); counted as the totals above are
-    received: dict[str, int] = field(default_factory=dict)  # records pulled, by origin
+    received: dict[str, int] = field(default_factory=dict)  # records pulled, by origin (with a meter only)
     rules: dict[tuple[str, str], int] = field(default_factory=dict)  # decisions by (allow|deny, rule)
     dead_lettered: dict[str, int] = field(default_factory=dict)  # dead letters, by origin
-    lag: dict[str, int] = field(default_factory=dict)  # by origin: left in its INGEST at the last pull
+    lag: dict[str, int] = field(default_factory=dict)  # by origin: left in its INGEST at the last pull (likewise)
 
 
 class Delivery(msgspec.Struct, frozen=True):

@@ -242,7 +242,8 @@ class Router:
         policy, now = self.policy, _dt.datetime.now(_dt.UTC)
         planner = self.planner
         items = planner.intake(msgs, self.directory.sends)
-        count_batch(self.stats, items)
+        if self._append_seconds is not None:  # measured (~0.3 µs a record), so only when someone reads it
+            count_batch(self.stats, items)
         claimed = [it for it in items if it.env is not None and it.refusal is None and it.quarantine is None]
         claims = [(it.env.id, Claim(it.origin, content_hash(it.msg.data), it.seq)) for it in claimed]  # type: ignore[union-attr]
         while True:

@@ -10,6 +10,8 @@ import sys
 
 from samband._platform import Platform, shipped_policy_dir
 from samband._status import Status, StatusSession
+from samband.broker_config import ROUTER
+from samband.schemas.layout import parked_subject, quarantine_subject
 from samband.testing import skeleton_policy
 
 from ._support import send_as, vehicle_control, wait_for
@@ -87,8 +89,22 @@ async def test_status_shows_a_lagging_agency_then_its_records_routed_and_a_dead_
     assert "operation bacchus-2017" in after.policy.in_force
 
 
+async def hold_back(dep) -> None:
+    """One record of Tullverket's quarantined, two deliveries to Kronofogden parked, written where the
+    router writes them (no router runs in this test: nothing drains them)."""
+    nc = await dep.connect(ROUTER)
+    try:
+        js = nc.jetstream()
+        await js.publish(quarantine_subject("tullverket", "intake"), b"held")
+        for i in range(2):
+            await js.publish(parked_subject("kronofogden"), f"parked-{i}".encode())
+    finally:
+        await nc.close()
+
+
 def test_status_json_has_every_part_an_operator_reads(fresh_deployment):
     asyncio.run(fresh_deployment.provision())
+    asyncio.run(hold_back(fresh_deployment))
     result = status_cli(fresh_deployment, "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -119,6 +135,8 @@ def test_status_json_has_every_part_an_operator_reads(fresh_deployment):
         "parked",
         "quarantined",
     ]
+    held = {a["agency"]: (a["quarantined"], a["parked"]) for a in out["agencies"] if a["quarantined"] or a["parked"]}
+    assert held == {"tullverket": (1, 0), "kronofogden": (0, 2)}
     table = status_cli(fresh_deployment)
     assert table.returncode == 0, table.stderr
     assert "nobody holds the audit lease: no router writes the log" in table.stdout
@@ -162,3 +180,22 @@ def test_status_watch_ends_with_one_line_when_the_broker_goes_away(fresh_deploym
     assert err.endswith(
         f"is the deployment running? Start it with `samband --state-dir {fresh_deployment.state_dir} up`\n"
     )
+
+
+async def test_status_names_the_router_that_writes_and_the_one_standing_by(fresh_deployment, tmp_path):
+    dep = fresh_deployment
+    await dep.provision()
+    first = Platform(dep, skeleton_policy(), tmp_path / "first")
+    second = Platform(dep, skeleton_policy(), tmp_path / "second")
+    try:
+        await first.start_router()
+        await second.start_router()
+        assert second.standby.is_set()
+        s = await read_status(dep)
+    finally:
+        await second.stop()
+        await first.stop()
+    assert (s.writer.routers, s.writer.standby) == (2, 1)
+    assert s.writer.holder == second.standby_holder  # whom the standby found holding it
+    gone = await read_status(dep)  # the leader stopped cleanly: it deleted its key
+    assert (gone.writer.holder, gone.writer.routers, gone.writer.standby) == (None, 0, 0)

@@ -251,12 +251,12 @@ def run_cmd(obj, policy_dir: Path | None, batch: int, metrics_port: int | None) 
     """Run the router against this deployment until SIGTERM/SIGINT; SIGHUP re-reads the policy files."""
     from samband.observability import configure_tracing, serve_metrics
 
-    configure_tracing("samband-router")
     policy_dir = _policy_dir(obj, policy_dir)
     try:
-        endpoint = serve_metrics(metrics_port, "samband-router")
+        endpoint = serve_metrics(metrics_port, "samband-router")  # a taken port refuses before anything starts
     except MetricsError as exc:
         raise click.ClickException(str(exc)) from None
+    configure_tracing("samband-router")
     try:
         asyncio.run(_run(obj, policy_dir, batch, endpoint.meter("samband.router") if endpoint else None))
     finally:

@@ -69,8 +69,8 @@ def up(
         signal.signal(sig, lambda *_: sys.exit(0))
     endpoint = None
     try:
-        configure_tracing("samband-router")
         endpoint = serve_metrics(metrics_port, "samband-router")  # a taken port refuses before anything starts
+        configure_tracing("samband-router")
         meter = endpoint.meter("samband.router") if endpoint else None
         asyncio.run(
             _up(obj, port, http_port, no_router, policy_dir, host=host, tls=tls, http_host=http_host, meter=meter)

@@ -18,6 +18,7 @@ from ._figures import FIGURES, FigureLine, FigureSet, figure_events
 from ._formats import MAX_RECORD_BYTES, Csv, FixedWidth, JsonDocument, JsonLines, NativeFormat, Xml
 from ._inbound import RECEIPT_SUBJECT, InboxSink, consume_inbox
 from ._mapping import AgencyMapping, native_format
+from ._metrics import instrument_adapter
 from ._outcomes import (
     OutcomeLine,
     OutcomeReport,
@@ -83,6 +84,7 @@ __all__ = [
     "consume_inbox",
     "derive_outcome",
     "figure_events",
+    "instrument_adapter",
     "list_dead_letters",
     "map_record",
     "mapping_for",

@@ -24,6 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import Error as JsError
 
 from samband.observability import consumer_span, get_logger
+from samband.observability.bus import ack_pending
 from samband.schemas import ENVELOPE_READER, DecodeError, Envelope, Receipt, encode
 
 __all__ = ["RECEIPT_SUBJECT", "InboxSink", "consume_inbox"]
@@ -50,6 +51,7 @@ class InboxSink:
         os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         os.chmod(self.path, 0o600)
         self._seen: set[str] = set()
+        self.pending = 0  # what the inbox held for its reader after the last fetch (the metrics' lag)
         if self.path.exists():
             with open(self.path, "rb") as f:
                 for line in f:
@@ -124,6 +126,8 @@ async def consume_inbox(
             log.warning("inbox fetch failed; retrying", agency=agency, error=repr(exc))
             await asyncio.sleep(0.5)
             continue
+        if msgs:
+            sink.pending = _pending(msgs[-1].reply)
         keep, pending_receipts = [], []
         for msg in msgs:
             with consumer_span(msg.subject, msg.headers, attributes={"samband.agency": agency}):
@@ -157,3 +161,10 @@ async def consume_inbox(
         for msg in keep:
             await msg.ack()
     return written
+
+
+def _pending(reply: str | None) -> int:
+    try:
+        return ack_pending(reply or "")
+    except ValueError:
+        return 0

@@ -167,6 +167,7 @@ async def publish_records(
     progress: Callable[[Any], None] | None = None,
     trace: bool = True,
     derive_outcomes: bool = False,
+    summary: PublishSummary | None = None,
 ) -> PublishSummary:
     """Map and publish each record to ``out.<record type>`` with ``Nats-Msg-Id`` = ``<agency>:<native key>``.
 
@@ -175,7 +176,8 @@ async def publish_records(
     ``positions``, each source's position is saved after every acknowledged window.
     ``retry_for=None`` retries an unreachable broker for ever. ``derive_outcomes``: beside each
     record with an amount, publish the `Outcome` derived from it (``<agency>:<native key>:outcome``,
-    see `derive_outcome`), counted in ``summary.outcomes``.
+    see `derive_outcome`), counted in ``summary.outcomes``. ``summary``: counted into this one
+    (the metrics endpoint reads it while the run goes on), else a new one.
     """
     run = _Outbound(
         nc,
@@ -188,6 +190,7 @@ async def publish_records(
         progress=progress,
         trace=trace,
         derive_outcomes=derive_outcomes,
+        summary=summary,
     )
     return await run.run(items)
 
@@ -215,8 +218,9 @@ class _Outbound:
         progress: Callable[[Any], None] | None,
         trace: bool,
         derive_outcomes: bool,
+        summary: PublishSummary | None = None,
     ) -> None:
-        self.summary = PublishSummary()
+        self.summary = summary if summary is not None else PublishSummary()
         self.publisher = _Publisher(nc, ack_timeout=ack_timeout, retry_for=retry_for, summary=self.summary)
         self.mapping, self.agency = mapping, mapping.agency
         self.window, self.positions, self.progress = window, positions, progress

@@ -13,7 +13,7 @@ import msgspec
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from samband.observability import output_console
+from samband.observability import metrics_port_option, output_console, serve_metrics
 from samband.schemas import REGIONS, unknown_name
 
 from ._deadletter import list_dead_letters
@@ -21,6 +21,7 @@ from ._errors import UnknownAgency
 from ._figures import FIGURES, figure_events
 from ._inbound import InboxSink, consume_inbox
 from ._mapping import native_format
+from ._metrics import instrument_adapter
 from ._outcomes_cli import outcomes
 from ._registry import mapping_for, write_export
 from ._runtime import PublishSummary, publish_records
@@ -159,6 +160,7 @@ def _export_name(mapping) -> str | None:
     "payment security), publish the outcome derived from it for the follow-up.",
 )
 @click.option("--outcome-export", is_flag=True, help="The source is the agency's outcome export (utfall CSV).")
+@metrics_port_option
 @_JSON
 @click.pass_obj
 def run(
@@ -173,6 +175,7 @@ def run(
     no_inbox: bool,
     derive_outcomes: bool,
     outcome_export: bool,
+    metrics_port: int | None,
     as_json: bool,
 ) -> None:
     """Publish AGENCY's native export (--source) and write its inbox to a sink until Ctrl-C.
@@ -186,9 +189,26 @@ def run(
         raise click.UsageError("Expected --source with --follow (what to follow), got none")
     kind = ".utfall" if outcome_export else ""
     state_file = state_file or obj.state_dir / "adapters" / f"{agency}{kind}.positions.json"
-    result = asyncio.run(
-        _run(obj, mapping, source, follow, sink_dir, state_file, once, no_inbox, derive_outcomes, as_json)
-    )
+    endpoint = serve_metrics(metrics_port, f"samband-adapter-{mapping.agency}")  # before connecting: fails first
+    try:
+        result = asyncio.run(
+            _run(
+                obj,
+                mapping,
+                source,
+                follow,
+                sink_dir,
+                state_file,
+                once,
+                no_inbox,
+                derive_outcomes,
+                as_json,
+                meter=endpoint.meter("samband.adapter") if endpoint else None,
+            )
+        )
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
     if as_json:
         click.echo(msgspec.json.encode(result).decode())
 
@@ -202,14 +222,21 @@ def _total_bytes(source: Path) -> int:
 
 
 async def _publish(
-    nc, mapping, source: Path, follow: bool, state_file: Path, stop: asyncio.Event, derive_outcomes: bool = False
+    nc,
+    mapping,
+    source: Path,
+    follow: bool,
+    state_file: Path,
+    stop: asyncio.Event,
+    derive_outcomes: bool = False,
+    summary: PublishSummary | None = None,
 ) -> PublishSummary:
     positions = Positions(state_file) if str(source) != "-" else None
     items = read_source(source, native_format(mapping), positions=positions, follow=follow, stop=stop)
     show_bar = not follow and str(source) != "-" and console.is_terminal
     if not show_bar:
         return await publish_records(
-            nc, mapping, items, positions=positions, retry_for=None, derive_outcomes=derive_outcomes
+            nc, mapping, items, positions=positions, retry_for=None, derive_outcomes=derive_outcomes, summary=summary
         )
     total = _total_bytes(source)
     done: dict[str, int] = {}
@@ -237,6 +264,7 @@ async def _publish(
             retry_for=None,
             progress=advance,
             derive_outcomes=derive_outcomes,
+            summary=summary,
         )
 
 
@@ -265,6 +293,7 @@ async def _run(
     no_inbox: bool,
     derive_outcomes: bool = False,
     as_json: bool = False,
+    meter=None,
 ) -> dict:
     agency = mapping.agency
     nc = await obj.connect(agency)
@@ -274,10 +303,13 @@ async def _run(
         loop.add_signal_handler(sig, stop.set)
     sink = None if no_inbox else InboxSink(sink_dir / f"{agency}.jsonl")
     consumer = asyncio.create_task(consume_inbox(nc, agency, sink, stop, receipts=True)) if sink is not None else None
+    counted = PublishSummary()  # read by the metrics endpoint while the run goes on
+    if meter is not None:
+        instrument_adapter(meter, agency, counted, sink)
     result: dict = {"agency": agency}
     try:
         if source is not None:
-            summary = await _publish(nc, mapping, source, follow, state_file, stop, derive_outcomes)
+            summary = await _publish(nc, mapping, source, follow, state_file, stop, derive_outcomes, counted)
             result.update(
                 read=summary.read,
                 published=summary.published,

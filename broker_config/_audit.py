@@ -13,7 +13,8 @@ none can listen to another's replies):
   change, delete or purge the audit streams, nor write a cosignature.
 * **steward** (operators, provisions the other streams): may not publish on ``audit.>`` or
   the lease, change the audit streams, or read the log (no consumer, no get on AUDIT).
-* **auditor** (oversight): reads AUDIT, AUDIT_WITNESS and RECEIPTS; writes nothing.
+* **auditor** (oversight): reads AUDIT, AUDIT_WITNESS and RECEIPTS, the lease's holder and
+  the counts of QUARANTINE and PARKED (`samband status`); writes nothing.
 * **auditor-<agency>** (the agency's security chief): creates consumers on AUDIT only under
   its fixed names and only filtered to its own view, the leaf hashes or the checkpoints (the
   server refuses any other filter), gets the newest checkpoint, reads the cosignatures; no
@@ -57,6 +58,8 @@ from samband.schemas.layout import (
     DECISIONS_STREAM,
     INBOX_STREAM,
     OVERSIGHT,
+    PARKED_STREAM,
+    QUARANTINE_STREAM,
     RECEIPTS_STREAM,
     REGISTRY_STREAM,
     audit_consumer_names,
@@ -97,6 +100,14 @@ AUDIT_STREAM_NAMES = (AUDIT_STREAM, AUDIT_WITNESS_STREAM, LEASE_STREAM, AUDIT_LO
 # with the follow-up purpose: the Ruc, the national follow-up) lends its INBOX too, for its outcomes.
 CHIEF_READS = ("STREAM.INFO", "STREAM.MSG.GET")
 REPORTING_PURPOSE = "follow_up"
+# What `samband status` reads as the oversight besides: who holds the writer's lease (its one
+# key, not the bucket's history) and the per-agency counts of what is held back (stream info
+# only: the counts per subject, never a quarantined record or a parked delivery).
+_STATUS_READS = (
+    f"$JS.API.STREAM.MSG.GET.{LEASE_STREAM}",
+    f"$JS.API.STREAM.INFO.{QUARANTINE_STREAM}",
+    f"$JS.API.STREAM.INFO.{PARKED_STREAM}",
+)
 
 AUDIT_STREAM_CONFIG = StreamConfig(
     name=AUDIT_STREAM,
@@ -222,7 +233,11 @@ def audit_users(creds: Credentials, agencies: Iterable[Agency], js_deny_destruct
         _user(
             creds,
             OVERSIGHT,
-            [*(s for stream in OVERSIGHT_STREAMS for s in stream_reads(stream)), lookup_subject(OVERSIGHT)],
+            [
+                *(s for stream in OVERSIGHT_STREAMS for s in stream_reads(stream)),
+                lookup_subject(OVERSIGHT),
+                *_STATUS_READS,
+            ],
         ),
         _user(creds, AUDIT_ADMIN, [">"], js_deny_destructive),
     ]

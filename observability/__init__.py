@@ -10,6 +10,7 @@ from ._errors import AuditKeyError, ObservabilityError
 from ._heap import settle_heap
 from ._logging import LOG_LEVELS, configure_logging, get_logger, output_console, scrub_identifiers
 from ._message_spans import MessageSpan, ProducerSpans, Spans
+from ._metrics import MetricsEndpoint, MetricsError, metrics_port_option, observe, serve_metrics, timed
 from ._pseudonym import Pseudonymiser, create_key_file, load_or_create_key
 from ._tally import Tally
 from ._tracing import (
@@ -29,6 +30,8 @@ __all__ = [
     "LOG_LEVELS",
     "AuditKeyError",
     "MessageSpan",
+    "MetricsEndpoint",
+    "MetricsError",
     "ObservabilityError",
     "ProducerSpans",
     "Pseudonymiser",
@@ -46,11 +49,15 @@ __all__ = [
     "inject_headers",
     "inject_span",
     "load_or_create_key",
+    "metrics_port_option",
+    "observe",
     "output_console",
     "producer_span",
     "remote_parent",
     "scrub_identifiers",
+    "serve_metrics",
     "settle_heap",
+    "timed",
 ]
 
 # Tracebacks and reprs name the package, not the private module (httpx's habit). Not msgspec Structs:

@@ -8,6 +8,7 @@ from ._authority import Citations
 from ._councils import COUNCILS, CouncilKeys, council_for, create_council_keys, load_private_key, sign_decision
 from ._decisions import DecisionEntry, Proposal, grant_from, operation_from
 from ._errors import CouncilKeyError, DecisionRefused, PolicyError, RouterError
+from ._in_force import in_force
 from ._legal_time import SWEDISH_TIME
 from ._live import LivePolicy
 from ._minimise import View
@@ -66,6 +67,7 @@ __all__ = [
     "council_for",
     "create_council_keys",
     "grant_from",
+    "in_force",
     "load_policy_dir",
     "load_private_key",
     "operation_from",

@@ -28,7 +28,8 @@ from ._councils import COUNCILS, PRIVATE_DIR, CouncilKeys, load_private_key, sig
 from ._decisions import DecisionEntry
 from ._errors import CouncilKeyError, DecisionRefused, PolicyError
 from ._impact import changes
-from ._legal_time import SWEDISH_TIME, day_end, day_start, swedish_text
+from ._in_force import in_force
+from ._legal_time import SWEDISH_TIME, swedish_text
 from ._live import LivePolicy
 from ._policy import Policy
 from ._proposal import write_decision_file
@@ -330,7 +331,7 @@ def list_cmd(obj, policy_dir: Path | None, as_json: bool) -> None:
     configure_logging(level="critical")
     live = asyncio.run(_live(obj, policy_dir))
     now = _dt.datetime.now(_dt.UTC)
-    rows = _in_force(live, now)
+    rows = in_force(live, now)
     if as_json:
         out = {"policy_version": live.version, "in_force": rows, "history": msgspec.to_builtins(live.history)}
         sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
@@ -342,55 +343,6 @@ def list_cmd(obj, policy_dir: Path | None, as_json: bool) -> None:
     _say(f"history ({DECISIONS_STREAM} stream, {len(live.history)} message(s)):")
     for e in live.history:
         _say("  " + _history_line(e))
-
-
-def _in_force(live: LivePolicy, now: _dt.datetime) -> list[dict]:
-    data = live.current.data
-    rows = []
-    for op_id, o in sorted(data.operations.items()):
-        start, end = day_start(o.valid_from), day_end(o.valid_to)
-        state = (
-            "closed"
-            if o.status == "closed"
-            else "not yet in force"
-            if now < start
-            else "ended"
-            if now >= end
-            else "in force"
-        )
-        who = live.authority("operation", op_id)
-        rows.append(
-            {
-                "kind": "operation",
-                "id": op_id,
-                "state": state,
-                "summary": f"{o.scope}, {o.valid_from} to {o.valid_to or 'further notice'}, by {o.decided_by}, "
-                f"{len(o.participants)} participants",
-                "authority": who.ref if who else "operations.toml",
-            }
-        )
-    for grant_id, g in sorted(data.grants.items()):
-        state = (
-            "revoked"
-            if g.revoked
-            else "not yet started"
-            if now < g.valid_from
-            else "expired"
-            if now >= g.valid_to
-            else "in force"
-        )
-        who = live.authority("cooption", grant_id)
-        rows.append(
-            {
-                "kind": "grant",
-                "id": grant_id,
-                "state": state,
-                "summary": f"{g.agency} in {g.operation}, {swedish_text(g.valid_from)} to {swedish_text(g.valid_to)}, "
-                f"by {g.decided_by}",
-                "authority": who.ref if who else "cooptions.toml",
-            }
-        )
-    return rows
 
 
 def _history_line(e: DecisionEntry) -> str:

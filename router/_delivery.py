@@ -146,7 +146,10 @@ class Deliverer:
                 delivered[d.recipient] = delivered.get(d.recipient, 0) + 1
         for (it, (subject, _, _), must), r in zip(side, results[len(direct) :], strict=True):
             if not isinstance(r, BaseException):
-                self.stats.dead_letters += it.refusal is not None
+                if it.refusal is not None:
+                    self.stats.dead_letters += 1
+                    by_origin = self.stats.dead_lettered
+                    by_origin[it.origin] = by_origin.get(it.origin, 0) + 1
                 continue
             if must:
                 failed.add(id(it))

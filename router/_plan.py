@@ -58,6 +58,11 @@ class RouterStats:
     parked: int = 0  # deliveries parked because their recipient's inbox refused or did not answer
     quarantined: int = 0
     dead_letters: int = 0  # refusals written to their origin's DEADLETTER
+    # per agency and per rule, for the metrics (router/_metrics.py); counted as the totals above are
+    received: dict[str, int] = field(default_factory=dict)  # records pulled, by origin (with a meter only)
+    rules: dict[tuple[str, str], int] = field(default_factory=dict)  # decisions by (allow|deny, rule)
+    dead_lettered: dict[str, int] = field(default_factory=dict)  # dead letters, by origin
+    lag: dict[str, int] = field(default_factory=dict)  # by origin: left in its INGEST at the last pull (likewise)
 
 
 class Delivery(msgspec.Struct, frozen=True):
@@ -229,6 +234,8 @@ class Planner:
     ) -> None:
         stats = self.stats
         stats.decisions += 1
+        rule = ("allow" if decision.allow else "deny", decision.rule)
+        stats.rules[rule] = stats.rules.get(rule, 0) + 1
         env = rec.env
         payload, digest = b"", None
         if decision.allow:
@@ -313,6 +320,8 @@ class Planner:
         it.deliveries.clear()
 
     def _deny(self, it: Item, policy: Policy, now: _dt.datetime, rule: str, reason: str) -> None:
+        rules = self.stats.rules  # a refusal is a decision too, by its own rule (the metrics count both)
+        rules[("deny", rule)] = rules.get(("deny", rule), 0) + 1
         span = it.span
         ctx = span.context
         if not it.trace_id:  # not decided: its process span is still open

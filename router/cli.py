@@ -12,7 +12,7 @@ import click
 import msgspec
 import nats
 
-from samband.observability import output_console
+from samband.observability import MetricsError, metrics_port_option, output_console
 from samband.schemas import unknown_name
 
 from ._decision_cli import _policy_dir, decision
@@ -245,16 +245,26 @@ def router() -> None:
 @click.option(
     "--batch", type=click.IntRange(1, 10_000), default=256, show_default=True, help="Records fetched per batch."
 )
+@metrics_port_option
 @click.pass_obj
-def run_cmd(obj, policy_dir: Path | None, batch: int) -> None:
+def run_cmd(obj, policy_dir: Path | None, batch: int, metrics_port: int | None) -> None:
     """Run the router against this deployment until SIGTERM/SIGINT; SIGHUP re-reads the policy files."""
-    from samband.observability import configure_tracing
+    from samband.observability import configure_tracing, serve_metrics
 
+    policy_dir = _policy_dir(obj, policy_dir)
+    try:
+        endpoint = serve_metrics(metrics_port, "samband-router")  # a taken port refuses before anything starts
+    except MetricsError as exc:
+        raise click.ClickException(str(exc)) from None
     configure_tracing("samband-router")
-    asyncio.run(_run(obj, _policy_dir(obj, policy_dir), batch))
+    try:
+        asyncio.run(_run(obj, policy_dir, batch, endpoint.meter("samband.router") if endpoint else None))
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
 
 
-async def _run(obj, policy_dir: Path, batch: int) -> None:
+async def _run(obj, policy_dir: Path, batch: int, meter=None) -> None:
     from samband.observability import Pseudonymiser, load_or_create_key, settle_heap
     from samband.observability.audit import Appender, load_or_create_signing_key
 
@@ -286,7 +296,7 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
     appender = Appender(nc, key=load_or_create_signing_key(obj.state_dir / "keys"), on_standby=standing_by)
     # what each agency file lets it send (the centres are never announced on REGISTRY)
     senders = {slug: a.sends for slug, a in obj.deployment().agencies.items()}
-    r = Router(nc, live, Pseudonymiser(key), batch=batch, appender=appender, senders=senders)
+    r = Router(nc, live, Pseudonymiser(key), batch=batch, appender=appender, senders=senders, meter=meter)
     task = asyncio.create_task(r.run(stop), name="router")
     ready = asyncio.create_task(r.ready.wait())
     stopped = asyncio.create_task(stop.wait())

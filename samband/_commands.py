@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from samband.observability import configure_logging, configure_tracing, output_console, settle_heap
+from samband.observability import (
+    configure_logging,
+    configure_tracing,
+    metrics_port_option,
+    output_console,
+    serve_metrics,
+    settle_heap,
+)
 
 console = output_console()
 
@@ -38,6 +45,7 @@ console = output_console()
     default=None,
     help="Policy directory (default: the shipped demo policy). Reloaded on change or SIGHUP.",
 )
+@metrics_port_option
 @click.pass_obj
 def up(
     obj,
@@ -48,6 +56,7 @@ def up(
     http_host: str | None,
     no_router: bool,
     policy_dir: Path | None,
+    metrics_port: int | None,
 ) -> None:
     """Start the embedded nats-server (and the router) on this deployment's state directory; Ctrl-C stops.
 
@@ -58,10 +67,17 @@ def up(
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in before:  # until the event loop takes them over: nothing is started yet
         signal.signal(sig, lambda *_: sys.exit(0))
+    endpoint = None
     try:
+        endpoint = serve_metrics(metrics_port, "samband-router")  # a taken port refuses before anything starts
         configure_tracing("samband-router")
-        asyncio.run(_up(obj, port, http_port, no_router, policy_dir, host=host, tls=tls, http_host=http_host))
+        meter = endpoint.meter("samband.router") if endpoint else None
+        asyncio.run(
+            _up(obj, port, http_port, no_router, policy_dir, host=host, tls=tls, http_host=http_host, meter=meter)
+        )
     finally:
+        if endpoint is not None:
+            endpoint.stop()
         for sig, handler in before.items():
             signal.signal(sig, handler)
 
@@ -76,6 +92,7 @@ async def _up(
     host: str | None = None,
     tls: bool = False,
     http_host: str | None = None,
+    meter=None,
 ) -> None:
     from samband.broker_config import Deployment, builtin_agencies
     from samband.router import LivePolicy, create_council_keys
@@ -125,7 +142,7 @@ async def _up(
             live = LivePolicy(policy_dir or shipped_policy_dir(), councils=councils)
             loop.add_signal_handler(signal.SIGHUP, live.reload)
             platform = Platform(dep, live, dep.state_dir / "received")
-            router = await platform.start_router()
+            router = await platform.start_router(meter=meter)
             if router.ready.is_set():
                 settle_heap()
                 console.print(f"router running, policy {platform.policy.version}; Ctrl-C stops")

@@ -10,12 +10,16 @@ import asyncio
 import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from samband.adapters import InboxSink, consume_inbox
 from samband.broker_config import ROUTER, Deployment
 from samband.observability import Pseudonymiser, get_logger, load_or_create_key
 from samband.observability.audit import Appender, AuditAppender, load_or_create_signing_key
 from samband.router import LivePolicy, Policy, Router
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Meter
 
 __all__ = ["Platform", "shipped_policy_dir"]
 
@@ -43,8 +47,9 @@ class Platform:
     def pseudonymiser(self) -> Pseudonymiser:
         return Pseudonymiser(load_or_create_key(self.deployment.state_dir / "keys" / "pseudonym.key"))
 
-    async def start_router(self, *, appender: AuditAppender | None = None) -> Router:
-        """The router with the log's writer as its appender (``appender``: another, e.g. `samband bench`'s).
+    async def start_router(self, *, appender: AuditAppender | None = None, meter: Meter | None = None) -> Router:
+        """The router with the log's writer as its appender (``appender``: another, e.g. `samband bench`'s),
+        measured on ``meter`` when given (a metrics endpoint's, `--metrics-port`).
 
         Returns once it routes (its lease taken, where the log stands read, its input
         subscribed), or once it stands by because another router holds the lease (`standby`
@@ -55,7 +60,7 @@ class Platform:
             key = load_or_create_signing_key(self.deployment.state_dir / "keys")
             appender = Appender(nc, key=key, on_standby=self._standing_by)
         senders = {slug: a.sends for slug, a in self.deployment.agencies.items()}  # the centres' among them
-        self.router = Router(nc, self.policy, self.pseudonymiser(), appender=appender, senders=senders)
+        self.router = Router(nc, self.policy, self.pseudonymiser(), appender=appender, senders=senders, meter=meter)
         task = asyncio.create_task(self.router.run(self._stop), name="router")
         self._tasks.append(task)
         waits = {task, asyncio.create_task(self.router.ready.wait()), asyncio.create_task(self.standby.wait())}

@@ -23,6 +23,7 @@ from samband import __version__
 from ._commands import demo, up
 from ._context import Context
 from ._onboard import onboard
+from ._status_cli import status
 
 __all__ = ["cli", "main"]
 
@@ -174,6 +175,7 @@ def cli(ctx: click.Context, state_dir: Path, log_level: str | None) -> None:
 cli.add_command(up)
 cli.add_command(demo)
 cli.add_command(onboard)
+cli.add_command(status)
 for _name in _VERB_MODULES:
     try:
         _module = importlib.import_module(_name)

@@ -55,6 +55,29 @@ TABLE = [
         "Error: Invalid value for '--records': 0 is not in the range 1<=x<=100000. (try `samband demo -h`)",
         2,
     ),
+    # status
+    row(
+        "status --watch abc",
+        "Error: Invalid value for '--watch': 'abc' is not a valid float range. (try `samband status -h`)",
+        2,
+    ),
+    row(
+        "status --watch 0",
+        "Error: Invalid value for '--watch': 0.0 is not in the range 0.5<=x<=3600. (try `samband status -h`)",
+        2,
+    ),
+    row(
+        "router run --metrics-port 0",
+        "Error: Invalid value for '--metrics-port': 0 is not in the range 1<=x<=65535. (try `samband router run -h`)",
+        2,
+    ),
+    row(
+        "status --state-dir {tmp}/none",
+        "Error: Expected a deployment in {tmp}/none, found none: start one with "
+        "`samband --state-dir {tmp}/none up`, or point --state-dir at it",
+        1,
+        id="status where no deployment is",
+    ),
     # onboarding and credentials
     row(
         "onboard {tmp}/missing.toml",

@@ -28,7 +28,7 @@ from ._errors import (
     StreamGap,
 )
 from ._fair import FairPuller
-from ._framing import ack_position, header_block, hpub_cmd, pub_cmd
+from ._framing import ack_pending, ack_position, header_block, hpub_cmd, pub_cmd
 from ._pipeline import AckPipeline, Item, PubAck, PublishBatch
 from ._pull import Puller
 from ._reader import fetch_seqs, read_range
@@ -53,6 +53,7 @@ __all__ = [
     "ReadError",
     "StoredMsg",
     "StreamGap",
+    "ack_pending",
     "ack_position",
     "direct_get",
     "fetch_seqs",

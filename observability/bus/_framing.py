@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["HeaderKeyError", "ack_position", "header_block", "hpub_cmd", "parse_headers", "pub_cmd", "subject_ok"]
+__all__ = [
+    "HeaderKeyError",
+    "ack_pending",
+    "ack_position",
+    "header_block",
+    "hpub_cmd",
+    "parse_headers",
+    "pub_cmd",
+    "subject_ok",
+]
 
 _HEADER_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # as nats-py's publish path: whitespace (CR/LF above all) in a subject would inject protocol
@@ -70,6 +79,17 @@ def ack_position(reply: str) -> tuple[int, int]:
     if len(tokens) >= 11 and tokens[0] == "$JS" and tokens[1] == "ACK":
         return int(tokens[7]), int(tokens[6])
     raise ValueError(f"Expected a JetStream ack subject, got {reply[:60]!r}")
+
+
+def ack_pending(reply: str) -> int:
+    """How many messages the consumer had left to deliver after this one (the ack subject's
+    ``<pending>``; 0 for a subject that is not an ack subject)."""
+    tokens = reply.split(".")
+    if len(tokens) == 9:
+        return int(tokens[8])
+    if len(tokens) >= 11 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        return int(tokens[10])
+    return 0
 
 
 def pub_cmd(subject: str, reply: str, payload: bytes) -> bytes:

@@ -195,13 +195,6 @@ class Policy:
                 reason=f"the originator restricted the record to {', '.join(named) or 'no one'}; "
                 f"{recipient} is not named",
             )
-        if h.review_required:
-            return Decision(
-                allow=False,
-                rule="deny.held-for-review",
-                policy_version=v,
-                reason="the originator holds the record for its balancing test (LUS 2 §) before any release",
-            )
         restricted = named is not None or no_onward or foreign
         if foreign and self._tiers.get(recipient) != "core":
             return Decision(

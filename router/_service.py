@@ -17,6 +17,7 @@ import contextlib
 import datetime as _dt
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import msgspec
 import nats
@@ -28,7 +29,14 @@ from nats.js.errors import NotFoundError
 from samband.observability import Pseudonymiser, Tally, get_logger
 from samband.observability.audit import Appender, AuditAppender, AuditUnavailable, LeaseLost
 from samband.observability.bus import AckPipeline, Backoff, FairPuller, NotSendable, PublishRefused
-from samband.schemas.layout import INGEST_PREFIX, INGEST_SUBJECTS, ROUTER_DURABLE, ingest_stream, ingest_subjects
+from samband.schemas.layout import (
+    INGEST_PREFIX,
+    INGEST_SUBJECTS,
+    REVIEW_REQUESTS,
+    ROUTER_DURABLE,
+    ingest_stream,
+    ingest_subjects,
+)
 
 from ._delivery import Deliverer
 from ._directory import AgencyDirectory
@@ -39,6 +47,8 @@ from ._parking import Parking
 from ._plan import Item, Plan, Planner, RouterStats
 from ._policy import Policy
 from ._refusals import RefusalAudit
+from ._review import MAX_PENDING, HoldQueue, ReviewRule
+from ._review_desk import ReviewDesk
 
 __all__ = ["Router", "RouterStats"]
 
@@ -69,6 +79,9 @@ class Router:
         deliver_timeout: float = 3.0,
         appender: AuditAppender | None = None,
         senders: Mapping[str, Iterable[str]] | None = None,
+        review: Mapping[str, ReviewRule] | None = None,
+        review_every: float = 30.0,
+        review_cap: int = MAX_PENDING,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -80,7 +93,7 @@ class Router:
         self.stats = RouterStats()
         pipeline = AckPipeline(nc)
         self.appender: AuditAppender = appender or Appender(nc, ack_timeout=ack_timeout, pipeline=pipeline)
-        self.planner = Planner(pseudonymiser, self.stats)
+        self.planner = Planner(pseudonymiser, self.stats, review)
         # ``senders``: each agency file's `sends` as the deployment has them (REGISTRY may announce newer)
         self.directory = AgencyDirectory(senders)
         self.ledger = Ledger(nc, pipeline, timeout=ack_timeout)
@@ -89,6 +102,15 @@ class Router:
             pipeline, self.stats, self.parking, ack_timeout=ack_timeout, deliver_timeout=deliver_timeout
         )
         self._pipeline = pipeline
+        # The originators' review queue: a batch and an officer's release never append at once.
+        self.turn = asyncio.Lock()
+        self.holds = HoldQueue(nc, pipeline, timeout=ack_timeout, cap=review_cap)
+        self.desk = ReviewDesk(
+            self.holds, lambda: self.appender, pipeline, self.parking, self.stats, self.turn,
+            deliver_timeout=deliver_timeout,
+        )  # fmt: skip
+        self.review_every = review_every
+        self._review_sub: Any = None
         self._puller: FairPuller | None = None
         self._following = -1  # the directory's generation the pullers were last matched to
         self._looked = 0.0  # when the INGEST streams were last listed
@@ -119,6 +141,8 @@ class Router:
         await self.appender.start()
         await self._pipeline.start()
         await self.parking.start(stop)
+        await self._open_review()
+        lapsing = asyncio.create_task(self.desk.keep_lapsing(stop, self.review_every, _utcnow), name="review-lapse")
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         try:
             await self._follow_agencies()
@@ -145,6 +169,9 @@ class Router:
             with contextlib.suppress(AuditUnavailable):  # stopping: what is not stored now is met again on replay
                 await self._audit_refusals()
         finally:
+            lapsing.cancel()
+            await asyncio.gather(lapsing, return_exceptions=True)
+            await self._close_review()
             await self._puller.close()
             await self.parking.close()
             await self.appender.close()
@@ -174,6 +201,7 @@ class Router:
         stand by until the lease is this one's again (the appender waits for it), then route on."""
         assert self._puller is not None
         await self._puller.close()
+        await self._close_review()
         await self.parking.close()
         # SIGTERM must stop a standby too, not only once the other router lets go of the lease
         taking = asyncio.ensure_future(self.appender.start())
@@ -187,8 +215,40 @@ class Router:
             return
         taking.result()
         await self.parking.start(stop)
+        await self._open_review()
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         await self._follow_agencies()
+
+    async def _open_review(self) -> None:
+        """The review queue as stored, then the officers' requests (only the writer answers them)."""
+        await self.holds.start()
+        self._review_sub = await self.nc.subscribe(REVIEW_REQUESTS, cb=self._on_review)
+
+    async def _close_review(self) -> None:
+        if self._review_sub is not None:
+            try:
+                await self._review_sub.unsubscribe()
+            except NatsError:
+                pass
+            self._review_sub = None
+
+    async def _on_review(self, msg) -> None:
+        _, agency, verb = msg.subject.split(".", 2)  # review.<agency>: the broker lets only its reviewer publish
+        reply = await self.desk.answer(agency, verb, msg.data, _utcnow)
+        if msg.reply:
+            try:
+                await msg.respond(reply)
+            except NatsError as exc:
+                self.problems.add("review", stage="review reply", error=repr(exc))
+
+    async def _store_holds(self, plan: Plan) -> None:
+        """Each held (record, recipient) into the review queue; one it cannot take is denied instead."""
+        pairs = [(it, i, h) for it in plan.items for i, h in it.holds]
+        if pairs:
+            refused = await self.holds.hold([h for _, _, h in pairs])
+            for (it, i, _), why in zip(pairs, refused, strict=True):
+                if why is not None:
+                    self.planner.not_held(it, i, why)
 
     async def _follow_agencies(self) -> None:
         """Pull from every agency's INGEST stream (made by provisioning and onboarding): listed now,
@@ -230,7 +290,12 @@ class Router:
             )
 
     async def _route(self, msgs: list, stop: asyncio.Event) -> None:
-        """Check and claim, decide under one policy version, append the audit drafts (fail closed), then deliver."""
+        async with self.turn:
+            await self._route_batch(msgs, stop)
+
+    async def _route_batch(self, msgs: list, stop: asyncio.Event) -> None:
+        """Check and claim, decide under one policy version, hold what its originator reviews, append the
+        audit drafts (fail closed), then deliver."""
         policy, now = self.policy, _dt.datetime.now(_dt.UTC)
         planner = self.planner
         items = planner.intake(msgs, self.directory.sends)
@@ -254,6 +319,7 @@ class Router:
                 planner.repeat(it)
             elif outcome.kind == "reused":
                 planner.refuse(it, policy, now, _reused(it, outcome.earlier))
+        await self._store_holds(plan)
         if not await self._append(plan, stop):
             return  # stopping with the trail unwritable: the input is not acked, it is routed again
         await self._release_quarantined(plan)
@@ -341,6 +407,10 @@ async def _stream_names(nc: nats.NATS, subject: str) -> list[str]:
         names += page
         if not page or len(names) >= reply.get("total", 0):
             return names
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
 
 
 def _reused(it: Item, earlier: Claim | None) -> Refusal:

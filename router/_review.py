@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import msgspec
 import nats
@@ -37,7 +38,16 @@ from samband.schemas.layout import REVIEW_BUCKET, REVIEW_STREAM, REVIEW_SUBJECTS
 from ._compile import Decision
 from ._legal_time import swedish_text
 
-__all__ = ["DEFAULT_LAPSE", "Hold", "HoldQueue", "QueueUnavailable", "ReviewRule", "held_because", "hold_for"]
+__all__ = [
+    "DEFAULT_LAPSE",
+    "Hold",
+    "HoldQueue",
+    "QueueUnavailable",
+    "ReviewRule",
+    "held_because",
+    "hold_for",
+    "review_rules",
+]
 
 DEFAULT_LAPSE = _dt.timedelta(hours=72)  # as broker_config's agency files (`[review] lapse_hours`)
 MAX_PENDING = 10_000  # holds one originator may have waiting; beyond them a record is denied, not held
@@ -50,6 +60,20 @@ class ReviewRule(msgspec.Struct, frozen=True, kw_only=True):
     record_types: frozenset[str] = frozenset()
     operations: frozenset[str] = frozenset()
     lapse: _dt.timedelta = DEFAULT_LAPSE
+
+
+def review_rules(agencies: Mapping[str, Any]) -> dict[str, ReviewRule]:
+    """Each agency file's ``[review]`` (broker_config's `ReviewMarks`) as the router's rules."""
+    out = {}
+    for slug, a in agencies.items():
+        m = a.review
+        if m.record_types or m.operations:
+            out[slug] = ReviewRule(
+                record_types=frozenset(m.record_types),
+                operations=frozenset(m.operations),
+                lapse=_dt.timedelta(hours=m.lapse_hours),
+            )
+    return out
 
 
 def held_because(env: Envelope, rules: Mapping[str, ReviewRule]) -> str | None:

@@ -5,7 +5,7 @@ publish on, so the agency (and the officer's identity in the audit entry) comes 
 credentials, never from the request. Every change is audited before it takes effect (a release
 is delivered only after its ``review.released`` entry is stored) and runs under the router's
 turn lock, so it never interleaves with a batch's append. A release or withholding names one
-record (every recipient it is held for, or those given); if any of them cannot take the change
+record (every recipient it still waits for, or those given); if any of them cannot take the change
 (a lapsed hold cannot be released, a released one not withheld), nothing is changed. A release
 of what is released already changes nothing and says so.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -65,7 +66,7 @@ class HoldView(msgspec.Struct, frozen=True, kw_only=True):
     decided_at: _dt.datetime | None = None
     officer: str | None = None
     reason: str | None = None
-    record: msgspec.Raw | None = None
+    record: Any = None  # as JSON (the router sends the stored bytes as they are)
 
 
 class ReviewReply(msgspec.Struct, kw_only=True):
@@ -176,6 +177,8 @@ class ReviewDesk:
                         f"got {r[:40]!r} - at `recipients`"
                     )
             found = [h for h in found if h.recipient in req.recipients]
+        elif verb in ("release", "withhold") and any(h.state == "held" for h in found):
+            found = [h for h in found if h.state == "held"]  # no recipient named: those still waiting
         if verb == "show":
             views = []
             for h in found:

@@ -18,6 +18,7 @@ from samband.schemas import unknown_name
 from ._decision_cli import _policy_dir, decision
 from ._errors import PolicyError
 from ._impact_cli import impact_cmd
+from ._review_cli import review
 
 console = output_console()
 _JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout (exit code as without it).")
@@ -261,6 +262,7 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
     from ._councils import CouncilKeys
     from ._errors import CouncilKeyError
     from ._live import LivePolicy
+    from ._review import review_rules
     from ._service import Router
 
     try:
@@ -285,8 +287,10 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
 
     appender = Appender(nc, key=load_or_create_signing_key(obj.state_dir / "keys"), on_standby=standing_by)
     # what each agency file lets it send (the centres are never announced on REGISTRY)
-    senders = {slug: a.sends for slug, a in obj.deployment().agencies.items()}
-    r = Router(nc, live, Pseudonymiser(key), batch=batch, appender=appender, senders=senders)
+    agencies = obj.deployment().agencies
+    senders = {slug: a.sends for slug, a in agencies.items()}
+    review = review_rules(agencies)  # what each originator's officer reviews before disclosure
+    r = Router(nc, live, Pseudonymiser(key), batch=batch, appender=appender, senders=senders, review=review)
     task = asyncio.create_task(r.run(stop), name="router")
     ready = asyncio.create_task(r.ready.wait())
     stopped = asyncio.create_task(stop.wait())
@@ -317,4 +321,4 @@ async def _run(obj, policy_dir: Path, batch: int) -> None:
     )
 
 
-commands = [policy, router, decision]
+commands = [policy, router, decision, review]

@@ -294,8 +294,11 @@ class Planner:
             it.deliveries.append(Delivery(subject, payload, key, rec.origin, recipient, rec.parent))
 
     def _hold(self, it: Item, rec: _Record, allowed: AuditRecord, payload: bytes, why: str, d: Decision) -> None:
-        """What the policy would disclose, held for the originator's officer instead (router/_review.py)."""
+        """What the policy would disclose, held for the originator's officer instead (router/_review.py):
+        counted, like its audit entry, as not disclosed (a release counts as an allow of its own)."""
         self.stats.held += 1
+        self.stats.allowed -= 1
+        self.stats.denied += 1
         rule = self.review.get(rec.origin)
         hold, record = hold_for(allowed, payload, why, d, rule.lapse if rule is not None else DEFAULT_LAPSE)
         it.holds.append((len(it.audit), hold))
@@ -305,8 +308,6 @@ class Planner:
         """A hold the queue could not take: the record is denied to that recipient instead (fail closed)."""
         draft = it.audit[index]
         self.stats.held -= 1
-        self.stats.allowed -= 1
-        self.stats.denied += 1
         record = msgspec.structs.replace(draft.record, rule="deny.review-unavailable", reason=f"not held: {why}")
         it.audit[index] = AuditDraft(draft.key, record, draft.parent, draft.ingest_seq)
 

@@ -237,6 +237,11 @@ class ReviewDesk:
             rec = _entry(h, at, allow=outcome == "released", rule=rule, reason=said, officer=officer)
             drafts.append(AuditDraft(f"{h.envelope_id}:{h.recipient}:{rule}", rec, None, 0))
         self.stats.audited += await self.appender().append(drafts)
+        self.stats.decisions += len(drafts)  # each outcome is a decision of its own, audited
+        if outcome == "released":
+            self.stats.allowed += len(drafts)
+        else:
+            self.stats.denied += len(drafts)
         for h in holds:
             decided = msgspec.structs.replace(
                 h, state=outcome, payload=None, decided_at=at, officer=officer, reason=reason

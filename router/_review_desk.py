@@ -18,14 +18,16 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+import nats
+from nats.errors import Error as NatsError
 
 from samband.observability import Tally, get_logger
 from samband.observability.audit import AuditAppender, AuditDraft, AuditRecord, AuditUnavailable
 from samband.observability.bus import AckPipeline, PubAck
-from samband.schemas.layout import reviewer_identity
+from samband.schemas.layout import REVIEW_REQUESTS, reviewer_identity
 
 from ._parking import Parking
-from ._plan import Delivery, RouterStats
+from ._plan import Delivery, Plan, Planner, RouterStats
 from ._review import Hold, HoldQueue, QueueUnavailable
 
 __all__ = ["MAX_REASON", "VERBS", "HoldView", "ReviewDesk", "ReviewReply", "ReviewRequest", "no_reason"]
@@ -78,6 +80,10 @@ class ReviewReply(msgspec.Struct, kw_only=True):
 
 _REQUEST = msgspec.json.Decoder(ReviewRequest)
 _encode = msgspec.json.Encoder().encode
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
 
 
 def _view(h: Hold, record: bytes | None = None) -> HoldView:
@@ -138,6 +144,39 @@ class ReviewDesk:
         self.queue, self.appender, self.pipeline, self.parking = queue, appender, pipeline, parking
         self.stats, self.turn, self.deliver_timeout = stats, turn, deliver_timeout
         self.problems = Tally(log, "review queue problem")
+        self._sub: Any = None
+
+    # ---- wiring into the router ----------------------------------------------------------------
+    async def open(self, nc: nats.NATS) -> None:
+        """The review queue as stored, then the officers' requests (only the log's writer answers them)."""
+        await self.queue.start()
+        self._sub = await nc.subscribe(REVIEW_REQUESTS, cb=self._on_request)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except NatsError:
+                pass
+            self._sub = None
+
+    async def _on_request(self, msg) -> None:
+        _, agency, verb = msg.subject.split(".", 2)  # review.<agency>: the broker lets only its reviewer publish
+        reply = await self.answer(agency, verb, msg.data, _utcnow)
+        if msg.reply:
+            try:
+                await msg.respond(reply)
+            except NatsError as exc:
+                self.problems.add("reply", stage="review reply", error=repr(exc))
+
+    async def store(self, plan: Plan, planner: Planner) -> None:
+        """Each held (record, recipient) of ``plan`` into the queue; one it cannot take is denied instead."""
+        pairs = [(it, i, h) for it in plan.items for i, h in it.holds]
+        if pairs:
+            refused = await self.queue.hold([h for _, _, h in pairs])
+            for (it, i, _), why in zip(pairs, refused, strict=True):
+                if why is not None:
+                    planner.not_held(it, i, why)
 
     # ---- the officers' requests ---------------------------------------------------------------
     async def answer(self, agency: str, verb: str, data: bytes, now: Callable[[], _dt.datetime]) -> bytes:

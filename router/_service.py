@@ -17,7 +17,6 @@ import contextlib
 import datetime as _dt
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import msgspec
 import nats
@@ -32,7 +31,6 @@ from samband.observability.bus import AckPipeline, Backoff, FairPuller, NotSenda
 from samband.schemas.layout import (
     INGEST_PREFIX,
     INGEST_SUBJECTS,
-    REVIEW_REQUESTS,
     ROUTER_DURABLE,
     ingest_stream,
     ingest_subjects,
@@ -110,7 +108,6 @@ class Router:
             deliver_timeout=deliver_timeout,
         )  # fmt: skip
         self.review_every = review_every
-        self._review_sub: Any = None
         self._puller: FairPuller | None = None
         self._following = -1  # the directory's generation the pullers were last matched to
         self._looked = 0.0  # when the INGEST streams were last listed
@@ -141,7 +138,7 @@ class Router:
         await self.appender.start()
         await self._pipeline.start()
         await self.parking.start(stop)
-        await self._open_review()
+        await self.desk.open(self.nc)
         lapsing = asyncio.create_task(self.desk.keep_lapsing(stop, self.review_every, _utcnow), name="review-lapse")
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         try:
@@ -171,7 +168,7 @@ class Router:
         finally:
             lapsing.cancel()
             await asyncio.gather(lapsing, return_exceptions=True)
-            await self._close_review()
+            await self.desk.close()
             await self._puller.close()
             await self.parking.close()
             await self.appender.close()
@@ -201,54 +198,24 @@ class Router:
         stand by until the lease is this one's again (the appender waits for it), then route on."""
         assert self._puller is not None
         await self._puller.close()
-        await self._close_review()
+        await self.desk.close()
         await self.parking.close()
-        # SIGTERM must stop a standby too, not only once the other router lets go of the lease
-        taking = asyncio.ensure_future(self.appender.start())
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({taking, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not taking.done():
-            taking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await taking
-            return
-        taking.result()
+        async with self.turn:  # no lapse appends while this one waits for the lease
+            # SIGTERM must stop a standby too, not only once the other router lets go of the lease
+            taking = asyncio.ensure_future(self.appender.start())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({taking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not taking.done():
+                taking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await taking
+                return
+            taking.result()
         await self.parking.start(stop)
-        await self._open_review()
+        await self.desk.open(self.nc)
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         await self._follow_agencies()
-
-    async def _open_review(self) -> None:
-        """The review queue as stored, then the officers' requests (only the writer answers them)."""
-        await self.holds.start()
-        self._review_sub = await self.nc.subscribe(REVIEW_REQUESTS, cb=self._on_review)
-
-    async def _close_review(self) -> None:
-        if self._review_sub is not None:
-            try:
-                await self._review_sub.unsubscribe()
-            except NatsError:
-                pass
-            self._review_sub = None
-
-    async def _on_review(self, msg) -> None:
-        _, agency, verb = msg.subject.split(".", 2)  # review.<agency>: the broker lets only its reviewer publish
-        reply = await self.desk.answer(agency, verb, msg.data, _utcnow)
-        if msg.reply:
-            try:
-                await msg.respond(reply)
-            except NatsError as exc:
-                self.problems.add("review", stage="review reply", error=repr(exc))
-
-    async def _store_holds(self, plan: Plan) -> None:
-        """Each held (record, recipient) into the review queue; one it cannot take is denied instead."""
-        pairs = [(it, i, h) for it in plan.items for i, h in it.holds]
-        if pairs:
-            refused = await self.holds.hold([h for _, _, h in pairs])
-            for (it, i, _), why in zip(pairs, refused, strict=True):
-                if why is not None:
-                    self.planner.not_held(it, i, why)
 
     async def _follow_agencies(self) -> None:
         """Pull from every agency's INGEST stream (made by provisioning and onboarding): listed now,
@@ -319,7 +286,7 @@ class Router:
                 planner.repeat(it)
             elif outcome.kind == "reused":
                 planner.refuse(it, policy, now, _reused(it, outcome.earlier))
-        await self._store_holds(plan)
+        await self.desk.store(plan, planner)
         if not await self._append(plan, stop):
             return  # stopping with the trail unwritable: the input is not acked, it is routed again
         await self._release_quarantined(plan)

@@ -326,15 +326,3 @@ class ReviewDesk:
             if due:
                 await self.settle(due, "lapsed", None, None, now)
         return len(due)
-
-    async def keep_lapsing(self, stop: asyncio.Event, every: float, now: Callable[[], _dt.datetime]) -> None:
-        while not stop.is_set():
-            try:
-                await self.lapse(now())
-            except (AuditUnavailable, QueueUnavailable) as exc:
-                self.problems.add("lapse", stage="lapse", error=str(exc))
-                self.problems.flush()
-            try:
-                await asyncio.wait_for(stop.wait(), every)
-            except TimeoutError:
-                pass

@@ -45,7 +45,7 @@ from ._parking import Parking
 from ._plan import Item, Plan, Planner, RouterStats
 from ._policy import Policy
 from ._refusals import RefusalAudit
-from ._review import MAX_PENDING, HoldQueue, ReviewRule
+from ._review import MAX_PENDING, HoldQueue, QueueUnavailable, ReviewRule
 from ._review_desk import ReviewDesk
 
 __all__ = ["Router", "RouterStats"]
@@ -107,7 +107,7 @@ class Router:
             self.holds, lambda: self.appender, pipeline, self.parking, self.stats, self.turn,
             deliver_timeout=deliver_timeout,
         )  # fmt: skip
-        self.review_every = review_every
+        self.review_every, self._swept = review_every, 0.0
         self._puller: FairPuller | None = None
         self._following = -1  # the directory's generation the pullers were last matched to
         self._looked = 0.0  # when the INGEST streams were last listed
@@ -139,7 +139,6 @@ class Router:
         await self._pipeline.start()
         await self.parking.start(stop)
         await self.desk.open(self.nc)
-        lapsing = asyncio.create_task(self.desk.keep_lapsing(stop, self.review_every, _utcnow), name="review-lapse")
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         try:
             await self._follow_agencies()
@@ -159,6 +158,7 @@ class Router:
                         self.stats.batches += 1
                         await self._route(msgs, stop)
                     await self._audit_refusals()
+                    await self._lapse()
                 except LeaseLost:
                     await self._stand_by(stop)
                 self.problems.flush()
@@ -166,8 +166,6 @@ class Router:
             with contextlib.suppress(AuditUnavailable):  # stopping: what is not stored now is met again on replay
                 await self._audit_refusals()
         finally:
-            lapsing.cancel()
-            await asyncio.gather(lapsing, return_exceptions=True)
             await self.desk.close()
             await self._puller.close()
             await self.parking.close()
@@ -200,22 +198,34 @@ class Router:
         await self._puller.close()
         await self.desk.close()
         await self.parking.close()
-        async with self.turn:  # no lapse appends while this one waits for the lease
-            # SIGTERM must stop a standby too, not only once the other router lets go of the lease
-            taking = asyncio.ensure_future(self.appender.start())
-            stopping = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({taking, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not taking.done():
-                taking.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await taking
-                return
-            taking.result()
+        # SIGTERM must stop a standby too, not only once the other router lets go of the lease
+        taking = asyncio.ensure_future(self.appender.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({taking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not taking.done():
+            taking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await taking
+            return
+        taking.result()
         await self.parking.start(stop)
         await self.desk.open(self.nc)
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         await self._follow_agencies()
+
+    async def _lapse(self) -> None:
+        """Withhold the holds nobody decided on in time: between batches, every `review_every` seconds
+        (a task of its own would append beside a router that lost its lease)."""
+        if time.monotonic() - self._swept < self.review_every:
+            return
+        self._swept = time.monotonic()
+        try:
+            await self.desk.lapse(_utcnow())
+        except LeaseLost:
+            raise
+        except (AuditUnavailable, QueueUnavailable) as exc:
+            self.problems.add("lapse", stage="review lapse", error=str(exc))
 
     async def _follow_agencies(self) -> None:
         """Pull from every agency's INGEST stream (made by provisioning and onboarding): listed now,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ import nats
 from nats.errors import Error as NatsError
 
 from samband.observability import Tally, get_logger
-from samband.observability.audit import AuditAppender, AuditDraft, AuditRecord, AuditUnavailable
+from samband.observability.audit import AuditAppender, AuditDraft, AuditRecord, AuditUnavailable, LeaseLost
 from samband.observability.bus import AckPipeline, PubAck
 from samband.schemas.layout import REVIEW_REQUESTS, reviewer_identity
 
@@ -145,6 +146,7 @@ class ReviewDesk:
         self.stats, self.turn, self.deliver_timeout = stats, turn, deliver_timeout
         self.problems = Tally(log, "review queue problem")
         self._sub: Any = None
+        self._swept = 0.0  # when holds were last looked through for lapses (monotonic)
 
     # ---- wiring into the router ----------------------------------------------------------------
     async def open(self, nc: nats.NATS) -> None:
@@ -326,3 +328,16 @@ class ReviewDesk:
             if due:
                 await self.settle(due, "lapsed", None, None, now)
         return len(due)
+
+    async def sweep(self, every: float) -> None:
+        """`lapse`, called by the router between batches every ``every`` seconds (a task of its own
+        would append beside a router that lost its lease, and keep it from stopping)."""
+        if time.monotonic() - self._swept < every:
+            return
+        self._swept = time.monotonic()
+        try:
+            await self.lapse(_utcnow())
+        except LeaseLost:
+            raise
+        except (AuditUnavailable, QueueUnavailable) as exc:
+            self.problems.add("lapse", stage="review lapse", error=str(exc))

@@ -45,7 +45,7 @@ from ._parking import Parking
 from ._plan import Item, Plan, Planner, RouterStats
 from ._policy import Policy
 from ._refusals import RefusalAudit
-from ._review import MAX_PENDING, HoldQueue, QueueUnavailable, ReviewRule
+from ._review import MAX_PENDING, HoldQueue, ReviewRule
 from ._review_desk import ReviewDesk
 
 __all__ = ["Router", "RouterStats"]
@@ -107,7 +107,7 @@ class Router:
             self.holds, lambda: self.appender, pipeline, self.parking, self.stats, self.turn,
             deliver_timeout=deliver_timeout,
         )  # fmt: skip
-        self.review_every, self._swept = review_every, 0.0
+        self.review_every = review_every
         self._puller: FairPuller | None = None
         self._following = -1  # the directory's generation the pullers were last matched to
         self._looked = 0.0  # when the INGEST streams were last listed
@@ -158,7 +158,7 @@ class Router:
                         self.stats.batches += 1
                         await self._route(msgs, stop)
                     await self._audit_refusals()
-                    await self._lapse()
+                    await self.desk.sweep(self.review_every)
                 except LeaseLost:
                     await self._stand_by(stop)
                 self.problems.flush()
@@ -213,19 +213,6 @@ class Router:
         await self.desk.open(self.nc)
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         await self._follow_agencies()
-
-    async def _lapse(self) -> None:
-        """Withhold the holds nobody decided on in time: between batches, every `review_every` seconds
-        (a task of its own would append beside a router that lost its lease)."""
-        if time.monotonic() - self._swept < self.review_every:
-            return
-        self._swept = time.monotonic()
-        try:
-            await self.desk.lapse(_utcnow())
-        except LeaseLost:
-            raise
-        except (AuditUnavailable, QueueUnavailable) as exc:
-            self.problems.add("lapse", stage="review lapse", error=str(exc))
 
     async def _follow_agencies(self) -> None:
         """Pull from every agency's INGEST stream (made by provisioning and onboarding): listed now,
@@ -384,10 +371,6 @@ async def _stream_names(nc: nats.NATS, subject: str) -> list[str]:
         names += page
         if not page or len(names) >= reply.get("total", 0):
             return names
-
-
-def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.UTC)
 
 
 def _reused(it: Item, earlier: Claim | None) -> Refusal:

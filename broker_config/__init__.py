@@ -1,6 +1,14 @@
 """samband.broker_config: agency files, credentials, the rendered nats-server config, the embedded broker."""
 
-from ._agencies import SENDABLE_RECORD_TYPES, Agency, builtin_agencies, load_agency_dir, load_agency_file, mapping_path
+from ._agencies import (
+    SENDABLE_RECORD_TYPES,
+    Agency,
+    ReviewMarks,
+    builtin_agencies,
+    load_agency_dir,
+    load_agency_file,
+    mapping_path,
+)
 from ._creds import ADMIN, AUDIT_ADMIN, AUDITOR, ROUTER, SSO, STEWARD, Credentials
 from ._deployment import (
     AGENCY_STREAMS,
@@ -63,6 +71,7 @@ __all__ = [
     "NatsServer",
     "Onboarded",
     "OnboardingError",
+    "ReviewMarks",
     "StateLock",
     "adapter_command",
     "agency_steward",

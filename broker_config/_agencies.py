@@ -19,6 +19,7 @@ __all__ = [
     "SENDABLE_RECORD_TYPES",
     "SLUG_PATTERN",
     "Agency",
+    "ReviewMarks",
     "builtin_agencies",
     "load_agency_dir",
     "load_agency_file",
@@ -33,6 +34,24 @@ SENDABLE_RECORD_TYPES: tuple[str, ...] = tuple(
 # Account names the renderer uses itself (case-insensitively, nats account names are case-sensitive
 # but an agency called "router" would be confusing in every log line).
 RESERVED_SLUGS = frozenset({"router", "sso", "sys", "auditor", "admin", "steward", "global"})
+
+
+# How long a hold waits for the originator's officer before it lapses to withheld, by default and at
+# most (the REVIEW bucket keeps an entry 90 days after its last change: see docs/governance.md).
+REVIEW_LAPSE_HOURS, REVIEW_LAPSE_MAX_HOURS = 72, 30 * 24
+_OPERATION = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class ReviewMarks(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[review]``: what the originator reviews before any disclosure (LUS 2 § second paragraph).
+
+    Every record of these ``record_types``, or of these ``operations``, is held per recipient
+    for the agency's officer (a record can also ask for it itself: ``handling.review_required``);
+    a hold nobody decided on within ``lapse_hours`` is withheld."""
+
+    record_types: tuple[str, ...] = ()
+    operations: tuple[str, ...] = ()
+    lapse_hours: int = REVIEW_LAPSE_HOURS
 
 
 class Agency(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -54,6 +73,8 @@ class Agency(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     mapping: str | None = None
     # Its share of the broker (`[limits]`, every key optional; defaults in _quotas.py and docs/operating.md).
     limits: AgencyLimits = AgencyLimits()
+    # What the agency's officer reviews before disclosure (`[review]`; docs/governance.md).
+    review: ReviewMarks = ReviewMarks()
 
 
 _FIELDS = {f.name for f in msgspec.structs.fields(Agency)}
@@ -92,6 +113,39 @@ def _check(raw: dict, path: Path) -> None:
             raise _fail(path, f"limits.{key}", f"one of the keys {', '.join(LIMIT_RANGES)}", key)
         if not isinstance(value, int) or isinstance(value, bool):
             raise _fail(path, f"limits.{key}", "an integer", value)
+    _check_review(raw.get("review", {}), path)
+
+
+_REVIEW_KEYS = ("record_types", "operations", "lapse_hours")
+
+
+def _sendable(value: object) -> bool:
+    return value in SENDABLE_RECORD_TYPES
+
+
+def _operation(value: object) -> bool:
+    return isinstance(value, str) and _OPERATION.match(value) is not None
+
+
+def _check_review(review: object, path: Path) -> None:
+    if not isinstance(review, dict):
+        raise _fail(path, "review", "a table (record_types, operations, lapse_hours)", review)
+    for key in review:
+        if key not in _REVIEW_KEYS:
+            raise _fail(path, f"review.{key}", f"one of the keys {', '.join(_REVIEW_KEYS)}", key)
+    for key, ok, what, many in (
+        ("record_types", _sendable, f"a record type ({', '.join(SENDABLE_RECORD_TYPES)})", "record types"),
+        ("operations", _operation, "an operation id (like bacchus-2017)", "operation ids"),
+    ):
+        values = review.get(key, [])
+        if not isinstance(values, list):
+            raise _fail(path, f"review.{key}", f"a list of {many}", values)
+        for i, value in enumerate(values):
+            if not ok(value):
+                raise _fail(path, f"review.{key}[{i}]", what, value)
+    hours = review.get("lapse_hours", REVIEW_LAPSE_HOURS)
+    if not isinstance(hours, int) or isinstance(hours, bool) or not 1 <= hours <= REVIEW_LAPSE_MAX_HOURS:
+        raise _fail(path, "review.lapse_hours", f"an integer from 1 to {REVIEW_LAPSE_MAX_HOURS} (hours)", hours)
 
 
 def load_agency_file(path: Path | str, *, text: str | None = None, require_mapping: bool | None = None) -> Agency:

@@ -21,6 +21,9 @@ none can listen to another's replies):
   direct or message get on AUDIT, no stream info.
 * **witness-<agency>**: reads the leaf hashes and checkpoints the same way and publishes
   only its own cosignature subject.
+* **reviewer-<agency>** (the originator's review officer, router/_review.py): publishes only the
+  review requests of its own agency (``review.<agency>.*``), which the router answers; it reads
+  no stream: the broker, not the client, keeps it to its own agency's held records.
 
 For `samband console`, each auditor identity (the oversight and every ``auditor-<agency>``) may
 also publish its own lookups on ``audit.lookup.<identity>`` only (stream ``AUDIT_LOOKUPS``, which
@@ -68,6 +71,8 @@ from samband.schemas.layout import (
     cosignature_subject,
     identity_agency,
     lookup_subject,
+    review_request_subject,
+    reviewer_identity,
     view_subject,
     witness_identity,
 )
@@ -226,7 +231,7 @@ def _receipt_reads(identity: str, agency: str) -> list[str]:
 
 
 def audit_users(creds: Credentials, agencies: Iterable[Agency], js_deny_destructive: list[str]) -> list[dict]:
-    """The router account's audit identities: oversight, admin, and per agency its auditor and witness."""
+    """The router account's audit identities: oversight, admin, and per agency its auditor, witness and reviewer."""
     users = [
         # the oversight also reads the receipts (`audit reconcile`) and the governance streams
         # (the councils' DECISIONS and the agency REGISTRY, for `samband decision`)
@@ -264,6 +269,7 @@ def audit_users(creds: Credentials, agencies: Iterable[Agency], js_deny_destruct
         witness = witness_identity(a.slug)
         filters = [AUDIT_TREE_SUBJECT, AUDIT_CHECKPOINT_SUBJECT]
         users.append(_user(creds, witness, [*_scoped_reads(witness, filters), cosignature_subject(a.slug)]))
+        users.append(_user(creds, reviewer_identity(a.slug), [review_request_subject(a.slug, "*")]))
     return users
 
 

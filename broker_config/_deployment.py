@@ -10,7 +10,7 @@ import msgspec
 import nats
 
 from samband.observability import get_logger
-from samband.schemas.layout import auditor_identity, witness_identity
+from samband.schemas.layout import auditor_identity, reviewer_identity, witness_identity
 
 from ._agencies import Agency, builtin_agencies
 from ._audit import audit_streams_exist, ensure_audit_keys, provision_audit
@@ -285,13 +285,15 @@ class Deployment:
                 self.creds.revoke(slug)
             raise
         for slug in set(previous) - set(agencies):
-            for identity in (slug, agency_steward(slug), auditor_identity(slug), witness_identity(slug)):
+            scoped = (auditor_identity(slug), witness_identity(slug), reviewer_identity(slug))
+            for identity in (slug, agency_steward(slug), *scoped):
                 self.creds.revoke(identity)
 
     async def connect(self, identity: str, *, first_connect: float = 3.0, **options) -> nats.NATS:
         """Connect as one identity (agency slug, ``<agency>-steward``, ``router``, ``sso``, ``auditor``,
-        ``auditor-<agency>``, ``witness-<agency>``, ``steward``, ``audit-admin``, ``admin``), over TLS
-        when the deployment speaks it (`_connect.connect_identity` says how a first connection fails)."""
+        ``auditor-<agency>``, ``witness-<agency>``, ``reviewer-<agency>``, ``steward``, ``audit-admin``,
+        ``admin``), over TLS when the deployment speaks it (`_connect.connect_identity` says how a first
+        connection fails)."""
         return await connect_identity(
             self.url,
             self.seed(identity),

@@ -34,6 +34,8 @@ from samband.schemas.layout import (
     PARKED_SUBJECTS,
     QUARANTINE_STREAM,
     QUARANTINE_SUBJECTS,
+    REVIEW_STREAM,
+    REVIEW_SUBJECTS,
     ingest_stream,
     ingest_subjects,
 )
@@ -42,6 +44,7 @@ from ._errors import QuotaError
 
 __all__ = [
     "AUDIT_RESERVE",
+    "REVIEW_MAX_AGE",
     "ROUTER_RESERVED",
     "SERVER_MAX_PAYLOAD",
     "AgencyLimits",
@@ -151,7 +154,9 @@ QUARANTINE_BYTES = 1 * GiB
 PARKED_BYTES = 4 * GiB
 PARKED_PER_RECIPIENT = 1_000_000  # deliveries parked for one recipient before they are given back
 RECEIPTS_BYTES = 4 * GiB  # recipients' receipts (agencies write them through receipts.>)
-ROUTER_RESERVED = LEDGER_BYTES + QUARANTINE_BYTES + PARKED_BYTES + RECEIPTS_BYTES
+REVIEW_BYTES = 2 * GiB  # held (record, recipient)s waiting for their originator's officer, then their outcome
+REVIEW_MAX_AGE = 90 * _DAY  # an outcome is kept this long after its last change (a release twice is known)
+ROUTER_RESERVED = LEDGER_BYTES + QUARANTINE_BYTES + PARKED_BYTES + RECEIPTS_BYTES + REVIEW_BYTES
 # ROUTER's file storage, fixed so that a reload for an onboarding never changes the router's own
 # JetStream limits; what its agency-filled streams reserve must leave the audit trail AUDIT_RESERVE.
 ROUTER_FILE = 64 * GiB
@@ -183,6 +188,21 @@ def router_tenant_streams() -> tuple[StreamConfig, ...]:
             max_age=30 * _DAY,
             discard=DiscardPolicy.OLD,
             duplicate_window=_DAY,
+        ),
+        # The review queue (router/_review.py): one entry per held (record, recipient), its minimised
+        # payload only until the officer (or the lapse) decides, then the outcome alone (history 1).
+        StreamConfig(
+            name=REVIEW_STREAM,
+            subjects=[REVIEW_SUBJECTS],
+            storage=StorageType.FILE,
+            max_msgs_per_subject=1,
+            max_bytes=REVIEW_BYTES,
+            max_age=REVIEW_MAX_AGE,
+            discard=DiscardPolicy.NEW,
+            allow_direct=True,
+            allow_rollup_hdrs=False,
+            deny_delete=True,
+            deny_purge=True,
         ),
         # Deliveries to a recipient whose inbox refused them, in order, until it takes them.
         StreamConfig(

@@ -28,11 +28,14 @@ from ._plan import Delivery, Plan, Planner
 from ._policy import NOBODY, Decision, Facts, Policy
 from ._proposal import read_decision_file, write_decision_file
 from ._replay import Disclosure, Replay, replay
+from ._review import DEFAULT_LAPSE, Hold, ReviewRule, review_rules
+from ._review_desk import HoldView, ReviewReply, ReviewRequest
 from ._service import Router, RouterStats
 from ._validate import record_fields, required_fields
 
 __all__ = [
     "COUNCILS",
+    "DEFAULT_LAPSE",
     "NOBODY",
     "SWEDISH_TIME",
     "AgencyEntry",
@@ -47,6 +50,8 @@ __all__ = [
     "Disclosure",
     "Facts",
     "Grant",
+    "Hold",
+    "HoldView",
     "LegalBasis",
     "LivePolicy",
     "Need",
@@ -60,6 +65,9 @@ __all__ = [
     "RegionEntry",
     "Replay",
     "Restriction",
+    "ReviewReply",
+    "ReviewRequest",
+    "ReviewRule",
     "Router",
     "RouterError",
     "RouterStats",
@@ -75,6 +83,7 @@ __all__ = [
     "record_fields",
     "replay",
     "required_fields",
+    "review_rules",
     "sign_decision",
     "write_decision_file",
 ]

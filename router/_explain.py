@@ -161,7 +161,7 @@ def _restrictions_and_basis(
     if h.foreign_origin:
         marks.append("foreign origin")
     if h.review_required:
-        marks.append("held for the originator's balancing test")
+        marks.append("held for the originator's balancing test (the router keeps an allowed copy for its officer)")
     if standing is not None:
         marks.append(f"the standing restriction(s) {', '.join(standing.ids)} of {origin}")
     if marks:

@@ -29,6 +29,7 @@ from samband.schemas.layout import delivery_subject, ingest_origin
 
 from ._intake import MAX_SUBJECTS, OPERATION_ID, Refusal, check_record, subject_type
 from ._policy import NOBODY, Decision, Policy
+from ._review import DEFAULT_LAPSE, Hold, ReviewRule, held_because, hold_for
 
 __all__ = ["MAX_TRIES", "Delivery", "Item", "Plan", "Planner", "RouterStats"]
 
@@ -56,6 +57,7 @@ class RouterStats:
     refused: int = 0
     repeats: int = 0  # the same record sent again (same id, same bytes): nothing done
     parked: int = 0  # deliveries parked because their recipient's inbox refused or did not answer
+    held: int = 0  # (record, recipient)s held for their originator's review
     quarantined: int = 0
     dead_letters: int = 0  # refusals written to their origin's DEADLETTER
     # per agency and per rule, for the metrics (router/_metrics.py); counted as the totals above are
@@ -91,6 +93,7 @@ class Item:
     repeat: bool = False  # the same record again: acked, nothing else
     audit: list[AuditDraft] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    holds: list[tuple[int, Hold]] = field(default_factory=list)  # (its draft's index in ``audit``, the hold)
     trace_id: str = ""
     span_id: str = ""
     parent: SpanContext | None = None
@@ -151,9 +154,12 @@ def subject_pseudonyms(env: Envelope, pseudonym: Pseudonymiser) -> tuple[str, ..
 class Planner:
     """Turns a batch of INGEST messages into a `Plan` under one policy version."""
 
-    def __init__(self, pseudonymiser: Pseudonymiser, stats: RouterStats) -> None:
+    def __init__(
+        self, pseudonymiser: Pseudonymiser, stats: RouterStats, review: Mapping[str, ReviewRule] | None = None
+    ) -> None:
         self.pseudonym = pseudonymiser
         self.stats = stats
+        self.review: Mapping[str, ReviewRule] = review or {}  # per originator, from its agency file
         self._spans: Spans | None = None
         self.refusals = Tally(log, "record refused")
 
@@ -221,8 +227,9 @@ class Planner:
                 payloads={},
             )
             it.trace_id, it.span_id, it.parent = rec.trace_id, rec.span_id, rec.parent
+            held = held_because(env, self.review)
             for recipient, decision in decisions:
-                self._decide_one(it, policy, rec, recipient, decision, now)
+                self._decide_one(it, policy, rec, recipient, decision, now, held)
             if dspan.start:  # recording: say what was decided
                 said = [f"{r}:{'allow' if d.allow else 'deny'}:{d.rule}" for r, d in decisions]
                 spans.end(dspan, {"samband.decisions": said})
@@ -230,7 +237,14 @@ class Planner:
         return Plan(items)
 
     def _decide_one(
-        self, it: Item, policy: Policy, rec: _Record, recipient: str, decision: Decision, now: _dt.datetime
+        self,
+        it: Item,
+        policy: Policy,
+        rec: _Record,
+        recipient: str,
+        decision: Decision,
+        now: _dt.datetime,
+        held: str | None = None,
     ) -> None:
         stats = self.stats
         stats.decisions += 1
@@ -274,6 +288,9 @@ class Planner:
             handling=env.handling,
             ingest_seq=rec.seq,
         )
+        if decision.allow and held is not None:
+            self._hold(it, rec, record, payload, held, decision)
+            return
         it.audit.append(AuditDraft(key, record, rec.parent, rec.seq))
         if decision.allow:
             subject = _SUBJECTS.get((recipient, rec.record_type))
@@ -282,6 +299,24 @@ class Planner:
                     _SUBJECTS.clear()
                 subject = _SUBJECTS[recipient, rec.record_type] = delivery_subject(recipient, rec.record_type)
             it.deliveries.append(Delivery(subject, payload, key, rec.origin, recipient, rec.parent))
+
+    def _hold(self, it: Item, rec: _Record, allowed: AuditRecord, payload: bytes, why: str, d: Decision) -> None:
+        """What the policy would disclose, held for the originator's officer instead (router/_review.py):
+        counted, like its audit entry, as not disclosed (a release counts as an allow of its own)."""
+        self.stats.held += 1
+        self.stats.allowed -= 1
+        self.stats.denied += 1
+        rule = self.review.get(rec.origin)
+        hold, record = hold_for(allowed, payload, why, d, rule.lapse if rule is not None else DEFAULT_LAPSE)
+        it.holds.append((len(it.audit), hold))
+        it.audit.append(AuditDraft(f"{hold.envelope_id}:{hold.recipient}", record, rec.parent, rec.seq))
+
+    def not_held(self, it: Item, index: int, why: str) -> None:
+        """A hold the queue could not take: the record is denied to that recipient instead (fail closed)."""
+        draft = it.audit[index]
+        self.stats.held -= 1
+        record = msgspec.structs.replace(draft.record, rule="deny.review-unavailable", reason=f"not held: {why}")
+        it.audit[index] = AuditDraft(draft.key, record, draft.parent, draft.ingest_seq)
 
     # ---- records that are not routed ---------------------------------------------------
     def repeat(self, it: Item) -> None:
@@ -318,6 +353,7 @@ class Planner:
     def _undo(self, it: Item) -> None:
         it.audit.clear()
         it.deliveries.clear()
+        it.holds.clear()
 
     def _deny(self, it: Item, policy: Policy, now: _dt.datetime, rule: str, reason: str) -> None:
         rules = self.stats.rules  # a refusal is a decision too, by its own rule (the metrics count both)

@@ -195,14 +195,9 @@ class Policy:
                 reason=f"the originator restricted the record to {', '.join(named) or 'no one'}; "
                 f"{recipient} is not named",
             )
-        if h.review_required:
-            return Decision(
-                allow=False,
-                rule="deny.held-for-review",
-                policy_version=v,
-                reason="the originator holds the record for its balancing test (LUS 2 §) before any release",
-            )
-        restricted = named is not None or no_onward or foreign
+        # a record that asks for its originator's review is held by the router where this allows
+        # (router/_review.py), and like any handling-restricted record never goes to a co-opted agency
+        restricted = named is not None or no_onward or foreign or h.review_required
         if foreign and self._tiers.get(recipient) != "core":
             return Decision(
                 allow=False,

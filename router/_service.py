@@ -29,7 +29,13 @@ from nats.js.errors import NotFoundError
 from samband.observability import Pseudonymiser, Tally, get_logger, timed
 from samband.observability.audit import Appender, AuditAppender, AuditUnavailable, LeaseLost
 from samband.observability.bus import AckPipeline, Backoff, FairPuller, NotSendable, PublishRefused
-from samband.schemas.layout import INGEST_PREFIX, INGEST_SUBJECTS, ROUTER_DURABLE, ingest_stream, ingest_subjects
+from samband.schemas.layout import (
+    INGEST_PREFIX,
+    INGEST_SUBJECTS,
+    ROUTER_DURABLE,
+    ingest_stream,
+    ingest_subjects,
+)
 
 from ._delivery import Deliverer
 from ._directory import AgencyDirectory
@@ -41,6 +47,8 @@ from ._parking import Parking
 from ._plan import Item, Plan, Planner, RouterStats
 from ._policy import Policy
 from ._refusals import RefusalAudit
+from ._review import MAX_PENDING, HoldQueue, ReviewRule
+from ._review_desk import ReviewDesk
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Meter
@@ -75,6 +83,9 @@ class Router:
         appender: AuditAppender | None = None,
         senders: Mapping[str, Iterable[str]] | None = None,
         meter: Meter | None = None,
+        review: Mapping[str, ReviewRule] | None = None,
+        review_every: float = 30.0,
+        review_cap: int = MAX_PENDING,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -88,7 +99,7 @@ class Router:
         self._append_seconds = instrument_router(meter, self.stats) if meter is not None else None
         pipeline = AckPipeline(nc)
         self.appender: AuditAppender = appender or Appender(nc, ack_timeout=ack_timeout, pipeline=pipeline)
-        self.planner = Planner(pseudonymiser, self.stats)
+        self.planner = Planner(pseudonymiser, self.stats, review)
         # ``senders``: each agency file's `sends` as the deployment has them (REGISTRY may announce newer)
         self.directory = AgencyDirectory(senders)
         self.ledger = Ledger(nc, pipeline, timeout=ack_timeout)
@@ -97,6 +108,14 @@ class Router:
             pipeline, self.stats, self.parking, ack_timeout=ack_timeout, deliver_timeout=deliver_timeout
         )
         self._pipeline = pipeline
+        # The originators' review queue: a batch and an officer's release never append at once.
+        self.turn = asyncio.Lock()
+        self.holds = HoldQueue(nc, pipeline, timeout=ack_timeout, cap=review_cap)
+        self.desk = ReviewDesk(
+            self.holds, lambda: self.appender, pipeline, self.parking, self.stats, self.turn,
+            deliver_timeout=deliver_timeout,
+        )  # fmt: skip
+        self.review_every = review_every
         self._puller: FairPuller | None = None
         self._following = -1  # the directory's generation the pullers were last matched to
         self._looked = 0.0  # when the INGEST streams were last listed
@@ -127,6 +146,7 @@ class Router:
         await self.appender.start()
         await self._pipeline.start()
         await self.parking.start(stop)
+        await self.desk.open(self.nc)
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         try:
             await self._follow_agencies()
@@ -146,6 +166,7 @@ class Router:
                         self.stats.batches += 1
                         await self._route(msgs, stop)
                     await self._audit_refusals()
+                    await self.desk.sweep(self.review_every)
                 except LeaseLost:
                     await self._stand_by(stop)
                 self.problems.flush()
@@ -153,6 +174,7 @@ class Router:
             with contextlib.suppress(AuditUnavailable):  # stopping: what is not stored now is met again on replay
                 await self._audit_refusals()
         finally:
+            await self.desk.close()
             await self._puller.close()
             await self.parking.close()
             await self.appender.close()
@@ -182,6 +204,7 @@ class Router:
         stand by until the lease is this one's again (the appender waits for it), then route on."""
         assert self._puller is not None
         await self._puller.close()
+        await self.desk.close()
         await self.parking.close()
         # SIGTERM must stop a standby too, not only once the other router lets go of the lease
         taking = asyncio.ensure_future(self.appender.start())
@@ -195,6 +218,7 @@ class Router:
             return
         taking.result()
         await self.parking.start(stop)
+        await self.desk.open(self.nc)
         self._puller = FairPuller(self.nc, batch=self.batch, batch_bytes=self.batch_bytes)
         await self._follow_agencies()
 
@@ -238,7 +262,12 @@ class Router:
             )
 
     async def _route(self, msgs: list, stop: asyncio.Event) -> None:
-        """Check and claim, decide under one policy version, append the audit drafts (fail closed), then deliver."""
+        async with self.turn:
+            await self._route_batch(msgs, stop)
+
+    async def _route_batch(self, msgs: list, stop: asyncio.Event) -> None:
+        """Check and claim, decide under one policy version, hold what its originator reviews, append the
+        audit drafts (fail closed), then deliver."""
         policy, now = self.policy, _dt.datetime.now(_dt.UTC)
         planner = self.planner
         items = planner.intake(msgs, self.directory.sends)
@@ -264,6 +293,7 @@ class Router:
                 planner.repeat(it)
             elif outcome.kind == "reused":
                 planner.refuse(it, policy, now, _reused(it, outcome.earlier))
+        await self.desk.store(plan, planner)
         if not await self._append(plan, stop):
             return  # stopping with the trail unwritable: the input is not acked, it is routed again
         await self._release_quarantined(plan)

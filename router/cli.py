@@ -18,6 +18,7 @@ from samband.schemas import unknown_name
 from ._decision_cli import _policy_dir, decision
 from ._errors import PolicyError
 from ._impact_cli import impact_cmd
+from ._review_cli import review
 
 console = output_console()
 _JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout (exit code as without it).")
@@ -271,6 +272,7 @@ async def _run(obj, policy_dir: Path, batch: int, meter=None) -> None:
     from ._councils import CouncilKeys
     from ._errors import CouncilKeyError
     from ._live import LivePolicy
+    from ._review import review_rules
     from ._service import Router
 
     try:
@@ -295,8 +297,12 @@ async def _run(obj, policy_dir: Path, batch: int, meter=None) -> None:
 
     appender = Appender(nc, key=load_or_create_signing_key(obj.state_dir / "keys"), on_standby=standing_by)
     # what each agency file lets it send (the centres are never announced on REGISTRY)
-    senders = {slug: a.sends for slug, a in obj.deployment().agencies.items()}
-    r = Router(nc, live, Pseudonymiser(key), batch=batch, appender=appender, senders=senders, meter=meter)
+    agencies = obj.deployment().agencies
+    senders = {slug: a.sends for slug, a in agencies.items()}
+    review = review_rules(agencies)  # what each originator's officer reviews before disclosure
+    r = Router(
+        nc, live, Pseudonymiser(key), batch=batch, appender=appender, senders=senders, meter=meter, review=review
+    )
     task = asyncio.create_task(r.run(stop), name="router")
     ready = asyncio.create_task(r.ready.wait())
     stopped = asyncio.create_task(stop.wait())
@@ -327,4 +333,4 @@ async def _run(obj, policy_dir: Path, batch: int, meter=None) -> None:
     )
 
 
-commands = [policy, router, decision]
+commands = [policy, router, decision, review]

@@ -217,6 +217,18 @@ def demo(obj, n: int, keep: Path | None) -> None:
     console.print(
         f"router: {r.decisions} decisions ({r.allowed} allow, {r.denied} deny), {r.audit_records} audit entries written"
     )
+    rv = r.review
+    if rv is not None:
+        released = ", ".join(f"{a} ({n})" for a, n in sorted(rv.released.items())) or "no one"
+        console.print(
+            f"review: polisen holds its overload reports for its balancing test (LUS 2 §): {rv.records} held for "
+            f"{', '.join(rv.recipients)}; reviewer-polisen released them to {released}; {rv.waiting} holds "
+            f"still wait for the officer (withheld if none decides within {rv.lapse_hours} h)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for e in rv.errors:
+            console.print(f"  [red]refused[/] {e}", highlight=False, soft_wrap=True)
     console.print(f"witnesses: {', '.join(r.witnessed) or 'none'} cosigned the audit log's newest checkpoint")
     console.print(f"audit verify --witnesses 3: {r.verified}", highlight=False, soft_wrap=True)
     table = Table(title="per agency (fields: what each recipient's purpose or grant lets it see)")
@@ -263,6 +275,9 @@ def demo(obj, n: int, keep: Path | None) -> None:
         or sum(r.delivered.values()) != r.allowed
         or r.audit_records < r.decisions
         or not r.verified.startswith("OK")
+        or r.review is None
+        or bool(r.review.errors)
+        or r.review.records != r.overload_reports
     )
     report = r.follow_up.report if r.follow_up else None
     incomplete = incomplete or report is None or report.counted == 0

@@ -1,13 +1,14 @@
 """`samband demo`: Operation Bacchus on an embedded nats-server with synthetic data.
 
 Polisen's adapter publishes vehicle controls from Helsingborg (with one malformed line in the
-export) and Polisen publishes overload reports; SSO co-opts Transportstyrelsen live for the
-overload reports (a decision signed with RSR Syd's key, made at set-up); the router decides
-per recipient from the shipped policy, audits, and delivers each agency only the fields its
-purpose needs; every recipient's sink writes what it got. Then Nuc and Ruc Syd publish their
-situation pictures and the agencies send Bacchus's outcomes, which Ruc Syd reports from its
-inbox (`_demo_follow_up`). Three agencies' witnesses cosign the audit log's checkpoints as it
-grows; the log is then verified as `samband audit verify --witnesses 3` does, and the summary
+export) and Polisen publishes overload reports, which its agency file marks for its own review
+before disclosure: its officer releases them to two recipients (`_demo_review`); SSO co-opts
+Transportstyrelsen live for the overload reports (a decision signed with RSR Syd's key, made at
+set-up); the router decides per recipient from the shipped policy, audits, and delivers each agency only
+the fields its purpose needs; every recipient's sink writes what it got. Then Nuc and Ruc Syd
+publish their situation pictures and the agencies send Bacchus's outcomes, which Ruc Syd reports
+from its inbox (`_demo_follow_up`). Three agencies' witnesses cosign the audit log's checkpoints as
+it grows; the log is then verified as `samband audit verify --witnesses 3` does, and the summary
 read back from it.
 """
 
@@ -59,6 +60,7 @@ from samband.schemas import (
 from samband.schemas.layout import OVERSIGHT, decision_subject, witness_identity
 
 from ._demo_follow_up import FollowUpResult, run_follow_up, wait_until_delivered
+from ._demo_review import ReviewDemo, marked_for_review, release_held
 from ._platform import Platform, shipped_policy_dir
 
 __all__ = ["BACCHUS_RECIPIENTS", "DemoResult", "publish_decision", "run_demo"]
@@ -98,6 +100,7 @@ class DemoResult:
     seconds: float = 0.0
     url: str = ""
     follow_up: FollowUpResult | None = None  # the centres' pictures and Bacchus's outcome report
+    review: ReviewDemo | None = None  # Polisen's officer at the review queue (`_demo_review`)
 
 
 def write_polisen_export(path: Path, n: int, seed: int = 2017) -> None:
@@ -286,6 +289,8 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0, keep: Path | None = N
         agencies.setdefault(
             "transportstyrelsen", Agency(slug="transportstyrelsen", name="Transportstyrelsen", tier="network")
         )
+        # Polisen reviews its overload reports before any disclosure (its agency file's [review])
+        agencies["polisen"] = marked_for_review(agencies["polisen"])
         dep = Deployment(root / "state", agencies=agencies.values())
         dep.start()
         result.url = dep.url
@@ -318,6 +323,8 @@ async def run_demo(n: int = 200, *, timeout: float = 40.0, keep: Path | None = N
             result.overload_reports = await _publish_overload(dep, overload_reports(max(1, n // 10)))
             expected_records = result.published + result.overload_reports
             s = router.stats
+            await wait_until_delivered(platform, router, expected_records, deadline)
+            result.review = await release_held(dep, router, result.overload_reports, deadline)
             await wait_until_delivered(platform, router, expected_records, deadline)
             result.follow_up = await run_follow_up(dep, platform, router, root, deadline=deadline)
             await asyncio.sleep(0.2)  # let the sinks ack their last batch

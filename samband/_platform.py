@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from samband.adapters import InboxSink, consume_inbox
 from samband.broker_config import ROUTER, Deployment
 from samband.observability import Pseudonymiser, get_logger, load_or_create_key
 from samband.observability.audit import Appender, AuditAppender, load_or_create_signing_key
-from samband.router import LivePolicy, Policy, Router
+from samband.router import LivePolicy, Policy, ReviewRule, Router, review_rules
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Meter
@@ -47,9 +48,19 @@ class Platform:
     def pseudonymiser(self) -> Pseudonymiser:
         return Pseudonymiser(load_or_create_key(self.deployment.state_dir / "keys" / "pseudonym.key"))
 
-    async def start_router(self, *, appender: AuditAppender | None = None, meter: Meter | None = None) -> Router:
+    async def start_router(
+        self,
+        *,
+        appender: AuditAppender | None = None,
+        meter: Meter | None = None,
+        review: Mapping[str, ReviewRule] | None = None,
+        review_every: float = 30.0,
+        review_cap: int | None = None,
+    ) -> Router:
         """The router with the log's writer as its appender (``appender``: another, e.g. `samband bench`'s),
         measured on ``meter`` when given (a metrics endpoint's, `--metrics-port`).
+        ``review``: what each originator reviews before disclosure (default: its agency file's ``[review]``),
+        looked through for lapsed holds every ``review_every`` seconds.
 
         Returns once it routes (its lease taken, where the log stands read, its input
         subscribed), or once it stands by because another router holds the lease (`standby`
@@ -60,7 +71,13 @@ class Platform:
             key = load_or_create_signing_key(self.deployment.state_dir / "keys")
             appender = Appender(nc, key=key, on_standby=self._standing_by)
         senders = {slug: a.sends for slug, a in self.deployment.agencies.items()}  # the centres' among them
-        self.router = Router(nc, self.policy, self.pseudonymiser(), appender=appender, senders=senders, meter=meter)
+        if review is None:
+            review = review_rules(self.deployment.agencies)
+        extra = {"review_cap": review_cap} if review_cap is not None else {}
+        self.router = Router(
+            nc, self.policy, self.pseudonymiser(), appender=appender, senders=senders, meter=meter, review=review,
+            review_every=review_every, **extra,
+        )  # fmt: skip
         task = asyncio.create_task(self.router.run(self._stop), name="router")
         self._tasks.append(task)
         waits = {task, asyncio.create_task(self.router.ready.wait()), asyncio.create_task(self.standby.wait())}

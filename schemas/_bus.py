@@ -61,6 +61,29 @@ BUS_SUBJECTS: tuple[BusSubject, ...] = (
         "recognised at any distance (a no-op if the same record, `deny.reused-id` if not).",
     ),
     BusSubject(
+        "review",
+        "$KV.REVIEW.{agency}.{envelopeId}.{recipient}",
+        "ROUTER",
+        "KV_REVIEW",
+        "reviewHold",
+        "the router",
+        "the router",
+        "A record its originator reviews before disclosure (LUS 2 §), held for one recipient: the minimised copy "
+        "that recipient would get, only while it waits, then the officer's outcome (released, withheld) or its "
+        "lapse, without the copy (docs/governance.md).",
+    ),
+    BusSubject(
+        "reviewRequests",
+        "review.{agency}.{verb}",
+        "ROUTER",
+        None,
+        "reviewRequest",
+        "the agency's review officer (`reviewer-<agency>`)",
+        "the router",
+        "The originator's officer lists, shows, releases or withholds its agency's held records; the broker lets "
+        "only `reviewer-<agency>` publish on its own agency's token, so the router takes the agency from the subject.",
+    ),
+    BusSubject(
         "quarantine",
         "quarantine.{agency}.{stage}",
         "ROUTER",

@@ -39,6 +39,8 @@ _OWNERS = {
     "auditRecord": "samband.observability (AuditRecord)",
     "auditCheckpoint": "samband.observability (Checkpoint)",
     "deadLetter": "samband.adapters (DeadLetter)",
+    "reviewHold": "samband.router (Hold)",
+    "reviewRequest": "samband.router (ReviewRequest; the answer is a ReviewReply)",
 }
 
 
@@ -147,6 +149,8 @@ _PARAMETERS = {
     "receiptKey": {"description": "Any key the recipient chooses, e.g. the envelope id."},
     "envelopeId": {"description": "An envelope id: a UUID or a ULID (at most 36 characters)."},
     "stage": {"description": "Where the router gave up on the record.", "enum": ["route"]},
+    "recipient": {"description": "The agency a held record would be disclosed to."},
+    "verb": {"description": "What the review officer asks.", "enum": ["list", "show", "release", "withhold"]},
     "rule": {
         "description": "The rule the router refused the record under.",
         "enum": [

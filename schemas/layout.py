@@ -47,6 +47,10 @@ __all__ = [
     "REGISTRATION_PREFIX",
     "REGISTRY_STREAM",
     "REGISTRY_SUBJECTS",
+    "REVIEW_BUCKET",
+    "REVIEW_REQUESTS",
+    "REVIEW_STREAM",
+    "REVIEW_SUBJECTS",
     "ROUTER_DEADLETTER_SUBJECTS",
     "ROUTER_DURABLE",
     "audit_consumer_names",
@@ -64,6 +68,9 @@ __all__ = [
     "lookup_subject",
     "parked_subject",
     "quarantine_subject",
+    "review_key",
+    "review_request_subject",
+    "reviewer_identity",
     "view_subject",
     "witness_identity",
 ]
@@ -82,6 +89,12 @@ REGISTRY_STREAM, REGISTRY_SUBJECTS = "REGISTRY", "registry.>"
 REGISTRATION_PREFIX = "registry.agencies."  # + the agency's slug
 DECISIONS_STREAM, DECISIONS_SUBJECTS = "DECISIONS", "decisions.>"
 RECEIPTS_STREAM, RECEIPTS_SUBJECTS = "RECEIPTS", "receipt.>"  # receipt.<agency>.<key>
+# The review queue (the originator's balancing test, router/_review.py): a KV bucket, one entry per
+# held (record, recipient), keyed <origin>.<envelope id>.<recipient>; its officers ask the router on
+# review.<origin>.<verb>, a subject the broker lets only reviewer-<origin> publish on.
+REVIEW_BUCKET = "REVIEW"
+REVIEW_STREAM, REVIEW_SUBJECTS = f"KV_{REVIEW_BUCKET}", f"$KV.{REVIEW_BUCKET}.>"
+REVIEW_REQUESTS = "review.*.*"  # review.<origin>.<verb>
 
 # ---- the audit log (observability/audit; who may do what: broker_config/_audit.py) ----------
 # One stream, written only by the log's writer, one atomic batch per append: the entries'
@@ -142,9 +155,23 @@ def witness_identity(agency: str) -> str:
     return f"witness-{agency}"
 
 
+def reviewer_identity(agency: str) -> str:
+    """The agency's review officer: lists, releases and withholds only its own agency's held records."""
+    return f"reviewer-{agency}"
+
+
+def review_request_subject(agency: str, verb: str) -> str:
+    return f"review.{agency}.{verb}"
+
+
+def review_key(origin: str, envelope_id: str, recipient: str) -> str:
+    """A held (record, recipient) in the REVIEW bucket (envelope ids are UUIDs or ULIDs: no dots)."""
+    return f"{origin}.{envelope_id}.{recipient}"
+
+
 def identity_agency(identity: str) -> str | None:
-    """The agency of a scoped audit identity (``auditor-X`` or ``witness-X``), else None."""
-    for prefix in ("auditor-", "witness-"):
+    """The agency of a scoped identity (``auditor-X``, ``witness-X`` or ``reviewer-X``), else None."""
+    for prefix in ("auditor-", "witness-", "reviewer-"):
         if identity.startswith(prefix) and len(identity) > len(prefix):
             return identity[len(prefix) :]
     return None

@@ -438,7 +438,9 @@ async def inbox_envelopes(bus, agency: str, record_type: str) -> list[Envelope]:
     try:
         js = nc.jetstream()
         info = await js.stream_info("INBOX")
-        out = []
+        out: list[Envelope] = []
+        if not info.state.messages:
+            return out  # nothing delivered yet (first_seq 0 is no message)
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg("INBOX", seq)
             if msg.subject == f"in.{record_type}":

@@ -339,6 +339,25 @@ TABLE = [
         "Error: Invalid value for '--policy': Directory '{tmp}/missing' does not exist. (try `samband decision list -h`)",
         2,
     ),
+    # the originator's review queue (samband review, #16)
+    row(
+        "review list --agency polis",
+        "Error: Invalid value for '--agency': Expected an agency, got `polis`; did you mean `polisen`? "
+        "(try `samband review list -h`)",
+        2,
+    ),
+    row("review show --agency polisen", "Error: Missing argument 'ENVELOPE_ID'. (try `samband review show -h`)", 2),
+    row(
+        "review release 0190a1b2-0000-7000-8000-000000000000",
+        "Error: Missing option '--agency'. (try `samband review release -h`)",
+        2,
+    ),
+    row(
+        "review withhold --agency polisen 0190a1b2-0000-7000-8000-000000000000",
+        "Error: Expected a reason for withholding (what the balancing test found), got none - at `reason` "
+        "(try `samband review withhold -h`)",
+        2,
+    ),
     # the follow-up's outcomes (samband outcomes, #19)
     row(
         "outcomes report --agency polis",

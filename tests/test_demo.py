@@ -12,6 +12,11 @@ async def test_the_demo_ends_with_both_situation_pictures_and_bacchuss_outcome_t
     assert r.published == 20 and sum(r.delivered.values()) == r.allowed
     assert all(r.received.get(a, 0) == d for a, d in r.delivered.items())  # every delivery written by its sink
     assert r.audit_records == r.decisions > 0
+    rv = r.review  # Polisen's officer released every held overload report to two recipients, no others
+    assert rv is not None and rv.errors == [] and rv.records == r.overload_reports > 0
+    assert rv.released == {"skatteverket": rv.records, "transportstyrelsen": rv.records}
+    assert rv.waiting == rv.held - 2 * rv.records > 0
+    assert r.rules[("deny", "hold.review")] == rv.held and r.rules[("allow", "review.released")] == 2 * rv.records
     assert r.witnessed == sorted(WITNESSES)
     assert r.verified.startswith(f"OK: {r.audit_records} entries, tree size {r.audit_records}")
     f = r.follow_up

@@ -90,6 +90,9 @@ class AuditRecord(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="d
     # 1.1: the originator's handling marks on the record (None: not known, e.g. a refusal at the edge),
     # so `samband policy impact` can decide the record again from the trail alone
     handling: Handling | None = None
+    # the originator's review officer (``reviewer-<agency>``, from its credentials) who released or
+    # withheld a held record (router/_review.py); None for every other decision
+    officer: str | None = None
 
 
 class Incident(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="incident", tag_field="kind"):

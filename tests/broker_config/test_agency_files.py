@@ -92,6 +92,9 @@ mapping = "mappings/nyverket.toml"
 """
 
 
+_NO_REVIEW = 'mapping = "mappings/nyverket.toml"\n'
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -127,9 +130,39 @@ mapping = "mappings/nyverket.toml"
         (('name = "Nyverket"\n', ""), "key `name`: Expected a value, got nothing (the key is missing)"),
         (
             ("contact = ", "kontakt = "),
-            "key `kontakt`: Expected one of the keys contact, limits, mapping, name, purposes, regions, sends, slug, tier, got 'kontakt'",
+            "key `kontakt`: Expected one of the keys contact, limits, mapping, name, purposes, regions, review, sends, slug, "
+            "tier, got 'kontakt'",
         ),
         (('tier = "network"', 'tier = "partner"'), "Invalid enum value 'partner' - at `$.tier`"),
+        (
+            (_NO_REVIEW, _NO_REVIEW + '[review]\nrecord_types = ["police.overload_reprot"]\n'),
+            f"key `review.record_types[0]`: Expected a record type ({', '.join(SENDABLE_RECORD_TYPES)}), "
+            "got 'police.overload_reprot'",
+        ),
+        (
+            (_NO_REVIEW, _NO_REVIEW + '[review]\noperations = ["Bacchus 2017"]\n'),
+            "key `review.operations[0]`: Expected an operation id (like bacchus-2017), got 'Bacchus 2017'",
+        ),
+        (
+            (_NO_REVIEW, _NO_REVIEW + '[review]\noperations = "bacchus-2017"\n'),
+            "key `review.operations`: Expected a list of operation ids, got 'bacchus-2017'",
+        ),
+        (
+            (_NO_REVIEW, _NO_REVIEW + "[review]\nlapse_hours = 0\n"),
+            "key `review.lapse_hours`: Expected an integer from 1 to 720 (hours), got 0",
+        ),
+        (
+            (_NO_REVIEW, _NO_REVIEW + '[review]\nlapse_hours = "72h"\n'),
+            "key `review.lapse_hours`: Expected an integer from 1 to 720 (hours), got '72h'",
+        ),
+        (
+            (_NO_REVIEW, _NO_REVIEW + "[review]\nlapse_days = 3\n"),
+            "key `review.lapse_days`: Expected one of the keys record_types, operations, lapse_hours, got 'lapse_days'",
+        ),
+        (
+            (_NO_REVIEW, _NO_REVIEW + 'review = "yes"\n'),
+            "key `review`: Expected a table (record_types, operations, lapse_hours), got 'yes'",
+        ),
     ],
 )
 def test_a_broken_agency_file_is_refused_naming_the_file_the_key_and_the_bad_value(tmp_path, change, message):
@@ -137,6 +170,23 @@ def test_a_broken_agency_file_is_refused_naming_the_file_the_key_and_the_bad_val
     with pytest.raises(AgencyFileError) as err:
         load_agency_file(path)
     assert str(err.value) == f"{path}: " + message.format(dir=tmp_path)
+
+
+def test_an_originator_marks_record_types_and_operations_for_review_in_its_agency_file(tmp_path):
+    from samband.router import DEFAULT_LAPSE, review_rules
+
+    marks = '[review]\nrecord_types = ["outcome"]\noperations = ["bacchus-2017"]\nlapse_hours = 24\n'
+    agency = load_agency_file(_write(tmp_path, GOOD + marks))
+    assert (agency.review.record_types, agency.review.operations, agency.review.lapse_hours) == (
+        ("outcome",),
+        ("bacchus-2017",),
+        24,
+    )
+    (rule,) = review_rules({"nyverket": agency}).values()
+    assert rule.record_types == {"outcome"} and rule.operations == {"bacchus-2017"} and rule.lapse.days == 1
+    plain = load_agency_file(_write(tmp_path, GOOD, "plain.toml"))
+    assert plain.review.lapse_hours * 3600 == DEFAULT_LAPSE.total_seconds()  # the documented default, 72 hours
+    assert review_rules({"nyverket": plain}) == {}  # nothing marked: nothing held
 
 
 def test_a_file_that_is_not_toml_is_refused_naming_the_file(tmp_path):

@@ -45,8 +45,9 @@ def test_every_credential_file_is_written_owner_only_and_the_audit_admins_apart(
     dep.render()
     state = tmp_path / "state"
     seeds = list((state / "creds").glob("*.nk"))
-    # router, sso, auditor, steward, admin; per agency its own, its steward's, its auditor's and its witness's
-    assert len(seeds) == 4 * len(dep.agencies) + 5
+    # router, sso, auditor, steward, admin; per agency its own, its steward's, its auditor's, its witness's
+    # and its review officer's
+    assert len(seeds) == 5 * len(dep.agencies) + 5
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in seeds)
     # the one identity that may change the audit streams is not among the running deployment's seeds
     assert not (state / "creds" / "audit-admin.nk").exists()

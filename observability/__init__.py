@@ -6,6 +6,7 @@ from inspect import isfunction
 
 from msgspec import Struct
 
+from ._cli_common import _when as iso_time_callback  # a --since/--until option's parser, for every CLI
 from ._errors import AuditKeyError, ObservabilityError
 from ._heap import settle_heap
 from ._logging import LOG_LEVELS, configure_logging, get_logger, output_console, scrub_identifiers
@@ -48,6 +49,7 @@ __all__ = [
     "get_tracer",
     "inject_headers",
     "inject_span",
+    "iso_time_callback",
     "load_or_create_key",
     "metrics_port_option",
     "observe",

@@ -41,7 +41,7 @@ def _when(_ctx, param, value: str | None) -> _dt.datetime | None:
         t = _dt.datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
-            f"Expected an ISO 8601 date or time like 2017-03-01 or 2017-03-01T12:00Z, got {value!r}"
+            f"Expected an ISO 8601 date or time like 2017-03-01 or 2017-03-01T12:00Z, got {value[:40]!r}"
         ) from None
     return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
 

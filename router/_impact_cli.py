@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from samband.observability import ObservabilityError, configure_logging
+from samband.observability import ObservabilityError, configure_logging, iso_time_callback
 from samband.observability.audit import ENTRY_DECODER, AuditRecord, TrailProblem, pinned_verifier, query_online
 from samband.schemas.layout import OVERSIGHT
 
@@ -28,24 +28,14 @@ __all__ = ["impact_cmd"]
 WINDOW_DAYS = 30
 
 
-def _when(_ctx, param, value: str | None) -> _dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        t = _dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"Expected an ISO 8601 date or time like 2017-03-01T12:00Z, got {value[:40]!r}"
-        ) from None
-    return t if t.tzinfo else t.replace(tzinfo=_dt.UTC)
-
-
 @click.command("impact")
 @click.argument("proposal", type=click.Path(exists=True, path_type=Path))
 @click.option(
-    "--since", callback=_when, help=f"Window start (ISO 8601, UTC if no zone; default {WINDOW_DAYS} days ago)."
+    "--since",
+    callback=iso_time_callback,
+    help=f"Window start (ISO 8601, UTC if no zone; default {WINDOW_DAYS} days ago).",
 )
-@click.option("--until", callback=_when, help="Window end (default now).")
+@click.option("--until", callback=iso_time_callback, help="Window end (default now).")
 @click.option(
     "--policy",
     "policy_dir",

@@ -241,7 +241,7 @@ TABLE = [
     ),
     row(
         "policy impact {tmp} --since yesterday",
-        "Error: Invalid value for '--since': Expected an ISO 8601 date or time like 2017-03-01T12:00Z, "
+        "Error: Invalid value for '--since': Expected an ISO 8601 date or time like 2017-03-01 or 2017-03-01T12:00Z, "
         "got 'yesterday' (try `samband policy impact -h`)",
         2,
     ),

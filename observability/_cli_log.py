@@ -73,10 +73,17 @@ def _report(result: VerifyResult | SubsetResult, as_json: bool = False) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A witness's verifier key to trust beside the deployment's keys/witness-*.vkey (repeatable).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    envvar="SAMBAND_VERIFY_JOBS",
+    show_envvar=True,
+    help="Processes that hash the log online (1: this one only)  [default: one per core].",
+)
 @click.option("--json", "as_json", is_flag=True, help="The verdict as JSON on stdout (exit code as without it).")
 @_identity
 @click.pass_obj
-def verify(obj, file, public_key, size, quorum, witness_key, as_json, identity) -> None:
+def verify(obj, file, public_key, size, quorum, witness_key, jobs, as_json, identity) -> None:
     """Recompute the tree and check every signed checkpoint with the pinned key; exit 1 naming the first bad leaf.
 
     Online it verifies up to the newest checkpoint (never an entry still being written); an
@@ -102,7 +109,7 @@ def verify(obj, file, public_key, size, quorum, witness_key, as_json, identity) 
         nc = await obj.connect(identity)
         try:
             return await verify_online(
-                nc, identity, obj.state_dir, verifier, size=size, witnesses=witnesses, quorum=quorum
+                nc, identity, obj.state_dir, verifier, size=size, witnesses=witnesses, quorum=quorum, jobs=jobs
             )
         finally:
             await nc.close()

@@ -50,6 +50,7 @@ def log_from_messages(msgs: list[tuple[int, str, bytes]], after: int = 0, front:
         if not log.parts:
             log.published_first = b.first
         log.parts.extend(b.parts)
+        log.part_counts.extend(b.part_counts)
         log.counted += b.count
         if b.first == log.published_first + len(log.published):
             log.published.extend(b.leaves)

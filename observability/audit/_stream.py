@@ -43,6 +43,7 @@ class Batch:
     count: int = 0
     parts: list[tuple[bytes, int]] = field(default_factory=list)  # (bundle, offset of its first entry)
     part_seqs: list[int] = field(default_factory=list)  # each bundle's stream sequence
+    part_counts: list[int] = field(default_factory=list)  # the entries each bundle's header says it holds
     leaves: list[bytes] = field(default_factory=list)
     frontier: list[bytes] = field(default_factory=list)
     checkpoint: bytes = b""
@@ -128,6 +129,7 @@ def _batch_at(msgs: Sequence[Msg], i: int, prev: int) -> tuple[Batch, int] | str
                     return f"the bundle at stream seq {s} does not continue the append at seq {seq}..{end}"
             batch.parts.append((body, off))
             batch.part_seqs.append(s)
+            batch.part_counts.append(head.count)
             batch.count += head.count
             batch.ingest_high = head.ingest_high
             expect_first += head.count

@@ -24,6 +24,7 @@ __all__ = [
     "leaf_hash",
     "leaf_hashes",
     "line_leaf_hashes",
+    "line_leaves",
     "node_hash",
     "root_of",
     "split",
@@ -51,24 +52,31 @@ def leaf_hashes(entries: Iterable[bytes]) -> list[bytes]:
     return out
 
 
-def line_leaf_hashes(data: bytes, start: int) -> list[bytes]:
-    """The leaf hash of each newline-separated entry of ``data`` from offset ``start`` on, hashed in
-    place: no entry is copied out (as a split would: one allocation and copy per entry, which cost
-    more than hashing it in `samband bench audit`)."""
+def line_leaf_hashes(data: bytes, start: int, limit: int = -1) -> list[bytes]:
+    """The leaf hash of each newline-separated entry of ``data`` from offset ``start`` on (the first
+    ``limit`` of them, if given), hashed in place: no entry is copied out (as a split would: one
+    allocation and copy per entry, which cost more than hashing it in `samband bench audit`)."""
+    return line_leaves(data, start, limit)[0]
+
+
+def line_leaves(data: bytes, start: int, limit: int = -1) -> tuple[list[bytes], int]:
+    """`line_leaf_hashes`, and the offset after the last entry hashed (``len(data) + 1`` at the end)."""
     mv, find, new = memoryview(data), data.find, _LEAF
     out: list[bytes] = []
     append = out.append
     pos = start
-    while True:
+    while limit:
+        limit -= 1
         end = find(b"\n", pos)
         h = new()
         if end < 0:
             h.update(mv[pos:])
             append(h.digest())
-            return out
+            return out, len(data) + 1
         h.update(mv[pos:end])
         append(h.digest())
         pos = end + 1
+    return out, pos
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
@@ -154,15 +162,32 @@ class TreeLevels:
 
     __slots__ = ("levels", "size")
 
-    def __init__(self, leaves: Sequence[bytes]) -> None:
+    def __init__(self, leaves: Sequence[bytes], height: int | None = None) -> None:
+        """The levels over ``leaves``: all of them, or those up to ``height`` (see `from_levels`)."""
         self.size = len(leaves)
         level = list(leaves)
         self.levels = [b"".join(level)]
         sha = _sha
-        while len(level) > 1:
+        while len(level) > 1 and (height is None or len(self.levels) <= height):
             it = iter(level)
             level = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it)]  # an odd last one is left out
             self.levels.append(b"".join(level))
+
+    @classmethod
+    def from_levels(cls, size: int, levels: list[bytes]) -> TreeLevels:
+        """The tree over ``size`` leaves whose lowest levels are given (as built in runs,
+        `_parallel.py`): the ones above are built here."""
+        tree = cls.__new__(cls)
+        tree.size, tree.levels = size, list(levels)
+        while len(tree.levels[-1]) > 32:
+            top = tree.levels[-1]
+            tree.levels.append(b"".join(_sha(b"\x01" + top[i : i + 64]).digest() for i in range(0, len(top) - 63, 64)))
+        return tree
+
+    def leaves(self) -> list[bytes]:
+        """Every leaf hash, in order."""
+        level = self.levels[0]
+        return [level[i : i + 32] for i in range(0, len(level), 32)]
 
     def leaf(self, index: int) -> bytes:
         return self.levels[0][32 * index : 32 * index + 32]

@@ -119,8 +119,10 @@ async def verify_online(
     size: int | None = None,
     witnesses: list[Verifier] | None = None,
     quorum: int = 0,
+    jobs: int | None = None,
 ) -> VerifyResult | SubsetResult | None:
-    """Verify what ``identity`` may read of the log (None: the log is empty)."""
+    """Verify what ``identity`` may read of the log (None: the log is empty); ``jobs`` processes build
+    the oversight's tree (by default one per core)."""
     agency = identity_agency(identity) if identity.startswith("auditor-") else None
     result: VerifyResult | SubsetResult
     if agency is not None:
@@ -143,7 +145,7 @@ async def verify_online(
         log = await read_log(nc)
         if not log.checkpoints and not log.entries and not log.foreign:
             return None
-        result = verify_log(log, verifier, size=size, witnesses=witnesses or [], quorum=quorum)
+        result = verify_log(log, verifier, size=size, witnesses=witnesses or [], quorum=quorum, jobs=jobs)
     if size is None and not quorum:
         _recall(state_dir, identity, result)
         if result.ok:

@@ -115,8 +115,10 @@ async def whole_run(
             result["latency_detail"] = d
         else:
             result["latency"] = None
-    with console.status("policy decision on the shipped policy; audit verify vs a bare sha256 loop"):
-        result["micro"] = _micro()
+    # a line, not a spinner: the spinner's thread would keep verify from forking (audit/_parallel.py),
+    # and the figure is verify as `samband audit verify` runs it
+    console.print("policy decision on the shipped policy; audit verify vs a bare sha256 loop ...", style="dim")
+    result["micro"] = _micro()
     result["seconds"] = time.perf_counter() - started
     return msgspec.to_builtins(result)
 

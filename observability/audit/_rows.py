@@ -10,10 +10,10 @@ is not one entry) takes the entry-by-entry loop, which gives the same rows. Meas
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from itertools import accumulate, islice, repeat
-from operator import add, attrgetter, gt, methodcaller
+from operator import add, attrgetter, gt, itemgetter, methodcaller
 from typing import cast
 
 from ._index import INDEX_VIEW, IndexView, LookupView
@@ -26,6 +26,7 @@ _KEY = attrgetter("origin", "recipient", "region", "operation", "decision", "rec
 _INDEX = attrgetter("index")
 _AT = attrgetter("at")
 _SUBJECTS = attrgetter("subjects")
+_FIRST = itemgetter(0)
 _TIMESTAMP = methodcaller("timestamp")
 
 Row = tuple[int, float, int, int, int, int]  # (index, at, combination, bundle seq, offset, length)
@@ -37,7 +38,7 @@ class RowBuilder:
     def __init__(self, combos: dict[tuple[str, ...], int], code: Callable[[tuple[str, ...]], int], last_at: float):
         self.combos, self.code = combos, code
         self.rows: list[Row] = []
-        self.posting: dict[str, list[int]] = {}
+        self.posting: defaultdict[str, list[int]] = defaultdict(list)
         self.per_combo: Counter[int] = Counter()
         self.last_at = last_at
         self.ordered = True  # every entry's time at or after the one before it
@@ -64,9 +65,14 @@ class RowBuilder:
             self.ordered = False
         self.last_at = max(self.last_at, *ats)
         posting = self.posting
-        for i, subjects in zip(idx, map(_SUBJECTS, views), strict=True):
-            for s in subjects:
-                posting.setdefault(s, []).append(i)
+        subjects = list(map(_SUBJECTS, views))
+        if all(map((1).__eq__, map(len, subjects))):  # one person a decision, the usual case
+            for s, i in zip(map(_FIRST, subjects), idx, strict=True):
+                posting[s].append(i)
+        else:
+            for i, many in zip(idx, subjects, strict=True):
+                for s in many:
+                    posting[s].append(i)
         offsets = accumulate(map(add, lens, repeat(1)), initial=offset)
         self.rows.extend(zip(idx, ats, cids, repeat(seq), offsets, lens))
 
@@ -81,7 +87,7 @@ class RowBuilder:
             if isinstance(view, IndexView):
                 key = _KEY(view)
                 for s in view.subjects:
-                    posting.setdefault(s, []).append(view.index)
+                    posting[s].append(view.index)
             elif isinstance(view, LookupView):
                 key = (view.identity, "-", "-", "-", "lookup", "-", view.action)
             else:

@@ -95,7 +95,7 @@ def test_bench_audit_compares_verify_with_a_bare_loop_reads_the_log_and_times_th
     r, stderr = bench("audit", "--records", "3000", "--batch", "300", "--queries", "5", timeout=280)
     assert r["records"] == 3000 and r["checkpoints"] == 10 and r["verified_ok"] and r["read_exact"]
     assert r["verify_per_s"] > 0 and r["bare_sha256_per_s"] > 0 and r["verify_vs_bare"] > 0
-    assert r["build_per_s"] > 0 and r["read_per_s"] > 0 and r["index_per_s"] > 0
+    assert r["build_per_s"] > 0 and r["read_per_s"] > 0 and r["index_per_s"] > 0 and r["index_error"] == ""
     assert r["queries"] == 5 and r["query_max_ms"] >= r["query_p50_ms"] > 0 and r["hits_per_query"] > 0
     assert "process_error" not in r and r["process_ms"] > 0
     assert "audit verify / bare sha256 loop" in stderr and "person query over 3,000 entries" in stderr

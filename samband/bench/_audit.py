@@ -9,8 +9,9 @@ Everything is measured in one run on one machine, against a baseline over the sa
   ``sha256(entry).digest()`` loop over the same entries, interleaved, best of five each;
 * broker: the stream filled with exactly what the writer stores (views included), then read
   back as the oversight reads it (`read_log`: bundles, leaf hashes and checkpoints up to the
-  newest checkpoint), and read into the query index (`query_online`, cold: read, check every
-  batch against its checkpoint, index);
+  newest checkpoint), and read into the query index cold by the first ``samband audit query
+  --person`` (its own process, as a security chief runs it: read, check every batch against its
+  checkpoint, index);
 * person query: ``samband audit query --person`` as the CLI runs it (pseudonymise, connect as the
   oversight, open the index, check the newest checkpoint against it, look up, read the copies,
   hash each against its leaf, decode), index warm, p50/p95/max; and the whole command as a
@@ -187,8 +188,11 @@ async def _broker(dep, messages: list, entries: list[bytes], pnrs: list[str], ps
         finally:
             await nc.close()
 
+    # The cold build as a security chief meets it: the first `samband audit query --person` after a
+    # million entries, its own process (Python start-up included), not this one with the whole log
+    # it built still in memory (which made the same build take 1.5x as long here).
     t = time.perf_counter()
-    await query(pseudonym(pnrs[0]))
+    out["index_error"] = _query_process(dep.state_dir, pnrs[0])
     out["index_seconds"] = time.perf_counter() - t
     rng = random.Random(3)
     lat: list[float] = []
@@ -218,31 +222,37 @@ async def _broker(dep, messages: list, entries: list[bytes], pnrs: list[str], ps
     procs = []
     for person in pnrs[1:4]:  # the whole command as a person types it, Python start-up included
         t = time.perf_counter()
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "samband",
-                "--state-dir",
-                str(dep.state_dir),
-                "audit",
-                "query",
-                "--person",
-                person,
-                "--json",
-            ],
-            capture_output=True,
-            timeout=120,
-            env=os.environ | {"PYTHONWARNINGS": "ignore"},
-        )
+        error = _query_process(dep.state_dir, person)
         procs.append((time.perf_counter() - t) * 1000)
-        if proc.returncode != 0:
-            out["process_error"] = proc.stderr.decode()[-500:]
+        if error:
+            out["process_error"] = error
     out["process_ms"] = min(procs)
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import samband.cli"], capture_output=True, timeout=120)
     out["python_import_ms"] = (time.perf_counter() - t) * 1000
     return out
+
+
+def _query_process(state_dir, person: str) -> str:
+    """`samband audit query --person` as its own process; what it said on stderr if it failed."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "samband",
+            "--state-dir",
+            str(state_dir),
+            "audit",
+            "query",
+            "--person",
+            person,
+            "--json",
+        ],
+        capture_output=True,
+        timeout=600,
+        env=os.environ | {"PYTHONWARNINGS": "ignore"},
+    )
+    return proc.stderr.decode()[-500:] if proc.returncode != 0 else ""
 
 
 def audit_bench(n: int = TARGET_RECORDS, queries: int = 50, broker: bool = True, batch: int = 2000) -> dict:

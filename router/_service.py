@@ -207,8 +207,10 @@ class Router:
         stopping.cancel()
         if not taking.done():
             taking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await taking
+            # its end, not its CancelledError: a cancellation of this task itself must propagate
+            await asyncio.wait({taking})
+            if not taking.cancelled() and taking.exception() is not None:  # stopping either way
+                log.warning("standby ended with an error while stopping", error=repr(taking.exception()))
             return
         taking.result()
         await self.parking.start(stop)

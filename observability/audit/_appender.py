@@ -177,13 +177,15 @@ class Appender:
         await self.lease.release()
 
     async def _stop_draining(self) -> None:
-        if self._drainer is not None:
-            self._drainer.cancel()
-            try:
-                await self._drainer
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._drainer = None
+        """Cancel the lookups' drainer and wait for its end, without swallowing a cancellation of the
+        caller: a standby stopped while it takes its drainer down must not go on to wait for the lease."""
+        drainer, self._drainer = self._drainer, None
+        if drainer is None:
+            return
+        drainer.cancel()
+        await asyncio.wait({drainer})  # its end, cancelled or failed; the caller's own cancellation propagates
+        if not drainer.cancelled() and drainer.exception() is not None:
+            log.warning("auditors' lookups drainer ended with an error", error=repr(drainer.exception()))
 
     def audited(self, key: str) -> bool:
         """Whether the pair ``key`` is among the log's recent entries."""

@@ -223,6 +223,34 @@ async def test_a_writer_whose_lease_was_taken_appends_nothing_more_and_says_so(l
             await nc.close()
 
 
+async def test_a_writer_that_lost_its_lease_and_stands_by_again_stops_when_told_while_the_other_holds_it(log_dep):
+    """The router's `_stand_by` runs `start()` again and cancels it on SIGTERM. That cancellation came
+    while `start()` still waited for its lookups' drainer to end, was taken for the drainer's own, and
+    `start()` went on to wait for a lease the other writer held: the router never stopped."""
+    dep = log_dep
+    first, nc1 = await writer(dep)
+    second, nc2 = await writer(dep)
+    admin = await dep.connect(AUDIT_ADMIN)
+    try:
+        await first.start()  # the writer: it drains the auditors' lookups from here on
+        await admin.jetstream().publish("$KV.AUDIT_LEASE.writer", b"", headers={KV_OP: KV_PURGE, "Nats-Rollup": "sub"})
+        await asyncio.wait_for(second.start(), LEASE_TTL)
+        await wait_for(lambda: first.lease.lost is not None, timeout=5)
+        again = asyncio.create_task(first.start())  # standing by again, as the router does on LeaseLost
+        await asyncio.sleep(0)  # one step: it cancelled its drainer and waits for that to end
+        again.cancel()  # SIGTERM meanwhile
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(again, 10)  # a deadline: without the fix it waits for the lease forever
+        # a standby holds nothing: the other writer goes on appending
+        assert await second.append([draft(2)]) == 1
+        assert await second.lease.holder_now() == second.lease.holder
+    finally:
+        await first.close()
+        await second.close()
+        for nc in (nc1, nc2, admin):
+            await nc.close()
+
+
 async def test_a_leader_that_stops_renewing_stops_appending_before_a_standby_may_take_over(log_dep):
     dep = log_dep
     nc = await dep.connect(ROUTER)

@@ -184,22 +184,17 @@ def decision() -> None:
 @_common
 def create_cmd(obj, operation, name, participants, record_types, legal_basis, valid_from, valid_to, **common) -> None:
     """Create a joint operation in the council's region (Operativa rådet: a national one)."""
-    start, end = _days(valid_from, valid_to)
-    _run(
+    _operation(
         obj,
-        **common,
-        make=lambda data: draft.operation(
-            data,
-            operation,
-            common["council"],
-            action="create",
-            name=name,
-            participants=participants,
-            record_types=record_types,
-            legal_basis=legal_basis,
-            valid_from=start,
-            valid_to=end,
-        ),
+        common,
+        operation,
+        "create",
+        valid_from,
+        valid_to,
+        name=name,
+        participants=participants,
+        record_types=record_types,
+        legal_basis=legal_basis,
     )
 
 
@@ -218,25 +213,20 @@ def create_cmd(obj, operation, name, participants, record_types, legal_basis, va
 def amend_cmd(obj, operation, name, participants, drop_participants, record_types, drop_record_types, legal_basis,
               valid_from, valid_to, open_ended, **common) -> None:  # fmt: skip
     """Change an operation of the council's: participants, record types, period, basis."""
-    start, end = _days(valid_from, valid_to)
-    _run(
+    _operation(
         obj,
-        **common,
-        make=lambda data: draft.operation(
-            data,
-            operation,
-            common["council"],
-            action="amend",
-            name=name,
-            participants=participants,
-            drop_participants=drop_participants,
-            record_types=record_types,
-            drop_record_types=drop_record_types,
-            legal_basis=legal_basis,
-            valid_from=start,
-            valid_to=end,
-            open_ended=open_ended,
-        ),
+        common,
+        operation,
+        "amend",
+        valid_from,
+        valid_to,
+        name=name,
+        participants=participants,
+        drop_participants=drop_participants,
+        record_types=record_types,
+        drop_record_types=drop_record_types,
+        legal_basis=legal_basis,
+        open_ended=open_ended,
     )
 
 
@@ -245,7 +235,21 @@ def amend_cmd(obj, operation, name, participants, drop_participants, record_type
 @_common
 def close_cmd(obj, operation, **common) -> None:
     """Close an operation of the council's: nothing more is routed in it."""
-    _run(obj, **common, make=lambda data: draft.operation(data, operation, common["council"], action="close"))
+    _operation(obj, common, operation, "close", None, None)
+
+
+def _operation(
+    obj, common, operation: str, action: str, valid_from: str | None, valid_to: str | None, **changes
+) -> None:
+    """One operation decision, from the command line's days (checked before the policy is read)."""
+    start, end = _days(valid_from, valid_to)
+    _run(
+        obj,
+        **common,
+        make=lambda data: draft.operation(
+            data, operation, common["council"], action=action, valid_from=start, valid_to=end, **changes
+        ),
+    )
 
 
 @decision.command("grant")

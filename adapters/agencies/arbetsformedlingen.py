@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import random
-from collections.abc import Callable
-from functools import partial
 from typing import Any, TypedDict
 
 from samband.adapters import _synthetic as syn
 from samband.adapters import _transforms as t
 from samband.adapters._formats import Csv
-from samband.schemas import BenefitControl, Envelope, PersonRef, StoppedPayment, format_kronor
+from samband.schemas import BenefitControl, Envelope, PersonRef, StoppedPayment
 
 agency = "arbetsformedlingen"
 format = "csv"
@@ -43,47 +39,15 @@ def to_envelope(n: dict[str, Any]) -> Envelope:
     return t.envelope(record, region=t.text(n, "Region"), operation=t.text(n, "Insats"))
 
 
-def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", region: str = "syd") -> list[dict[str, Any]]:
-    return [
-        _row(
-            rng,
-            partial(syn.day, rng, i),
-            stopped=i % 2 == 1,
-            amount=partial(syn.kronor, rng, 1_000, 60_000),
-            region=region,
-            operation=operation,
-        )
-        for i in range(n)
-    ]
-
-
-def outcome_event(
-    rng: random.Random, category: str, amount_ore: int, day: _dt.date, *, region: str, operation: str
-) -> dict[str, Any]:
-    """A payment of ``amount_ore`` stopped on ``day`` (its outcome: förhindrad felaktig utbetalning)."""
-    return _row(
-        rng, lambda: day, stopped=True, amount=partial(format_kronor, amount_ore), region=region, operation=operation
-    )
-
-
-def _row(
-    rng: random.Random,
-    on: Callable[[], _dt.date],
-    *,
-    stopped: bool,
-    amount: Callable[[], str],
-    region: str,
-    operation: str,
-) -> dict[str, Any]:
-    # the day and the amount are drawn in column order, so a seed gives the rows it always gave
-    return {
-        "Id": syn.native_key(rng, "AF"),
-        "Typ": "Stoppad utbetalning" if stopped else "Kontroll",
-        "Datum": on().isoformat(),
-        "Personnummer": syn.pnr_dashed(rng),
-        "Ersättning": rng.choice(["aktivitetsstöd", "etableringsersättning", "lönebidrag"]),
-        "Belopp": amount() if stopped else "",
-        "Kommentar": "" if stopped else "anställd som chaufför utan anmälan",
-        "Region": region,
-        "Insats": operation,
-    }
+# a payment stopped on the outcome's day is its outcome: förhindrad felaktig utbetalning
+_rows = syn.PaymentRows(
+    "AF",
+    COLUMNS,
+    kinds=("Kontroll", "Stoppad utbetalning"),
+    benefits=["aktivitetsstöd", "etableringsersättning", "lönebidrag"],
+    paid=lambda i: i % 2 == 1,
+    kronor=(1_000, 60_000),
+    note=lambda rng: "anställd som chaufför utan anmälan",
+)
+sample = _rows.sample
+outcome_event = _rows.outcome_event

@@ -31,6 +31,7 @@ from ._impact import changes
 from ._in_force import in_force
 from ._legal_time import SWEDISH_TIME, swedish_text
 from ._live import LivePolicy
+from ._options import policy_dir_option
 from ._policy import Policy
 from ._proposal import write_decision_file
 
@@ -88,13 +89,7 @@ _COMMON = [
         envvar="SAMBAND_COUNCIL_KEYS",
         help="Where the council's private key is (default <state>/councils; env SAMBAND_COUNCIL_KEYS).",
     ),
-    click.option(
-        "--policy",
-        "policy_dir",
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        default=None,
-        help="The router's policy directory (default: the shipped one).",
-    ),
+    policy_dir_option("The router's policy directory (default: the shipped one)."),
     click.option("--dry-run", is_flag=True, help="Print what the decision changes; publish nothing."),
     click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON."),
     click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the signed decision here."),
@@ -326,7 +321,7 @@ def _instant(value: str, option: str, *, end_of_day: bool = False) -> _dt.dateti
 
 # ---- list ---------------------------------------------------------------------------------------
 @decision.command("list")
-@click.option("--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@policy_dir_option("The router's policy directory (default: the shipped one).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def list_cmd(obj, policy_dir: Path | None, as_json: bool) -> None:

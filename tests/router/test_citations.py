@@ -48,10 +48,9 @@ async def test_a_grant_made_with_samband_decision_is_cited_by_the_entries_of_the
     fresh_deployment, tmp_path
 ):
     dep = fresh_deployment
-    live, platform, router = await live_router(dep, tmp_path)
+    live, platform, _router = await live_router(dep, tmp_path)
     sink = await platform.start_sink("kustbevakningen")
     try:
-        await wait_for(router.ready.is_set)
         out = await asyncio.to_thread(grant_kustbevakningen, dep.state_dir)
         assert out.exit_code == 0 and "published as DECISIONS#1" in out.output, out.output
         await wait_for(lambda: "bacchus-kbv" in live.grants)
@@ -102,7 +101,6 @@ async def test_a_closed_operation_s_denials_cite_the_decision_that_closed_it(fre
     dep = fresh_deployment
     live, platform, router = await live_router(dep, tmp_path)
     try:
-        await wait_for(router.ready.is_set)
         out = await asyncio.to_thread(
             samband, dep.state_dir, "decision", "close", "bacchus-2017", "--council", "rsr-syd"
         )

@@ -96,7 +96,6 @@ async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted
     live, platform, router = await live_router(dep, tmp_path)
     sink = await platform.start_sink("kustbevakningen")
     try:
-        await wait_for(router.ready.is_set)
         before = live.version
         await polisen_publishes(dep, 2, seed=21)
         await wait_for(lambda: router.stats.records >= 2)
@@ -169,7 +168,6 @@ async def test_a_council_closing_its_operation_stops_all_routing_and_the_denial_
     dep = fresh_deployment
     live, platform, router = await live_router(dep, tmp_path)
     try:
-        await wait_for(router.ready.is_set)
         op = live.current.operation("bacchus-2017")
         closed = OperationDecision(
             operation="bacchus-2017",

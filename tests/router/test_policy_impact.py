@@ -25,7 +25,6 @@ async def routed(fresh_deployment, tmp_path):
     dep = fresh_deployment
     _live, platform, router = await live_router(dep, tmp_path)
     try:
-        await wait_for(router.ready.is_set)
         await polisen_publishes(dep, 6, seed=51)
         await wait_for(lambda: router.stats.audited >= 6 * 8)  # 8 recipients a record in Bacchus
     finally:
@@ -139,7 +138,6 @@ async def test_revoking_a_grant_in_a_proposal_shows_the_disclosures_it_stops(fre
     live, platform, router = await live_router(dep, tmp_path)
     sink = await platform.start_sink("kustbevakningen")
     try:
-        await wait_for(router.ready.is_set)
         assert (await asyncio.to_thread(grant_kustbevakningen, dep.state_dir)).exit_code == 0
         await wait_for(lambda: "bacchus-kbv" in live.grants)
         await polisen_publishes(dep, 4, seed=52)

@@ -163,22 +163,29 @@ ROUTER_FILE = 64 * GiB
 AUDIT_RESERVE = 16 * GiB  # what the audit streams (and REGISTRY, DECISIONS) have beside every reservation
 
 
+def _keyed_store(name: str, subjects: str, max_bytes: int, *, max_age: float | None = None) -> StreamConfig:
+    """A stream read as a table: the last entry per subject only, read directly, refused when full,
+    never rolled up, deleted from or purged (what it records must not be undone from outside)."""
+    return StreamConfig(
+        name=name,
+        subjects=[subjects],
+        storage=StorageType.FILE,
+        max_msgs_per_subject=1,
+        max_bytes=max_bytes,
+        max_age=max_age,
+        discard=DiscardPolicy.NEW,
+        allow_direct=True,
+        allow_rollup_hdrs=False,
+        deny_delete=True,
+        deny_purge=True,
+    )
+
+
 def router_tenant_streams() -> tuple[StreamConfig, ...]:
     """Streams in ROUTER that the routing of agencies' records fills, each bounded (reserved)."""
     return (
         # The ledger (a KV bucket's stream): idempotence at any distance, never a window.
-        StreamConfig(
-            name=LEDGER_STREAM,
-            subjects=[LEDGER_SUBJECTS],
-            storage=StorageType.FILE,
-            max_msgs_per_subject=1,
-            max_bytes=LEDGER_BYTES,
-            discard=DiscardPolicy.NEW,
-            allow_direct=True,
-            allow_rollup_hdrs=False,
-            deny_delete=True,
-            deny_purge=True,
-        ),
+        _keyed_store(LEDGER_STREAM, LEDGER_SUBJECTS, LEDGER_BYTES),
         # Records the router could not route after a bounded number of tries (operators look here).
         StreamConfig(
             name=QUARANTINE_STREAM,
@@ -191,19 +198,7 @@ def router_tenant_streams() -> tuple[StreamConfig, ...]:
         ),
         # The review queue (router/_review.py): one entry per held (record, recipient), its minimised
         # payload only until the officer (or the lapse) decides, then the outcome alone (history 1).
-        StreamConfig(
-            name=REVIEW_STREAM,
-            subjects=[REVIEW_SUBJECTS],
-            storage=StorageType.FILE,
-            max_msgs_per_subject=1,
-            max_bytes=REVIEW_BYTES,
-            max_age=REVIEW_MAX_AGE,
-            discard=DiscardPolicy.NEW,
-            allow_direct=True,
-            allow_rollup_hdrs=False,
-            deny_delete=True,
-            deny_purge=True,
-        ),
+        _keyed_store(REVIEW_STREAM, REVIEW_SUBJECTS, REVIEW_BYTES, max_age=REVIEW_MAX_AGE),
         # Deliveries to a recipient whose inbox refused them, in order, until it takes them.
         StreamConfig(
             name=PARKED_STREAM,

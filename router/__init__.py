@@ -24,6 +24,7 @@ from ._model import (
     Restriction,
     load_policy_dir,
 )
+from ._options import policy_dir_option
 from ._plan import Delivery, Plan, Planner
 from ._policy import NOBODY, Decision, Facts, Policy
 from ._proposal import read_decision_file, write_decision_file
@@ -79,6 +80,7 @@ __all__ = [
     "load_policy_dir",
     "load_private_key",
     "operation_from",
+    "policy_dir_option",
     "read_decision_file",
     "record_fields",
     "replay",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from typing import Any
 
 import msgspec
 
@@ -39,6 +40,19 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     fields: tuple[str, ...] = ()
     no_onward_sharing: bool = False
     authority: Authority | None = None  # the decision or policy file the audit entry cites
+
+    def audit_fields(self) -> dict[str, Any]:
+        """What an audit entry (`AuditRecord`) records of the decision; the rest is the record's and the recipient's."""
+        return {
+            "decision": "allow" if self.allow else "deny",
+            "rule": self.rule,
+            "policy_version": self.policy_version,
+            "legal_basis": self.legal_basis,
+            "purpose": self.purpose,
+            "fields": self.fields,
+            "reason": self.reason,
+            "authority": self.authority,
+        }
 
 
 class _GrantRule:

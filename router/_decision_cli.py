@@ -31,6 +31,7 @@ from ._impact import changes
 from ._in_force import in_force
 from ._legal_time import SWEDISH_TIME, swedish_text
 from ._live import LivePolicy
+from ._options import policy_dir_option
 from ._policy import Policy
 from ._proposal import write_decision_file
 
@@ -88,13 +89,7 @@ _COMMON = [
         envvar="SAMBAND_COUNCIL_KEYS",
         help="Where the council's private key is (default <state>/councils; env SAMBAND_COUNCIL_KEYS).",
     ),
-    click.option(
-        "--policy",
-        "policy_dir",
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        default=None,
-        help="The router's policy directory (default: the shipped one).",
-    ),
+    policy_dir_option("The router's policy directory (default: the shipped one)."),
     click.option("--dry-run", is_flag=True, help="Print what the decision changes; publish nothing."),
     click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON."),
     click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the signed decision here."),
@@ -184,22 +179,17 @@ def decision() -> None:
 @_common
 def create_cmd(obj, operation, name, participants, record_types, legal_basis, valid_from, valid_to, **common) -> None:
     """Create a joint operation in the council's region (Operativa rådet: a national one)."""
-    start, end = _days(valid_from, valid_to)
-    _run(
+    _operation(
         obj,
-        **common,
-        make=lambda data: draft.operation(
-            data,
-            operation,
-            common["council"],
-            action="create",
-            name=name,
-            participants=participants,
-            record_types=record_types,
-            legal_basis=legal_basis,
-            valid_from=start,
-            valid_to=end,
-        ),
+        common,
+        operation,
+        "create",
+        valid_from,
+        valid_to,
+        name=name,
+        participants=participants,
+        record_types=record_types,
+        legal_basis=legal_basis,
     )
 
 
@@ -218,25 +208,20 @@ def create_cmd(obj, operation, name, participants, record_types, legal_basis, va
 def amend_cmd(obj, operation, name, participants, drop_participants, record_types, drop_record_types, legal_basis,
               valid_from, valid_to, open_ended, **common) -> None:  # fmt: skip
     """Change an operation of the council's: participants, record types, period, basis."""
-    start, end = _days(valid_from, valid_to)
-    _run(
+    _operation(
         obj,
-        **common,
-        make=lambda data: draft.operation(
-            data,
-            operation,
-            common["council"],
-            action="amend",
-            name=name,
-            participants=participants,
-            drop_participants=drop_participants,
-            record_types=record_types,
-            drop_record_types=drop_record_types,
-            legal_basis=legal_basis,
-            valid_from=start,
-            valid_to=end,
-            open_ended=open_ended,
-        ),
+        common,
+        operation,
+        "amend",
+        valid_from,
+        valid_to,
+        name=name,
+        participants=participants,
+        drop_participants=drop_participants,
+        record_types=record_types,
+        drop_record_types=drop_record_types,
+        legal_basis=legal_basis,
+        open_ended=open_ended,
     )
 
 
@@ -245,7 +230,21 @@ def amend_cmd(obj, operation, name, participants, drop_participants, record_type
 @_common
 def close_cmd(obj, operation, **common) -> None:
     """Close an operation of the council's: nothing more is routed in it."""
-    _run(obj, **common, make=lambda data: draft.operation(data, operation, common["council"], action="close"))
+    _operation(obj, common, operation, "close", None, None)
+
+
+def _operation(
+    obj, common, operation: str, action: str, valid_from: str | None, valid_to: str | None, **changes
+) -> None:
+    """One operation decision, from the command line's days (checked before the policy is read)."""
+    start, end = _days(valid_from, valid_to)
+    _run(
+        obj,
+        **common,
+        make=lambda data: draft.operation(
+            data, operation, common["council"], action=action, valid_from=start, valid_to=end, **changes
+        ),
+    )
 
 
 @decision.command("grant")
@@ -322,7 +321,7 @@ def _instant(value: str, option: str, *, end_of_day: bool = False) -> _dt.dateti
 
 # ---- list ---------------------------------------------------------------------------------------
 @decision.command("list")
-@click.option("--policy", "policy_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None)
+@policy_dir_option("The router's policy directory (default: the shipped one).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def list_cmd(obj, policy_dir: Path | None, as_json: bool) -> None:

@@ -86,34 +86,11 @@ class Proposal:
 
 
 def operation_from(d: OperationDecision) -> Operation:
-    return Operation(
-        name=d.name,
-        scope=d.scope,
-        decided_by=d.decided_by,
-        participants=d.participants,
-        record_types=d.record_types,
-        legal_basis=d.legal_basis,
-        purposes=dict(d.purposes),
-        valid_from=d.valid_from,
-        valid_to=d.valid_to,
-        status=d.status,
-    )
+    return msgspec.convert(d, Operation, from_attributes=True)  # the shared fields (OperationTerms)
 
 
 def grant_from(d: CooptionDecision) -> Grant:
-    return Grant(
-        agency=d.agency,
-        operation=d.operation,
-        record_types=d.record_types,
-        fields=d.fields,
-        valid_from=d.valid_from,
-        valid_to=d.valid_to,
-        decided_by=d.decided_by,
-        reason=d.reason,
-        legal_basis=d.legal_basis,
-        revoked=d.revoked,
-        regions=d.regions,
-    )
+    return msgspec.convert(d, Grant, from_attributes=True)  # the shared fields (GrantTerms)
 
 
 class _Refused(Exception):

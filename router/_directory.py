@@ -10,19 +10,19 @@ the Ruc) ship with samband and are never announced: whoever starts the router ha
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 import nats
 from nats.errors import Error as NatsError
-from nats.js.api import DeliverPolicy
 from nats.js.errors import Error as JsError
 
 from samband.observability import get_logger
 from samband.schemas import AgencyRegistration
 from samband.schemas.layout import REGISTRATION_PREFIX, REGISTRY_STREAM, REGISTRY_SUBJECTS
+
+from ._follow import replay_then_follow
 
 __all__ = ["AgencyDirectory"]
 
@@ -54,33 +54,12 @@ class AgencyDirectory:
 
     async def start(self, nc: nats.NATS, *, timeout: float = 30.0) -> None:
         """Replay REGISTRY to its current end, then follow it."""
-        js = nc.jetstream()
-        try:
-            last = (await js.stream_info(REGISTRY_STREAM)).state.last_seq
-        except (JsError, NatsError) as exc:
-            raise ConnectionError(f"{REGISTRY_STREAM} stream unavailable: {exc!r}") from exc
-        caught_up = asyncio.Event()
-        if last == 0:
-            caught_up.set()
 
-        async def on_msg(msg) -> None:
-            seq = msg.metadata.sequence.stream
+        def on_msg(msg) -> None:
             if msg.subject.startswith(REGISTRATION_PREFIX):
-                self.apply(msg.data, f"{msg.subject} (#{seq})")
-            if seq >= last:
-                caught_up.set()
+                self.apply(msg.data, f"{msg.subject} (#{msg.metadata.sequence.stream})")
 
-        self._sub = await js.subscribe(
-            REGISTRY_SUBJECTS,
-            stream=REGISTRY_STREAM,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            cb=on_msg,
-        )
-        try:
-            await asyncio.wait_for(caught_up.wait(), timeout)
-        except TimeoutError as exc:
-            raise ConnectionError(f"{REGISTRY_STREAM} stream not replayed within {timeout}s") from exc
+        self._sub = await replay_then_follow(nc.jetstream(), REGISTRY_STREAM, REGISTRY_SUBJECTS, on_msg, timeout)
 
     async def close(self) -> None:
         if self._sub is not None:

@@ -11,6 +11,8 @@ import datetime as _dt
 import re
 from collections.abc import Iterable
 
+import msgspec
+
 from samband.schemas import RECORD_TYPES, CooptionDecision, Envelope, OperationDecision, new_envelope_id
 
 from ._councils import COUNCILS
@@ -234,20 +236,9 @@ def revoke(data: PolicyData, grant_id: str, council: str, *, reason: str | None 
     op = data.operations.get(g.operation)
     if op is not None and op.scope != COUNCILS[council]:
         raise _expect("GRANT", f"a grant within {council}'s scope ({COUNCILS[council]})", f"{grant_id} ({op.scope})")
-    return CooptionDecision(
-        grant_id=grant_id,
-        agency=g.agency,
-        operation=g.operation,
-        record_types=g.record_types,
-        fields=g.fields,
-        valid_from=g.valid_from,
-        valid_to=g.valid_to,
-        decided_by=data.regions[COUNCILS[council]].council,
-        reason=reason or g.reason,
-        legal_basis=g.legal_basis,
-        revoked=True,
-        regions=g.regions,
-    )
+    terms = msgspec.structs.asdict(g)  # the grant's GrantTerms, as in force
+    terms.update(decided_by=data.regions[COUNCILS[council]].council, reason=reason or g.reason, revoked=True)
+    return CooptionDecision(grant_id=grant_id, **terms)
 
 
 def envelope_for(record: OperationDecision | CooptionDecision, council: str, now: _dt.datetime) -> Envelope:

@@ -19,6 +19,7 @@ from samband.schemas.layout import OVERSIGHT
 from ._decision_cli import _connect, _live, _say
 from ._errors import DecisionRefused, PolicyError
 from ._live import LivePolicy
+from ._options import policy_dir_option
 from ._policy import Policy
 from ._proposal import read_decision_file
 from ._replay import replay
@@ -36,13 +37,7 @@ WINDOW_DAYS = 30
     help=f"Window start (ISO 8601, UTC if no zone; default {WINDOW_DAYS} days ago).",
 )
 @click.option("--until", callback=iso_time_callback, help="Window end (default now).")
-@click.option(
-    "--policy",
-    "policy_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="The router's policy directory (default: the deployment's).",
-)
+@policy_dir_option("The router's policy directory (default: the deployment's).")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.pass_obj
 def impact_cmd(obj, proposal: Path, since, until, policy_dir: Path | None, as_json: bool) -> None:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import msgspec
 from nats.errors import Error as NatsError
-from nats.js.api import DeliverPolicy
 from nats.js.errors import Error as JsError
 
 from samband.observability import Tally, get_logger
@@ -38,6 +37,7 @@ from ._authority import Citations, cite_decision, files_version
 from ._councils import CouncilKeys
 from ._decisions import DecisionEntry, DecisionLedger, Proposal
 from ._errors import DecisionRefused, PolicyError
+from ._follow import replay_then_follow
 from ._model import AgencyEntry, Grant, Operation, PolicyData, load_policy_dir
 from ._policy import Policy
 
@@ -285,27 +285,9 @@ class LivePolicy:
             self._reject(f"{where}: not applied: {exc!r}")
 
     async def _follow(self, js, stream: str, subjects: str, timeout: float) -> None:
-        try:
-            last = (await js.stream_info(stream)).state.last_seq
-        except (JsError, NatsError) as exc:
-            raise ConnectionError(f"{stream} stream unavailable: {exc!r}") from exc
-        caught_up = asyncio.Event()
-        if last == 0:
-            caught_up.set()
-
-        async def on_msg(msg) -> None:
-            self._on_message(stream, msg)
-            if msg.metadata.sequence.stream >= last:
-                caught_up.set()
-
-        sub = await js.subscribe(
-            subjects, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL, cb=on_msg
+        self._subs.append(
+            await replay_then_follow(js, stream, subjects, lambda msg: self._on_message(stream, msg), timeout)
         )
-        self._subs.append(sub)
-        try:
-            await asyncio.wait_for(caught_up.wait(), timeout)
-        except TimeoutError as exc:
-            raise ConnectionError(f"{stream} stream not replayed within {timeout}s") from exc
 
     async def close(self) -> None:
         self.refusals.flush(force=True)

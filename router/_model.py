@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from samband.schemas import Region
+from samband.schemas import GrantTerms, OperationTerms, Region
 
 from ._errors import PolicyError
 from ._outcomes import OutcomeRules
@@ -78,20 +78,10 @@ class LegalBasis(_Model, frozen=True, kw_only=True):
     coverage: tuple[Coverage, ...]
 
 
-class Operation(_Model, frozen=True, kw_only=True):
+class Operation(_Model, OperationTerms, frozen=True, kw_only=True):
     """A joint operation (insats) as its council decided it; ``purposes`` maps participant -> purpose.
-    ``valid_from``/``valid_to`` are Swedish calendar days, inclusive."""
-
-    name: str
-    scope: Region
-    decided_by: str
-    participants: tuple[str, ...]
-    record_types: tuple[str, ...]
-    legal_basis: str
-    purposes: dict[str, str] = {}
-    valid_from: _dt.date
-    valid_to: _dt.date | None = None
-    status: Literal["active", "closed"] = "active"
+    ``valid_from``/``valid_to`` are Swedish calendar days, inclusive. The fields are the decision
+    record's (`OperationTerms`); the policy files key it by its id."""
 
 
 class Need(_Model, frozen=True, kw_only=True):
@@ -102,24 +92,13 @@ class Need(_Model, frozen=True, kw_only=True):
     id: str | None = None
 
 
-class Grant(_Model, frozen=True, kw_only=True):
+class Grant(_Model, GrantTerms, frozen=True, kw_only=True):
     """A co-option (adjungering): one agency, one operation, listed record types and fields, a period.
 
     ``regions``: the regions outside the agency's declared ones that the council explicitly
     reaches into; without it the grant never takes the agency outside its declared regions.
+    The fields are the decision record's (`GrantTerms`); the policy files key it by its id.
     """
-
-    agency: str
-    operation: str
-    record_types: tuple[str, ...]
-    fields: tuple[str, ...]
-    valid_from: AwareDatetime
-    valid_to: AwareDatetime
-    decided_by: str
-    reason: str
-    legal_basis: str
-    revoked: bool = False
-    regions: tuple[Region, ...] = ()
 
 
 class Restriction(_Model, frozen=True, kw_only=True):

@@ -275,18 +275,11 @@ class Planner:
             recipient=recipient,
             region=env.region,
             operation=env.operation,
-            decision="allow" if decision.allow else "deny",
-            rule=decision.rule,
-            policy_version=decision.policy_version,
-            legal_basis=decision.legal_basis,
-            purpose=decision.purpose,
-            fields=decision.fields,
             delivered_sha256=digest,
             subjects=rec.pseudonyms,
-            reason=decision.reason,
-            authority=decision.authority,
             handling=env.handling,
             ingest_seq=rec.seq,
+            **decision.audit_fields(),
         )
         if decision.allow and held is not None:
             self._hold(it, rec, record, payload, held, decision)

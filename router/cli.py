@@ -18,18 +18,13 @@ from samband.schemas import unknown_name
 from ._decision_cli import _policy_dir, decision
 from ._errors import PolicyError
 from ._impact_cli import impact_cmd
+from ._options import policy_dir_option
 from ._review_cli import review
 
 console = output_console()
 _JSON = click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout (exit code as without it).")
 
-_POLICY_OPTION = click.option(
-    "--policy",
-    "policy_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Policy directory (default: the shipped demo policy, Operation Bacchus).",
-)
+_POLICY_OPTION = policy_dir_option("Policy directory (default: the shipped demo policy, Operation Bacchus).")
 
 
 def _load(obj, policy_dir: Path | None):

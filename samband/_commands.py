@@ -18,6 +18,7 @@ from samband.observability import (
     serve_metrics,
     settle_heap,
 )
+from samband.router import policy_dir_option
 
 console = output_console()
 
@@ -38,13 +39,7 @@ console = output_console()
     help="Address the monitoring endpoint (no auth) listens on (default 127.0.0.1, or the deployment's).",
 )
 @click.option("--no-router", is_flag=True, help="Start only the broker.")
-@click.option(
-    "--policy",
-    "policy_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Policy directory (default: the shipped demo policy). Reloaded on change or SIGHUP.",
-)
+@policy_dir_option("Policy directory (default: the shipped demo policy). Reloaded on change or SIGHUP.")
 @metrics_port_option
 @click.pass_obj
 def up(

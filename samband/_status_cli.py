@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from samband.observability import configure_logging, output_console
+from samband.router import policy_dir_option
 
 from ._status import Status, StatusSession, StatusUnavailable
 
@@ -34,13 +35,7 @@ console = output_console()
     help="Read again every SECONDS (default 2) until Ctrl-C; with --json one JSON document a line.",
 )
 @click.option("--json", "as_json", is_flag=True, help="The status as JSON on stdout.")
-@click.option(
-    "--policy",
-    "policy_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="The router's policy directory, to name the policy version it holds (default: the shipped one).",
-)
+@policy_dir_option("The router's policy directory, to name the policy version it holds (default: the shipped one).")
 @click.pass_obj
 def status(obj, watch: float | None, as_json: bool, policy_dir: Path | None) -> None:
     """The broker, the audit log's writer and standbys, each agency's lag, dead letters, quarantined

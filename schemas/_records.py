@@ -7,7 +7,14 @@ validated and masked. Optional fields (``= None``) are what field minimisation m
 
 from __future__ import annotations
 
-from ._records_councils import AgencyRegistration, CooptionDecision, OperationDecision, Receipt
+from ._records_councils import (
+    AgencyRegistration,
+    CooptionDecision,
+    GrantTerms,
+    OperationDecision,
+    OperationTerms,
+    Receipt,
+)
 from ._records_intelligence import IntelligenceNote, Outcome, SituationReport
 from ._records_justice import (
     EconomicCrimeNotice,
@@ -41,10 +48,12 @@ __all__ = [
     "Distraint",
     "EconomicCrimeNotice",
     "ExpulsionDecision",
+    "GrantTerms",
     "IncidentReport",
     "IntelligenceNote",
     "MaritimeControl",
     "OperationDecision",
+    "OperationTerms",
     "Outcome",
     "OverloadReport",
     "Passenger",

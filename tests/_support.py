@@ -519,3 +519,22 @@ async def verify_deployment_log(dep: Deployment):
     finally:
         await nc.close()
     return verify_log(log, load_verifier(dep.state_dir / "keys" / "audit-signing.vkey"))
+
+
+async def live_router(dep: Deployment, tmp_path: Path, policy_dir: Path = SHIPPED):
+    """``dep`` provisioned and a router started, and ready, on ``policy_dir`` that follows the councils'
+    decisions (their keys made in the state dir): (the live policy, the platform, the router). Stop the
+    platform."""
+    from samband._platform import Platform
+    from samband.router import LivePolicy, create_council_keys
+
+    await dep.provision()
+    live = LivePolicy(policy_dir, councils=create_council_keys(dep.state_dir))
+    platform = Platform(dep, live, tmp_path / "received")
+    router = await platform.start_router()
+    try:
+        await wait_for(router.ready.is_set)
+    except BaseException:
+        await platform.stop()
+        raise
+    return live, platform, router

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import random
 from typing import Any, TypedDict
 
 from samband.adapters import _synthetic as syn
 from samband.adapters import _transforms as t
 from samband.adapters._formats import Csv
-from samband.schemas import BenefitControl, Envelope, PersonRef, StoppedPayment, format_kronor
+from samband.schemas import BenefitControl, Envelope, PersonRef, StoppedPayment
 
 agency = "arbetsformedlingen"
 format = "csv"
@@ -41,38 +39,15 @@ def to_envelope(n: dict[str, Any]) -> Envelope:
     return t.envelope(record, region=t.text(n, "Region"), operation=t.text(n, "Insats"))
 
 
-def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", region: str = "syd") -> list[dict[str, Any]]:
-    out = []
-    for i in range(n):
-        stopped = i % 2 == 1
-        out.append(
-            {
-                "Id": syn.native_key(rng, "AF"),
-                "Typ": "Stoppad utbetalning" if stopped else "Kontroll",
-                "Datum": syn.day(rng, i).isoformat(),
-                "Personnummer": syn.pnr_dashed(rng),
-                "Ersättning": rng.choice(["aktivitetsstöd", "etableringsersättning", "lönebidrag"]),
-                "Belopp": syn.kronor(rng, 1_000, 60_000) if stopped else "",
-                "Kommentar": "" if stopped else "anställd som chaufför utan anmälan",
-                "Region": region,
-                "Insats": operation,
-            }
-        )
-    return out
-
-
-def outcome_event(
-    rng: random.Random, category: str, amount_ore: int, day: _dt.date, *, region: str, operation: str
-) -> dict[str, Any]:
-    """A payment of ``amount_ore`` stopped on ``day`` (its outcome: förhindrad felaktig utbetalning)."""
-    return {
-        "Id": syn.native_key(rng, "AF"),
-        "Typ": "Stoppad utbetalning",
-        "Datum": day.isoformat(),
-        "Personnummer": syn.pnr_dashed(rng),
-        "Ersättning": rng.choice(["aktivitetsstöd", "etableringsersättning", "lönebidrag"]),
-        "Belopp": format_kronor(amount_ore),
-        "Kommentar": "",
-        "Region": region,
-        "Insats": operation,
-    }
+# a payment stopped on the outcome's day is its outcome: förhindrad felaktig utbetalning
+_rows = syn.PaymentRows(
+    "AF",
+    COLUMNS,
+    kinds=("Kontroll", "Stoppad utbetalning"),
+    benefits=["aktivitetsstöd", "etableringsersättning", "lönebidrag"],
+    paid=lambda i: i % 2 == 1,
+    kronor=(1_000, 60_000),
+    note=lambda rng: "anställd som chaufför utan anmälan",
+)
+sample = _rows.sample
+outcome_event = _rows.outcome_event

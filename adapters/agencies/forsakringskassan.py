@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import random
 from typing import Any
 
 from samband.adapters import _synthetic as syn
 from samband.adapters import _transforms as t
 from samband.adapters._formats import Csv
-from samband.schemas import BenefitControl, Envelope, RecoveryClaim, format_kronor
+from samband.schemas import BenefitControl, Envelope, RecoveryClaim
 
 agency = "forsakringskassan"
 format = "csv"
@@ -43,38 +41,15 @@ def to_envelope(n: dict[str, Any]) -> Envelope:
     return t.envelope(record, region=t.text(n, "Region"), operation=t.text(n, "Insats"))
 
 
-def sample(rng: random.Random, n: int, *, operation: str = "bacchus-2017", region: str = "syd") -> list[dict[str, Any]]:
-    out = []
-    for i in range(n):
-        claim = i % 3 == 2
-        out.append(
-            {
-                "Ärendenr": syn.native_key(rng, "FK"),
-                "Ärendetyp": "ÅTERKRAV" if claim else "KONTROLL",
-                "Beslutsdatum": syn.day(rng, i).isoformat(),
-                "Personnummer": syn.pnr_dashed(rng),
-                "Förmån": rng.choice(["sjukpenning", "bostadsbidrag", "aktivitetsersättning", "föräldrapenning"]),
-                "Belopp": syn.kronor(rng, 2_000, 250_000) if claim else "",
-                "Utfall": "" if claim else rng.choice(["felaktig utbetalning", "ingen avvikelse", "utreds vidare"]),
-                "Region": region,
-                "Insats": operation,
-            }
-        )
-    return out
-
-
-def outcome_event(
-    rng: random.Random, category: str, amount_ore: int, day: _dt.date, *, region: str, operation: str
-) -> dict[str, Any]:
-    """A recovery claim of ``amount_ore`` decided on ``day`` (its outcome: återkrav)."""
-    return {
-        "Ärendenr": syn.native_key(rng, "FK"),
-        "Ärendetyp": "ÅTERKRAV",
-        "Beslutsdatum": day.isoformat(),
-        "Personnummer": syn.pnr_dashed(rng),
-        "Förmån": rng.choice(["sjukpenning", "bostadsbidrag", "aktivitetsersättning", "föräldrapenning"]),
-        "Belopp": format_kronor(amount_ore),
-        "Utfall": "",
-        "Region": region,
-        "Insats": operation,
-    }
+# a recovery claim decided on the outcome's day is its outcome: återkrav
+_rows = syn.PaymentRows(
+    "FK",
+    COLUMNS,
+    kinds=("KONTROLL", "ÅTERKRAV"),
+    benefits=["sjukpenning", "bostadsbidrag", "aktivitetsersättning", "föräldrapenning"],
+    paid=lambda i: i % 3 == 2,
+    kronor=(2_000, 250_000),
+    note=lambda rng: rng.choice(["felaktig utbetalning", "ingen avvikelse", "utreds vidare"]),
+)
+sample = _rows.sample
+outcome_event = _rows.outcome_event

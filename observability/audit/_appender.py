@@ -217,29 +217,26 @@ class Appender:
         todo = [d for d in drafts if d.key not in self._recent]
         if not todo and not self._foreign and not self._lookups:
             return 0
-        entries, taken = self._entries(todo)
-        if not entries:
-            await self._taken(taken)
-            return 0
-        try:
-            await self._store(todo, entries)
-        except _Moved:
-            # Something was stored after what this writer knew: read it (another writer's batch is
-            # built upon, anything else noted as foreign in an incident entry) and try once more.
-            await self._resume()
-            todo = [d for d in todo if d.key not in self._recent]
+        for again in (False, True):
+            if again:
+                # Something was stored after what this writer knew: read it (another writer's batch is
+                # built upon, anything else noted as foreign in an incident entry) and try once more.
+                await self._resume()
+                todo = [d for d in todo if d.key not in self._recent]
             entries, taken = self._entries(todo)
             if not entries:
                 await self._taken(taken)
                 return 0
             try:
                 await self._store(todo, entries)
+                break
+            except _Moved:
+                if again:
+                    self._stale = True
+                    raise
             except AuditUnavailable:
                 self._stale = True
                 raise
-        except AuditUnavailable:
-            self._stale = True
-            raise
         if self._foreign:
             self.incidents += 1
             log.warning(

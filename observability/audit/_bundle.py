@@ -15,6 +15,8 @@ copy of a genuine batch replayed elsewhere in the stream does not pass for one.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from ._errors import BundleError
@@ -59,19 +61,32 @@ _VIEW_HEADER = msgspec.json.Decoder(ViewHeader)
 _encode = msgspec.json.Encoder().encode
 
 
-def encode_bundle(header: BundleHeader, entries: list[bytes]) -> bytes:
+def _lines(header: msgspec.Struct, entries: list[bytes]) -> bytes:
     return b"\n".join([_encode(header), *entries])
+
+
+def _decoded(decoder: msgspec.json.Decoder[Any], line: bytes, shown: bytes, what: str) -> Any:
+    try:
+        return decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise BundleError(f"Expected a {what} header on line 1, got {shown[:60]!r}: {exc}") from None
+
+
+def _bundle_header(line: bytes, shown: bytes) -> BundleHeader:
+    header: BundleHeader = _decoded(_BUNDLE_HEADER, line, shown, "bundle")
+    if header.format != BUNDLE_FORMAT:
+        raise BundleError(f"Expected format `{BUNDLE_FORMAT}`, got `{header.format[:40]}`")
+    return header
+
+
+def encode_bundle(header: BundleHeader, entries: list[bytes]) -> bytes:
+    return _lines(header, entries)
 
 
 def decode_bundle(data: bytes) -> tuple[BundleHeader, list[bytes]]:
     """The header and the entries' exact bytes. Raises `BundleError` for anything not a bundle."""
     lines = data.split(b"\n")
-    try:
-        header = _BUNDLE_HEADER.decode(lines[0])
-    except msgspec.DecodeError as exc:
-        raise BundleError(f"Expected a bundle header on line 1, got {lines[0][:60]!r}: {exc}") from None
-    if header.format != BUNDLE_FORMAT:
-        raise BundleError(f"Expected format `{BUNDLE_FORMAT}`, got `{header.format[:40]}`")
+    header = _bundle_header(lines[0], lines[0])
     entries = lines[1:]
     if len(entries) != header.count or header.count < 1:
         raise BundleError(f"Expected {header.count} entries in the bundle, got {len(entries)}")
@@ -84,27 +99,19 @@ def bundle_head(data: bytes) -> tuple[BundleHeader, int]:
     entries are not as many as its header says gives fewer or more leaf hashes than its tile, which
     is checked). Raises `BundleError` for anything not a bundle header."""
     cut = data.find(b"\n")
-    try:
-        header = _BUNDLE_HEADER.decode(data[:cut] if cut >= 0 else data)
-    except msgspec.DecodeError as exc:
-        raise BundleError(f"Expected a bundle header on line 1, got {data[:60]!r}: {exc}") from None
-    if header.format != BUNDLE_FORMAT:
-        raise BundleError(f"Expected format `{BUNDLE_FORMAT}`, got `{header.format[:40]}`")
+    header = _bundle_header(data[:cut] if cut >= 0 else data, data)
     if cut < 0 or header.count < 1:
         raise BundleError(f"Expected {header.count} entries in the bundle, got none")
     return header, cut + 1
 
 
 def encode_view(header: ViewHeader, entries: list[bytes]) -> bytes:
-    return b"\n".join([_encode(header), *entries])
+    return _lines(header, entries)
 
 
 def decode_view(data: bytes) -> tuple[ViewHeader, list[bytes]]:
     lines = data.split(b"\n")
-    try:
-        header = _VIEW_HEADER.decode(lines[0])
-    except msgspec.DecodeError as exc:
-        raise BundleError(f"Expected a view header on line 1, got {lines[0][:60]!r}: {exc}") from None
+    header: ViewHeader = _decoded(_VIEW_HEADER, lines[0], lines[0], "view")
     if header.format != VIEW_FORMAT or len(lines) < 2:
         raise BundleError(f"Expected a view (`{VIEW_FORMAT}`) with entries, got `{header.format[:40]}`")
     return header, lines[1:]

@@ -35,11 +35,8 @@ def _entries(policy: Policy, envs: list, days: int = 30) -> list[AuditRecord]:
                     recipient=recipient,
                     region=env.region,
                     operation=env.operation,
-                    decision="allow" if d.allow else "deny",
-                    rule=d.rule,
-                    policy_version=d.policy_version,
-                    fields=d.fields,
                     handling=env.handling,
+                    **d.audit_fields(),
                 )
             )
     return out

@@ -8,17 +8,29 @@ schemas.
 """
 
 from ._personnummer import Found, assert_no_personnummer, find_personnummer
-from ._policy import SYNTHETIC_AT, skeleton_policy, synthetic_data, synthetic_envelopes, synthetic_policy
+from ._policy import (
+    NETWORK_AGENCIES,
+    SYNTHETIC_AT,
+    operation_in_syd,
+    skeleton_policy,
+    small_policy,
+    synthetic_data,
+    synthetic_envelopes,
+    synthetic_policy,
+)
 from ._trail import SYNTHETIC_T0, SyntheticLog, synthetic_log
 
 __all__ = [
+    "NETWORK_AGENCIES",
     "SYNTHETIC_AT",
     "SYNTHETIC_T0",
     "Found",
     "SyntheticLog",
     "assert_no_personnummer",
     "find_personnummer",
+    "operation_in_syd",
     "skeleton_policy",
+    "small_policy",
     "synthetic_data",
     "synthetic_envelopes",
     "synthetic_log",

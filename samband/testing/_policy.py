@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
+from collections.abc import Mapping
 
 from samband.adapters import CORE_AGENCIES
 from samband.router import (
@@ -43,11 +44,20 @@ from samband.schemas import (
 )
 from samband.schemas.layout import LUS
 
-__all__ = ["SYNTHETIC_AT", "skeleton_policy", "synthetic_data", "synthetic_envelopes", "synthetic_policy"]
+__all__ = [
+    "NETWORK_AGENCIES",
+    "SYNTHETIC_AT",
+    "operation_in_syd",
+    "skeleton_policy",
+    "small_policy",
+    "synthetic_data",
+    "synthetic_envelopes",
+    "synthetic_policy",
+]
 
 SYNTHETIC_AT = _dt.datetime(2024, 6, 1, 12, 0, tzinfo=_dt.UTC)
 CORE = CORE_AGENCIES  # the same order: the synthetic policy is seeded
-NETWORK = (
+NETWORK_AGENCIES = NETWORK = (  # the nine that join by onboarding (examples/onboarding)
     "arbetsmiljoverket",
     "bolagsverket",
     "csn",
@@ -250,42 +260,64 @@ def synthetic_envelopes(policy: Policy, n: int, *, seed: int = 2016) -> list[Env
     return out
 
 
+def small_policy(
+    agencies: Mapping[str, str],
+    operations: Mapping[str, Operation],
+    need_to_know: Mapping[str, Mapping[str, Need]],
+    *,
+    lus_from: _dt.date = _dt.date(2016, 8, 15),
+) -> Policy:
+    """A hand-written policy for a story: ``agencies`` (slug -> name, all core and covered by LUS
+    from ``lus_from``), every region with its RSR, and the given operations and needs."""
+    return Policy(
+        PolicyData(
+            agencies={slug: AgencyEntry(name=name, tier="core") for slug, name in agencies.items()},
+            regions={r: RegionEntry(name=r, council=f"RSR {r}") for r in REGIONS},
+            legal_bases={
+                LUS: LegalBasis(title="LUS", coverage=(Coverage(agencies=tuple(agencies), valid_from=lus_from),))
+            },
+            operations=dict(operations),
+            need_to_know={rt: dict(needs) for rt, needs in need_to_know.items()},
+        )
+    )
+
+
+def operation_in_syd(
+    name: str,
+    participants: tuple[str, ...],
+    record_types: tuple[str, ...],
+    purposes: dict[str, str],
+    *,
+    valid_from: _dt.date = _dt.date(2016, 11, 1),
+) -> Operation:
+    """An operation RSR Syd decided under LUS (the Bacchus setting of the story tests)."""
+    return Operation(
+        name=name,
+        scope="syd",
+        decided_by="RSR syd",
+        participants=participants,
+        record_types=record_types,
+        legal_basis=LUS,
+        purposes=purposes,
+        valid_from=valid_from,
+    )
+
+
 def skeleton_policy() -> Policy:
     """The walking skeleton's one rule: Polisen's vehicle controls to Skatteverket (tax control)."""
     rt = "police.vehicle_control"
-    return Policy(
-        PolicyData(
-            agencies={
-                "polisen": AgencyEntry(name="Polismyndigheten", tier="core"),
-                "skatteverket": AgencyEntry(name="Skatteverket", tier="core"),
-            },
-            regions={r: RegionEntry(name=r, council=f"RSR {r}") for r in REGIONS},
-            legal_bases={
-                LUS: LegalBasis(
-                    title="LUS",
-                    coverage=(Coverage(agencies=("polisen", "skatteverket"), valid_from=_dt.date(2016, 8, 15)),),
+    return small_policy(
+        {"polisen": "Polismyndigheten", "skatteverket": "Skatteverket"},
+        {
+            "bacchus-2017": operation_in_syd(
+                "Operation Bacchus", ("polisen", "skatteverket"), (rt,), {"skatteverket": "tax_control"}
+            )
+        },
+        {
+            rt: {
+                "tax_control": Need(
+                    recipients=("skatteverket",), fields=record_fields(rt), id="skeleton.vehicle-control.skatteverket"
                 )
-            },
-            operations={
-                "bacchus-2017": Operation(
-                    name="Operation Bacchus",
-                    scope="syd",
-                    decided_by="RSR syd",
-                    participants=("polisen", "skatteverket"),
-                    record_types=(rt,),
-                    legal_basis=LUS,
-                    purposes={"skatteverket": "tax_control"},
-                    valid_from=_dt.date(2016, 11, 1),
-                )
-            },
-            need_to_know={
-                rt: {
-                    "tax_control": Need(
-                        recipients=("skatteverket",),
-                        fields=record_fields(rt),
-                        id="skeleton.vehicle-control.skatteverket",
-                    )
-                }
-            },
-        )
+            }
+        },
     )

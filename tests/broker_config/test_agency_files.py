@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from samband.adapters import CORE_AGENCIES
 from samband.broker_config import (
     SENDABLE_RECORD_TYPES,
     AgencyFileError,
@@ -18,39 +19,18 @@ from samband.broker_config import (
     render_server_config,
 )
 from samband.schemas import REGIONS
+from samband.testing import NETWORK_AGENCIES
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
-CORE = {
-    "polisen",
-    "sakerhetspolisen",
-    "aklagarmyndigheten",
-    "ekobrottsmyndigheten",
-    "skatteverket",
-    "kriminalvarden",
-    "kronofogden",
-    "kustbevakningen",
-    "tullverket",
-    "forsakringskassan",
-    "migrationsverket",
-    "arbetsformedlingen",
-}
+CORE = set(CORE_AGENCIES)
 CENTRES = {"nuc", "uppfoljning"} | {
     f"ruc_{r}" for r in ("nord", "mitt", "bergslagen", "stockholm", "ost", "vast", "syd")
 }
-NETWORK = {
-    "arbetsmiljoverket",
-    "bolagsverket",
-    "csn",
-    "finansinspektionen",
-    "ivo",
-    "pensionsmyndigheten",
-    "sis",
-    "transportstyrelsen",
-    "lansstyrelsen",
-}
+NETWORK = set(NETWORK_AGENCIES)
 
 
 def test_the_twelve_core_agencies_ship_complete_and_the_nine_network_agencies_ship_as_onboarding_files():
+    assert (len(CORE), len(NETWORK)) == (12, 9)
     shipped = builtin_agencies()
     assert set(shipped) == CORE | CENTRES
     core = {slug: a for slug, a in shipped.items() if slug in CORE}

@@ -13,22 +13,13 @@ import pytest
 from samband.adapters import mapping_for, native_format, publish_records, read_file, write_export
 from samband.broker_config import ROUTER, Deployment, OnboardingError, offboard, onboard, registration_subject
 from samband.schemas import AgencyRegistration
+from samband.testing import NETWORK_AGENCIES
 
 from .._support import wait_for
 from ._records import vehicle_control_bytes
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
-NINE = (
-    "arbetsmiljoverket",
-    "bolagsverket",
-    "csn",
-    "finansinspektionen",
-    "ivo",
-    "pensionsmyndigheten",
-    "sis",
-    "transportstyrelsen",
-    "lansstyrelsen",
-)
+NINE = NETWORK_AGENCIES
 REGISTRATION = msgspec.json.Decoder(AgencyRegistration)
 
 

@@ -7,12 +7,10 @@ import datetime as _dt
 from pathlib import Path
 
 from samband._demo import cooption_decision, overload_reports, publish_decision
-from samband._platform import Platform, shipped_policy_dir
 from samband.broker_config import offboard, onboard
-from samband.router import LivePolicy, create_council_keys
 from samband.schemas import ENVELOPE, encode
 
-from .._support import audit_entries, wait_for
+from .._support import audit_entries, live_router, wait_for
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
 
@@ -33,10 +31,7 @@ async def test_an_agency_onboarded_live_receives_through_the_running_router_unti
     fresh_deployment, tmp_path
 ):
     dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(shipped_policy_dir(), councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    live, platform, router = await live_router(dep, tmp_path)
     try:
         await onboard(dep, ONBOARDING / "transportstyrelsen.toml")
         # registered with the running router, no restart

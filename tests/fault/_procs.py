@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+from samband.adapters import NativeRecord, publish_records
+from samband.adapters.agencies import polisen
 from samband.broker_config import Deployment
 from samband.observability.bus import read_range
 from samband.schemas.layout import INGEST_PREFIX, ROUTER_DURABLE, ingest_stream
 from samband.testing import assert_no_personnummer
 
-from .._support import read_until
+from .._support import read_until, wait_for
 
 # The fault tests load Polisen's exports: its own ingest stream is the router's input here.
 INGEST_STREAM = ingest_stream("polisen")
@@ -142,3 +145,40 @@ async def ingested(nc) -> int:
 
 def duplicates(values) -> dict:
     return {k: c for k, c in Counter(values).items() if c > 1}
+
+
+def numbered_controls(seed: int, n: int, tag: str) -> list[dict]:
+    """``n`` of Polisen's Bacchus vehicle controls, ``kontrollId`` PM-<tag>-00000 on, to find each again."""
+    natives = polisen.sample(random.Random(seed), n, operation="bacchus-2017", region="syd")
+    for i, rec in enumerate(natives):
+        rec["kontrollId"] = f"PM-{tag}-{i:05d}"
+    return natives
+
+
+async def publish_controls(dep: Deployment, natives: list[dict], position: str) -> None:
+    """Polisen's adapter publishes ``natives``, every one accepted."""
+    nc = await dep.connect("polisen")
+    try:
+        items = [NativeRecord(f"{position}:{i}", b"", rec) for i, rec in enumerate(natives)]
+        assert (await publish_records(nc, polisen, items)).published == len(natives)
+    finally:
+        await nc.close()
+
+
+async def wait_acked(watch, at_least: int, what: str) -> None:
+    """Until the router's ack floor reaches ``at_least``."""
+
+    async def acked() -> bool:
+        return (await router_progress(watch))[1] >= at_least
+
+    await wait_for(acked, 300, what=what)
+
+
+async def wait_all_routed(watch, what: str, *, parked_too: bool = False) -> None:
+    """Until every record in INGEST is acked and none pending (``parked_too``: and nothing parked)."""
+
+    async def all_routed() -> bool:
+        last, acked, outstanding = await router_progress(watch)
+        return acked >= last and outstanding == 0 and (not parked_too or await parked_left(watch) == 0)
+
+    await wait_for(all_routed, 300, interval=0.1, what=what)

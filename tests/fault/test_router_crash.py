@@ -5,19 +5,26 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import random
 
 import msgspec
 import pytest
 from nats.js.api import DiscardPolicy
 
 from samband._platform import shipped_policy_dir
-from samband.adapters import NativeRecord, publish_records
-from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, agency_steward
 
 from .._support import audit_entries, verify_deployment_log, wait_for
-from ._procs import RouterProcess, duplicates, parked_left, router_progress, shorten_ack_wait, stored
+from ._procs import (
+    RouterProcess,
+    duplicates,
+    numbered_controls,
+    publish_controls,
+    router_progress,
+    shorten_ack_wait,
+    stored,
+    wait_acked,
+    wait_all_routed,
+)
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
 
@@ -74,26 +81,15 @@ async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exact
     dep = fresh_deployment
     await dep.provision()
     policy = shipped_policy_dir()
-    natives = polisen.sample(random.Random(90210), N, operation="bacchus-2017", region="syd")
-    for i, n in enumerate(natives):
-        n["kontrollId"] = f"PM-CRASH-{i:05d}"
+    natives = numbered_controls(90210, N, "CRASH")
     sent = {n["kontrollId"] for n in natives}
 
     router = RouterProcess(dep, policy, tmp_path / "router-1.log").start()
     watch = await dep.connect(ROUTER)
     try:
         await shorten_ack_wait(watch, ACK_WAIT)
-        nc = await dep.connect("polisen")
-        items = [NativeRecord(f"crash:{i}", b"", n) for i, n in enumerate(natives)]
-        summary = await publish_records(nc, polisen, items)
-        await nc.close()
-        assert summary.published == N
-
-        async def a_quarter_routed() -> bool:
-            _, acked, _ = await router_progress(watch)
-            return acked >= N // 4
-
-        await wait_for(a_quarter_routed, 300, what="the router routing a quarter of the records")
+        await publish_controls(dep, natives, "crash")
+        await wait_acked(watch, N // 4, "the router routing a quarter of the records")
         # Kronofogden's inbox fills up and refuses: from now on each batch is audited and delivered to
         # the others, and Kronofogden's copies are parked. The kill lands in that state, with batches
         # in flight, so the restarted router gets records back that were audited and partly delivered
@@ -111,11 +107,7 @@ async def test_a_router_killed_mid_run_and_restarted_delivers_every_record_exact
 
         router = RouterProcess(dep, policy, tmp_path / "router-2.log").start()
 
-        async def all_routed() -> bool:
-            last, acked, outstanding = await router_progress(watch)
-            return acked >= last and outstanding == 0 and await parked_left(watch) == 0
-
-        await wait_for(all_routed, 300, interval=0.1, what="the restarted router routing every record")
+        await wait_all_routed(watch, "the restarted router routing every record", parked_too=True)
         assert "router stopped cleanly" in router.stop()
     finally:
         router.close()

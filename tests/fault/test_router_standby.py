@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import time
 
 import msgspec
 import pytest
 
-from samband.adapters import NativeRecord, publish_records
-from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER
 from samband.observability.audit import LEASE_TTL, POLL
 
-from .._support import audit_entries, verify_deployment_log, wait_for
-from ._procs import RouterProcess, duplicates, router_progress, shorten_ack_wait, stored
+from .._support import audit_entries, verify_deployment_log
+from ._procs import (
+    RouterProcess,
+    duplicates,
+    numbered_controls,
+    publish_controls,
+    router_progress,
+    shorten_ack_wait,
+    stored,
+    wait_acked,
+    wait_all_routed,
+)
 from .test_router_crash import ACK_WAIT, BACCHUS_RECIPIENTS
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
@@ -41,9 +48,7 @@ async def test_a_standby_router_takes_over_when_the_leader_dies_with_no_loss_no_
     from samband._platform import shipped_policy_dir
 
     policy = shipped_policy_dir()
-    natives = polisen.sample(random.Random(7411), N, operation="bacchus-2017", region="syd")
-    for i, n in enumerate(natives):
-        n["kontrollId"] = f"PM-STANDBY-{i:05d}"
+    natives = numbered_controls(7411, N, "STANDBY")
     sent = {n["kontrollId"] for n in natives}
 
     leader = RouterProcess(dep, policy, tmp_path / "leader.log").start()
@@ -51,17 +56,8 @@ async def test_a_standby_router_takes_over_when_the_leader_dies_with_no_loss_no_
     watch = await dep.connect(ROUTER)
     try:
         await shorten_ack_wait(watch, ACK_WAIT)  # the killed leader's in-flight records come back after it
-        nc = await dep.connect("polisen")
-        items = [NativeRecord(f"sb:{i}", b"", n) for i, n in enumerate(natives)]
-        summary = await publish_records(nc, polisen, items)
-        await nc.close()
-        assert summary.published == N
-
-        async def a_third_routed() -> bool:
-            _, acked, _ = await router_progress(watch)
-            return acked >= N // 3
-
-        await wait_for(a_third_routed, 300, what="the leader routing a third of the records")
+        await publish_controls(dep, natives, "sb")
+        await wait_acked(watch, N // 3, "the leader routing a third of the records")
         leader.freeze()  # held still, then killed: what is measured now is the state at the kill
         _, acked_at_kill, outstanding = await router_progress(watch)
         leader.kill()
@@ -72,11 +68,7 @@ async def test_a_standby_router_takes_over_when_the_leader_dies_with_no_loss_no_
         await asyncio.wait_for(asyncio.to_thread(standby.wait_line, b"router running"), TAKEOVER)
         print(f"the standby took over {time.monotonic() - killed_at:.1f} s after the leader was killed")
 
-        async def all_routed() -> bool:
-            last, acked, outstanding = await router_progress(watch)
-            return acked >= last and outstanding == 0
-
-        await wait_for(all_routed, 300, interval=0.1, what="the standby routing every record")
+        await wait_all_routed(watch, "the standby routing every record")
         assert "router stopped cleanly" in standby.stop()
     finally:
         leader.close()
@@ -127,34 +119,20 @@ async def test_a_leader_paused_past_its_lease_stops_appending_when_it_wakes_and_
 
     policy = shipped_policy_dir()
     n = max(1000, N // 3)
-    natives = polisen.sample(random.Random(7412), n, operation="bacchus-2017", region="syd")
-    for i, rec in enumerate(natives):
-        rec["kontrollId"] = f"PM-PAUSE-{i:05d}"
+    natives = numbered_controls(7412, n, "PAUSE")
     leader = RouterProcess(dep, policy, tmp_path / "leader.log").start()
     standby = RouterProcess(dep, policy, tmp_path / "standby.log").start(ready=b"standby:")
     watch = await dep.connect(ROUTER)
     try:
         await shorten_ack_wait(watch, ACK_WAIT)
-        nc = await dep.connect("polisen")
-        items = [NativeRecord(f"p:{i}", b"", r) for i, r in enumerate(natives)]
-        assert (await publish_records(nc, polisen, items)).published == n
-        await nc.close()
-
-        async def some_routed() -> bool:
-            _, acked, _ = await router_progress(watch)
-            return acked >= n // 4
-
-        await wait_for(some_routed, 300, what="the leader routing a quarter of the records")
+        await publish_controls(dep, natives, "p")
+        await wait_acked(watch, n // 4, "the leader routing a quarter of the records")
         assert leader.proc is not None
         leader.proc.send_signal(signal.SIGSTOP)  # a paused process: its lease lapses
         await asyncio.wait_for(asyncio.to_thread(standby.wait_line, b"router running"), TAKEOVER)
         leader.proc.send_signal(signal.SIGCONT)  # it wakes holding a batch and a lease that is no longer its
 
-        async def all_routed() -> bool:
-            last, acked, outstanding = await router_progress(watch)
-            return acked >= last and outstanding == 0
-
-        await wait_for(all_routed, 300, interval=0.1, what="every record routed once the leader woke")
+        await wait_all_routed(watch, "every record routed once the leader woke")
         # The old leader stands by: stopped first, it stops while the other holds the lease (SIGTERM came
         # while it still took its lookups' drainer down, and it used to wait for the lease forever:
         # docs/audit.md); stopped second, it takes the lease the writer gave back, then stops.

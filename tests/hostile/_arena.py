@@ -16,51 +16,35 @@ def arena_policy():
     """Two honest flows in region Syd, and two agencies more to misbehave: Polisen's vehicle controls to
     Skatteverket and Migrationsverket (operation ``arena-a``), Tullverket's seizures to Kronofogden
     (``arena-b``); Kustbevakningen sends into neither."""
-    from samband.router import AgencyEntry, Coverage, LegalBasis, Need, Operation, Policy, PolicyData, RegionEntry
+    from samband.router import Need
     from samband.router import record_fields as fields_of
-    from samband.schemas import REGIONS
-    from samband.schemas.layout import LUS
+    from samband.testing import operation_in_syd, small_policy
 
     agencies = ("polisen", "skatteverket", "migrationsverket", "tullverket", "kronofogden", "kustbevakningen")
-    since = _dt.date(2016, 11, 1)
     vc, cs = "police.vehicle_control", "customs.seizure"
-    return Policy(
-        PolicyData(
-            agencies={a: AgencyEntry(name=a, tier="core") for a in agencies},
-            regions={r: RegionEntry(name=r, council=f"RSR {r}") for r in REGIONS},
-            legal_bases={LUS: LegalBasis(title="LUS", coverage=(Coverage(agencies=agencies, valid_from=since),))},
-            operations={
-                "arena-a": Operation(
-                    name="Arena A",
-                    scope="syd",
-                    decided_by="RSR syd",
-                    participants=("polisen", "skatteverket", "migrationsverket"),
-                    record_types=(vc,),
-                    legal_basis=LUS,
-                    purposes={"skatteverket": "tax_control", "migrationsverket": "migration_control"},
-                    valid_from=since,
-                ),
-                "arena-b": Operation(
-                    name="Arena B",
-                    scope="syd",
-                    decided_by="RSR syd",
-                    participants=("tullverket", "kronofogden"),
-                    record_types=(cs,),
-                    legal_basis=LUS,
-                    purposes={"kronofogden": "enforcement"},
-                    valid_from=since,
+    return small_policy(
+        {a: a for a in agencies},
+        {
+            "arena-a": operation_in_syd(
+                "Arena A",
+                ("polisen", "skatteverket", "migrationsverket"),
+                (vc,),
+                {"skatteverket": "tax_control", "migrationsverket": "migration_control"},
+            ),
+            "arena-b": operation_in_syd(
+                "Arena B", ("tullverket", "kronofogden"), (cs,), {"kronofogden": "enforcement"}
+            ),
+        },
+        {
+            vc: {
+                "tax_control": Need(recipients=("skatteverket",), fields=fields_of(vc), id="arena.vc.tax"),
+                "migration_control": Need(
+                    recipients=("migrationsverket",), fields=fields_of(vc), id="arena.vc.migration"
                 ),
             },
-            need_to_know={
-                vc: {
-                    "tax_control": Need(recipients=("skatteverket",), fields=fields_of(vc), id="arena.vc.tax"),
-                    "migration_control": Need(
-                        recipients=("migrationsverket",), fields=fields_of(vc), id="arena.vc.migration"
-                    ),
-                },
-                cs: {"enforcement": Need(recipients=("kronofogden",), fields=fields_of(cs), id="arena.cs.enforcement")},
-            },
-        )
+            cs: {"enforcement": Need(recipients=("kronofogden",), fields=fields_of(cs), id="arena.cs.enforcement")},
+        },
+        lus_from=_dt.date(2016, 11, 1),
     )
 
 

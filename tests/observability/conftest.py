@@ -19,3 +19,10 @@ def span_exporter() -> InMemorySpanExporter:
 def spans(span_exporter: InMemorySpanExporter) -> InMemorySpanExporter:
     span_exporter.clear()
     return span_exporter
+
+
+@pytest.fixture
+async def log_dep(fresh_deployment):
+    """A provisioned deployment whose audit log is empty (test_audit_reading's own fills it)."""
+    await fresh_deployment.provision()
+    return fresh_deployment

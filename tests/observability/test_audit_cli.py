@@ -29,17 +29,24 @@ async def audit_cli(dep, *args):
     )
 
 
-async def test_a_live_log_is_verified_exported_and_queried_by_person(fresh_deployment, tmp_path):
-    dep = fresh_deployment
+async def routed(dep, tmp_path, name: str, seed: int, n: int):
+    """``n`` of Polisen's vehicle controls routed to Skatteverket on the skeleton policy, the platform
+    stopped again: Skatteverket's sink."""
     await dep.provision()
     platform = Platform(dep, skeleton_policy(), tmp_path / "received")
     await platform.start_router()
     sink = await platform.start_sink("skatteverket")
     try:
-        assert await publish(dep, tmp_path, "live", 41, 25) == 25
-        await wait_for(lambda: len(sink) >= 25)
+        assert await publish(dep, tmp_path, name, seed, n) == n
+        await wait_for(lambda: len(sink) >= n)
     finally:
         await platform.stop()
+    return sink
+
+
+async def test_a_live_log_is_verified_exported_and_queried_by_person(fresh_deployment, tmp_path):
+    dep = fresh_deployment
+    sink = await routed(dep, tmp_path, "live", 41, 25)
     keys = dep.state_dir / "keys"
     assert stat.S_IMODE(os.stat(keys / SIGNING_KEY_FILE).st_mode) == 0o600
     assert (keys / PUBLIC_KEY_FILE).read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
@@ -79,15 +86,7 @@ async def test_a_live_log_is_verified_exported_and_queried_by_person(fresh_deplo
 
 async def test_an_agency_proves_its_own_entries_by_inclusion_and_sees_no_other(fresh_deployment, tmp_path):
     dep = fresh_deployment
-    await dep.provision()
-    platform = Platform(dep, skeleton_policy(), tmp_path / "received")
-    await platform.start_router()
-    sink = await platform.start_sink("skatteverket")
-    try:
-        assert await publish(dep, tmp_path, "mine", 42, 12) == 12
-        await wait_for(lambda: len(sink) >= 12)
-    finally:
-        await platform.stop()
+    await routed(dep, tmp_path, "mine", 42, 12)
     everyone = await audit_entries(dep)
     mine = [r for r in everyone if "skatteverket" in (r.origin, r.recipient)]
     assert 0 < len(mine) <= len(everyone)
@@ -150,15 +149,7 @@ async def test_verify_while_the_router_routes_never_reports_an_entry_being_writt
 
 async def test_reconcile_lists_deliveries_without_a_receipt_and_receipts_that_do_not_match(fresh_deployment, tmp_path):
     dep = fresh_deployment
-    await dep.provision()
-    platform = Platform(dep, skeleton_policy(), tmp_path / "received")
-    await platform.start_router()
-    sink = await platform.start_sink("skatteverket")
-    try:
-        assert await publish(dep, tmp_path, "rec", 51, 4) == 4
-        await wait_for(lambda: len(sink) >= 4)
-    finally:
-        await platform.stop()
+    sink = await routed(dep, tmp_path, "rec", 51, 4)
     lines = sink.path.read_bytes().splitlines()
     envs = [ENVELOPE.decode(line) for line in lines]
     now = dt.datetime.now(dt.UTC)

@@ -57,12 +57,6 @@ async def writer(dep, **kw) -> tuple[Appender, object]:
     return Appender(nc, key=load_or_create_signing_key(dep.state_dir / "keys"), **kw), nc
 
 
-@pytest.fixture
-async def log_dep(fresh_deployment):
-    await fresh_deployment.provision()
-    return fresh_deployment
-
-
 async def test_one_append_is_one_atomic_batch_of_bundle_leaf_hashes_views_and_signed_checkpoint(log_dep):
     dep = log_dep
     ap, nc = await writer(dep)

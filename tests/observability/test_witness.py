@@ -56,12 +56,6 @@ async def witness(dep, agency: str) -> tuple[Witness, object]:
     ), nc
 
 
-@pytest.fixture
-async def log_dep(fresh_deployment):
-    await fresh_deployment.provision()
-    return fresh_deployment
-
-
 async def test_three_agencies_witness_the_log_and_verify_requires_their_cosignatures(log_dep):
     dep = log_dep
     await append(dep, [draft(1), draft(2)], [draft(3)])

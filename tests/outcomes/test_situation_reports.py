@@ -9,24 +9,12 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from samband.adapters import CORE_AGENCIES
 from samband.schemas import Envelope, PersonRef, SituationReport, new_envelope_id
 
 from .._support import audited, inbox_envelopes, send_as
 
-CORE = (
-    "polisen",
-    "sakerhetspolisen",
-    "aklagarmyndigheten",
-    "ekobrottsmyndigheten",
-    "skatteverket",
-    "kriminalvarden",
-    "kronofogden",
-    "kustbevakningen",
-    "tullverket",
-    "forsakringskassan",
-    "migrationsverket",
-    "arbetsformedlingen",
-)
+CORE = CORE_AGENCIES
 WITH_PERSONS = {
     "polisen",
     "sakerhetspolisen",

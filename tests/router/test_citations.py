@@ -10,15 +10,14 @@ import random
 import msgspec
 from click.testing import CliRunner
 
-from samband._platform import Platform
 from samband.adapters import publish_records
 from samband.adapters._sources import NativeRecord
 from samband.adapters.agencies import polisen
 from samband.cli import cli
-from samband.router import SWEDISH_TIME, LivePolicy, Policy, create_council_keys
+from samband.router import SWEDISH_TIME, Policy
 from samband.schemas import PNR_SHAPE
 
-from .._support import SHIPPED, audit_entries, wait_for
+from .._support import SHIPPED, audit_entries, live_router, wait_for
 
 TODAY = _dt.datetime.now(SWEDISH_TIME).date()
 FIELDS = "control_id,controlled_at,location,vehicle,vehicle_kind"
@@ -49,13 +48,9 @@ async def test_a_grant_made_with_samband_decision_is_cited_by_the_entries_of_the
     fresh_deployment, tmp_path
 ):
     dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    live, platform, _router = await live_router(dep, tmp_path)
     sink = await platform.start_sink("kustbevakningen")
     try:
-        await wait_for(router.ready.is_set)
         out = await asyncio.to_thread(grant_kustbevakningen, dep.state_dir)
         assert out.exit_code == 0 and "published as DECISIONS#1" in out.output, out.output
         await wait_for(lambda: "bacchus-kbv" in live.grants)
@@ -104,13 +99,8 @@ async def test_a_grant_made_with_samband_decision_is_cited_by_the_entries_of_the
 
 async def test_a_closed_operation_s_denials_cite_the_decision_that_closed_it(fresh_deployment, tmp_path):
     dep = fresh_deployment
-    await dep.provision()
-    create_council_keys(dep.state_dir)
-    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    live, platform, router = await live_router(dep, tmp_path)
     try:
-        await wait_for(router.ready.is_set)
         out = await asyncio.to_thread(
             samband, dep.state_dir, "decision", "close", "bacchus-2017", "--council", "rsr-syd"
         )

@@ -11,14 +11,12 @@ import random
 import msgspec
 
 from samband._demo import publish_decision
-from samband._platform import Platform
 from samband.adapters import NativeRecord, publish_records
 from samband.adapters.agencies import polisen
 from samband.observability.audit import AuditRecord
-from samband.router import LivePolicy, create_council_keys
 from samband.schemas import CooptionDecision, Envelope, new_envelope_id
 
-from .._support import SHIPPED, audit_entries, wait_for
+from .._support import audit_entries, live_router, wait_for
 
 CO_OPTED, PARTICIPANT = "kustbevakningen", "tullverket"
 GRANT = "bacchus-kbv-live"
@@ -88,10 +86,7 @@ def _control_ids(sink) -> list[str]:
 
 
 async def _running(dep, tmp_path):
-    await dep.provision()
-    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    live, platform, router = await live_router(dep, tmp_path)
     sinks = (await platform.start_sink(CO_OPTED), await platform.start_sink(PARTICIPANT))
     return live, platform, router, sinks
 

@@ -19,7 +19,7 @@ from samband.broker_config import ROUTER
 from samband.router import LivePolicy, create_council_keys, load_private_key, sign_decision
 from samband.schemas import AgencyRegistration, CooptionDecision, Envelope, OperationDecision, encode, new_envelope_id
 
-from .._support import SHIPPED, audit_entries, vehicle_control, wait_for
+from .._support import SHIPPED, audit_entries, live_router, vehicle_control, wait_for
 
 NOW = _dt.datetime.now(_dt.UTC)
 
@@ -93,13 +93,9 @@ async def test_an_sso_co_option_decision_changes_routing_at_once_and_a_restarted
     fresh_deployment, tmp_path
 ):
     dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    live, platform, router = await live_router(dep, tmp_path)
     sink = await platform.start_sink("kustbevakningen")
     try:
-        await wait_for(router.ready.is_set)
         before = live.version
         await polisen_publishes(dep, 2, seed=21)
         await wait_for(lambda: router.stats.records >= 2)
@@ -170,12 +166,8 @@ async def test_a_bad_decision_is_refused_and_the_policy_stays_as_it_was(fresh_de
 
 async def test_a_council_closing_its_operation_stops_all_routing_and_the_denial_is_audited(fresh_deployment, tmp_path):
     dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    live, platform, router = await live_router(dep, tmp_path)
     try:
-        await wait_for(router.ready.is_set)
         op = live.current.operation("bacchus-2017")
         closed = OperationDecision(
             operation="bacchus-2017",

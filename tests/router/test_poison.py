@@ -11,13 +11,12 @@ from pathlib import Path
 import msgspec
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from samband._platform import Platform, shipped_policy_dir
+from samband._platform import Platform
 from samband.broker_config import AUDIT_ADMIN, ROUTER, onboard
-from samband.router import LivePolicy, create_council_keys
 from samband.schemas import PersonRef, encode, synthetic_personnummer
 from samband.testing import skeleton_policy
 
-from .._support import audit_since, vehicle_control, wait_for
+from .._support import audit_since, live_router, vehicle_control, wait_for
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
 
@@ -177,10 +176,7 @@ async def test_a_reused_envelope_id_is_recognised_after_the_router_restarts(fres
 
 async def test_an_agency_onboarded_while_the_router_runs_is_routed_from(fresh_deployment, tmp_path):
     dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(shipped_policy_dir(), councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    _live, platform, router = await live_router(dep, tmp_path)
     try:
         await onboard(dep, ONBOARDING / "csn.toml")
         await wait_for(lambda: "csn" in router.directory.sends, timeout=20)

@@ -10,12 +10,11 @@ import shutil
 import msgspec
 import pytest
 
-from samband._platform import Platform
-from samband.router import LivePolicy, create_council_keys, load_private_key, sign_decision
+from samband.router import load_private_key, sign_decision
 from samband.router._proposal import write_decision_file
 from samband.schemas import encode
 
-from .._support import SHIPPED, audit_entries, wait_for
+from .._support import SHIPPED, audit_entries, live_router, wait_for
 from .test_citations import FIELDS, grant_kustbevakningen, polisen_publishes, samband
 from .test_refused_decisions import grant
 
@@ -24,12 +23,8 @@ from .test_refused_decisions import grant
 async def routed(fresh_deployment, tmp_path):
     """A deployment whose router has routed polisen's records in Operation Bacchus, and stopped."""
     dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    _live, platform, router = await live_router(dep, tmp_path)
     try:
-        await wait_for(router.ready.is_set)
         await polisen_publishes(dep, 6, seed=51)
         await wait_for(lambda: router.stats.audited >= 6 * 8)  # 8 recipients a record in Bacchus
     finally:
@@ -140,13 +135,9 @@ async def test_an_empty_window_says_so(routed, tmp_path):
 
 async def test_revoking_a_grant_in_a_proposal_shows_the_disclosures_it_stops(fresh_deployment, tmp_path):
     dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    live, platform, router = await live_router(dep, tmp_path)
     sink = await platform.start_sink("kustbevakningen")
     try:
-        await wait_for(router.ready.is_set)
         assert (await asyncio.to_thread(grant_kustbevakningen, dep.state_dir)).exit_code == 0
         await wait_for(lambda: "bacchus-kbv" in live.grants)
         await polisen_publishes(dep, 4, seed=52)

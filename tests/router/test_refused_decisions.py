@@ -14,7 +14,7 @@ from samband.router import LivePolicy, create_council_keys
 from samband.schemas import PNR_SHAPE, CooptionDecision, Envelope, encode, new_envelope_id
 from samband.schemas.layout import decision_subject
 
-from .._support import SHIPPED, audit_entries, wait_for
+from .._support import SHIPPED, audit_entries, live_router, wait_for
 from .test_citations import polisen_publishes
 
 NOW = _dt.datetime.now(_dt.UTC)
@@ -101,13 +101,9 @@ async def test_a_decision_signed_by_the_wrong_council_is_refused_and_audited_onc
 
 async def test_a_flood_of_forged_decisions_is_audited_bounded_without_stopping_routing(fresh_deployment, tmp_path):
     dep = fresh_deployment
-    await dep.provision()
-    live = LivePolicy(SHIPPED, councils=create_council_keys(dep.state_dir))
-    platform = Platform(dep, live, tmp_path / "received")
-    router = await platform.start_router()
+    live, platform, router = await live_router(dep, tmp_path)
     sink = await platform.start_sink("tullverket")
     try:
-        await wait_for(router.ready.is_set)
         router.decision_refusals.per_window = 20
         await forge(dep, 300)
         await polisen_publishes(dep, 3, seed=41)  # records published behind the flood are routed

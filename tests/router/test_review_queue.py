@@ -18,7 +18,7 @@ import pytest
 from samband._platform import Platform
 from samband.observability.audit import AuditRecord
 from samband.router import Policy, ReviewReply, ReviewRequest, ReviewRule
-from samband.schemas import Handling, encode
+from samband.schemas import Envelope, Handling, encode
 from samband.schemas.layout import review_request_subject, reviewer_identity
 
 from .._support import (
@@ -57,6 +57,13 @@ async def _ask(dep, agency: str, verb: str, *, as_agency: str | None = None, tim
     finally:
         await nc.close()
     return msgspec.json.decode(msg.data, type=ReviewReply)
+
+
+async def _held(dep, env: Envelope) -> Envelope:
+    """Polisen sends ``env``; it returns once the router has decided on it for every recipient (held)."""
+    await send_as(dep, "polisen", env)
+    await audited(dep, env.id, count=DECIDED)
+    return env
 
 
 async def _cli(dep, *args: str):
@@ -159,8 +166,7 @@ async def test_a_held_record_survives_a_router_restart_and_is_released_after_it(
     held = overload_report(random.Random(10), handling=Handling(review_required=True))  # the record asks itself
     platform = await _platform(dep, tmp_path, review={})
     try:
-        await send_as(dep, "polisen", held)
-        await audited(dep, held.id, count=DECIDED)
+        await _held(dep, held)
     finally:
         await platform.stop()
     platform = await _platform(dep, tmp_path, review={})
@@ -179,9 +185,7 @@ async def test_another_agencys_reviewer_cannot_list_show_or_release_polisens_hol
     dep = fresh_deployment
     platform = await _platform(dep, tmp_path)
     try:
-        held = overload_report(random.Random(11))
-        await send_as(dep, "polisen", held)
-        await audited(dep, held.id, count=DECIDED)
+        held = await _held(dep, overload_report(random.Random(11)))
         own = await _ask(dep, "tullverket", "list")  # its own agency's: nothing
         release = await _ask(dep, "tullverket", "release", envelope_id=held.id)
         show = await _ask(dep, "tullverket", "show", envelope_id=held.id)
@@ -203,9 +207,7 @@ async def test_a_release_twice_is_a_no_op_and_a_withholding_needs_a_reason(fresh
     dep = fresh_deployment
     platform = await _platform(dep, tmp_path)
     try:
-        held = overload_report(random.Random(12))
-        await send_as(dep, "polisen", held)
-        await audited(dep, held.id, count=DECIDED)
+        held = await _held(dep, overload_report(random.Random(12)))
         no_reason = await _ask(dep, "polisen", "withhold", envelope_id=held.id, reason="  ")
         cli = await _cli(dep, "withhold", "--agency", "polisen", held.id)
         first = await _ask(dep, "polisen", "release", envelope_id=held.id, recipients=("skatteverket",))

@@ -145,3 +145,14 @@ def test_bench_shim_compares_the_shims_paths_with_nats_pys_public_one_on_the_sam
     assert all(w["stored"] == 300 and w["rate"] > 0 and w["client_cpu_us"] > 0 for w in r["ways"]), r["ways"]
     assert [p["routed"] for p in r["pull"]] == [False, True] and all(p["stored"] == 300 for p in r["pull"])
     assert "CPU saved per message by the framed write" in stderr
+
+
+def test_a_query_process_that_does_not_answer_in_time_is_a_figure_s_error_not_a_traceback(monkeypatch, tmp_path):
+    import random
+
+    from samband.bench import _audit
+    from samband.schemas import synthetic_personnummer
+
+    monkeypatch.setattr(_audit, "QUERY_PROCESS_TIMEOUT_S", 0.01)
+    said = _audit._query_process(tmp_path, synthetic_personnummer(random.Random(1)))
+    assert said == "Expected an answer within 0.01 s, got none: the process was stopped"

@@ -38,6 +38,7 @@ VERIFY_RATIO_TARGET = 0.5  # of a bare sha256 loop over the same entries
 READ_TARGET_S = 10.0  # reading 1M entries from the broker (into the index)
 QUERY_TARGET_MS = 10.0
 TARGET_RECORDS = 1_000_000
+QUERY_PROCESS_TIMEOUT_S = 600
 
 
 def _build(n: int, batch: int, pseudonym_key: bytes, key) -> tuple[list, list[bytes], list[str], float]:
@@ -235,23 +236,16 @@ async def _broker(dep, messages: list, entries: list[bytes], pnrs: list[str], ps
 
 def _query_process(state_dir, person: str) -> str:
     """`samband audit query --person` as its own process; what it said on stderr if it failed."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "samband",
-            "--state-dir",
-            str(state_dir),
-            "audit",
-            "query",
-            "--person",
-            person,
-            "--json",
-        ],
-        capture_output=True,
-        timeout=600,
-        env=os.environ | {"PYTHONWARNINGS": "ignore"},
-    )
+    argv = ["--state-dir", str(state_dir), "audit", "query", "--person", person, "--json"]
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "samband", *argv],
+            capture_output=True,
+            timeout=QUERY_PROCESS_TIMEOUT_S,
+            env=os.environ | {"PYTHONWARNINGS": "ignore"},
+        )
+    except subprocess.TimeoutExpired:
+        return f"Expected an answer within {QUERY_PROCESS_TIMEOUT_S} s, got none: the process was stopped"
     return proc.stderr.decode()[-500:] if proc.returncode != 0 else ""
 
 

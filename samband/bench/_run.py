@@ -131,7 +131,12 @@ def _verify_figures(n: int) -> dict:
     one runs the bench's span exporter thread, and verify forks only in a single-threaded process."""
     code = "import sys, msgspec; from samband.bench._audit import audit_bench; "
     code += f"sys.stdout.buffer.write(msgspec.json.encode(audit_bench({n}, broker=False)))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=600, check=False)
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=600, check=False)
+    except subprocess.TimeoutExpired:
+        raise click.ClickException(
+            "Expected the verify figures within 600 s, got none: the process was stopped"
+        ) from None
     if proc.returncode != 0:
         raise click.ClickException(f"Expected the verify figures, the process failed: {proc.stderr.decode()[-500:]}")
     return msgspec.json.decode(proc.stdout)

@@ -319,8 +319,9 @@ async def test_a_message_larger_than_the_accounts_payload_closes_only_that_conne
         await contained(arena, since)
     finally:
         await nc.close()
-    # the server says why in its log and hangs up on that connection alone
-    assert errors == ["[Errno 104] Connection reset by peer"]
+    # the server says why in its log and hangs up on that connection alone; the client meets the
+    # hang-up as a reset or as a plain end of stream, whichever its read sees first (both seen in CI)
+    assert set(errors) <= {"[Errno 104] Connection reset by peer"}, errors
     assert "samband-kustbevakningen" in (line := _last_line(arena, "maximum payload exceeded"))
     assert line.endswith(" - maximum payload exceeded: 307200 vs 262144")
 

@@ -14,6 +14,7 @@ import selectors
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from samband.adapters import Positions, list_dead_letters, mapping_for, native_format, publish_records, read_source
@@ -207,14 +208,16 @@ def stop_read_process(proc, lines: list[str], reader) -> str:
     return "".join(lines)
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "") -> None:
-    """`wait_for` for tests without an event loop: poll until true, fail clearly after ``timeout``."""
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str | Callable[[], str] = "") -> None:
+    """`wait_for` for tests without an event loop: poll until true, fail clearly after ``timeout``
+    (``what`` may be a callable, to say what was last seen)."""
     import time
 
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {what or predicate}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"condition not met within {timeout}s: {said or predicate}")
         time.sleep(interval)
 
 

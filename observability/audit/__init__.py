@@ -67,7 +67,15 @@ from ._export import EXPORT_FORMAT, Export, ExportError, ExportHeader, read_expo
 from ._index import AuditFilters, AuditIndex
 from ._indexed import catch_up, indexed_query
 from ._lease import FENCE_AFTER, LEASE_TTL, POLL, RENEW_EVERY, Lease, LeaseHolder
-from ._lookups import LOOKUP_ACTIONS, LOOKUPS_CONFIG, MAX_LOOKUP_BYTES, LookupIntake, LookupRequest, record_lookup
+from ._lookups import (
+    LOOKUP_ACK_WAIT,
+    LOOKUP_ACTIONS,
+    LOOKUPS_CONFIG,
+    MAX_LOOKUP_BYTES,
+    LookupIntake,
+    LookupRequest,
+    record_lookup,
+)
 from ._note import (
     SIG_COSIGNATURE_V1,
     SIG_ED25519,
@@ -102,6 +110,7 @@ __all__ = [
     "FENCE_AFTER",
     "LEASE_TTL",
     "LOOKUPS_CONFIG",
+    "LOOKUP_ACK_WAIT",
     "LOOKUP_ACTIONS",
     "MAX_LISTED",
     "MAX_LOOKUP_BYTES",

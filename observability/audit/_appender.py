@@ -152,7 +152,7 @@ class Appender:
                 continue
             if not got:
                 continue
-            self._lookups.extend(got)
+            self._take_in(got)
             await asyncio.sleep(LOOKUP_IDLE)
             if not self._lookups:
                 continue
@@ -163,6 +163,18 @@ class Appender:
                 return
             except AuditUnavailable as exc:
                 log.warning("auditors' lookups not appended yet: retrying", error=str(exc))
+
+    def _take_in(self, got: list[tuple[object, Lookup]]) -> None:
+        """Add fetched lookups to those waiting; a redelivery of one still waiting replaces it (its newest
+        delivery is the one to ack), so the list stays one per lookup however long an append is refused."""
+        waiting = {e.lookup_seq: k for k, (_, e) in enumerate(self._lookups)}
+        for m, e in got:
+            k = waiting.get(e.lookup_seq)
+            if k is None:
+                waiting[e.lookup_seq] = len(self._lookups)
+                self._lookups.append((m, e))
+            else:
+                self._lookups[k] = (m, e)
 
     def _standing_by(self, holder: str) -> None:
         log.warning("audit lease held by another router: standing by", holder=holder)

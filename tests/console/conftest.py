@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -52,6 +52,11 @@ class Trail:
     personnummer: str  # one in the export (a driver), never typed anywhere but the search field
     root: Path
     up: subprocess.Popen | None = None  # `samband up`: broker and router
+    said: list[str] = field(default_factory=list)  # what `samband up` printed so far
+
+    def tail(self, n: int = 40) -> str:
+        """The platform's last lines, for a failure message."""
+        return "".join(self.said[-n:])
 
     def stop_platform(self) -> None:
         """Stop the broker and the router (the test's own trail only)."""
@@ -92,7 +97,7 @@ def _trail(root: Path, *, outcomes: bool = True) -> Iterator[Trail]:
             asyncio.run(_outcomes(state, root / "figures"))
         first = source.read_text().splitlines()[0]
         pnr = re.search(r'"personnummer":"([0-9-]+)"', first).group(1)  # type: ignore[union-attr]
-        yield Trail(state, pnr, root, up)
+        yield Trail(state, pnr, root, up, lines)
     finally:
         if up.poll() is None:
             stop_read_process(up, lines, reader)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -38,7 +39,16 @@ def click_and_wait(driver, element_id: str) -> None:
 
     old = driver.find_element(By.TAG_NAME, "main")
     driver.find_element(By.ID, element_id).click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+
+    def gone(_driver) -> bool:
+        try:
+            return expected_conditions.staleness_of(old)(_driver)
+        except WebDriverException as exc:  # chromedriver's other way of saying the node left the page
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+
+    WebDriverWait(driver, 30).until(gone)
 
 
 def reload_until(driver, url: str, predicate, what: str, timeout: float = 30.0) -> None:
@@ -154,12 +164,23 @@ def test_the_integrity_page_turns_red_when_the_log_is_tampered_with(own_trail, s
     browser.find_element(By.ID, "person").send_keys(own_trail.personnummer + Keys.ENTER)
     wait_until(lambda: "subject=p%3A" in browser.current_url, what="the search's page")
 
+    seen: list[str] = []
+
     def red() -> bool:
         browser.get(console.base + "/integrity")
         click_and_wait(browser, "verify-now")
+        seen.append(text(browser, "main"))
         return browser.find_element(By.ID, "integrity-state").get_attribute("data-state") == "red"
 
-    wait_until(red, timeout=30, interval=0.5, what="the integrity state turning red")
+    wait_until(
+        red,
+        timeout=30,
+        interval=0.5,
+        what=lambda: (
+            f"the integrity state turning red; the page said {seen[-1:]}; `samband up` said:\n{own_trail.tail()}\n"
+            f"the lookups: {_lookups_state(own_trail.state)}"
+        ),
+    )
     assert "FAILED" in text(browser, "#verdict") and "foreign" in text(browser, "#verdict")
     shot(browser, "integrity-red")
 
@@ -186,6 +207,24 @@ def _tamper(state: Path) -> None:
         "asyncio.run(main())\n"
     )
     subprocess.run([sys.executable, "-c", code, str(state)], check=True, timeout=60)
+
+
+def _lookups_state(state: Path) -> str:
+    """The lookups stream and the writer's consumer as the broker sees them, for a failure message."""
+    code = (
+        "import asyncio, sys\n"
+        "from samband.broker_config import Deployment\n"
+        "async def main():\n"
+        "    nc = await Deployment.load(sys.argv[1]).connect('audit-admin')\n"
+        "    js = nc.jetstream()\n"
+        "    print((await js.stream_info('AUDIT_LOOKUPS')).state)\n"
+        "    print(await js.consumer_info('AUDIT_LOOKUPS', 'audit-writer'))\n"
+        "    print((await js.stream_info('AUDIT')).state)\n"
+        "    await nc.close()\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(state)], capture_output=True, text=True, timeout=60)
+    return out.stdout + out.stderr
 
 
 def test_exports_of_the_current_filter_download_verify_offline_and_are_audited(trail, start_console, browser, tmp_path):

@@ -13,6 +13,7 @@ from samband.broker_config import AUDIT_ADMIN, ROUTER
 from samband.observability.audit import (
     ENTRY_DECODER,
     LEASE_TTL,
+    LOOKUP_ACK_WAIT,
     POLL,
     Appender,
     AuditDraft,
@@ -22,10 +23,13 @@ from samband.observability.audit import (
     Incident,
     Lease,
     LeaseLost,
+    Lookup,
+    LookupIntake,
     build_batch,
     consistent,
     load_or_create_signing_key,
     open_checkpoint,
+    record_lookup,
     scan,
 )
 from samband.observability.bus import AckPipeline, PublishRefused, read_range
@@ -171,6 +175,40 @@ async def test_a_foreign_message_in_the_stream_is_gone_past_with_a_signed_incide
     ]
     assert incidents[0].found[0].startswith("audit.log ") and incidents[0].found[0].endswith(" 14")
     assert [e.index for e in entries] == [0, 1, 2, 3, 4]
+
+
+async def test_a_lookup_taken_by_a_writer_that_went_away_before_storing_it_is_in_the_log_within_seconds(log_dep):
+    auditor = await log_dep.connect("auditor")
+    try:
+        seq = await record_lookup(auditor, "auditor", "export-csv", {"region": "syd"}, 1)
+    finally:
+        await auditor.close()
+    nc = await log_dep.connect(ROUTER)
+    gone = LookupIntake(nc)
+    assert await gone.start()
+    got = await gone.fetch(timeout=5.0)
+    assert [e.lookup_seq for _, e in got] == [seq]
+    await gone.close()
+    await nc.close()  # never acked: that delivery went away with it
+
+    def lookups(msgs) -> list[int]:
+        batches, _ = scan(msgs)
+        return [e.lookup_seq for b in batches for e in map(ENTRY_DECODER.decode, b.entries) if isinstance(e, Lookup)]
+
+    w, wnc = await writer(log_dep)
+    await w.start()
+    try:
+        # the consumer's ack wait bounds it: with the 30 s it once had, this waited half a minute
+        await wait_for(lambda: _has(log_dep, lookups, seq), timeout=12, what="the lookup in the log")
+        await asyncio.sleep(LOOKUP_ACK_WAIT + 1)  # a further redelivery, if any, is recognised: stored once
+        assert lookups(await stream(log_dep)) == [seq]
+    finally:
+        await w.close()
+        await wnc.close()
+
+
+async def _has(dep, lookups, seq: int) -> bool:
+    return seq in lookups(await stream(dep))
 
 
 async def test_a_second_writer_stands_by_and_takes_over_where_the_first_stopped(log_dep):

@@ -160,9 +160,18 @@ def test_the_integrity_page_turns_red_when_the_log_is_tampered_with(own_trail, s
 
     _tamper(own_trail.state)
     # the writer's next append (this search, recorded in the log) goes past the forged message
-    browser.get(console.base + "/disclosures")
-    browser.find_element(By.ID, "person").send_keys(own_trail.personnummer + Keys.ENTER)
-    wait_until(lambda: "subject=p%3A" in browser.current_url, what="the search's page")
+    searched = ""
+    for _ in range(3):  # a search the console could not record shows nothing: the chief searches again
+        browser.get(console.base + "/disclosures")
+        browser.find_element(By.ID, "person").send_keys(own_trail.personnummer + Keys.ENTER)
+        wait_until(lambda: "subject=p%3A" in browser.current_url, what="the search's page")
+        searched += text(browser, "main")[:600] + "\n"
+        if _lookups_recorded(own_trail.state):
+            break
+        # fail closed: an answer is never shown before its lookup is recorded (seen once in CI, cause unknown)
+        assert browser.find_elements(By.ID, "error") and not browser.find_elements(By.CSS_SELECTOR, "#entries td"), (
+            searched
+        )
 
     seen: list[str] = []
 
@@ -178,7 +187,8 @@ def test_the_integrity_page_turns_red_when_the_log_is_tampered_with(own_trail, s
         interval=0.5,
         what=lambda: (
             f"the integrity state turning red; the page said {seen[-1:]}; `samband up` said:\n{own_trail.tail()}\n"
-            f"the lookups: {_lookups_state(own_trail.state)}"
+            f"the lookups: {_lookups_state(own_trail.state)}\nthe search's page said: {searched}\n"
+            f"the console said: {''.join(console.lines[-20:])}"
         ),
     )
     assert "FAILED" in text(browser, "#verdict") and "foreign" in text(browser, "#verdict")
@@ -225,6 +235,12 @@ def _lookups_state(state: Path) -> str:
     )
     out = subprocess.run([sys.executable, "-c", code, str(state)], capture_output=True, text=True, timeout=60)
     return out.stdout + out.stderr
+
+
+def _lookups_recorded(state: Path) -> int:
+    """How many lookups the console has recorded in the deployment's lookups stream so far."""
+    first = _lookups_state(state).split("\n", 1)[0]
+    return int(first.split("last_seq=", 1)[1].split(",", 1)[0]) if "last_seq=" in first else 0
 
 
 def test_exports_of_the_current_filter_download_verify_offline_and_are_audited(trail, start_console, browser, tmp_path):

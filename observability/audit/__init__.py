@@ -11,7 +11,7 @@ from inspect import isfunction
 
 from msgspec import Struct
 
-from ._appender import RECENT_AUDITED, Appender, AuditAppender, AuditDraft
+from ._appender import LOOKUP_BIND_EVERY, RECENT_AUDITED, Appender, AuditAppender, AuditDraft
 from ._batch import PART_BYTES, build_batch
 from ._bundle import (
     BUNDLE_FORMAT,
@@ -112,6 +112,7 @@ __all__ = [
     "LOOKUPS_CONFIG",
     "LOOKUP_ACK_WAIT",
     "LOOKUP_ACTIONS",
+    "LOOKUP_BIND_EVERY",
     "MAX_LISTED",
     "MAX_LOOKUP_BYTES",
     "MAX_PAGE",

@@ -43,7 +43,7 @@ from ._lease import Lease
 from ._lookups import LookupIntake
 from ._resume import LogState, audited_after, recent_keys, resume
 
-__all__ = ["RECENT_AUDITED", "Appender", "AuditAppender", "AuditDraft"]
+__all__ = ["LOOKUP_BIND_EVERY", "RECENT_AUDITED", "Appender", "AuditAppender", "AuditDraft"]
 
 log = get_logger("samband.audit")
 
@@ -53,6 +53,7 @@ RECENT_AUDITED = 65_536
 _WRONG_LAST_SEQUENCE = 10071
 # How long drained lookups wait for the router's next append before the appender appends them alone.
 LOOKUP_IDLE = 0.5
+LOOKUP_BIND_EVERY = 2.0  # seconds between two tries to bind the lookups' consumer
 _APPEND_ATTRIBUTES = messaging_attributes("send", AUDIT_LOG_SUBJECT, None, None)
 
 
@@ -139,12 +140,25 @@ class Appender:
         await self.lease.acquire(on_wait=self._standing_by)
         self._stale = True
         await self._resume()
-        if self._intake is not None and await self._intake.start():
+        if self._intake is not None:
             self._drainer = asyncio.ensure_future(self._drain())
 
     async def _drain(self) -> None:
-        """Take auditors' lookups as they come; append them alone when no router append took them."""
+        """Take auditors' lookups as they come; append them alone when no router append took them.
+        Until the lookups' consumer is bound (a deployment provisioned before the lookups stream, a
+        broker slow to answer at start) it tries again every `LOOKUP_BIND_EVERY` seconds, saying so once."""
         assert self._intake is not None
+        said = False
+        while not await self._intake.start():
+            if not said:
+                log.warning(
+                    "lookups not drained yet: the lookups stream or its consumer did not answer: trying again",
+                    every_s=LOOKUP_BIND_EVERY,
+                )
+                said = True
+            await asyncio.sleep(LOOKUP_BIND_EVERY)
+        if said:
+            log.info("auditors' lookups drained from now on")
         while True:
             got = await self._intake.fetch(timeout=1.0)
             if got is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 
 import pytest
 from nats.js.kv import KV_OP, KV_PURGE
@@ -14,6 +15,7 @@ from samband.observability.audit import (
     ENTRY_DECODER,
     LEASE_TTL,
     LOOKUP_ACK_WAIT,
+    LOOKUP_BIND_EVERY,
     POLL,
     Appender,
     AuditDraft,
@@ -33,6 +35,7 @@ from samband.observability.audit import (
     scan,
 )
 from samband.observability.bus import AckPipeline, PublishRefused, read_range
+from samband.schemas.layout import AUDIT_LOOKUPS_STREAM
 
 from .._support import wait_for
 
@@ -191,24 +194,48 @@ async def test_a_lookup_taken_by_a_writer_that_went_away_before_storing_it_is_in
     await gone.close()
     await nc.close()  # never acked: that delivery went away with it
 
-    def lookups(msgs) -> list[int]:
-        batches, _ = scan(msgs)
-        return [e.lookup_seq for b in batches for e in map(ENTRY_DECODER.decode, b.entries) if isinstance(e, Lookup)]
-
     w, wnc = await writer(log_dep)
     await w.start()
     try:
         # the consumer's ack wait bounds it: with the 30 s it once had, this waited half a minute
-        await wait_for(lambda: _has(log_dep, lookups, seq), timeout=12, what="the lookup in the log")
+        await wait_for(lambda: _has(log_dep, seq), timeout=12, what="the lookup in the log")
         await asyncio.sleep(LOOKUP_ACK_WAIT + 1)  # a further redelivery, if any, is recognised: stored once
-        assert lookups(await stream(log_dep)) == [seq]
+        assert _lookup_seqs(await stream(log_dep)) == [seq]
     finally:
         await w.close()
         await wnc.close()
 
 
-async def _has(dep, lookups, seq: int) -> bool:
-    return seq in lookups(await stream(dep))
+async def test_a_writer_started_before_the_lookups_stream_existed_drains_it_once_it_is_provisioned(log_dep):
+    # a deployment provisioned before the lookups stream: no identity may delete a stream, so it is
+    # taken out of the stopped broker's store
+    log_dep.stop()
+    shutil.rmtree(log_dep.state_dir / "jetstream" / "jetstream" / "ROUTER" / "streams" / AUDIT_LOOKUPS_STREAM)
+    log_dep.start()
+    w, wnc = await writer(log_dep)
+    try:
+        await w.start()
+        await asyncio.sleep(LOOKUP_BIND_EVERY + 0.5)  # not a timing assertion: it has looked and found none
+        await log_dep.provision_audit()  # `samband audit provision`
+        auditor = await log_dep.connect("auditor")
+        try:
+            seq = await record_lookup(auditor, "auditor", "export-csv", {}, 0)
+        finally:
+            await auditor.close()
+        await wait_for(lambda: _has(log_dep, seq), timeout=15, what="the lookup in the log")
+    finally:
+        await w.close()
+        await wnc.close()
+
+
+def _lookup_seqs(msgs) -> list[int]:
+    """The lookups-stream sequence of each `Lookup` entry in the log's messages, in log order."""
+    batches, _ = scan(msgs)
+    return [e.lookup_seq for b in batches for e in map(ENTRY_DECODER.decode, b.entries) if isinstance(e, Lookup)]
+
+
+async def _has(dep, seq: int) -> bool:
+    return seq in _lookup_seqs(await stream(dep))
 
 
 async def test_a_second_writer_stands_by_and_takes_over_where_the_first_stopped(log_dep):

@@ -28,6 +28,7 @@ from ._errors import (
     BrokerUnavailable,
     DeploymentInUse,
     OnboardingError,
+    PortInUse,
 )
 from ._lock import StateLock
 from ._onboarding import Onboarded, adapter_command, offboard, onboard, register, registration_subject
@@ -71,6 +72,7 @@ __all__ = [
     "NatsServer",
     "Onboarded",
     "OnboardingError",
+    "PortInUse",
     "ReviewMarks",
     "StateLock",
     "adapter_command",

@@ -17,7 +17,7 @@ from ._audit import audit_streams_exist, ensure_audit_keys, provision_audit
 from ._certs import ensure_ca, issue
 from ._connect import connect_identity
 from ._creds import AUDIT_ADMIN, STEWARD, Credentials
-from ._errors import BrokerConfigError, BrokerUnavailable, OnboardingError
+from ._errors import BrokerConfigError, BrokerUnavailable, OnboardingError, PortInUse
 from ._lock import StateLock, _config_lock, check_ports_free
 from ._permissions import agency_steward
 from ._render import render_server_config
@@ -46,6 +46,7 @@ __all__ = [
 log = get_logger("samband.broker")
 
 _DAY = 86_400.0
+PORT_TRIES = 5  # starts on new ports after a chosen one was taken
 
 
 class _Meta(msgspec.Struct, frozen=True):
@@ -79,6 +80,9 @@ class Deployment:
         self.agencies: dict[str, Agency] = {a.slug: a for a in agencies} if agencies is not None else builtin_agencies()
         self.port = port or free_port()
         self.http_port = http_port or free_port()
+        # ports chosen here (none given) may be chosen again: another process can take a free port
+        # between choosing it and the server binding it (CI met one once)
+        self._chosen_ports = port is None and http_port is None
         self.host = host
         self.http_host = http_host  # the monitoring endpoint (no auth): loopback unless told otherwise
         self.tls = bool(tls) or not is_loopback(host)  # off loopback always TLS; on loopback when asked
@@ -172,22 +176,55 @@ class Deployment:
 
     def start(self) -> NatsServer:
         """Start the deployment's nats-server: refused while another live process uses this state
-        directory (`DeploymentInUse`) or while its ports are taken (`BrokerStartError`)."""
-        server = self._prepare()
-        try:
-            return server.start()
-        except BaseException:
-            self.stop()
-            raise
+        directory (`DeploymentInUse`) or while its ports are taken (`PortInUse`; ports it chose itself
+        are chosen again, up to `PORT_TRIES` times)."""
+        for attempt in range(PORT_TRIES):
+            server = self._prepared(attempt)
+            if server is None:
+                continue
+            try:
+                return server.start()
+            except PortInUse:
+                self.stop()
+                if not self._choose_again(attempt):
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable: the last try raises")
 
     async def start_async(self) -> NatsServer:
         """`start`, giving the event loop back while the server comes up (cancel it to stop)."""
-        server = self._prepare()
+        for attempt in range(PORT_TRIES):
+            server = self._prepared(attempt)
+            if server is None:
+                continue
+            try:
+                return await server.start_async()
+            except PortInUse:
+                self.stop()
+                if not self._choose_again(attempt):
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable: the last try raises")
+
+    def _prepared(self, attempt: int) -> NatsServer | None:
+        """`_prepare`; None when a port it chose was found taken and new ones were chosen."""
         try:
-            return await server.start_async()
-        except BaseException:
-            self.stop()
+            return self._prepare()
+        except PortInUse:
+            if self._choose_again(attempt):
+                return None
             raise
+
+    def _choose_again(self, attempt: int) -> bool:
+        """New ports after one was taken, if this deployment chose them and tries are left."""
+        if not self._chosen_ports or attempt + 1 >= PORT_TRIES:
+            return False
+        self.port, self.http_port = free_port(), free_port()
+        return True
 
     def _prepare(self) -> NatsServer:
         self.lock.acquire()

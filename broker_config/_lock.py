@@ -16,7 +16,7 @@ import os
 import socket
 from pathlib import Path
 
-from ._errors import BrokerStartError, DeploymentInUse
+from ._errors import DeploymentInUse, PortInUse
 
 __all__ = ["LOCK_FILE", "StateLock", "check_ports_free", "pid_alive"]
 
@@ -93,7 +93,7 @@ def check_ports_free(ports: dict[str, int], *, host: str = "127.0.0.1", pid_file
                 pid = int(pid_file.read_text().strip())
                 if pid_alive(pid):
                     who = f"perhaps the nats-server (pid {pid}) an earlier `samband up` left running ({pid_file})"
-        raise BrokerStartError(
+        raise PortInUse(
             f"Expected port {port} on {host} to be free for the nats-server, got it in use ({who}): "
             f"stop what listens there, or choose another with {option}"
         )

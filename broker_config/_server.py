@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ._errors import BrokerNotFound, BrokerReloadError, BrokerStartError
+from ._errors import BrokerNotFound, BrokerReloadError, BrokerStartError, PortInUse
 from ._secrets import private_dir, private_file
 
 __all__ = ["NatsServer", "check_config", "find_nats_server", "free_port", "reload_server"]
@@ -113,9 +113,11 @@ class NatsServer:
         """True once the server answers its health check; raises if it exited or the deadline passed."""
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise BrokerStartError(
-                f"nats-server exited with code {self.proc.returncode} before it was ready: "
-                f"{self._last_error()} (log: {self.log_file})"
+            said = self._last_error()
+            error = PortInUse if "address already in use" in said else BrokerStartError
+            raise error(
+                f"nats-server exited with code {self.proc.returncode} before it was ready: {said} "
+                f"(log: {self.log_file})"
             )
         url = f"http://127.0.0.1:{self.http_port}/healthz?js-enabled-only=true"  # monitoring binds loopback
         try:

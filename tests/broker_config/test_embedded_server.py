@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from samband.broker_config import BrokerStartError, Deployment, NatsServer
+from samband.broker_config import BrokerStartError, Deployment, NatsServer, PortInUse
 
 
 def test_a_deployment_whose_port_is_taken_is_refused_before_a_server_starts(tmp_path):
@@ -25,6 +25,20 @@ def test_a_deployment_whose_port_is_taken_is_refused_before_a_server_starts(tmp_
     assert not dep.lock.held  # a refused start leaves the state directory free
 
 
+def test_a_deployment_whose_own_chosen_port_was_taken_meanwhile_starts_on_others_and_says_which(tmp_path):
+    dep = Deployment(tmp_path / "state")  # no ports given: it chose them, and may choose again
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", dep.port))  # another process took it between choosing and binding
+        busy.listen()
+        taken = dep.port
+        dep.start()
+        try:
+            assert dep.port != taken and dep.server is not None and dep.server.port == dep.port
+            assert Deployment.load(tmp_path / "state").port == dep.port  # clients find the port it got
+        finally:
+            dep.stop()
+
+
 def test_a_server_that_cannot_start_fails_in_one_line_with_its_logs_last_error(tmp_path):
     dep = Deployment(tmp_path / "state")
     dep.render()
@@ -32,7 +46,7 @@ def test_a_server_that_cannot_start_fails_in_one_line_with_its_logs_last_error(t
         busy.bind(("127.0.0.1", dep.port))
         busy.listen()
         server = NatsServer(dep.config_file, port=dep.port, http_port=dep.http_port, log_file=dep.log_file)
-        with pytest.raises(BrokerStartError) as err:
+        with pytest.raises(PortInUse) as err:
             server.start()
     message = str(err.value)
     assert message.startswith("nats-server exited with code 1 before it was ready: ")

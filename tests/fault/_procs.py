@@ -17,7 +17,7 @@ from samband.observability.bus import read_range
 from samband.schemas.layout import INGEST_PREFIX, ROUTER_DURABLE, ingest_stream
 from samband.testing import assert_no_personnummer
 
-from .._support import read_until, wait_for
+from .._support import read_until, retry_until_ready, wait_for
 
 # The fault tests load Polisen's exports: its own ingest stream is the router's input here.
 INGEST_STREAM = ingest_stream("polisen")
@@ -119,19 +119,25 @@ async def stored(dep: Deployment, identity: str, stream: str) -> list[bytes]:
 
 async def stored_in(nc, stream: str) -> list[bytes]:
     js = nc.jetstream()
-    state = (await js.stream_info(stream)).state
+    state = (await retry_until_ready(lambda: js.stream_info(stream))).state
     if not state.messages:
         return []
     if stream.startswith(INGEST_PREFIX):
         # a work queue: no consumer but the router's may read it, so by sequence (routed ones are gone)
         from nats.js.errors import NotFoundError
 
+        async def get(seq: int) -> bytes | None:
+            try:
+                return (await js.get_msg(stream, seq)).data
+            except NotFoundError:
+                return None
+
         out = []
         for seq in range(state.first_seq, state.last_seq + 1):
-            try:
-                out.append((await js.get_msg(stream, seq)).data)
-            except NotFoundError:
-                continue
+            # a cluster that just lost a node may answer 503 for a while, even after stream_info answered
+            data = await retry_until_ready(lambda seq=seq: get(seq))
+            if data is not None:
+                out.append(data)
         return out
     return await read_range(nc, stream, state.first_seq, state.last_seq, strict=False)
 

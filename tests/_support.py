@@ -5,6 +5,7 @@ agency export run through the adapter runtime. Fixtures stay in the conftest fil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import importlib.resources
 import inspect
@@ -13,9 +14,12 @@ import random
 import selectors
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from click.testing import CliRunner
 
 from samband.adapters import Positions, list_dead_letters, mapping_for, native_format, publish_records, read_source
 from samband.broker_config import Deployment
@@ -491,13 +495,48 @@ async def report_as(bus, identity: str, **filters):
         await nc.close()
 
 
-def samband_cli(dep, *args: str):
-    """``samband --state-dir <dep> ARGS`` in this process; never a traceback."""
-    from click.testing import CliRunner
+class _ByThread:
+    """A text stream that is the command runner's for the thread running the command and the
+    process's own for every other thread."""
 
+    def __init__(self, mine, others, owner: int) -> None:
+        self._mine, self._others, self._owner = mine, others, owner
+
+    def _stream(self):
+        return self._mine if threading.get_ident() == self._owner else self._others
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream(), name)
+
+
+class CommandRunner(CliRunner):
+    """click's `CliRunner`, except that what other threads print while the command runs is not
+    taken as the command's: CliRunner swaps ``sys.stdout``/``sys.stderr`` for the whole process,
+    so a line a router in this test process logs meanwhile (a warning under load) would land in the
+    command's output, as it never does for a user whose router is another process."""
+
+    @contextlib.contextmanager
+    def isolation(self, *args, **kwargs):
+        outer_out, outer_err = sys.stdout, sys.stderr
+        with super().isolation(*args, **kwargs) as streams:
+            me = threading.get_ident()
+            sys.stdout = _ByThread(sys.stdout, outer_out, me)
+            sys.stderr = _ByThread(sys.stderr, outer_err, me)
+            yield streams  # CliRunner puts the process's own streams back on the way out
+
+
+def samband_cli(dep, *args: str):
+    """``samband --state-dir <dep> ARGS`` in this process; never a traceback. Only what the command's
+    own thread prints is its output (see `CommandRunner`)."""
     from samband.cli import cli
 
-    result = CliRunner().invoke(cli, ["--state-dir", str(dep.state_dir), *args], env={"COLUMNS": "200"})
+    result = CommandRunner().invoke(cli, ["--state-dir", str(dep.state_dir), *args], env={"COLUMNS": "200"})
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     assert "Traceback" not in result.output, result.output
     return result

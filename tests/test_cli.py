@@ -125,3 +125,36 @@ def test_logs_are_json_lines_off_a_terminal_and_console_lines_on_one_stdlib_logg
     console = terminal.getvalue().splitlines()
     assert len(console) == 2 and not console[0].startswith("{")
     assert "reconnecting to nats://127.0.0.1:4222" in console[0] and "agency onboarded" in console[1]
+
+
+def test_a_line_another_thread_logs_while_a_command_runs_is_not_taken_as_the_commands_output(tmp_path):
+    """The tests' `CommandRunner`: a router in the test process that logs while a command runs (a
+    warning under load) must not change what the command is seen to print, as for a user."""
+    import threading
+
+    from ._support import CommandRunner
+
+    def run(runner: CliRunner, out) -> str:
+        stop = threading.Event()
+
+        def router_chatter() -> None:
+            log = get_logger("samband.router")
+            while not stop.is_set():
+                log.warning("publish not acknowledged; retrying")
+                stop.wait(0.001)
+
+        chatter = threading.Thread(target=router_chatter)
+        chatter.start()
+        try:
+            result = runner.invoke(cli, ["schemas", "export", str(out)], env={"COLUMNS": "200"})
+        finally:
+            stop.set()
+            chatter.join()
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    # the hazard is real: click's runner takes the other thread's lines as the command's
+    assert "publish not acknowledged" in run(CliRunner(), tmp_path / "plain")
+    shown = run(CommandRunner(), tmp_path / "own")
+    assert "publish not acknowledged" not in shown
+    assert shown.split()[:3] == ["31", "files", "in"]  # and what the command itself printed is still there

@@ -10,7 +10,6 @@ import os
 import stat
 
 import msgspec
-from click.testing import CliRunner
 
 from samband._platform import Platform
 from samband.cli import cli
@@ -18,14 +17,14 @@ from samband.observability.audit import PUBLIC_KEY_FILE, SIGNING_KEY_FILE, VKEY_
 from samband.schemas import ENVELOPE, Receipt, mask_personnummer
 from samband.testing import skeleton_policy
 
-from .._support import audit_entries, wait_for
+from .._support import CommandRunner, audit_entries, wait_for
 from .test_fail_closed import publish
 
 
 async def audit_cli(dep, *args):
     # the CLI runs its own event loop: give it a thread of its own
     return await asyncio.to_thread(
-        CliRunner().invoke, cli, ["--state-dir", str(dep.state_dir), "audit", *args], catch_exceptions=False
+        CommandRunner().invoke, cli, ["--state-dir", str(dep.state_dir), "audit", *args], catch_exceptions=False
     )
 
 

@@ -9,7 +9,6 @@ import socket
 import urllib.request
 
 import msgspec
-from click.testing import CliRunner
 
 from samband._platform import Platform
 from samband.adapters import PublishSummary, instrument_adapter, publish_records, read_jsonl
@@ -19,7 +18,7 @@ from samband.cli import cli
 from samband.observability import MetricsEndpoint
 from samband.testing import find_personnummer, skeleton_policy
 
-from .._support import send_as, vehicle_control, wait_for
+from .._support import CommandRunner, send_as, vehicle_control, wait_for
 
 _SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -129,7 +128,7 @@ def test_a_metrics_port_already_taken_is_one_line_and_nothing_starts(bus, tmp_pa
         port = taken.getsockname()[1]
         for argv in (["router", "run"], ["up", "--port", str(free_port()), "--http-port", str(free_port())]):
             state = bus.state_dir if argv[0] == "router" else tmp_path / "new"
-            result = CliRunner().invoke(cli, ["--state-dir", str(state), *argv, "--metrics-port", str(port)])
+            result = CommandRunner().invoke(cli, ["--state-dir", str(state), *argv, "--metrics-port", str(port)])
             assert isinstance(result.exception, SystemExit), result.exception
             assert (result.exit_code, result.stderr) == (
                 1,

@@ -9,7 +9,6 @@ import os
 import stat
 
 import pytest
-from click.testing import CliRunner
 
 from samband.broker_config import AUDIT_ADMIN
 from samband.cli import cli
@@ -26,6 +25,7 @@ from samband.observability.audit import (
 )
 from samband.observability.bus import read_range
 
+from .._support import CommandRunner
 from .test_audit_writer import draft, writer
 
 AGENCIES = ("tullverket", "skatteverket", "kronofogden")
@@ -33,7 +33,7 @@ AGENCIES = ("tullverket", "skatteverket", "kronofogden")
 
 async def run_cli(dep, *args):
     return await asyncio.to_thread(
-        CliRunner().invoke, cli, ["--state-dir", str(dep.state_dir), *args], catch_exceptions=False
+        CommandRunner().invoke, cli, ["--state-dir", str(dep.state_dir), *args], catch_exceptions=False
     )
 
 

@@ -209,3 +209,65 @@ async def test_a_checkpoint_not_signed_by_the_pinned_key_makes_the_query_refuse_
     out = await audit_cli(dep, "query", "--person", log.people[0])
     assert out.exit_code == 1
     assert out.stdout.startswith(f"FAILED at stream seq {ack.seq}: bad-checkpoint: the newest checkpoint: ")
+
+
+async def test_an_index_read_in_many_small_ranges_is_the_index_read_at_once(fresh_deployment, monkeypatch, tmp_path):
+    """A cold build reads the stream in ranges of about `CHUNK` entries and indexes each up to its
+    last checkpoint; an append a range cuts in two waits for the next range and is indexed whole. A
+    foreign checkpoint between appends is skipped wherever the ranges fall."""
+    from samband.observability.audit import _indexed
+
+    dep = fresh_deployment
+    log = await appended(dep, seed=88, n=50)  # appends of 7 entries: most ranges end inside one
+    nc = await dep.connect(AUDIT_ADMIN)
+    try:
+        await nc.jetstream().publish("audit.checkpoint", b"not a checkpoint\n")
+    finally:
+        await nc.close()
+    await log.append(45)
+    key = load_or_create_signing_key(dep.state_dir / "keys")
+    nc = await dep.connect("auditor")
+    try:
+        with IndexStore(tmp_path / "whole") as whole, IndexStore(tmp_path / "ranges") as ranged:
+            await catch_up(nc, whole, key.verifier, "auditor")
+            monkeypatch.setattr(_indexed, "CHUNK", 10)
+            steps: list[int] = []
+            added = await catch_up(nc, ranged, key.verifier, "auditor", lambda size, _: steps.append(size))
+            assert (added, ranged.size, ranged.root) == (whole.size, whole.size, whole.root)
+            assert ranged.leaves() == whole.leaves()
+            assert len(steps) >= 5 and steps == sorted(set(steps))  # many ranges, each indexed once
+            for person in log.people:
+                p = log.pseudonym(person)
+                assert ranged.read(ranged.find(subject=p)) == whole.read(whole.find(subject=p)) != []
+    finally:
+        await nc.close()
+    # an agency reads its view the same way
+    out = await audit_cli(dep, "query", "--as", "auditor-skatteverket", "--json")
+    assert out.exit_code == 0, out.output
+    mine = [r for r in await audit_entries(dep) if r.recipient == "skatteverket"]
+    assert [e["envelope_id"] for e in msgspec.json.decode(out.stdout_bytes)] == [r.envelope_id for r in mine] != []
+
+
+async def test_a_copy_that_cannot_be_written_leaves_the_index_as_last_committed(fresh_deployment, tmp_path):
+    """The entries' copy is written by a thread of its own beside the rows; if it fails, the
+    transaction is rolled back and the next build starts from the last commit."""
+    dep = fresh_deployment
+    log = await appended(dep, seed=89, n=20)
+    key = load_or_create_signing_key(dep.state_dir / "keys")
+    nc = await dep.connect("auditor")
+    try:
+        with IndexStore(tmp_path / "index") as store:
+            await catch_up(nc, store, key.verifier, "auditor")
+            await log.append(10)
+            (tmp_path / "index" / "entries.dat").rename(tmp_path / "entries.dat")
+            (tmp_path / "index" / "entries.dat").mkdir()  # the copy's open fails
+            with pytest.raises(IsADirectoryError):
+                await catch_up(nc, store, key.verifier, "auditor")
+            assert (store.size, store.count) == (20, 20)
+            (tmp_path / "index" / "entries.dat").rmdir()
+            (tmp_path / "entries.dat").rename(tmp_path / "index" / "entries.dat")
+            assert await catch_up(nc, store, key.verifier, "auditor") == 10
+            person = log.pseudonym(log.people[0])
+            assert store.read(store.find(subject=person)) == await log.expected(log.people[0]) != []
+    finally:
+        await nc.close()

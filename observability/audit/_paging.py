@@ -14,7 +14,6 @@ What a page shows is the index's copy of each entry, hashed again against its in
 from __future__ import annotations
 
 import datetime as _dt
-from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,8 +86,7 @@ def _rows(store: IndexStore, combos: list[int], filters: dict[str, Any], before,
     cond, args = _where(store, combos, filters)
     subject = filters.get("subject")
     if subject is not None:
-        row = store.db.execute("SELECT idxs FROM postings WHERE subject = ?", (subject,)).fetchone()
-        idxs = sorted(array("Q", row[0]), reverse=after is None) if row else []
+        idxs = sorted(store.posting(subject), reverse=after is None)
         idxs = [i for i in idxs if (before is None or i < before) and (after is None or i > after)]
         out: list[tuple] = []
         for k in range(0, len(idxs), 500):
@@ -251,8 +249,7 @@ def _exact(store, combos, decision, filters, buckets) -> Timeline:
     cond, args = _where(store, combos, filters)
     subject = filters.get("subject")
     if subject is not None:
-        row = store.db.execute("SELECT idxs FROM postings WHERE subject = ?", (subject,)).fetchone()
-        idxs = list(array("Q", row[0])) if row else []
+        idxs = list(store.posting(subject))
         if not idxs:
             return Timeline()
         cond += f" AND idx IN ({','.join(str(int(i)) for i in idxs[:5000])})"

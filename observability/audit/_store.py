@@ -7,7 +7,7 @@
 * ``leaves.dat``: the leaf hash of every entry of the log, 32 bytes each, by index;
 * ``index.sqlite3``: where each entry is (``entries``: index, time, the combination of its
   filterable fields, its bundle's stream sequence, offset and length in ``entries.dat``), who
-  it is about (``postings``: per subject pseudonym, the indexes, as one array), and how far it
+  it is about (``postings``: per subject pseudonym, the indexes, an array per transaction), and how far it
   is indexed (``meta``: tree size, root, the frontier to extend it, the stream sequence of that
   checkpoint, the committed lengths of both files). Lookups (`Lookup` entries) are indexed as
   the combination (identity, -, -, -, ``lookup``, -, action). No secondary index: the console's
@@ -38,7 +38,7 @@ from ._tree import CompactRange
 
 __all__ = ["FIELDS", "FORMAT", "IndexMoved", "IndexStore", "TrailProblem", "index_dir"]
 
-FORMAT = "samband-audit-index/4"
+FORMAT = "samband-audit-index/5"
 FIELDS = ("origin", "recipient", "region", "operation", "decision", "record_type", "rule")
 _NOT_DECISIONS = ("incident", "lookup")
 
@@ -52,7 +52,9 @@ CREATE TABLE IF NOT EXISTS combos (
 CREATE TABLE IF NOT EXISTS entries (
     idx INTEGER PRIMARY KEY, at REAL NOT NULL, combo INTEGER NOT NULL, seq INTEGER NOT NULL,
     off INTEGER NOT NULL, len INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS postings (subject TEXT PRIMARY KEY, idxs BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS postings (
+    subject TEXT NOT NULL, first INTEGER NOT NULL, idxs BLOB NOT NULL, PRIMARY KEY (subject, first)
+) WITHOUT ROWID;
 """
 _TABLES = ("meta", "combos", "entries", "postings")
 
@@ -233,21 +235,18 @@ class IndexStore:
         self.reload()
 
     def _post(self, posting: dict[str, list[int]]) -> None:
-        """Append each subject's new indexes to its posting list (one row per subject)."""
-        if not posting:
-            return
-        have: dict[str, bytes] = {}
-        keys = list(posting)
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            sql = f"SELECT subject, idxs FROM postings WHERE subject IN ({','.join('?' * len(part))})"
-            have.update(self.db.execute(sql, part).fetchall())
-        rows = []
-        for s, idxs in posting.items():
-            arr = array("Q", have.get(s, b""))
-            arr.extend(idxs)
-            rows.append((s, arr.tobytes()))
-        self.db.executemany("INSERT OR REPLACE INTO postings VALUES (?, ?)", rows)
+        """Each subject's new indexes as one more row of its posting list, keyed by its first index:
+        appended, never read back and rewritten (which was two thirds of the store's sqlite time
+        for a million entries, measured apart: 0.29 s against 0.14 s a chunk of 250,000)."""
+        rows = [(s, idxs[0], array("Q", idxs).tobytes()) for s, idxs in posting.items()]
+        self.db.executemany("INSERT INTO postings VALUES (?, ?, ?)", rows)
+
+    def posting(self, subject: str) -> array:
+        """The indexes of the entries about ``subject`` (a keyed pseudonym), in log order."""
+        out = array("Q")
+        for (idxs,) in self.db.execute("SELECT idxs FROM postings WHERE subject = ? ORDER BY first", (subject,)):
+            out.frombytes(idxs)
+        return out
 
     def _code(self, key: tuple[str, ...]) -> int:
         rowid = self.db.execute(
@@ -294,10 +293,9 @@ class IndexStore:
         if subject is None:
             sql = f"SELECT e.idx, e.seq, e.off, e.len FROM entries e WHERE {cond} ORDER BY e.idx"
             return self.db.execute(sql, args).fetchall()
-        row = self.db.execute("SELECT idxs FROM postings WHERE subject = ?", (subject,)).fetchone()
-        if row is None:
+        idxs = self.posting(subject)
+        if not idxs:
             return []
-        idxs = array("Q", row[0])
         out = []
         for k in range(0, len(idxs), 500):
             part = list(idxs[k : k + 500])

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from samband.cli import cli
+
+from ._support import CommandRunner
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "onboarding"
 
@@ -424,7 +425,7 @@ def scratch(tmp_path_factory, deployment) -> dict[str, str]:
     """The files the rows refer to: a note that is no export, a native export, a broken onboarding."""
     tmp = tmp_path_factory.mktemp("bad-input")
     (tmp / "notes.json").write_text("[not, an, export]\n")
-    CliRunner().invoke(cli, ["adapter", "sample", "polisen", "3", str(tmp)], catch_exceptions=False)
+    CommandRunner().invoke(cli, ["adapter", "sample", "polisen", "3", str(tmp)], catch_exceptions=False)
     (tmp / "mappings").mkdir()
     mapping = (EXAMPLES / "mappings" / "csn.toml").read_text()
     (tmp / "mappings" / "csn.toml").write_text(mapping + '\n[fields.registreringsnummer]\npath = "regnr"\n')
@@ -441,7 +442,7 @@ def scratch(tmp_path_factory, deployment) -> dict[str, str]:
 @pytest.mark.parametrize(("command", "line", "code"), TABLE)
 def test_a_mistake_is_one_line_and_an_exit_code(bus, scratch, command, line, code):
     argv = ["--state-dir", scratch["state"], *shlex.split(command.format(**scratch))]
-    result = CliRunner().invoke(cli, argv)
+    result = CommandRunner().invoke(cli, argv)
     assert isinstance(result.exception, SystemExit), result.exception  # never a traceback
     assert (result.exit_code, result.stderr) == (code, line.format(**scratch) + "\n")
 

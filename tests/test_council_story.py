@@ -7,12 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
-from click.testing import CliRunner
 
 from samband.broker_config import free_port
 from samband.cli import cli
 
-from ._support import keep_reading, samband_process, stop_read_process, wait_until
+from ._support import CommandRunner, keep_reading, samband_process, stop_read_process, wait_until
 
 ONBOARDING = Path(__file__).resolve().parents[1] / "examples" / "onboarding"
 MAPPING = ONBOARDING / "mappings" / "arbetsmiljoverket.toml"
@@ -20,7 +19,7 @@ OPERATION = "vast-arbetsliv"
 
 
 def _samband(state: Path, *args: str) -> str:
-    result = CliRunner().invoke(cli, ["--state-dir", str(state), *args], env={"COLUMNS": "200"})
+    result = CommandRunner().invoke(cli, ["--state-dir", str(state), *args], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     return result.output
 

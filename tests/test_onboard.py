@@ -9,15 +9,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from samband.cli import cli
+
+from ._support import CommandRunner
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "onboarding"
 
 
 def _samband(dep, *args: str):
-    result = CliRunner().invoke(cli, ["--state-dir", str(dep.state_dir), *args])
+    result = CommandRunner().invoke(cli, ["--state-dir", str(dep.state_dir), *args])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result
 

@@ -6,16 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
 from samband.cli import cli
 from samband.testing import assert_no_personnummer
 
-from .._support import OPERATION
+from .._support import OPERATION, CommandRunner
 
 
 def samband(bus, *args: str):
-    result = CliRunner().invoke(cli, ["--state-dir", str(bus.state_dir), *args], env={"COLUMNS": "250"})
+    result = CommandRunner().invoke(cli, ["--state-dir", str(bus.state_dir), *args], env={"COLUMNS": "250"})
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result
 

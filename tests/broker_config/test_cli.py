@@ -10,16 +10,16 @@ import signal
 import time
 from pathlib import Path
 
-from click.testing import CliRunner
-
 from samband.broker_config import Deployment
 from samband.cli import cli
+
+from .._support import CommandRunner
 
 ONBOARDING = Path(__file__).resolve().parents[2] / "examples" / "onboarding"
 
 
 def _samband(dep: Deployment, *args: str):
-    return CliRunner().invoke(cli, ["--state-dir", str(dep.state_dir), *args], catch_exceptions=False)
+    return CommandRunner().invoke(cli, ["--state-dir", str(dep.state_dir), *args], catch_exceptions=False)
 
 
 def test_creds_show_prints_how_an_agency_connects(fresh_deployment):

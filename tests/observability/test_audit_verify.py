@@ -13,7 +13,6 @@ import datetime as dt
 
 import msgspec
 import pytest
-from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from samband.cli import cli
@@ -30,6 +29,8 @@ from samband.observability.audit import (
     write_export,
 )
 from samband.testing import SYNTHETIC_T0, synthetic_log
+
+from .._support import CommandRunner
 
 LOG = synthetic_log(5000, batch=500, seed=5)
 
@@ -51,7 +52,7 @@ def verify_cli(path, *extra, key=LOG.key, tmp=None):
     pem = tmp / "log.pub"
     pem.write_bytes(public_key_pem(key.key.public_key()))
     args = ["--state-dir", str(tmp / "no-deployment"), "audit", "verify", "--file", str(path), "--public-key", str(pem)]
-    return CliRunner().invoke(cli, [*args, *extra], catch_exceptions=False)
+    return CommandRunner().invoke(cli, [*args, *extra], catch_exceptions=False)
 
 
 def lines_of(path):
@@ -192,7 +193,7 @@ def test_a_log_rewritten_and_re_signed_with_another_key_fails_against_the_pinned
 
 def test_without_a_pinned_key_offline_verification_refuses_to_start(tmp_path):
     path = export(tmp_path / "e.jsonl")
-    out = CliRunner().invoke(cli, ["--state-dir", str(tmp_path / "none"), "audit", "verify", "--file", str(path)])
+    out = CommandRunner().invoke(cli, ["--state-dir", str(tmp_path / "none"), "audit", "verify", "--file", str(path)])
     assert out.exit_code == 2
     assert "Expected the log's public key to pin" in out.output
     assert "a key found inside what is verified is never trusted" in out.output

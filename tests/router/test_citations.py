@@ -8,7 +8,6 @@ import datetime as _dt
 import random
 
 import msgspec
-from click.testing import CliRunner
 
 from samband.adapters import publish_records
 from samband.adapters._sources import NativeRecord
@@ -17,14 +16,16 @@ from samband.cli import cli
 from samband.router import SWEDISH_TIME, Policy
 from samband.schemas import PNR_SHAPE
 
-from .._support import SHIPPED, audit_entries, live_router, wait_for
+from .._support import SHIPPED, CommandRunner, audit_entries, live_router, wait_for
 
 TODAY = _dt.datetime.now(SWEDISH_TIME).date()
 FIELDS = "control_id,controlled_at,location,vehicle,vehicle_kind"
 
 
 def samband(state, *args: str):
-    return CliRunner().invoke(cli, ["--state-dir", str(state), *args], env={"COLUMNS": "400"}, catch_exceptions=False)
+    return CommandRunner().invoke(
+        cli, ["--state-dir", str(state), *args], env={"COLUMNS": "400"}, catch_exceptions=False
+    )
 
 
 def grant_kustbevakningen(state, *extra: str, fields: str = FIELDS):

@@ -9,12 +9,10 @@ import random
 import shutil
 import signal
 
-from click.testing import CliRunner
-
 from samband.broker_config import ROUTER
 from samband.cli import cli
 
-from .._support import SHIPPED, read_until, samband_process, stop_samband_process, wait_for
+from .._support import SHIPPED, CommandRunner, read_until, samband_process, stop_samband_process, wait_for
 from ..broker_config._records import vehicle_control_bytes
 
 ENV = {"COLUMNS": "400"}
@@ -29,14 +27,14 @@ VC = (
 
 def test_the_shipped_policy_tests_pass_and_report_like_pytest():
     files = sorted(str(p) for p in (SHIPPED / "tests").glob("*.toml"))
-    result = CliRunner().invoke(cli, ["policy", "test", *files], env=ENV)
+    result = CommandRunner().invoke(cli, ["policy", "test", *files], env=ENV)
     assert result.exit_code == 0, result.output
     assert "bacchus.toml::Transportstyrelsen stops receiving when its grant expires PASSED" in result.output
     assert result.output.rstrip().splitlines()[-1].startswith("==================== 54 passed in ")
 
 
 def test_without_files_policy_test_runs_the_policy_directorys_own_tests():
-    result = CliRunner().invoke(cli, ["policy", "test"], env=ENV)
+    result = CommandRunner().invoke(cli, ["policy", "test"], env=ENV)
     assert result.exit_code == 0, result.output
     assert (
         "national_and_lus.toml::CSN takes part in region Mitt 2020 but LUS does not cover CSN before 2022-05-01 PASSED"
@@ -52,7 +50,7 @@ def test_a_failing_policy_test_is_reported_with_what_was_expected_and_exits_1(tm
         1,
     )
     (tmp_path / "bacchus.toml").write_text(broken)
-    result = CliRunner().invoke(cli, ["policy", "test", str(tmp_path / "bacchus.toml")], env=ENV)
+    result = CommandRunner().invoke(cli, ["policy", "test", str(tmp_path / "bacchus.toml")], env=ENV)
     assert result.exit_code == 1
     assert (
         "::Försäkringskassan learns who travelled and in what role, not the head count or the remark FAILED"
@@ -69,14 +67,14 @@ def test_a_policy_test_file_with_a_bad_case_is_an_error_naming_the_key(tmp_path)
     (tmp_path / "t.toml").write_text(
         '[[case]]\nname = "x"\nrecord = "nope"\nto = "tullverket"\nat = 2017-01-01T00:00:00Z\nexpect = "maybe"\n'
     )
-    result = CliRunner().invoke(cli, ["policy", "test", str(tmp_path / "t.toml")], env=ENV)
+    result = CommandRunner().invoke(cli, ["policy", "test", str(tmp_path / "t.toml")], env=ENV)
     assert result.exit_code == 1
     assert "ERROR t.toml: Invalid enum value 'maybe' - at `$.case[0].expect` (value 'maybe')" in result.output
 
 
 def test_explain_tells_a_security_chief_why_transportstyrelsen_gets_no_vehicle_controls(tmp_path):
     (tmp_path / "vc.json").write_text(VC)
-    result = CliRunner().invoke(
+    result = CommandRunner().invoke(
         cli,
         [
             "policy",
@@ -107,7 +105,7 @@ def test_explain_tells_a_security_chief_why_transportstyrelsen_gets_no_vehicle_c
 
 def test_explain_without_an_origin_says_how_to_give_one(tmp_path):
     (tmp_path / "vc.json").write_text(VC)
-    result = CliRunner().invoke(
+    result = CommandRunner().invoke(
         cli, ["policy", "explain", "--record", str(tmp_path / "vc.json"), "--to", "tullverket"], env=ENV
     )
     assert result.exit_code == 1
@@ -161,10 +159,10 @@ def test_samband_router_run_routes_as_its_own_process_re_reads_its_policy_on_sig
 
 
 def test_explain_native_maps_a_line_of_an_agencys_own_export_through_its_mapping_first(tmp_path):
-    sample = CliRunner().invoke(cli, ["adapter", "sample", "polisen", "3", str(tmp_path), "--seed", "7"])
+    sample = CommandRunner().invoke(cli, ["adapter", "sample", "polisen", "3", str(tmp_path), "--seed", "7"])
     export = sample.stdout.strip()
     args = ["policy", "explain", "--native", "polisen", f"{export}:2", "--to", "tullverket"]
-    result = CliRunner().invoke(cli, [*args, "--at", "2017-03-03T20:00:00+01:00", "--json"], env=ENV)
+    result = CommandRunner().invoke(cli, [*args, "--at", "2017-03-03T20:00:00+01:00", "--json"], env=ENV)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert (doc["decision"], doc["rule"], doc["origin"], doc["record_type"]) == (
@@ -174,12 +172,12 @@ def test_explain_native_maps_a_line_of_an_agencys_own_export_through_its_mapping
         "police.vehicle_control",
     )
     assert doc["at"] == "2017-03-03T20:00:00+01:00" and doc["steps"][-1]["text"].startswith("ALLOW by rule ")
-    text = CliRunner().invoke(cli, args, env=ENV)
+    text = CommandRunner().invoke(cli, args, env=ENV)
     assert "the question is whether tullverket (Tullverket, core agency) may receive it" in text.stdout
 
 
 def test_policy_test_json_reports_each_case():
-    result = CliRunner().invoke(cli, ["policy", "test", "--json"], env=ENV)
+    result = CommandRunner().invoke(cli, ["policy", "test", "--json"], env=ENV)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["ok"] is True and doc["failed"] == 0 and doc["passed"] == len(doc["cases"]) > 20

@@ -7,10 +7,11 @@ import datetime as _dt
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from samband.cli import cli
 from samband.router import SWEDISH_TIME, create_council_keys
+
+from .._support import CommandRunner
 
 TODAY = _dt.datetime.now(SWEDISH_TIME).date()  # the operation below is in force whenever the suite runs
 LAST_DAY = TODAY + _dt.timedelta(days=365)
@@ -25,7 +26,7 @@ def state(fresh_deployment):
 
 
 def samband(state, *args: str):
-    return CliRunner().invoke(cli, ["--state-dir", str(state), *args], env={"COLUMNS": "400"})
+    return CommandRunner().invoke(cli, ["--state-dir", str(state), *args], env={"COLUMNS": "400"})
 
 
 def create_vast(state, *extra: str):

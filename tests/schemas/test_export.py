@@ -11,11 +11,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
 
 from samband.broker_config import AGENCY_STREAMS, ROUTER_STREAMS, Credentials, render_server_config
 from samband.cli import cli
 from samband.schemas import BUS_SUBJECTS, RECORD_TYPES, Schema, asyncapi_document, register_message
+
+from .._support import CommandRunner
 
 ASYNCAPI_SCHEMA = json.loads((Path(__file__).parent / "asyncapi" / "asyncapi-3.0.0-without-id.json").read_text())
 VALIDATOR = jsonschema.Draft7Validator(ASYNCAPI_SCHEMA)
@@ -51,7 +52,7 @@ def _matches(pattern: str, subject: str) -> bool:
 
 
 def test_export_writes_a_schema_per_record_type_the_envelope_and_the_asyncapi_document(tmp_path):
-    result = CliRunner().invoke(cli, ["schemas", "export", str(tmp_path / "out")], env={"COLUMNS": "200"})
+    result = CommandRunner().invoke(cli, ["schemas", "export", str(tmp_path / "out")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     files = {p.name for p in (tmp_path / "out").iterdir()}
     assert files == {f"{tag}.json" for tag in RECORD_TYPES} | {"envelope.json", "asyncapi.json"}
@@ -63,11 +64,11 @@ def test_export_writes_a_schema_per_record_type_the_envelope_and_the_asyncapi_do
         "#/$defs/VehicleControl",
     )
     jsonschema.Draft202012Validator.check_schema(doc)
-    assert CliRunner().invoke(cli, ["schemas", "check", str(tmp_path / "out")]).exit_code == 0
+    assert CommandRunner().invoke(cli, ["schemas", "check", str(tmp_path / "out")]).exit_code == 0
 
 
 def test_the_asyncapi_document_validates_against_the_official_asyncapi_3_schema(tmp_path):
-    CliRunner().invoke(cli, ["schemas", "export", str(tmp_path)])
+    CommandRunner().invoke(cli, ["schemas", "export", str(tmp_path)])
     doc = json.loads((tmp_path / "asyncapi.json").read_text())
     assert list(VALIDATOR.iter_errors(doc)) == []
     assert doc["asyncapi"] == "3.0.0"

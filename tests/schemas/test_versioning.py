@@ -22,6 +22,8 @@ from samband.schemas import (
     json_schema,
 )
 
+from .._support import CommandRunner
+
 SNAPSHOT = Path(__file__).parent / "snapshot"
 PNR = "198503121231"
 
@@ -217,8 +219,6 @@ def test_schemas_check_on_the_command_line_fails_naming_the_breaking_change(tmp_
     import json
     import shutil
 
-    from click.testing import CliRunner
-
     from samband.cli import cli
 
     shutil.copytree(SNAPSHOT, tmp_path / "snap")
@@ -226,10 +226,10 @@ def test_schemas_check_on_the_command_line_fails_naming_the_breaking_change(tmp_
     doc = json.loads(path.read_text())
     doc["$defs"]["RecoveryClaim"]["properties"]["amount_ore"] = {"type": "string"}
     path.write_text(json.dumps(doc))
-    result = CliRunner().invoke(cli, ["schemas", "check", str(tmp_path / "snap")])
+    result = CommandRunner().invoke(cli, ["schemas", "check", str(tmp_path / "snap")])
     assert result.exit_code == 1
     assert (
         "benefit.recovery_claim 1.0 -> 1.0: breaking change without a major version bump: "
         "retyped: was string, now integer - at `$.amount_ore`"
     ) in result.output
-    assert CliRunner().invoke(cli, ["schemas", "check", str(SNAPSHOT)]).exit_code == 0
+    assert CommandRunner().invoke(cli, ["schemas", "check", str(SNAPSHOT)]).exit_code == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -178,37 +178,34 @@ class Deployment:
         """Start the deployment's nats-server: refused while another live process uses this state
         directory (`DeploymentInUse`) or while its ports are taken (`PortInUse`; ports it chose itself
         are chosen again, up to `PORT_TRIES` times)."""
-        for attempt in range(PORT_TRIES):
-            server = self._prepared(attempt)
-            if server is None:
-                continue
+        for attempt, server in self._attempts():
             try:
                 return server.start()
-            except PortInUse:
-                self.stop()
-                if not self._choose_again(attempt):
-                    raise
-            except BaseException:
-                self.stop()
-                raise
+            except BaseException as exc:
+                self._failed(exc, attempt)
         raise AssertionError("unreachable: the last try raises")
 
     async def start_async(self) -> NatsServer:
         """`start`, giving the event loop back while the server comes up (cancel it to stop)."""
-        for attempt in range(PORT_TRIES):
-            server = self._prepared(attempt)
-            if server is None:
-                continue
+        for attempt, server in self._attempts():
             try:
                 return await server.start_async()
-            except PortInUse:
-                self.stop()
-                if not self._choose_again(attempt):
-                    raise
-            except BaseException:
-                self.stop()
-                raise
+            except BaseException as exc:
+                self._failed(exc, attempt)
         raise AssertionError("unreachable: the last try raises")
+
+    def _attempts(self) -> Iterator[tuple[int, NatsServer]]:
+        """Each try's prepared server (a try whose chosen ports were found taken before start is skipped)."""
+        for attempt in range(PORT_TRIES):
+            server = self._prepared(attempt)
+            if server is not None:
+                yield attempt, server
+
+    def _failed(self, exc: BaseException, attempt: int) -> None:
+        """After a try failed: stopped; raised again unless a port it chose was taken and tries are left."""
+        self.stop()
+        if not isinstance(exc, PortInUse) or not self._choose_again(attempt):
+            raise exc
 
     def _prepared(self, attempt: int) -> NatsServer | None:
         """`_prepare`; None when a port it chose was found taken and new ones were chosen."""

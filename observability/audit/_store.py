@@ -95,10 +95,6 @@ class _Copy(threading.Thread):
         except BaseException as exc:  # raised in the transaction's thread by `finish`
             self.error = exc
 
-    def join(self, timeout: float | None = None) -> None:
-        if self.ident is not None:  # started
-            super().join(timeout)
-
     def finish(self) -> None:
         """Wait for the copy; its error, if any, is the transaction's."""
         self.join()
@@ -200,10 +196,11 @@ class IndexStore:
         the transaction back, and `reload` cuts the files to the committed lengths."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
-        copy = _Copy(self.path, bundles, leaves)
+        copy: _Copy | None = None
         try:
             if int(self._meta("size") or 0) != self.size:
                 raise IndexMoved()
+            copy = _Copy(self.path, bundles, leaves)
             copy.start()
             rows = RowBuilder(self._combos, self._code, self.last_at)
             off = self.data_len
@@ -228,7 +225,8 @@ class IndexStore:
             copy.finish()
             db.execute("COMMIT")
         except BaseException:
-            copy.join()
+            if copy is not None:
+                copy.join()  # the files are cut back to the committed lengths once it is done
             db.execute("ROLLBACK")
             self.reload()
             raise

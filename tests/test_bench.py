@@ -47,7 +47,10 @@ def test_bench_prints_baselines_samband_and_the_issues_goals_as_json_and_profile
     assert {"core", "jetstream", "jetstream_rtt", "faststream"} <= set(result["baselines"])
     for name in ("core", "jetstream"):
         fig = result["baselines"][name]
-        assert fig["records"] == 200 and fig["rate_in"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0, fig
+        assert fig["rate_in"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0, fig
+    assert result["baselines"]["jetstream"]["records"] == 200  # acknowledged: none may be missing
+    core = result["baselines"]["core"]  # at most once: a loaded machine may drop a few, which the figure says
+    assert core["records"] == 200 or core["note"] == f"{200 - core['records']} lost (core NATS drops under load)", core
     rtt = result["baselines"]["jetstream_rtt"]  # the floor the latency target is judged against
     assert rtt["records"] == 300 and rtt["p99_ms"] >= rtt["p50_ms"] > 0
 

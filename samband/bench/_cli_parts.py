@@ -1,5 +1,5 @@
 """Parts of `samband bench` apart from cli.py (kept under the module size): `samband bench memory`,
-`samband bench shim`, and the router profile `samband bench --profile` shows."""
+`samband bench shim`, `samband bench stores`, and the router profile `samband bench --profile` shows."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from ._report import kv_table
 
-__all__ = ["bench_memory", "bench_shim", "print_profile"]
+__all__ = ["bench_memory", "bench_shim", "bench_stores", "print_profile"]
 
 
 def print_profile(path: Path, console: Console, top: int = 25) -> None:
@@ -119,4 +119,68 @@ def bench_memory(records: int, as_json: bool) -> None:
     target = rss_target(records, rss, peak)
     r["target"] = msgspec.to_builtins(target)
     print_targets([target], console)
+    _emit(r, as_json)
+
+
+@click.command("stores")
+@click.option("--messages", type=click.IntRange(min=100), default=20_000, show_default=True, help="Messages per kind.")
+@click.option(
+    "--round-trips", type=click.IntRange(min=10), default=200, show_default=True, help="Appends timed one at a time."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+def bench_stores(messages: int, round_trips: int, as_json: bool) -> None:
+    """What each kind of store samband asks of the broker costs it (nats-server CPU per message), and the
+    latency floor of one record: its ingest store, the audit append, its inbox store."""
+    from samband.observability import configure_logging
+
+    from ._env import bench_deployment, payload
+    from ._report import fmt
+    from ._stores import APPEND_MESSAGES, stores_bench
+    from .cli import _emit, console
+
+    configure_logging(level="error")
+
+    async def run() -> dict:
+        with bench_deployment() as dep:
+            await dep.provision()
+            return await stores_bench(dep, payload(), messages, round_trips)
+
+    with console.status(f"{messages:,} messages of each kind, then {round_trips} appends one at a time"):
+        r = asyncio.run(run())
+    from rich.table import Table
+
+    t = Table(
+        title=f"bench stores: {messages:,} messages of {r['payload_bytes']} bytes of each kind, 256 answers in flight",
+        title_justify="left",
+    )
+    for col in ("kind of store", "nats-server CPU µs/msg", "client CPU µs/msg", "msg/s", "stored"):
+        t.add_column(col, justify="left" if col == "kind of store" else "right")
+    for row in r["rows"]:
+        t.add_row(
+            row["name"],
+            fmt(row["broker_cpu_us"], ".1f"),
+            fmt(row["client_cpu_us"], ".1f"),
+            f"{row['rate']:,.0f}",
+            f"{row['stored']:,} of {row['messages']:,}",
+        )
+    console.print(t)
+    plain, append, fsync = r["store_rtt"], r["append_rtt"], r["fsync"]
+    per_append = r["rows"][-1]["broker_cpu_us"]
+    rows = [
+        ("the service import's cost to nats-server, per delivery", f"{fmt(r['import_cost_us'], '.1f')} µs"),
+        ("of which asking for the answer (its mapping back)", f"{fmt(r['answer_cost_us'], '.1f')} µs"),
+        ("nats-server CPU per audit append", f"{fmt(per_append and per_append * APPEND_MESSAGES / 1000, '.2f')} ms"),
+        ("one store, one at a time", f"p50 {plain['p50_ms']:.2f} ms, p99 {plain['p99_ms']:.2f} ms"),
+        (
+            "an audit append, one at a time (answered once the batch is on disk)",
+            f"p50 {append['p50_ms']:.2f} ms, p99 {append['p99_ms']:.2f} ms, {append['committed']} of "
+            f"{append['batches']} committed",
+        ),
+        (
+            f"this disk: a {fsync['bytes']:,}-byte write and fsync",
+            f"p50 {fsync['p50_ms']:.2f} ms, p99 {fsync['p99_ms']:.2f} ms",
+        ),
+        ("a record's latency floor: ingest, audit append, inbox in turn", f"p50 {r['floor_p50_ms']:.2f} ms"),
+    ]
+    kv_table("bench stores: what follows", rows, console)
     _emit(r, as_json)

@@ -42,6 +42,7 @@ async def whole_run(
     from ._e2e import E2E
     from ._env import bench_deployment, cpu_per_item, cpu_snapshot, payload
     from ._router import load_policy
+    from ._stores import append_round_trip
 
     started = time.perf_counter()
     base = payload()
@@ -72,8 +73,9 @@ async def whole_run(
             result["cpu_us_per_message_jetstream"] = cpu_per_item(
                 cpu0, cpu_snapshot(client=None, broker=broker), fig.records
             )
-        with console.status("baseline: JetStream publish round trip"):
+        with console.status("baseline: JetStream publish round trip, and an audit append's"):
             result["baselines"]["jetstream_rtt"] = await jetstream_round_trip(dep, base)
+            result["baselines"]["append_rtt"] = await append_round_trip(dep, base)
         if faststream_available():
             with console.status("baseline: FastStream decode + republish"):
                 result["baselines"]["faststream"] = await faststream_forward(dep, payloads)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ._cli_parts import bench_memory, bench_shim, print_profile
+from ._cli_parts import bench_memory, bench_shim, bench_stores, print_profile
 from ._report import Target, figures_table, kv_table, print_targets, report
 from ._run import whole_run
 
@@ -386,5 +386,6 @@ def bench_adapters(records: int, rounds: int, as_json: bool) -> None:
 
 bench.add_command(bench_memory)
 bench.add_command(bench_shim)
+bench.add_command(bench_stores)
 
 commands = [bench]

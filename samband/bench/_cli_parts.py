@@ -127,8 +127,11 @@ def bench_memory(records: int, as_json: bool) -> None:
 @click.option(
     "--round-trips", type=click.IntRange(min=10), default=200, show_default=True, help="Appends timed one at a time."
 )
+@click.option(
+    "--cluster", is_flag=True, help="Also time them on the production layout: three local nodes, streams of 3 replicas."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
-def bench_stores(messages: int, round_trips: int, as_json: bool) -> None:
+def bench_stores(messages: int, round_trips: int, cluster: bool, as_json: bool) -> None:
     """What each kind of store samband asks of the broker costs it (nats-server CPU per message), and the
     latency floor of one record: its ingest store, the audit append, its inbox store."""
     from samband.observability import configure_logging
@@ -143,7 +146,12 @@ def bench_stores(messages: int, round_trips: int, as_json: bool) -> None:
     async def run() -> dict:
         with bench_deployment() as dep:
             await dep.provision()
-            return await stores_bench(dep, payload(), messages, round_trips)
+            out = await stores_bench(dep, payload(), messages, round_trips)
+        if cluster:
+            from ._stores_cluster import cluster_round_trips
+
+            out["cluster"] = await cluster_round_trips(payload(), round_trips)
+        return out
 
     with console.status(f"{messages:,} messages of each kind, then {round_trips} appends one at a time"):
         r = asyncio.run(run())
@@ -182,5 +190,19 @@ def bench_stores(messages: int, round_trips: int, as_json: bool) -> None:
         ),
         ("a record's latency floor: ingest, audit append, inbox in turn", f"p50 {r['floor_p50_ms']:.2f} ms"),
     ]
+    c = r.get("cluster")
+    if c:
+        rows += [
+            (f"R3, {c['nodes']} local nodes: one store, one at a time", _p50_p99(c["store_rtt"])),
+            (
+                "R3: an audit append, one at a time",
+                f"{_p50_p99(c['append_rtt'])}, {c['append_rtt']['committed']} of {c['append_rtt']['batches']} "
+                f"committed; the nodes' CPU {fmt(c['append_broker_cpu_ms'], '.2f')} ms an append",
+            ),
+        ]
     kv_table("bench stores: what follows", rows, console)
     _emit(r, as_json)
+
+
+def _p50_p99(f: dict) -> str:
+    return f"p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms"

@@ -403,6 +403,11 @@ TABLE = [
         2,
     ),
     row(
+        "bench stores --messages 5",
+        "Error: Invalid value for '--messages': 5 is not in the range x>=100. (try `samband bench stores -h`)",
+        2,
+    ),
+    row(
         "bench console --records 5",
         "Error: Invalid value for '--records': 5 is not in the range x>=1000. (try `samband bench console -h`)",
         2,

@@ -49,6 +49,8 @@ def test_bench_prints_baselines_samband_and_the_issues_goals_as_json_and_profile
         fig = result["baselines"][name]
         assert fig["rate_in"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0, fig
     assert result["baselines"]["jetstream"]["records"] == 200  # acknowledged: none may be missing
+    after = result["baselines"]["jetstream_after"]  # measured again after samband's runs, ratios against the mean
+    assert after["records"] == 200 and after["name"].endswith("again after samband's runs")
     core = result["baselines"]["core"]  # at most once: a loaded machine may drop a few, which the figure says
     assert core["records"] == 200 or core["note"] == f"{200 - core['records']} lost (core NATS drops under load)", core
     rtt = result["baselines"]["jetstream_rtt"]  # the floor the latency target is judged against
@@ -82,6 +84,9 @@ def test_bench_prints_baselines_samband_and_the_issues_goals_as_json_and_profile
     # each goal with the figure it is judged on, measured in this run: ``a / b = ratio`` for the ratios
     bacchus, fanout1 = result["targets"][0], result["targets"][1]
     assert bacchus["met"] is not None and bacchus["now"].endswith(f"= {bacchus['value']:.2f}")
+    raw = (result["baselines"]["jetstream"]["rate_in"] + after["rate_in"]) / 2
+    assert bacchus["value"] == pytest.approx(result["samband"]["bacchus_traced"]["rate_out"] / raw, rel=1e-3)
+    assert bacchus["note"].startswith("raw: ") and "/s after" in bacchus["note"]
     assert fanout1["met"] is not None and " / " in fanout1["now"]
     assert result["micro"]["policy_us_per_decision"] > 0 and result["micro"]["audit_verify_vs_bare"] > 0
     assert "goals of #20" in stderr and ("MET" in stderr or "MISSED" in stderr)
@@ -221,3 +226,13 @@ def test_a_missed_latency_goal_names_its_floor_the_audit_append_between_two_stor
     assert _floor_note(one, None) == (
         "floor here: 3 acknowledged stores in sequence (ingest, audit, inbox), one store alone p50 0.12 ms, p99 0.31 ms"
     )
+
+
+def test_ratios_of_an_older_result_with_one_raw_baseline_are_taken_against_it_alone():
+    from samband.bench._report import _raw_note, raw_rate
+
+    one = {"baselines": {"jetstream": {"rate_in": 30_000.0}}}
+    assert raw_rate(one) == 30_000.0 and _raw_note(one) == ""
+    both = {"baselines": {"jetstream": {"rate_in": 24_000.0}, "jetstream_after": {"rate_in": 36_000.0}}}
+    assert raw_rate(both) == 30_000.0
+    assert _raw_note(both) == "raw: 24,000/s before samband's runs, 36,000/s after"

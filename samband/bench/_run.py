@@ -82,7 +82,6 @@ async def whole_run(
         else:
             result["baselines"]["faststream"] = None
             result["notes"].append("FastStream is not installed (pip install 'samband[bench]'): its ratio is skipped")
-        del payloads
 
         e2e = E2E(dep)
         with console.status(f"samband end to end: {records:,} records, fan-out 1, every record traced"):
@@ -113,6 +112,13 @@ async def whole_run(
                 )
             result["samband"]["bacchus_traced"] = fig
             result["router_bacchus"] = {"router": d["router"], "cpu_us_per_record": d["cpu_us_per_record"]}
+        # The raw baseline again, after the samband runs: on a 2-core VM it moved 24.8k-37.2k msg/s
+        # between runs on an idle machine, so the ratios are taken against the mean of both.
+        with console.status("baseline: JetStream windowed publish, again after samband"):
+            again = await jetstream_windowed(dep, payloads, prefix="js-after")
+            again.name += ", again after samband's runs"
+            result["baselines"]["jetstream_after"] = again
+        del payloads
         if latency_s > 0:
             with console.status(f"samband latency at {rate}/s for {latency_s:g} s"):
                 fig, d = await e2e.at_rate(rate, latency_s)

@@ -112,13 +112,6 @@ async def whole_run(
                 )
             result["samband"]["bacchus_traced"] = fig
             result["router_bacchus"] = {"router": d["router"], "cpu_us_per_record": d["cpu_us_per_record"]}
-        # The raw baseline again, after the samband runs: on a 2-core VM it moved 24.8k-37.2k msg/s
-        # between runs on an idle machine, so the ratios are taken against the mean of both.
-        with console.status("baseline: JetStream windowed publish, again after samband"):
-            again = await jetstream_windowed(dep, payloads, prefix="js-after")
-            again.name += ", again after samband's runs"
-            result["baselines"]["jetstream_after"] = again
-        del payloads
         if latency_s > 0:
             with console.status(f"samband latency at {rate}/s for {latency_s:g} s"):
                 fig, d = await e2e.at_rate(rate, latency_s)
@@ -126,6 +119,14 @@ async def whole_run(
             result["latency_detail"] = d
         else:
             result["latency"] = None
+        # The raw baseline again, after samband's runs (last: its writes must not weigh on the latency
+        # run): on a 2-core VM it moved 24.8k-37.2k msg/s between runs on an idle machine, so the
+        # ratios are taken against the mean of both.
+        with console.status("baseline: JetStream windowed publish, again after samband"):
+            again = await jetstream_windowed(dep, payloads, prefix="js-after")
+            again.name += ", again after samband's runs"
+            result["baselines"]["jetstream_after"] = again
+        del payloads
     # a line, not a spinner: the spinner's thread would keep verify from forking (audit/_parallel.py),
     # and the figure is verify as `samband audit verify` runs it
     console.print("policy decision on the shipped policy; audit verify vs a bare sha256 loop ...", style="dim")

@@ -202,3 +202,8 @@ def test_leaf_hashes_carry_the_frontier_after_them():
     assert (tile.first, tile.leaves, tile.frontier, tile.size) == (2, leaves, frontier, 5)
     with pytest.raises(BundleError, match="Expected 3 leaf hashes and a frontier of 2"):
         decode_tree(encode_tree(2, leaves, frontier[:1]))
+    # a router batch's tile: a thousand leaf hashes, read in one call, each where it was written
+    many = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(1000)]
+    after = [hashlib.sha256(bytes([k])).digest() for k in range((7 + 1000).bit_count())]
+    tile = decode_tree(encode_tree(7, many, after))
+    assert (tile.leaves, tile.frontier, tile.size) == (many, after, 1007)

@@ -54,6 +54,7 @@ def log_from_messages(msgs: list[tuple[int, str, bytes]], after: int = 0, front:
         log.counted += b.count
         if b.first == log.published_first + len(log.published):
             log.published.extend(b.leaves)
+            log.published_raw.extend(b.leaves_raw)
         log.checkpoints.append((f"stream seq {b.last_seq}", b.checkpoint))
     return log
 

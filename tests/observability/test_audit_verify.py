@@ -258,3 +258,20 @@ def test_a_window_export_verifies_on_its_own_and_names_what_is_missing(tmp_path)
     assert str(verify_export(read_export(path), LOG.key.verifier)) == (
         "FAILED at entry 1700: removed: entries 1700..1700 are missing (position 500)"
     )
+
+
+def test_a_leaf_hash_changed_in_its_stored_tile_is_named_when_the_log_is_read_from_the_stream():
+    from samband.observability.audit import log_from_messages
+
+    read = [m for m in LOG.messages if not m[1].startswith("audit.view.")]
+    whole = log_from_messages(read)
+    assert len(whole.published_raw) == 10  # one tile an append, kept where the tile holds it
+    assert verify_log(whole, LOG.key.verifier).ok
+    # leaf 1234's published hash, one bit changed inside the third append's tile (leaves 1000..1499) as stored
+    tiles = [n for n, (_, subject, _) in enumerate(read) if subject == "audit.tree"]
+    seq, subject, body = read[tiles[2]]
+    at = 12 + 32 * (1234 - 1000) + 5
+    changed = list(read)
+    changed[tiles[2]] = (seq, subject, body[:at] + bytes([body[at] ^ 1]) + body[at + 1 :])
+    result = verify_log(log_from_messages(changed), LOG.key.verifier)
+    assert str(result) == "FAILED at entry 1234: altered: the published leaf hash of entry 1234 is not its entry's hash"

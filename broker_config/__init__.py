@@ -9,6 +9,7 @@ from ._agencies import (
     load_agency_file,
     mapping_path,
 )
+from ._connect import connect_identity
 from ._creds import ADMIN, AUDIT_ADMIN, AUDITOR, ROUTER, SSO, STEWARD, Credentials
 from ._deployment import (
     AGENCY_STREAMS,
@@ -82,6 +83,7 @@ __all__ = [
     "builtin_agencies",
     "check_config",
     "client_tls",
+    "connect_identity",
     "find_nats_server",
     "free_port",
     "ingest_stream_config",

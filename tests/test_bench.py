@@ -237,3 +237,23 @@ def test_ratios_of_an_older_result_with_one_raw_baseline_are_taken_against_it_al
     both = {"baselines": {"jetstream": {"rate_in": 24_000.0}, "jetstream_after": {"rate_in": 36_000.0}}}
     assert raw_rate(both) == 30_000.0
     assert _raw_note(both) == "raw: 24,000/s before samband's runs, 36,000/s after"
+
+
+async def test_a_cluster_whose_streams_cannot_be_made_fails_with_the_brokers_words_after_its_wait(bus, monkeypatch):
+    import time
+
+    from nats.js.api import StreamConfig
+
+    from samband.bench import _stores_cluster
+    from samband.broker_config import ROUTER, BrokerUnavailable
+
+    # the session's broker is one server: it never places a stream of three replicas
+    monkeypatch.setattr(_stores_cluster, "READY_S", 0.5)
+    nc = await bus.connect(ROUTER)
+    started = time.monotonic()
+    try:
+        with pytest.raises(BrokerUnavailable, match=r"^Expected stream BENCH_R3 created or updated, got "):
+            await _stores_cluster._made(nc, StreamConfig(name="BENCH_R3", subjects=["bench.r3.>"]))
+    finally:
+        await nc.close()
+    assert time.monotonic() - started < 10

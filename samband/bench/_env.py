@@ -31,6 +31,7 @@ __all__ = [
     "native_records",
     "payload",
     "percentile",
+    "publish_windowed",
     "rss_kib",
     "span_processor",
 ]
@@ -138,3 +139,16 @@ def cpu_per_item(before: dict, after: dict, items: int) -> dict[str, float | Non
         k: (None if before[k] is None or after[k] is None else (after[k] - before[k]) / max(items, 1) * 1e6)
         for k in before
     }
+
+
+async def publish_windowed(pipe, items, window: int = 256) -> int:
+    """``items`` through an `AckPipeline` as samband sends (a write per 16, ``window`` answers awaited
+    before the next window); how many the server stored."""
+    ok = 0
+    for w in range(0, len(items), window):
+        batch = await pipe.open()
+        end = min(w + window, len(items))
+        for i in range(w, end, 16):
+            await pipe.send(batch, items[i : min(i + 16, end)])
+        ok += sum(1 for r in await pipe.wait(batch, 60) if not isinstance(r, BaseException))
+    return ok

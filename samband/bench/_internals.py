@@ -20,6 +20,8 @@ import time
 
 from samband.broker_config import ROUTER, Deployment
 
+from ._env import publish_windowed
+
 __all__ = ["WAYS", "shim_bench"]
 
 # (name, framed write, answers routed from the parser)
@@ -44,13 +46,8 @@ async def _one(nc, stream_subject: str, payload: bytes, n: int, framed: bool, ro
         )
         for i in range(n)
     ]
-    ok = 0
     cpu0, t0 = time.process_time(), time.perf_counter()
-    for w in range(0, n, WINDOW):
-        batch = await pipe.open()
-        for i in range(w, min(w + WINDOW, n), 16):
-            await pipe.send(batch, items[i : min(i + 16, w + WINDOW, n)])
-        ok += sum(1 for r in await pipe.wait(batch, 60) if not isinstance(r, BaseException))
+    ok = await publish_windowed(pipe, items, WINDOW)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     await pipe.close()
     return {"rate": n / seconds, "client_cpu_us": cpu / n * 1e6, "stored": ok}

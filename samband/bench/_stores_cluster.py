@@ -17,11 +17,20 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import nats
 from nats.js.api import StorageType, StreamConfig
 
-from samband.broker_config import ROUTER, ClusterLayout, Credentials, NatsServer, builtin_agencies, render_cluster
-from samband.broker_config import client_tls as _client_tls
+from samband.broker_config import (
+    ROUTER,
+    BrokerUnavailable,
+    ClusterLayout,
+    Credentials,
+    NatsServer,
+    builtin_agencies,
+    client_tls,
+    connect_identity,
+    provision_streams,
+    render_cluster,
+)
 
 from ._env import cpu_seconds, percentile
 from ._stores import APPEND_MESSAGES, audit_commit_round_trip
@@ -32,13 +41,14 @@ NODES = 3
 READY_S = 30.0  # how long a fresh cluster may answer "unavailable" while it elects its leaders
 
 
-async def _made(js, cfg: StreamConfig) -> None:
+async def _made(nc, cfg: StreamConfig) -> None:
+    """``cfg`` on three replicas, asked again while the fresh cluster still elects its leaders."""
     deadline = time.monotonic() + READY_S
     while True:
         try:
-            await js.add_stream(cfg)
+            await provision_streams(nc, [cfg], replicas=NODES)
             return
-        except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError, nats.errors.TimeoutError):
+        except BrokerUnavailable:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.25)
@@ -47,19 +57,18 @@ async def _made(js, cfg: StreamConfig) -> None:
 async def _measure(layout: ClusterLayout, creds: Credentials, payload: bytes, n: int, pids: list[int]) -> dict:
     from samband.observability.bus import AckPipeline
 
-    nc = await nats.connect(
-        [u.replace("nats://", "tls://") for u in layout.node_urls()],
-        nkeys_seed=str(creds.seed_path(ROUTER)),
-        connect_timeout=5,
-        **_client_tls(creds.dir.parent / "tls" / "ca.pem"),
+    # the rendered cluster speaks TLS only; its CA is the one `render_cluster` made beside the seeds
+    nc = await connect_identity(
+        layout.node_urls()[0].replace("nats://", "tls://"),
+        creds.seed_path(ROUTER),
+        ROUTER,
+        state_dir=creds.dir.parent,
+        first_connect=READY_S,
+        options=client_tls(creds.dir.parent / "tls" / "ca.pem"),
     )
     try:
-        js = nc.jetstream()
         for name, subject, atomic in (("BENCH_R3", "bench.r3.>", False), ("BENCH_ATOMIC", "bench.atomic.>", True)):
-            cfg = StreamConfig(
-                name=name, subjects=[subject], storage=StorageType.FILE, num_replicas=NODES, allow_atomic=atomic
-            )
-            await _made(js, cfg)
+            await _made(nc, StreamConfig(name=name, subjects=[subject], storage=StorageType.FILE, allow_atomic=atomic))
         pipe = AckPipeline(nc)
         lat = []
         for i in range(n):

@@ -1,7 +1,7 @@
 """The audit log's streams, its identities, and what each may do: enforced by the broker, not the client.
 
 Streams (router account): ``AUDIT`` (the log: bundles, leaf hashes, per-agency views,
-checkpoints; atomic batches; refuses delete, purge and rollups), ``AUDIT_WITNESS`` (witness
+checkpoints; each append one unbroken chain; refuses delete, purge and rollups), ``AUDIT_WITNESS`` (witness
 cosignatures) and the KV bucket ``AUDIT_LEASE`` (the one-writer lease). They are made and
 changed only by **audit-admin**, whose seed lives apart from the running deployment
 (``<state>/admin/``, or ``SAMBAND_ADMIN_DIR``): no identity used at run time may change them.
@@ -124,7 +124,6 @@ AUDIT_STREAM_CONFIG = StreamConfig(
     allow_rollup_hdrs=False,
     discard=DiscardPolicy.NEW,
     allow_direct=True,
-    allow_atomic=True,
 )
 AUDIT_WITNESS_CONFIG = StreamConfig(
     name=AUDIT_WITNESS_STREAM,

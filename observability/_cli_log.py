@@ -42,6 +42,7 @@ def _report(result: VerifyResult | SubsetResult, as_json: bool = False) -> None:
             "cosigned_by": sorted(result.cosigned),
             "verdict": str(result),
             "problems": [str(p) for p in result.problems],
+            "notes": list(getattr(result, "notes", [])),
         }
         click.echo(msgspec.json.encode(doc).decode())
         sys.exit(0 if result.ok else 1)
@@ -50,6 +51,8 @@ def _report(result: VerifyResult | SubsetResult, as_json: bool = False) -> None:
         if result.cosigned:
             line += f"; cosigned by the witnesses of {', '.join(sorted(result.cosigned))}"
         console.print(f"[green]{line}[/]", highlight=False, soft_wrap=True)
+        for note in getattr(result, "notes", []):
+            console.print(f"  note: {note}", highlight=False, soft_wrap=True)
         return
     console.print(f"[red]{result.problems[0]}[/]", highlight=False, soft_wrap=True)
     for p in result.problems[1:10]:

@@ -12,7 +12,7 @@ from inspect import isfunction
 from msgspec import Struct
 
 from ._appender import LOOKUP_BIND_EVERY, RECENT_AUDITED, Appender, AuditAppender, AuditDraft
-from ._batch import PART_BYTES, build_batch
+from ._batch import PART_BYTES, build_batch, chain
 from ._bundle import (
     BUNDLE_FORMAT,
     VIEW_FORMAT,
@@ -181,6 +181,7 @@ __all__ = [
     "audited_after",
     "build_batch",
     "catch_up",
+    "chain",
     "consistency_proof",
     "consistent",
     "cosignature_message",

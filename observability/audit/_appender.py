@@ -1,14 +1,16 @@
 """The appender: the log's one writer, which the router calls and which owns the log's state.
 
 The router plans a batch into drafts (one `AuditRecord` per decision) and hands them to
-`Appender.append`, which stores them as **one atomic JetStream batch** (`_batch.py`: bundle,
-leaf hashes, views, signed checkpoint), conditional on the stream's exact last sequence, and
-returns only once the server committed it: nothing is delivered before its entry is durable
-(fail closed: it raises `AuditUnavailable` instead). A refused or unanswered append leaves
-nothing half-stored (the batch is all or nothing) and the next call first reads what the
-stream holds now (`_resume.py`): a batch of another writer is checked and built upon, anything
-else is foreign, gone past with a signed `Incident` entry. Pairs (envelope id, recipient) audited
-before are skipped, so a record routed again after a crash is not audited twice.
+`Appender.append`, which stores them as **one chain of messages** (`_batch.chain`: bundle, leaf
+hashes, views, signed checkpoint last; nothing can be stored inside it) and returns only once all
+are stored: nothing is delivered before its entry is durable (fail closed: it raises
+`AuditUnavailable` instead). The checkpoint commits the append: a chain cut short (the broker
+gone or full mid-append, the router killed) has none and is not in the log. Until 2026-11-27 an
+append was one atomic batch, 16 times the broker's cost on one replica (docs/audit.md). The next
+call first reads what the stream holds now (`_resume.py`): a batch of another writer is checked
+and built upon, an append cut short and anything else is foreign, gone past with a signed
+`Incident` entry. Pairs (envelope id, recipient) audited before are skipped, so a record routed
+again after a crash is not audited twice.
 
 `start()` takes the one-writer lease first (`_lease.py`): a second router waits there. Then it
 drains auditors' lookups (`_lookups.py`) into the log: each append carries those waiting, and
@@ -18,8 +20,6 @@ when the router is idle the appender appends them on its own.
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
-import hashlib
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -35,13 +35,13 @@ from .._logging import get_logger
 from .._message_spans import Spans
 from .._tracing import messaging_attributes
 from ..bus import AckPipeline, PubAck, PublishRefused
-from ._batch import build_batch
+from ._batch import build_batch, chain
 from ._checkpoint import LogKey
-from ._entry import MAX_LISTED, AuditRecord, Entry, Incident, Lookup, lookup_key
+from ._entry import AuditRecord, Entry, Lookup, lookup_key
 from ._errors import AuditUnavailable, LeaseLost
 from ._lease import Lease
 from ._lookups import LookupIntake
-from ._resume import LogState, audited_after, recent_keys, resume
+from ._resume import LogState, audited_after, incident, recent_keys, resume
 
 __all__ = ["LOOKUP_BIND_EVERY", "RECENT_AUDITED", "Appender", "AuditAppender", "AuditDraft"]
 
@@ -51,6 +51,7 @@ log = get_logger("samband.audit")
 # delivered again (deduped by its inbox msg id) but never audited twice.
 RECENT_AUDITED = 65_536
 _WRONG_LAST_SEQUENCE = 10071
+_WRONG_LAST_MSG_ID = 10070  # a message stored between two of the chain's: the rest of it is refused
 # How long drained lookups wait for the router's next append before the appender appends them alone.
 LOOKUP_IDLE = 0.5
 LOOKUP_BIND_EVERY = 2.0  # seconds between two tries to bind the lookups' consumer
@@ -89,7 +90,7 @@ class AuditAppender(Protocol):
 
 
 class Appender:
-    """Appends drafts to the log as one atomic batch each, checkpointed, under the writer's lease."""
+    """Appends drafts to the log as one chain of messages each, checkpointed, under the writer's lease."""
 
     def __init__(
         self,
@@ -208,8 +209,12 @@ class Appender:
         drainer, self._drainer = self._drainer, None
         if drainer is None:
             return
-        drainer.cancel()
-        await asyncio.wait({drainer})  # its end, cancelled or failed; the caller's own cancellation propagates
+        while not drainer.done():
+            drainer.cancel()
+            # Its end, cancelled or failed; the caller's own cancellation propagates. Asked again after a
+            # while: Python 3.11's `asyncio.wait_for` (inside nats-py's fetch) loses a cancel that comes as
+            # its awaited message does (CPython gh-86296), and then the drainer fetches on as if never asked.
+            await asyncio.wait({drainer}, timeout=0.2)
         if not drainer.cancelled() and drainer.exception() is not None:
             log.warning("auditors' lookups drainer ended with an error", error=repr(drainer.exception()))
 
@@ -228,7 +233,7 @@ class Appender:
         lookups' messages to ack once they are stored."""
         entries: list[Entry] = [_entry(d) for d in todo]
         if self._foreign:
-            entries.insert(0, self._incident())
+            entries.insert(0, incident(self._foreign))
         seen: set[int] = set()
         for _, e in self._lookups:  # one redelivered while waiting, or stored before a crash: once
             if e.lookup_seq not in seen and lookup_key(e.lookup_seq) not in self._recent:
@@ -298,7 +303,7 @@ class Appender:
             key=self.key,  # type: ignore[arg-type]  # checked in start()
         )
         spans = self.spans
-        # One PRODUCER span for the append (one atomic batch for the router's batch), linked to each
+        # One PRODUCER span for the append (one chain of messages for the router's batch), linked to each
         # record's span (OTel messaging conventions for batches): not one per decision, which at
         # Bacchus fan-out was half the router's spans (`samband bench --profile`, docs/performance.md).
         send = spans.batch(
@@ -311,17 +316,8 @@ class Appender:
                 "samband.audit.entries": len(entries),
             },
         )
-        batch_id = f"{self.lease.term}-{state.last_seq}-{secrets.token_hex(4)}"
-        n = len(built.messages)
-        items = []
-        for i, (subject, payload) in enumerate(built.messages, start=1):
-            headers = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}
-            if i == 1:
-                # the whole batch is stored right after the last message this writer knows of, or not at all
-                headers["Nats-Expected-Last-Sequence"] = str(state.last_seq)
-            if i == n:
-                headers["Nats-Batch-Commit"] = "1"
-            items.append((subject, payload, headers))
+        items = chain(built.messages, f"{self.lease.term}-{state.last_seq}-{secrets.token_hex(4)}", state.last_seq)
+        n = len(items)
         results = await self.pipeline.publish(items, self.ack_timeout)
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         commit = results[-1]
@@ -330,7 +326,7 @@ class Appender:
         else:
             spans.end(send, {"messaging.nats.stream.sequence": getattr(commit, "seq", 0)})
         if isinstance(failed, PublishRefused):
-            if failed.error.err_code == _WRONG_LAST_SEQUENCE:
+            if failed.error.err_code in (_WRONG_LAST_SEQUENCE, _WRONG_LAST_MSG_ID):
                 raise _Moved(
                     f"Expected the audit append to follow stream seq {state.last_seq}, got {failed}: "
                     "the stream moved under this writer; reading what it holds now"
@@ -338,11 +334,14 @@ class Appender:
             raise AuditUnavailable(f"Expected the audit append to be stored, got a refusal: {failed}") from failed
         if failed is not None:
             raise AuditUnavailable(f"Expected the audit append to be acknowledged, got {failed}") from failed
-        if not isinstance(commit, PubAck) or commit.seq != state.last_seq + n or commit.count != n:
+        # a duplicate (a msg id of the chain stored before it) is not the writer's message: not committed
+        if not all(
+            isinstance(r, PubAck) and r.seq == state.last_seq + i and not r.duplicate for i, r in enumerate(results, 1)
+        ):
             raise AuditUnavailable(
                 f"Expected the append committed as stream seq {state.last_seq + 1}..{state.last_seq + n}, got {commit}"
             )
-        self.state = LogState(built.frontier, commit.seq, built.ingest_high)
+        self.state = LogState(built.frontier, state.last_seq + n, built.ingest_high)
 
     async def _resume(self) -> None:
         """Read where the log stands now and go on from there (`_resume.resume`)."""
@@ -356,30 +355,17 @@ class Appender:
                 self._remember(key)
         self.state = state
         self._foreign.extend(found.foreign)
-        if found.foreign:
+        if found.foreign and all(f.unfinished for f in found.foreign):
+            log.warning(
+                "an audit append cut short before its checkpoint: noted in a signed incident entry and gone past",
+                stream_seqs=[f.seq for f in found.foreign[:20]],
+            )
+        elif found.foreign:
             log.error(
                 "foreign messages in the audit stream: noted in a signed incident entry and gone past",
                 stream_seqs=[f.seq for f in found.foreign[:20]],
             )
         self._stale = False
-
-    def _incident(self) -> Incident:
-        listed = self._foreign[:MAX_LISTED]
-        return Incident(
-            at=_dt.datetime.now(_dt.UTC),
-            what="foreign-messages",
-            detail=(
-                f"{len(self._foreign)} message(s) on the audit subjects that this log's writer did not append "
-                f"(stream seq {self._foreign[0].seq}..{self._foreign[-1].seq}); the writer went on after them"
-            ),
-            count=len(self._foreign),
-            stream_seqs=tuple(f.seq for f in listed),
-            found=tuple(
-                f"{f.subject} {hashlib.sha256(f.data).hexdigest() if f.data is not None else '-'} "
-                f"{len(f.data) if f.data is not None else 0}"
-                for f in listed
-            ),
-        )
 
     async def audited_after(self, ingest_seq: int) -> dict[int, list[AuditRecord]]:
         """The decisions in the log about records whose ingest sequence is above ``ingest_seq``, by it."""

@@ -1,8 +1,9 @@
 """Building one append: entries into parts (bundle, leaf hashes, views) and the signed checkpoint.
 
 Pure: the writer (`_appender.py`) hands it the entries and where the log stands, and sends the
-messages it returns as one atomic JetStream batch. A part holds at most `PART_BYTES` of entries,
-so a large router batch still fits the server's message size; views go to each agency that is
+messages it returns as one chain (`chain`: each stored only right after the one before it). A
+part holds at most `PART_BYTES` of entries, so a large router batch still fits the server's
+message size; views go to each agency that is
 origin or recipient of an entry of the part (never to ``-``, the "nobody" of a refused record),
 and an agency auditor's own lookups to its agency (its security chief sees its lookup history).
 """
@@ -26,7 +27,7 @@ from ._checkpoint import LogKey
 from ._entry import AuditRecord, Entry, Lookup, encode_entry
 from ._tree import CompactRange, leaf_hashes
 
-__all__ = ["PART_BYTES", "Built", "build_batch"]
+__all__ = ["PART_BYTES", "Built", "build_batch", "chain"]
 
 PART_BYTES = 1 << 20  # entries per message, in bytes (the server's max_payload is 2 MiB)
 _TOKEN = re.compile(r"[a-z][a-z0-9_]*")
@@ -107,3 +108,19 @@ def _views(entries: Sequence[Entry], lo: int, hi: int) -> dict[str, list[int]]:
                 else:
                     listed.append(k)
     return {a: views[a] for a in sorted(views)}
+
+
+def chain(messages: Sequence[tuple[str, bytes]], chain_id: str, after: int) -> list[tuple[str, bytes, dict[str, str]]]:
+    """``messages`` with the headers that let the server store them only as one unbroken run right
+    after stream sequence ``after``: the first expects that last sequence, each next one the message
+    before it as the stream's last (by msg id). A message refused, or one slipped in between, makes
+    every later one refused, the checkpoint last among them: an append is whole or has no checkpoint."""
+    out = []
+    for i, (subject, payload) in enumerate(messages, start=1):
+        headers = {"Nats-Msg-Id": f"{chain_id}.{i}"}
+        if i == 1:
+            headers["Nats-Expected-Last-Sequence"] = str(after)
+        else:
+            headers["Nats-Expected-Last-Msg-Id"] = f"{chain_id}.{i - 1}"
+        out.append((subject, payload, headers))
+    return out

@@ -100,7 +100,9 @@ class Incident(Schema, frozen=True, omit_defaults=False, kw_only=True, tag="inci
 
     ``what`` is ``foreign-messages``: messages on the audit subjects the writer did not write
     (``stream_seqs``, with each one's subject and SHA-256 in ``found``, at most `MAX_LISTED`;
-    ``count`` says how many there were in all)."""
+    ``count`` says how many there were in all); or ``unfinished-append``, when all of them are an
+    append cut short before its checkpoint (the broker gone or full mid-append, a writer killed),
+    whose entries are appended again after it."""
 
     index: int = 0
     at: _dt.datetime

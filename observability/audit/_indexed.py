@@ -181,8 +181,8 @@ def _ranges(first: int, last: int, entries: int) -> list[tuple[int, int]]:
 
 
 def _after_last_checkpoint(msgs: list) -> int:
-    """The position after the last checkpoint in ``msgs``; 0 if none. An append is one atomic batch
-    ending with its checkpoint, so nothing foreign lands inside one: a checkpoint (the writer's or a
+    """The position after the last checkpoint in ``msgs``; 0 if none. An append is a chain ending
+    with its checkpoint that nothing lands inside (`_batch.chain`): a checkpoint (the writer's or a
     foreign one, which `scan` names) is always between appends."""
     for i in range(len(msgs) - 1, -1, -1):
         if msgs[i][1] == AUDIT_CHECKPOINT_SUBJECT:
@@ -220,6 +220,7 @@ def _add_log(store: IndexStore, verifier: Verifier, msgs: list, after: int, stop
 def _add_view(store: IndexStore, verifier: Verifier, msgs: list) -> int:
     """An agency's chunk: tiles extend the frontier to each checkpoint; view entries must be those leaves."""
     frontier = store.frontier.copy()
+    committed = frontier.copy()  # the tree at the last checkpoint read
     leaves: list[bytes] = []
     pending: list[tuple[int, bytes, list[bytes]]] = []
     rows: list[tuple[int, bytes, list[bytes]]] = []
@@ -228,6 +229,10 @@ def _add_view(store: IndexStore, verifier: Verifier, msgs: list) -> int:
         try:
             if subject == AUDIT_TREE_SUBJECT:
                 tile = decode_tree(data)
+                if tile.first == committed.size < frontier.size:
+                    # the leaves since the last checkpoint were an append cut short: this one replaces it
+                    frontier, pending = committed.copy(), []
+                    del leaves[committed_leaves:]
                 if tile.first != frontier.size:
                     continue  # not the next leaves of this log: foreign
                 frontier.extend(tile.leaves)
@@ -238,6 +243,7 @@ def _add_view(store: IndexStore, verifier: Verifier, msgs: list) -> int:
                     continue
                 rows.extend(pending)
                 pending, root, committed_leaves, last_seq = [], cp.root, len(leaves), seq
+                committed = frontier.copy()
             else:
                 _, lines = decode_view(data)
                 pending.append((seq, data, lines))

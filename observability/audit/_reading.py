@@ -1,8 +1,9 @@
 """Reading the log from the broker as an identity may: the oversight the whole log, an agency its view.
 
-Every read stops at the **newest checkpoint** (asked for first): a batch is stored atomically
-with its checkpoint, so everything up to it is whole and nothing appended meanwhile is looked
-at, let alone reported missing.
+Every read stops at the **newest checkpoint** (asked for first): an append is stored as one
+unbroken chain ending with its checkpoint, so everything up to it is whole (or an append cut
+short, which `scan` names) and nothing appended meanwhile is looked at, let alone reported
+missing.
 
 * The oversight (``auditor``) reads the bundles, leaf hashes and checkpoints of AUDIT (not the
   views), and the cosignatures; unread sequences between two batches are fetched one by one to
@@ -108,7 +109,9 @@ async def _describe(nc: nats.NATS, log: LogData) -> None:
                 m = await direct_get(nc, AUDIT_STREAM, seq=seq)
             except ReadError:
                 m = None
-            if m is not None:
+            if m is not None and f.unfinished:  # a view of the append cut short before it
+                out.append(Foreign(seq, m.subject, m.data, f.why, unfinished=True))
+            elif m is not None:
                 out.append(Foreign(seq, m.subject, m.data, f"a message on {m.subject} between two appends"))
     log.foreign = out
 
@@ -139,6 +142,7 @@ class ViewData:
     checkpoints: list[tuple[str, bytes]] = field(default_factory=list)
     cosignatures: list[bytes] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # messages that are not what their subject says
+    notes: list[str] = field(default_factory=list)  # appends cut short before their checkpoint, gone past
 
 
 async def read_view(nc: nats.NATS, agency: str, identity: str) -> ViewData:
@@ -155,26 +159,55 @@ async def read_view(nc: nats.NATS, agency: str, identity: str) -> ViewData:
         except ReadError as exc:
             raise AuditUnavailable(f"{exc}; `{identity}` may read only its own view of {AUDIT_STREAM}") from exc
 
-    for seq, _, data in await part(view_subject(agency)):
-        try:
-            head, lines = decode_view(data)
-        except BundleError as exc:
-            view.problems.append(f"stream seq {seq}: {exc}")
-            continue
-        if head.agency != agency:
-            view.problems.append(f"stream seq {seq}: a view of {head.agency} on {agency}'s subject")
-            continue
-        view.entries.extend(lines)
-    for seq, _, data in await part(AUDIT_TREE_SUBJECT):
-        try:
-            tile = decode_tree(data)
-        except BundleError as exc:
-            view.problems.append(f"stream seq {seq}: {exc}")
-            continue
-        if tile.first == len(view.leaves):
-            view.leaves.extend(tile.leaves)
-        else:
-            view.problems.append(f"stream seq {seq}: leaf hashes from {tile.first}, where {len(view.leaves)} was due")
-    view.checkpoints = [(f"stream seq {seq}", data) for seq, _, data in await part(AUDIT_CHECKPOINT_SUBJECT)]
+    views = await part(view_subject(agency))
+    tiles = await part(AUDIT_TREE_SUBJECT)
+    checkpoints = await part(AUDIT_CHECKPOINT_SUBJECT)
+    _view_of(view, sorted([*views, *tiles, *checkpoints]))
+    view.checkpoints = [(f"stream seq {seq}", data) for seq, _, data in checkpoints]
     view.cosignatures = await read_cosignatures(nc)
     return view
+
+
+def _view_of(view: ViewData, msgs: list[tuple[int, str, bytes]]) -> None:
+    """``msgs`` (the view's, the leaf hashes' and the checkpoints' messages, in stream order) into
+    ``view``. An append's views and leaf hashes count once a checkpoint follows them; leaf hashes
+    that start again where the last checkpoint left the tree mean the ones since then were an
+    append cut short (no checkpoint came for it): its leaf hashes and views are dropped, and noted."""
+    pending: list[bytes] = []
+    mark = 0  # the leaves when the last checkpoint was read
+    cut_at = 0  # the stream seq of the first message since that checkpoint
+    for seq, subject, data in msgs:
+        cut_at = cut_at or seq
+        if subject == AUDIT_CHECKPOINT_SUBJECT:
+            view.entries.extend(pending)
+            pending, mark, cut_at = [], len(view.leaves), 0
+        elif subject == AUDIT_TREE_SUBJECT:
+            try:
+                tile = decode_tree(data)
+            except BundleError as exc:
+                view.problems.append(f"stream seq {seq}: {exc}")
+                continue
+            if mark <= tile.first < len(view.leaves):
+                view.notes.append(
+                    f"an append that was not finished: stream seq {cut_at}..{seq - 1} (leaf hashes from "
+                    f"{tile.first}, {len(pending)} entries in {view.agency}'s view): not in the log (no "
+                    "checkpoint vouches for it)"
+                )
+                del view.leaves[tile.first :]
+                pending, cut_at = [], seq
+            if tile.first == len(view.leaves):
+                view.leaves.extend(tile.leaves)
+            else:
+                view.problems.append(
+                    f"stream seq {seq}: leaf hashes from {tile.first}, where {len(view.leaves)} was due"
+                )
+        else:
+            try:
+                head, lines = decode_view(data)
+            except BundleError as exc:
+                view.problems.append(f"stream seq {seq}: {exc}")
+                continue
+            if head.agency != view.agency:
+                view.problems.append(f"stream seq {seq}: a view of {head.agency} on {view.agency}'s subject")
+                continue
+            pending.extend(lines)

@@ -15,6 +15,8 @@ running maximum of ingest sequences, which never decreases along the log).
 
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,18 +26,18 @@ from nats.errors import Error as NatsError
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
-from samband.schemas.layout import AUDIT_CHECKPOINT_SUBJECT, AUDIT_LOG_SUBJECT, AUDIT_STREAM
+from samband.schemas.layout import AUDIT_CHECKPOINT_SUBJECT, AUDIT_LOG_SUBJECT, AUDIT_STREAM, AUDIT_TREE_SUBJECT
 
 from ..bus import ReadError, direct_get, read_range
-from ._bundle import BundleHeader, bundle_head, decode_bundle
+from ._bundle import BundleHeader, bundle_head
 from ._checkpoint import LogKey, open_checkpoint
-from ._entry import ENTRY_DECODER, AuditRecord, lookup_key
+from ._entry import ENTRY_DECODER, MAX_LISTED, AuditRecord, Incident, lookup_key
 from ._errors import AuditUnavailable, BundleError, NoteError
 from ._note import Verifier
 from ._stream import Batch, Foreign, scan
 from ._tree import CompactRange
 
-__all__ = ["Found", "LogState", "audited_after", "consistent", "recent_keys", "resume"]
+__all__ = ["Found", "LogState", "audited_after", "consistent", "incident", "recent_keys", "resume"]
 
 _MAX_WALK = 1000  # checkpoints walked back over before giving up on finding one that holds
 
@@ -228,20 +230,21 @@ async def _seek(nc: nats.NATS, last: int, pred: Callable[[BundleHeader], bool]) 
 
 
 async def _tail_bundles(nc: nats.NATS, state: LogState, pred: Callable[[BundleHeader], bool]) -> list[bytes]:
+    """The entries of the appends from the first whose bundle satisfies ``pred`` to the log's end: of
+    whole appends only (a bundle of an append cut short before its checkpoint is not in the log, and
+    a decision in it was never audited)."""
     try:
         start = await _seek(nc, state.last_seq, pred)
-        msgs = await read_range(nc, AUDIT_STREAM, start, state.last_seq, subjects=[AUDIT_LOG_SUBJECT])
+        m = await direct_get(nc, AUDIT_STREAM, seq=start, next_by_subj=AUDIT_LOG_SUBJECT)
+        head = _header(m.data) if m is not None and m.seq <= state.last_seq else None
+        if m is not None and head is not None and head.after < m.seq <= head.after + head.messages:
+            start = head.after + 1  # the first message of its append (a later part's bundle was found)
+        subjects = [AUDIT_LOG_SUBJECT, AUDIT_TREE_SUBJECT, AUDIT_CHECKPOINT_SUBJECT]
+        msgs = await read_range(nc, AUDIT_STREAM, start, state.last_seq, with_seqs=True, subjects=subjects)
     except ReadError as exc:
         raise AuditUnavailable(str(exc)) from exc
-    out: list[bytes] = []
-    for data in msgs:
-        try:
-            head, entries = decode_bundle(data)
-        except BundleError:
-            continue
-        if pred(head):
-            out.extend(entries)
-    return out
+    batches, _ = scan(msgs, start - 1)
+    return [e for b in batches for e in b.entries]
 
 
 async def recent_keys(nc: nats.NATS, state: LogState, n: int) -> list[str]:
@@ -267,3 +270,29 @@ async def audited_after(nc: nats.NATS, state: LogState, ingest_seq: int) -> dict
             assert isinstance(rec, AuditRecord)
             out.setdefault(rec.ingest_seq, []).append(rec)
     return out
+
+
+def incident(foreign: list[Foreign]) -> Incident:
+    """The writer's signed note of ``foreign`` (not empty), gone past: an append cut short, or not its own."""
+    listed = foreign[:MAX_LISTED]
+    cut = sum(f.unfinished for f in foreign)
+    if cut == len(foreign):
+        what, whose = "unfinished-append", "of an append cut short before its checkpoint (not in the log)"
+    else:
+        what, whose = "foreign-messages", "that this log's writer did not append"
+        whose += f", {cut} of them of an append cut short" if cut else ""
+    return Incident(
+        at=_dt.datetime.now(_dt.UTC),
+        what=what,
+        detail=(
+            f"{len(foreign)} message(s) on the audit subjects {whose} "
+            f"(stream seq {foreign[0].seq}..{foreign[-1].seq}); the writer went on after them"
+        ),
+        count=len(foreign),
+        stream_seqs=tuple(f.seq for f in listed),
+        found=tuple(
+            f"{f.subject} {hashlib.sha256(f.data).hexdigest() if f.data is not None else '-'} "
+            f"{len(f.data) if f.data is not None else 0}"
+            for f in listed
+        ),
+    )

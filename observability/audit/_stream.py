@@ -6,7 +6,11 @@ order, from a known point, each batch is: its bundle(s) on ``audit.log``, each f
 leaf hashes on ``audit.tree`` (and, when read, the views), and last its checkpoint. Anything
 that does not take that shape where it stands is **foreign**: a message the writer did not
 append there (a junk message, a copy of a genuine one replayed elsewhere, a message published
-with the admin's rights). Nothing is verified here (no signature, no hash): the writer checks
+with the admin's rights). An append cut short (its chain broken before its checkpoint: the
+broker gone or full mid-append, the writer killed) is foreign too, each of its messages, but
+**unfinished**: a bundle where an append may start, then parts of it, and no checkpoint; it is
+not in the log (no checkpoint vouches for it) and its writer appends its entries again after
+it. Nothing is verified here (no signature, no hash): the writer checks
 a batch before building on it (`_appender.py`), the verifier names what is wrong (`_verify.py`).
 
 Reads may leave subjects out (the verifier does not read the views): messages not read inside
@@ -15,6 +19,7 @@ a batch's span are its views; a span of unread sequences between two batches is 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,7 +29,7 @@ from ._bundle import BundleHeader, bundle_head, decode_tree, decode_view
 from ._errors import BundleError
 from ._tree import line_leaf_hashes
 
-__all__ = ["Batch", "Foreign", "scan"]
+__all__ = ["Batch", "Foreign", "scan", "unfinished_notes"]
 
 Msg = tuple[int, str, bytes]  # (stream sequence, subject, stored bytes)
 
@@ -75,6 +80,7 @@ class Foreign:
     data: bytes | None
     why: str
     count: int = 1
+    unfinished: bool = False  # a part of an append cut short before its checkpoint
 
 
 def scan(msgs: Sequence[Msg], after: int = 0) -> tuple[list[Batch], list[Foreign]]:
@@ -82,25 +88,47 @@ def scan(msgs: Sequence[Msg], after: int = 0) -> tuple[list[Batch], list[Foreign
     batches: list[Batch] = []
     foreign: list[Foreign] = []
     prev, i, n = after, 0, len(msgs)
+    cut: tuple[int, int, int] | None = None  # the append cut short just before: its first seq, messages due, index
     while i < n:
         seq, subject, data = msgs[i]
         got = _batch_at(msgs, i, prev)
+        if isinstance(got, _Unfinished):
+            cut = (seq, got.messages, len(foreign))
+            why = _cut_short(seq, msgs[got.end - 1][0], got.messages)
+            foreign.extend(Foreign(s, subj, body, why, unfinished=True) for s, subj, body in msgs[i : got.end])
+            prev, i = msgs[got.end - 1][0], got.end
+            continue
         if isinstance(got, str):
             foreign.append(Foreign(seq, subject, data, got))
-            prev, i = seq, i + 1
+            prev, i, cut = seq, i + 1, None
             continue
         batch, i = got
         if batch.first_seq - 1 > prev:  # sequences not read before a genuine batch: not its views
             gap = batch.first_seq - 1 - prev
-            why = f"stream seq {prev + 1}..{batch.first_seq - 1} sit between two appends"
-            foreign.append(Foreign(prev + 1, "?", None, why, gap))
+            if cut is None:
+                why = f"stream seq {prev + 1}..{batch.first_seq - 1} sit between two appends"
+            else:  # the unread views of the append cut short just before: named with it
+                why = _cut_short(cut[0], batch.first_seq - 1, cut[1])
+                foreign[cut[2] :] = [dataclasses.replace(f, why=why) for f in foreign[cut[2] :]]
+            foreign.append(Foreign(prev + 1, "?", None, why, gap, unfinished=cut is not None))
         batches.append(batch)
-        prev = batch.last_seq
+        prev, cut = batch.last_seq, None
     return batches, foreign
 
 
-def _batch_at(msgs: Sequence[Msg], i: int, prev: int) -> tuple[Batch, int] | str:
-    """The batch whose first message is ``msgs[i]``, and the index after it; or why it is none."""
+@dataclass(frozen=True)
+class _Unfinished:
+    end: int  # the index after its last message read
+    messages: int  # how many its bundle says it has
+
+
+def _cut_short(first: int, last: int, messages: int) -> str:
+    return f"an append that was not finished: stream seq {first}..{last} of the {messages} due, no checkpoint"
+
+
+def _batch_at(msgs: Sequence[Msg], i: int, prev: int) -> tuple[Batch, int] | _Unfinished | str:
+    """The batch whose first message is ``msgs[i]``, and the index after it; an append cut short
+    there; or why it is none."""
     seq, subject, data = msgs[i]
     if subject != AUDIT_LOG_SUBJECT:
         return f"a message on {subject} where an append should start (a bundle on {AUDIT_LOG_SUBJECT})"
@@ -115,54 +143,69 @@ def _batch_at(msgs: Sequence[Msg], i: int, prev: int) -> tuple[Batch, int] | str
         )
     end = head.after + head.messages
     batch = Batch(seq, end, head.term, head.first, head.ingest_high)
-    expect_first, j, tile_due = head.first, i, False
-    while j < len(msgs) and msgs[j][0] <= end:
-        s, subj, body = msgs[j]
-        if subj == AUDIT_LOG_SUBJECT:
-            if tile_due:
-                return f"bundle at stream seq {s} follows a bundle without its leaf hashes"
-            if j != i:
-                try:
-                    head, off = bundle_head(body)
-                except BundleError as exc:
-                    return f"part of the append at seq {seq}..{end} is not a bundle: {exc}"
-                if not _same_batch(head, batch, expect_first):
-                    return f"the bundle at stream seq {s} does not continue the append at seq {seq}..{end}"
-            batch.parts.append((body, off))
-            batch.part_seqs.append(s)
-            batch.part_counts.append(head.count)
-            batch.count += head.count
-            batch.ingest_high = head.ingest_high
-            expect_first += head.count
-            tile_due = True
-        elif subj == AUDIT_TREE_SUBJECT:
-            try:
-                tile = decode_tree(body)
-            except BundleError as exc:
-                return f"the leaf hashes at stream seq {s} cannot be read: {exc}"
-            if not tile_due or tile.size != expect_first:
-                return f"the leaf hashes at stream seq {s} are not those of the bundle before them"
-            batch.leaves.extend(tile.leaves)
-            batch.leaves_raw.append(tile.raw)
-            batch.frontier = tile.frontier
-            tile_due = False
-        elif subj.startswith(AUDIT_VIEW_PREFIX):
-            try:
-                view, lines = decode_view(body)
-            except BundleError as exc:
-                return f"the view at stream seq {s} cannot be read: {exc}"
-            batch.views.setdefault(view.agency, []).extend(lines)
-        elif subj == AUDIT_CHECKPOINT_SUBJECT:
-            if s != end or tile_due:
-                return f"a checkpoint at stream seq {s} inside the append at seq {seq}..{end}"
-            batch.checkpoint = body
-        else:
-            return f"a message on {subj} inside the append at seq {seq}..{end}"
+    j = i
+    # The first message that cannot continue the append ends it: what came before is an append cut
+    # short (the chain its writer sent lets nothing in between), and that message is read anew.
+    while j < len(msgs) and msgs[j][0] <= end and not batch.checkpoint:
+        if not _part(batch, head if j == i else None, off, msgs[j]):
+            break
         j += 1
-    if not batch.checkpoint or not batch.leaves:
-        return f"the append at seq {seq}..{end} is not whole (no checkpoint or no leaf hashes at its end)"
+    if not batch.checkpoint:
+        return _Unfinished(j, head.messages)
     return batch, j
+
+
+def _part(batch: Batch, first: BundleHeader | None, off: int, msg: Msg) -> bool:
+    """Add ``msg`` to ``batch`` if it is its next part (``first``: the header of its first bundle, read)."""
+    s, subj, body = msg
+    tile_due = len(batch.parts) > len(batch.leaves_raw)
+    expect_first = batch.first + batch.count
+    if subj == AUDIT_LOG_SUBJECT:
+        if tile_due:
+            return False
+        head = first
+        if head is None:
+            try:
+                head, off = bundle_head(body)
+            except BundleError:
+                return False
+            if not _same_batch(head, batch, expect_first):
+                return False
+        batch.parts.append((body, off))
+        batch.part_seqs.append(s)
+        batch.part_counts.append(head.count)
+        batch.count += head.count
+        batch.ingest_high = head.ingest_high
+    elif subj == AUDIT_TREE_SUBJECT:
+        try:
+            tile = decode_tree(body)
+        except BundleError:
+            return False
+        if not tile_due or tile.size != expect_first:
+            return False
+        batch.leaves.extend(tile.leaves)
+        batch.leaves_raw.append(tile.raw)
+        batch.frontier = tile.frontier
+    elif subj.startswith(AUDIT_VIEW_PREFIX):
+        try:
+            view, lines = decode_view(body)
+        except BundleError:
+            return False
+        batch.views.setdefault(view.agency, []).extend(lines)
+    elif subj == AUDIT_CHECKPOINT_SUBJECT:
+        if s != batch.last_seq or tile_due or not batch.leaves_raw:
+            return False
+        batch.checkpoint = body
+    else:
+        return False
+    return True
 
 
 def _same_batch(head: BundleHeader, batch: Batch, first: int) -> bool:
     return head.after == batch.first_seq - 1 and head.after + head.messages == batch.last_seq and head.first == first
+
+
+def unfinished_notes(foreign: Sequence[Foreign]) -> list[str]:
+    """One line per append cut short among ``foreign``."""
+    whys = dict.fromkeys(f.why for f in foreign if f.unfinished)
+    return [f"{why}: not in the log (no checkpoint vouches for it)" for why in whys]

@@ -43,6 +43,7 @@ class SubsetResult:
     proofs: dict[int, list[bytes]] = field(default_factory=dict)  # each entry's inclusion proof, checked
     signed: dict[int, bytes] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what is not wrong but is worth knowing
 
     @property
     def ok(self) -> bool:

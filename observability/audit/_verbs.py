@@ -141,6 +141,7 @@ async def verify_online(
             quorum=quorum,
         )
         result.problems.extend(Problem("foreign", p) for p in view.problems)
+        result.notes.extend(view.notes)
     else:
         log = await read_log(nc)
         if not log.checkpoints and not log.entries and not log.foreign:

@@ -16,7 +16,8 @@ stored and the foreign messages, and checks with the **pinned** log key only:
    hashes where they still meet the checkpoints (each entry's exact place is known), else by
    what each entry claims (``index``) and the first checkpoint the entries fail to meet.
 
-Foreign messages (`_stream.Foreign`) are named by stream sequence. The result says all of it;
+Foreign messages (`_stream.Foreign`) are named by stream sequence; an append cut short before its
+checkpoint, which is not in the log and changes nothing in it, in ``notes``. The result says all of it;
 ``str(result)`` is the one line `samband audit verify` prints first.
 """
 
@@ -33,10 +34,18 @@ from ._cosign import verify_cosignatures, witness_of
 from ._errors import NoteError
 from ._note import Verifier
 from ._parallel import tree_of_parts
-from ._stream import Foreign
+from ._stream import Foreign, unfinished_notes
 from ._tree import EMPTY_ROOT, CompactRange, TreeLevels, leaf_hashes
 
-__all__ = ["LogData", "Problem", "VerifyResult", "choose_target", "cosigned_by", "open_checkpoints", "verify_log"]
+__all__ = [
+    "LogData",
+    "Problem",
+    "VerifyResult",
+    "choose_target",
+    "cosigned_by",
+    "open_checkpoints",
+    "verify_log",
+]
 
 
 class LogData:
@@ -118,6 +127,7 @@ class VerifyResult:
     cosigned: dict[str, int] = field(default_factory=dict)  # witness agency -> cosignature time, on `size`
     signed: dict[int, bytes] = field(default_factory=dict)  # every signed root, by tree size
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what is not wrong but is worth knowing
 
     @property
     def ok(self) -> bool:
@@ -165,7 +175,8 @@ def verify_log(
     ``jobs`` processes (by default one per core)."""
     result = VerifyResult(origin=verifier.name, key_id=verifier.key_id.hex())
     cps = open_checkpoints(log.checkpoints, verifier, result.problems)
-    result.problems.extend(Problem("foreign", f.why, seq=f.seq) for f in log.foreign)
+    result.problems.extend(Problem("foreign", f.why, seq=f.seq) for f in log.foreign if not f.unfinished)
+    result.notes.extend(unfinished_notes(log.foreign))
     if not cps:
         what = f"{len(log.entries)} entries" if log.entries else "no entries"
         result.problems.insert(0, Problem("no-checkpoint", f"{what} and no checkpoint signed by key {result.key_id}"))

@@ -322,7 +322,7 @@ def _floor_note(rtt: dict, append: dict | None) -> str:
     if not append or append.get("p50_ms") is None:
         return f"floor here: 3 acknowledged stores in sequence (ingest, audit, inbox), {one}"
     return (
-        f"floor here: ingest, then the audit append (an atomic batch: p50 {append['p50_ms']:.2f} ms, "
+        f"floor here: ingest, then the audit append (p50 {append['p50_ms']:.2f} ms, "
         f"p99 {append['p99_ms']:.2f} ms alone), then inbox ({one}): "
         f"p50 {2 * rtt['p50_ms'] + append['p50_ms']:.2f} ms (samband bench stores)"
     )

@@ -12,9 +12,10 @@ flight as samband sends:
   response mapping back through the import), counted once the INBOXes hold them;
 * a record into INGEST through its agency's service export (an adapter's publish);
 * a ledger claim (a KV create: stored only if the key has no entry);
-* the audit append's shape, an atomic batch (bundle, leaf hashes, two views, checkpoint), one at
-  a time, each answered once committed: its round trip against one plain store's, and the disk's
-  own write + fsync beside it.
+* the audit append's shape (bundle, leaf hashes, two views, checkpoint), one at a time, as the log
+  appends it (a chain: each message stored only right after the one before it, `chain`), and as
+  the one atomic batch it was until 2026-11-27, each answered once all is stored: its round trip
+  against one plain store's, and the disk's own write + fsync beside it.
 
 The latency floor of one record follows: its INGEST store, the audit append and its INBOX store
 happen one after the other (the router delivers only once the append is acknowledged).
@@ -108,8 +109,13 @@ async def unanswered(
     return stored
 
 
-def _append_items(run: str, k: int, part: bytes) -> list:
-    """One atomic batch shaped like a one-record audit append: ``APPEND_MESSAGES`` messages, committed by the last."""
+def _append_items(run: str, k: int, part: bytes, how: str, after: int) -> list:
+    """One append shaped like a one-record audit append: ``APPEND_MESSAGES`` messages, as the log sends them
+    (``chain``, after stream seq ``after``) or as one atomic batch committed by the last (``atomic``)."""
+    if how == "chain":
+        from samband.observability.audit import chain
+
+        return chain([("bench.atomic.append", part)] * APPEND_MESSAGES, f"{run}-{k}", after)
     items = []
     for i in range(1, APPEND_MESSAGES + 1):
         headers = {"Nats-Batch-Id": f"{run}-{k}", "Nats-Batch-Sequence": str(i)}
@@ -120,23 +126,32 @@ def _append_items(run: str, k: int, part: bytes) -> list:
 
 
 async def ensure_atomic_stream(nc) -> None:
-    """The stream the append-shaped batches go to (atomic batches allowed, as AUDIT's)."""
+    """The stream the append-shaped messages go to (atomic batches allowed, to compare)."""
     await nc.jetstream().add_stream(
         StreamConfig(name="BENCH_ATOMIC", subjects=["bench.atomic.>"], storage=StorageType.FILE, allow_atomic=True)
     )
 
 
-async def audit_commit_round_trip(pipe, part: bytes, n: int = 200) -> dict:
-    """``n`` audit-append-shaped atomic batches through ``pipe`` one at a time, each waiting for its
-    commit's answer: the append's share of a record's latency (answered once the batch is committed)."""
+async def audit_commit_round_trip(pipe, part: bytes, n: int = 200, how: str = "chain") -> dict:
+    """``n`` audit-append-shaped appends through ``pipe`` one at a time (``how``: ``chain``, as the log
+    appends, or ``atomic``), each waiting until all of it is stored: the append's share of a record's
+    latency."""
     run = f"a{os.getpid()}-{time.monotonic_ns()}"
+    after = (await pipe.nc.jetstream().stream_info("BENCH_ATOMIC")).state.last_seq
     lat: list[float] = []
     committed = 0
     for k in range(n):
         t = time.perf_counter()
-        results = await pipe.publish(_append_items(run, k, part), 10)
+        results = await pipe.publish(_append_items(run, k, part, how, after), 10)
         lat.append((time.perf_counter() - t) * 1000)
-        committed += getattr(results[-1], "count", 0) == APPEND_MESSAGES
+        last = results[-1]
+        whole = (
+            getattr(last, "count", 0) == APPEND_MESSAGES
+            if how == "atomic"
+            else not any(isinstance(r, BaseException) for r in results)
+        )
+        committed += whole
+        after = getattr(last, "seq", 0) or after
     return {"batches": n, "committed": committed, "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)}
 
 
@@ -210,11 +225,18 @@ async def stores_bench(dep: Deployment, payload: bytes, n: int, round_trips: int
         stored = await unanswered(pipe, dep, recipients, [delivery(i, "u") for i in range(n)], clock)
         rows.append(clock.row("the same delivery with no answer asked", n, stored, key="delivery_unanswered"))
         await ensure_atomic_stream(nc)
-        with Clock(broker) as clock:
-            commit = await audit_commit_round_trip(pipe, payload * 2, round_trips)
-        name = f"an atomic batch of {APPEND_MESSAGES} (an audit append), one at a time"
         n_append = round_trips * APPEND_MESSAGES
-        rows.append(clock.row(name, n_append, commit["committed"] * APPEND_MESSAGES, key="append"))
+        for how, key, name in (
+            ("chain", "append", f"an audit append ({APPEND_MESSAGES} messages, chained), one at a time"),
+            ("atomic", "append_atomic", "the same as one atomic batch (the log's append until 2026-11-27)"),
+        ):
+            with Clock(broker) as clock:
+                done = await audit_commit_round_trip(pipe, payload * 2, round_trips, how)
+            rows.append(clock.row(name, n_append, done["committed"] * APPEND_MESSAGES, key=key))
+            if how == "chain":
+                commit = done
+            else:
+                atomic = done
         await pipe.close()
         await agency_pipe.close()
     finally:
@@ -230,6 +252,7 @@ async def stores_bench(dep: Deployment, payload: bytes, n: int, round_trips: int
         "rows": rows,
         "store_rtt": plain,
         "append_rtt": commit,
+        "append_atomic_rtt": atomic,
         "fsync": fsync,
         # what a record waits for at least: its INGEST store, the audit append, its INBOX store, in turn
         "floor_p50_ms": None if one.p50_ms is None else 2 * one.p50_ms + commit["p50_ms"],

@@ -67,8 +67,8 @@ async def _measure(layout: ClusterLayout, creds: Credentials, payload: bytes, n:
         options=client_tls(creds.dir.parent / "tls" / "ca.pem"),
     )
     try:
-        for name, subject, atomic in (("BENCH_R3", "bench.r3.>", False), ("BENCH_ATOMIC", "bench.atomic.>", True)):
-            await _made(nc, StreamConfig(name=name, subjects=[subject], storage=StorageType.FILE, allow_atomic=atomic))
+        for name, subject, allow in (("BENCH_R3", "bench.r3.>", False), ("BENCH_ATOMIC", "bench.atomic.>", True)):
+            await _made(nc, StreamConfig(name=name, subjects=[subject], storage=StorageType.FILE, allow_atomic=allow))
         pipe = AckPipeline(nc)
         lat = []
         for i in range(n):
@@ -78,6 +78,7 @@ async def _measure(layout: ClusterLayout, creds: Credentials, payload: bytes, n:
         cpu0 = [cpu_seconds(p) for p in pids]
         append = await audit_commit_round_trip(pipe, payload * 2, n)
         cpu1 = [cpu_seconds(p) for p in pids]
+        atomic = await audit_commit_round_trip(pipe, payload * 2, n, "atomic")
         await pipe.close()
     finally:
         await nc.close()
@@ -87,6 +88,7 @@ async def _measure(layout: ClusterLayout, creds: Credentials, payload: bytes, n:
         "nodes": NODES,
         "store_rtt": {"p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)},
         "append_rtt": append,
+        "append_atomic_rtt": atomic,
         "append_broker_cpu_ms": spent / n * 1000 if known else None,
         "messages_per_append": APPEND_MESSAGES,
     }

@@ -134,7 +134,7 @@ async def test_no_runtime_identity_can_change_the_audit_streams_and_the_audit_ad
         js = nc.jetstream()
         info = await js.stream_info("AUDIT")
         updated = await js.update_stream(info.config)  # unchanged, but allowed: the provisioning identity
-        assert updated.config.name == "AUDIT" and updated.config.deny_delete and updated.config.allow_atomic
+        assert updated.config.name == "AUDIT" and updated.config.deny_delete and not updated.config.allow_atomic
     finally:
         await nc.close()
 

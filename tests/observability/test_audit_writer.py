@@ -1,5 +1,6 @@
-"""One writer appends the log, as atomic batches conditional on the exact previous position; a second
-waits its turn; anything another identity slips into the stream is gone past, noted and signed."""
+"""One writer appends the log, each append one unbroken chain from the exact previous position; a second
+waits its turn; anything another identity slips into the stream, and an append cut short, is gone past,
+noted and signed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 
 import pytest
 from nats.js.kv import KV_OP, KV_PURGE
+from structlog.testing import capture_logs
 
 from samband.broker_config import AUDIT_ADMIN, ROUTER
 from samband.observability.audit import (
@@ -23,21 +25,27 @@ from samband.observability.audit import (
     AuditUnavailable,
     CompactRange,
     Incident,
+    IndexStore,
     Lease,
     LeaseLost,
     Lookup,
     LookupIntake,
     build_batch,
+    catch_up,
+    chain,
     consistent,
     load_or_create_signing_key,
     open_checkpoint,
+    read_view,
     record_lookup,
     scan,
+    verify_online,
 )
 from samband.observability.bus import AckPipeline, PublishRefused, read_range
 from samband.schemas.layout import AUDIT_LOOKUPS_STREAM
 
-from .._support import wait_for
+from .._support import verify_deployment_log, wait_for
+from .test_audit_cli import audit_cli
 
 AT = dt.datetime(2017, 3, 3, 20, 0, tzinfo=dt.UTC)
 
@@ -64,7 +72,7 @@ async def writer(dep, **kw) -> tuple[Appender, object]:
     return Appender(nc, key=load_or_create_signing_key(dep.state_dir / "keys"), **kw), nc
 
 
-async def test_one_append_is_one_atomic_batch_of_bundle_leaf_hashes_views_and_signed_checkpoint(log_dep):
+async def test_one_append_is_one_chain_of_bundle_leaf_hashes_views_and_signed_checkpoint(log_dep):
     dep = log_dep
     ap, nc = await writer(dep)
     try:
@@ -108,7 +116,7 @@ async def test_one_append_is_one_atomic_batch_of_bundle_leaf_hashes_views_and_si
 
 
 async def test_an_append_that_does_not_follow_the_exact_last_position_is_refused_whole(log_dep):
-    """Two writers that both believe they are next: the server stores one batch, refuses the other entirely."""
+    """Two writers that both believe they are next: the server stores one chain, refuses the other entirely."""
     dep = log_dep
     key = load_or_create_signing_key(dep.state_dir / "keys")
     nc = await dep.connect(ROUTER)
@@ -120,28 +128,53 @@ async def test_an_append_that_does_not_follow_the_exact_last_position_is_refused
                 [draft(1 if who == "first" else 2).record], size=0, frontier=CompactRange(), after=0, term=1,
                 ingest_high=0, key=key,
             )  # fmt: skip
-            n = len(built.messages)
-            items = [
-                (
-                    subject,
-                    body,
-                    {"Nats-Batch-Id": who, "Nats-Batch-Sequence": str(i)}
-                    | ({"Nats-Expected-Last-Sequence": "0"} if i == 1 else {})
-                    | ({"Nats-Batch-Commit": "1"} if i == n else {}),
-                )
-                for i, (subject, body) in enumerate(built.messages, start=1)
-            ]
-            results.append(await pipeline.publish(items, 5))
-        assert results[0][-1].seq == len(results[0])
-        refused = results[1][-1]
-        assert isinstance(refused, PublishRefused) and refused.error.err_code == 10071
+            results.append(await pipeline.publish(chain(built.messages, who, 0), 5))
+        assert [r.seq for r in results[0]] == list(range(1, len(results[0]) + 1))
+        codes = [r.error.err_code for r in results[1] if isinstance(r, PublishRefused)]
+        assert codes == [10071] + [10070] * (len(results[1]) - 1)  # wrong last sequence, then wrong last msg id
     finally:
         await pipeline.close()
         await nc.close()
     msgs = await stream(dep)
-    assert len(msgs) == len(results[0]), "nothing of the refused batch was stored"
+    assert len(msgs) == len(results[0]), "nothing of the refused chain was stored"
     batches, foreign = scan(msgs)
     assert len(batches) == 1 and not foreign
+
+
+async def test_a_message_slipped_into_an_append_stops_the_rest_of_it_before_its_checkpoint(log_dep):
+    dep = log_dep
+    key = load_or_create_signing_key(dep.state_dir / "keys")
+    ap, nc = await writer(dep)
+    admin = await dep.connect(AUDIT_ADMIN)
+    pipeline = AckPipeline(nc)
+    try:
+        await ap.start()
+        await ap.append([draft(1)])
+        assert ap.state is not None
+        after = ap.state.last_seq
+        await ap.close()
+        built = build_batch(
+            [draft(2).record], size=1, frontier=ap.state.frontier, after=after, term=1, ingest_high=0, key=key
+        )
+        items = chain(built.messages, "cut", after)
+        first = await pipeline.publish(items[:1], 5)
+        junk = await admin.jetstream().publish("audit.view.polisen", b'{"format": "samband-audit-view/1"}\nx')
+        rest = await pipeline.publish(items[1:], 5)
+    finally:
+        await pipeline.close()
+        await nc.close()
+        await admin.close()
+    assert first[0].seq == after + 1 and junk.seq == after + 2
+    assert [r.error.err_code for r in rest if isinstance(r, PublishRefused)] == [10070] * len(rest)
+    msgs = await stream(dep)
+    assert [s for s, _, _ in msgs][-2:] == [after + 1, after + 2], "nothing after the slipped-in message"
+    batches, foreign = scan(msgs)
+    assert len(batches) == 1
+    assert [(f.seq, f.unfinished) for f in foreign] == [(after + 1, True), (after + 2, False)]
+    assert (
+        foreign[0].why
+        == f"an append that was not finished: stream seq {after + 1}..{after + 1} of the 5 due, no checkpoint"
+    )
 
 
 async def test_a_foreign_message_in_the_stream_is_gone_past_with_a_signed_incident_entry(log_dep):
@@ -349,4 +382,133 @@ async def test_the_router_asks_what_was_audited_after_its_ack_floor_and_a_restar
         assert sorted(await ap.audited_after(1009)) == [1010, 1011]
     finally:
         await ap.close()
+        await nc.close()
+
+
+async def test_an_append_cut_short_before_its_checkpoint_is_gone_past_and_the_log_and_every_view_still_verify(
+    log_dep, tmp_path
+):
+    """The router killed mid-append (or the broker gone): the chain's first messages are stored, its
+    checkpoint is not. The next writer notes it, appends the same decisions again, and the oversight,
+    the agencies and their indexes all read the log as if it had never been tried."""
+    dep = log_dep
+    key = load_or_create_signing_key(dep.state_dir / "keys")
+    ap, nc = await writer(dep)
+    pipeline = AckPipeline(nc)
+    try:
+        await ap.start()
+        await ap.append([draft(1), draft(2, "skatteverket")])
+        assert ap.state is not None
+        after, frontier = ap.state.last_seq, ap.state.frontier
+        await ap.close()
+        built = build_batch(
+            [draft(3, "skatteverket").record], size=2, frontier=frontier, after=after, term=1, ingest_high=0, key=key
+        )
+        items = chain(built.messages, "killed", after)
+        assert [s for s, _, _ in items] == [
+            "audit.log",
+            "audit.tree",
+            "audit.view.polisen",
+            "audit.view.skatteverket",
+            "audit.checkpoint",
+        ]
+        await pipeline.publish(items[:-1], 5)  # all but its checkpoint
+    finally:
+        await pipeline.close()
+        await nc.close()
+    ap, nc = await writer(dep)
+    try:
+        with capture_logs() as logs:
+            await ap.start()
+            assert await ap.append([draft(3, "skatteverket"), draft(4)]) == 2
+        assert ap.incidents == 1
+    finally:
+        await ap.close()
+        await nc.close()
+    assert [e["event"] for e in logs if e["log_level"] in ("warning", "error")] == [
+        "an audit append cut short before its checkpoint: noted in a signed incident entry and gone past",
+        "foreign messages in the audit stream noted in a signed incident entry",
+    ]
+    cut = f"an append that was not finished: stream seq {after + 1}..{after + 4} of the 5 due, no checkpoint"
+    batches, foreign = scan(await stream(dep))
+    assert [(f.seq, f.unfinished, f.why) for f in foreign] == [(after + k, True, cut) for k in range(1, 5)]
+    entries = [ENTRY_DECODER.decode(e) for b in batches for e in b.entries]
+    assert [type(e).__name__ for e in entries] == [
+        "AuditRecord",
+        "AuditRecord",
+        "Incident",
+        "AuditRecord",
+        "AuditRecord",
+    ]
+    assert (entries[2].what, entries[2].count, entries[2].stream_seqs) == (
+        "unfinished-append",
+        4,
+        tuple(range(after + 1, after + 5)),
+    )
+    assert entries[2].detail == (
+        f"4 message(s) on the audit subjects of an append cut short before its checkpoint (not in the log) "
+        f"(stream seq {after + 1}..{after + 4}); the writer went on after them"
+    )
+
+    result = await verify_deployment_log(dep)  # the oversight reads log, tree and checkpoints, not the views
+    assert result.ok and result.entries == 5, str(result)
+    assert result.notes == [f"{cut}: not in the log (no checkpoint vouches for it)"]
+    said = await audit_cli(dep, "verify")  # what a security chief reads: OK, and the note under it
+    assert said.exit_code == 0 and said.output.startswith("OK: 5 entries, tree size 5")
+    assert f"\n  note: {cut}: not in the log (no checkpoint vouches for it)\n" in said.output
+
+    verifier = key.verifier
+    for agency, theirs in (
+        ("skatteverket", ["env-0002", "env-0003"]),
+        ("polisen", ["env-0001", "env-0002", "env-0003", "env-0004"]),
+    ):
+        identity = f"auditor-{agency}"
+        anc = await dep.connect(identity)
+        try:
+            view = await read_view(anc, agency, identity)
+            assert [ENTRY_DECODER.decode(e).envelope_id for e in view.entries] == theirs, agency
+            assert len(view.leaves) == 5 and not view.problems
+            assert view.notes == [
+                f"an append that was not finished: stream seq {after + 2}..{after + 5} (leaf hashes from 2, 1 "
+                f"entries in {agency}'s view): not in the log (no checkpoint vouches for it)"
+            ]
+            (tmp_path / agency).mkdir()
+            checked = await verify_online(anc, identity, tmp_path / agency, verifier)
+            assert checked is not None and checked.ok and checked.entries == len(theirs), str(checked)
+            with IndexStore(tmp_path / agency / "index") as store:
+                assert await catch_up(anc, store, verifier, identity) == len(theirs)
+                assert store.size == 5
+        finally:
+            await anc.close()
+    anc = await dep.connect("auditor")
+    try:
+        with IndexStore(tmp_path / "oversight-index") as store:
+            assert await catch_up(anc, store, verifier, "auditor") == 5
+    finally:
+        await anc.close()
+
+
+async def test_a_writer_closes_even_when_its_lookups_drainer_lets_a_cancel_go_by(log_dep):
+    """Python 3.11's `asyncio.wait_for`, inside nats-py's fetch, loses a cancel that comes as its message
+    does; the drainer then fetches on. Closing asks again until it ends, instead of waiting forever."""
+    ap, nc = await writer(log_dep)
+    let_go = 0
+
+    async def drainer() -> None:
+        nonlocal let_go
+        while True:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                if let_go < 2:  # as a fetch answered at the moment it is cancelled: goes on fetching
+                    let_go += 1
+                    continue
+                raise
+
+    try:
+        ap._drainer = asyncio.create_task(drainer())
+        await asyncio.sleep(0.01)
+        await asyncio.wait_for(ap._stop_draining(), 5)
+        assert let_go == 2 and ap._drainer is None
+    finally:
         await nc.close()

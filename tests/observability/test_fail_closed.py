@@ -55,14 +55,17 @@ async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_de
         assert await publish(dep, tmp_path, "before", 31, 10) == 10
         await wait_for(lambda: len(sink) >= 10)
         stored = (await ajs.stream_info("AUDIT")).state.messages
+        committed = (await ajs.get_msg("AUDIT", subject="audit.checkpoint")).seq
         with capture_logs() as logs:
-            # room for 3 more messages: an append is one atomic batch of at least four (bundle, leaf
-            # hashes, a view, checkpoint), so it is refused whole: nothing of it is stored
+            # room for 3 more messages: an append is a chain of at least four (bundle, leaf hashes, a
+            # view, checkpoint last), so it is cut short: three stored, its checkpoint refused
             await set_audit_max_msgs(ajs, stored + 3)
             assert await publish(dep, tmp_path, "during", 32, 10) == 10
             await wait_for(lambda: router.blocked)
             await asyncio.sleep(1.0)  # a second of retries against the full log: what follows must hold after it
-            assert (await ajs.stream_info("AUDIT")).state.messages == stored, "a refused append left a part behind"
+            assert (await ajs.stream_info("AUDIT")).state.messages == stored + 3
+            last_checkpoint = (await ajs.get_msg("AUDIT", subject="audit.checkpoint")).seq
+            assert last_checkpoint == committed, "an append was committed while the log refused messages"
             audited = {r.envelope_id for r in await audit_entries(dep)}
             delivered = {ENVELOPE.decode(line).id for line in sink.path.read_bytes().splitlines()}
             assert delivered <= audited, "a record was delivered while its audit entry could not be written"
@@ -79,6 +82,9 @@ async def test_when_the_audit_stream_refuses_appends_nothing_is_delivered_and_de
 
     result = await verify_deployment_log(dep)
     assert result.ok, f"the log does not verify after the outage: {result}"
+    assert len(result.notes) == 1 and result.notes[0].startswith(
+        f"an append that was not finished: stream seq {stored + 1}..{stored + 3} of the "
+    ), result.notes
     records = await audit_entries(dep)
     allowed = Counter(r.envelope_id for r in records if r.decision == "allow" and r.recipient == "skatteverket")
     delivered = [ENVELOPE.decode(line).id for line in sink.path.read_bytes().splitlines()]

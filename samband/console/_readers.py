@@ -65,6 +65,7 @@ class Integrity:
     ok: bool = False
     verdict: str = ""
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # not wrong, worth knowing: an append cut short
     size: int = 0
     entries: int = 0
     checkpoints: int = 0
@@ -122,6 +123,7 @@ async def integrity(backend: Backend, interval: _dt.timedelta) -> Integrity:
         return out
     out.ok, out.verdict = result.ok, str(result)
     out.problems = [str(p) for p in result.problems]
+    out.notes = list(result.notes)
     out.size, out.entries, out.checkpoints = result.size, result.entries, result.checkpoints
     out.origin, out.key_id, out.root = result.origin, result.key_id, base64.b64encode(result.root).decode()
     if newest is not None:

@@ -13,6 +13,8 @@ from nats.js.kv import KV_OP, KV_PURGE
 from structlog.testing import capture_logs
 
 from samband.broker_config import AUDIT_ADMIN, ROUTER
+from samband.console._backend import Backend
+from samband.console._readers import integrity
 from samband.observability.audit import (
     ENTRY_DECODER,
     LEASE_TTL,
@@ -456,6 +458,13 @@ async def test_an_append_cut_short_before_its_checkpoint_is_gone_past_and_the_lo
     said = await audit_cli(dep, "verify")  # what a security chief reads: OK, and the note under it
     assert said.exit_code == 0 and said.output.startswith("OK: 5 entries, tree size 5")
     assert f"\n  note: {cut}: not in the log (no checkpoint vouches for it)\n" in said.output
+    console = Backend(dep.state_dir, "auditor")  # and on the console's integrity page: green, with the note
+    await console.start()
+    try:
+        page = await integrity(console, dt.timedelta(hours=1))
+    finally:
+        await console.close()
+    assert page.ok and not page.red and page.notes == result.notes
 
     verifier = key.verifier
     for agency, theirs in (

@@ -348,7 +348,7 @@ class Appender:
         fresh = self.state is None
         state, found = await resume(self.nc, self.key, self.state)  # type: ignore[arg-type]  # checked in start()
         if fresh:
-            for key in await recent_keys(self.nc, state, RECENT_AUDITED):
+            for key in await recent_keys(self.nc, state, RECENT_AUDITED, self.key.verifier):  # type: ignore[union-attr]
                 self._remember(key)
         else:
             for key in found.adopted_keys:
@@ -372,7 +372,7 @@ class Appender:
         if self._stale or self.state is None:
             await self._resume()
         assert self.state is not None
-        return await audited_after(self.nc, self.state, ingest_seq)
+        return await audited_after(self.nc, self.state, ingest_seq, self.key.verifier)  # type: ignore[union-attr]
 
     def _remember(self, key: str) -> None:
         self._recent[key] = None

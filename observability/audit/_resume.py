@@ -154,7 +154,7 @@ async def _anchor(nc: nats.NATS, key: LogKey, last: int) -> LogState | None:
             return None
         up_to = cpm.seq - 1
         try:
-            cp, _ = open_checkpoint(cpm.data, key.verifier)
+            open_checkpoint(cpm.data, key.verifier)  # not this key's: walk on before reading more
         except NoteError:
             continue
         bm = await direct_get(nc, AUDIT_STREAM, last_by_subj=AUDIT_LOG_SUBJECT, up_to_seq=cpm.seq)
@@ -166,13 +166,26 @@ async def _anchor(nc: nats.NATS, key: LogKey, last: int) -> LogState | None:
         if len(batches) != 1 or foreign:
             continue
         b = batches[0]
-        tree = CompactRange(b.size, b.frontier) if len(b.frontier) == b.size.bit_count() else None
-        if tree is not None and b.entry_leaves() == b.leaves and (cp.size, cp.root) == (tree.size, tree.root()):
+        tree = _signed(b, key.verifier)
+        if tree is not None:
             return LogState(tree, cpm.seq, b.ingest_high)
     raise AuditUnavailable(
         f"Expected a checkpoint signed by this deployment's key among the last {_MAX_WALK} in {AUDIT_STREAM}, "
         "found none that holds"
     )
+
+
+def _signed(b: Batch, verifier: Verifier) -> CompactRange | None:
+    """The tree after ``b`` if ``b`` holds together on its own: its entries hash to its leaf hashes,
+    which make the frontier it publishes, whose root its checkpoint signs with ``verifier``'s key."""
+    tree = CompactRange(b.size, b.frontier) if len(b.frontier) == b.size.bit_count() else None
+    if tree is None or b.entry_leaves() != b.leaves:
+        return None
+    try:
+        cp, _ = open_checkpoint(b.checkpoint, verifier)
+    except NoteError:
+        return None
+    return tree if (cp.size, cp.root) == (tree.size, tree.root()) else None
 
 
 def _header(data: bytes) -> BundleHeader | None:
@@ -229,10 +242,12 @@ async def _seek(nc: nats.NATS, last: int, pred: Callable[[BundleHeader], bool]) 
     return lo
 
 
-async def _tail_bundles(nc: nats.NATS, state: LogState, pred: Callable[[BundleHeader], bool]) -> list[bytes]:
+async def _tail_bundles(
+    nc: nats.NATS, state: LogState, verifier: Verifier, pred: Callable[[BundleHeader], bool]
+) -> list[bytes]:
     """The entries of the appends from the first whose bundle satisfies ``pred`` to the log's end: of
-    whole appends only (a bundle of an append cut short before its checkpoint is not in the log, and
-    a decision in it was never audited)."""
+    whole appends that ``verifier``'s key signed only (a decision in an append cut short before its
+    checkpoint, or in one forged, was never audited)."""
     try:
         start = await _seek(nc, state.last_seq, pred)
         m = await direct_get(nc, AUDIT_STREAM, seq=start, next_by_subj=AUDIT_LOG_SUBJECT)
@@ -244,23 +259,25 @@ async def _tail_bundles(nc: nats.NATS, state: LogState, pred: Callable[[BundleHe
     except ReadError as exc:
         raise AuditUnavailable(str(exc)) from exc
     batches, _ = scan(msgs, start - 1)
-    return [e for b in batches for e in b.entries]
+    return [e for b in batches if _signed(b, verifier) is not None for e in b.entries]
 
 
-async def recent_keys(nc: nats.NATS, state: LogState, n: int) -> list[str]:
+async def recent_keys(nc: nats.NATS, state: LogState, n: int, verifier: Verifier) -> list[str]:
     """The dedupe keys of the decisions among the log's last ``n`` entries."""
     if state.size == 0:
         return []
     floor = state.size - n
-    return _keys(await _tail_bundles(nc, state, lambda h: h.first + h.count > floor))
+    return _keys(await _tail_bundles(nc, state, verifier, lambda h: h.first + h.count > floor))
 
 
-async def audited_after(nc: nats.NATS, state: LogState, ingest_seq: int) -> dict[int, list[AuditRecord]]:
+async def audited_after(
+    nc: nats.NATS, state: LogState, ingest_seq: int, verifier: Verifier
+) -> dict[int, list[AuditRecord]]:
     """The decisions about records whose ingest sequence is above ``ingest_seq``, keyed by it."""
     out: dict[int, list[AuditRecord]] = {}
     if state.size == 0 or state.ingest_high <= ingest_seq:
         return out
-    for data in await _tail_bundles(nc, state, lambda h: h.ingest_high > ingest_seq):
+    for data in await _tail_bundles(nc, state, verifier, lambda h: h.ingest_high > ingest_seq):
         try:
             k = _KEYS.decode(data)
         except msgspec.DecodeError:

@@ -521,3 +521,36 @@ async def test_a_writer_closes_even_when_its_lookups_drainer_lets_a_cancel_go_by
         assert let_go == 2 and ap._drainer is None
     finally:
         await nc.close()
+
+
+async def test_a_decision_in_a_forged_whole_append_is_still_audited_by_the_writer(log_dep, tmp_path):
+    """Someone with the admin's rights appends a whole append of their own (its checkpoint signed by
+    another key) holding a pair the router is about to audit: the writer does not take it for audited."""
+    dep = log_dep
+    ap, nc = await writer(dep)
+    admin = await dep.connect(AUDIT_ADMIN)
+    try:
+        await ap.start()
+        await ap.append([draft(1)])
+        assert ap.state is not None
+        after, frontier = ap.state.last_seq, ap.state.frontier
+        await ap.close()
+        other = load_or_create_signing_key(tmp_path / "other-keys")
+        forged = build_batch(
+            [draft(2, "skatteverket").record], size=1, frontier=frontier, after=after, term=1, ingest_high=0, key=other
+        )
+        for subject, body in forged.messages:
+            await admin.jetstream().publish(subject, body)
+    finally:
+        await nc.close()
+        await admin.close()
+    ap, nc = await writer(dep)
+    try:
+        await ap.start()
+        assert not ap.audited("env-0002:skatteverket")
+        assert await ap.append([draft(2, "skatteverket")]) == 1
+        assert ap.incidents == 1
+    finally:
+        await ap.close()
+        await nc.close()
+    assert (await verify_deployment_log(dep)).entries == 3  # draft 1, the incident, draft 2

@@ -339,7 +339,10 @@ def list_cmd(obj, policy_dir: Path | None, as_json: bool) -> None:
     _say("in force:")
     for r in rows:
         _say(f"  {r['kind']} {r['id']}: {r['state']}; {r['summary']}; set by {r['authority']}")
-    _say(f"history ({DECISIONS_STREAM} stream, {len(live.history)} message(s)):")
+    held = sum(not e.accepted for e in live.history)
+    dropped = live.ledger.refused - held  # past the ledger's bound: a flood of refusals
+    more = f"; {dropped} older refused message(s) not listed" if dropped else ""
+    _say(f"history ({DECISIONS_STREAM} stream, {len(live.history)} message(s){more}):")
     for e in live.history:
         _say("  " + _history_line(e))
 

@@ -103,11 +103,17 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return (headers or {}).get(name)
 
 
+KEEP_REFUSED = 10_000  # refused decision messages the history holds, the newest
+
+
 class DecisionLedger:
     """The decisions admitted so far (what is in force, by whom) and the history of every message."""
 
-    def __init__(self, keys: CouncilKeys) -> None:
+    def __init__(self, keys: CouncilKeys, keep_refused: int = KEEP_REFUSED) -> None:
         self.keys = keys
+        self.keep_refused = keep_refused
+        self.refused = 0  # every refusal met, however many the history still holds
+        self._refused_held = 0
         self.history: list[DecisionEntry] = []
         self.in_force: dict[tuple[str, str], DecisionEntry] = {}  # (kind, target) -> the decision that set it
         self._admitted: dict[str, DecisionEntry] = {}  # decision id -> its entry
@@ -262,4 +268,18 @@ class DecisionLedger:
         self.in_force[(e.kind, e.target)] = e  # type: ignore[index]
 
     def refuse(self, entry: DecisionEntry) -> None:
+        """Keep ``entry`` in the history; of the refusals, the newest `keep_refused` only, so a council
+        identity that floods DECISIONS with junk grows the router's memory by a bounded amount (each
+        refusal is logged, counted and audited as it comes; the stream keeps them all)."""
         self.history.append(entry)
+        self.refused += 1
+        self._refused_held += 1
+        if self._refused_held > 2 * self.keep_refused:  # dropped in one pass now and then: O(1) a refusal
+            extra = self._refused_held - self.keep_refused
+            kept: list[DecisionEntry] = []
+            for e in self.history:
+                if not e.accepted and extra > 0:
+                    extra -= 1
+                    continue
+                kept.append(e)
+            self.history, self._refused_held = kept, self.keep_refused

@@ -4,8 +4,9 @@ The state is a pure function of (policy files, the councils' trusted public keys
 stream, the DECISIONS stream in order), so a restarted router that replays both streams before
 it routes anything rebuilds the same policy with the same version. A decision is applied only
 when `DecisionLedger` admits it (signed by the council whose scope covers it, new, in order,
-valid); a refused one is logged, kept in ``rejected`` and ``history``, and handed to the
-``refusal_listeners`` (where the audit trail will record it), and never stops the router.
+valid); a refused one is logged, kept in ``rejected`` and ``history`` (the newest of them: a
+flood stays bounded), and handed to the ``refusal_listeners`` (where the audit trail records
+it), and never stops the router.
 
 Every change compiles a whole new `Policy` and swaps it in one assignment; the routing loop
 reads ``current`` once per batch, so a change never drops or duplicates a message (the batch in
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +48,7 @@ __all__ = ["LivePolicy"]
 log = get_logger("samband.router.policy")
 
 _REGISTRATION = msgspec.json.Decoder(AgencyRegistration)
+KEEP_REJECTED = 1000  # the newest refusal reasons kept for a reader (each is logged as it comes)
 
 
 class LivePolicy:
@@ -71,7 +74,7 @@ class LivePolicy:
         self.registrations: dict[str, AgencyRegistration] = {}
         self.operations: dict[str, Operation] = {}
         self.grants: dict[str, Grant] = {}
-        self.rejected: list[str] = []
+        self.rejected: deque[str] = deque(maxlen=KEEP_REJECTED)  # the newest reasons; a flood stays bounded
         self.ledger = DecisionLedger(councils or CouncilKeys())
         # Called with each refused decision (and whether it was met while replaying): the one seam
         # through which the audit trail will record refusals (issue #16, part 2).

@@ -425,3 +425,29 @@ def test_a_policy_file_change_that_breaks_an_older_decision_does_not_block_the_n
     assert live.rejected[-1] == (
         "decision: Expected a field of police.vehicle_control, got `shoe_size` - at `$.record.fields[1]`"
     )
+
+
+def test_a_flood_of_refused_decisions_keeps_the_routers_memory_bounded_and_the_admitted_history_whole(tmp_path):
+    """A council identity (or one who holds its credentials) sends junk to DECISIONS by the
+    thousand: each is refused, counted and logged, and the router keeps only the newest reasons."""
+    from samband.router._decisions import KEEP_REFUSED
+    from samband.router._live import KEEP_REJECTED
+
+    create_council_keys(tmp_path)
+    live = LivePolicy(SHIPPED, councils=CouncilKeys.of_state(tmp_path))
+
+    class _Dep:
+        state_dir = tmp_path
+
+    body, headers = signed(_Dep, grant("g1"))
+    assert live.apply_decision(body, headers=headers, seq=1), live.rejected
+    flood = 2 * KEEP_REFUSED + 7
+    for seq in range(2, flood + 2):
+        assert not live.apply_decision(b'{"junk": %d}' % seq, headers={}, seq=seq)
+    assert live.ledger.refused == flood
+    refused = [e for e in live.history if not e.accepted]
+    assert KEEP_REFUSED <= len(refused) <= 2 * KEEP_REFUSED and refused[-1].seq == flood + 1  # the newest kept
+    assert [e.seq for e in live.history if e.accepted] == [1]  # an admitted decision is never dropped
+    assert len(live.rejected) == KEEP_REJECTED and live.rejected[-1].startswith("decision: ")
+    body, headers = signed(_Dep, grant("g2"))
+    assert live.apply_decision(body, headers=headers, seq=flood + 2), live.rejected[-1]  # still deciding

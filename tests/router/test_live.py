@@ -266,7 +266,7 @@ def test_a_broken_policy_file_on_reload_keeps_the_last_good_policy(tmp_path):
     ops.write_text(ops.read_text().replace('scope = "syd"', 'scope = "skåne"', 1))
     assert live.reload() is False
     assert live.version == version and live.versions == [version]
-    assert live.rejected == [
+    assert list(live.rejected) == [
         "operations.toml: Invalid enum value 'skåne' - at `$.operations.bacchus-2017.scope` (value 'skåne')"
     ]
     ops.write_text(

@@ -70,8 +70,13 @@ def consistent(frontier: CompactRange, batch: Batch, verifier: Verifier) -> Comp
     tree.extend(batch.leaves)
     if tree.hashes != batch.frontier:
         return None
+    return _signed_over(batch.checkpoint, tree, verifier)
+
+
+def _signed_over(checkpoint: bytes, tree: CompactRange, verifier: Verifier) -> CompactRange | None:
+    """``tree`` if ``checkpoint`` is ``verifier``'s signature over its size and root."""
     try:
-        cp, _ = open_checkpoint(batch.checkpoint, verifier)
+        cp, _ = open_checkpoint(checkpoint, verifier)
     except NoteError:
         return None
     return tree if (cp.size, cp.root) == (tree.size, tree.root()) else None
@@ -181,11 +186,7 @@ def _signed(b: Batch, verifier: Verifier) -> CompactRange | None:
     tree = CompactRange(b.size, b.frontier) if len(b.frontier) == b.size.bit_count() else None
     if tree is None or b.entry_leaves() != b.leaves:
         return None
-    try:
-        cp, _ = open_checkpoint(b.checkpoint, verifier)
-    except NoteError:
-        return None
-    return tree if (cp.size, cp.root) == (tree.size, tree.root()) else None
+    return _signed_over(b.checkpoint, tree, verifier)
 
 
 def _header(data: bytes) -> BundleHeader | None:

@@ -139,7 +139,10 @@ class Appender:
         if self._intake is not None:
             await self._intake.close()
         await self.lease.acquire(on_wait=self._standing_by)
-        self._stale = True
+        # Read anew from the last signed checkpoint, not from what this writer knew: a writer that read
+        # the stream while another led may have seen that one's append half sent (a chain in progress
+        # reads as cut short) and gone past it; building on that would fork the log.
+        self.state, self._foreign, self._stale = None, [], True
         await self._resume()
         if self._intake is not None:
             self._drainer = asyncio.ensure_future(self._drain())
@@ -251,7 +254,9 @@ class Appender:
         for again in (False, True):
             if again:
                 # Something was stored after what this writer knew: read it (another writer's batch is
-                # built upon, anything else noted as foreign in an incident entry) and try once more.
+                # built upon, anything else noted as foreign in an incident entry) and try once more,
+                # if this writer still leads (else what it read may be another's append half sent).
+                self.lease.check()
                 await self._resume()
                 todo = [d for d in todo if d.key not in self._recent]
             entries, taken = self._entries(todo)

@@ -74,8 +74,16 @@ def test_bench_prints_baselines_samband_and_the_issues_goals_as_json_and_profile
     assert set(result["cpu_us_per_message_jetstream"]) == {"client", "broker"}
     assert "2 cores carry at most" in stderr.replace("\n", " ") or os.cpu_count() != 2
 
-    latency = result["latency"]
+    # the latency goal's run offers each record when due, after a warm-up that is not counted; the
+    # same run in chunks of ten, and a bare relay at the same offer, are measured beside it
+    latency, chunks = result["latency"], result["latency_chunks"]
     assert latency["records"] == 200 and latency["p99_ms"] >= latency["p50_ms"] > 0
+    assert latency["fanout"] == 1.0 and latency["name"] == "samband at 200/s offered (each when due), 1 s"
+    assert result["latency_detail"]["offer"] == "even" and result["latency_detail"]["warm_up_records"] == 100
+    assert chunks["records"] == 200 and chunks["fanout"] == 1.0 and chunks["p99_ms"] >= chunks["p50_ms"] > 0
+    relay = result["baselines"]["relay_at_rate"]
+    assert relay["records"] == 200 and relay["note"] == "" and relay["p99_ms"] >= relay["p50_ms"] > 0
+    assert result["router"]["records_made"] == "before the clock"
 
     names = [t["name"] for t in result["targets"]]
     assert len(names) > len(EXPECTED_TARGETS)
@@ -88,6 +96,9 @@ def test_bench_prints_baselines_samband_and_the_issues_goals_as_json_and_profile
     assert bacchus["value"] == pytest.approx(result["samband"]["bacchus_traced"]["rate_out"] / raw, rel=1e-3)
     assert bacchus["note"].startswith("raw: ") and "/s after" in bacchus["note"]
     assert fanout1["met"] is not None and " / " in fanout1["now"]
+    p99 = result["targets"][3]
+    assert "each record offered when due, as a followed source reads them; ten every 10 ms: p50 " in p99["note"]
+    assert "the same offer through a bare relay (3 acknowledged stores in turn, 3 processes): p50 " in p99["note"]
     assert result["micro"]["policy_us_per_decision"] > 0 and result["micro"]["audit_verify_vs_bare"] > 0
     assert "goals of #20" in stderr and ("MET" in stderr or "MISSED" in stderr)
     bc = result["router_bacchus"]["cpu_us_per_record"]
@@ -230,6 +241,50 @@ def test_a_missed_latency_goal_names_its_floor_the_audit_append_between_two_stor
     assert _floor_note(one, None) == (
         "floor here: 3 acknowledged stores in sequence (ingest, audit, inbox), one store alone p50 0.12 ms, p99 0.31 ms"
     )
+
+
+def test_the_latency_goal_says_how_its_records_were_offered_and_what_was_measured_beside_it():
+    from samband.bench._report import _offer_notes
+
+    even = {
+        "latency": {"p50_ms": 1.2},
+        "latency_detail": {"offer": "even"},
+        "latency_chunks": {"p50_ms": 3.31, "p99_ms": 6.04},
+        "baselines": {"relay_at_rate": {"p50_ms": 0.52, "p99_ms": 1.26}},
+    }
+    assert _offer_notes(even) == [
+        "each record offered when due, as a followed source reads them",
+        "ten every 10 ms: p50 3.3 ms, p99 6.0 ms",
+        "the same offer through a bare relay (3 acknowledged stores in turn, 3 processes): p50 0.5 ms, p99 1.3 ms",
+    ]
+    # a result of an older bench offered ten every 10 ms and measured nothing beside it
+    assert _offer_notes({"latency": {"p50_ms": 3.0}, "baselines": {}}) == ["offered ten records every 10 ms"]
+    assert _offer_notes({"latency": None, "baselines": {}}) == []
+
+
+async def test_a_latency_run_with_an_offer_it_does_not_know_is_refused_before_anything_starts():
+    from samband.bench._e2e import E2E
+
+    with pytest.raises(ValueError) as err:
+        await E2E(None).at_rate(1000, 1, offer="bursts")  # type: ignore[arg-type]  # never reaches the broker
+    assert str(err.value) == "Expected an offer in ['chunks', 'even'], got 'bursts'"
+
+
+@pytest.mark.timeout(30)
+async def test_a_bench_process_that_ends_or_says_something_else_before_ready_is_an_error_naming_it():
+    from samband.bench._child import BenchProcess
+
+    # a relay on a state directory that does not exist: it fails at start and says why
+    with pytest.raises(RuntimeError) as err:
+        async with BenchProcess("samband.bench._relay", "/nonexistent/samband-state", what="relay"):
+            pass
+    assert str(err.value).startswith("Expected `ready` from the relay process, got b'': ")
+    assert "Traceback" in str(err.value)
+    # a process that prints something else first is stopped, not waited for
+    with pytest.raises(RuntimeError) as err:
+        async with BenchProcess("json.tool", "--help", what="router"):
+            pass
+    assert str(err.value).startswith("Expected `ready` from the router process, got b'usage: ")
 
 
 def test_ratios_of_an_older_result_with_one_raw_baseline_are_taken_against_it_alone():

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import os
-import signal
-import sys
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +23,12 @@ from nats.js.errors import NotFoundError
 from opentelemetry import trace
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
-from samband.adapters import publish_records
+from samband.adapters import IDLE, Idle, NativeRecord, publish_records
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, Deployment
 
-from ._env import Figure, cpu_per_item, cpu_snapshot, native_records, percentile, rss_kib
+from ._child import BenchProcess
+from ._env import Figure, cpu_per_item, cpu_snapshot, native_records, percentile, premade, rss_kib
 
 __all__ = ["E2E", "RouterProcess", "install_sampler", "set_adapter_sampling"]
 
@@ -72,55 +71,31 @@ def set_adapter_sampling(ratio: float) -> None:
     _SAMPLER.inner = ParentBased(TraceIdRatioBased(ratio))
 
 
-class RouterProcess:
+class RouterProcess(BenchProcess):
     """``python -m samband.bench._router`` on the deployment; RSS sampled from /proc while it runs."""
 
     def __init__(
         self, dep: Deployment, policy: str, sample: float, *, audit: bool = True, profile: Path | None = None
     ) -> None:
-        self.dep, self.policy, self.sample, self.audit, self.profile = dep, policy, sample, audit, profile
-        self.proc: asyncio.subprocess.Process | None = None
+        args = [str(dep.state_dir), "--policy", policy, "--sample", str(sample)]
+        args += [] if audit else ["--no-audit"]
+        args += [] if profile is None else ["--profile", str(profile)]
+        super().__init__("samband.bench._router", *args, what="router")
         self.rss: list[tuple[int, int]] = []  # (records acked so far, VmRSS KiB)
         self.stats: dict = {}
 
     async def __aenter__(self) -> RouterProcess:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "samband.bench._router",
-            str(self.dep.state_dir),
-            "--policy",
-            self.policy,
-            "--sample",
-            str(self.sample),
-            *([] if self.audit else ["--no-audit"]),
-            *([] if self.profile is None else ["--profile", str(self.profile)]),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert self.proc.stdout is not None and self.proc.stderr is not None  # both piped above
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
-        if line.strip() != b"ready":
-            err = await self.proc.stderr.read()
-            raise RuntimeError(f"router process did not start: {line!r} {err.decode(errors='replace')[-2000:]}")
+        await super().__aenter__()
         return self
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
     async def __aexit__(self, *exc) -> None:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(self.proc.communicate(), 60)
-        lines = out.decode().strip().splitlines()
+        await super().__aexit__(*exc)
+        lines = self.output.decode().strip().splitlines()
         if lines:
             try:
                 self.stats = msgspec.json.decode(lines[-1])
             except msgspec.DecodeError:
-                self.stats = {"error": err.decode(errors="replace")[-2000:]}
+                self.stats = {"error": self.errors.decode(errors="replace")[-2000:]}
 
 
 class E2E:
@@ -184,8 +159,11 @@ class E2E:
         self.cpu = (cpu0, cpu1, last_seq - start_seq)
         return t0, summary
 
-    async def _read_inboxes(self, recipients: Iterable[str]) -> tuple[list[float], int, float]:
-        """Latencies (ms), copies found, and the wall time the last copy was stored."""
+    async def _read_inboxes(
+        self, recipients: Iterable[str], since: float | None = None
+    ) -> tuple[list[float], int, float]:
+        """Latencies (ms), copies found, and the wall time the last copy was stored. ``since``: only the
+        copies of records produced at or after this wall time count (all are read)."""
         lat: list[float] = []
         found, last = 0, 0.0
         for agency in recipients:
@@ -194,8 +172,8 @@ class E2E:
             info = await js.stream_info("INBOX")
             first = self.inbox_seq.get(agency, 0) + 1
             end = info.state.last_seq
-            found += max(0, end - first + 1)
-            start = max(first, end - LATENCY_SAMPLE + 1)
+            found += max(0, end - first + 1) if since is None else 0
+            start = max(first, end - LATENCY_SAMPLE + 1) if since is None else first
             if end >= start:
                 sub = await js.subscribe(
                     "in.>",
@@ -207,7 +185,12 @@ class E2E:
                 for _ in range(end - start + 1):
                     msg = await sub.next_msg(timeout=10)
                     stored = msg.metadata.timestamp.timestamp()
-                    lat.append((stored - _STAMP.decode(msg.data).produced_at.timestamp()) * 1000)
+                    produced = _STAMP.decode(msg.data).produced_at.timestamp()
+                    if since is not None:
+                        if produced < since:
+                            continue
+                        found += 1
+                    lat.append((stored - produced) * 1000)
                     last = max(last, stored)
                 await sub.unsubscribe()
             self.inbox_seq[agency] = end
@@ -227,18 +210,19 @@ class E2E:
         self.runs += 1
         run = f"r{os.getpid()}-{self.runs}"
         set_adapter_sampling(sample)
-        async with RouterProcess(self.dep, policy, sample, audit=audit, profile=profile) as router:
-            nc = await self.dep.connect("polisen")
-            t_pub: list[float] = []
+        with premade(n, run=run) as (records, made_before):
+            async with RouterProcess(self.dep, policy, sample, audit=audit, profile=profile) as router:
+                nc = await self.dep.connect("polisen")
+                t_pub: list[float] = []
 
-            async def publish():
-                t = time.perf_counter()
-                s = await publish_records(nc, polisen, native_records(n, run=run))
-                t_pub.append(time.perf_counter() - t)
-                return s
+                async def publish():
+                    t = time.perf_counter()
+                    s = await publish_records(nc, polisen, records)
+                    t_pub.append(time.perf_counter() - t)
+                    return s
 
-            t0, summary = await self._drive(publish, router, timeout=max(120.0, n / 10))
-            await nc.close()
+                t0, summary = await self._drive(publish, router, timeout=max(120.0, n / 10))
+                await nc.close()
         stats = router.stats
         lat, copies, last = await self._read_inboxes(stats.get("delivered", {}))
         seconds = max(last - t0, 1e-9)
@@ -257,6 +241,7 @@ class E2E:
             "router": stats,
             "router_rss_kib": router.rss,
             "deliveries": copies,
+            "records_made": "before the clock" if made_before else "while the run went on",
             # the bench process is the adapter (and its polling of the router's progress)
             "cpu_us_per_record": cpu_per_item(*self.cpu),
         }
@@ -267,38 +252,42 @@ class E2E:
         return fig, detail
 
     async def at_rate(
-        self, rate: int, seconds: float, *, policy: str = "skeleton", sample: float = 1.0
+        self, rate: int, seconds: float, *, offer: str = "even", policy: str = "skeleton", sample: float = 1.0
     ) -> tuple[Figure, dict]:
-        """Offer ``rate`` records/s for ``seconds`` through the adapter (a chunk every 10 ms) and read the latencies."""
+        """Offer ``rate`` records/s for ``seconds`` through the adapter and read the latencies.
+
+        ``offer="even"``: each record when it is due, as an adapter following a live source reads
+        them: one `publish_records` run whose source yields `IDLE` whenever the next record is not
+        due yet, so what the adapter holds is published at once. ``"chunks"``: ten records every
+        10 ms, a `publish_records` call each (so a chunk's first record waits for the other nine to
+        be mapped, and the router gets them as one batch).
+        """
+        if offer not in OFFERS:
+            raise ValueError(f"Expected an offer in {sorted(OFFERS)}, got {offer!r}")
         self.runs += 1
         run = f"r{os.getpid()}-{self.runs}"
         set_adapter_sampling(sample)
-        per_tick = max(1, round(rate * 0.01))  # a chunk about every 10 ms
-        tick = per_tick / rate
-        total = int(rate * seconds)
+        total, warm = int(rate * seconds), max(1, int(rate * WARM_UP_S))
         async with RouterProcess(self.dep, policy, sample) as router:
             nc = await self.dep.connect("polisen")
+            # Not counted: a router's first records meet its cold caches and first appends; a service
+            # that runs for months is measured after them.
+            await _offer(nc, native_records(warm, run=f"{run}-warm-up"), rate, warm, offer)
+            since = time.time()
             records = native_records(total, run=run)
 
             async def publish():
                 loop = asyncio.get_running_loop()
                 start = loop.time()
-                sent = 0
-                published = 0
-                while sent < total:
-                    chunk = [next(records) for _ in range(min(per_tick, total - sent))]
-                    published += (await publish_records(nc, polisen, chunk)).published
-                    sent += len(chunk)
-                    delay = start + (sent / per_tick) * tick - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                published = await _offer(nc, records, rate, total, offer)
                 return published, loop.time() - start
 
             _t0, (published, offered_s) = await self._drive(publish, router, timeout=120.0)
             await nc.close()
-        lat, copies, _ = await self._read_inboxes(router.stats.get("delivered", {}))
+        lat, copies, _ = await self._read_inboxes(router.stats.get("delivered", {}), since=since)
+        shape = "each when due" if offer == "even" else "ten every 10 ms"
         fig = Figure(
-            name=f"samband at {rate}/s offered, {seconds:g} s",
+            name=f"samband at {rate}/s offered ({shape}), {seconds:g} s",
             records=published,
             seconds=offered_s,
             rate_in=published / offered_s,
@@ -307,4 +296,45 @@ class E2E:
             p50_ms=percentile(lat, 50),
             p99_ms=percentile(lat, 99),
         )
-        return fig, {"router": router.stats, "offered_seconds": offered_s}
+        return fig, {"router": router.stats, "offered_seconds": offered_s, "offer": offer, "warm_up_records": warm}
+
+
+OFFERS = frozenset({"even", "chunks"})
+WARM_UP_S = 0.5  # seconds offered before a latency run's clock starts, at its rate and in its shape
+
+
+async def _offer(nc, records: Iterator[NativeRecord], rate: int, total: int, offer: str) -> int:
+    """``total`` records at ``rate``/s in the offer's shape; how many were published."""
+    if offer == "even":
+        return (await publish_records(nc, polisen, _due(records, rate))).published
+    return await _chunks(nc, records, rate, total)
+
+
+async def _due(records: Iterable[NativeRecord], rate: int) -> AsyncIterator[NativeRecord | Idle]:
+    """Each record when it is due at ``rate``/s; `IDLE` before a wait, as a followed source says it has
+    read everything there is for now."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i, record in enumerate(records):
+        wait = start + i / rate - loop.time()
+        if wait > 0:
+            yield IDLE
+            await asyncio.sleep(wait)
+        yield record
+
+
+async def _chunks(nc, records: Iterator[NativeRecord], rate: int, total: int) -> int:
+    """Ten records (``rate`` / 100) every 10 ms, each chunk published and settled on its own."""
+    loop = asyncio.get_running_loop()
+    per_tick = max(1, round(rate * 0.01))
+    tick = per_tick / rate
+    start = loop.time()
+    sent = published = 0
+    while sent < total:
+        chunk = [next(records) for _ in range(min(per_tick, total - sent))]
+        published += (await publish_records(nc, polisen, chunk)).published
+        sent += len(chunk)
+        delay = start + (sent / per_tick) * tick - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return published

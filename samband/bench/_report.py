@@ -147,10 +147,14 @@ def _targets(r: dict, latency_s: float) -> list[Target]:
     ]
     lat = r.get("latency")
     p99 = lat["p99_ms"] if lat else None
-    note = f"measured over {latency_s:g} s (the issue's figure is 30 s: --latency 30)" if lat and latency_s < 30 else ""
+    notes = (
+        [f"measured over {latency_s:g} s (the issue's figure is 30 s: --latency 30)"] if lat and latency_s < 30 else []
+    )
+    notes += _offer_notes(r)
     rtt, append = r["baselines"].get("jetstream_rtt"), r["baselines"].get("append_rtt")
     if lat and p99 is not None and p99 > GOAL_P99_MS and rtt and rtt.get("p50_ms") is not None:
-        note = (note + "; " if note else "") + _floor_note(rtt, append)
+        notes.append(_floor_note(rtt, append))
+    note = "; ".join(notes)
     out.append(
         Target(
             name=f"p99 adapter publish -> inbox ack at {lat['rate_in']:,.0f}/s" if lat else "p99 at 1,000/s",
@@ -238,9 +242,12 @@ def cpu_lines(r: dict) -> list[str]:
     sb = (r.get("router") or {}).get("cpu_us_per_record") or {}
     if None not in sb.values() and sb:
         total = sum(sb.values())
+        # an older result made its records while it ran (it has no `records_made`)
+        made = (r.get("router") or {}).get("records_made", "while the run went on")
+        making = "its records made before the clock" if made == "before the clock" else "it also makes the records"
         lines.append(
-            f"CPU per record, samband e2e fan-out 1 traced: adapter {sb['adapter']:,.0f} µs (the bench process: "
-            f"it also makes the synthetic records and polls the router's progress) + router "
+            f"CPU per record, samband e2e fan-out 1 traced: adapter {sb['adapter']:,.0f} µs (the bench process, "
+            f"{making}; it polls the router's progress) + router "
             f"{sb['router']:,.0f} µs + nats-server {sb['broker']:,.0f} µs = {total:,.0f} µs: {cpus} cores "
             f"carry at most {cpus * 1e6 / total:,.0f} records/s however the work is spread"
         )
@@ -266,12 +273,12 @@ def report(r: dict, out: Console, latency_s: float) -> list[Target]:
             r["baselines"].get("jetstream_after"),
             r["baselines"].get("jetstream_rtt"),
             r["baselines"].get("faststream"),
+            r["baselines"].get("relay_at_rate"),
         )
         if f
     ]
     figures += [f for f in r["samband"].values() if f]
-    if r.get("latency"):
-        figures.append(r["latency"])
+    figures += [f for f in (r.get("latency"), r.get("latency_chunks")) if f]
     figures_table(
         f"samband bench: {r['records']:,} records of {r['payload_bytes']} bytes "
         f"(baselines {r['baseline_records']:,}) on {r['machine']['cpus']} cores",
@@ -314,6 +321,25 @@ def kv_table(title: str, rows: list[tuple[str, str]], out: Console) -> None:
     for k, v in rows:
         t.add_row(k, v)
     out.print(t)
+
+
+def _offer_notes(r: dict) -> list[str]:
+    """How the latency run offered its records, and the figures measured beside it (none in an older
+    result, which offered ten every 10 ms)."""
+    if not r.get("latency"):
+        return []
+    if (r.get("latency_detail") or {}).get("offer", "chunks") == "chunks":
+        return ["offered ten records every 10 ms"]
+    notes = ["each record offered when due, as a followed source reads them"]
+    chunks, relay = r.get("latency_chunks"), r["baselines"].get("relay_at_rate")
+    if chunks and chunks.get("p99_ms") is not None:
+        notes.append(f"ten every 10 ms: p50 {chunks['p50_ms']:.1f} ms, p99 {chunks['p99_ms']:.1f} ms")
+    if relay and relay.get("p99_ms") is not None:
+        notes.append(
+            f"the same offer through a bare relay (3 acknowledged stores in turn, 3 processes): "
+            f"p50 {relay['p50_ms']:.1f} ms, p99 {relay['p99_ms']:.1f} ms"
+        )
+    return notes
 
 
 def _floor_note(rtt: dict, append: dict | None) -> str:

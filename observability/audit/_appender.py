@@ -373,7 +373,11 @@ class Appender:
         self._stale = False
 
     async def audited_after(self, ingest_seq: int) -> dict[int, list[AuditRecord]]:
-        """The decisions in the log about records whose ingest sequence is above ``ingest_seq``, by it."""
+        """The decisions in the log about records whose ingest sequence is above ``ingest_seq``, by it.
+
+        Only the writer holding the lease may ask (raises as `append` does otherwise): another writer may be
+        appending past what this one knows, so a standby's answer could leave out what was just audited."""
+        self.lease.check()
         if self._stale or self.state is None:
             await self._resume()
         assert self.state is not None

@@ -310,6 +310,10 @@ async def test_a_writer_whose_lease_was_taken_appends_nothing_more_and_says_so(l
             await first.append([draft(2)])
         assert str(exc.value) == f"lost the audit lease to {second.lease.holder}: this router stops appending"
         assert await second.append([draft(2)]) == 1
+        # nor does it say what was audited: the other writer appends past what it knows
+        with pytest.raises(LeaseLost):
+            await first.audited_after(0)
+        assert sorted(await second.audited_after(0)) == [1001, 1002]
     finally:
         await first.close()
         await second.close()

@@ -109,9 +109,9 @@ KEEP_REFUSED = 10_000  # refused decision messages the history holds, the newest
 class DecisionLedger:
     """The decisions admitted so far (what is in force, by whom) and the history of every message."""
 
-    def __init__(self, keys: CouncilKeys, keep_refused: int = KEEP_REFUSED) -> None:
+    def __init__(self, keys: CouncilKeys, keep_refused: int | None = None) -> None:
         self.keys = keys
-        self.keep_refused = keep_refused
+        self.keep_refused = KEEP_REFUSED if keep_refused is None else keep_refused
         self.refused = 0  # every refusal met, however many the history still holds
         self._refused_held = 0
         self.history: list[DecisionEntry] = []

@@ -210,3 +210,33 @@ def test_without_the_councils_private_key_nothing_is_signed(state, tmp_path):
         f"Error: Expected rsr-vast's private key at {tmp_path / 'elsewhere' / 'rsr-vast.key'}, got no such file "
         "(a council's key lives with its secretariat; point --key-dir at it)"
     )
+
+
+def test_decision_list_says_how_many_older_refused_messages_a_flood_pushed_out_of_the_history(state, monkeypatch):
+    """Junk sent to DECISIONS by the thousand is refused; the router keeps the newest refusals only, and
+    the list says how many more there were rather than showing a history that looks whole."""
+    from samband.broker_config import SSO, Deployment
+    from samband.router import _decisions
+    from samband.schemas.layout import decision_subject
+
+    monkeypatch.setattr(_decisions, "KEEP_REFUSED", 3)  # the router's bound, small: 10,000 in service
+
+    async def flood(n: int) -> None:
+        nc = await Deployment.load(state).connect(SSO)
+        try:
+            js = nc.jetstream()
+            for i in range(n):
+                await js.publish(decision_subject("cooption", f"junk-{i}"), b'{"junk": %d}' % i)
+        finally:
+            await nc.close()
+
+    assert grant_transportstyrelsen(state).exit_code == 0
+    asyncio.run(flood(10))
+    listed = samband(state, "decision", "list")
+    assert listed.exit_code == 0, listed.output
+    # 10 refusals met: past twice the bound (7 held) the history drops to the newest 3, then holds 3 more
+    assert "history (DECISIONS stream, 7 message(s); 4 older refused message(s) not listed):" in listed.output
+    history = listed.output.split("not listed):\n")[1].splitlines()
+    assert [line.split()[0] for line in history] == ["DECISIONS#1"] + [f"DECISIONS#{i}" for i in range(6, 12)]
+    assert ": grant cooption bacchus-ts: admitted: " in history[0]  # an admitted decision is never dropped
+    assert all(": REFUSED: Expected a `Samband-Council` header" in line for line in history[1:])

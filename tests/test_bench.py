@@ -315,3 +315,26 @@ async def test_a_cluster_whose_streams_cannot_be_made_fails_with_the_brokers_wor
     finally:
         await nc.close()
     assert time.monotonic() - started < 10
+
+
+def test_cpu_per_record_is_read_finer_than_a_clock_tick_and_a_count_that_went_backwards_is_not_a_figure():
+    import time
+
+    from samband.bench._env import cpu_per_item, cpu_seconds
+
+    # a 200-record run spends about one 10 ms clock tick in the adapter: its CPU is read to the nanosecond
+    before = cpu_seconds()
+    end = time.process_time() + 0.002
+    while time.process_time() < end:
+        pass
+    spent = cpu_seconds() - before  # type: ignore[operator]
+    assert 0.002 <= spent < 0.01
+    # another process: the scheduler's count of its threads, which only grows while they live
+    other = cpu_seconds(1)
+    assert other is not None and other > 0
+    # a thread that ended between two snapshots took its count along: no figure rather than a wrong one
+    assert cpu_per_item({"a": 1.0, "b": None, "c": 2.0}, {"a": 1.5, "b": 1.0, "c": 1.0}, 10) == {
+        "a": 50_000.0,
+        "b": None,
+        "c": None,
+    }

@@ -52,7 +52,8 @@ BASELINE_CAP = 50_000  # the baselines' rates are flat well before this; FastStr
     type=click.FloatRange(min=0),
     default=5.0,
     show_default=True,
-    help="Seconds of the fixed-rate latency run (30 for the issue's figure; 0 skips it).",
+    help="Seconds of each fixed-rate latency run: samband with each record offered when due (the goal's),"
+    " in chunks of ten, and a bare relay (30 for the issue's figure; 0 skips them).",
 )
 @click.option(
     "--rate", type=click.IntRange(min=10), default=1000, show_default=True, help="Offered records/s in the latency run."

@@ -74,6 +74,16 @@ async def writer(dep, **kw) -> tuple[Appender, object]:
     return Appender(nc, key=load_or_create_signing_key(dep.state_dir / "keys"), **kw), nc
 
 
+async def one_entry_beside_the_admin(dep) -> tuple[Appender, object, object]:
+    """A writer that holds the lease and has appended draft 1, and a connection with the admin's rights
+    (who can write to the log behind the writer's back); the caller closes all three."""
+    ap, nc = await writer(dep)
+    admin = await dep.connect(AUDIT_ADMIN)
+    await ap.start()
+    await ap.append([draft(1)])
+    return ap, nc, admin
+
+
 async def test_one_append_is_one_chain_of_bundle_leaf_hashes_views_and_signed_checkpoint(log_dep):
     dep = log_dep
     ap, nc = await writer(dep)
@@ -146,12 +156,9 @@ async def test_an_append_that_does_not_follow_the_exact_last_position_is_refused
 async def test_a_message_slipped_into_an_append_stops_the_rest_of_it_before_its_checkpoint(log_dep):
     dep = log_dep
     key = load_or_create_signing_key(dep.state_dir / "keys")
-    ap, nc = await writer(dep)
-    admin = await dep.connect(AUDIT_ADMIN)
+    ap, nc, admin = await one_entry_beside_the_admin(dep)
     pipeline = AckPipeline(nc)
     try:
-        await ap.start()
-        await ap.append([draft(1)])
         assert ap.state is not None
         after = ap.state.last_seq
         await ap.close()
@@ -181,11 +188,8 @@ async def test_a_message_slipped_into_an_append_stops_the_rest_of_it_before_its_
 
 async def test_a_foreign_message_in_the_stream_is_gone_past_with_a_signed_incident_entry(log_dep):
     dep = log_dep
-    ap, nc = await writer(dep)
-    admin = await dep.connect(AUDIT_ADMIN)
+    ap, nc, admin = await one_entry_beside_the_admin(dep)
     try:
-        await ap.start()
-        await ap.append([draft(1)])
         # written with the admin's rights, behind the writer's back: a junk message on the log's subject
         ack = await admin.jetstream().publish("audit.log", b'{"junk": true}')
         assert await ap.append([draft(2)]) == 1  # not an outage: refused once, read, noted, appended
@@ -531,11 +535,8 @@ async def test_a_decision_in_a_forged_whole_append_is_still_audited_by_the_write
     """Someone with the admin's rights appends a whole append of their own (its checkpoint signed by
     another key) holding a pair the router is about to audit: the writer does not take it for audited."""
     dep = log_dep
-    ap, nc = await writer(dep)
-    admin = await dep.connect(AUDIT_ADMIN)
+    ap, nc, admin = await one_entry_beside_the_admin(dep)
     try:
-        await ap.start()
-        await ap.append([draft(1)])
         assert ap.state is not None
         after, frontier = ap.state.last_seq, ap.state.frontier
         await ap.close()

@@ -272,19 +272,21 @@ async def test_a_latency_run_with_an_offer_it_does_not_know_is_refused_before_an
 
 @pytest.mark.timeout(30)
 async def test_a_bench_process_that_ends_or_says_something_else_before_ready_is_an_error_naming_it():
-    from samband.bench._child import BenchProcess
+    from samband.bench._child import BenchProcess, BenchProcessFailed
 
-    # a relay on a state directory that does not exist: it fails at start and says why
-    with pytest.raises(RuntimeError) as err:
+    # a relay on a state directory that does not exist: it fails at start and says why, without a traceback
+    with pytest.raises(BenchProcessFailed) as err:
         async with BenchProcess("samband.bench._relay", "/nonexistent/samband-state", what="relay"):
             pass
-    assert str(err.value).startswith("Expected `ready` from the relay process, got b'': ")
-    assert "Traceback" in str(err.value)
+    assert err.value.format_message() == (
+        "Expected `ready` from the relay process, got b'': FileNotFoundError: [Errno 2] No such file or "
+        "directory: '/nonexistent/samband-state/deployment.json'"
+    )
     # a process that prints something else first is stopped, not waited for
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(BenchProcessFailed) as err:
         async with BenchProcess("json.tool", "--help", what="router"):
             pass
-    assert str(err.value).startswith("Expected `ready` from the router process, got b'usage: ")
+    assert err.value.format_message().startswith("Expected `ready` from the router process, got b'usage: ")
 
 
 def test_ratios_of_an_older_result_with_one_raw_baseline_are_taken_against_it_alone():

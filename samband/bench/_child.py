@@ -6,16 +6,24 @@ import asyncio
 import signal
 import sys
 
-__all__ = ["BenchProcess"]
+import click
+
+__all__ = ["BenchProcess", "BenchProcessFailed"]
 
 READY_WITHIN = 60.0  # seconds a process may take to print `ready`
 STOP_WITHIN = 60.0
 
 
+class BenchProcessFailed(click.ClickException):
+    """A bench process ended, stayed silent or said something else before `ready` (shown by the CLI as
+    ``Error: ...``, not as a traceback)."""
+
+
 class BenchProcess:
     """``async with``: started and ready inside, stopped on the way out; ``output`` is its stdout after
-    `ready`, ``errors`` its stderr. One that ends or stays silent before `ready` raises `RuntimeError`
-    naming what it is and what it said, rather than leaving the bench waiting."""
+    `ready`, ``errors`` its stderr. One that ends or stays silent before `ready` raises
+    `BenchProcessFailed` naming what it is, what it printed and the last line of its stderr (its
+    error, without the traceback above it), rather than leaving the bench waiting."""
 
     def __init__(self, module: str, *args: str, what: str) -> None:
         self.module, self.args, self.what = module, args, what
@@ -45,12 +53,10 @@ class BenchProcess:
         if line.strip() != b"ready":
             if proc.returncode is None:
                 proc.kill()
-            err = await proc.stderr.read()
+            err = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
             await proc.wait()
-            raise RuntimeError(
-                f"Expected `ready` from the {self.what} process, got {line.strip()!r}: "
-                f"{err.decode(errors='replace')[-2000:]}"
-            )
+            said = err[-1].strip() if err else f"nothing on stderr, exit status {proc.returncode}"
+            raise BenchProcessFailed(f"Expected `ready` from the {self.what} process, got {line.strip()!r}: {said}")
         return self
 
     async def __aexit__(self, *exc) -> None:

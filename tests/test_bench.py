@@ -183,9 +183,14 @@ def test_a_query_process_that_does_not_answer_in_time_is_a_figure_s_error_not_a_
 def test_bench_stores_measures_each_kind_of_store_the_broker_is_asked_for_and_a_records_latency_floor_on_r1_and_r3():
     r, stderr = bench("stores", "--messages", "300", "--round-trips", "10", "--cluster", timeout=140)
     rows = {row["key"]: row for row in r["rows"]}
-    assert list(rows) == ["same", "delivery", "ingest", "claim", "delivery_unanswered", "append", "append_atomic"]
+    assert list(rows) == [
+        "same", "delivery", "ingest", "claim", "bundle", "delivery_unanswered", "append", "append_atomic"
+    ]  # fmt: skip
     assert all(row["stored"] == row["messages"] and row["rate"] > 0 for row in r["rows"]), r["rows"]
     assert rows["same"]["messages"] == 300 and rows["append"]["messages"] == 10 * 5  # five messages an append
+    # bundles are counted per copy: 300 // 32 = 9 bundles of 32 copies, each stored once
+    assert rows["bundle"]["copies"] == r["bundle_copies"] == 32 and rows["bundle"]["messages"] == 9 * 32
+    assert "a delivery in a bundle of 32 against one alone, nats-server CPU" in stderr
     assert r["recipients"] == sorted(r["recipients"]) and len(r["recipients"]) == 7  # Operation Bacchus's fan-out
     commit, plain = r["append_rtt"], r["store_rtt"]
     assert commit["committed"] == commit["batches"] == 10 and commit["p99_ms"] >= commit["p50_ms"] > 0

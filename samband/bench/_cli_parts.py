@@ -179,6 +179,10 @@ def bench_stores(messages: int, round_trips: int, cluster: bool, as_json: bool) 
         ("the service import's cost to nats-server, per delivery", f"{fmt(r['import_cost_us'], '.1f')} µs"),
         ("of which asking for the answer (its mapping back)", f"{fmt(r['answer_cost_us'], '.1f')} µs"),
         (
+            f"a delivery in a bundle of {r['bundle_copies']} against one alone, nats-server CPU",
+            f"{fmt(per['bundle'], '.1f')} µs against {fmt(per['delivery'], '.1f')} µs",
+        ),
+        (
             "nats-server CPU per audit append (as one atomic batch)",
             f"{_ms(per['append'] and per['append'] * APPEND_MESSAGES)} ms "
             f"({_ms(per['append_atomic'] and per['append_atomic'] * APPEND_MESSAGES)} ms)",

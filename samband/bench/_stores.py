@@ -10,6 +10,9 @@ flight as samband sends:
 * a delivery: into an agency's INBOX through the service import ROUTER has of its ``in.>``, with
   a delivery's headers, answered; and the same with no answer asked (no reply subject, so no
   response mapping back through the import), counted once the INBOXes hold them;
+* deliveries in bundles: `BUNDLE` copies of the record in one INBOX message through the same
+  import, answered, counted per copy: the broker's side of the design docs/performance.md names
+  for the Bacchus goal (one inbox message per recipient per router batch), measured, not built;
 * a record into INGEST through its agency's service export (an adapter's publish);
 * a ledger claim (a KV create: stored only if the key has no entry);
 * the audit append's shape (bundle, leaf hashes, two views, checkpoint), one at a time, as the log
@@ -50,6 +53,7 @@ __all__ = [
 ]
 
 WINDOW = 256
+BUNDLE = 32  # copies per bundle: a recipient's share of a router batch under load (batches of ~250 records)
 APPEND_MESSAGES = 5  # a one-record append: bundle, leaf hashes, the origin's and the recipient's views, checkpoint
 _TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -206,6 +210,10 @@ async def stores_bench(dep: Deployment, payload: bytes, n: int, round_trips: int
             headers = {"Nats-Msg-Id": f"{run}-{tag}-{i}", "Samband-Origin": origin, "traceparent": _TRACEPARENT}
             return (f"inbox.{recipients[i % len(recipients)]}.bench", payload, headers)
 
+        def bundle(k: int) -> tuple:  # JSON lines, as the design's bundle would hold its entries
+            headers = {"Nats-Msg-Id": f"{run}-b-{k}", "traceparent": _TRACEPARENT}
+            return (f"inbox.{recipients[k % len(recipients)]}.bench", b"\n".join([payload] * BUNDLE), headers)
+
         shapes = [
             ("same", "a store in the publisher's own account (the raw baseline)", pipe,
              [("bench.stores.raw", payload, {"Nats-Msg-Id": f"{run}-raw-{i}"}) for i in range(n)]),
@@ -221,6 +229,11 @@ async def stores_bench(dep: Deployment, payload: bytes, n: int, round_trips: int
             with Clock(broker) as clock:
                 stored = await publish_windowed(through, items, WINDOW)
             rows.append(clock.row(name, n, stored, key=key))
+        bundles = [bundle(k) for k in range(max(1, n // BUNDLE))]
+        with Clock(broker) as clock:
+            stored = await publish_windowed(pipe, bundles, WINDOW)
+        name = f"deliveries in bundles of {BUNDLE}: one INBOX message through the import, answered (per copy)"
+        rows.append(clock.row(name, len(bundles) * BUNDLE, stored * BUNDLE, key="bundle", copies=BUNDLE))
         clock = Clock(broker)
         stored = await unanswered(pipe, dep, recipients, [delivery(i, "u") for i in range(n)], clock)
         rows.append(clock.row("the same delivery with no answer asked", n, stored, key="delivery_unanswered"))
@@ -258,6 +271,7 @@ async def stores_bench(dep: Deployment, payload: bytes, n: int, round_trips: int
         "floor_p50_ms": None if one.p50_ms is None else 2 * one.p50_ms + commit["p50_ms"],
         "import_cost_us": _minus(by["delivery"], by["same"]),
         "answer_cost_us": _minus(by["delivery"], by["delivery_unanswered"]),
+        "bundle_copies": BUNDLE,
     }
 
 

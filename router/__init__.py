@@ -7,6 +7,7 @@ from msgspec import Struct
 from ._authority import Citations
 from ._councils import COUNCILS, CouncilKeys, council_for, create_council_keys, load_private_key, sign_decision
 from ._decisions import DecisionEntry, Proposal, grant_from, operation_from
+from ._delivery import Deliverer
 from ._errors import CouncilKeyError, DecisionRefused, PolicyError, RouterError
 from ._in_force import in_force
 from ._legal_time import SWEDISH_TIME
@@ -47,6 +48,7 @@ __all__ = [
     "Decision",
     "DecisionEntry",
     "DecisionRefused",
+    "Deliverer",
     "Delivery",
     "Disclosure",
     "Facts",

@@ -111,10 +111,32 @@ class Deliverer:
             self._spans = Spans()
         return self._spans
 
+    async def send(
+        self, direct: list[tuple[Planned, Delivery]], side: list[Item]
+    ) -> tuple[list[tuple[Planned, Delivery, BaseException | None]], list]:
+        """Each delivery into its inbox and ``side`` beside them, in one write: the deliveries refused
+        (to park, with why) and ``side``'s results."""
+        spans = self.spans
+        sends = [
+            spans.messaging("send", d.subject, SpanKind.PRODUCER, d.parent, message_id=d.msg_id) for _, d in direct
+        ]
+        items = [(d.subject, d.payload, _headers(d, span)) for (_, d), span in zip(direct, sends, strict=True)]
+        results = await self.pipeline.publish(items + side, self.deliver_timeout)
+        delivered = self.stats.delivered
+        refused: list[tuple[Planned, Delivery, BaseException | None]] = []
+        for (it, d), span, r in zip(direct, sends, results, strict=False):
+            if isinstance(r, BaseException):
+                spans.end(span, error=r)
+                refused.append((it, d, r))
+                continue
+            spans.end(span)
+            if not isinstance(r, PubAck) or not r.duplicate:
+                delivered[d.recipient] = delivered.get(d.recipient, 0) + 1
+        return refused, results[len(direct) :]
+
     async def deliver(self, plan: Plan, now: _dt.datetime) -> bool:
         """Deliver (or park) ``plan``'s copies, store its dead letters and quarantined records, and
         acknowledge its input; False if a record had to be given back."""
-        spans = self.spans
         parking = self.parking
         direct: list[tuple[Planned, Delivery]] = []
         parked: list[tuple[Planned, Delivery, BaseException | None]] = []
@@ -129,22 +151,10 @@ class Deliverer:
                 side.append((it, dead_letter(it, now), False))
             elif it.quarantine is not None:
                 side.append((it, quarantined(it, "route"), True))
-        sends = [
-            spans.messaging("send", d.subject, SpanKind.PRODUCER, d.parent, message_id=d.msg_id) for _, d in direct
-        ]
-        items = [(d.subject, d.payload, _headers(d, span)) for (_, d), span in zip(direct, sends, strict=True)]
-        results = await self.pipeline.publish(items + [m for _, m, _ in side], self.deliver_timeout)
-        delivered = self.stats.delivered
+        refused, side_results = await self.send(direct, [m for _, m, _ in side])
+        parked += refused
         failed: set[int] = set()  # ids of items given back
-        for (it, d), span, r in zip(direct, sends, results, strict=False):
-            if isinstance(r, BaseException):
-                spans.end(span, error=r)
-                parked.append((it, d, r))
-                continue
-            spans.end(span)
-            if not isinstance(r, PubAck) or not r.duplicate:
-                delivered[d.recipient] = delivered.get(d.recipient, 0) + 1
-        for (it, (subject, _, _), must), r in zip(side, results[len(direct) :], strict=True):
+        for (it, (subject, _, _), must), r in zip(side, side_results, strict=True):
             if not isinstance(r, BaseException):
                 if it.refusal is not None:
                     self.stats.dead_letters += 1

@@ -103,6 +103,12 @@ def test_bench_prints_baselines_samband_and_the_issues_goals_as_json_and_profile
     assert "goals of #20" in stderr and ("MET" in stderr or "MISSED" in stderr)
     bc = result["router_bacchus"]["cpu_us_per_record"]
     assert set(bc) == {"adapter", "router", "broker"}
+    # the design that would reach the Bacchus goal, measured beside it (bench only): every copy counted
+    bundled, plain = result["samband"]["bacchus_bundled"], result["samband"]["bacchus_traced"]
+    assert bundled["records"] == 200 and bundled["fanout"] == plain["fanout"] > 1
+    assert sum(result["router_bacchus_bundled"]["router"]["delivered"].values()) == plain["fanout"] * 200
+    assert f"not samband's contract): {bundled['rate_out']:,.0f} / " in bacchus["note"]
+    assert "deliveries bundled (bench only)" in stderr.replace("\n", " ")
     # the Bacchus run's router profiled: its stats file, and its top entries shown
     import pstats
 
@@ -302,6 +308,12 @@ def test_ratios_of_an_older_result_with_one_raw_baseline_are_taken_against_it_al
     both = {"baselines": {"jetstream": {"rate_in": 24_000.0}, "jetstream_after": {"rate_in": 36_000.0}}}
     assert raw_rate(both) == 30_000.0
     assert _raw_note(both) == "raw: 24,000/s before samband's runs, 36,000/s after"
+    # with the bundled Bacchus run beside samband's, its ratio against the same raw figure
+    both["samband"] = {"bacchus_bundled": {"rate_out": 21_000.0}}
+    assert _raw_note(both) == (
+        "raw: 24,000/s before samband's runs, 36,000/s after; one inbox message per recipient and batch "
+        "(bench only, not samband's contract): 21,000 / 30,000 = 0.70"
+    )
 
 
 async def test_a_cluster_whose_streams_cannot_be_made_fails_with_the_brokers_words_after_its_wait(bus, monkeypatch):
@@ -345,3 +357,53 @@ def test_cpu_per_record_is_read_finer_than_a_clock_tick_and_a_count_that_went_ba
         "b": None,
         "c": None,
     }
+
+
+async def test_bench_only_bundles_put_every_copy_in_its_inbox_once_and_a_bundle_too_large_is_parked_copy_by_copy(
+    fresh_deployment, tmp_path
+):
+    """The bench's bundling deliverer (the design it measures, samband/bench/_bundles.py) loses and
+    doubles nothing: a bundle larger than the recipient's INBOX takes is refused, each of its copies
+    is parked and then delivered alone, and the audit trail has one entry per record."""
+    import dataclasses
+    import random
+
+    from samband._platform import Platform
+    from samband.adapters import NativeRecord, publish_records
+    from samband.adapters.agencies import polisen
+    from samband.bench._bundles import BundlingDeliverer, copies
+    from samband.broker_config import agency_steward
+    from samband.schemas import ENVELOPE
+    from samband.testing import skeleton_policy
+
+    from ._support import audit_entries, wait_for
+
+    dep = fresh_deployment
+    await dep.provision()
+    platform = Platform(dep, skeleton_policy(), tmp_path / "received")
+    router = await platform.start_router()
+    router.deliverer = BundlingDeliverer.like(router.deliverer)  # before any record: the INGEST is empty
+    sc = await dep.connect(agency_steward("skatteverket"))
+    sjs = sc.jetstream()
+    nc = await dep.connect("polisen")
+    try:
+        info = await sjs.stream_info("INBOX")
+        # one or two copies fit, three do not; six records in at most two batches make a bundle of three or more
+        await sjs.update_stream(dataclasses.replace(info.config, max_msg_size=2 * 1024))
+        records = polisen.sample(random.Random(2611), 6, operation="bacchus-2017")
+        async with router.turn:  # held: the router's first batch waits until all six are in INGEST
+            natives = [NativeRecord(f"bundles:{i}", b"", r) for i, r in enumerate(records)]
+            assert (await publish_records(nc, polisen, natives)).published == 6
+        await wait_for(lambda: router.stats.parked >= 3, timeout=20)
+        await wait_for(lambda: not router.parking.parked("skatteverket"), timeout=20)
+        end = (await sjs.stream_info("INBOX")).state.last_seq
+        held = [copies((await sjs.get_msg("INBOX", seq)).data) for seq in range(1, end + 1)]
+    finally:
+        await nc.close()
+        await sc.close()
+        await platform.stop()
+    ids = [ENVELOPE.decode(c).record.control_id for bundle in held for c in bundle]
+    assert sorted(ids) == sorted(r["kontrollId"] for r in records)  # each once, none lost, none twice
+    assert sum(len(bundle) == 1 for bundle in held) >= 3  # the refused bundle's copies, parked, came alone
+    audit = await audit_entries(dep)
+    assert len(audit) == 6 and len({a.envelope_id for a in audit}) == 6

@@ -27,6 +27,7 @@ from samband.adapters import IDLE, Idle, NativeRecord, publish_records
 from samband.adapters.agencies import polisen
 from samband.broker_config import ROUTER, Deployment
 
+from ._bundles import copies
 from ._child import BenchProcess
 from ._env import Figure, cpu_per_item, cpu_snapshot, native_records, percentile, premade, rss_kib
 
@@ -75,10 +76,18 @@ class RouterProcess(BenchProcess):
     """``python -m samband.bench._router`` on the deployment; RSS sampled from /proc while it runs."""
 
     def __init__(
-        self, dep: Deployment, policy: str, sample: float, *, audit: bool = True, profile: Path | None = None
+        self,
+        dep: Deployment,
+        policy: str,
+        sample: float,
+        *,
+        audit: bool = True,
+        bundle: bool = False,
+        profile: Path | None = None,
     ) -> None:
         args = [str(dep.state_dir), "--policy", policy, "--sample", str(sample)]
         args += [] if audit else ["--no-audit"]
+        args += ["--bundle"] if bundle else []
         args += [] if profile is None else ["--profile", str(profile)]
         super().__init__("samband.bench._router", *args, what="router")
         self.rss: list[tuple[int, int]] = []  # (records acked so far, VmRSS KiB)
@@ -160,10 +169,13 @@ class E2E:
         return t0, summary
 
     async def _read_inboxes(
-        self, recipients: Iterable[str], since: float | None = None
+        self, recipients: Iterable[str], since: float | None = None, *, bundled: bool = False
     ) -> tuple[list[float], int, float]:
         """Latencies (ms), copies found, and the wall time the last copy was stored. ``since``: only the
-        copies of records produced at or after this wall time count (all are read)."""
+        copies of records produced at or after this wall time count (all are read). ``bundled``: each
+        message holds copies as lines (`_bundles`), all are read and each line counts."""
+        if bundled and since is None:
+            since = 0.0  # every message read, every copy counted
         lat: list[float] = []
         found, last = 0, 0.0
         for agency in recipients:
@@ -185,13 +197,14 @@ class E2E:
                 for _ in range(end - start + 1):
                     msg = await sub.next_msg(timeout=10)
                     stored = msg.metadata.timestamp.timestamp()
-                    produced = _STAMP.decode(msg.data).produced_at.timestamp()
-                    if since is not None:
-                        if produced < since:
-                            continue
-                        found += 1
-                    lat.append((stored - produced) * 1000)
-                    last = max(last, stored)
+                    for copy in copies(msg.data) if bundled else (msg.data,):
+                        produced = _STAMP.decode(copy).produced_at.timestamp()
+                        if since is not None:
+                            if produced < since:
+                                continue
+                            found += 1
+                        lat.append((stored - produced) * 1000)
+                        last = max(last, stored)
                 await sub.unsubscribe()
             self.inbox_seq[agency] = end
             await nc.close()
@@ -205,13 +218,14 @@ class E2E:
         sample: float = 1.0,
         name: str,
         audit: bool = True,
+        bundle: bool = False,
         profile: Path | None = None,
     ) -> tuple[Figure, dict]:
         self.runs += 1
         run = f"r{os.getpid()}-{self.runs}"
         set_adapter_sampling(sample)
         with premade(n, run=run) as (records, made_before):
-            async with RouterProcess(self.dep, policy, sample, audit=audit, profile=profile) as router:
+            async with RouterProcess(self.dep, policy, sample, audit=audit, bundle=bundle, profile=profile) as router:
                 nc = await self.dep.connect("polisen")
                 t_pub: list[float] = []
 
@@ -224,15 +238,15 @@ class E2E:
                 t0, summary = await self._drive(publish, router, timeout=max(120.0, n / 10))
                 await nc.close()
         stats = router.stats
-        lat, copies, last = await self._read_inboxes(stats.get("delivered", {}))
+        lat, found, last = await self._read_inboxes(stats.get("delivered", {}), bundled=bundle)
         seconds = max(last - t0, 1e-9)
         fig = Figure(
             name=name,
             records=summary.published,
             seconds=seconds,
             rate_in=summary.published / seconds,
-            rate_out=copies / seconds,
-            fanout=copies / max(summary.published, 1),
+            rate_out=found / seconds,
+            fanout=found / max(summary.published, 1),
             p50_ms=percentile(lat, 50),
             p99_ms=percentile(lat, 99),
         )
@@ -240,15 +254,15 @@ class E2E:
             "adapter_publish_seconds": t_pub[0] if t_pub else None,
             "router": stats,
             "router_rss_kib": router.rss,
-            "deliveries": copies,
+            "deliveries": found,
             "records_made": "before the clock" if made_before else "while the run went on",
             # the bench process is the adapter (and its polling of the router's progress)
             "cpu_us_per_record": cpu_per_item(*self.cpu),
         }
         if not self.finished:
             fig.note = f"not finished within {max(120.0, n / 10):.0f} s: "
-        if not self.finished or (audit and stats.get("audited", 0) < copies):
-            fig.note += f"{copies} deliveries, {stats.get('audited')} audit records for {summary.published} records"
+        if not self.finished or (audit and stats.get("audited", 0) < found):
+            fig.note += f"{found} deliveries, {stats.get('audited')} audit records for {summary.published} records"
         return fig, detail
 
     async def at_rate(
@@ -284,15 +298,15 @@ class E2E:
 
             _t0, (published, offered_s) = await self._drive(publish, router, timeout=120.0)
             await nc.close()
-        lat, copies, _ = await self._read_inboxes(router.stats.get("delivered", {}), since=since)
+        lat, found, _ = await self._read_inboxes(router.stats.get("delivered", {}), since=since)
         shape = "each when due" if offer == "even" else "ten every 10 ms"
         fig = Figure(
             name=f"samband at {rate}/s offered ({shape}), {seconds:g} s",
             records=published,
             seconds=offered_s,
             rate_in=published / offered_s,
-            rate_out=copies / offered_s,
-            fanout=copies / max(published, 1),
+            rate_out=found / offered_s,
+            fanout=found / max(published, 1),
             p50_ms=percentile(lat, 50),
             p99_ms=percentile(lat, 99),
         )

@@ -108,11 +108,17 @@ def raw_rate(r: dict) -> float:
 
 def _raw_note(r: dict) -> str:
     after = r["baselines"].get("jetstream_after")
-    if not after:
-        return ""
-    return (
-        f"raw: {r['baselines']['jetstream']['rate_in']:,.0f}/s before samband's runs, {after['rate_in']:,.0f}/s after"
-    )
+    notes = []
+    if after:
+        before = r["baselines"]["jetstream"]["rate_in"]
+        notes.append(f"raw: {before:,.0f}/s before samband's runs, {after['rate_in']:,.0f}/s after")
+    bundled = ((r.get("samband") or {}).get("bacchus_bundled") or {}).get("rate_out")
+    if bundled:  # an older result has no such run
+        notes.append(
+            f"one inbox message per recipient and batch (bench only, not samband's contract): "
+            f"{bundled:,.0f} / {raw_rate(r):,.0f} = {bundled / raw_rate(r):.2f}"
+        )
+    return "; ".join(notes)
 
 
 def _targets(r: dict, latency_s: float) -> list[Target]:
@@ -251,16 +257,17 @@ def cpu_lines(r: dict) -> list[str]:
             f"{sb['router']:,.0f} µs + nats-server {sb['broker']:,.0f} µs = {total:,.0f} µs: {cpus} cores "
             f"carry at most {cpus * 1e6 / total:,.0f} records/s however the work is spread"
         )
-    bacchus = r["samband"].get("bacchus_traced") or {}
-    bc = (r.get("router_bacchus") or {}).get("cpu_us_per_record") or {}
-    if bc and None not in bc.values() and bacchus.get("fanout"):
-        total, fan = sum(bc.values()), bacchus["fanout"]
-        lines.append(
-            f"CPU per record, Bacchus fan-out {fan:.1f}: adapter {bc['adapter']:,.0f} µs + router {bc['router']:,.0f} "
-            f"µs + nats-server {bc['broker']:,.0f} µs = {total:,.0f} µs, {total / fan:,.0f} µs per delivery "
-            f"(router {bc['router'] / fan:,.0f}, nats-server {bc['broker'] / fan:,.0f}): {cpus} cores carry at most "
-            f"{cpus * 1e6 / total * fan:,.0f} deliveries/s"
-        )
+    for key, how in (("bacchus", ""), ("bacchus_bundled", ", deliveries bundled (bench only)")):
+        bacchus = r["samband"].get(f"{key}_traced" if key == "bacchus" else key) or {}
+        bc = (r.get(f"router_{key}") or {}).get("cpu_us_per_record") or {}
+        if bc and None not in bc.values() and bacchus.get("fanout"):
+            total, fan = sum(bc.values()), bacchus["fanout"]
+            lines.append(
+                f"CPU per record, Bacchus fan-out {fan:.1f}{how}: adapter {bc['adapter']:,.0f} µs + router "
+                f"{bc['router']:,.0f} µs + nats-server {bc['broker']:,.0f} µs = {total:,.0f} µs, {total / fan:,.0f} µs "
+                f"per delivery (router {bc['router'] / fan:,.0f}, nats-server {bc['broker'] / fan:,.0f}): {cpus} cores "
+                f"carry at most {cpus * 1e6 / total * fan:,.0f} deliveries/s"
+            )
     return lines
 
 

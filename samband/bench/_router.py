@@ -1,6 +1,7 @@
 """The router as a process of its own, for `samband bench` (its RSS is measured apart from the load).
 
-``python -m samband.bench._router STATE_DIR [--policy skeleton|bacchus] [--sample 1.0] [--no-audit] [--profile FILE]``
+``python -m samband.bench._router STATE_DIR [--policy skeleton|bacchus] [--sample 1.0] [--no-audit] [--bundle]
+[--profile FILE]``
 
 Runs the platform's router on the deployment in STATE_DIR until SIGTERM/SIGINT, then prints
 one JSON line: the router's stats, its peak RSS (VmHWM) and the spans it produced.
@@ -9,6 +10,9 @@ one JSON line: the router's stats, its peak RSS (VmHWM) and the spans it produce
 an appender that seals its audit records as always but does not append them, so it delivers
 without an audit record, which samband never does. It exists only in this bench module; the
 router itself has no such switch.
+
+``--bundle`` delivers one inbox message per recipient and batch (`_bundles.BundlingDeliverer`), to
+measure that design; samband delivers each copy alone.
 
 ``--profile FILE`` runs the router under cProfile and writes its stats to FILE (``pstats`` format),
 for `samband bench --profile`: where the router's time goes at a given fan-out.
@@ -80,7 +84,7 @@ def load_policy(name: str):
     return Policy.load(Path(name))
 
 
-async def _run(state_dir: Path, policy_name: str, audit: bool = True) -> dict:
+async def _run(state_dir: Path, policy_name: str, audit: bool = True, bundle: bool = False) -> dict:
     from samband._platform import Platform
 
     dep = Deployment.load(state_dir)
@@ -90,6 +94,10 @@ async def _run(state_dir: Path, policy_name: str, audit: bool = True) -> dict:
         loop.add_signal_handler(sig, stop.set)
     platform = Platform(dep, load_policy(policy_name), state_dir / "received")
     router = await platform.start_router(appender=None if audit else UnauditedAppender())
+    if bundle:  # before any record: the bench publishes only once this process says ready
+        from ._bundles import BundlingDeliverer
+
+        router.deliverer = BundlingDeliverer.like(router.deliverer)
     settle_heap()  # as `samband up` and `samband router run` do once the router routes
     print("ready", flush=True)
     await stop.wait()
@@ -113,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--policy", default="skeleton")
     ap.add_argument("--sample", type=float, default=1.0, help="parent-based ratio sampler for root spans")
     ap.add_argument("--no-audit", action="store_true", help="bench only: seal but do not append audit records")
+    ap.add_argument("--bundle", action="store_true", help="bench only: one inbox message per recipient and batch")
     ap.add_argument("--profile", type=Path, help="run under cProfile, its stats written to this file")
     args = ap.parse_args(argv)
     configure_logging(level="error")
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     profiler = cProfile.Profile(time.process_time) if args.profile else None
     if profiler is not None:
         profiler.enable()
-    stats = asyncio.run(_run(args.state_dir, args.policy, audit=not args.no_audit))
+    stats = asyncio.run(_run(args.state_dir, args.policy, audit=not args.no_audit, bundle=args.bundle))
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)

@@ -23,6 +23,7 @@ from ._tracing import (
     get_tracer,
     inject_headers,
     inject_span,
+    messaging_attributes,
     producer_span,
     remote_parent,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "inject_span",
     "iso_time_callback",
     "load_or_create_key",
+    "messaging_attributes",
     "metrics_port_option",
     "observe",
     "output_console",

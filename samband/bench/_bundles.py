@@ -22,7 +22,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from samband.observability import MessageSpan
+from samband.observability import MessageSpan, messaging_attributes
 from samband.observability.bus import PubAck
 from samband.router import Deliverer, Delivery
 
@@ -49,13 +49,8 @@ class BundlingDeliverer(Deliverer):
         sends: list[MessageSpan] = []
         items: list[tuple[str, bytes, dict[str, str]]] = []
         for subject, members in groups.items():
-            span = spans.batch(
-                f"send {subject}",
-                SpanKind.PRODUCER,
-                (d.parent for _, d in members),
-                {"messaging.system": "nats", "messaging.operation.type": "send",
-                 "messaging.destination.name": subject, "messaging.batch.message_count": len(members)},
-            )  # fmt: skip
+            attributes = messaging_attributes("send", subject, None, {"messaging.batch.message_count": len(members)})
+            span = spans.batch(f"send {subject}", SpanKind.PRODUCER, (d.parent for _, d in members), attributes)
             keys = "\n".join(d.msg_id for _, d in members).encode()
             headers = span.headers({"Nats-Msg-Id": "bundle:" + hashlib.sha256(keys).hexdigest()[:32]})
             sends.append(span)

@@ -257,9 +257,12 @@ def cpu_lines(r: dict) -> list[str]:
             f"{sb['router']:,.0f} µs + nats-server {sb['broker']:,.0f} µs = {total:,.0f} µs: {cpus} cores "
             f"carry at most {cpus * 1e6 / total:,.0f} records/s however the work is spread"
         )
-    for key, how in (("bacchus", ""), ("bacchus_bundled", ", deliveries bundled (bench only)")):
-        bacchus = r["samband"].get(f"{key}_traced" if key == "bacchus" else key) or {}
-        bc = (r.get(f"router_{key}") or {}).get("cpu_us_per_record") or {}
+    for figure, router, how in (
+        ("bacchus_traced", "router_bacchus", ""),
+        ("bacchus_bundled", "router_bacchus_bundled", ", deliveries bundled (bench only)"),
+    ):
+        bacchus = r["samband"].get(figure) or {}
+        bc = (r.get(router) or {}).get("cpu_us_per_record") or {}
         if bc and None not in bc.values() and bacchus.get("fanout"):
             total, fan = sum(bc.values()), bacchus["fanout"]
             lines.append(

@@ -359,7 +359,7 @@ class Appender:
             for key in found.adopted_keys:
                 self._remember(key)
         self.state = state
-        self._foreign.extend(found.foreign)
+        self._foreign = found.foreign  # all those after the log's end: a half read before may be whole now
         if found.foreign and all(f.unfinished for f in found.foreign):
             log.warning(
                 "an audit append cut short before its checkpoint: noted in a signed incident entry and gone past",

@@ -3,10 +3,17 @@
 `resume` finds the last batch this deployment's key signed that holds together (its entries
 hash to its published leaf hashes, which extend to its frontier, whose root its checkpoint
 signs) by walking back over the checkpoints from the stream's end (cold start), or reads what
-came after the last batch this writer knows (warm). A batch of another writer that extends the
-log exactly is built upon; everything else after it is **foreign** (`_stream.Foreign`) and is
-noted in the writer's next append as a signed incident entry. The log is never rebuilt from
-anything less than a checkpoint its key signed over exactly these bytes.
+came after the last batch in the log this writer knows (warm). A batch of another writer that
+extends the log exactly is built upon; everything else after it is **foreign** (`_stream.Foreign`)
+and is noted in the writer's next append as a signed incident entry. The log is never rebuilt
+from anything less than a checkpoint its key signed over exactly these bytes.
+
+A warm read starts after the log's last batch (``log_seq``), not after the stream's last message
+(``last_seq``, the next append's condition): an append read half stored may be another writer's
+still on its way (a leader paused mid-append sends its rest when it wakes), and whole by the next
+read. Read again from its start, it is a batch to build upon; read from where the last read
+ended, it was a fork (CI, 2026-11-27). The foreign messages found are always all of those after
+the log's end, so the writer replaces its list with them.
 
 `recent_keys` and `audited_after` read the tail's bundles: where the tail starts is found by a
 binary search over bundle headers with direct gets (``first`` index; ``ingest_high``, the
@@ -44,12 +51,18 @@ _MAX_WALK = 1000  # checkpoints walked back over before giving up on finding one
 
 @dataclass
 class LogState:
-    """The tree as far as the writer has it, the stream's last sequence (the next append's condition)
-    and the highest ingest sequence in the log."""
+    """The tree as far as the writer has it, the stream's last sequence (the next append's condition),
+    the highest ingest sequence in the log and the stream sequence of the log's last batch's checkpoint
+    (``log_seq``: where a re-read starts; the stream's last sequence unless foreign messages follow it)."""
 
     frontier: CompactRange
     last_seq: int
     ingest_high: int = 0
+    log_seq: int = -1
+
+    def __post_init__(self) -> None:
+        if self.log_seq < 0:
+            self.log_seq = self.last_seq
 
     @property
     def size(self) -> int:
@@ -108,9 +121,9 @@ async def resume(nc: nats.NATS, key: LogKey, known: LogState | None) -> tuple[Lo
                 f"Expected the {AUDIT_STREAM} stream to reach seq {known.last_seq} (appended by this writer), it ends "
                 f"at seq {last}: it was cut or made anew; nothing more is appended to it"
             )
-        if last == known.last_seq:
+        if last == known.log_seq:
             return known, Found()
-        return _go_on(known, await _read(nc, known.last_seq + 1, last), key, known.last_seq, last)
+        return _go_on(known, await _read(nc, known.log_seq + 1, last), key, known.log_seq, last)
     if messages == 0:
         return LogState(CompactRange(), last), Found()
     try:
@@ -145,7 +158,7 @@ def _go_on(state: LogState, msgs: list, key: LogKey, after: int, last: int) -> t
         state = LogState(tree, b.last_seq, b.ingest_high)
         found.adopted_keys.extend(_keys(b.entries))
     found.foreign.sort(key=lambda f: f.seq)
-    return LogState(state.frontier, last, state.ingest_high), found
+    return LogState(state.frontier, last, state.ingest_high, log_seq=state.log_seq), found
 
 
 async def _anchor(nc: nats.NATS, key: LogKey, last: int) -> LogState | None:

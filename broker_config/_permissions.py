@@ -42,7 +42,7 @@ _AGENCY_STREAMS = ("INBOX", "DEADLETTER")
 
 def stream_reads(stream: str) -> list[str]:
     """What a consumer of ``stream`` needs of JetStream's API (nats-py's stream_info, get_msg,
-    pull_subscribe, ordered consumers, acks). A `*` inside a token is not a NATS wildcard: each
+    pull_subscribe, ordered consumers and their flow control, acks). A `*` inside a token is not a NATS wildcard: each
     stream is spelt out."""
     return [
         f"$JS.API.STREAM.INFO.{stream}",
@@ -56,6 +56,9 @@ def stream_reads(stream: str) -> list[str]:
         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
         f"$JS.API.CONSUMER.DELETE.{stream}.>",
         f"$JS.ACK.{stream}.>",
+        # an ordered consumer answers the server's flow control: without it a replay stalls once a few
+        # MB are pending (DECISIONS of large decisions, read by `samband decision` as the auditor)
+        f"$JS.FC.{stream}.>",
     ]
 
 

@@ -240,3 +240,40 @@ def test_decision_list_says_how_many_older_refused_messages_a_flood_pushed_out_o
     assert [line.split()[0] for line in history] == ["DECISIONS#1"] + [f"DECISIONS#{i}" for i in range(6, 12)]
     assert ": grant cooption bacchus-ts: admitted: " in history[0]  # an admitted decision is never dropped
     assert all(": REFUSED: Expected a `Samband-Council` header" in line for line in history[1:])
+
+
+LARGE = 60 * 1024  # a message just under the largest decision the router reads
+
+
+async def junk(state, up_to: int, size: int = LARGE) -> int:
+    """Messages of ``size`` bytes on decisions.> with SSO's credentials until ``up_to`` bytes are sent or
+    DECISIONS refuses one as full; how many were stored."""
+    from samband.broker_config import SSO, Deployment
+    from samband.observability.bus import AckPipeline, PubAck, PublishRefused
+    from samband.schemas.layout import decision_subject
+
+    nc = await Deployment.load(state).connect(SSO)
+    pipeline = AckPipeline(nc)
+    sent = 0
+    try:
+        while sent * size < up_to:
+            n = min(128, -(-(up_to - sent * size) // size))
+            items = [(decision_subject("cooption", f"junk-{size}-{sent + i}"), b"x" * size, {}) for i in range(n)]
+            for r in await pipeline.publish(items, 30):
+                if not isinstance(r, PubAck):
+                    assert isinstance(r, PublishRefused) and r.error.description == "maximum bytes exceeded", r
+                    return sent
+                sent += 1
+        return sent
+    finally:
+        await pipeline.close()
+        await nc.close()
+
+
+def test_decision_list_reads_a_history_of_large_messages_as_the_auditor(state):
+    """The auditor replays DECISIONS through an ordered consumer, whose flow control it must answer: it
+    could not (no permission), and a replay of more than a few MB stalled until its timeout."""
+    assert asyncio.run(junk(state, 256 * LARGE)) == 256
+    listed = samband(state, "decision", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "history (DECISIONS stream, 256 message(s)" in listed.output

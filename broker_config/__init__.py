@@ -35,7 +35,15 @@ from ._lock import StateLock
 from ._onboarding import Onboarded, adapter_command, offboard, onboard, register, registration_subject
 from ._permissions import AGENCY_CONSUMER_API, agency_steward
 from ._production import ClusterLayout, provision_cluster, render_cluster
-from ._quotas import AgencyLimits, agency_streams, ingest_stream_config
+from ._quotas import (
+    DECISIONS_BYTES,
+    MAX_COSIGNATURE_BYTES,
+    WITNESS_BYTES,
+    WITNESS_KEPT,
+    AgencyLimits,
+    agency_streams,
+    ingest_stream_config,
+)
 from ._registry import announce
 from ._render import JS_DENY_DESTRUCTIVE, ROUTER_ACCOUNT, SSO_ACCOUNT, SYSTEM_ACCOUNT, render_server_config
 from ._server import NatsServer, check_config, find_nats_server, free_port, reload_server
@@ -48,8 +56,10 @@ __all__ = [
     "AUDITOR",
     "AUDIT_ADMIN",
     "DEADLETTER_STREAM",
+    "DECISIONS_BYTES",
     "INBOX_STREAM",
     "JS_DENY_DESTRUCTIVE",
+    "MAX_COSIGNATURE_BYTES",
     "ROUTER",
     "ROUTER_ACCOUNT",
     "ROUTER_STREAMS",
@@ -58,6 +68,8 @@ __all__ = [
     "SSO_ACCOUNT",
     "STEWARD",
     "SYSTEM_ACCOUNT",
+    "WITNESS_BYTES",
+    "WITNESS_KEPT",
     "Agency",
     "AgencyFileError",
     "AgencyLimits",

@@ -81,6 +81,7 @@ from ._agencies import Agency
 from ._creds import Credentials
 from ._errors import BrokerUnavailable
 from ._permissions import stream_reads
+from ._quotas import MAX_COSIGNATURE_BYTES, WITNESS_BYTES, WITNESS_KEPT
 
 __all__ = [
     "AUDIT_CONFIG_APIS",
@@ -125,14 +126,19 @@ AUDIT_STREAM_CONFIG = StreamConfig(
     discard=DiscardPolicy.NEW,
     allow_direct=True,
 )
+# Bounded per witness and reserved (_quotas.py: WITNESS_KEPT): a flood of one witness pushes out its own
+# older cosignatures only, and no witness can take the log's room.
 AUDIT_WITNESS_CONFIG = StreamConfig(
     name=AUDIT_WITNESS_STREAM,
     subjects=[AUDIT_COSIGNATURE_PREFIX + "*"],
     storage=StorageType.FILE,
+    max_msgs_per_subject=WITNESS_KEPT,
+    max_msg_size=MAX_COSIGNATURE_BYTES,
+    max_bytes=WITNESS_BYTES,
+    discard=DiscardPolicy.OLD,
     deny_delete=True,
     deny_purge=True,
     allow_rollup_hdrs=False,
-    discard=DiscardPolicy.NEW,
     allow_direct=True,
     duplicate_window=86_400.0,
 )

@@ -44,9 +44,13 @@ from ._errors import QuotaError
 
 __all__ = [
     "AUDIT_RESERVE",
+    "DECISIONS_BYTES",
+    "MAX_COSIGNATURE_BYTES",
     "REVIEW_MAX_AGE",
     "ROUTER_RESERVED",
     "SERVER_MAX_PAYLOAD",
+    "WITNESS_BYTES",
+    "WITNESS_KEPT",
     "AgencyLimits",
     "KiB",
     "MiB",
@@ -161,6 +165,18 @@ ROUTER_RESERVED = LEDGER_BYTES + QUARANTINE_BYTES + PARKED_BYTES + RECEIPTS_BYTE
 # JetStream limits; what its agency-filled streams reserve must leave the audit trail AUDIT_RESERVE.
 ROUTER_FILE = 64 * GiB
 AUDIT_RESERVE = 16 * GiB  # what the audit streams (and REGISTRY, DECISIONS) have beside every reservation
+# The witnesses' cosignatures (AUDIT_WITNESS), of that reserve: a witness's credentials are its agency's,
+# so its subject keeps only its newest WITNESS_KEPT (verify needs each witness's newest; an honest one
+# cosigns at most once a look, a second by default, and only when the log grew), each at most
+# MAX_COSIGNATURE_BYTES (a cosigned checkpoint is about 300), and the stream reserves its room: a
+# witness that floods pushes out only its own older cosignatures, never the log's room (docs/audit.md).
+WITNESS_KEPT = 20_000
+MAX_COSIGNATURE_BYTES = 2 * KiB
+WITNESS_BYTES = 2 * GiB  # WITNESS_KEPT full cosignatures of 51 witnesses
+# The councils' decisions (DECISIONS), of that reserve too: SSO's credentials publish them, and the
+# stream keeps every one (an audit entry cites DECISIONS#<seq>), so it refuses new ones when full rather
+# than drop old ones. 2,048 decisions of the largest size the router reads; about 130,000 of a few kB.
+DECISIONS_BYTES = 128 * MiB
 
 
 def _keyed_store(name: str, subjects: str, max_bytes: int, *, max_age: float | None = None) -> StreamConfig:

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 
 import nats
 from nats.errors import Error as NatsError
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import Error as JsError
 
 from ._agencies import Agency
 from ._errors import BrokerUnavailable
-from ._quotas import RECEIPTS_BYTES, agency_streams, ingest_stream_config, router_tenant_streams
+from ._quotas import DECISIONS_BYTES, RECEIPTS_BYTES, agency_streams, ingest_stream_config, router_tenant_streams
 
 __all__ = [
     "AGENCY_STREAMS",
@@ -37,7 +37,9 @@ ROUTER_STREAMS: tuple[StreamConfig, ...] = (
     # Agency registrations (onboarding/offboarding), read by the router to know who exists.
     StreamConfig(name="REGISTRY", subjects=["registry.>"], storage=StorageType.FILE),
     # The councils' signed decisions: their history is kept (an audit entry cites `DECISIONS#<seq>`),
-    # and no decision is larger than the router reads (router/_decisions.py: MAX_DECISION_BYTES).
+    # no decision is larger than the router reads (router/_decisions.py: MAX_DECISION_BYTES), and the
+    # stream reserves its room: a flood from SSO's credentials is refused when it is full, and never
+    # takes the audit log's room (_quotas.py: DECISIONS_BYTES).
     StreamConfig(
         name="DECISIONS",
         subjects=["decisions.>"],
@@ -46,6 +48,8 @@ ROUTER_STREAMS: tuple[StreamConfig, ...] = (
         deny_purge=True,
         allow_rollup_hdrs=False,
         max_msg_size=64 * 1024,
+        max_bytes=DECISIONS_BYTES,
+        discard=DiscardPolicy.NEW,
     ),
     # Agencies write their receipts here (receipts.>): bounded like every stream they fill, so
     # that a flood of receipts cannot take the audit log's room (broker_config/_quotas.py).

@@ -39,6 +39,7 @@ __all__ = ["decision"]
 
 console = Console(highlight=False)
 _NAT_TIMEOUT = 10.0
+_STREAM_FULL = 10077  # nats-server: maximum bytes exceeded (DECISIONS reserves its room, broker_config)
 
 
 def _say(text: str = "") -> None:
@@ -155,6 +156,12 @@ async def _publish(obj, kind, target, body: bytes, headers: dict[str, str]) -> i
     try:
         ack = await nc.jetstream().publish(decision_subject(kind, target), body, headers=headers, timeout=_NAT_TIMEOUT)
     except Exception as exc:  # nats-py's errors: one line, not a traceback
+        if getattr(exc, "err_code", None) == _STREAM_FULL:
+            raise click.ClickException(
+                f"the decision was not published: the {DECISIONS_STREAM} stream is full, and it refuses new "
+                "messages rather than drop any (an audit entry cites each); `samband decision list` shows what "
+                "filled it"
+            ) from None
         raise click.ClickException(f"the decision was not published: {exc!r}") from None
     finally:
         await nc.close()

@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from samband.broker_config import AUDIT_ADMIN
+from samband.broker_config import AUDIT_ADMIN, MAX_COSIGNATURE_BYTES, WITNESS_BYTES, WITNESS_KEPT
 from samband.cli import cli
 from samband.observability.audit import (
     CompactRange,
@@ -23,7 +23,7 @@ from samband.observability.audit import (
     parse_note,
     witness_state_path,
 )
-from samband.observability.bus import read_range
+from samband.observability.bus import AckPipeline, PubAck, PublishRefused, read_range
 
 from .._support import CommandRunner
 from .test_audit_writer import draft, writer
@@ -135,3 +135,40 @@ async def test_a_witness_refuses_to_cosign_a_log_that_forked_or_shrank(log_dep):
     out = await run_cli(dep, "witness", "skatteverket", "--once")
     assert out.exit_code == 1
     assert out.stdout.strip() == "ALARM: the log's newest checkpoint is for 1 entries; this witness cosigned 2 before"
+
+
+async def test_a_witness_that_floods_its_subject_pushes_out_only_its_own_older_cosignatures_and_the_log_goes_on(
+    log_dep,
+):
+    """A witness's credentials are its agency's. Flooding its subject, it used to be able to fill the
+    router's storage, which the log shares: every append refused, every delivery stopped (fail closed)."""
+    dep = log_dep
+    await append(dep, [draft(1)])
+    assert (await run_cli(dep, "witness", "tullverket", "--once")).stdout.strip() == "cosigned size 1"
+    nc = await dep.connect("witness-skatteverket")
+    pipeline = AckPipeline(nc)
+    subject = "audit.cosignature.skatteverket"
+    try:
+        sent = 0
+        while sent < WITNESS_KEPT + 500:
+            results = await pipeline.publish([(subject, b"x" * 1000, {})] * 5000, 30)
+            assert all(isinstance(r, PubAck) for r in results), next(r for r in results if not isinstance(r, PubAck))
+            sent += len(results)
+        (big,) = await pipeline.publish([(subject, b"x" * (MAX_COSIGNATURE_BYTES + 1), {})], 5)
+        assert isinstance(big, PublishRefused) and big.error.description == "message size exceeds maximum allowed"
+    finally:
+        await pipeline.close()
+        await nc.close()
+    admin = await dep.connect(AUDIT_ADMIN)
+    try:
+        info = await admin.jetstream().stream_info("AUDIT_WITNESS", subjects_filter="audit.cosignature.*")
+    finally:
+        await admin.close()
+    assert info.state.subjects == {subject: WITNESS_KEPT, "audit.cosignature.tullverket": 1}
+    assert info.config.max_bytes == WITNESS_BYTES  # reserved: the log's room is not the witnesses'
+    # the log goes on, the honest witness cosigns it, and a security chief's verify that asks for it is OK
+    await append(dep, [draft(2)])
+    assert (await run_cli(dep, "witness", "tullverket", "--once")).stdout.strip() == "cosigned size 2"
+    out = await run_cli(dep, "audit", "verify", "--witnesses", "1")
+    assert out.exit_code == 0 and out.stdout.startswith("OK: 2 entries, tree size 2"), out.stdout
+    assert "cosigned by the witnesses of tullverket" in out.stdout

@@ -277,3 +277,22 @@ def test_decision_list_reads_a_history_of_large_messages_as_the_auditor(state):
     listed = samband(state, "decision", "list")
     assert listed.exit_code == 0, listed.output
     assert "history (DECISIONS stream, 256 message(s)" in listed.output
+
+
+def test_a_flood_that_fills_the_decisions_room_makes_the_next_decision_refused_in_one_line(state):
+    """SSO's credentials may publish anything up to 64 KiB on decisions.>. A loop of those used to fill
+    the router's storage, which the audit log shares (every append refused, every delivery stopped);
+    DECISIONS now reserves its room and refuses past it, dropping nothing it holds."""
+    from samband.broker_config import DECISIONS_BYTES
+
+    sent = asyncio.run(junk(state, 2 * DECISIONS_BYTES))
+    assert DECISIONS_BYTES - 4 * LARGE < sent * LARGE <= DECISIONS_BYTES  # each stored with its subject
+    sent += asyncio.run(junk(state, 2 * LARGE, 256))  # and what room is left, in small ones
+    result = create_vast(state)
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: the decision was not published: the DECISIONS stream is full, and it refuses new messages "
+        "rather than drop any (an audit entry cites each); `samband decision list` shows what filled it\n"
+    )
+    listed = samband(state, "decision", "list")
+    assert listed.exit_code == 0 and f"history (DECISIONS stream, {sent} message(s)" in listed.output

@@ -42,8 +42,8 @@ _AGENCY_STREAMS = ("INBOX", "DEADLETTER")
 
 def stream_reads(stream: str) -> list[str]:
     """What a consumer of ``stream`` needs of JetStream's API (nats-py's stream_info, get_msg,
-    pull_subscribe, ordered consumers and their flow control, acks). A `*` inside a token is not a NATS wildcard: each
-    stream is spelt out."""
+    pull_subscribe, ordered consumers and their flow control, acks). A `*` inside a token is not a
+    NATS wildcard: each stream is spelt out."""
     return [
         f"$JS.API.STREAM.INFO.{stream}",
         f"$JS.API.STREAM.MSG.GET.{stream}",

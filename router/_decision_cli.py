@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 import msgspec
+from nats.js.errors import APIError
 from rich.console import Console
 
 from samband.observability import configure_logging
@@ -156,7 +157,7 @@ async def _publish(obj, kind, target, body: bytes, headers: dict[str, str]) -> i
     try:
         ack = await nc.jetstream().publish(decision_subject(kind, target), body, headers=headers, timeout=_NAT_TIMEOUT)
     except Exception as exc:  # nats-py's errors: one line, not a traceback
-        if getattr(exc, "err_code", None) == _STREAM_FULL:
+        if isinstance(exc, APIError) and exc.err_code == _STREAM_FULL:
             raise click.ClickException(
                 f"the decision was not published: the {DECISIONS_STREAM} stream is full, and it refuses new "
                 "messages rather than drop any (an audit entry cites each); `samband decision list` shows what "

@@ -282,11 +282,30 @@ def test_decision_list_reads_a_history_of_large_messages_as_the_auditor(state):
 def test_a_flood_that_fills_the_decisions_room_makes_the_next_decision_refused_in_one_line(state):
     """SSO's credentials may publish anything up to 64 KiB on decisions.>. A loop of those used to fill
     the router's storage, which the audit log shares (every append refused, every delivery stopped);
-    DECISIONS now reserves its room and refuses past it, dropping nothing it holds."""
-    from samband.broker_config import DECISIONS_BYTES
+    DECISIONS now reserves its room and refuses past it, dropping nothing it holds. The room is checked
+    as shipped, then made small (as the steward may): filling 128 MiB in every suite run would write
+    that much to the disk the tests after it share, for one assertion."""
+    import dataclasses
 
-    sent = asyncio.run(junk(state, 2 * DECISIONS_BYTES))
-    assert DECISIONS_BYTES - 4 * LARGE < sent * LARGE <= DECISIONS_BYTES  # each stored with its subject
+    from nats.js.api import DiscardPolicy
+
+    from samband.broker_config import DECISIONS_BYTES, STEWARD, Deployment
+
+    room = 32 * LARGE
+
+    async def make_small() -> None:
+        nc = await Deployment.load(state).connect(STEWARD)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info("DECISIONS")
+            assert (info.config.max_bytes, info.config.discard) == (DECISIONS_BYTES, DiscardPolicy.NEW)
+            await js.update_stream(dataclasses.replace(info.config, max_bytes=room))
+        finally:
+            await nc.close()
+
+    asyncio.run(make_small())
+    sent = asyncio.run(junk(state, 2 * room))
+    assert room - 4 * LARGE < sent * LARGE <= room  # each stored with its subject
     sent += asyncio.run(junk(state, 2 * LARGE, 256))  # and what room is left, in small ones
     result = create_vast(state)
     assert result.exit_code == 1

@@ -437,3 +437,26 @@ async def test_a_baseline_that_loses_messages_counts_them_lost_once_none_more_ar
     whole = _Arrivals(1)
     await whole.on_msg(msg(0))
     await whole.wait(60, quiet=30)  # all arrived: at once
+
+
+async def test_a_core_baseline_whose_messages_cannot_cross_says_so_in_one_line_not_a_traceback(
+    deployment, fresh_deployment
+):
+    """The probe before the core run: a publisher on one broker and a subscriber on another stand in
+    for a broker that takes messages and passes none on."""
+    import click
+
+    from samband.bench._base import _path_open
+    from samband.broker_config import ROUTER
+
+    pub, sub_nc = await deployment.connect(ROUTER), await fresh_deployment.connect(ROUTER)
+    try:
+        with pytest.raises(click.ClickException) as exc:
+            await _path_open(pub, sub_nc, within=0.5)
+    finally:
+        await pub.close()
+        await sub_nc.close()
+    assert exc.value.message == (
+        "Expected a core message to reach the subscriber, none did within 0.5 s: "
+        "the broker is not passing messages (core pub/sub baseline not measured)"
+    )

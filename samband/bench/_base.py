@@ -15,6 +15,7 @@ import asyncio
 import time
 from functools import partial
 
+import click
 from nats.js.api import StorageType, StreamConfig
 
 from samband.broker_config import ROUTER, Deployment
@@ -114,7 +115,10 @@ async def _path_open(pub, sub_nc, within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while not came.is_set():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"Expected a core message to reach the subscriber, none did within {within:g} s")
+            raise click.ClickException(
+                f"Expected a core message to reach the subscriber, none did within {within:g} s: "
+                "the broker is not passing messages (core pub/sub baseline not measured)"
+            )
         await pub.publish("bench.core.probe", b"probe")
         await pub.flush()
         try:
@@ -130,7 +134,12 @@ async def core_pubsub(dep: Deployment, payloads: list[bytes]) -> Figure:
     received = _Arrivals(n)
     await sub_nc.subscribe("bench.core", cb=received.on_msg, pending_msgs_limit=n + 1, pending_bytes_limit=-1)
     await sub_nc.flush()
-    await _path_open(pub, sub_nc)
+    try:
+        await _path_open(pub, sub_nc)
+    except click.ClickException:
+        await pub.close()
+        await sub_nc.close()
+        raise
     sent = [0.0] * n
     t0 = time.perf_counter()
     for i, p in enumerate(payloads):
